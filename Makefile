@@ -1,0 +1,39 @@
+# One-command entry points. `make run` and `make test` set up .venv first when
+# needed (from requirements.lock), so both work on a fresh clone.
+VENV        := .venv
+SETUP_STAMP := $(VENV)/.setup-done
+PROFILE     ?= full
+RUN_ARGS    ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup run smoke test test-fast lock clean help
+
+help:
+	@echo "make run     set up if needed, run the pipeline on full MNIST (PROFILE=smoke for a quick one)"
+	@echo "make test    set up if needed, run all tests (PYTEST_ARGS='-m \"not e2e\"' for the fast ones)"
+	@echo "make setup   create $(VENV) from requirements.lock"
+	@echo "make lock    re-resolve requirements.lock from requirements.in with uv"
+
+setup: $(SETUP_STAMP)
+
+$(SETUP_STAMP): requirements.lock pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+
+run: setup
+	$(VENV)/bin/dae-pipeline run --profile $(PROFILE) $(RUN_ARGS)
+
+smoke:
+	$(MAKE) run PROFILE=smoke
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast:
+	$(MAKE) test PYTEST_ARGS='-m "not e2e"'
+
+lock:
+	uv pip compile requirements.in -o requirements.lock --generate-hashes \
+	  --python $(VENV)/bin/python --quiet
+
+clean:
+	rm -rf build
