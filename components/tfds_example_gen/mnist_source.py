@@ -1,0 +1,282 @@
+"""MNIST as a TFDS dataset, read from local IDX files or downloaded by TFDS.
+
+Two sources give the same TFDS features (``image``: uint8 ``[28, 28, 1]``,
+``label``: ``ClassLabel(10)``) and the same split names (``train``, ``test``):
+
+* ``vendored``: :class:`VendoredMnist`, a subclass of TFDS's stock
+  ``mnist`` builder whose ``_split_generators`` extracts the gzipped IDX files
+  of a local directory (this repository ships them in ``data/mnist``) instead
+  of downloading them. It checks what the stock reader does not: IDX magic
+  numbers, image dimensions, file sizes (truncation), image/label counts and,
+  when the directory has a ``SHA256SUMS`` file, the SHA-256 of every
+  decompressed file.
+* ``tfds``: the stock ``mnist`` builder with its own download and checksums,
+  for machines that reach the internet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import struct
+import zlib
+from typing import Dict, Optional
+
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core.download import extractor
+from tensorflow_datasets.image_classification import mnist as tfds_mnist
+
+SOURCE_VENDORED = 'vendored'
+SOURCE_TFDS = 'tfds'
+SOURCES = (SOURCE_VENDORED, SOURCE_TFDS)
+
+IMAGE_ROWS = 28
+IMAGE_COLUMNS = 28
+IMAGE_PIXELS = IMAGE_ROWS * IMAGE_COLUMNS
+NUM_CLASSES = 10
+
+# IDX magic numbers: two zero bytes, the type code 0x08 (unsigned byte) and
+# the number of dimensions.
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
+IMAGES_HEADER_BYTES = 16
+LABELS_HEADER_BYTES = 8
+
+CHECKSUMS_FILENAME = 'SHA256SUMS'
+
+# The four files of a source directory, keyed as the stock builder keys them.
+SOURCE_FILENAMES: Dict[str, str] = {
+    'train_data': 'train-images-idx3-ubyte.gz',
+    'train_labels': 'train-labels-idx1-ubyte.gz',
+    'test_data': 't10k-images-idx3-ubyte.gz',
+    'test_labels': 't10k-labels-idx1-ubyte.gz',
+}
+
+
+class MnistSourceError(ValueError):
+  """A source file of MNIST is missing, corrupt, truncated or inconsistent."""
+
+
+def source_path(source_dir: str, key: str) -> str:
+  """Returns the path of one of the four source files of a directory."""
+  return os.path.join(source_dir, SOURCE_FILENAMES[key])
+
+
+def check_source_files_exist(source_dir: str) -> None:
+  """Raises MnistSourceError naming every missing source file."""
+  missing = [
+      source_path(source_dir, key)
+      for key in SOURCE_FILENAMES
+      if not os.path.isfile(source_path(source_dir, key))
+  ]
+  if missing:
+    raise MnistSourceError('MNIST source file(s) missing: ' +
+                           ', '.join(missing))
+
+
+def fingerprint_source_dir(source_dir: str) -> str:
+  """Returns a fingerprint of the source files' bytes (SHA-256 of each).
+
+  Used by the ExampleGen driver, so that any change to a source file changes
+  the execution properties and the cached output is not reused.
+  """
+  check_source_files_exist(source_dir)
+  parts = []
+  for key in sorted(SOURCE_FILENAMES):
+    path = source_path(source_dir, key)
+    with open(path, 'rb') as source_file:
+      digest = hashlib.sha256(source_file.read()).hexdigest()
+    parts.append(f'{SOURCE_FILENAMES[key]}:sha256={digest}')
+  return ' '.join(parts)
+
+
+def read_checksums(source_dir: str) -> Dict[str, str]:
+  """Reads ``SHA256SUMS`` (sha256sum format) of a directory, {} when absent."""
+  path = os.path.join(source_dir, CHECKSUMS_FILENAME)
+  if not os.path.isfile(path):
+    return {}
+  checksums = {}
+  with open(path, encoding='utf-8') as checksum_file:
+    for line_number, line in enumerate(checksum_file, start=1):
+      if not line.strip():
+        continue
+      fields = line.split()
+      if len(fields) != 2 or len(fields[0]) != 64:
+        raise MnistSourceError(
+            f'{path}:{line_number}: expected "<sha256>  <filename>", got {line!r}')
+      checksums[fields[1].lstrip('*')] = fields[0].lower()
+  return checksums
+
+
+@dataclasses.dataclass(frozen=True)
+class IdxPair:
+  """A validated pair of IDX files: images and their labels."""
+  images_path: str
+  labels_path: str
+  num_examples: int
+
+
+def _read_header(path: str, display_name: str, header_bytes: int) -> bytes:
+  with open(path, 'rb') as idx_file:
+    header = idx_file.read(header_bytes)
+  if len(header) != header_bytes:
+    raise MnistSourceError(
+        f'{display_name}: truncated: {len(header)} bytes, shorter than the '
+        f'{header_bytes}-byte IDX header')
+  return header
+
+
+def _check_size(path: str, display_name: str, expected: int) -> None:
+  actual = os.path.getsize(path)
+  if actual != expected:
+    problem = 'truncated' if actual < expected else 'has trailing bytes'
+    raise MnistSourceError(
+        f'{display_name}: {problem}: {actual} bytes decompressed, the IDX '
+        f'header promises {expected}')
+
+
+def check_images_file(path: str, display_name: str) -> int:
+  """Checks an IDX3 image file; returns its number of images."""
+  header = _read_header(path, display_name, IMAGES_HEADER_BYTES)
+  magic, count, rows, columns = struct.unpack('>IIII', header)
+  if magic != IMAGES_MAGIC:
+    raise MnistSourceError(
+        f'{display_name}: wrong magic number 0x{magic:08x} for an IDX image '
+        f'file (expected 0x{IMAGES_MAGIC:08x})')
+  if (rows, columns) != (IMAGE_ROWS, IMAGE_COLUMNS):
+    raise MnistSourceError(
+        f'{display_name}: images are {rows}x{columns}, expected '
+        f'{IMAGE_ROWS}x{IMAGE_COLUMNS}')
+  if count == 0:
+    raise MnistSourceError(f'{display_name}: holds no images')
+  _check_size(path, display_name, IMAGES_HEADER_BYTES + count * IMAGE_PIXELS)
+  return count
+
+
+def check_labels_file(path: str, display_name: str) -> int:
+  """Checks an IDX1 label file (magic, size, values); returns its count."""
+  header = _read_header(path, display_name, LABELS_HEADER_BYTES)
+  magic, count = struct.unpack('>II', header)
+  if magic != LABELS_MAGIC:
+    raise MnistSourceError(
+        f'{display_name}: wrong magic number 0x{magic:08x} for an IDX label '
+        f'file (expected 0x{LABELS_MAGIC:08x})')
+  _check_size(path, display_name, LABELS_HEADER_BYTES + count)
+  with open(path, 'rb') as idx_file:
+    idx_file.seek(LABELS_HEADER_BYTES)
+    largest = max(idx_file.read(), default=0)
+  if largest >= NUM_CLASSES:
+    raise MnistSourceError(
+        f'{display_name}: label {largest} outside 0..{NUM_CLASSES - 1}')
+  return count
+
+
+def check_sha256(path: str, display_name: str, expected: Optional[str]) -> None:
+  """Compares a decompressed file with its expected SHA-256, when known."""
+  if expected is None:
+    return
+  with open(path, 'rb') as idx_file:
+    actual = hashlib.sha256(idx_file.read()).hexdigest()
+  if actual != expected:
+    raise MnistSourceError(
+        f'{display_name}: SHA-256 of the decompressed bytes is {actual}, '
+        f'{CHECKSUMS_FILENAME} expects {expected}')
+
+
+def check_idx_pair(images_path: str, labels_path: str,
+                   images_name: str, labels_name: str,
+                   checksums: Dict[str, str]) -> IdxPair:
+  """Validates decompressed image and label IDX files against each other."""
+  num_images = check_images_file(images_path, images_name)
+  num_labels = check_labels_file(labels_path, labels_name)
+  if num_images != num_labels:
+    raise MnistSourceError(
+        f'{images_name} holds {num_images} images but {labels_name} holds '
+        f'{num_labels} labels')
+  for path, name in ((images_path, images_name), (labels_path, labels_name)):
+    check_sha256(path, name, checksums.get(_strip_gz(os.path.basename(name))))
+  return IdxPair(images_path, labels_path, num_images)
+
+
+def _strip_gz(filename: str) -> str:
+  return filename[:-3] if filename.endswith('.gz') else filename
+
+
+class VendoredMnist(tfds_mnist.MNIST):
+  """TFDS's MNIST builder reading gzipped IDX files from a local directory.
+
+  Same features, splits and version as the stock ``mnist`` builder; only the
+  origin of the four files differs, so the stock checksums (which register
+  the original archives' bytes) are replaced by the IDX checks of this module.
+  """
+
+  def __init__(self, *, source_dir: str, **kwargs):
+    """Creates the builder.
+
+    Args:
+      source_dir: Directory holding the four ``*-ubyte.gz`` MNIST files.
+      **kwargs: Passed to ``tfds.core.DatasetBuilder`` (``data_dir``, ...).
+    """
+    self._source_dir = os.fspath(source_dir)
+    super().__init__(**kwargs)
+    # DatasetBuilder pickles itself (for Beam workers) as its __init__
+    # arguments: keep the source directory among them.
+    self._original_state['source_dir'] = self._source_dir
+
+  def _split_generators(self, dl_manager):
+    """Extracts and checks the local files; returns the stock splits."""
+    check_source_files_exist(self._source_dir)
+    checksums = read_checksums(self._source_dir)
+    extracted = {}
+    for key in SOURCE_FILENAMES:
+      path = source_path(self._source_dir, key)
+      try:
+        extracted[key] = os.fspath(dl_manager.extract(path))
+      except (extractor.ExtractError, OSError, EOFError, zlib.error) as error:
+        raise MnistSourceError(
+            f'{path}: cannot be decompressed ({type(error).__name__}: '
+            f'{error}); the file is corrupt or truncated') from error
+    pairs = {
+        split: check_idx_pair(
+            extracted[f'{split}_data'], extracted[f'{split}_labels'],
+            source_path(self._source_dir, f'{split}_data'),
+            source_path(self._source_dir, f'{split}_labels'), checksums)
+        for split in ('train', 'test')
+    }
+    return [
+        tfds.core.SplitGenerator(
+            name=split_name,
+            gen_kwargs=dict(
+                num_examples=pairs[split].num_examples,
+                data_path=pairs[split].images_path,
+                label_path=pairs[split].labels_path,
+            ),
+        ) for split, split_name in (('train', tfds.Split.TRAIN),
+                                    ('test', tfds.Split.TEST))
+    ]
+
+
+def make_builder(source: str, source_dir: Optional[str],
+                 data_dir: Optional[str]) -> tfds.core.DatasetBuilder:
+  """Returns the TFDS builder for a source (see module docstring)."""
+  if source == SOURCE_VENDORED:
+    if not source_dir:
+      raise MnistSourceError('the vendored source needs a source directory')
+    return VendoredMnist(source_dir=source_dir, data_dir=data_dir)
+  if source == SOURCE_TFDS:
+    return tfds.builder('mnist', data_dir=data_dir)
+  raise MnistSourceError(f'unknown MNIST source {source!r}; one of {SOURCES}')
+
+
+def prepare(builder: tfds.core.DatasetBuilder, download_dir: str) -> None:
+  """Runs ``download_and_prepare`` with downloads and extractions in a dir.
+
+  TFDS reuses an extraction found at the same path whatever the archive's
+  bytes now are, so callers pass a fresh ``download_dir`` for local sources.
+  """
+  builder.download_and_prepare(
+      download_dir=download_dir,
+      download_config=tfds.download.DownloadConfig(
+          extract_dir=os.path.join(download_dir, 'extracted'),
+          try_download_gcs=False))

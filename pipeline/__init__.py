@@ -1,0 +1,1 @@
+"""The MNIST denoising-autoencoder TFX pipeline: its DAG and its runners."""

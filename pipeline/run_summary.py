@@ -1,0 +1,87 @@
+"""What a pipeline run did, read back from MLMD: executions and outputs."""
+
+import dataclasses
+import glob
+import os
+from typing import Dict, List
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+PIPELINE_RUN_CONTEXT = 'pipeline_run'
+NODE_CONTEXT = 'node'
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionRecord:
+  """One node's execution in a pipeline run."""
+  node_id: str
+  state: str  # An MLMD Execution.State name: COMPLETE, CACHED, FAILED, ...
+  output_uris: Dict[str, str]
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+  """Opens an existing MLMD SQLite file (read-write, as MLMD requires)."""
+  if not os.path.isfile(metadata_path):
+    raise FileNotFoundError(f'no MLMD store at {metadata_path}')
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = metadata_path
+  config.sqlite.connection_mode = (
+      metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE)
+  return metadata_store.MetadataStore(config)
+
+
+def run_ids(store: metadata_store.MetadataStore) -> List[str]:
+  """The pipeline-run ids of the store, oldest first."""
+  contexts = store.get_contexts_by_type(PIPELINE_RUN_CONTEXT)
+  return [context.name for context in
+          sorted(contexts, key=lambda context: context.id)]
+
+
+def run_executions(store: metadata_store.MetadataStore,
+                   run_id: str) -> List[ExecutionRecord]:
+  """The executions of one pipeline run, in the order they started."""
+  run_context = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
+  executions = store.get_executions_by_context(run_context.id)
+  records = []
+  for execution in sorted(executions, key=lambda execution: execution.id):
+    node_contexts = [
+        context for context in store.get_contexts_by_execution(execution.id)
+        if context.type == NODE_CONTEXT
+    ]
+    node_id = (node_contexts[0].name.rsplit('.', 1)[-1]
+               if node_contexts else execution.type)
+    output_events = [
+        event for event in store.get_events_by_execution_ids([execution.id])
+        if event.type == metadata_store_pb2.Event.OUTPUT
+    ]
+    artifacts = {artifact.id: artifact for artifact in store.get_artifacts_by_id(
+        [event.artifact_id for event in output_events])}
+    output_uris = {
+        event.path.steps[0].key: artifacts[event.artifact_id].uri
+        for event in output_events if event.path.steps
+    }
+    records.append(ExecutionRecord(
+        node_id=node_id,
+        state=metadata_store_pb2.Execution.State.Name(
+            execution.last_known_state),
+        output_uris=output_uris))
+  return records
+
+
+def count_records(examples_uri: str, split: str) -> int:
+  """Number of records in one split of an Examples artifact (gzip TFRecords)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  files = sorted(glob.glob(os.path.join(examples_uri, f'Split-{split}', '*')))
+  if not files:
+    raise FileNotFoundError(f'no files for split {split!r} in {examples_uri}')
+  dataset = tf.data.TFRecordDataset(files, compression_type='GZIP')
+  return int(dataset.reduce(0, lambda count, _: count + 1))
+
+
+def format_run(records: List[ExecutionRecord]) -> str:
+  """A short table of a run's executions, for the command line."""
+  width = max([len(record.node_id) for record in records] + [4])
+  lines = [f'{"node":<{width}}  state']
+  lines += [f'{record.node_id:<{width}}  {record.state}' for record in records]
+  return '\n'.join(lines)

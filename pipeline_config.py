@@ -1,0 +1,357 @@
+"""The one configuration of the MNIST denoising-autoencoder pipeline.
+
+Everything a user can tune is a field of a frozen dataclass below, defined
+once with its unit and meaning. Two profiles exist:
+
+* ``full`` (default): all 70,000 MNIST images, the real training run.
+* ``smoke``: a few hundred examples and a few steps, for tests and quick checks.
+
+Nothing here does work at import time. Invalid values raise
+:class:`ConfigError` naming the field when the object is built;
+:func:`check_paths` checks the file-system side (writable roots) and is called
+by the runners before any component runs.
+
+Overrides (CLI ``--set section.field=value``) go through :func:`with_overrides`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import typing
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+PROFILES = ('full', 'smoke')
+
+SOURCE_VENDORED = 'vendored'  # IDX files in `source_dir`, read by a TFDS builder.
+SOURCE_TFDS = 'tfds'  # The stock TFDS `mnist` download (needs the internet).
+
+NOISE_KINDS = ('gaussian', 'salt_and_pepper', 'random_gaussian')
+ARCHITECTURES = ('article', 'unet')
+LOSSES = ('bce', 'mse')
+
+MNIST_TRAIN_IMAGES = 60_000
+MNIST_TEST_IMAGES = 10_000
+
+
+def repository_root() -> str:
+  """The directory of this file: the repository (or installed) root."""
+  return os.path.dirname(os.path.abspath(__file__))
+
+
+def default_source_dir() -> str:
+  """The MNIST IDX files vendored into the repository."""
+  return os.path.join(repository_root(), 'data', 'mnist')
+
+
+def default_schema_path() -> str:
+  """The curated schema of the ingested examples."""
+  return os.path.join(repository_root(), 'schemas', 'schema.pbtxt')
+
+
+class ConfigError(ValueError):
+  """A configuration value is invalid; the message names the field."""
+
+  def __init__(self, field: str, message: str):
+    super().__init__(f'config field {field!r}: {message}')
+    self.field = field
+
+
+def _require(condition: bool, field: str, message: str) -> None:
+  if not condition:
+    raise ConfigError(field, message)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Where MNIST comes from and how it is split.
+
+  Attributes:
+    source: 'vendored' (IDX files in `source_dir`, offline) or 'tfds' (the
+      stock TFDS download, online).
+    source_dir: Directory with the four gzipped IDX files (vendored source).
+    tfds_data_dir: Where TFDS prepares the dataset. None: a fresh temporary
+      directory per run for the vendored source, TFDS's default directory for
+      the 'tfds' source.
+    train_examples: Number of images of the `train` split, taken from the head
+      of MNIST's 60,000 training images (in TFDS's stored order).
+    eval_examples: Number of images of the `eval` split, taken from the tail of
+      the same 60,000 images; never overlaps `train`.
+    test_examples: Number of images of the `test` split, from MNIST's 10,000
+      test images; None for all of them. Never used for training.
+  """
+  source: str = SOURCE_VENDORED
+  source_dir: str = dataclasses.field(default_factory=default_source_dir)
+  tfds_data_dir: Optional[str] = None
+  train_examples: int = 54_000
+  eval_examples: int = 6_000
+  test_examples: Optional[int] = None
+
+  def __post_init__(self):
+    _require(self.source in (SOURCE_VENDORED, SOURCE_TFDS), 'data.source',
+             f'{self.source!r} is not one of vendored, tfds')
+    _require(bool(self.source_dir) or self.source != SOURCE_VENDORED,
+             'data.source_dir', 'must be set for the vendored source')
+    for name in ('train_examples', 'eval_examples'):
+      _require(getattr(self, name) > 0, f'data.{name}',
+               f'must be a positive number of images, got {getattr(self, name)}')
+    _require(self.train_examples + self.eval_examples <= MNIST_TRAIN_IMAGES,
+             'data.eval_examples',
+             f'train_examples + eval_examples = '
+             f'{self.train_examples + self.eval_examples} exceeds the '
+             f'{MNIST_TRAIN_IMAGES} MNIST training images')
+    if self.test_examples is not None:
+      _require(0 < self.test_examples <= MNIST_TEST_IMAGES, 'data.test_examples',
+               f'must be in 1..{MNIST_TEST_IMAGES} (or None for all), got '
+               f'{self.test_examples}')
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseConfig:
+  """The corruption applied to clean images (pixels scaled to [0, 1]).
+
+  Attributes:
+    kind: 'gaussian' (additive, `stddev`), 'salt_and_pepper' (`amount`), or
+      'random_gaussian' (per-example stddev drawn uniformly from
+      [`min_stddev`, `max_stddev`], for a blind denoiser).
+    stddev: Standard deviation of Gaussian noise, in pixel units of [0, 1].
+    min_stddev: Lower bound of the per-example stddev (random_gaussian).
+    max_stddev: Upper bound of the per-example stddev (random_gaussian).
+    amount: Fraction of pixels set to 0 or 1 (salt_and_pepper), in [0, 1].
+    clip: Clip noisy pixels to [0, 1]; False keeps the article's unclipped noise.
+    seed: Seed of the noise; with the example's identity it fixes its noise.
+  """
+  kind: str = 'gaussian'
+  stddev: float = 0.2
+  min_stddev: float = 0.0
+  max_stddev: float = 0.5
+  amount: float = 0.1
+  clip: bool = False
+  seed: int = 42
+
+  def __post_init__(self):
+    _require(self.kind in NOISE_KINDS, 'noise.kind',
+             f'{self.kind!r} is not one of {", ".join(NOISE_KINDS)}')
+    for name in ('stddev', 'min_stddev', 'max_stddev'):
+      value = getattr(self, name)
+      _require(math.isfinite(value) and 0.0 <= value <= 1.0, f'noise.{name}',
+               f'must be a stddev in [0, 1] pixel units, got {value}')
+    _require(self.min_stddev <= self.max_stddev, 'noise.min_stddev',
+             f'{self.min_stddev} is above noise.max_stddev {self.max_stddev}')
+    _require(math.isfinite(self.amount) and 0.0 <= self.amount <= 1.0,
+             'noise.amount', f'must be a fraction in [0, 1], got {self.amount}')
+    _require(0 <= self.seed < 2**63, 'noise.seed',
+             f'must be a non-negative 64-bit integer, got {self.seed}')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+  """How the denoising autoencoder is trained.
+
+  Attributes:
+    architecture: 'unet' (default, fully convolutional with skips) or
+      'article' (the article's design, corrected).
+    loss: 'bce' (binary cross-entropy) or 'mse' on pixels in [0, 1].
+    epochs: Passes over the `train` split.
+    batch_size: Images per training step.
+    learning_rate: Adam learning rate.
+    max_train_steps: Stop after this many steps in total (None: no cap).
+  """
+  architecture: str = 'unet'
+  loss: str = 'bce'
+  epochs: int = 3
+  batch_size: int = 128
+  learning_rate: float = 1e-3
+  max_train_steps: Optional[int] = None
+
+  def __post_init__(self):
+    _require(self.architecture in ARCHITECTURES, 'training.architecture',
+             f'{self.architecture!r} is not one of {", ".join(ARCHITECTURES)}')
+    _require(self.loss in LOSSES, 'training.loss',
+             f'{self.loss!r} is not one of {", ".join(LOSSES)}')
+    _require(self.epochs > 0, 'training.epochs',
+             f'must be positive, got {self.epochs}')
+    _require(self.batch_size > 0, 'training.batch_size',
+             f'must be positive, got {self.batch_size}')
+    _require(math.isfinite(self.learning_rate) and self.learning_rate > 0,
+             'training.learning_rate',
+             f'must be a positive number, got {self.learning_rate}')
+    _require(self.max_train_steps is None or self.max_train_steps >= 0,
+             'training.max_train_steps',
+             f'must be >= 0 or None, got {self.max_train_steps}')
+
+
+@dataclasses.dataclass(frozen=True)
+class ThresholdConfig:
+  """Gates of the push: a candidate below them is not blessed.
+
+  Attributes:
+    min_psnr_db: Lowest acceptable test-set PSNR, in dB, from the mean MSE.
+    max_mse: Highest acceptable test-set mean squared error (pixels in [0, 1]).
+    max_psnr_drop_db: Largest PSNR drop, in dB, tolerated against the latest
+      blessed model (0: the candidate must not be worse).
+  """
+  min_psnr_db: float = 24.0
+  max_mse: float = 0.004
+  max_psnr_drop_db: float = 0.0
+
+  def __post_init__(self):
+    _require(math.isfinite(self.min_psnr_db), 'thresholds.min_psnr_db',
+             f'must be a finite number of dB, got {self.min_psnr_db}')
+    _require(math.isfinite(self.max_mse) and self.max_mse > 0,
+             'thresholds.max_mse', f'must be positive, got {self.max_mse}')
+    _require(math.isfinite(self.max_psnr_drop_db) and self.max_psnr_drop_db >= 0,
+             'thresholds.max_psnr_drop_db',
+             f'must be >= 0 dB, got {self.max_psnr_drop_db}')
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  """The whole pipeline's configuration.
+
+  Attributes:
+    profile: The profile these values started from ('full' or 'smoke').
+    pipeline_name: Name of the pipeline in MLMD and on the orchestrator.
+    pipeline_root: Directory of all artifacts (and, by default, of MLMD).
+    metadata_path: MLMD SQLite file; None for `<pipeline_root>/metadata.sqlite`.
+    serving_dir: Where blessed models are pushed, one version directory each.
+    enable_cache: Reuse the outputs of executions whose inputs did not change.
+    schema_path: The curated schema (text proto) the data is validated against.
+    beam_pipeline_args: Arguments of every Beam pipeline the components run.
+    data: See DataConfig.
+    noise: See NoiseConfig.
+    training: See TrainingConfig.
+    thresholds: See ThresholdConfig.
+  """
+  profile: str = 'full'
+  pipeline_name: str = 'mnist-dae'
+  pipeline_root: str = 'build/pipeline_root'
+  metadata_path: Optional[str] = None
+  serving_dir: str = 'build/serving'
+  enable_cache: bool = True
+  schema_path: str = dataclasses.field(default_factory=default_schema_path)
+  beam_pipeline_args: Tuple[str, ...] = ('--direct_running_mode=in_memory',
+                                         '--direct_num_workers=1')
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  noise: NoiseConfig = dataclasses.field(default_factory=NoiseConfig)
+  training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+  thresholds: ThresholdConfig = dataclasses.field(
+      default_factory=ThresholdConfig)
+
+  def __post_init__(self):
+    _require(self.profile in PROFILES, 'profile',
+             f'unknown profile {self.profile!r}; one of {", ".join(PROFILES)}')
+    _require(bool(self.pipeline_name.strip()), 'pipeline_name',
+             'must not be empty')
+    for name in ('pipeline_root', 'serving_dir'):
+      _require(bool(getattr(self, name)), name, 'must not be empty')
+    _require(isinstance(self.beam_pipeline_args, tuple), 'beam_pipeline_args',
+             'must be a tuple of strings')
+
+  @property
+  def resolved_metadata_path(self) -> str:
+    """The MLMD SQLite path, defaulting to one inside the pipeline root."""
+    return self.metadata_path or os.path.join(self.pipeline_root,
+                                              'metadata.sqlite')
+
+
+def _smoke() -> PipelineConfig:
+  return PipelineConfig(
+      profile='smoke',
+      pipeline_name='mnist-dae-smoke',
+      pipeline_root='build/smoke/pipeline_root',
+      serving_dir='build/smoke/serving',
+      data=DataConfig(train_examples=512, eval_examples=128, test_examples=256),
+      training=TrainingConfig(epochs=1, batch_size=64, max_train_steps=8),
+      # A few training steps cannot reach the full profile's quality.
+      thresholds=ThresholdConfig(min_psnr_db=10.0, max_mse=0.1),
+  )
+
+
+def load_profile(profile: str = 'full') -> PipelineConfig:
+  """Returns the configuration of a named profile."""
+  if profile == 'full':
+    return PipelineConfig()
+  if profile == 'smoke':
+    return _smoke()
+  raise ConfigError('profile',
+                    f'unknown profile {profile!r}; one of {", ".join(PROFILES)}')
+
+
+def _parse_value(field: dataclasses.Field, owner: type, text: str) -> Any:
+  """Converts a CLI string to the type of a dataclass field."""
+  hint = typing.get_type_hints(owner)[field.name]
+  optional = type(None) in typing.get_args(hint)
+  if optional:
+    if text.lower() in ('none', 'null', ''):
+      return None
+    hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+  if typing.get_origin(hint) is tuple:
+    return tuple(part for part in text.split(',') if part)
+  if hint is bool:
+    if text.lower() in ('true', '1', 'yes', 'on'):
+      return True
+    if text.lower() in ('false', '0', 'no', 'off'):
+      return False
+    raise ValueError(f'{text!r} is not a boolean')
+  return hint(text)
+
+
+def with_overrides(config: PipelineConfig,
+                   overrides: Mapping[str, Any]) -> PipelineConfig:
+  """Returns `config` with dotted fields replaced (e.g. 'noise.stddev').
+
+  String values are converted to the field's type, so CLI text can be passed
+  as is. Unknown fields and invalid values raise ConfigError naming the field.
+  """
+  nested: Dict[str, Dict[str, Any]] = {}
+  top: Dict[str, Any] = {}
+  for dotted, value in overrides.items():
+    section, _, name = dotted.rpartition('.')
+    owner = type(getattr(config, section, None)) if section else PipelineConfig
+    if section and not dataclasses.is_dataclass(owner):
+      raise ConfigError(dotted, 'unknown configuration section')
+    fields = {f.name: f for f in dataclasses.fields(owner)}
+    if name not in fields or (not section and
+                              dataclasses.is_dataclass(getattr(config, name))):
+      raise ConfigError(dotted, 'unknown configuration field')
+    if isinstance(value, str):
+      try:
+        value = _parse_value(fields[name], owner, value)
+      except ValueError as error:
+        raise ConfigError(dotted, f'cannot parse {value!r}: {error}') from None
+    (nested.setdefault(section, {}) if section else top)[name] = value
+  for section, values in nested.items():
+    top[section] = dataclasses.replace(getattr(config, section), **values)
+  return dataclasses.replace(config, **top)
+
+
+def _check_writable_dir(field: str, path: str) -> None:
+  """Raises ConfigError unless `path` is or can be made a writable directory."""
+  if '://' in path:  # Remote file systems are checked by their clients.
+    return
+  probe = os.path.abspath(path)
+  while not os.path.exists(probe):
+    parent = os.path.dirname(probe)
+    if parent == probe:
+      break
+    probe = parent
+  if not os.path.isdir(probe):
+    raise ConfigError(field, f'{path!r} is not a directory ({probe} is a file)')
+  if not os.access(probe, os.W_OK | os.X_OK):
+    raise ConfigError(field, f'{path!r} is not writable ({probe} is read-only)')
+
+
+def check_paths(config: PipelineConfig) -> None:
+  """Checks the file-system side of a config before any component runs."""
+  _check_writable_dir('pipeline_root', config.pipeline_root)
+  _check_writable_dir('serving_dir', config.serving_dir)
+  _check_writable_dir('metadata_path',
+                      os.path.dirname(config.resolved_metadata_path) or '.')
+  if not os.path.isfile(config.schema_path):
+    raise ConfigError('schema_path', f'{config.schema_path!r} is not a file')
+  if config.data.source == SOURCE_VENDORED and not os.path.isdir(
+      config.data.source_dir):
+    raise ConfigError('data.source_dir',
+                      f'{config.data.source_dir!r} is not a directory')

@@ -1,0 +1,116 @@
+"""The curated schema and the data gate, on real TFDV statistics of small data.
+
+Examples are written as the ExampleGen writes them; TFX's own StatisticsGen
+and ExampleValidator executors compute statistics and anomalies; the gate
+must pass clean data and stop on each injected anomaly, naming it.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.components.example_validator import executor as validator_executor
+from tfx.components.statistics_gen import executor as statistics_executor
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+
+from components.data_gate import component as data_gate
+import pipeline_config
+
+SPLITS = ('train', 'eval', 'test')
+
+
+def _example(image, label):
+  features = {}
+  if image is not None:
+    features['image'] = tf.train.Feature(int64_list=tf.train.Int64List(value=image))
+  if label is not None:
+    features['label'] = tf.train.Feature(int64_list=tf.train.Int64List(value=label))
+  return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+def _clean_examples(count=20):
+  rng = np.random.default_rng(1)
+  return [_example(rng.integers(0, 256, 784).tolist(), [index % 10])
+          for index in range(count)]
+
+
+def _write_examples(root, splits):
+  examples = standard_artifacts.Examples()
+  examples.uri = str(root / 'examples')
+  examples.split_names = artifact_utils.encode_split_names(list(splits))
+  for split, records in splits.items():
+    split_dir = os.path.join(examples.uri, f'Split-{split}')
+    os.makedirs(split_dir)
+    with tf.io.TFRecordWriter(os.path.join(split_dir, 'data.gz'),
+                              options='GZIP') as writer:
+      for record in records:
+        writer.write(record.SerializeToString())
+  return examples
+
+
+def _validate(root, splits):
+  """Runs StatisticsGen and ExampleValidator executors; returns anomalies."""
+  examples = _write_examples(root, splits)
+  statistics = standard_artifacts.ExampleStatistics()
+  statistics.uri = str(root / 'statistics')
+  statistics_executor.Executor().Do(
+      {'examples': [examples]}, {'statistics': [statistics]},
+      {'exclude_splits': '[]'})
+  schema = standard_artifacts.Schema()
+  schema.uri = os.path.dirname(pipeline_config.default_schema_path())
+  anomalies = standard_artifacts.ExampleAnomalies()
+  anomalies.uri = str(root / 'anomalies')
+  validator_executor.Executor().Do(
+      {'statistics': [statistics], 'schema': [schema]},
+      {'anomalies': [anomalies]}, {'exclude_splits': '[]'})
+  return anomalies
+
+
+def test_clean_data_passes_the_gate(tmp_path):
+  anomalies = _validate(tmp_path, {split: _clean_examples() for split in SPLITS})
+  assert data_gate.find_problems(anomalies, list(SPLITS)) == []
+  data_gate.DataValidationGate.test_call(anomalies=anomalies)  # Does not raise.
+
+
+def _inject(case):
+  examples = _clean_examples()
+  if case == 'pixel above 255':
+    examples[3].features.feature['image'].int64_list.value[10] = 300
+  elif case == 'negative pixel':
+    examples[3].features.feature['image'].int64_list.value[10] = -1
+  elif case == 'label 12':
+    examples[5].features.feature['label'].int64_list.value[0] = 12
+  elif case == 'short image':
+    del examples[7].features.feature['image'].int64_list.value[-1]
+  elif case == 'missing label':
+    del examples[2].features.feature['label']
+  else:
+    raise AssertionError(case)
+  return examples
+
+
+@pytest.mark.parametrize('case, feature', [
+    ('pixel above 255', 'image'),
+    ('negative pixel', 'image'),
+    ('label 12', 'label'),
+    ('short image', 'image'),
+    ('missing label', 'label'),
+])
+def test_each_injected_anomaly_stops_the_gate(tmp_path, case, feature):
+  splits = {split: _clean_examples() for split in SPLITS}
+  splits['eval'] = _inject(case)
+  anomalies = _validate(tmp_path, splits)
+  problems = data_gate.find_problems(anomalies, list(SPLITS))
+  assert problems and all(f"split 'eval', feature {feature!r}" in problem
+                          for problem in problems), problems
+  with pytest.raises(data_gate.DataAnomaliesError, match="split 'eval'"):
+    data_gate.DataValidationGate.test_call(anomalies=anomalies)
+
+
+def test_a_missing_split_stops_the_gate(tmp_path):
+  anomalies = _validate(tmp_path, {'train': _clean_examples(),
+                                   'test': _clean_examples()})
+  with pytest.raises(data_gate.DataAnomaliesError, match="split 'eval' is missing"):
+    data_gate.DataValidationGate.test_call(anomalies=anomalies)

@@ -1,0 +1,135 @@
+"""The TFDS MNIST source on tiny IDX files made here, good and corrupt."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from components.tfds_example_gen import mnist_source
+from components.tfds_example_gen.mnist_source import MnistSourceError
+from tests import idx_files
+
+
+def _prepare(tiny, tmp_path):
+  builder = mnist_source.make_builder(mnist_source.SOURCE_VENDORED,
+                                      tiny.directory, str(tmp_path / 'tfds'))
+  mnist_source.prepare(builder, str(tmp_path / 'downloads'))
+  return builder
+
+
+def _as_sorted_pairs(images, labels):
+  """(label, image bytes) pairs, order-free, for comparing splits."""
+  return sorted((int(label), np.asarray(image).reshape(-1).tobytes())
+                for image, label in zip(images, labels))
+
+
+def test_builder_keeps_the_stock_mnist_features_and_splits(tiny_mnist, tmp_path):
+  builder = _prepare(tiny_mnist, tmp_path)
+  stock = tfds.builder_cls('mnist')
+  assert isinstance(builder, stock)
+  assert builder.version == stock.VERSION
+  assert str(builder.info.features) == str(tfds.builder('mnist', data_dir=str(
+      tmp_path / 'unused')).info.features)
+  assert {name: info.num_examples for name, info in builder.info.splits.items()
+         } == {'train': 120, 'test': 40}
+
+
+def test_builder_reads_every_image_and_label_exactly(tiny_mnist, tmp_path):
+  builder = _prepare(tiny_mnist, tmp_path)
+  for split, images, labels in (
+      ('train', tiny_mnist.train_images, tiny_mnist.train_labels),
+      ('test', tiny_mnist.test_images, tiny_mnist.test_labels)):
+    records = list(tfds.as_numpy(builder.as_dataset(split=split)))
+    assert all(record['image'].shape == (28, 28, 1) for record in records)
+    assert _as_sorted_pairs([r['image'] for r in records],
+                            [r['label'] for r in records]) == _as_sorted_pairs(
+                                images, labels)
+
+
+def test_builder_survives_pickling_for_beam_workers(tiny_mnist, tmp_path):
+  builder = _prepare(tiny_mnist, tmp_path)
+  clone = pickle.loads(pickle.dumps(builder))
+  assert clone._source_dir == tiny_mnist.directory  # pylint: disable=protected-access
+  assert clone.info.splits['train'].num_examples == 120
+
+
+def test_fingerprint_changes_with_any_byte(tiny_mnist):
+  before = mnist_source.fingerprint_source_dir(tiny_mnist.directory)
+  assert before == mnist_source.fingerprint_source_dir(tiny_mnist.directory)
+  labels = tiny_mnist.train_labels.copy()
+  labels[0] = (labels[0] + 1) % 10
+  idx_files.rewrite(tiny_mnist, 'train_labels', idx_files.labels_idx(labels))
+  assert mnist_source.fingerprint_source_dir(tiny_mnist.directory) != before
+
+
+def _corrupt(tiny, case):
+  """Applies one corruption; returns the path the error must name."""
+  if case == 'missing file':
+    os.remove(tiny.path('test_labels'))
+    return tiny.path('test_labels')
+  if case == 'truncated gzip':
+    with open(tiny.path('train_data'), 'rb') as source:
+      data = source.read()
+    idx_files.rewrite(tiny, 'train_data', data[:len(data) // 2], compressed=False)
+    return tiny.path('train_data')
+  if case == 'not gzip':
+    idx_files.rewrite(tiny, 'test_data', b'this is not a gzip file', compressed=False)
+    return tiny.path('test_data')
+  if case == 'wrong image magic':
+    idx_files.rewrite(tiny, 'train_data',
+                      idx_files.images_idx(tiny.train_images, magic=0x00000801))
+    return tiny.path('train_data')
+  if case == 'wrong label magic':
+    idx_files.rewrite(tiny, 'test_labels',
+                      idx_files.labels_idx(tiny.test_labels, magic=0x00000803))
+    return tiny.path('test_labels')
+  if case == 'truncated idx':
+    payload = idx_files.images_idx(tiny.train_images)
+    idx_files.rewrite(tiny, 'train_data', payload[:-100])
+    return tiny.path('train_data')
+  if case == 'count mismatch':
+    idx_files.rewrite(tiny, 'train_labels', idx_files.labels_idx(tiny.train_labels[:-1]))
+    return tiny.path('train_labels')
+  if case == 'wrong image size':
+    idx_files.rewrite(tiny, 'test_data',
+                      idx_files.images_idx(np.zeros((40, 32, 32), np.uint8)))
+    return tiny.path('test_data')
+  if case == 'label out of range':
+    labels = tiny.test_labels.copy()
+    labels[3] = 12
+    idx_files.rewrite(tiny, 'test_labels', idx_files.labels_idx(labels))
+    return tiny.path('test_labels')
+  if case == 'checksum mismatch':
+    images = tiny.train_images.copy()
+    images[0, 0, 0] ^= 0xFF  # Well-formed IDX, wrong bytes.
+    idx_files.rewrite(tiny, 'train_data', idx_files.images_idx(images))
+    return tiny.path('train_data')
+  raise AssertionError(case)
+
+
+@pytest.mark.parametrize('case, message', [
+    ('missing file', 'missing'),
+    ('truncated gzip', 'corrupt or truncated'),
+    ('not gzip', 'corrupt or truncated'),
+    ('wrong image magic', 'wrong magic number'),
+    ('wrong label magic', 'wrong magic number'),
+    ('truncated idx', 'truncated'),
+    ('count mismatch', '120 images but .* 119 labels'),
+    ('wrong image size', '32x32'),
+    ('label out of range', 'label 12 outside'),
+    ('checksum mismatch', 'SHA-256'),
+])
+def test_bad_source_files_fail_naming_the_file(tiny_mnist, tmp_path, case, message):
+  bad_path = _corrupt(tiny_mnist, case)
+  with pytest.raises(MnistSourceError, match=message) as raised:
+    _prepare(tiny_mnist, tmp_path)
+  assert bad_path in str(raised.value)
+  # Nothing was published as a prepared dataset.
+  assert not list((tmp_path / 'tfds').glob('vendored_mnist/*/dataset_info.json'))
+
+
+def test_unknown_source_is_rejected():
+  with pytest.raises(MnistSourceError, match='unknown MNIST source'):
+    mnist_source.make_builder('ftp', None, None)

@@ -1,0 +1,80 @@
+"""Tiny MNIST-format IDX files made by the tests (never the real dataset)."""
+
+import dataclasses
+import gzip
+import hashlib
+import os
+import struct
+from typing import Dict, Optional
+
+import numpy as np
+
+from components.tfds_example_gen import mnist_source
+
+
+@dataclasses.dataclass
+class TinyMnist:
+  """A directory of four gzipped IDX files and the arrays written into it."""
+  directory: str
+  train_images: np.ndarray  # uint8 [N, 28, 28]
+  train_labels: np.ndarray  # uint8 [N]
+  test_images: np.ndarray
+  test_labels: np.ndarray
+
+  def path(self, key: str) -> str:
+    return mnist_source.source_path(self.directory, key)
+
+
+def images_idx(images: np.ndarray, magic: int = mnist_source.IMAGES_MAGIC) -> bytes:
+  count, rows, columns = images.shape
+  return struct.pack('>IIII', magic, count, rows, columns) + images.tobytes()
+
+
+def labels_idx(labels: np.ndarray, magic: int = mnist_source.LABELS_MAGIC) -> bytes:
+  return struct.pack('>II', magic, len(labels)) + labels.tobytes()
+
+
+def write_gz(path: str, payload: bytes) -> None:
+  with open(path, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as gz:
+    gz.write(payload)
+
+
+def make_tiny_mnist(directory: str, num_train: int = 120, num_test: int = 40,
+                    seed: int = 0,
+                    with_checksums: bool = True) -> TinyMnist:
+  """Writes random digits-like images with labels 0..9 (every class present)."""
+  os.makedirs(directory, exist_ok=True)
+  rng = np.random.default_rng(seed)
+
+  def images(count):
+    return rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+
+  def labels(count):
+    return (np.arange(count) % 10).astype(np.uint8)
+
+  tiny = TinyMnist(directory, images(num_train), labels(num_train),
+                   images(num_test), labels(num_test))
+  payloads: Dict[str, bytes] = {
+      'train_data': images_idx(tiny.train_images),
+      'train_labels': labels_idx(tiny.train_labels),
+      'test_data': images_idx(tiny.test_images),
+      'test_labels': labels_idx(tiny.test_labels),
+  }
+  for key, payload in payloads.items():
+    write_gz(tiny.path(key), payload)
+  if with_checksums:
+    with open(os.path.join(directory, mnist_source.CHECKSUMS_FILENAME), 'w') as sums:
+      for key, payload in payloads.items():
+        name = mnist_source.SOURCE_FILENAMES[key][:-3]
+        sums.write(f'{hashlib.sha256(payload).hexdigest()}  {name}\n')
+  return tiny
+
+
+def rewrite(tiny: TinyMnist, key: str, payload: bytes,
+            compressed: Optional[bool] = True) -> None:
+  """Replaces one source file by `payload` (gzipped unless compressed=False)."""
+  if compressed:
+    write_gz(tiny.path(key), payload)
+  else:
+    with open(tiny.path(key), 'wb') as raw:
+      raw.write(payload)

@@ -1,0 +1,143 @@
+"""Unit tests of pipeline_config: defaults, profiles, validation, overrides."""
+
+import dataclasses
+import os
+
+import pytest
+
+import pipeline_config
+from pipeline_config import ConfigError
+
+
+def test_full_profile_is_the_default_and_uses_all_of_mnist():
+  config = pipeline_config.load_profile()
+  assert config == pipeline_config.PipelineConfig()
+  assert config.profile == 'full'
+  assert config.data.train_examples + config.data.eval_examples == 60_000
+  assert config.data.test_examples is None
+  assert os.path.isfile(os.path.join(config.data.source_dir,
+                                     'train-images-idx3-ubyte.gz'))
+  assert os.path.isfile(config.schema_path)
+
+
+def test_smoke_profile_is_small():
+  config = pipeline_config.load_profile('smoke')
+  assert config.profile == 'smoke'
+  assert config.data.train_examples + config.data.eval_examples <= 1000
+  assert config.data.test_examples <= 1000
+  assert config.pipeline_root != pipeline_config.PipelineConfig().pipeline_root
+
+
+def test_config_is_frozen():
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    pipeline_config.PipelineConfig().pipeline_name = 'other'
+
+
+def test_metadata_path_defaults_inside_pipeline_root():
+  config = pipeline_config.PipelineConfig(pipeline_root='/tmp/root')
+  assert config.resolved_metadata_path == '/tmp/root/metadata.sqlite'
+  config = dataclasses.replace(config, metadata_path='/tmp/m.sqlite')
+  assert config.resolved_metadata_path == '/tmp/m.sqlite'
+
+
+def test_unknown_profile_is_rejected():
+  with pytest.raises(ConfigError, match="'profile'.*unknown profile 'huge'"):
+    pipeline_config.load_profile('huge')
+
+
+@pytest.mark.parametrize('build, field', [
+    (lambda: pipeline_config.DataConfig(train_examples=-1), 'data.train_examples'),
+    (lambda: pipeline_config.DataConfig(eval_examples=0), 'data.eval_examples'),
+    (lambda: pipeline_config.DataConfig(train_examples=59_000, eval_examples=2_000),
+     'data.eval_examples'),
+    (lambda: pipeline_config.DataConfig(test_examples=10_001), 'data.test_examples'),
+    (lambda: pipeline_config.DataConfig(source='ftp'), 'data.source'),
+    (lambda: pipeline_config.NoiseConfig(stddev=1.5), 'noise.stddev'),
+    (lambda: pipeline_config.NoiseConfig(stddev=-0.1), 'noise.stddev'),
+    (lambda: pipeline_config.NoiseConfig(stddev=float('nan')), 'noise.stddev'),
+    (lambda: pipeline_config.NoiseConfig(amount=1.2), 'noise.amount'),
+    (lambda: pipeline_config.NoiseConfig(kind='speckle'), 'noise.kind'),
+    (lambda: pipeline_config.NoiseConfig(min_stddev=0.4, max_stddev=0.3),
+     'noise.min_stddev'),
+    (lambda: pipeline_config.TrainingConfig(batch_size=0), 'training.batch_size'),
+    (lambda: pipeline_config.TrainingConfig(architecture='vit'),
+     'training.architecture'),
+    (lambda: pipeline_config.ThresholdConfig(max_mse=0), 'thresholds.max_mse'),
+    (lambda: pipeline_config.PipelineConfig(pipeline_name=' '), 'pipeline_name'),
+])
+def test_invalid_values_name_their_field(build, field):
+  with pytest.raises(ConfigError) as raised:
+    build()
+  assert raised.value.field == field
+  assert repr(field) in str(raised.value)
+
+
+def test_overrides_convert_cli_text_to_field_types():
+  config = pipeline_config.with_overrides(
+      pipeline_config.load_profile('smoke'), {
+          'noise.stddev': '0.3',
+          'noise.clip': 'true',
+          'data.train_examples': '100',
+          'data.test_examples': 'none',
+          'enable_cache': 'false',
+          'beam_pipeline_args': '--runner=DirectRunner,--direct_num_workers=2',
+          'pipeline_root': '/tmp/elsewhere',
+      })
+  assert config.noise.stddev == 0.3 and config.noise.clip is True
+  assert config.data.train_examples == 100 and config.data.test_examples is None
+  assert config.enable_cache is False
+  assert config.beam_pipeline_args == ('--runner=DirectRunner',
+                                       '--direct_num_workers=2')
+  assert config.pipeline_root == '/tmp/elsewhere'
+  assert config.profile == 'smoke'  # untouched fields keep the profile's values
+
+
+@pytest.mark.parametrize('overrides, field', [
+    ({'noise.stddev': '2'}, 'noise.stddev'),
+    ({'noise.stddev': 'loud'}, 'noise.stddev'),
+    ({'noise.volume': '1'}, 'noise.volume'),
+    ({'colour.mode': '1'}, 'colour.mode'),
+    ({'data': 'x'}, 'data'),
+    ({'enable_cache': 'maybe'}, 'enable_cache'),
+])
+def test_bad_overrides_name_their_field(overrides, field):
+  with pytest.raises(ConfigError) as raised:
+    pipeline_config.with_overrides(pipeline_config.PipelineConfig(), overrides)
+  assert raised.value.field == field
+
+
+def test_check_paths_accepts_new_directories(tmp_path):
+  config = pipeline_config.PipelineConfig(
+      pipeline_root=str(tmp_path / 'a' / 'root'),
+      serving_dir=str(tmp_path / 'serving'))
+  pipeline_config.check_paths(config)  # Does not raise.
+  assert not (tmp_path / 'a').exists()  # and creates nothing.
+
+
+@pytest.mark.parametrize('field', ['pipeline_root', 'serving_dir', 'metadata_path'])
+def test_check_paths_rejects_unwritable_roots(tmp_path, field):
+  blocker = tmp_path / 'a-file'
+  blocker.write_text('not a directory')
+  target = str(blocker / 'sub' / ('m.sqlite' if field == 'metadata_path' else 'dir'))
+  config = dataclasses.replace(pipeline_config.PipelineConfig(), **{field: target})
+  with pytest.raises(ConfigError) as raised:
+    pipeline_config.check_paths(config)
+  assert raised.value.field == field
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root writes to read-only dirs')
+def test_check_paths_rejects_read_only_directory(tmp_path):
+  read_only = tmp_path / 'ro'
+  read_only.mkdir(mode=0o500)
+  config = pipeline_config.PipelineConfig(pipeline_root=str(read_only / 'root'))
+  with pytest.raises(ConfigError, match='pipeline_root'):
+    pipeline_config.check_paths(config)
+
+
+def test_check_paths_rejects_missing_source_dir(tmp_path):
+  config = pipeline_config.PipelineConfig(
+      pipeline_root=str(tmp_path / 'root'),
+      data=pipeline_config.DataConfig(source_dir=str(tmp_path / 'nowhere')))
+  with pytest.raises(ConfigError) as raised:
+    pipeline_config.check_paths(config)
+  assert raised.value.field == 'data.source_dir'
