@@ -6,6 +6,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.data_gate.component import DataValidationGate
+from components.schema_importer.component import SchemaImporter
 from components.tfds_example_gen.component import TfdsExampleGen
 import pipeline_config
 
@@ -36,7 +37,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       examples=example_gen.outputs['examples'])
 
   # Import the curated schema (schemas/schema.pbtxt by default).
-  schema_importer = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+  schema_importer = SchemaImporter(
+      schema_file=config.schema_path).with_id('ImportSchemaGen')
 
   # Compare every split's statistics with the schema.
   example_validator = tfx.components.ExampleValidator(

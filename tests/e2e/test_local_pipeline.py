@@ -95,15 +95,20 @@ def test_corrupt_source_file_fails_the_run_naming_it(first_runs):
       os.path.basename(_states_uri(first, 'TfdsExampleGen', 'examples'))]
 
 
-def test_data_anomalies_stop_the_run_saying_why(tmp_path):
+def test_edited_schema_is_enforced_and_anomalies_stop_the_run(tmp_path):
   tiny = idx_files.make_tiny_mnist(str(tmp_path / 'mnist'))
-  strict_schema = tmp_path / 'schema.pbtxt'
+  schema_path = tmp_path / 'schema.pbtxt'
   with open(pipeline_config.default_schema_path()) as schema:
-    # Labels 5..9 of the tiny data now break the schema's label domain.
-    strict_schema.write_text(schema.read().replace('max: 9', 'max: 4'))
-  config = _config(tmp_path, tiny.directory, schema_path=str(strict_schema))
+    schema_text = schema.read()
+  schema_path.write_text(schema_text)
+  config = _config(tmp_path, tiny.directory, schema_path=str(schema_path))
+  assert set(_states(local_runner.run(config)).values()) == {'COMPLETE'}
+  # Edited in place: labels 5..9 of the tiny data now break the label domain.
+  # The cache must not keep serving the old schema from the same path.
+  schema_path.write_text(schema_text.replace('max: 9', 'max: 4'))
   with pytest.raises(DataAnomaliesError, match="feature 'label'"):
     local_runner.run(config)
   states = _states(_latest_run(config))
-  assert states['ExampleValidator'] == 'COMPLETE'
+  assert states['ImportSchemaGen'] == 'COMPLETE'
+  assert states['TfdsExampleGen'] == 'CACHED'
   assert states['DataValidationGate'] == 'FAILED'
