@@ -73,7 +73,30 @@ def make_parser() -> argparse.ArgumentParser:
   config_parser = commands.add_parser(
       'config', help='print the resolved configuration as JSON, run nothing')
   _add_config_arguments(config_parser)
+  sample_parser = commands.add_parser(
+      'sample', help='write noisy test images of the latest run to a .npy file '
+      '(input for saved_model_cli run), and their clean versions beside it')
+  _add_config_arguments(sample_parser)
+  sample_parser.add_argument('--count', type=int, default=1,
+                             help='number of test images')
+  sample_parser.add_argument('--output', default='build/noisy.npy',
+                             help='.npy file of float32 [count, 28, 28, 1]')
   return parser
+
+
+def _write_samples(config: pipeline_config.PipelineConfig, count: int,
+                   output: str) -> None:
+  import os  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from pipeline import samples  # pylint: disable=g-import-not-at-top
+  noisy, clean = samples.read_test_images(config.resolved_metadata_path, count)
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  np.save(output, noisy)
+  clean_output = output[:-len('.npy')] + '.clean.npy' if output.endswith(
+      '.npy') else output + '.clean.npy'
+  np.save(clean_output, clean)
+  print(f'wrote {len(noisy)} noisy test image(s) to {output}, clean ones to '
+        f'{clean_output}')
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -83,6 +106,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == 'config':
       print(json.dumps(dataclasses.asdict(config), indent=2))
       return 0
+    if args.command == 'sample':
+      _write_samples(config, args.count, args.output)
+      return 0
     from pipeline import local_runner  # pylint: disable=g-import-not-at-top
     from pipeline import run_summary  # pylint: disable=g-import-not-at-top
     records = local_runner.run(config)
@@ -91,7 +117,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
   except Exception as error:  # pylint: disable=broad-except
     # TFX has logged the traceback; end with the reason, readable at a glance.
-    print(f'dae-pipeline: run failed: {type(error).__name__}: {error}',
+    print(f'dae-pipeline: {args.command} failed: {type(error).__name__}: {error}',
           file=sys.stderr)
     return 1
   config = local_runner.absolute_paths(config)

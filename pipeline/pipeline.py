@@ -1,14 +1,35 @@
 """The pipeline's DAG, built by one pure function from the configuration."""
 
+import math
 from typing import Optional
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
 from components.data_gate.component import DataValidationGate
+from components.evaluator.eval_config import make_eval_config
+from components.noise_transform.component import NoiseTransform
+from components.pusher import executor as atomic_pusher
 from components.schema_importer.component import SchemaImporter
 from components.tfds_example_gen.component import TfdsExampleGen
+from components.trainer import run_fn as trainer_run_fn
 import pipeline_config
+
+RUN_FN = 'components.trainer.run_fn.run_fn'
+
+
+def training_steps(config: pipeline_config.PipelineConfig):
+  """(train steps, steps per epoch, eval steps) implied by the configuration."""
+  training = config.training
+  per_epoch = trainer_run_fn.steps_per_epoch(config.data.train_examples,
+                                             training.batch_size)
+  train_steps = training.epochs * per_epoch
+  if training.max_train_steps is not None:
+    train_steps = min(train_steps, training.max_train_steps)
+  eval_steps = math.ceil(config.data.eval_examples / training.batch_size)
+  return train_steps, per_epoch, eval_steps
+
 
 def create_pipeline(config: pipeline_config.PipelineConfig,
                     metadata_connection_config: Optional[
@@ -21,7 +42,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     metadata_connection_config: MLMD connection for local runs; None for
       orchestrators that bring their own (Kubeflow).
   """
-  data = config.data
+  data, noise, training = config.data, config.noise, config.training
+  train_steps, steps_per_epoch, eval_steps = training_steps(config)
 
   # Ingest MNIST through TFDS into train / eval / test tf.Examples.
   example_gen = TfdsExampleGen(
@@ -50,12 +72,64 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       anomalies=example_validator.outputs['anomalies'],
       required_splits='train,eval,test')
 
+  # Add seeded noise to every split with Beam: (noisy, clean) pairs.
+  noise_transform = NoiseTransform(
+      examples=example_gen.outputs['examples'],
+      kind=noise.kind, stddev=noise.stddev, min_stddev=noise.min_stddev,
+      max_stddev=noise.max_stddev, amount=noise.amount, clip=noise.clip,
+      seed=noise.seed)
+  noise_transform.add_upstream_node(data_gate)
+
+  # Train the denoising autoencoder, noisy -> clean, and export a SavedModel.
+  trainer = tfx.components.Trainer(
+      run_fn=RUN_FN,
+      examples=noise_transform.outputs['noisy_examples'],
+      train_args=tfx.proto.TrainArgs(splits=['train'], num_steps=train_steps),
+      eval_args=tfx.proto.EvalArgs(splits=['eval'], num_steps=eval_steps),
+      custom_config={
+          trainer_run_fn.ARCHITECTURE_KEY: training.architecture,
+          trainer_run_fn.LOSS_KEY: training.loss,
+          trainer_run_fn.BATCH_SIZE_KEY: training.batch_size,
+          trainer_run_fn.LEARNING_RATE_KEY: training.learning_rate,
+          trainer_run_fn.STEPS_PER_EPOCH_KEY: steps_per_epoch,
+          trainer_run_fn.SEED_KEY: training.seed,
+          trainer_run_fn.XLA_KEY: training.xla,
+      })
+
+  # Find the latest blessed model: the baseline the candidate must not lose to.
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ModelBlessing)).with_id(
+              'latest_blessed_model_resolver')
+
+  # Evaluate on the test split with TFMA; bless only above the thresholds.
+  evaluator = tfx.components.Evaluator(
+      examples=noise_transform.outputs['noisy_examples'],
+      model=trainer.outputs['model'],
+      baseline_model=model_resolver.outputs['model'],
+      example_splits=['test'],
+      eval_config=make_eval_config(config.thresholds))
+
+  # Push a blessed model, atomically, as a new version of the serving dir.
+  with tfx.dsl.Cond(evaluator.outputs['blessing'].future()[0].custom_property(
+      'blessed') == 1):
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs['model'],
+        model_blessing=evaluator.outputs['blessing'],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=config.serving_dir)),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(
+            atomic_pusher.Executor))
+
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[
           example_gen, statistics_gen, schema_importer, example_validator,
-          data_gate
+          data_gate, noise_transform, trainer, model_resolver, evaluator, pusher
       ],
       enable_cache=config.enable_cache,
       metadata_connection_config=metadata_connection_config,

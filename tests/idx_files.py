@@ -42,12 +42,23 @@ def write_gz(path: str, payload: bytes) -> None:
 def make_tiny_mnist(directory: str, num_train: int = 120, num_test: int = 40,
                     seed: int = 0,
                     with_checksums: bool = True) -> TinyMnist:
-  """Writes random digits-like images with labels 0..9 (every class present)."""
+  """Writes digit-like images with labels 0..9 (every class present)."""
   os.makedirs(directory, exist_ok=True)
   rng = np.random.default_rng(seed)
 
   def images(count):
-    return rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+    """Digit-like: black background, a few bright strokes; unique per index."""
+    canvas = np.zeros((count, 28, 28), dtype=np.uint8)
+    for index in range(count):
+      for _ in range(rng.integers(1, 4)):
+        row, column = rng.integers(4, 20, size=2)
+        length, width = rng.integers(6, 12), rng.integers(2, 4)
+        if rng.random() < 0.5:
+          canvas[index, row:row + width, column:column + length] = rng.integers(180, 256)
+        else:
+          canvas[index, row:row + length, column:column + width] = rng.integers(180, 256)
+      canvas[index, 0, 0], canvas[index, 0, 1] = index % 256, index // 256
+    return canvas
 
   def labels(count):
     return (np.arange(count) % 10).astype(np.uint8)

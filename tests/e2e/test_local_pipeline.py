@@ -1,43 +1,59 @@
-"""End-to-end LocalDagRunner runs of the pipeline on tiny IDX data.
+"""End-to-end LocalDagRunner runs of the whole pipeline on tiny IDX data.
 
-Real TFX components, a real MLMD SQLite store, real Beam and the real TFDS
-builder: only the data is small (made here).
+Real TFX components, a real MLMD SQLite store, real Beam, the real TFDS
+builder, real training, TFMA and SavedModels: only the data is small (made
+here) and training is a few steps.
 """
 
 import dataclasses
 import os
 
+import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
 
 from components.data_gate.component import DataAnomaliesError
 from components.tfds_example_gen.mnist_source import MnistSourceError
 from pipeline import local_runner
 from pipeline import run_summary
+from pipeline import samples
 import pipeline_config
 from tests import idx_files
 
 pytestmark = pytest.mark.e2e
 
-NODES = ['ImportSchemaGen', 'TfdsExampleGen', 'StatisticsGen',
-         'ExampleValidator', 'DataValidationGate']
+NODES = ['ImportSchemaGen', 'TfdsExampleGen', 'StatisticsGen', 'ExampleValidator',
+         'DataValidationGate', 'NoiseTransform', 'Trainer',
+         'latest_blessed_model_resolver', 'Evaluator', 'Pusher']
+UPSTREAM_OF_EVALUATOR = NODES[:7]
 SPLIT_SIZES = {'train': 80, 'eval': 30, 'test': 20}
 
 
-def _config(tmp_path, source_dir, **changes):
-  config = pipeline_config.with_overrides(
-      pipeline_config.load_profile('smoke'), {
-          'pipeline_root': str(tmp_path / 'root'),
-          'serving_dir': str(tmp_path / 'serving'),
-          'data.source_dir': source_dir,
-          'data.train_examples': SPLIT_SIZES['train'],
-          'data.eval_examples': SPLIT_SIZES['eval'],
-          'data.test_examples': SPLIT_SIZES['test'],
-      })
-  return dataclasses.replace(config, **changes)
+def _config(tmp_path, source_dir, **overrides):
+  values = {
+      'pipeline_root': str(tmp_path / 'root'),
+      'serving_dir': str(tmp_path / 'serving'),
+      'data.source_dir': source_dir,
+      'data.train_examples': SPLIT_SIZES['train'],
+      'data.eval_examples': SPLIT_SIZES['eval'],
+      'data.test_examples': SPLIT_SIZES['test'],
+      # 32 epochs of 2 steps: enough for the tiny data to be denoised
+      # better than left noisy.
+      'training.epochs': 32,
+      'training.max_train_steps': 64,
+  }
+  values.update(overrides)
+  return pipeline_config.with_overrides(pipeline_config.load_profile('smoke'), values)
 
 
 def _states(records):
   return {record.node_id: record.state for record in records}
+
+
+def _uri(records, node_id, key):
+  return next(record.output_uris[key] for record in records
+              if record.node_id == node_id)
 
 
 def _latest_run(config):
@@ -45,40 +61,91 @@ def _latest_run(config):
   return run_summary.run_executions(store, run_summary.run_ids(store)[-1])
 
 
+def _versions(config):
+  return sorted(os.listdir(config.serving_dir)) if os.path.isdir(
+      config.serving_dir) else []
+
+
+def _validation(records):
+  return tfma.load_validation_result(_uri(records, 'Evaluator', 'evaluation'))
+
+
 @pytest.fixture(scope='module')
-def first_runs(tmp_path_factory):
-  """Runs the smoke pipeline twice on the same tiny data."""
+def runs(tmp_path_factory):
+  """The smoke pipeline on tiny data: a first run, then the same again."""
   tmp_path = tmp_path_factory.mktemp('e2e')
   tiny = idx_files.make_tiny_mnist(str(tmp_path / 'mnist'))
   config = _config(tmp_path, tiny.directory)
-  return tiny, config, local_runner.run(config), local_runner.run(config)
+  first = local_runner.run(config)
+  served_after_first = _versions(config)
+  second = local_runner.run(config)
+  return dict(tiny=tiny, config=config, first=first, second=second,
+              served_after_first=served_after_first)
 
 
-def test_first_run_executes_every_component_and_splits_as_configured(first_runs):
-  _, config, first, _ = first_runs
-  assert sorted(record.node_id for record in first) == sorted(NODES)
-  assert set(_states(first).values()) == {'COMPLETE'}
-  examples_uri = _states_uri(first, 'TfdsExampleGen', 'examples')
-  assert {split: run_summary.count_records(examples_uri, split)
-          for split in SPLIT_SIZES} == SPLIT_SIZES
-  assert os.path.isfile(config.resolved_metadata_path)
-  assert config.resolved_metadata_path.startswith(config.pipeline_root)
+def test_first_run_executes_the_whole_dag(runs):
+  assert _states(runs['first']) == {node: 'COMPLETE' for node in NODES}
+  examples_uri = _uri(runs['first'], 'TfdsExampleGen', 'examples')
+  noisy_uri = _uri(runs['first'], 'NoiseTransform', 'noisy_examples')
+  for uri in (examples_uri, noisy_uri):
+    assert {split: run_summary.count_records(uri, split)
+            for split in SPLIT_SIZES} == SPLIT_SIZES
+  assert runs['config'].resolved_metadata_path.startswith(runs['config'].pipeline_root)
 
 
-def _states_uri(records, node_id, key):
-  return next(record.output_uris[key] for record in records
-              if record.node_id == node_id)
+def test_first_run_blesses_and_pushes_a_servable_model(runs):
+  assert _validation(runs['first']).validation_ok
+  config = runs['config']
+  assert len(runs['served_after_first']) == 1
+  version_dir = os.path.join(config.serving_dir, runs['served_after_first'][0])
+  store = run_summary.open_store(config.resolved_metadata_path)
+  pushed = store.get_artifacts_by_uri(_uri(runs['first'], 'Pusher', 'pushed_model'))[0]
+  assert pushed.custom_properties['pushed'].int_value == 1
+  assert pushed.custom_properties['pushed_destination'].string_value == version_dir
+  loaded = tf.saved_model.load(version_dir)
+  noisy, clean = samples.read_test_images(config.resolved_metadata_path, 20)
+  denoised = loaded.signatures['serving_default'](images=tf.constant(noisy))['output']
+  assert np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2)
 
 
-def test_second_run_is_served_from_cache(first_runs):
-  _, _, first, second = first_runs
-  assert _states(second) == {node: 'CACHED' for node in NODES}
-  assert (_states_uri(second, 'TfdsExampleGen', 'examples') ==
-          _states_uri(first, 'TfdsExampleGen', 'examples'))
+def test_rerun_is_served_from_cache_and_pushes_nothing_new(runs):
+  states = _states(runs['second'])
+  assert all(states[node] == 'CACHED' for node in UPSTREAM_OF_EVALUATOR), states
+  # The first push made the model the baseline: the Evaluator re-checks it
+  # against itself, and the Pusher finds it already served.
+  assert _versions(runs['config']) == runs['served_after_first']
+  if states['Pusher'] != 'CACHED':
+    store = run_summary.open_store(runs['config'].resolved_metadata_path)
+    pushed = store.get_artifacts_by_uri(_uri(runs['second'], 'Pusher', 'pushed_model'))[0]
+    assert pushed.custom_properties['pushed'].int_value == 0
 
 
-def test_corrupt_source_file_fails_the_run_naming_it(first_runs):
-  tiny, config, first, _ = first_runs
+def test_degraded_candidate_is_evaluated_not_blessed_not_pushed(runs):
+  config = pipeline_config.with_overrides(runs['config'],
+                                          {'training.max_train_steps': 0})
+  records = local_runner.run(config)
+  states = _states(records)
+  assert states['Trainer'] == 'COMPLETE' and states['Evaluator'] == 'COMPLETE'
+  assert 'Pusher' not in states or states['Pusher'] != 'COMPLETE'
+  validation = _validation(records)
+  assert not validation.validation_ok
+  failed = {failure.metric_key.name for slice_failures in validation.metric_validations_per_slice
+            for failure in slice_failures.failures}
+  assert 'psnr' in failed
+  assert _versions(config) == runs['served_after_first']
+
+
+def test_threshold_out_of_reach_keeps_the_serving_dir(runs):
+  config = pipeline_config.with_overrides(runs['config'],
+                                          {'thresholds.min_psnr_db': 99.0})
+  records = local_runner.run(config)
+  assert _states(records)['Trainer'] == 'CACHED'
+  assert not _validation(records).validation_ok
+  assert _versions(config) == runs['served_after_first']
+
+
+def test_corrupt_source_file_fails_the_run_naming_it(runs):
+  tiny, config = runs['tiny'], runs['config']
   with open(tiny.path('test_data'), 'r+b') as source:
     source.seek(200)
     source.write(b'\x00' * 64)  # Damages the deflate stream or its CRC.
@@ -87,12 +154,10 @@ def test_corrupt_source_file_fails_the_run_naming_it(first_runs):
   states = _states(_latest_run(config))
   # The changed bytes defeated the cache, ExampleGen failed, nothing ran after.
   assert states['TfdsExampleGen'] == 'FAILED'
-  assert 'StatisticsGen' not in states and 'DataValidationGate' not in states
+  assert set(states) & set(NODES[2:]) <= {'ImportSchemaGen', 'latest_blessed_model_resolver'}
   store = run_summary.open_store(config.resolved_metadata_path)
-  assert len(store.get_artifacts_by_type('Examples')) == 1  # Only run one's.
-  assert os.listdir(os.path.dirname(_states_uri(first, 'TfdsExampleGen',
-                                                'examples'))) == [
-      os.path.basename(_states_uri(first, 'TfdsExampleGen', 'examples'))]
+  assert len(store.get_artifacts_by_type('Examples')) == 2  # Run one's two.
+  assert _versions(config) == runs['served_after_first']
 
 
 def test_edited_schema_is_enforced_and_anomalies_stop_the_run(tmp_path):
@@ -101,8 +166,10 @@ def test_edited_schema_is_enforced_and_anomalies_stop_the_run(tmp_path):
   with open(pipeline_config.default_schema_path()) as schema:
     schema_text = schema.read()
   schema_path.write_text(schema_text)
-  config = _config(tmp_path, tiny.directory, schema_path=str(schema_path))
-  assert set(_states(local_runner.run(config)).values()) == {'COMPLETE'}
+  config = dataclasses.replace(
+      _config(tmp_path, tiny.directory, **{'training.max_train_steps': 1}),
+      schema_path=str(schema_path))
+  local_runner.run(config)
   # Edited in place: labels 5..9 of the tiny data now break the label domain.
   # The cache must not keep serving the old schema from the same path.
   schema_path.write_text(schema_text.replace('max: 9', 'max: 4'))
@@ -112,3 +179,29 @@ def test_edited_schema_is_enforced_and_anomalies_stop_the_run(tmp_path):
   assert states['ImportSchemaGen'] == 'COMPLETE'
   assert states['TfdsExampleGen'] == 'CACHED'
   assert states['DataValidationGate'] == 'FAILED'
+  assert 'NoiseTransform' not in states and 'Trainer' not in states
+
+
+def test_pushed_model_denoises_through_saved_model_cli(runs, tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from pipeline import cli  # pylint: disable=g-import-not-at-top
+  config = runs['config']
+  noisy_path = str(tmp_path / 'noisy.npy')
+  assert cli.main(['sample', '--profile', 'smoke', '--pipeline-root',
+                   config.pipeline_root, '--count', '3', '--output', noisy_path]) == 0
+  noisy, clean = np.load(noisy_path), np.load(str(tmp_path / 'noisy.clean.npy'))
+  assert noisy.shape == clean.shape == (3, 28, 28, 1)
+  saved_model_cli = os.path.join(os.path.dirname(sys.executable), 'saved_model_cli')
+  version_dir = os.path.join(config.serving_dir, runs['served_after_first'][0])
+  shown = subprocess.run([saved_model_cli, 'show', '--all', '--dir', version_dir],
+                         capture_output=True, text=True, check=True).stdout
+  assert "signature_def['serving_default']" in shown
+  assert "signature_def['serving_examples']" in shown
+  subprocess.run([saved_model_cli, 'run', '--dir', version_dir, '--tag_set', 'serve',
+                  '--signature_def', 'serving_default',
+                  '--inputs', f'images={noisy_path}', '--outdir', str(tmp_path / 'out')],
+                 capture_output=True, text=True, check=True)
+  denoised = np.load(str(tmp_path / 'out' / 'output.npy'))
+  assert denoised.shape == (3, 28, 28, 1)
+  assert np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2)

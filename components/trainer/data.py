@@ -1,0 +1,59 @@
+"""tf.data input of the Trainer: NoiseTransform's TFRecords to (noisy, clean)."""
+
+from typing import Iterable, Optional
+
+import tensorflow as tf
+
+NOISY_FEATURE = 'noisy'
+CLEAN_FEATURE = 'clean'
+IMAGE_SHAPE = (28, 28, 1)
+PIXELS = 28 * 28
+
+FEATURE_SPEC = {
+    NOISY_FEATURE: tf.io.FixedLenFeature([PIXELS], tf.float32),
+    CLEAN_FEATURE: tf.io.FixedLenFeature([PIXELS], tf.float32),
+}
+
+
+def list_files(file_patterns: Iterable[str]) -> list:
+  """The sorted files matching the patterns; raises when there are none."""
+  files = sorted(path for pattern in file_patterns
+                 for path in tf.io.gfile.glob(pattern))
+  if not files:
+    raise FileNotFoundError(f'no input files match {list(file_patterns)}')
+  return files
+
+
+def parse_batch(serialized: tf.Tensor):
+  """Parses a batch of serialized examples into (noisy, clean) images."""
+  features = tf.io.parse_example(serialized, FEATURE_SPEC)
+  shape = (-1,) + IMAGE_SHAPE
+  return (tf.reshape(features[NOISY_FEATURE], shape),
+          tf.reshape(features[CLEAN_FEATURE], shape))
+
+
+def make_dataset(file_patterns: Iterable[str], batch_size: int,
+                 shuffle_seed: Optional[int] = None, repeat: bool = False,
+                 cache: bool = True,
+                 shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+  """Batches of (noisy, clean) float32 [batch, 28, 28, 1].
+
+  Reads files in parallel, parses whole batches at once (vectorised), caches
+  the parsed images in memory (when `cache`), shuffles with a seed (when
+  `shuffle_seed` is set) and prefetches.
+  """
+  dataset = tf.data.TFRecordDataset(list_files(file_patterns),
+                                    compression_type='GZIP',
+                                    num_parallel_reads=tf.data.AUTOTUNE)
+  dataset = (dataset.batch(1024)
+             .map(parse_batch, num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=True)
+             .unbatch())
+  if cache:
+    dataset = dataset.cache()
+  if shuffle_seed is not None:
+    dataset = dataset.shuffle(shuffle_buffer, seed=shuffle_seed,
+                              reshuffle_each_iteration=True)
+  if repeat:
+    dataset = dataset.repeat()
+  return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

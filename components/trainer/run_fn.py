@@ -1,0 +1,91 @@
+"""The TFX Trainer's entry point: trains the DAE (noisy -> clean) and exports it.
+
+Used as ``Trainer(run_fn='components.trainer.run_fn.run_fn', ...)``: the
+function is imported from the installed package, so no module file needs
+packaging. Its settings come in ``custom_config`` under the keys below.
+"""
+
+import math
+import os
+
+from absl import logging
+import keras
+import tensorflow as tf
+
+from components.trainer import data
+from components.trainer import export
+from components.trainer import model as model_lib
+from components.trainer import strategy as strategy_lib
+
+# custom_config keys.
+ARCHITECTURE_KEY = 'architecture'
+LOSS_KEY = 'loss'
+BATCH_SIZE_KEY = 'batch_size'
+LEARNING_RATE_KEY = 'learning_rate'
+STEPS_PER_EPOCH_KEY = 'steps_per_epoch'
+SEED_KEY = 'seed'
+XLA_KEY = 'xla'
+CACHE_KEY = 'cache'
+
+
+def plan_epochs(train_steps: int, steps_per_epoch: int):
+  """(epochs, steps per epoch) running exactly `train_steps` steps in total
+  when they divide, else the largest whole number of full epochs (>= 1 step)."""
+  steps_per_epoch = max(1, min(steps_per_epoch, train_steps))
+  return max(1, train_steps // steps_per_epoch), steps_per_epoch
+
+
+def run_fn(fn_args) -> None:
+  """Trains and exports the model (TFX FnArgs in, SavedModel out).
+
+  Args:
+    fn_args: TFX FnArgs: train/eval files, train/eval steps, serving and
+      model-run directories, custom_config (keys above).
+  """
+  config = fn_args.custom_config or {}
+  batch_size = int(config.get(BATCH_SIZE_KEY, 128))
+  seed = int(config.get(SEED_KEY, 42))
+  keras.utils.set_random_seed(seed)
+  placement = strategy_lib.choose_placement()
+  print(f'Trainer: {placement.description}, precision policy '
+        f'{keras.mixed_precision.global_policy().name}', flush=True)
+  global_batch = batch_size * placement.strategy.num_replicas_in_sync
+  cache = bool(config.get(CACHE_KEY, True))
+
+  with placement.strategy.scope():
+    model = model_lib.compile_model(
+        model_lib.build_model(config.get(ARCHITECTURE_KEY, 'unet')),
+        loss=config.get(LOSS_KEY, 'bce'),
+        learning_rate=float(config.get(LEARNING_RATE_KEY, 1e-3)),
+        jit_compile=bool(config.get(XLA_KEY, False)))
+  logging.info('Model %s: %d parameters', model.name, model.count_params())
+
+  train_steps = int(fn_args.train_steps or 0)
+  if train_steps > 0:
+    train_dataset = data.make_dataset(fn_args.train_files, global_batch,
+                                      shuffle_seed=seed, repeat=True, cache=cache)
+    eval_dataset = data.make_dataset(fn_args.eval_files, global_batch,
+                                     repeat=True, cache=cache)
+    epochs, steps_per_epoch = plan_epochs(
+        train_steps, int(config.get(STEPS_PER_EPOCH_KEY, train_steps)))
+    model.fit(
+        train_dataset,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=eval_dataset,
+        validation_steps=max(1, int(fn_args.eval_steps or 1)),
+        callbacks=[
+            keras.callbacks.BackupAndRestore(
+                os.path.join(fn_args.model_run_dir, 'backup')),
+            keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+        ],
+        verbose=2)
+  else:
+    logging.warning('train_steps is 0: exporting the untrained model')
+  export.export_saved_model(model, fn_args.serving_model_dir)
+  logging.info('Exported the SavedModel to %s', fn_args.serving_model_dir)
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+  """Batches in one pass over `num_examples` (the last one may be partial)."""
+  return max(1, math.ceil(num_examples / batch_size))

@@ -1,0 +1,52 @@
+"""The in-graph TFMA metrics against direct numpy / tf.image computations."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.evaluator import metrics
+
+
+def _images(seed, count=6):
+  rng = np.random.default_rng(seed)
+  clean = rng.random((count, 28, 28, 1)).astype(np.float32)
+  denoised = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+  return clean, denoised
+
+
+def _accumulate(metric, batches):
+  for clean, denoised in batches:
+    metric.update_state(clean.reshape(len(clean), -1), denoised)  # flat labels
+  return float(metric.result())
+
+
+def test_metrics_accumulated_over_batches_match_direct_computations():
+  batches = [_images(1), _images(2, count=3)]
+  clean = np.concatenate([batch[0] for batch in batches])
+  denoised = np.concatenate([batch[1] for batch in batches])
+  mse = np.mean((clean.astype(np.float64) - denoised) ** 2)
+  assert _accumulate(metrics.MSE(), batches) == pytest.approx(mse, rel=1e-6)
+  assert _accumulate(metrics.PSNR(), batches) == pytest.approx(
+      10 * np.log10(1 / mse), rel=1e-6)
+  per_image = tf.image.psnr(clean, denoised, max_val=1.0).numpy()
+  assert _accumulate(metrics.MeanImagePSNR(), batches) == pytest.approx(
+      per_image.mean(), rel=1e-5)
+  ssim = tf.image.ssim(clean, denoised, max_val=1.0).numpy()
+  assert _accumulate(metrics.SSIM(), batches) == pytest.approx(ssim.mean(), rel=1e-5)
+
+
+def test_headline_psnr_differs_from_the_mean_of_per_image_psnr():
+  clean = np.zeros((2, 28, 28, 1), np.float32)
+  denoised = clean.copy()
+  denoised[0] += 0.01
+  denoised[1] += 0.3
+  headline = _accumulate(metrics.PSNR(), [(clean, denoised)])
+  mean_image = _accumulate(metrics.MeanImagePSNR(), [(clean, denoised)])
+  assert headline == pytest.approx(10 * np.log10(1 / ((0.01**2 + 0.3**2) / 2)), rel=1e-5)
+  assert mean_image > headline + 5
+
+
+def test_metric_names_are_the_ones_thresholds_use():
+  assert [metric().name for metric in (metrics.MSE, metrics.PSNR,
+                                       metrics.MeanImagePSNR, metrics.SSIM)] == [
+      'mse', 'psnr', 'mean_image_psnr', 'ssim']

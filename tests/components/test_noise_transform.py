@@ -1,0 +1,205 @@
+"""The noise (numpy) and the NoiseTransform executor (Beam) on small data."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+from tfx.dsl.components.base import base_beam_executor
+
+from components.noise_transform import component
+from components.noise_transform import executor
+from components.noise_transform import noise
+from components.tfds_example_gen.executor import to_example
+import pipeline_config
+
+SPLITS = ('train', 'eval', 'test')
+
+
+def _images(count, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.integers(0, 256, size=(count, 784), dtype=np.uint8), np.arange(count) % 10
+
+
+# --- noise.py --------------------------------------------------------------
+
+def test_noise_does_not_depend_on_batching_or_order():
+  images, labels = _images(300)
+  keys = noise.example_keys(images, labels)
+  spec = noise.NoiseSpec()
+  whole, _ = noise.add_noise(images / 255.0, keys, spec)
+  order = np.random.default_rng(1).permutation(300)
+  parts = [noise.add_noise(images[chunk] / 255.0, keys[chunk], spec)[0]
+           for chunk in np.array_split(order, 7)]
+  np.testing.assert_array_equal(np.concatenate(parts), whole[order])
+
+
+@pytest.mark.parametrize('change', [{'seed': 43}, {'stddev': 0.21}, {'clip': True},
+                                    {'kind': 'random_gaussian'}])
+def test_noise_changes_with_seed_and_settings(change):
+  images, labels = _images(20)
+  keys = noise.example_keys(images, labels)
+  base, _ = noise.add_noise(images / 255.0, keys, noise.NoiseSpec())
+  changed, _ = noise.add_noise(images / 255.0, keys, noise.NoiseSpec(**change))
+  assert not np.array_equal(base, changed)
+
+
+def test_identical_examples_get_identical_noise_and_others_differ():
+  images, labels = _images(3)
+  images[1] = images[0]
+  labels[1] = labels[0]
+  noisy, _ = noise.add_noise(images / 255.0, noise.example_keys(images, labels),
+                             noise.NoiseSpec())
+  np.testing.assert_array_equal(noisy[0], noisy[1])
+  assert not np.array_equal(noisy[0], noisy[2])
+
+
+def test_gaussian_noise_has_the_configured_statistics():
+  images, labels = _images(2000)
+  clean = images / 255.0
+  noisy, levels = noise.add_noise(clean, noise.example_keys(images, labels),
+                                  noise.NoiseSpec(stddev=0.2))
+  residual = noisy - clean
+  assert abs(residual.mean()) < 0.002
+  assert abs(residual.std() - 0.2) < 0.002
+  assert abs(np.mean(np.abs(residual) < 0.2) - 0.6827) < 0.005  # normal shape
+  assert noisy.min() < 0 and noisy.max() > 1  # unclipped, as the article
+  np.testing.assert_allclose(levels, 0.2)
+
+
+def test_clipped_gaussian_noise_stays_in_range():
+  images, labels = _images(200)
+  noisy, _ = noise.add_noise(images / 255.0, noise.example_keys(images, labels),
+                             noise.NoiseSpec(stddev=0.5, clip=True))
+  assert noisy.min() == 0.0 and noisy.max() == 1.0
+
+
+def test_salt_and_pepper_hits_the_configured_fraction():
+  images = np.full((1000, 784), 128, dtype=np.uint8)
+  labels = np.arange(1000) % 10
+  images[:, 0] = np.arange(1000) % 256  # distinct examples
+  noisy, levels = noise.add_noise(images / 255.0, noise.example_keys(images, labels),
+                                  noise.NoiseSpec(kind='salt_and_pepper', amount=0.1))
+  hit = (noisy == 0.0) | (noisy == 1.0)
+  assert abs(hit[:, 1:].mean() - 0.1) < 0.003
+  assert abs((noisy[hit] == 1.0).mean() - 0.5) < 0.02
+  np.testing.assert_allclose(levels, 0.1)
+
+
+def test_random_gaussian_draws_a_level_per_example_within_range():
+  images, labels = _images(2000)
+  clean = images / 255.0
+  noisy, levels = noise.add_noise(
+      clean, noise.example_keys(images, labels),
+      noise.NoiseSpec(kind='random_gaussian', min_stddev=0.1, max_stddev=0.4))
+  assert levels.min() >= 0.1 and levels.max() <= 0.4
+  assert abs(levels.mean() - 0.25) < 0.01 and levels.std() > 0.08
+  per_example_std = (noisy - clean).std(axis=1)
+  np.testing.assert_allclose(per_example_std, levels, rtol=0.1)
+
+
+@pytest.mark.parametrize('settings, field', [
+    ({'stddev': 1.5}, 'noise.stddev'), ({'stddev': -0.1}, 'noise.stddev'),
+    ({'amount': 2.0}, 'noise.amount'), ({'kind': 'speckle'}, 'noise.kind'),
+    ({'min_stddev': 0.5, 'max_stddev': 0.1}, 'noise.min_stddev'),
+    ({'seed': -1}, 'noise.seed'),
+])
+def test_bad_settings_are_rejected_when_the_pipeline_is_built(settings, field):
+  with pytest.raises(pipeline_config.ConfigError) as raised:
+    component.NoiseTransform(examples=_examples_channel(), **settings)
+  assert raised.value.field == field
+
+
+def _examples_channel():
+  from tfx import types  # pylint: disable=g-import-not-at-top
+  return types.Channel(type=standard_artifacts.Examples)
+
+
+# --- executor ---------------------------------------------------------------
+
+def _write_examples(root, images, labels, files_per_split=1):
+  examples = standard_artifacts.Examples()
+  examples.uri = str(root)
+  examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+  for split in SPLITS:
+    split_dir = artifact_utils.get_split_uri([examples], split)
+    os.makedirs(split_dir)
+    for part, indices in enumerate(np.array_split(np.arange(len(images)),
+                                                  files_per_split)):
+      with tf.io.TFRecordWriter(os.path.join(split_dir, f'part-{part}.gz'),
+                                options='GZIP') as writer:
+        for index in indices:
+          writer.write(to_example({
+              'image': images[index].reshape(28, 28, 1),
+              'label': labels[index]}).SerializeToString())
+  return examples
+
+
+def _run(input_examples, output_dir, beam_args=(), **settings):
+  output = standard_artifacts.Examples()
+  output.uri = str(output_dir)
+  properties = {executor.KIND_KEY: 'gaussian', executor.STDDEV_KEY: 0.2,
+                executor.MIN_STDDEV_KEY: 0.0, executor.MAX_STDDEV_KEY: 0.5,
+                executor.AMOUNT_KEY: 0.1, executor.CLIP_KEY: 0,
+                executor.SEED_KEY: 42}
+  properties.update(settings)
+  context = base_beam_executor.BaseBeamExecutor.Context(
+      beam_pipeline_args=list(beam_args))
+  executor.Executor(context).Do({'examples': [input_examples]},
+                                {'noisy_examples': [output]}, properties)
+  return output
+
+
+def _records(examples, split):
+  files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), '*'))
+  return sorted(record.numpy() for record in
+                tf.data.TFRecordDataset(files, compression_type='GZIP'))
+
+
+def test_executor_noises_every_split_reproducibly_whatever_the_sharding(tmp_path):
+  images, labels = _images(150)
+  one_file = _write_examples(tmp_path / 'in1', images, labels, files_per_split=1)
+  three_files = _write_examples(tmp_path / 'in3', images, labels, files_per_split=3)
+  first = _run(one_file, tmp_path / 'a')
+  again = _run(one_file, tmp_path / 'b')
+  resharded = _run(three_files, tmp_path / 'c',
+                   beam_args=['--direct_running_mode=multi_threading',
+                              '--direct_num_workers=2'])
+  reseeded = _run(one_file, tmp_path / 'd', **{executor.SEED_KEY: 7})
+  assert artifact_utils.decode_split_names(first.split_names) == list(SPLITS)
+  for split in SPLITS:
+    records = _records(first, split)
+    assert len(records) == 150
+    assert records == _records(again, split) == _records(resharded, split)
+    assert not set(records) & set(_records(reseeded, split))
+  example = tf.train.Example.FromString(_records(first, 'test')[0]).features.feature
+  clean = np.array(example['clean'].float_list.value)
+  noisy = np.array(example['noisy'].float_list.value)
+  assert clean.shape == noisy.shape == (784,)
+  assert clean.min() >= 0 and clean.max() <= 1
+  assert any(np.array_equal(np.round(clean * 255), image) for image in images)
+  assert 0.15 < (noisy - clean).std() < 0.25
+  assert example['noise_level'].float_list.value[0] == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize('damage, message', [
+    (lambda image: image[:-1], '783 pixels'),
+    (lambda image: np.where(np.arange(784) == 5, 300, image), 'outside 0..255'),
+])
+def test_executor_rejects_bad_examples_naming_the_split(tmp_path, damage, message):
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / 'in')
+  examples.split_names = artifact_utils.encode_split_names(['train'])
+  split_dir = artifact_utils.get_split_uri([examples], 'train')
+  os.makedirs(split_dir)
+  image = damage(_images(1)[0][0].astype(np.int64))
+  bad = tf.train.Example(features=tf.train.Features(feature={
+      'image': tf.train.Feature(int64_list=tf.train.Int64List(value=image)),
+      'label': tf.train.Feature(int64_list=tf.train.Int64List(value=[3]))}))
+  with tf.io.TFRecordWriter(os.path.join(split_dir, 'data.gz'), options='GZIP') as writer:
+    writer.write(bad.SerializeToString())
+  with pytest.raises(Exception, match=f"split 'train'.*{message}"):
+    _run(examples, tmp_path / 'out')

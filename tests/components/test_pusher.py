@@ -1,0 +1,80 @@
+"""The atomic filesystem Pusher executor."""
+
+import os
+
+import pytest
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+from tfx.proto import pusher_pb2
+
+from components.pusher import executor
+
+
+def _model_dir(root, content=b'graph'):
+  model = root / 'model' / 'Format-Serving'
+  (model / 'variables').mkdir(parents=True)
+  (model / 'saved_model.pb').write_bytes(content)
+  (model / 'variables' / 'variables.index').write_bytes(b'index')
+  return model
+
+
+def _push(root, content=b'graph', blessed=True, name='push'):
+  model = standard_artifacts.Model()
+  model.uri = str(_model_dir(root / name, content).parent)
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(root / name / 'blessing')
+  blessing.set_int_custom_property('blessed', int(blessed))
+  pushed = standard_artifacts.PushedModel()
+  pushed.uri = str(root / name / 'pushed')
+  destination = pusher_pb2.PushDestination(
+      filesystem=pusher_pb2.PushDestination.Filesystem(
+          base_directory=str(root / 'serving')))
+  executor.Executor().Do(
+      {'model': [model], 'model_blessing': [blessing]}, {'pushed_model': [pushed]},
+      {'push_destination': proto_utils.proto_to_json(destination)})
+  return pushed
+
+
+def test_blessed_model_lands_as_a_complete_numbered_version(tmp_path):
+  pushed = _push(tmp_path)
+  versions = os.listdir(tmp_path / 'serving')
+  assert len(versions) == 1 and versions[0].isdigit()
+  served = tmp_path / 'serving' / versions[0]
+  assert (served / 'saved_model.pb').read_bytes() == b'graph'
+  assert (served / 'variables' / 'variables.index').exists()
+  assert pushed.get_int_custom_property('pushed') == 1
+  assert pushed.get_string_custom_property('pushed_destination') == str(served)
+  assert pushed.get_string_custom_property('pushed_version') == versions[0]
+
+
+def test_unblessed_model_is_not_pushed(tmp_path):
+  pushed = _push(tmp_path, blessed=False)
+  assert not (tmp_path / 'serving').exists()
+  assert pushed.get_int_custom_property('pushed') == 0
+
+
+def test_new_models_get_increasing_versions_and_no_staging_is_left(tmp_path):
+  _push(tmp_path, b'first', name='a')
+  _push(tmp_path, b'second', name='b')  # Same second: the version is bumped.
+  versions = sorted(os.listdir(tmp_path / 'serving'), key=int)
+  assert len(versions) == 2 and int(versions[1]) > int(versions[0])
+  assert (tmp_path / 'serving' / versions[1] / 'saved_model.pb').read_bytes() == b'second'
+
+
+def test_identical_model_is_not_pushed_twice(tmp_path):
+  _push(tmp_path, b'same', name='a')
+  again = _push(tmp_path, b'same', name='b')
+  versions = os.listdir(tmp_path / 'serving')
+  assert len(versions) == 1
+  assert again.get_int_custom_property('pushed') == 0
+  assert again.get_string_custom_property(executor.ALREADY_SERVED_VERSION_KEY) == versions[0]
+
+
+def test_failed_copy_leaves_no_version(tmp_path, monkeypatch):
+  def broken_copy(source, destination, **kwargs):
+    os.makedirs(destination)
+    raise OSError('disk full')
+  monkeypatch.setattr(executor.io_utils, 'copy_dir', broken_copy)
+  with pytest.raises(OSError, match='disk full'):
+    _push(tmp_path)
+  assert os.listdir(tmp_path / 'serving') == []  # No version, no staging.
