@@ -1,22 +1,27 @@
 """The pipeline's DAG, built by one pure function from the configuration."""
 
 import math
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 
 from components.data_gate.component import DataValidationGate
 from components.evaluator.eval_config import make_eval_config
 from components.noise_transform.component import NoiseTransform
-from components.pusher import executor as atomic_pusher
+from components.pusher.component import AtomicPusher
+from components.schema_importer.component import read_schema_text
 from components.schema_importer.component import SchemaImporter
 from components.tfds_example_gen.component import TfdsExampleGen
 from components.trainer import run_fn as trainer_run_fn
 import pipeline_config
 
 RUN_FN = 'components.trainer.run_fn.run_fn'
+TRAINER_ID = 'Trainer'
+# Config fields that orchestrators may turn into per-run parameters (the
+# components take RuntimeParameters there; TFX supports none inside TrainArgs
+# or the EvalConfig, so training steps and thresholds are set when compiling).
+RUNTIME_PARAMETER_FIELDS = ('noise.stddev', 'noise.amount', 'noise.seed')
 
 
 def training_steps(config: pipeline_config.PipelineConfig):
@@ -33,7 +38,8 @@ def training_steps(config: pipeline_config.PipelineConfig):
 
 def create_pipeline(config: pipeline_config.PipelineConfig,
                     metadata_connection_config: Optional[
-                        metadata_store_pb2.ConnectionConfig] = None
+                        metadata_store_pb2.ConnectionConfig] = None,
+                    runtime_parameters: Optional[Mapping[str, Any]] = None
                     ) -> tfx.dsl.Pipeline:
   """Returns the TFX pipeline for a configuration; runs nothing.
 
@@ -41,9 +47,18 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     config: The whole configuration (see pipeline_config).
     metadata_connection_config: MLMD connection for local runs; None for
       orchestrators that bring their own (Kubeflow).
+    runtime_parameters: RuntimeParameters replacing config values, keyed by
+      field (one of RUNTIME_PARAMETER_FIELDS); None or {} for plain values.
   """
   data, noise, training = config.data, config.noise, config.training
   train_steps, steps_per_epoch, eval_steps = training_steps(config)
+  unknown = set(runtime_parameters or ()) - set(RUNTIME_PARAMETER_FIELDS)
+  if unknown:
+    raise ValueError(f'no runtime parameter for {sorted(unknown)}; only for '
+                     f'{RUNTIME_PARAMETER_FIELDS}')
+
+  def per_run(field: str, value):
+    return (runtime_parameters or {}).get(field, value)
 
   # Ingest MNIST through TFDS into train / eval / test tf.Examples.
   example_gen = TfdsExampleGen(
@@ -58,9 +73,10 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs['examples'])
 
-  # Import the curated schema (schemas/schema.pbtxt by default).
+  # Import the curated schema (schemas/schema.pbtxt by default) by content.
   schema_importer = SchemaImporter(
-      schema_file=config.schema_path).with_id('ImportSchemaGen')
+      schema_text=read_schema_text(config.schema_path),
+      schema_source=config.schema_path)
 
   # Compare every split's statistics with the schema.
   example_validator = tfx.components.ExampleValidator(
@@ -75,9 +91,10 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # Add seeded noise to every split with Beam: (noisy, clean) pairs.
   noise_transform = NoiseTransform(
       examples=example_gen.outputs['examples'],
-      kind=noise.kind, stddev=noise.stddev, min_stddev=noise.min_stddev,
-      max_stddev=noise.max_stddev, amount=noise.amount, clip=noise.clip,
-      seed=noise.seed)
+      kind=noise.kind, stddev=per_run('noise.stddev', noise.stddev),
+      min_stddev=noise.min_stddev, max_stddev=noise.max_stddev,
+      amount=per_run('noise.amount', noise.amount), clip=noise.clip,
+      seed=per_run('noise.seed', noise.seed))
   noise_transform.add_upstream_node(data_gate)
 
   # Train the denoising autoencoder, noisy -> clean, and export a SavedModel.
@@ -94,7 +111,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
           trainer_run_fn.STEPS_PER_EPOCH_KEY: steps_per_epoch,
           trainer_run_fn.SEED_KEY: training.seed,
           trainer_run_fn.XLA_KEY: training.xla,
-      })
+      }).with_id(TRAINER_ID)
 
   # Find the latest blessed model: the baseline the candidate must not lose to.
   model_resolver = tfx.dsl.Resolver(
@@ -115,14 +132,12 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # Push a blessed model, atomically, as a new version of the serving dir.
   with tfx.dsl.Cond(evaluator.outputs['blessing'].future()[0].custom_property(
       'blessed') == 1):
-    pusher = tfx.components.Pusher(
+    pusher = AtomicPusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=config.serving_dir)),
-        custom_executor_spec=executor_spec.ExecutorClassSpec(
-            atomic_pusher.Executor))
+                base_directory=config.serving_dir))).with_id('Pusher')
 
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,

@@ -23,6 +23,7 @@ from components.noise_transform import executor
 from components.noise_transform import noise
 
 FloatParameter = Union[float, data_types.RuntimeParameter]
+IntParameter = Union[int, data_types.RuntimeParameter]
 
 
 class NoiseTransformSpec(ComponentSpec):
@@ -57,26 +58,32 @@ class NoiseTransform(base_beam_component.BaseBeamComponent):
                stddev: FloatParameter = 0.2,
                min_stddev: float = 0.0,
                max_stddev: float = 0.5,
-               amount: float = 0.1,
+               amount: FloatParameter = 0.1,
                clip: bool = False,
-               seed: int = 42,
+               seed: IntParameter = 42,
                noisy_examples: Optional[types.BaseChannel] = None):
     """Creates the component; invalid settings raise ConfigError now.
 
     Args:
       examples: TfdsExampleGen's Examples.
       kind: 'gaussian', 'salt_and_pepper' or 'random_gaussian'.
-      stddev: Gaussian stddev in [0, 1] pixel units (or a RuntimeParameter).
+      stddev: Gaussian stddev in [0, 1] pixel units.
       min_stddev: Lowest per-example stddev (random_gaussian).
       max_stddev: Highest per-example stddev (random_gaussian).
       amount: Fraction of pixels set to 0 or 1 (salt_and_pepper).
       clip: Clip noisy pixels to [0, 1].
       seed: Seed of the noise.
       noisy_examples: Optional output channel.
+
+    `stddev`, `amount` and `seed` may be RuntimeParameters (set per run on
+    Kubeflow); their defaults are checked here, their values by the executor.
     """
-    if not isinstance(stddev, data_types.RuntimeParameter):
-      noise.NoiseSpec(kind=kind, stddev=stddev, min_stddev=min_stddev,
-                      max_stddev=max_stddev, amount=amount, clip=clip, seed=seed)
+    def value(parameter):
+      return (parameter.default if isinstance(parameter, data_types.RuntimeParameter)
+              else parameter)
+    noise.NoiseSpec(kind=kind, stddev=value(stddev), min_stddev=min_stddev,
+                    max_stddev=max_stddev, amount=value(amount), clip=clip,
+                    seed=value(seed))
     spec = NoiseTransformSpec(
         kind=kind, stddev=stddev, min_stddev=min_stddev, max_stddev=max_stddev,
         amount=amount, clip=int(clip), seed=seed, examples=examples,

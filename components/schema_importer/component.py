@@ -1,51 +1,62 @@
-"""SchemaImporter: TFX's ImportSchemaGen whose cache key covers the file's bytes.
+"""SchemaImporter: imports a curated schema, its text carried in the pipeline spec.
 
-ImportSchemaGen's only execution property is the schema's path, so an edited
-schema at the same path is served from cache and the old schema keeps being
-enforced. This subclass adds the SHA-256 of the file's content as a second
-execution property; the stock executor ignores it, the cache does not.
+TFX's ImportSchemaGen takes a path, and its cache key holds only that path:
+an edited schema at the same path is served from cache and the old schema
+keeps being enforced. This component takes the schema's *text* as its
+execution property (read from the file when the pipeline is built), so the
+cache key is the content, and a compiled pipeline (Kubeflow) needs no file
+at a particular path in its container.
 """
 
-import hashlib
+import os
 
-from tfx import types
-from tfx.components.schema_gen.import_schema_gen import component as import_schema_gen
-from tfx.dsl.components.base import base_component
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx.dsl.component.experimental.annotations import OutputArtifact
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
-from tfx.types import standard_component_specs
-from tfx.types.component_spec import ExecutionParameter
+from tfx.utils import io_utils
 
 # Artifact and parameter keys.
-SCHEMA_KEY = standard_component_specs.SCHEMA_KEY
-SCHEMA_FILE_KEY = standard_component_specs.SCHEMA_FILE_KEY
-SCHEMA_SHA256_KEY = 'schema_sha256'
+SCHEMA_KEY = 'schema'
+SCHEMA_TEXT_KEY = 'schema_text'
+SCHEMA_SOURCE_KEY = 'schema_source'
+
+SCHEMA_FILENAME = 'schema.pbtxt'
 
 
-class SchemaImporterSpec(standard_component_specs.ImportSchemaGenSpec):
-  PARAMETERS = {
-      **standard_component_specs.ImportSchemaGenSpec.PARAMETERS,
-      SCHEMA_SHA256_KEY: ExecutionParameter(type=str),
-  }
+class SchemaTextError(ValueError):
+  """The schema text does not parse as a tensorflow_metadata Schema."""
 
 
-def file_sha256(path: str) -> str:
-  with open(path, 'rb') as schema_file:
-    return hashlib.sha256(schema_file.read()).hexdigest()
+def parse_schema(text: str, source: str) -> schema_pb2.Schema:
+  """Parses text-format Schema, naming `source` in the error."""
+  try:
+    return text_format.Parse(text, schema_pb2.Schema())
+  except text_format.ParseError as error:
+    raise SchemaTextError(f'{source}: not a valid Schema: {error}') from None
 
 
-class SchemaImporter(import_schema_gen.ImportSchemaGen):
-  """Copies a curated schema file into the pipeline as a Schema artifact."""
+def read_schema_text(path: str) -> str:
+  """Reads and checks a schema file, when the pipeline is built."""
+  with open(path, encoding='utf-8') as schema_file:
+    text = schema_file.read()
+  parse_schema(text, path)
+  return text
 
-  SPEC_CLASS = SchemaImporterSpec
 
-  def __init__(self, schema_file: str):  # pylint: disable=super-init-not-called
-    """Creates the component; reads the file once to fingerprint it.
+@component
+def SchemaImporter(  # pylint: disable=invalid-name
+    schema: OutputArtifact[standard_artifacts.Schema],
+    schema_text: Parameter[str],
+    schema_source: Parameter[str] = ''):
+  """Writes the schema text, checked, as the Schema artifact.
 
-    Args:
-      schema_file: Path of a text-format tensorflow_metadata Schema.
-    """
-    spec = SchemaImporterSpec(
-        schema_file=schema_file,
-        schema_sha256=file_sha256(schema_file),
-        schema=types.Channel(type=standard_artifacts.Schema))
-    base_component.BaseComponent.__init__(self, spec=spec)
+  Args:
+    schema: The output Schema artifact.
+    schema_text: Text-format tensorflow_metadata Schema.
+    schema_source: Where the text came from (for messages and lineage).
+  """
+  proto = parse_schema(schema_text, schema_source or 'schema_text')
+  io_utils.write_pbtxt_file(os.path.join(schema.uri, SCHEMA_FILENAME), proto)

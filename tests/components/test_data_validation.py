@@ -10,12 +10,14 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_data_validation as tfdv
 from tfx.components.example_validator import executor as validator_executor
 from tfx.components.statistics_gen import executor as statistics_executor
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
 from components.data_gate import component as data_gate
+from components.schema_importer import component as schema_importer
 import pipeline_config
 
 SPLITS = ('train', 'eval', 'test')
@@ -114,3 +116,21 @@ def test_a_missing_split_stops_the_gate(tmp_path):
                                    'test': _clean_examples()})
   with pytest.raises(data_gate.DataAnomaliesError, match="split 'eval' is missing"):
     data_gate.DataValidationGate.test_call(anomalies=anomalies)
+
+
+def test_schema_importer_writes_the_checked_schema(tmp_path):
+  schema = standard_artifacts.Schema()
+  schema.uri = str(tmp_path / 'schema')
+  os.makedirs(schema.uri)
+  text = schema_importer.read_schema_text(pipeline_config.default_schema_path())
+  schema_importer.SchemaImporter.test_call(schema=schema, schema_text=text,
+                                           schema_source='schemas/schema.pbtxt')
+  written = tfdv.load_schema_text(os.path.join(schema.uri, 'schema.pbtxt'))
+  assert {feature.name for feature in written.feature} == {'image', 'label'}
+
+
+def test_schema_importer_rejects_text_that_is_no_schema(tmp_path):
+  bad = tmp_path / 'bad.pbtxt'
+  bad.write_text('feature { name: "image" colour: BLUE }')
+  with pytest.raises(schema_importer.SchemaTextError, match=str(bad)):
+    schema_importer.read_schema_text(str(bad))

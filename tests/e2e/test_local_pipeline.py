@@ -23,7 +23,7 @@ from tests import idx_files
 
 pytestmark = pytest.mark.e2e
 
-NODES = ['ImportSchemaGen', 'TfdsExampleGen', 'StatisticsGen', 'ExampleValidator',
+NODES = ['SchemaImporter', 'TfdsExampleGen', 'StatisticsGen', 'ExampleValidator',
          'DataValidationGate', 'NoiseTransform', 'Trainer',
          'latest_blessed_model_resolver', 'Evaluator', 'Pusher']
 UPSTREAM_OF_EVALUATOR = NODES[:7]
@@ -154,7 +154,7 @@ def test_corrupt_source_file_fails_the_run_naming_it(runs):
   states = _states(_latest_run(config))
   # The changed bytes defeated the cache, ExampleGen failed, nothing ran after.
   assert states['TfdsExampleGen'] == 'FAILED'
-  assert set(states) & set(NODES[2:]) <= {'ImportSchemaGen', 'latest_blessed_model_resolver'}
+  assert set(states) & set(NODES[2:]) <= {'SchemaImporter', 'latest_blessed_model_resolver'}
   store = run_summary.open_store(config.resolved_metadata_path)
   assert len(store.get_artifacts_by_type('Examples')) == 2  # Run one's two.
   assert _versions(config) == runs['served_after_first']
@@ -176,7 +176,7 @@ def test_edited_schema_is_enforced_and_anomalies_stop_the_run(tmp_path):
   with pytest.raises(DataAnomaliesError, match="feature 'label'"):
     local_runner.run(config)
   states = _states(_latest_run(config))
-  assert states['ImportSchemaGen'] == 'COMPLETE'
+  assert states['SchemaImporter'] == 'COMPLETE'
   assert states['TfdsExampleGen'] == 'CACHED'
   assert states['DataValidationGate'] == 'FAILED'
   assert 'NoiseTransform' not in states and 'Trainer' not in states
