@@ -5,14 +5,17 @@ SETUP_STAMP := $(VENV)/.setup-done
 PROFILE     ?= full
 RUN_ARGS    ?=
 PYTEST_ARGS ?=
+IMAGE       ?= mnist-dae-pipeline:latest
 
-.PHONY: setup run smoke test test-fast lock clean help
+.PHONY: setup run smoke test test-fast lock image compile clean help
 
 help:
 	@echo "make run     set up if needed, run the pipeline on full MNIST (PROFILE=smoke for a quick one)"
 	@echo "make test    set up if needed, run all tests (PYTEST_ARGS='-m \"not e2e\"' for the fast ones)"
 	@echo "make setup   create $(VENV) from requirements.lock"
 	@echo "make lock    re-resolve requirements.lock from requirements.in with uv"
+	@echo "make compile compile the Kubeflow pipeline to build/pipeline.json (IMAGE=...)"
+	@echo "make image   docker build the pipeline image (IMAGE=...)"
 
 setup: $(SETUP_STAMP)
 
@@ -34,6 +37,13 @@ test-fast:
 lock:
 	uv pip compile requirements.in -o requirements.lock --generate-hashes \
 	  --python $(VENV)/bin/python --quiet
+
+compile: setup
+	$(VENV)/bin/dae-pipeline compile --target kubeflow --output build/pipeline.json --image $(IMAGE) $(RUN_ARGS)
+
+# Needs a Docker engine (none on the project's CI machines).
+image:
+	docker build -t $(IMAGE) .
 
 clean:
 	rm -rf build

@@ -81,7 +81,95 @@ def make_parser() -> argparse.ArgumentParser:
                              help='number of test images')
   sample_parser.add_argument('--output', default='build/noisy.npy',
                              help='.npy file of float32 [count, 28, 28, 1]')
+  compile_parser = commands.add_parser(
+      'compile', help='compile the pipeline for an orchestrator (Kubeflow '
+      'Pipelines v2); runs nothing')
+  compile_parser.add_argument('--target', choices=['kubeflow'], default='kubeflow')
+  compile_parser.add_argument('--output', default='build/pipeline.json',
+                              help='.json (PipelineJob) or .yaml (PipelineSpec, '
+                              'the package the kfp client uploads)')
+  _add_config_arguments(compile_parser)
+  _add_kubeflow_arguments(compile_parser)
+  for name, help_text in (
+      ('submit', 'compile, then start one run on a Kubeflow Pipelines host'),
+      ('schedule', 'compile, upload as a new pipeline version and create a '
+       'recurring run on a Kubeflow Pipelines host')):
+    remote = commands.add_parser(name, help=help_text)
+    _add_config_arguments(remote)
+    _add_kubeflow_arguments(remote)
+    remote.add_argument('--host', required=True,
+                        help='KFP API endpoint, e.g. http://localhost:8080')
+    remote.add_argument('--experiment', default='mnist-dae')
+    remote.add_argument('--param', action='append', default=[],
+                        metavar='NAME=VALUE', help='run parameter, e.g. '
+                        'noise_stddev=0.3 (repeatable)')
+    remote.add_argument('--timeout', type=float, default=60.0,
+                        help='seconds to wait for each answer of the host')
+    if name == 'schedule':
+      remote.add_argument('--cron', required=True,
+                          help='cron schedule, 5 fields ("0 3 * * *") or 6 '
+                          'with seconds first')
   return parser
+
+
+def _add_kubeflow_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument('--image', default='mnist-dae-pipeline:latest',
+                      help='container image of every task (make image)')
+  parser.add_argument('--gpus', type=int, default=1,
+                      help="GPUs the Trainer's task requests (0: none)")
+  parser.add_argument('--gpu-type', default='nvidia.com/gpu')
+  parser.add_argument('--trainer-cpu', type=float, default=8.0)
+  parser.add_argument('--trainer-memory-gib', type=float, default=32.0)
+  parser.add_argument('--beam-arg', action='append', default=[],
+                      metavar='ARG', help='Beam pipeline argument for every '
+                      'Beam component, e.g. --beam-arg=--runner=DataflowRunner '
+                      '(repeatable; replaces the local defaults)')
+
+
+def _kubeflow(args: argparse.Namespace, config: pipeline_config.PipelineConfig):
+  from pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
+  options = kubeflow_runner.KubeflowOptions(
+      image=args.image, gpu_count=args.gpus, gpu_type=args.gpu_type,
+      trainer_cpu=args.trainer_cpu, trainer_memory_gib=args.trainer_memory_gib)
+  if args.beam_arg:
+    config = dataclasses.replace(config, beam_pipeline_args=tuple(args.beam_arg))
+  for warning in kubeflow_runner.local_path_warnings(config):
+    print(f'dae-pipeline: warning: {warning}', file=sys.stderr)
+  return kubeflow_runner, options, config
+
+
+def _compile(args, config) -> int:
+  kubeflow_runner, options, config = _kubeflow(args, config)
+  kubeflow_runner.compile_pipeline(config, options, args.output)
+  print(f'wrote the Kubeflow pipeline to {args.output}')
+  return 0
+
+
+def _remote(args, config) -> int:
+  import os  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
+  kubeflow_runner, options, config = _kubeflow(args, config)
+  parameters = kubeflow_runner.split_parameters(args.param)
+  if args.command == 'schedule':
+    kfp_client.kfp_cron(args.cron)  # A bad cron fails before any work.
+  stamp = time.strftime('%Y%m%d-%H%M%S')
+  with tempfile.TemporaryDirectory() as package_dir:
+    package = os.path.join(package_dir, 'pipeline.yaml')
+    kubeflow_runner.compile_pipeline(config, options, package)
+    client = kfp_client.KubeflowClient(args.host, timeout_s=args.timeout)
+    if args.command == 'submit':
+      run_id = client.submit(package, args.experiment,
+                             f'{config.pipeline_name}-{stamp}', parameters)
+      print(f'started run {run_id} in experiment {args.experiment!r}')
+    else:
+      job_id = client.schedule(package, config.pipeline_name, stamp,
+                               args.experiment, f'{config.pipeline_name}-daily',
+                               args.cron, parameters)
+      print(f'created recurring run {job_id} ({args.cron}) in experiment '
+            f'{args.experiment!r}')
+  return 0
 
 
 def _write_samples(config: pipeline_config.PipelineConfig, count: int,
@@ -109,6 +197,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == 'sample':
       _write_samples(config, args.count, args.output)
       return 0
+    if args.command == 'compile':
+      return _compile(args, config)
+    if args.command in ('submit', 'schedule'):
+      from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
+      try:
+        return _remote(args, config)
+      except kfp_client.KfpError as error:
+        print(f'dae-pipeline: {args.command} failed: {error}', file=sys.stderr)
+        return 1
     from pipeline import local_runner  # pylint: disable=g-import-not-at-top
     from pipeline import run_summary  # pylint: disable=g-import-not-at-top
     records = local_runner.run(config)

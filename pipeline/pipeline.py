@@ -1,6 +1,7 @@
 """The pipeline's DAG, built by one pure function from the configuration."""
 
 import math
+import os
 from typing import Any, Mapping, Optional
 
 from ml_metadata.proto import metadata_store_pb2
@@ -22,6 +23,12 @@ TRAINER_ID = 'Trainer'
 # components take RuntimeParameters there; TFX supports none inside TrainArgs
 # or the EvalConfig, so training steps and thresholds are set when compiling).
 RUNTIME_PARAMETER_FIELDS = ('noise.stddev', 'noise.amount', 'noise.seed')
+
+
+def _display_path(path: str) -> str:
+  """A path inside the repository, relative to it (the spec stays portable)."""
+  relative = os.path.relpath(os.path.abspath(path), pipeline_config.repository_root())
+  return path if relative.startswith('..') else relative
 
 
 def training_steps(config: pipeline_config.PipelineConfig):
@@ -76,7 +83,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # Import the curated schema (schemas/schema.pbtxt by default) by content.
   schema_importer = SchemaImporter(
       schema_text=read_schema_text(config.schema_path),
-      schema_source=config.schema_path)
+      schema_source=_display_path(config.schema_path))
 
   # Compare every split's statistics with the schema.
   example_validator = tfx.components.ExampleValidator(

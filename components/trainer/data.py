@@ -56,4 +56,9 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
                               reshuffle_each_iteration=True)
   if repeat:
     dataset = dataset.repeat()
-  return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+  options = tf.data.Options()
+  # Multi-worker: shard by element, which works for any number of files (file
+  # sharding fails when there are fewer files than workers).
+  options.experimental_distribute.auto_shard_policy = (
+      tf.data.experimental.AutoShardPolicy.DATA)
+  return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)

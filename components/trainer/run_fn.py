@@ -7,6 +7,8 @@ packaging. Its settings come in ``custom_config`` under the keys below.
 
 import math
 import os
+import shutil
+import tempfile
 
 from absl import logging
 import keras
@@ -15,6 +17,7 @@ import tensorflow as tf
 from components.trainer import data
 from components.trainer import export
 from components.trainer import model as model_lib
+from components.trainer import multi_worker as multi_worker_lib
 from components.trainer import strategy as strategy_lib
 
 # custom_config keys.
@@ -60,8 +63,24 @@ def run_fn(fn_args) -> None:
         jit_compile=bool(config.get(XLA_KEY, False)))
   logging.info('Model %s: %d parameters', model.name, model.count_params())
 
+  # Under MultiWorkerMirroredStrategy every worker runs this function and
+  # takes part in saving; only the chief's copies are kept.
+  chief = strategy_lib.is_chief()
+  scratch = tempfile.mkdtemp(prefix='dae-worker-') if not chief else None
+  log_dir = fn_args.model_run_dir if chief else scratch
+  export_dir = fn_args.serving_model_dir if chief else os.path.join(scratch, 'model')
   train_steps = int(fn_args.train_steps or 0)
-  if train_steps > 0:
+  multi_worker = isinstance(placement.strategy,
+                            tf.distribute.MultiWorkerMirroredStrategy)
+  if train_steps > 0 and multi_worker:
+    loss = multi_worker_lib.train(
+        model, placement.strategy, config.get(LOSS_KEY, 'bce'),
+        data.make_dataset(fn_args.train_files, global_batch, shuffle_seed=seed,
+                          repeat=True, cache=cache),
+        train_steps, global_batch, log_dir)
+    logging.info('Trained %d steps on several workers, last loss %.4f',
+                 train_steps, loss)
+  elif train_steps > 0:
     train_dataset = data.make_dataset(fn_args.train_files, global_batch,
                                       shuffle_seed=seed, repeat=True, cache=cache)
     eval_dataset = data.make_dataset(fn_args.eval_files, global_batch,
@@ -77,13 +96,16 @@ def run_fn(fn_args) -> None:
         callbacks=[
             keras.callbacks.BackupAndRestore(
                 os.path.join(fn_args.model_run_dir, 'backup')),
-            keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+            keras.callbacks.TensorBoard(log_dir=log_dir),
         ],
         verbose=2)
   else:
     logging.warning('train_steps is 0: exporting the untrained model')
-  export.export_saved_model(model, fn_args.serving_model_dir)
-  logging.info('Exported the SavedModel to %s', fn_args.serving_model_dir)
+  export.export_saved_model(model, export_dir)
+  if chief:
+    logging.info('Exported the SavedModel to %s', export_dir)
+  else:
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -23,12 +23,32 @@ def _tpu_present() -> bool:
   return bool(os.environ.get('TPU_NAME') or glob.glob('/dev/accel*'))
 
 
-def _workers_in_tf_config() -> int:
+def _tf_config() -> dict:
   try:
-    cluster = json.loads(os.environ.get('TF_CONFIG', '{}')).get('cluster', {})
+    return json.loads(os.environ.get('TF_CONFIG', '{}'))
   except json.JSONDecodeError as error:
     raise ValueError(f'TF_CONFIG is not valid JSON: {error}') from None
+
+
+def _workers_in_tf_config() -> int:
+  cluster = _tf_config().get('cluster', {})
   return len(cluster.get('worker', [])) + len(cluster.get('chief', []))
+
+
+def is_chief() -> bool:
+  """Whether this process writes the model: the chief, or worker 0 without one.
+
+  A process with no multi-worker TF_CONFIG is its own chief.
+  """
+  tf_config = _tf_config()
+  task = tf_config.get('task', {})
+  cluster = tf_config.get('cluster', {})
+  if not task:
+    return True
+  if task.get('type') == 'chief':
+    return True
+  return task.get('type') == 'worker' and int(task.get('index', 0)) == 0 and (
+      'chief' not in cluster)
 
 
 def choose_placement(allow_mixed_precision: bool = True) -> Placement:

@@ -181,3 +181,20 @@ def test_run_fn_fails_clearly_without_input_files(tmp_path):
   fn_args = _FnArgs(tmp_path, str(tmp_path / 'nothing-*.gz'), train_steps=4)
   with pytest.raises(FileNotFoundError, match='no input files'):
     run_fn_lib.run_fn(fn_args)
+
+
+@pytest.mark.parametrize('tf_config, chief', [
+    (None, True),
+    ({'cluster': {'worker': ['a:1', 'b:2']}, 'task': {'type': 'worker', 'index': 0}}, True),
+    ({'cluster': {'worker': ['a:1', 'b:2']}, 'task': {'type': 'worker', 'index': 1}}, False),
+    ({'cluster': {'chief': ['c:0'], 'worker': ['a:1']},
+      'task': {'type': 'worker', 'index': 0}}, False),
+    ({'cluster': {'chief': ['c:0'], 'worker': ['a:1']},
+      'task': {'type': 'chief', 'index': 0}}, True),
+])
+def test_only_the_chief_writes_the_model(monkeypatch, tf_config, chief):
+  if tf_config is None:
+    monkeypatch.delenv('TF_CONFIG', raising=False)
+  else:
+    monkeypatch.setenv('TF_CONFIG', json.dumps(tf_config))
+  assert strategy.is_chief() is chief

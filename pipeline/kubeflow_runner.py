@@ -1,0 +1,154 @@
+"""Compiles the same `create_pipeline(...)` DAG for Kubeflow Pipelines (KFP v2).
+
+The compiled spec references the project's container image (see Dockerfile),
+in which the project lives at IMAGE_ROOT; the Trainer's task requests GPUs,
+no other task does; the noise settings of RUNTIME_PARAMETER_FIELDS become
+pipeline parameters, settable per run.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, Optional, Tuple
+
+import pipeline_config
+
+IMAGE_ROOT = '/pipeline'  # WORKDIR of the Dockerfile: the project's copy.
+DEFAULT_IMAGE = 'mnist-dae-pipeline:latest'
+
+
+@dataclasses.dataclass(frozen=True)
+class KubeflowOptions:
+  """What a Kubeflow deployment adds to the pipeline's configuration.
+
+  Attributes:
+    image: Container image of every task (built by `make image`).
+    gpu_count: GPUs requested by the Trainer's task (0: none).
+    gpu_type: Kubernetes resource name of the accelerator.
+    trainer_cpu: CPU cores requested for the Trainer's task.
+    trainer_memory_gib: Memory requested for the Trainer's task, in GiB.
+  """
+  image: str = DEFAULT_IMAGE
+  gpu_count: int = 1
+  gpu_type: str = 'nvidia.com/gpu'
+  trainer_cpu: float = 8.0
+  trainer_memory_gib: float = 32.0
+
+  def __post_init__(self):
+    if not self.image:
+      raise pipeline_config.ConfigError('image', 'must name a container image')
+    if self.gpu_count < 0:
+      raise pipeline_config.ConfigError('gpu_count', f'must be >= 0, got {self.gpu_count}')
+    if self.trainer_cpu <= 0 or self.trainer_memory_gib <= 0:
+      raise pipeline_config.ConfigError('trainer_cpu', 'CPU and memory must be positive')
+
+
+def parameter_name(field: str) -> str:
+  """The KFP parameter name of a config field: 'noise.stddev' -> 'noise_stddev'."""
+  return field.replace('.', '_')
+
+
+def in_image(config: pipeline_config.PipelineConfig) -> pipeline_config.PipelineConfig:
+  """Maps the vendored data directory into the container's copy of the project."""
+  data = config.data
+  if data.source == pipeline_config.SOURCE_VENDORED and (
+      os.path.abspath(data.source_dir) == pipeline_config.default_source_dir()):
+    data = dataclasses.replace(data, source_dir=f'{IMAGE_ROOT}/data/mnist')
+  return dataclasses.replace(config, data=data)
+
+
+def local_path_warnings(config: pipeline_config.PipelineConfig):
+  """Paths that a cluster's tasks cannot share (no URI scheme)."""
+  return [f'{field} {value!r} is a local path: tasks on a cluster need shared '
+          'storage such as gs://, s3:// or minio://'
+          for field, value in (('pipeline_root', config.pipeline_root),
+                               ('serving_dir', config.serving_dir))
+          if '://' not in value]
+
+
+def _runtime_parameters(config: pipeline_config.PipelineConfig):
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+  parameters = {}
+  for field in pipeline_module.RUNTIME_PARAMETER_FIELDS:
+    section, name = field.split('.')
+    default = getattr(getattr(config, section), name)
+    parameters[field] = tfx.dsl.experimental.RuntimeParameter(
+        name=parameter_name(field), ptype=type(default), default=default)
+  return parameters
+
+
+def _restore_parameter_defaults(job: Dict[str, Any], parameters) -> None:
+  """Puts RuntimeParameter defaults back into the spec (the V2 runner drops them)."""
+  definitions = (job['pipelineSpec'].setdefault('root', {})
+                 .setdefault('inputDefinitions', {}).setdefault('parameters', {}))
+  for parameter in parameters.values():
+    definition = definitions.setdefault(parameter.name, {})
+    definition['defaultValue'] = parameter.default
+    definition['isOptional'] = True
+
+
+def compile_pipeline(config: pipeline_config.PipelineConfig,
+                     options: KubeflowOptions,
+                     output: Optional[str] = None) -> Dict[str, Any]:
+  """Compiles the DAG; writes it to `output` when given.
+
+  `.json` output is a PipelineJob (the spec under `pipelineSpec`); `.yaml` or
+  `.yml` is the bare PipelineSpec, the package format the kfp client uploads.
+
+  Returns:
+    The PipelineJob as a dict.
+  """
+  from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-at-top
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+
+  config = in_image(config)
+  parameters = _runtime_parameters(config)
+  dag = pipeline_module.create_pipeline(config, runtime_parameters=parameters)
+  resource_spec = (pipeline_spec_pb2.PipelineDeploymentConfig
+                   .PipelineContainerSpec.ResourceSpec)
+  resources = resource_spec(cpu_limit=options.trainer_cpu,
+                            memory_limit=options.trainer_memory_gib)
+  if options.gpu_count:
+    resources.accelerator.CopyFrom(resource_spec.AcceleratorConfig(
+        type=options.gpu_type, count=options.gpu_count))
+  trainer = next(component for component in dag.components
+                 if component.id == pipeline_module.TRAINER_ID)
+  trainer.with_platform_config(resources)
+  runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+          default_image=options.image, use_pipeline_spec_2_1=True))
+  job = runner.run(dag, write_out=False)
+  _restore_parameter_defaults(job, parameters)
+  if output:
+    write_package(job, output)
+  return job
+
+
+def write_package(job: Dict[str, Any], output: str) -> None:
+  """Writes a PipelineJob (.json) or its bare PipelineSpec (.yaml/.yml)."""
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  if output.endswith(('.yaml', '.yml')):
+    import yaml  # pylint: disable=g-import-not-at-top
+    with open(output, 'w', encoding='utf-8') as package:
+      yaml.safe_dump(job['pipelineSpec'], package, sort_keys=True)
+  elif output.endswith('.json'):
+    with open(output, 'w', encoding='utf-8') as package:
+      json.dump(job, package, indent=2, sort_keys=True)
+  else:
+    raise pipeline_config.ConfigError('output', f'{output!r}: use .json or .yaml')
+
+
+def split_parameters(values) -> Tuple[Dict[str, Any], ...]:
+  """Parses NAME=VALUE run parameters (values as JSON where they parse)."""
+  parsed = {}
+  for item in values:
+    name, separator, text = item.partition('=')
+    if not separator or not name:
+      raise pipeline_config.ConfigError(item, 'expected --param NAME=VALUE')
+    try:
+      parsed[name] = json.loads(text)
+    except json.JSONDecodeError:
+      parsed[name] = text
+  return parsed

@@ -1,0 +1,148 @@
+"""Compiling the same DAG for Kubeflow Pipelines v2 (offline), and the image."""
+
+import importlib.util
+import json
+import os
+import re
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipeline import cli
+from pipeline import kubeflow_runner
+from pipeline import pipeline as pipeline_module
+import pipeline_config
+
+IMAGE = 'registry.example.com/mnist-dae-pipeline:test'
+RESOLVER = 'latest_blessed_model_resolver'
+
+
+def _config():
+  return pipeline_config.with_overrides(pipeline_config.load_profile(), {
+      'pipeline_root': 'gs://example-bucket/mnist-dae/root',
+      'serving_dir': 'gs://example-bucket/mnist-dae/serving',
+      'beam_pipeline_args': '--runner=DataflowRunner,--region=europe-west4',
+  })
+
+
+@pytest.fixture(scope='module')
+def compiled(tmp_path_factory):
+  output = str(tmp_path_factory.mktemp('kubeflow') / 'pipeline.json')
+  options = kubeflow_runner.KubeflowOptions(image=IMAGE, gpu_count=2,
+                                            gpu_type='nvidia.com/gpu')
+  job = kubeflow_runner.compile_pipeline(_config(), options, output)
+  with open(output) as package:
+    written = json.load(package)
+  spec = json_format.ParseDict(written['pipelineSpec'],
+                               pipeline_spec_pb2.PipelineSpec())
+  return job, written, spec
+
+
+def _task_node(task_name):
+  """Kubeflow splits the resolver into one task per channel."""
+  return RESOLVER if task_name.startswith(RESOLVER) else task_name
+
+
+def test_json_package_parses_as_a_pipeline_job_and_spec(compiled):
+  job, written, spec = compiled
+  assert written == job
+  json_format.ParseDict(written, pipeline_spec_pb2.PipelineJob())
+  assert spec.schema_version == '2.1.0'
+  assert spec.pipeline_info.name == _config().pipeline_name
+
+
+def test_spec_holds_every_component_of_the_local_dag_in_dependency_order(compiled):
+  _, _, spec = compiled
+  local = pipeline_module.create_pipeline(_config())
+  tasks = spec.root.dag.tasks
+  assert {_task_node(name) for name in tasks} == {c.id for c in local.components}
+  for component in local.components:
+    for upstream in component.upstream_nodes:
+      dependents = [
+          name for name in tasks if _task_node(name) == component.id and
+          any(_task_node(dep) == upstream.id for dep in tasks[name].dependent_tasks)]
+      assert dependents, f'{component.id} does not wait for {upstream.id}'
+  assert 'blessed' in tasks['Pusher'].trigger_policy.condition
+
+
+def test_every_task_uses_the_image_and_only_the_trainer_requests_gpus(compiled):
+  _, written, _ = compiled
+  executors = written['pipelineSpec']['deploymentSpec']['executors']
+  containers = {name: executor['container'] for name, executor in executors.items()
+                if 'container' in executor}
+  assert {container['image'] for container in containers.values()} == {IMAGE}
+  with_resources = {name: container['resources'] for name, container in containers.items()
+                    if 'resources' in container}
+  assert list(with_resources) == ['Trainer_executor']
+  assert with_resources['Trainer_executor']['accelerator'] == {
+      'type': 'nvidia.com/gpu', 'count': '2'}
+  assert with_resources['Trainer_executor']['cpuLimit'] == 8.0
+
+
+def test_noise_settings_are_runtime_parameters_with_defaults(compiled):
+  _, written, _ = compiled
+  spec = written['pipelineSpec']
+  parameters = spec['root']['inputDefinitions']['parameters']
+  assert parameters['noise_stddev']['defaultValue'] == 0.2
+  assert parameters['noise_amount']['defaultValue'] == 0.1
+  assert parameters['noise_seed']['defaultValue'] == 42
+  noise_inputs = spec['root']['dag']['tasks']['NoiseTransform']['inputs']['parameters']
+  assert noise_inputs['stddev'] == {'componentInputParameter': 'noise_stddev'}
+
+
+def test_beam_args_and_image_paths_reach_the_tasks(compiled):
+  _, written, _ = compiled
+  text = json.dumps(written)
+  assert '--runner=DataflowRunner' in text
+  assert f'{kubeflow_runner.IMAGE_ROOT}/data/mnist' in text  # not this checkout's
+  assert pipeline_config.repository_root() not in text
+  assert 'gs://example-bucket/mnist-dae/serving' in text
+
+
+def test_yaml_package_is_the_bare_pipeline_spec(compiled, tmp_path):
+  job, _, _ = compiled
+  output = str(tmp_path / 'pipeline.yaml')
+  kubeflow_runner.write_package(job, output)
+  with open(output) as package:
+    spec = yaml.safe_load(package)
+  json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+  assert spec == job['pipelineSpec']
+
+
+def test_compile_command_writes_the_package(tmp_path):
+  output = tmp_path / 'out' / 'pipeline.json'
+  assert cli.main(['compile', '--target', 'kubeflow', '--output', str(output),
+                   '--profile', 'smoke', '--image', IMAGE, '--gpus', '0']) == 0
+  written = json.loads(output.read_text())
+  executors = written['pipelineSpec']['deploymentSpec']['executors']
+  assert 'accelerator' not in json.dumps(executors)
+
+
+def test_bad_kubeflow_options_name_their_field():
+  with pytest.raises(pipeline_config.ConfigError, match='gpu_count'):
+    kubeflow_runner.KubeflowOptions(gpu_count=-1)
+
+
+def test_dockerfile_builds_from_the_lock_file_into_the_image_root():
+  root = pipeline_config.repository_root()
+  with open(os.path.join(root, 'Dockerfile')) as dockerfile:
+    text = dockerfile.read()
+  assert 'requirements.lock' in text and '--require-hashes' in text
+  assert f'WORKDIR {kubeflow_runner.IMAGE_ROOT}' in text
+  for source in re.findall(r'^COPY (.+) \S+$', text, flags=re.MULTILINE):
+    for path in source.split():
+      assert os.path.exists(os.path.join(root, path)), path
+  entrypoint = json.loads(re.search(r'^ENTRYPOINT (.+)$', text, re.MULTILINE)[1])
+  assert entrypoint[:2] == ['python', '-m']
+  assert importlib.util.find_spec(entrypoint[2]) is not None
+
+
+def test_dockerfile_entrypoint_is_the_command_of_the_compiled_tasks(compiled):
+  _, written, _ = compiled
+  with open(os.path.join(pipeline_config.repository_root(), 'Dockerfile')) as dockerfile:
+    entrypoint = json.loads(re.search(r'^ENTRYPOINT (.+)$', dockerfile.read(),
+                                      re.MULTILINE)[1])
+  trainer = written['pipelineSpec']['deploymentSpec']['executors']['Trainer_executor']
+  assert trainer['container']['command'] == entrypoint
