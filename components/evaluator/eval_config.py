@@ -2,12 +2,13 @@
 
 import tensorflow_model_analysis as tfma
 
+from components import features
 from components.evaluator import metrics
 from components.trainer import export
 import pipeline_config
 
-LABEL_KEY = 'clean'  # The clean image: what the model must reconstruct.
-SLICE_FEATURE = 'label'  # The digit: metrics are also reported per digit.
+LABEL_KEY = features.CLEAN  # The clean image: what the model must reconstruct.
+SLICE_FEATURE = features.LABEL  # The digit: metrics are also reported per digit.
 
 
 def _metric(class_name: str, threshold=None) -> tfma.MetricConfig:

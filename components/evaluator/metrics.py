@@ -15,7 +15,9 @@ the flattened 784-value ``clean`` feature and are reshaped to images.
 import tensorflow as tf
 import tf_keras
 
-IMAGE_SHAPE = (28, 28, 1)
+from components import features
+
+IMAGE_SHAPE = features.IMAGE_SHAPE
 METRICS_MODULE = __name__
 
 

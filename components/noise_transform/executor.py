@@ -11,6 +11,7 @@ from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
+from components import features
 from components.noise_transform import noise
 
 # Artifact keys.
@@ -27,11 +28,11 @@ CLIP_KEY = 'clip'
 SEED_KEY = 'seed'
 
 # Features read (written by TfdsExampleGen) and written.
-IMAGE_FEATURE = 'image'
-LABEL_FEATURE = 'label'
-CLEAN_FEATURE = 'clean'  # float [784] in [0, 1]
-NOISY_FEATURE = 'noisy'  # float [784], [0, 1] scale (outside when unclipped)
-NOISE_LEVEL_FEATURE = 'noise_level'  # float: stddev, or salt-and-pepper amount
+IMAGE_FEATURE = features.IMAGE
+LABEL_FEATURE = features.LABEL
+CLEAN_FEATURE = features.CLEAN
+NOISY_FEATURE = features.NOISY
+NOISE_LEVEL_FEATURE = features.NOISE_LEVEL
 
 OUTPUT_FILE_PREFIX = 'noisy_examples'
 

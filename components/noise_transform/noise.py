@@ -16,9 +16,11 @@ import numpy as np
 
 import pipeline_config
 
+from components import features
+
 GAUSSIAN, SALT_AND_PEPPER, RANDOM_GAUSSIAN = pipeline_config.NOISE_KINDS
 
-PIXELS = 784
+PIXELS = features.PIXELS
 
 # Independent streams of the counter-based generator.
 _STREAM_RADIUS = 1

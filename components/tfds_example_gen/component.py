@@ -29,8 +29,8 @@ from components.tfds_example_gen import mnist_source
 
 # Artifact and parameter keys.
 EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
-SOURCE_KEY = 'source'
-TFDS_DATA_DIR_KEY = 'tfds_data_dir'
+SOURCE_KEY = executor.SOURCE_KEY
+TFDS_DATA_DIR_KEY = executor.TFDS_DATA_DIR_KEY
 
 TRAIN_SPLIT = 'train'
 EVAL_SPLIT = 'eval'

@@ -18,11 +18,12 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from components import features
 from components.tfds_example_gen import mnist_source
 
 # Feature names of the emitted tf.Examples (also those of schemas/).
-IMAGE_FEATURE = 'image'
-LABEL_FEATURE = 'label'
+IMAGE_FEATURE = features.IMAGE
+LABEL_FEATURE = features.LABEL
 
 # Execution-property keys (see component.TfdsExampleGenSpec).
 SOURCE_KEY = 'source'
@@ -138,15 +139,17 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     with tempfile.TemporaryDirectory(prefix='tfds-example-gen-') as work_dir:
       data_dir = self._data_dir(exec_properties, work_dir)
       self._builder = mnist_source.make_builder(source, source_dir, data_dir)
-      logging.info('Preparing %s (source %s) in %s', self._builder.name,
-                   source, data_dir)
-      mnist_source.prepare(self._builder, os.path.join(work_dir, 'downloads'))
-      lengths = {name: info.num_examples
-                 for name, info in self._builder.info.splits.items()}
-      sizes = check_split_plan(input_config, lengths)
-      logging.info('Split sizes: %s', sizes)
-      super().Do(input_dict, output_dict, exec_properties)
-      self._builder = None
+      try:
+        logging.info('Preparing %s (source %s) in %s', self._builder.name,
+                     source, data_dir)
+        mnist_source.prepare(self._builder, os.path.join(work_dir, 'downloads'))
+        lengths = {name: info.num_examples
+                   for name, info in self._builder.info.splits.items()}
+        sizes = check_split_plan(input_config, lengths)
+        logging.info('Split sizes: %s', sizes)
+        super().Do(input_dict, output_dict, exec_properties)
+      finally:
+        self._builder = None
 
   @staticmethod
   def _data_dir(exec_properties: Mapping[str, Any], work_dir: str) -> Optional[str]:

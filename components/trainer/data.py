@@ -4,10 +4,12 @@ from typing import Iterable, Optional
 
 import tensorflow as tf
 
-NOISY_FEATURE = 'noisy'
-CLEAN_FEATURE = 'clean'
-IMAGE_SHAPE = (28, 28, 1)
-PIXELS = 28 * 28
+from components import features
+
+NOISY_FEATURE = features.NOISY
+CLEAN_FEATURE = features.CLEAN
+IMAGE_SHAPE = features.IMAGE_SHAPE
+PIXELS = features.PIXELS
 
 FEATURE_SPEC = {
     NOISY_FEATURE: tf.io.FixedLenFeature([PIXELS], tf.float32),

@@ -13,9 +13,12 @@ with a float32 sigmoid output also under mixed precision.
 
 import keras
 
-IMAGE_SHAPE = (28, 28, 1)
-ARCHITECTURES = ('unet', 'article')
-LOSSES = ('bce', 'mse')
+from components import features
+import pipeline_config
+
+IMAGE_SHAPE = features.IMAGE_SHAPE
+ARCHITECTURES = pipeline_config.ARCHITECTURES
+LOSSES = pipeline_config.LOSSES
 
 
 def _conv_block(tensor, filters: int, name: str):
