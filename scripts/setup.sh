@@ -11,10 +11,20 @@ LOCK=requirements.lock
 
 die() { echo "setup: error: $*" >&2; exit 1; }
 
+# Without SSL_CERT_FILE, let uv trust the system's certificate store (where
+# corporate proxies' CAs are installed) rather than its bundled roots.
+if [ -z "${SSL_CERT_FILE:-}" ] && [ -z "${UV_NATIVE_TLS:-}" ]; then
+  export UV_NATIVE_TLS=1
+fi
+
 # 1. uv resolves and installs the stack in seconds (pip backtracks for minutes).
 if ! command -v uv >/dev/null 2>&1; then
   echo "setup: uv not found; installing it with pip" >&2
-  python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv \
+  # --user first; a PEP 668 system Python refuses that unless told that a
+  # user-site install is meant (it touches ~/.local only).
+  python3 -m pip install --quiet --user uv 2>/dev/null \
+    || python3 -m pip install --quiet uv 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages uv \
     || die "uv is missing and 'python3 -m pip install uv' failed; install uv (https://docs.astral.sh/uv/)"
   export PATH="$HOME/.local/bin:$PATH"
   command -v uv >/dev/null 2>&1 || die "uv was installed but is not on PATH"
@@ -34,6 +44,9 @@ find_python() {
       is_py310 "$candidate" && { echo "$candidate"; return; }
     done
   fi
+  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10.*/bin/python3.10; do
+    is_py310 "$candidate" && { echo "$candidate"; return; }
+  done
   candidate=$(command -v python3.10 || true)
   is_py310 "$candidate" && { echo "$candidate"; return; }
   candidate=$(uv python find 3.10 2>/dev/null || true)
