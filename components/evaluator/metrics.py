@@ -25,81 +25,65 @@ def _as_images(tensor):
   return tf.reshape(tf.cast(tensor, tf.float32), (-1,) + IMAGE_SHAPE)
 
 
-class _MeanOverPixels(tf_keras.metrics.Metric):
-  """Accumulates the squared error and the number of pixels."""
+class _Mean(tf_keras.metrics.Metric):
+  """Mean of `values(y_true, y_pred)` over everything seen (float64 sums)."""
 
   def __init__(self, name, **kwargs):
     super().__init__(name=name, **kwargs)
-    self.squared_error = self.add_weight('squared_error', initializer='zeros',
-                                         dtype=tf.float64)
-    self.pixels = self.add_weight('pixels', initializer='zeros', dtype=tf.float64)
+    self.total = self.add_weight('total', initializer='zeros', dtype=tf.float64)
+    self.count = self.add_weight('count', initializer='zeros', dtype=tf.float64)
+
+  def values(self, y_true, y_pred):
+    """The values to average, from [N, 28, 28, 1] images."""
+    raise NotImplementedError
 
   def update_state(self, y_true, y_pred, sample_weight=None):
     del sample_weight
-    error = tf.cast(_as_images(y_true) - _as_images(y_pred), tf.float64)
-    self.squared_error.assign_add(tf.reduce_sum(tf.square(error)))
-    self.pixels.assign_add(tf.cast(tf.size(error), tf.float64))
+    values = tf.cast(self.values(_as_images(y_true), _as_images(y_pred)),
+                     tf.float64)
+    self.total.assign_add(tf.reduce_sum(values))
+    self.count.assign_add(tf.cast(tf.size(values), tf.float64))
 
-  def _mse(self):
-    return tf.math.divide_no_nan(self.squared_error, self.pixels)
+  def result(self):
+    return tf.math.divide_no_nan(self.total, self.count)
 
 
-class MSE(_MeanOverPixels):
+class MSE(_Mean):
   """Mean squared error over all pixels."""
 
   def __init__(self, name='mse', **kwargs):
     super().__init__(name=name, **kwargs)
 
-  def result(self):
-    return self._mse()
+  def values(self, y_true, y_pred):
+    return tf.square(tf.cast(y_true, tf.float64) - tf.cast(y_pred, tf.float64))
 
 
-class PSNR(_MeanOverPixels):
+class PSNR(MSE):
   """Headline PSNR in dB, from the mean MSE over all pixels (max value 1)."""
 
   def __init__(self, name='psnr', **kwargs):
     super().__init__(name=name, **kwargs)
 
   def result(self):
-    return -10.0 * tf.math.log(self._mse()) / tf.math.log(tf.constant(10.0, tf.float64))
+    return -10.0 * tf.math.log(super().result()) / tf.math.log(
+        tf.constant(10.0, tf.float64))
 
 
-class _MeanOverImages(tf_keras.metrics.Metric):
-  """Mean of a per-image score."""
-
-  def __init__(self, name, **kwargs):
-    super().__init__(name=name, **kwargs)
-    self.total = self.add_weight('total', initializer='zeros', dtype=tf.float64)
-    self.images = self.add_weight('images', initializer='zeros', dtype=tf.float64)
-
-  def score(self, y_true, y_pred):
-    raise NotImplementedError
-
-  def update_state(self, y_true, y_pred, sample_weight=None):
-    del sample_weight
-    scores = tf.cast(self.score(_as_images(y_true), _as_images(y_pred)), tf.float64)
-    self.total.assign_add(tf.reduce_sum(scores))
-    self.images.assign_add(tf.cast(tf.size(scores), tf.float64))
-
-  def result(self):
-    return tf.math.divide_no_nan(self.total, self.images)
-
-
-class MeanImagePSNR(_MeanOverImages):
+class MeanImagePSNR(_Mean):
   """Mean of per-image PSNR in dB (not the headline; see PSNR)."""
 
   def __init__(self, name='mean_image_psnr', **kwargs):
     super().__init__(name=name, **kwargs)
 
-  def score(self, y_true, y_pred):
+  def values(self, y_true, y_pred):
     return tf.image.psnr(y_true, y_pred, max_val=1.0)
 
 
-class SSIM(_MeanOverImages):
+class SSIM(_Mean):
   """Mean structural similarity (tf.image.ssim defaults, max_val 1)."""
 
   def __init__(self, name='ssim', **kwargs):
     super().__init__(name=name, **kwargs)
 
-  def score(self, y_true, y_pred):
+  def values(self, y_true, y_pred):
     return tf.image.ssim(y_true, y_pred, max_val=1.0)
