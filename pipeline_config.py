@@ -333,6 +333,21 @@ def with_overrides(config: PipelineConfig,
   return dataclasses.replace(config, **top)
 
 
+def parse_assignments(items, usage: str) -> Dict[str, str]:
+  """{'name': 'value'} from command-line items 'name=value'.
+
+  Raises:
+    ConfigError: an item has no '=' or no name; `usage` says the form.
+  """
+  parsed = {}
+  for item in items:
+    name, separator, value = item.partition('=')
+    if not separator or not name.strip():
+      raise ConfigError(item, f'expected {usage}')
+    parsed[name.strip()] = value.strip()
+  return parsed
+
+
 def _check_writable_dir(field: str, path: str) -> None:
   """Raises ConfigError unless `path` is or can be made a writable directory."""
   if '://' in path:  # Remote file systems are checked by their clients.

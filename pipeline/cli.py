@@ -8,19 +8,9 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import pipeline_config
-
-
-def _parse_set(values: List[str]) -> Dict[str, str]:
-  overrides = {}
-  for item in values:
-    name, separator, value = item.partition('=')
-    if not separator or not name:
-      raise pipeline_config.ConfigError(item, 'expected --set section.field=value')
-    overrides[name.strip()] = value.strip()
-  return overrides
 
 
 def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
@@ -35,7 +25,8 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
   }
   overrides = {name: value for name, value in overrides.items()
                if value is not None}
-  overrides.update(_parse_set(args.set))
+  overrides.update(pipeline_config.parse_assignments(
+      args.set, '--set section.field=value'))
   if args.no_cache:
     overrides['enable_cache'] = False
   return pipeline_config.with_overrides(config, overrides)
@@ -200,12 +191,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == 'compile':
       return _compile(args, config)
     if args.command in ('submit', 'schedule'):
-      from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
-      try:
-        return _remote(args, config)
-      except kfp_client.KfpError as error:
-        print(f'dae-pipeline: {args.command} failed: {error}', file=sys.stderr)
-        return 1
+      return _remote(args, config)
     from pipeline import local_runner  # pylint: disable=g-import-not-at-top
     from pipeline import run_summary  # pylint: disable=g-import-not-at-top
     records = local_runner.run(config)

@@ -9,7 +9,7 @@ pipeline parameters, settable per run.
 import dataclasses
 import json
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import pipeline_config
 
@@ -140,13 +140,11 @@ def write_package(job: Dict[str, Any], output: str) -> None:
     raise pipeline_config.ConfigError('output', f'{output!r}: use .json or .yaml')
 
 
-def split_parameters(values) -> Tuple[Dict[str, Any], ...]:
+def split_parameters(items) -> Dict[str, Any]:
   """Parses NAME=VALUE run parameters (values as JSON where they parse)."""
   parsed = {}
-  for item in values:
-    name, separator, text = item.partition('=')
-    if not separator or not name:
-      raise pipeline_config.ConfigError(item, 'expected --param NAME=VALUE')
+  for name, text in pipeline_config.parse_assignments(
+      items, '--param NAME=VALUE').items():
     try:
       parsed[name] = json.loads(text)
     except json.JSONDecodeError:
