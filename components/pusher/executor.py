@@ -50,13 +50,13 @@ def served_versions(base_directory: str) -> list:
   """The numeric version directories present, oldest first."""
   if not fileio.exists(base_directory):
     return []
-  return sorted((name for name in fileio.listdir(base_directory)
-                 if name.strip('/').isdigit()), key=lambda name: int(name.strip('/')))
+  names = (name.strip('/') for name in fileio.listdir(base_directory))
+  return sorted((name for name in names if name.isdigit()), key=int)
 
 
 def next_version(base_directory: str) -> str:
   """A Unix-timestamp version, bumped past any version already present."""
-  existing = [int(name.strip('/')) for name in served_versions(base_directory)]
+  existing = [int(name) for name in served_versions(base_directory)]
   return str(max([int(time.time())] + [number + 1 for number in existing]))
 
 
@@ -102,7 +102,7 @@ class Executor(pusher_executor.Executor):
                    versions[-1])
       self._MarkNotPushed(model_push)
       model_push.set_string_custom_property(ALREADY_SERVED_VERSION_KEY,
-                                            versions[-1].strip('/'))
+                                            versions[-1])
       return
     serving_path = push_atomically(model_path, base_directory)
     logging.info('Model pushed to %s', serving_path)

@@ -54,11 +54,12 @@ def run_fn(fn_args) -> None:
         f'{keras.mixed_precision.global_policy().name}', flush=True)
   global_batch = batch_size * placement.strategy.num_replicas_in_sync
   cache = bool(config.get(CACHE_KEY, True))
+  loss_name = config.get(LOSS_KEY, 'bce')
 
   with placement.strategy.scope():
     model = model_lib.compile_model(
         model_lib.build_model(config.get(ARCHITECTURE_KEY, 'unet')),
-        loss=config.get(LOSS_KEY, 'bce'),
+        loss=loss_name,
         learning_rate=float(config.get(LEARNING_RATE_KEY, 1e-3)),
         jit_compile=bool(config.get(XLA_KEY, False)))
   logging.info('Model %s: %d parameters', model.name, model.count_params())
@@ -72,17 +73,16 @@ def run_fn(fn_args) -> None:
   train_steps = int(fn_args.train_steps or 0)
   multi_worker = isinstance(placement.strategy,
                             tf.distribute.MultiWorkerMirroredStrategy)
+  if train_steps > 0:
+    train_dataset = data.make_dataset(fn_args.train_files, global_batch,
+                                      shuffle_seed=seed, repeat=True, cache=cache)
   if train_steps > 0 and multi_worker:
-    loss = multi_worker_lib.train(
-        model, placement.strategy, config.get(LOSS_KEY, 'bce'),
-        data.make_dataset(fn_args.train_files, global_batch, shuffle_seed=seed,
-                          repeat=True, cache=cache),
-        train_steps, global_batch, log_dir)
+    loss = multi_worker_lib.train(model, placement.strategy, loss_name,
+                                  train_dataset, train_steps, global_batch,
+                                  log_dir)
     logging.info('Trained %d steps on several workers, last loss %.4f',
                  train_steps, loss)
   elif train_steps > 0:
-    train_dataset = data.make_dataset(fn_args.train_files, global_batch,
-                                      shuffle_seed=seed, repeat=True, cache=cache)
     eval_dataset = data.make_dataset(fn_args.eval_files, global_batch,
                                      repeat=True, cache=cache)
     epochs, steps_per_epoch = plan_epochs(
