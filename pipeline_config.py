@@ -30,6 +30,7 @@ SOURCE_TFDS = 'tfds'  # The stock TFDS `mnist` download (needs the internet).
 NOISE_KINDS = ('gaussian', 'salt_and_pepper', 'random_gaussian')
 ARCHITECTURES = ('article', 'unet')
 LOSSES = ('bce', 'mse')
+LR_SCHEDULES = ('cosine', 'constant')
 
 MNIST_TRAIN_IMAGES = 60_000
 MNIST_TEST_IMAGES = 10_000
@@ -155,26 +156,35 @@ class TrainingConfig:
     loss: 'bce' (binary cross-entropy) or 'mse' on pixels in [0, 1].
     epochs: Passes over the `train` split.
     batch_size: Images per training step.
-    learning_rate: Adam learning rate.
+    learning_rate: Adam's (peak) learning rate.
+    lr_schedule: 'cosine' (decays the rate to 2% of `learning_rate` over all
+      training steps) or 'constant'.
     max_train_steps: Stop after this many steps in total (None: no cap;
       0 exports the untrained model, to test the push gate).
     seed: Seed of weight initialisation and shuffling.
     xla: Compile the training step with XLA.
+    mixed_precision: Compute in float16 on GPUs, bfloat16 on TPUs and on CPUs
+      with native bfloat16 (AMX / AVX512-BF16), variables in float32; False:
+      float32 everywhere.
   """
   architecture: str = 'unet'
   loss: str = 'bce'
-  epochs: int = 3
+  epochs: int = 8
   batch_size: int = 128
-  learning_rate: float = 1e-3
+  learning_rate: float = 2e-3
+  lr_schedule: str = 'cosine'
   max_train_steps: Optional[int] = None
   seed: int = 42
   xla: bool = False
+  mixed_precision: bool = True
 
   def __post_init__(self):
     _require(self.architecture in ARCHITECTURES, 'training.architecture',
              f'{self.architecture!r} is not one of {", ".join(ARCHITECTURES)}')
     _require(self.loss in LOSSES, 'training.loss',
              f'{self.loss!r} is not one of {", ".join(LOSSES)}')
+    _require(self.lr_schedule in LR_SCHEDULES, 'training.lr_schedule',
+             f'{self.lr_schedule!r} is not one of {", ".join(LR_SCHEDULES)}')
     _require(self.epochs > 0, 'training.epochs',
              f'must be positive, got {self.epochs}')
     _require(self.batch_size > 0, 'training.batch_size',
@@ -273,6 +283,21 @@ def _smoke() -> PipelineConfig:
       # untrained model (~7 dB, its sigmoid outputs ~0.5) far behind.
       thresholds=ThresholdConfig(min_psnr_db=11.0, max_mse=0.08),
   )
+
+
+def training_steps(config: PipelineConfig) -> Tuple[int, int, int]:
+  """(train steps, steps per epoch, eval steps) the configuration implies.
+
+  An epoch is one pass over the train split (the last batch may be partial);
+  `training.max_train_steps` caps the total.
+  """
+  training = config.training
+  per_epoch = max(1, math.ceil(config.data.train_examples / training.batch_size))
+  train_steps = training.epochs * per_epoch
+  if training.max_train_steps is not None:
+    train_steps = min(train_steps, training.max_train_steps)
+  eval_steps = math.ceil(config.data.eval_examples / training.batch_size)
+  return train_steps, per_epoch, eval_steps
 
 
 def load_profile(profile: str = 'full') -> PipelineConfig:

@@ -72,6 +72,12 @@ def make_parser() -> argparse.ArgumentParser:
                              help='number of test images')
   sample_parser.add_argument('--output', default='build/noisy.npy',
                              help='.npy file of float32 [count, 28, 28, 1]')
+  report_parser = commands.add_parser(
+      'report', help="write the latest run's metrics, its comparison with the "
+      'last blessed model and its pictures to one HTML page (opens offline)')
+  _add_config_arguments(report_parser)
+  report_parser.add_argument('--output', default='build/report.html',
+                             help='the HTML file to write')
   compile_parser = commands.add_parser(
       'compile', help='compile the pipeline for an orchestrator (Kubeflow '
       'Pipelines v2); runs nothing')
@@ -187,6 +193,11 @@ def main(argv: Optional[List[str]] = None) -> int:
       return 0
     if args.command == 'sample':
       _write_samples(config, args.count, args.output)
+      return 0
+    if args.command == 'report':
+      from pipeline import report_page  # pylint: disable=g-import-not-at-top
+      source = report_page.write_page(config.resolved_metadata_path, args.output)
+      print(f'wrote the report of run {source.run_id} to {args.output}')
       return 0
     if args.command == 'compile':
       return _compile(args, config)

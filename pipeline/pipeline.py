@@ -1,6 +1,5 @@
 """The pipeline's DAG, built by one pure function from the configuration."""
 
-import math
 import os
 from typing import Any, Mapping, Optional
 
@@ -15,6 +14,7 @@ from components.schema_importer.component import read_schema_text
 from components.schema_importer.component import SchemaImporter
 from components.tfds_example_gen.component import TfdsExampleGen
 from components.trainer import run_fn as trainer_run_fn
+from components.visual_report.component import VisualReport
 import pipeline_config
 
 RUN_FN = 'components.trainer.run_fn.run_fn'
@@ -29,18 +29,6 @@ def _display_path(path: str) -> str:
   """A path inside the repository, relative to it (the spec stays portable)."""
   relative = os.path.relpath(os.path.abspath(path), pipeline_config.repository_root())
   return path if relative.startswith('..') else relative
-
-
-def training_steps(config: pipeline_config.PipelineConfig):
-  """(train steps, steps per epoch, eval steps) implied by the configuration."""
-  training = config.training
-  per_epoch = trainer_run_fn.steps_per_epoch(config.data.train_examples,
-                                             training.batch_size)
-  train_steps = training.epochs * per_epoch
-  if training.max_train_steps is not None:
-    train_steps = min(train_steps, training.max_train_steps)
-  eval_steps = math.ceil(config.data.eval_examples / training.batch_size)
-  return train_steps, per_epoch, eval_steps
 
 
 def create_pipeline(config: pipeline_config.PipelineConfig,
@@ -58,7 +46,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       field (one of RUNTIME_PARAMETER_FIELDS); None or {} for plain values.
   """
   data, noise, training = config.data, config.noise, config.training
-  train_steps, steps_per_epoch, eval_steps = training_steps(config)
+  train_steps, steps_per_epoch, eval_steps = pipeline_config.training_steps(config)
   unknown = set(runtime_parameters or ()) - set(RUNTIME_PARAMETER_FIELDS)
   if unknown:
     raise ValueError(f'no runtime parameter for {sorted(unknown)}; only for '
@@ -115,9 +103,11 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
           trainer_run_fn.LOSS_KEY: training.loss,
           trainer_run_fn.BATCH_SIZE_KEY: training.batch_size,
           trainer_run_fn.LEARNING_RATE_KEY: training.learning_rate,
+          trainer_run_fn.LR_SCHEDULE_KEY: training.lr_schedule,
           trainer_run_fn.STEPS_PER_EPOCH_KEY: steps_per_epoch,
           trainer_run_fn.SEED_KEY: training.seed,
           trainer_run_fn.XLA_KEY: training.xla,
+          trainer_run_fn.MIXED_PRECISION_KEY: training.mixed_precision,
       }).with_id(TRAINER_ID)
 
   # Find the latest blessed model: the baseline the candidate must not lose to.
@@ -136,6 +126,13 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       example_splits=['test'],
       eval_config=make_eval_config(config.thresholds))
 
+  # Draw the run's pictures (digit grid, PSNR per digit), blessed or not.
+  visual_report = VisualReport(
+      model=trainer.outputs['model'],
+      examples=noise_transform.outputs['noisy_examples'],
+      evaluation=evaluator.outputs['evaluation'],
+      blessing=evaluator.outputs['blessing'])
+
   # Push a blessed model, atomically, as a new version of the serving dir.
   with tfx.dsl.Cond(evaluator.outputs['blessing'].future()[0].custom_property(
       'blessed') == 1):
@@ -151,7 +148,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       pipeline_root=config.pipeline_root,
       components=[
           example_gen, statistics_gen, schema_importer, example_validator,
-          data_gate, noise_transform, trainer, model_resolver, evaluator, pusher
+          data_gate, noise_transform, trainer, model_resolver, evaluator,
+          visual_report, pusher
       ],
       enable_cache=config.enable_cache,
       metadata_connection_config=metadata_connection_config,

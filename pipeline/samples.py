@@ -24,10 +24,7 @@ def latest_noisy_examples_uri(metadata_path: str) -> str:
 
 def read_test_images(metadata_path: str, count: int) -> Tuple[np.ndarray, np.ndarray]:
   """(noisy, clean) float32 [count, 28, 28, 1] from the latest test split."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components.trainer import data  # pylint: disable=g-import-not-at-top
   uri = latest_noisy_examples_uri(metadata_path)
-  files = data.list_files([f'{uri}/Split-test/*'])
-  records = tf.data.TFRecordDataset(files, compression_type='GZIP').take(count)
-  noisy, clean = data.parse_batch(tf.stack(list(records)))
-  return noisy.numpy(), clean.numpy()
+  noisy, clean, _ = data.read_arrays([f'{uri}/Split-test/*'], limit=count)
+  return noisy, clean

@@ -87,3 +87,25 @@ class SSIM(_Mean):
 
   def values(self, y_true, y_pred):
     return tf.image.ssim(y_true, y_pred, max_val=1.0)
+
+
+def metrics_of_arrays(clean, denoised, batch_size: int = 1000) -> dict:
+  """The metrics above for whole arrays of images, outside TFMA.
+
+  Args:
+    clean: [N, 28, 28, 1] (or [N, 784]) target images in [0, 1].
+    denoised: The reconstructions, same shape.
+    batch_size: Images per update (bounds memory).
+
+  Returns:
+    {'mse', 'psnr', 'mean_image_psnr', 'ssim'} as floats: the same metric
+    classes TFMA runs, so the figures are comparable to the pipeline's.
+  """
+  if len(clean) != len(denoised):
+    raise ValueError(f'{len(clean)} clean images but {len(denoised)} denoised')
+  instances = [MSE(), PSNR(), MeanImagePSNR(), SSIM()]
+  for start in range(0, len(clean), batch_size):
+    for metric in instances:
+      metric.update_state(clean[start:start + batch_size],
+                          denoised[start:start + batch_size])
+  return {metric.name: float(metric.result()) for metric in instances}

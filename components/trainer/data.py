@@ -1,13 +1,15 @@
 """tf.data input of the Trainer: NoiseTransform's TFRecords to (noisy, clean)."""
 
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 from components import features
 
 NOISY_FEATURE = features.NOISY
 CLEAN_FEATURE = features.CLEAN
+LABEL_FEATURE = features.LABEL
 IMAGE_SHAPE = features.IMAGE_SHAPE
 PIXELS = features.PIXELS
 
@@ -64,3 +66,31 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
   options.experimental_distribute.auto_shard_policy = (
       tf.data.experimental.AutoShardPolicy.DATA)
   return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def read_arrays(file_patterns: Iterable[str], limit: Optional[int] = None
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(noisy, clean, labels) of NoiseTransform records, in file order.
+
+  Args:
+    file_patterns: Globs of gzip TFRecord files of (noisy, clean, label)
+      tf.Examples.
+    limit: Read at most this many records (all when None).
+
+  Returns:
+    float32 [N, 28, 28, 1] noisy and clean images, int64 [N] digits.
+  """
+  dataset = tf.data.TFRecordDataset(list_files(file_patterns),
+                                    compression_type='GZIP')
+  if limit is not None:
+    dataset = dataset.take(limit)
+  spec = dict(FEATURE_SPEC, **{LABEL_FEATURE: tf.io.FixedLenFeature([], tf.int64)})
+  noisy, clean, labels = [], [], []
+  for serialized in dataset.batch(4096):
+    parsed = tf.io.parse_example(serialized, spec)
+    noisy.append(tf.reshape(parsed[NOISY_FEATURE], (-1,) + IMAGE_SHAPE).numpy())
+    clean.append(tf.reshape(parsed[CLEAN_FEATURE], (-1,) + IMAGE_SHAPE).numpy())
+    labels.append(parsed[LABEL_FEATURE].numpy())
+  if not noisy:
+    raise ValueError(f'no records in {list(file_patterns)}')
+  return np.concatenate(noisy), np.concatenate(clean), np.concatenate(labels)

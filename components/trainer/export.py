@@ -13,6 +13,7 @@ the model only ever sees noise that the data already carries.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from components.trainer import data
@@ -50,3 +51,18 @@ def export_saved_model(model: keras.Model, export_dir: str) -> None:
       name=EXAMPLES_SIGNATURE, fn=denoise_examples,
       input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   archive.write_out(export_dir, verbose=False)
+
+
+def load_denoiser(model_dir: str):
+  """A function [N, 28, 28, 1] float32 -> denoised numpy, from a SavedModel."""
+  signature = tf.saved_model.load(model_dir).signatures[IMAGES_SIGNATURE]
+
+  def denoise(images, batch_size: int = 1000):
+    outputs = [
+        signature(images=tf.constant(images[start:start + batch_size],
+                                     tf.float32))[OUTPUT_KEY].numpy()
+        for start in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(outputs) if outputs else np.zeros_like(images)
+
+  return denoise

@@ -19,6 +19,9 @@ import pipeline_config
 IMAGE_SHAPE = features.IMAGE_SHAPE
 ARCHITECTURES = pipeline_config.ARCHITECTURES
 LOSSES = pipeline_config.LOSSES
+LR_SCHEDULES = pipeline_config.LR_SCHEDULES
+# The cosine schedule ends at this fraction of the peak learning rate.
+COSINE_FINAL_FRACTION = 0.02
 
 
 def _conv_block(tensor, filters: int, name: str):
@@ -97,10 +100,24 @@ def make_loss(name: str) -> keras.losses.Loss:
   raise ValueError(f'unknown loss {name!r}; one of {LOSSES}')
 
 
+def learning_rate_schedule(learning_rate: float, schedule: str,
+                           total_steps: int):
+  """A constant rate, or a cosine decay to 2% of it over `total_steps`."""
+  if schedule == 'constant' or total_steps < 1:
+    return learning_rate
+  if schedule == 'cosine':
+    return keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=total_steps, alpha=COSINE_FINAL_FRACTION)
+  raise ValueError(f'unknown schedule {schedule!r}; one of {LR_SCHEDULES}')
+
+
 def compile_model(model: keras.Model, loss: str, learning_rate: float,
-                  jit_compile: bool = False) -> keras.Model:
-  """Compiles with Adam, the chosen loss, and MSE as a metric."""
-  model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  jit_compile: bool = False, schedule: str = 'constant',
+                  total_steps: int = 0) -> keras.Model:
+  """Compiles with Adam (rate per `schedule` over `total_steps`), the chosen
+  loss, and MSE as a metric."""
+  model.compile(optimizer=keras.optimizers.Adam(
+      learning_rate_schedule(learning_rate, schedule, total_steps)),
                 loss=make_loss(loss),
                 metrics=[keras.metrics.MeanSquaredError(name='mse')],
                 jit_compile=jit_compile)

@@ -5,7 +5,6 @@ function is imported from the installed package, so no module file needs
 packaging. Its settings come in ``custom_config`` under the keys below.
 """
 
-import math
 import os
 import shutil
 import tempfile
@@ -25,9 +24,11 @@ ARCHITECTURE_KEY = 'architecture'
 LOSS_KEY = 'loss'
 BATCH_SIZE_KEY = 'batch_size'
 LEARNING_RATE_KEY = 'learning_rate'
+LR_SCHEDULE_KEY = 'lr_schedule'
 STEPS_PER_EPOCH_KEY = 'steps_per_epoch'
 SEED_KEY = 'seed'
 XLA_KEY = 'xla'
+MIXED_PRECISION_KEY = 'mixed_precision'
 CACHE_KEY = 'cache'
 
 
@@ -49,7 +50,8 @@ def run_fn(fn_args) -> None:
   batch_size = int(config.get(BATCH_SIZE_KEY, 128))
   seed = int(config.get(SEED_KEY, 42))
   keras.utils.set_random_seed(seed)
-  placement = strategy_lib.choose_placement()
+  placement = strategy_lib.choose_placement(
+      allow_mixed_precision=bool(config.get(MIXED_PRECISION_KEY, True)))
   print(f'Trainer: {placement.description}, precision policy '
         f'{keras.mixed_precision.global_policy().name}', flush=True)
   global_batch = batch_size * placement.strategy.num_replicas_in_sync
@@ -61,7 +63,9 @@ def run_fn(fn_args) -> None:
         model_lib.build_model(config.get(ARCHITECTURE_KEY, 'unet')),
         loss=loss_name,
         learning_rate=float(config.get(LEARNING_RATE_KEY, 1e-3)),
-        jit_compile=bool(config.get(XLA_KEY, False)))
+        jit_compile=bool(config.get(XLA_KEY, False)),
+        schedule=config.get(LR_SCHEDULE_KEY, 'constant'),
+        total_steps=int(fn_args.train_steps or 0))
   logging.info('Model %s: %d parameters', model.name, model.count_params())
 
   # Under MultiWorkerMirroredStrategy every worker runs this function and
@@ -107,7 +111,3 @@ def run_fn(fn_args) -> None:
   else:
     shutil.rmtree(scratch, ignore_errors=True)
 
-
-def steps_per_epoch(num_examples: int, batch_size: int) -> int:
-  """Batches in one pass over `num_examples` (the last one may be partial)."""
-  return max(1, math.ceil(num_examples / batch_size))

@@ -17,6 +17,22 @@ class Placement:
   mixed_precision: bool
 
 
+# /proc/cpuinfo flags of native bfloat16 matrix math (Intel AMX, AVX512-BF16):
+# there, oneDNN runs mixed_bfloat16 convolutions about twice as fast as float32.
+NATIVE_BFLOAT16_CPU_FLAGS = ('amx_bf16', 'avx512_bf16')
+
+
+def cpu_has_native_bfloat16(cpuinfo_path: str = '/proc/cpuinfo') -> bool:
+  """Whether the CPU flags include native bfloat16 matrix math."""
+  try:
+    with open(cpuinfo_path) as cpuinfo:
+      flags = next((line.split(':', 1)[1].split() for line in cpuinfo
+                    if line.startswith('flags')), [])
+  except OSError:
+    return False
+  return any(flag in flags for flag in NATIVE_BFLOAT16_CPU_FLAGS)
+
+
 def _tpu_present() -> bool:
   # Only ask for a TPU where one is announced: the resolver's default probe
   # queries a cloud metadata server, which hangs off-cloud.
@@ -55,8 +71,10 @@ def choose_placement(allow_mixed_precision: bool = True) -> Placement:
   """TPUStrategy on a TPU, MultiWorkerMirrored with several TF_CONFIG workers,
   MirroredStrategy over visible GPUs, else the default (CPU) strategy.
 
-  Mixed precision (float16 compute, float32 variables) is used on GPUs, bfloat16
-  on TPUs; the CPU trains in float32.
+  Mixed precision (float32 variables) computes in float16 on GPUs, in bfloat16
+  on TPUs and on CPUs with native bfloat16 (see NATIVE_BFLOAT16_CPU_FLAGS);
+  other CPUs train in float32, as does everything when
+  `allow_mixed_precision` is False.
   """
   if _tpu_present():
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
@@ -79,9 +97,12 @@ def choose_placement(allow_mixed_precision: bool = True) -> Placement:
                             f'MirroredStrategy over {len(gpus)} GPU(s)',
                             allow_mixed_precision)
     else:
-      placement = Placement(tf.distribute.get_strategy(),
-                            'default strategy on the CPU', False)
-    policy = 'mixed_float16'
+      native = cpu_has_native_bfloat16()
+      placement = Placement(
+          tf.distribute.get_strategy(),
+          'default strategy on the CPU' + (' (native bfloat16)' if native else ''),
+          native and allow_mixed_precision)
+    policy = 'mixed_float16' if gpus else 'mixed_bfloat16'
   import keras  # pylint: disable=g-import-not-at-top
   keras.mixed_precision.set_global_policy(
       policy if placement.mixed_precision else 'float32')

@@ -118,13 +118,29 @@ def test_export_rejects_non_finite_images(exported):
     loaded.signatures[export.IMAGES_SIGNATURE](images=tf.constant(images))
 
 
-def test_cpu_placement_is_the_default_strategy_in_float32(monkeypatch):
+@pytest.mark.parametrize('native, allowed, policy', [
+    (False, True, 'float32'), (True, True, 'mixed_bfloat16'), (True, False, 'float32')])
+def test_cpu_placement_uses_bfloat16_only_where_native(monkeypatch, native, allowed, policy):
   monkeypatch.delenv('TF_CONFIG', raising=False)
   monkeypatch.delenv('TPU_NAME', raising=False)
-  placement = strategy.choose_placement()
-  assert placement.description == 'default strategy on the CPU'
-  assert not placement.mixed_precision
-  assert keras.mixed_precision.global_policy().name == 'float32'
+  monkeypatch.setattr(strategy, 'cpu_has_native_bfloat16', lambda: native)
+  try:
+    placement = strategy.choose_placement(allow_mixed_precision=allowed)
+    assert placement.description.startswith('default strategy on the CPU')
+    assert placement.mixed_precision == (policy != 'float32')
+    assert keras.mixed_precision.global_policy().name == policy
+  finally:
+    keras.mixed_precision.set_global_policy('float32')
+
+
+@pytest.mark.parametrize('flags, expected', [
+    ('fpu vme avx512f amx_bf16 amx_tile', True), ('fpu avx512_bf16', True),
+    ('fpu vme avx2 avx512f', False)])
+def test_cpu_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags, expected):
+  cpuinfo = tmp_path / 'cpuinfo'
+  cpuinfo.write_text(f'processor\t: 0\nflags\t\t: {flags}\n')
+  assert strategy.cpu_has_native_bfloat16(str(cpuinfo)) is expected
+  assert strategy.cpu_has_native_bfloat16(str(tmp_path / 'missing')) is False
 
 
 def test_bad_tf_config_is_reported(monkeypatch):

@@ -15,6 +15,8 @@ import tensorflow_model_analysis as tfma
 
 from components.data_gate.component import DataAnomaliesError
 from components.tfds_example_gen.mnist_source import MnistSourceError
+from components.visual_report import report as report_lib
+from pipeline import cli
 from pipeline import local_runner
 from pipeline import run_summary
 from pipeline import samples
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 NODES = ['SchemaImporter', 'TfdsExampleGen', 'StatisticsGen', 'ExampleValidator',
          'DataValidationGate', 'NoiseTransform', 'Trainer',
-         'latest_blessed_model_resolver', 'Evaluator', 'Pusher']
+         'latest_blessed_model_resolver', 'Evaluator', 'VisualReport', 'Pusher']
 UPSTREAM_OF_EVALUATOR = NODES[:7]
 SPLIT_SIZES = {'train': 80, 'eval': 30, 'test': 20}
 
@@ -120,6 +122,28 @@ def test_rerun_is_served_from_cache_and_pushes_nothing_new(runs):
     assert pushed.custom_properties['pushed'].int_value == 0
 
 
+def test_every_run_writes_a_visual_report(runs):
+  first, _ = report_lib.load_report(_uri(runs['first'], 'VisualReport', 'report'))
+  second, images = report_lib.load_report(_uri(runs['second'], 'VisualReport', 'report'))
+  assert set(images) == {report_lib.GRID_FILENAME, report_lib.PSNR_CHART_FILENAME}
+  assert first['blessed'] is True and 'baseline' not in first['overall']
+  # The second run is compared with the model the first one pushed: itself.
+  assert second['overall']['baseline']['psnr'] == pytest.approx(
+      second['overall']['candidate']['psnr'])
+  test_digits = {str(digit) for digit in
+                 runs['tiny'].test_labels[:SPLIT_SIZES['test']]}
+  assert set(second['by_digit']['candidate']['psnr']) == test_digits
+
+
+def test_report_command_writes_an_offline_html_page(runs, tmp_path):
+  output = tmp_path / 'report.html'
+  assert cli.main(['report', '--profile', 'smoke', '--pipeline-root',
+                   runs['config'].pipeline_root, '--output', str(output)]) == 0
+  page = output.read_text()
+  assert page.count('data:image/png;base64,') == 2
+  assert 'last blessed model' in page and 'blessed</b>' in page
+
+
 def test_degraded_candidate_is_evaluated_not_blessed_not_pushed(runs):
   config = pipeline_config.with_overrides(runs['config'],
                                           {'training.max_train_steps': 0})
@@ -133,6 +157,8 @@ def test_degraded_candidate_is_evaluated_not_blessed_not_pushed(runs):
             for failure in slice_failures.failures}
   assert 'psnr' in failed
   assert _versions(config) == runs['served_after_first']
+  report, _ = report_lib.load_report(_uri(records, 'VisualReport', 'report'))
+  assert report['blessed'] is False
 
 
 def test_threshold_out_of_reach_keeps_the_serving_dir(runs):

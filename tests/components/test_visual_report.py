@@ -1,0 +1,91 @@
+"""The VisualReport pictures and the HTML page built from them."""
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+from components.visual_report import report as report_lib
+from pipeline import report_page
+
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def _evaluation(with_baseline):
+  overall = {'candidate': {'psnr': 26.5, 'ssim': 0.97, 'mse': 0.0022}}
+  by_digit = {'candidate': {'psnr': {digit: 25.0 + digit / 10 for digit in range(10)}}}
+  if with_baseline:
+    overall['baseline'] = {'psnr': 26.0, 'ssim': 0.96, 'mse': 0.0025}
+    by_digit['baseline'] = {'psnr': {digit: 24.0 for digit in range(10)}}
+  return {'overall': overall, 'by_digit': by_digit}
+
+
+def _images(count, seed=0):
+  rng = np.random.default_rng(seed)
+  clean = (rng.random((count, 28, 28, 1)) > 0.8).astype(np.float32)
+  noisy = clean + rng.normal(0, 0.3, clean.shape).astype(np.float32)
+  denoised = np.clip(clean + rng.normal(0, 0.05, clean.shape), 0, 1).astype(np.float32)
+  return clean, noisy, denoised
+
+
+def test_select_examples_takes_the_first_of_each_digit_present():
+  labels = np.array([3, 1, 3, 3, 1, 7, 3])
+  assert report_lib.select_examples(labels, 2) == {1: [1, 4], 3: [0, 2], 7: [5]}
+
+
+@pytest.mark.parametrize('labels,per_digit', [(np.array([], np.int64), 2),
+                                              (np.array([1, 2]), 0)])
+def test_select_examples_rejects_nothing_to_draw(labels, per_digit):
+  with pytest.raises(ValueError):
+    report_lib.select_examples(labels, per_digit)
+
+
+def test_image_psnr_matches_the_definition():
+  clean = np.zeros((2, 28, 28, 1))
+  denoised = np.full((2, 28, 28, 1), 0.1)
+  denoised[1] = 0.01
+  np.testing.assert_allclose(report_lib.image_psnr(clean, denoised), [20.0, 40.0])
+
+
+def test_write_report_writes_pngs_and_metrics_that_load_back(tmp_path):
+  clean, noisy, denoised = _images(12)
+  labels = np.arange(12) % 10
+  rows = report_lib.select_examples(labels, 2)
+  paths = report_lib.write_report(str(tmp_path), rows, clean, noisy, denoised,
+                                  _evaluation(with_baseline=True), blessed=True)
+  assert len(paths) == 3
+  metrics, images = report_lib.load_report(str(tmp_path))
+  assert metrics['blessed'] is True
+  assert metrics['overall']['baseline']['psnr'] == 26.0
+  for png in images.values():
+    assert png.startswith(PNG_MAGIC) and len(png) > 2000
+  digits = report_lib.json_digit_keys(metrics['by_digit'])
+  assert digits['candidate']['psnr'][9] == pytest.approx(25.9)
+
+
+def test_write_report_needs_per_digit_psnr(tmp_path):
+  clean, noisy, denoised = _images(2)
+  evaluation = {'overall': {'candidate': {'psnr': 20.0}}, 'by_digit': {}}
+  with pytest.raises(ValueError, match='per-digit PSNR'):
+    report_lib.write_report(str(tmp_path), {0: [0]}, clean, noisy, denoised,
+                            evaluation, blessed=False)
+
+
+@pytest.mark.parametrize('with_baseline', [True, False])
+def test_html_page_embeds_the_images_and_compares_with_the_baseline(tmp_path, with_baseline):
+  clean, noisy, denoised = _images(10)
+  rows = report_lib.select_examples(np.arange(10), 1)
+  report_lib.write_report(str(tmp_path), rows, clean, noisy, denoised,
+                          _evaluation(with_baseline), blessed=with_baseline)
+  page = report_page.render_html(report_page.ReportSource('run-1', str(tmp_path)))
+  embedded = re.findall(r'data:image/png;base64,([A-Za-z0-9+/=]+)', page)
+  assert len(embedded) == 2
+  assert all(base64.b64decode(data).startswith(PNG_MAGIC) for data in embedded)
+  assert 'http' not in page  # Opens offline: nothing to fetch.
+  assert '26.50' in page
+  if with_baseline:
+    assert 'last blessed model' in page and '+0.50' in page and 'not blessed' not in page
+  else:
+    assert 'no blessed model to compare with' in page and 'not blessed' in page
