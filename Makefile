@@ -5,15 +5,18 @@ SETUP_STAMP := $(VENV)/.setup-done
 PROFILE     ?= full
 RUN_ARGS    ?=
 PYTEST_ARGS ?=
+BENCH_ARGS  ?=
 IMAGE       ?= mnist-dae-pipeline:latest
 
-.PHONY: setup run smoke test test-fast lock image compile clean help
+.PHONY: setup run smoke test test-fast lock image compile report bench-quality bench-speed clean help
 
 help:
 	@echo "make run     set up if needed, run the pipeline on full MNIST (PROFILE=smoke for a quick one)"
 	@echo "make test    set up if needed, run all tests (PYTEST_ARGS='-m \"not e2e\"' for the fast ones)"
 	@echo "make setup   create $(VENV) from requirements.lock"
 	@echo "make lock    re-resolve requirements.lock from requirements.in with uv"
+	@echo "make report  write the latest run's HTML report to build/report.html"
+	@echo "make bench-quality / bench-speed   the benchmarks (BENCH_ARGS=--quick for a few minutes)"
 	@echo "make compile compile the Kubeflow pipeline to build/pipeline.json (IMAGE=...)"
 	@echo "make image   docker build the pipeline image (IMAGE=...)"
 
@@ -27,6 +30,15 @@ run: setup
 
 smoke:
 	$(MAKE) run PROFILE=smoke
+
+report: setup
+	$(VENV)/bin/dae-pipeline report --profile $(PROFILE) $(RUN_ARGS)
+
+bench-quality: setup
+	$(VENV)/bin/python -m bench.quality $(BENCH_ARGS)
+
+bench-speed: setup
+	$(VENV)/bin/python -m bench.speed $(BENCH_ARGS)
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

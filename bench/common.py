@@ -1,0 +1,173 @@
+"""What both benchmarks share: MNIST as arrays, the pipeline's noise, pipeline
+runs, the record of where a figure came from, and the README's tables."""
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+import pipeline_config
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(BENCH_DIR, 'results')
+README_PATH = os.path.join(BENCH_DIR, 'README.md')
+WORK_DIR = os.path.join(pipeline_config.repository_root(), 'build', 'bench')
+DAE_PIPELINE = os.path.join(os.path.dirname(sys.executable), 'dae-pipeline')
+
+
+def git_commit() -> str:
+  """HEAD's short hash, with '-dirty' when tracked files have changes."""
+  root = pipeline_config.repository_root()
+  def git(*args):
+    return subprocess.run(['git', *args], cwd=root, capture_output=True,
+                          text=True, check=False).stdout.strip()
+  commit = git('rev-parse', '--short=10', 'HEAD') or 'unknown'
+  return commit + ('-dirty' if git('status', '--porcelain', '--untracked-files=no') else '')
+
+
+def machine() -> Dict[str, object]:
+  """CPU model, cores, memory and Python: the machine a figure belongs to."""
+  cpu = platform.processor() or platform.machine()
+  with contextlib.suppress(OSError):
+    with open('/proc/cpuinfo') as cpuinfo:
+      cpu = next((line.split(':', 1)[1].strip() for line in cpuinfo
+                  if line.startswith('model name')), cpu)
+  memory_gib = None
+  with contextlib.suppress(OSError, ValueError, IndexError):
+    with open('/proc/meminfo') as meminfo:
+      memory_gib = round(int(meminfo.readline().split()[1]) / 2**20, 1)
+  return {'cpu': cpu, 'cores': os.cpu_count(), 'memory_gib': memory_gib,
+          'python': platform.python_version(), 'platform': platform.platform()}
+
+
+def provenance() -> Dict[str, object]:
+  """Date, commit and machine, for every result file."""
+  return {'date': datetime.datetime.now(datetime.timezone.utc).strftime(
+      '%Y-%m-%d %H:%M UTC'), 'commit': git_commit(), 'machine': machine()}
+
+
+def load_mnist(source_dir: Optional[str] = None) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+  """MNIST's 'train' and 'test' splits through the pipeline's TFDS builder.
+
+  Returns:
+    {split: (uint8 images [N, 28, 28, 1], int64 labels [N])}, in source order
+    (the order the pipeline's `train[:N]` / `train[-M:]` specs slice).
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from components.tfds_example_gen import mnist_source  # pylint: disable=g-import-not-at-top
+  source_dir = source_dir or pipeline_config.default_source_dir()
+  fingerprint = mnist_source.fingerprint_source_dir(source_dir)[:16]
+  builder = mnist_source.make_builder(
+      pipeline_config.SOURCE_VENDORED, source_dir,
+      os.path.join(WORK_DIR, 'tfds', fingerprint))
+  with tempfile.TemporaryDirectory() as download_dir:
+    mnist_source.prepare(builder, download_dir)
+  splits = {}
+  for split in ('train', 'test'):
+    dataset = builder.as_dataset(split=split, batch_size=-1, shuffle_files=False,
+                                 read_config=tfds.ReadConfig(interleave_cycle_length=1))
+    arrays = tfds.as_numpy(dataset)
+    splits[split] = (arrays['image'], arrays['label'].astype(np.int64))
+  return splits
+
+
+def noisy_copy(images: np.ndarray, labels: np.ndarray,
+               spec: pipeline_config.NoiseConfig) -> Tuple[np.ndarray, np.ndarray]:
+  """(clean, noisy) float32 [N, 28, 28, 1]: the pipeline's own noise.
+
+  The noise of an example depends only on its pixels, label and the noise
+  settings (see components/noise_transform/noise.py), so these are the
+  images the pipeline's Evaluator sees for the same settings.
+  """
+  from components.noise_transform import noise  # pylint: disable=g-import-not-at-top
+  flat = images.reshape(len(images), -1)
+  clean = flat.astype(np.float32) / 255.0
+  noisy, _ = noise.add_noise(clean, noise.example_keys(flat, labels), spec)
+  shape = (-1, 28, 28, 1)
+  return clean.reshape(shape), noisy.reshape(shape)
+
+
+def run_pipeline(arguments: Sequence[str]) -> float:
+  """Runs `dae-pipeline run ARGUMENTS` in a child process; its wall seconds.
+
+  Raises:
+    RuntimeError: the run failed (its output was shown).
+  """
+  command = [DAE_PIPELINE, 'run', *arguments]
+  print('+ ' + ' '.join(command), flush=True)
+  start = time.perf_counter()
+  completed = subprocess.run(command, cwd=pipeline_config.repository_root(),
+                             check=False)
+  elapsed = time.perf_counter() - start
+  if completed.returncode != 0:
+    raise RuntimeError(f'{" ".join(command)} exited with {completed.returncode}')
+  return elapsed
+
+
+def latest_version_dir(serving_dir: str) -> str:
+  """The newest pushed version of a serving directory."""
+  versions = sorted((name for name in os.listdir(serving_dir) if name.isdigit()),
+                    key=int) if os.path.isdir(serving_dir) else []
+  if not versions:
+    raise FileNotFoundError(f'no pushed model in {serving_dir}')
+  return os.path.join(serving_dir, versions[-1])
+
+
+def write_json(name: str, payload: Dict[str, object]) -> str:
+  """Writes bench/results/NAME (indented JSON); returns its path."""
+  os.makedirs(RESULTS_DIR, exist_ok=True)
+  path = os.path.join(RESULTS_DIR, name)
+  with open(path, 'w') as output:
+    json.dump(payload, output, indent=2, sort_keys=False)
+    output.write('\n')
+  return path
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+  """A GitHub Markdown table."""
+  lines = ['| ' + ' | '.join(header) + ' |',
+           '|' + '|'.join('---' for _ in header) + '|']
+  lines += ['| ' + ' | '.join(str(cell) for cell in row) + ' |' for row in rows]
+  return '\n'.join(lines)
+
+
+def replace_section(name: str, text: str, readme_path: str = README_PATH) -> None:
+  """Replaces what is between `<!-- NAME:begin -->` and `<!-- NAME:end -->`."""
+  with open(readme_path) as readme:
+    content = readme.read()
+  pattern = re.compile(rf'(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)', re.S)
+  if not pattern.search(content):
+    raise ValueError(f'{readme_path} has no {name} section markers')
+  content = pattern.sub(lambda match: match.group(1) + text.rstrip('\n') + '\n'
+                        + match.group(2), content)
+  with open(readme_path, 'w') as readme:
+    readme.write(content)
+
+
+def provenance_line(record: Dict[str, object]) -> str:
+  """'Measured <date> at commit <hash> on <cpu> (<cores> cores, <GiB> GiB).'"""
+  box = record['machine']
+  return (f"Measured {record['date']} at commit `{record['commit']}` on "
+          f"{box['cpu']} ({box['cores']} cores, {box['memory_gib']} GiB), "
+          f"Python {box['python']}.")
+
+
+def stopwatch() -> Iterator[float]:
+  """Seconds since the first next()."""
+  start = time.perf_counter()
+  while True:
+    yield time.perf_counter() - start
+
+
+def chunks(count: int, size: int) -> List[slice]:
+  """Slices covering range(count) in pieces of at most `size`."""
+  return [slice(start, min(start + size, count)) for start in range(0, count, size)]

@@ -1,0 +1,87 @@
+"""The benchmark's own logic: classical denoisers, tuning, result tables."""
+
+import numpy as np
+import pytest
+
+from bench import classical
+from bench import common
+from bench import quality
+from components.evaluator import metrics
+
+
+def _digits(count, seed=0):
+  rng = np.random.default_rng(seed)
+  clean = np.zeros((count, 28, 28))
+  for index in range(count):
+    row, column = rng.integers(6, 18, size=2)
+    clean[index, row:row + 8, column:column + 3] = 1.0
+  return clean
+
+
+def test_mosaic_round_trip_keeps_every_digit():
+  images = np.random.default_rng(1).random((37, 28, 28))
+  mosaic = classical._mosaic(images)  # pylint: disable=protected-access
+  assert mosaic.shape == (280, 280)
+  np.testing.assert_array_equal(classical._unmosaic(mosaic, 37, 28), images)  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize('name', ['Gaussian blur', 'median', 'total variation',
+                                  'non-local means', 'BM3D'])
+def test_each_classical_denoiser_reduces_gaussian_noise(name):
+  clean = _digits(6)
+  noisy = clean + np.random.default_rng(2).normal(0, 0.2, clean.shape)
+  method = classical.methods(bm3d_images=6)[name]
+  tuned = classical.tune(method, clean, noisy, level=0.2)
+  assert tuned['value'] in method.grid(0.2)
+  denoised = method.denoise(noisy, tuned['value'])
+  assert denoised.shape == clean.shape
+  assert classical.psnr_of_mean_mse(clean, denoised) > classical.psnr_of_mean_mse(clean, noisy) + 1
+
+
+def test_tune_picks_the_value_with_the_best_psnr():
+  clean = _digits(2)
+  method = classical.Method('scale', 'factor', lambda level: [0.5, 1.0, 2.0],
+                            lambda images, factor: images * factor)
+  tuned = classical.tune(method, clean, clean * 0.45, level=0.1)
+  assert tuned['value'] == 2.0 and set(tuned['tuning_psnr']) == {'0.5', '1.0', '2.0'}
+
+
+def test_metrics_of_arrays_follow_the_stated_definitions():
+  clean = np.zeros((4, 28, 28, 1), np.float32)
+  denoised = np.full((4, 28, 28, 1), 0.1, np.float32)
+  values = metrics.metrics_of_arrays(clean, denoised, batch_size=3)
+  assert values['mse'] == pytest.approx(0.01)
+  assert values['psnr'] == pytest.approx(20.0)
+  assert values['mean_image_psnr'] == pytest.approx(20.0)
+  assert values['ssim'] < 1.0
+  assert metrics.metrics_of_arrays(clean, clean)['ssim'] == pytest.approx(1.0)
+  with pytest.raises(ValueError):
+    metrics.metrics_of_arrays(clean, denoised[:2])
+
+
+def test_verdict_compares_the_best_dae_with_the_best_classical():
+  rows = {'noisy input': {'subset': {'psnr': 14.0}},
+          'BM3D': {'subset': {'psnr': 22.6}}, 'median': {'subset': {'psnr': 18.0}},
+          'DAE a': {'subset': {'psnr': 26.5}}, 'DAE b': {'subset': {'psnr': 21.0}}}
+  verdict = quality.verdict(rows)
+  assert verdict['best_classical'] == 'BM3D' and verdict['best_dae'] == 'DAE a'
+  assert verdict['dae_wins'] and verdict['psnr_margin_db_on_subset'] == pytest.approx(3.9)
+
+
+def test_replace_section_rewrites_only_between_its_markers(tmp_path):
+  readme = tmp_path / 'README.md'
+  readme.write_text('intro\n<!-- speed:begin -->\nold\n<!-- speed:end -->\nrest\n')
+  common.replace_section('speed', 'new table', str(readme))
+  assert readme.read_text() == ('intro\n<!-- speed:begin -->\nnew table\n'
+                                '<!-- speed:end -->\nrest\n')
+  with pytest.raises(ValueError, match='quality'):
+    common.replace_section('quality', 'x', str(readme))
+
+
+def test_pipeline_arguments_give_each_model_its_own_root():
+  models = {model.directory: model for model in quality.dae_models()}
+  article = quality.pipeline_arguments(models['article'], quick=False)
+  assert '--pipeline-root' in article and 'training.architecture=article' in article
+  assert quality.pipeline_arguments(models[None], quick=False) == ['--profile', 'full']
+  quick = quality.pipeline_arguments(models[None], quick=True)
+  assert quick[:2] == ['--profile', 'smoke'] and 'thresholds.min_psnr_db=0' in quick
