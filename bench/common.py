@@ -153,6 +153,26 @@ def replace_section(name: str, text: str, readme_path: str = README_PATH) -> Non
     readme.write(content)
 
 
+def make_parser(doc: str, quick_help: str):
+  """An argument parser described by the module docstring, with --quick."""
+  import argparse  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(description=doc.split('\n')[0])
+  parser.add_argument('--quick', action='store_true', help=quick_help)
+  return parser
+
+
+def publish(name: str, result: Dict[str, object], markdown: str,
+            quick: bool) -> str:
+  """Writes results/NAME.json and README section NAME (--quick: only
+  results/NAME.quick.json); prints the tables. Returns the JSON path."""
+  path = write_json(f'{name}.quick.json' if quick else f'{name}.json', result)
+  if not quick:
+    replace_section(name, markdown)
+  print(markdown)
+  print(f'wrote {path} in {result["seconds"]:.0f} s')
+  return path
+
+
 def provenance_line(record: Dict[str, object]) -> str:
   """'Measured <date> at commit <hash> on <cpu> (<cores> cores, <GiB> GiB).'"""
   box = record['machine']

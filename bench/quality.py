@@ -20,7 +20,6 @@ k1 0.01, k2 0.03), max_val 1. Writes bench/results/quality.json and the
 tables of bench/README.md (--quick: quality.quick.json, README untouched).
 """
 
-import argparse
 import dataclasses
 import os
 import sys
@@ -204,10 +203,9 @@ def render_tables(result: Dict[str, object]) -> str:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--quick', action='store_true',
-                      help='a few minutes: 1,000 test images, smoke-profile '
-                      'models, results to quality.quick.json (README untouched)')
+  parser = common.make_parser(
+      __doc__, 'a few minutes: 1,000 test images, smoke-profile models, '
+      'results to quality.quick.json (README untouched)')
   parser.add_argument('--tuning-images', type=int, default=None,
                       help='held-out eval images the classical parameters are '
                       'tuned on (default 300, quick 100)')
@@ -248,12 +246,7 @@ def main(argv=None) -> int:
                             'window, sigma 1.5, k1 0.01, k2 0.03), max_val 1'},
                 models=trained, settings=settings,
                 seconds=round(next(clock), 1))
-  path = common.write_json('quality.quick.json' if args.quick else 'quality.json', result)
-  tables = render_tables(result)
-  if not args.quick:
-    common.replace_section('quality', tables)
-  print(tables)
-  print(f'wrote {path} in {result["seconds"]:.0f} s')
+  common.publish('quality', result, render_tables(result), args.quick)
   return 0
 
 

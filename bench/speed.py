@@ -19,7 +19,6 @@ Writes bench/results/speed.json and the table of bench/README.md (--quick:
 the smoke profile and fewer steps, to speed.quick.json, README untouched).
 """
 
-import argparse
 import json
 import os
 import resource
@@ -80,6 +79,7 @@ def component_seconds(metadata_path: str) -> Dict[str, float]:
 
 def end_to_end(profile: str) -> Dict[str, object]:
   """Cold and cached pipeline runs, and the plain script, on one profile."""
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   root = os.path.join(common.WORK_DIR, 'speed', profile)
   shutil.rmtree(root, ignore_errors=True)
   arguments = ['--profile', profile, '--pipeline-root', os.path.join(root, 'pipeline_root'),
@@ -88,11 +88,15 @@ def end_to_end(profile: str) -> Dict[str, object]:
   cold = _timed_child([common.DAE_PIPELINE, 'run', *arguments])
   metadata_path = os.path.join(root, 'pipeline_root', 'metadata.sqlite')
   components = component_seconds(metadata_path)
+  # The first re-run re-evaluates (the pushed model is now the baseline);
+  # the one after it is served from the cache entirely.
+  rerun = _timed_child([common.DAE_PIPELINE, 'run', *arguments])
   cached = _timed_child([common.DAE_PIPELINE, 'run', *arguments])
   plain = _timed_child([sys.executable, '-m', 'bench.plain_keras', '--profile', profile])
   plain_result = json.loads(plain['stdout'].strip().splitlines()[-1])
   return {
       'pipeline_cold': {key: cold[key] for key in ('seconds', 'peak_rss_mib')},
+      'pipeline_rerun_after_push': {key: rerun[key] for key in ('seconds', 'peak_rss_mib')},
       'pipeline_cached': {key: cached[key] for key in ('seconds', 'peak_rss_mib')},
       'pipeline_components_seconds': components,
       'plain_script': {'seconds': plain['seconds'], 'peak_rss_mib': plain['peak_rss_mib'],
@@ -101,18 +105,9 @@ def end_to_end(profile: str) -> Dict[str, object]:
       'pipeline_over_plain': round(cold['seconds'] / plain['seconds'], 2),
       'metadata_path': metadata_path,
       'serving_dir': os.path.join(root, 'serving'),
-      'examples_uri': _output_uri(metadata_path, 'TfdsExampleGen', 'examples'),
+      'examples_uri': run_summary.latest_output(metadata_path, 'TfdsExampleGen',
+                                                'examples')[1],
   }
-
-
-def _output_uri(metadata_path: str, node: str, key: str) -> str:
-  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
-  store = run_summary.open_store(metadata_path)
-  for run_id in run_summary.run_ids(store):
-    for record in run_summary.run_executions(store, run_id):
-      if record.node_id == node and key in record.output_uris:
-        return record.output_uris[key]
-  raise FileNotFoundError(f'no {node} {key} in {metadata_path}')
 
 
 def _training_data(count: int, config):
@@ -170,7 +165,7 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
 
 def noise_throughput(examples_uri: str, config) -> Dict[str, object]:
   """NoiseTransform on Beam (two runners) vs numpy in memory, examples/s."""
-  from tfx.components.base import base_beam_executor  # pylint: disable=g-import-not-at-top
+  from tfx.dsl.components.base import base_beam_executor  # pylint: disable=g-import-not-at-top
   from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
   from components.noise_transform import executor  # pylint: disable=g-import-not-at-top
@@ -268,7 +263,9 @@ def render_table(result: Dict[str, object]) -> str:
   rows.append(('end to end: `dae-pipeline run` (cold) vs plain Keras script',
                f'{e2e["pipeline_cold"]["seconds"]:.0f} s vs {e2e["plain_script"]["seconds"]:.0f} s',
                f'{e2e["pipeline_over_plain"]:.2f}x'))
-  rows.append(('end to end: cached re-run', f'{e2e["pipeline_cached"]["seconds"]:.0f} s', ''))
+  rows.append(('end to end: re-run after the first push (re-evaluates against the new baseline)',
+               f'{e2e["pipeline_rerun_after_push"]["seconds"]:.0f} s', ''))
+  rows.append(('end to end: re-run with everything cached', f'{e2e["pipeline_cached"]["seconds"]:.0f} s', ''))
   rows.append(('peak resident memory: pipeline run vs plain script',
                f'{e2e["pipeline_cold"]["peak_rss_mib"]:,} vs '
                f'{e2e["plain_script"]["peak_rss_mib"]:,} MiB', ''))
@@ -284,10 +281,9 @@ def render_table(result: Dict[str, object]) -> str:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--quick', action='store_true',
-                      help='a few minutes: smoke-profile runs, fewer steps, '
-                      'results to speed.quick.json (README untouched)')
+  parser = common.make_parser(
+      __doc__, 'a few minutes: smoke-profile runs, fewer steps, results to '
+      'speed.quick.json (README untouched)')
   args = parser.parse_args(argv)
   clock = common.stopwatch()
   next(clock)
@@ -306,12 +302,7 @@ def main(argv=None) -> int:
                 examples=noise_result['examples'], end_to_end=e2e, training=training,
                 noise=noise_result, inference=inference_result,
                 seconds=round(next(clock), 1))
-  path = common.write_json('speed.quick.json' if args.quick else 'speed.json', result)
-  table = render_table(result)
-  if not args.quick:
-    common.replace_section('speed', table)
-  print(table)
-  print(f'wrote {path} in {result["seconds"]:.0f} s')
+  common.publish('speed', result, render_table(result), args.quick)
   return 0
 
 

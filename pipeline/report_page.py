@@ -65,14 +65,8 @@ class ReportSource:
 
 def latest_report(metadata_path: str) -> ReportSource:
   """The VisualReport output of the newest run that has one."""
-  store = run_summary.open_store(metadata_path)
-  for run_id in reversed(run_summary.run_ids(store)):
-    for record in run_summary.run_executions(store, run_id):
-      if (record.node_id == REPORT_NODE and record.state in ('COMPLETE', 'CACHED')
-          and REPORT_KEY in record.output_uris):
-        return ReportSource(run_id, record.output_uris[REPORT_KEY])
-  raise FileNotFoundError(f'no {REPORT_NODE} output recorded in {metadata_path}; '
-                          'run the pipeline first')
+  return ReportSource(*run_summary.latest_output(metadata_path, REPORT_NODE,
+                                                 REPORT_KEY))
 
 
 def _format(name: str, value: Optional[float], signed: bool = False) -> str:

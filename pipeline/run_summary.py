@@ -3,7 +3,7 @@
 import dataclasses
 import glob
 import os
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -67,6 +67,24 @@ def run_executions(store: metadata_store.MetadataStore,
             execution.last_known_state),
         output_uris=output_uris))
   return records
+
+
+def latest_output(metadata_path: str, node_id: str, key: str) -> Tuple[str, str]:
+  """(run id, uri) of output `key` of `node_id` in the newest run that has it.
+
+  Executions served from the cache count (their outputs are the reused ones).
+
+  Raises:
+    FileNotFoundError: no store, or no run recorded that output.
+  """
+  store = open_store(metadata_path)
+  for run_id in reversed(run_ids(store)):
+    for record in run_executions(store, run_id):
+      if (record.node_id == node_id and record.state in ('COMPLETE', 'CACHED')
+          and key in record.output_uris):
+        return run_id, record.output_uris[key]
+  raise FileNotFoundError(f'no {node_id} output {key!r} recorded in '
+                          f'{metadata_path}; run the pipeline first')
 
 
 def count_records(examples_uri: str, split: str) -> int:

@@ -10,21 +10,9 @@ NOISE_NODE = 'NoiseTransform'
 NOISY_EXAMPLES_KEY = 'noisy_examples'
 
 
-def latest_noisy_examples_uri(metadata_path: str) -> str:
-  """The NoiseTransform output of the newest run that has one."""
-  store = run_summary.open_store(metadata_path)
-  for run_id in reversed(run_summary.run_ids(store)):
-    for record in run_summary.run_executions(store, run_id):
-      if (record.node_id == NOISE_NODE and record.state in ('COMPLETE', 'CACHED')
-          and NOISY_EXAMPLES_KEY in record.output_uris):
-        return record.output_uris[NOISY_EXAMPLES_KEY]
-  raise FileNotFoundError(f'no {NOISE_NODE} output recorded in {metadata_path}; '
-                          'run the pipeline first')
-
-
 def read_test_images(metadata_path: str, count: int) -> Tuple[np.ndarray, np.ndarray]:
   """(noisy, clean) float32 [count, 28, 28, 1] from the latest test split."""
   from components.trainer import data  # pylint: disable=g-import-not-at-top
-  uri = latest_noisy_examples_uri(metadata_path)
+  _, uri = run_summary.latest_output(metadata_path, NOISE_NODE, NOISY_EXAMPLES_KEY)
   noisy, clean, _ = data.read_arrays([f'{uri}/Split-test/*'], limit=count)
   return noisy, clean
