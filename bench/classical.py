@@ -87,16 +87,16 @@ def methods(bm3d_images: int) -> Dict[str, Method]:
   """The classical denoisers; BM3D on the first `bm3d_images` images."""
   return {method.name: method for method in (
       Method('Gaussian blur', 'sigma (px)',
-             lambda level: [0.5, 0.65, 0.8, 1.0, 1.25, 1.5], gaussian_blur),
+             lambda level: [0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.25, 1.5], gaussian_blur),
       Method('median', 'window (px)', lambda level: [3, 5], median),
       Method('total variation', 'weight',
-             lambda level: _around(level, [0.25, 0.4, 0.6, 0.8, 1.1, 1.5]),
+             lambda level: _around(level, [0.15, 0.25, 0.4, 0.6, 0.8, 1.1, 1.5, 2.0]),
              total_variation),
       Method('non-local means', 'h',
-             lambda level: _around(level, [0.4, 0.6, 0.8, 1.0, 1.3]),
+             lambda level: _around(level, [0.4, 0.6, 0.8, 1.0, 1.3, 1.7, 2.2]),
              non_local_means),
       Method('BM3D', 'sigma_psd',
-             lambda level: _around(level, [0.6, 0.8, 1.0, 1.25]),
+             lambda level: _around(level, [0.6, 0.8, 1.0, 1.25, 1.6]),
              bm3d_denoise, max_images=bm3d_images),
   )}
 

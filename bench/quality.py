@@ -111,6 +111,9 @@ def evaluate_setting(name: str, spec: pipeline_config.NoiseConfig,
   for method in classical.methods(subset).values():
     start = time.perf_counter()
     tuned = classical.tune(method, tune_clean[..., 0], tune_noisy[..., 0], level)
+    # A best value on the grid's edge may hide a better one beyond it.
+    tuned['at_grid_edge'] = tuned['value'] in (min(method.grid(level)),
+                                               max(method.grid(level)))
     count = method.max_images or len(noisy)
     denoised = method.denoise(noisy[:count, ..., 0], tuned['value'])[..., None]
     row = {'parameter': method.parameter, **tuned,
