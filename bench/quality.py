@@ -216,6 +216,7 @@ def main(argv=None) -> int:
                       help='test images every method is compared on, BM3D '
                       'included (default 1000, quick 200)')
   args = parser.parse_args(argv)
+  origin = common.provenance()  # Of the code that runs, taken before it runs.
   clock = common.stopwatch()
   next(clock)
   test_images = 1000 if args.quick else None
@@ -239,7 +240,7 @@ def main(argv=None) -> int:
     spec = dataclasses.replace(config.noise, clip=False, **fields)
     print(f'{name}:', flush=True)
     settings[name] = evaluate_setting(name, spec, test, tuning, denoisers, subset)
-  result = dict(common.provenance(), quick=args.quick,
+  result = dict(origin, quick=args.quick,
                 test_images=len(test[0]), subset_images=subset,
                 tuning_images=tuning_count,
                 definitions={

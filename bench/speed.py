@@ -285,6 +285,7 @@ def main(argv=None) -> int:
       __doc__, 'a few minutes: smoke-profile runs, fewer steps, results to '
       'speed.quick.json (README untouched)')
   args = parser.parse_args(argv)
+  origin = common.provenance()  # Of the code that runs, taken before it runs.
   clock = common.stopwatch()
   next(clock)
   profile = 'smoke' if args.quick else 'full'
@@ -298,7 +299,7 @@ def main(argv=None) -> int:
   inference_result = inference(common.latest_version_dir(e2e.pop('serving_dir')),
                                50 if args.quick else 500)
   e2e.pop('metadata_path')
-  result = dict(common.provenance(), quick=args.quick, profile=profile,
+  result = dict(origin, quick=args.quick, profile=profile,
                 examples=noise_result['examples'], end_to_end=e2e, training=training,
                 noise=noise_result, inference=inference_result,
                 seconds=round(next(clock), 1))
