@@ -154,11 +154,24 @@ def replace_section(name: str, text: str, readme_path: str = README_PATH) -> Non
 
 
 def make_parser(doc: str, quick_help: str):
-  """An argument parser described by the module docstring, with --quick."""
+  """An argument parser described by the module docstring, with --quick and
+  --render."""
   import argparse  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(description=doc.split('\n')[0])
   parser.add_argument('--quick', action='store_true', help=quick_help)
+  parser.add_argument('--render', action='store_true',
+                      help='measure nothing: rewrite the README section from '
+                      'the recorded results file')
   return parser
+
+
+def render_recorded(name: str, render) -> int:
+  """Rewrites README section NAME from results/NAME.json with `render`."""
+  with open(os.path.join(RESULTS_DIR, f'{name}.json')) as results:
+    markdown = render(json.load(results))
+  replace_section(name, markdown)
+  print(markdown)
+  return 0
 
 
 def publish(name: str, result: Dict[str, object], markdown: str,

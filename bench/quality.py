@@ -169,6 +169,8 @@ def render_tables(result: Dict[str, object]) -> str:
     for method, row in setting['methods'].items():
       metrics = row.get('metrics')
       tuned = f"{row['parameter']} = {row['value']}" if 'parameter' in row else ''
+      if row.get('at_grid_edge'):
+        tuned += ' (grid edge)'
       full = (f"{metrics['psnr']:.2f}", f"{metrics['ssim']:.4f}",
               f"{metrics['mse']:.5f}") if metrics else ('-', '-', '-')
       subset = row['subset']
@@ -188,19 +190,29 @@ def render_tables(result: Dict[str, object]) -> str:
         f"\nGoal at {HEADLINE_SETTING}: PSNR >= {GOAL_PSNR_DB} dB and SSIM >= "
         f"{GOAL_SSIM}; the default DAE has {default['metrics']['psnr']:.2f} dB and "
         f"{default['metrics']['ssim']:.4f}.")
-  verdicts = [f"{name}: {'DAE wins' if v.get('dae_wins') else 'DAE loses'} "
-              f"({v['best_dae']} vs {v['best_classical']}, "
-              f"{v['psnr_margin_db_on_subset']:+.2f} dB)"
-              for name, v in ((name, setting['verdict']) for name, setting in
-                              result['settings'].items()) if v]
-  if verdicts:
+  lines = []
+  for name, setting in result['settings'].items():
+    methods = setting['methods']
+    best = setting['verdict']
+    if not best:
+      continue
+    classical_psnr = methods[best['best_classical']]['subset']['psnr']
+    default = next((row for method, row in methods.items() if 'default' in method), None)
+    default_text = (f"; the default (pushed) DAE "
+                    f"{default['subset']['psnr'] - classical_psnr:+.2f} dB"
+                    if default else '')
+    lines.append(f"- {name}: {'a DAE wins' if best['dae_wins'] else 'no DAE wins'} "
+                 f"({best['best_dae']} vs {best['best_classical']}, "
+                 f"{best['psnr_margin_db_on_subset']:+.2f} dB{default_text})")
+  if lines:
     parts.append('\nBest DAE vs best classical denoiser (PSNR on the first '
                  f'{result["subset_images"]}, the images every method saw):\n')
-    parts += [f'- {line}' for line in verdicts]
+    parts += lines
   runs = [(name, f"{model['run_seconds']:.0f}") for name, model in
           result['models'].items()]
-  parts.append('\nPipeline runs that trained and pushed the DAEs (wall seconds; '
-               'a run served from the cache takes ~20 s):\n')
+  parts.append('\nThe pipeline runs this benchmark made to get the DAEs (wall '
+               'seconds; 20-60 s when TFX served an already trained model from '
+               'its cache; not speed figures, see the speed section):\n')
   parts.append(common.markdown_table(('model', 'run s'), runs))
   return '\n'.join(parts) + '\n'
 
@@ -216,6 +228,8 @@ def main(argv=None) -> int:
                       help='test images every method is compared on, BM3D '
                       'included (default 1000, quick 200)')
   args = parser.parse_args(argv)
+  if args.render:
+    return common.render_recorded('quality', render_tables)
   origin = common.provenance()  # Of the code that runs, taken before it runs.
   clock = common.stopwatch()
   next(clock)

@@ -35,6 +35,8 @@ from bench import common
 import pipeline_config
 
 EAGER_BATCH = 32
+# Timed repetitions of each training loop; the median is reported.
+REPEATS = 3
 
 
 def _children_peak_rss_mib() -> float:
@@ -119,7 +121,9 @@ def _training_data(count: int, config):
 
 def training_throughput(config, architecture: str, steps: int, noisy, clean
                         ) -> Dict[str, float]:
-  """Images/s of the Trainer's loop and of the article's eager loop."""
+  """Images/s of the Trainer's loop and of the article's eager loop
+  (medians of REPEATS timings of `steps` Trainer steps, and of as many
+  images / 4 in eager steps, each after a warm-up)."""
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
@@ -136,10 +140,12 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
                                   total_steps=10 * steps)
   dataset = (tf.data.Dataset.from_tensor_slices((noisy, clean)).repeat()
              .batch(training.batch_size).prefetch(tf.data.AUTOTUNE))
-  model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0)  # Traces, warms up.
-  start = time.perf_counter()
-  model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-  compiled = steps * training.batch_size / (time.perf_counter() - start)
+  model.fit(dataset, steps_per_epoch=10, epochs=1, verbose=0)  # Traces, warms up.
+  compiled_rates = []
+  for _ in range(REPEATS):
+    start = time.perf_counter()
+    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    compiled_rates.append(steps * training.batch_size / (time.perf_counter() - start))
   del placement
 
   # The article's loop: eager GradientTape, batch 32, float32.
@@ -148,16 +154,22 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
   loss_fn = model_lib.make_loss(training.loss)
   optimizer = keras.optimizers.Adam(training.learning_rate)
   eager_steps = max(10, steps * training.batch_size // EAGER_BATCH // 4)
-  batches = tf.data.Dataset.from_tensor_slices((noisy, clean)).repeat().batch(EAGER_BATCH)
-  start = None
-  for step, (noisy_batch, clean_batch) in enumerate(batches.take(eager_steps + 3)):
-    if step == 3:
-      start = time.perf_counter()
-    with tf.GradientTape() as tape:
-      loss = loss_fn(clean_batch, model(noisy_batch, training=True))
-    gradients = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-  eager = eager_steps * EAGER_BATCH / (time.perf_counter() - start)
+  batches = iter(tf.data.Dataset.from_tensor_slices((noisy, clean)).repeat()
+                 .batch(EAGER_BATCH))
+
+  def eager_steps_per_s(count):
+    start = time.perf_counter()
+    for _ in range(count):
+      noisy_batch, clean_batch = next(batches)
+      with tf.GradientTape() as tape:
+        loss = loss_fn(clean_batch, model(noisy_batch, training=True))
+      gradients = tape.gradient(loss, model.trainable_variables)
+      optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+    return count / (time.perf_counter() - start)
+
+  eager_steps_per_s(5)  # Warms up.
+  eager_rates = [eager_steps_per_s(eager_steps) * EAGER_BATCH for _ in range(REPEATS)]
+  compiled, eager = float(np.median(compiled_rates)), float(np.median(eager_rates))
   return {'trainer_images_per_s': round(compiled), 'trainer_batch': training.batch_size,
           'trainer_policy': policy, 'eager_images_per_s': round(eager),
           'eager_batch': EAGER_BATCH, 'ratio': round(compiled / eager, 2)}
@@ -285,6 +297,8 @@ def main(argv=None) -> int:
       __doc__, 'a few minutes: smoke-profile runs, fewer steps, results to '
       'speed.quick.json (README untouched)')
   args = parser.parse_args(argv)
+  if args.render:
+    return common.render_recorded('speed', render_table)
   origin = common.provenance()  # Of the code that runs, taken before it runs.
   clock = common.stopwatch()
   next(clock)
@@ -293,7 +307,7 @@ def main(argv=None) -> int:
   e2e = end_to_end(profile)
   noisy, clean = _training_data(2048 if args.quick else 8192, config)
   training = {architecture: training_throughput(
-      config, architecture, 10 if args.quick else 40, noisy, clean)
+      config, architecture, 10 if args.quick else 100, noisy, clean)
               for architecture in ('unet', 'article')}
   noise_result = noise_throughput(e2e.pop('examples_uri'), config)
   inference_result = inference(common.latest_version_dir(e2e.pop('serving_dir')),
