@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -193,14 +193,3 @@ def provenance_line(record: Dict[str, object]) -> str:
           f"{box['cpu']} ({box['cores']} cores, {box['memory_gib']} GiB), "
           f"Python {box['python']}.")
 
-
-def stopwatch() -> Iterator[float]:
-  """Seconds since the first next()."""
-  start = time.perf_counter()
-  while True:
-    yield time.perf_counter() - start
-
-
-def chunks(count: int, size: int) -> List[slice]:
-  """Slices covering range(count) in pieces of at most `size`."""
-  return [slice(start, min(start + size, count)) for start in range(0, count, size)]
