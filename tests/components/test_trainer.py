@@ -214,3 +214,13 @@ def test_only_the_chief_writes_the_model(monkeypatch, tf_config, chief):
   else:
     monkeypatch.setenv('TF_CONFIG', json.dumps(tf_config))
   assert strategy.is_chief() is chief
+
+
+def test_cosine_schedule_decays_from_the_rate_to_two_percent_of_it():
+  schedule = model_lib.learning_rate_schedule(2e-3, 'cosine', total_steps=100)
+  assert float(schedule(0)) == pytest.approx(2e-3)
+  assert float(schedule(50)) == pytest.approx(2e-3 * (0.02 + 0.98 * 0.5), rel=1e-4)
+  assert float(schedule(100)) == pytest.approx(2e-3 * 0.02, rel=1e-4)
+  assert model_lib.learning_rate_schedule(2e-3, 'constant', total_steps=100) == 2e-3
+  with pytest.raises(ValueError, match='step'):
+    model_lib.learning_rate_schedule(2e-3, 'step', total_steps=100)
