@@ -191,11 +191,7 @@ def noise_throughput(examples_uri: str, config) -> Dict[str, object]:
   count = sum(run_summary.count_records(examples_uri, name[len('Split-'):])
               for name in splits)
   spec = config.noise
-  properties = {executor.KIND_KEY: spec.kind, executor.STDDEV_KEY: spec.stddev,
-                executor.MIN_STDDEV_KEY: spec.min_stddev,
-                executor.MAX_STDDEV_KEY: spec.max_stddev,
-                executor.AMOUNT_KEY: spec.amount, executor.CLIP_KEY: int(spec.clip),
-                executor.SEED_KEY: spec.seed}
+  properties = executor.exec_properties_from_spec(spec)
   runners = {
       'beam_direct_in_memory': ['--direct_running_mode=in_memory',
                                 '--direct_num_workers=1'],

@@ -53,6 +53,14 @@ def spec_from_exec_properties(exec_properties: Dict[str, Any]) -> noise.NoiseSpe
       seed=int(exec_properties[SEED_KEY]))
 
 
+def exec_properties_from_spec(spec: noise.NoiseSpec) -> Dict[str, Any]:
+  """The component's parameters for a NoiseSpec (spec_from_exec_properties's
+  inverse), for callers that run the executor directly."""
+  return {KIND_KEY: spec.kind, STDDEV_KEY: spec.stddev,
+          MIN_STDDEV_KEY: spec.min_stddev, MAX_STDDEV_KEY: spec.max_stddev,
+          AMOUNT_KEY: spec.amount, CLIP_KEY: int(spec.clip), SEED_KEY: spec.seed}
+
+
 def parse_example(serialized: bytes, split: str) -> Tuple[np.ndarray, int]:
   """Reads (pixels uint8 [784], label) from a TfdsExampleGen tf.Example."""
   features = tf.train.Example.FromString(serialized).features.feature

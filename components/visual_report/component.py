@@ -58,12 +58,12 @@ def VisualReport(  # pylint: disable=invalid-name
   split_uri = artifact_utils.get_split_uri([examples], split)
   noisy, clean, labels = data.read_arrays([os.path.join(split_uri, '*')],
                                           limit=MAX_RECORDS_SCANNED)
+  # Keep only the examples drawn; selecting again among them numbers them
+  # in drawing order.
+  drawn = [index for indices in report_lib.select_examples(
+      labels, examples_per_digit).values() for index in indices]
+  noisy, clean, labels = noisy[drawn], clean[drawn], labels[drawn]
   rows = report_lib.select_examples(labels, examples_per_digit)
-  # Keep only the drawn examples, renumbered in drawing order.
-  drawn = [index for indices in rows.values() for index in indices]
-  slots = iter(range(len(drawn)))
-  rows = {digit: [next(slots) for _ in indices] for digit, indices in rows.items()}
-  noisy, clean = noisy[drawn], clean[drawn]
   denoise = export.load_denoiser(path_utils.serving_model_path(model.uri))
   evaluation_metrics = report_lib.read_evaluation(evaluation.uri)
   blessed = blessing.get_int_custom_property(BLESSED_PROPERTY) == 1

@@ -203,3 +203,10 @@ def test_executor_rejects_bad_examples_naming_the_split(tmp_path, damage, messag
     writer.write(bad.SerializeToString())
   with pytest.raises(Exception, match=f"split 'train'.*{message}"):
     _run(examples, tmp_path / 'out')
+
+
+def test_exec_properties_round_trip_every_noise_setting():
+  spec = noise.NoiseSpec(kind='salt_and_pepper', stddev=0.3, min_stddev=0.1,
+                         max_stddev=0.4, amount=0.05, clip=True, seed=7)
+  assert executor.spec_from_exec_properties(
+      executor.exec_properties_from_spec(spec)) == spec
