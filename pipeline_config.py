@@ -285,21 +285,6 @@ def _smoke() -> PipelineConfig:
   )
 
 
-def training_steps(config: PipelineConfig) -> Tuple[int, int, int]:
-  """(train steps, steps per epoch, eval steps) the configuration implies.
-
-  An epoch is one pass over the train split (the last batch may be partial);
-  `training.max_train_steps` caps the total.
-  """
-  training = config.training
-  per_epoch = max(1, math.ceil(config.data.train_examples / training.batch_size))
-  train_steps = training.epochs * per_epoch
-  if training.max_train_steps is not None:
-    train_steps = min(train_steps, training.max_train_steps)
-  eval_steps = math.ceil(config.data.eval_examples / training.batch_size)
-  return train_steps, per_epoch, eval_steps
-
-
 def load_profile(profile: str = 'full') -> PipelineConfig:
   """Returns the configuration of a named profile."""
   if profile == 'full':

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
   from bench import common  # pylint: disable=g-import-not-at-top
   from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
-  from components.trainer import run_fn  # pylint: disable=g-import-not-at-top
+  from components.trainer import plan as trainer_plan  # pylint: disable=g-import-not-at-top
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
   import pipeline_config  # pylint: disable=g-import-not-at-top
   config = pipeline_config.load_profile(args.profile)
@@ -50,8 +50,9 @@ def main(argv=None) -> int:
   keras.utils.set_random_seed(training.seed)
   # The Trainer's precision policy.
   strategy.choose_placement(allow_mixed_precision=training.mixed_precision)
-  train_steps, per_epoch, _ = pipeline_config.training_steps(config)
-  epochs, per_epoch = run_fn.plan_epochs(train_steps, per_epoch)
+  plan = trainer_plan.plan_training(data.train_examples, training.batch_size,
+                                    training.epochs, training.max_train_steps)
+  epochs, per_epoch = plan.epochs, plan.steps_per_epoch
   model = model_lib.compile_model(
       model_lib.build_model(training.architecture), training.loss,
       training.learning_rate, schedule=training.lr_schedule,

@@ -1,7 +1,7 @@
 """The pipeline's DAG, built by one pure function from the configuration."""
 
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
@@ -13,6 +13,7 @@ from components.pusher.component import AtomicPusher
 from components.schema_importer.component import read_schema_text
 from components.schema_importer.component import SchemaImporter
 from components.tfds_example_gen.component import TfdsExampleGen
+from components.trainer import plan as trainer_plan
 from components.trainer import run_fn as trainer_run_fn
 from components.visual_report.component import VisualReport
 import pipeline_config
@@ -31,6 +32,26 @@ def _display_path(path: str) -> str:
   return path if relative.startswith('..') else relative
 
 
+def trainer_custom_config(config: pipeline_config.PipelineConfig
+                          ) -> Dict[str, Any]:
+  """Every setting `run_fn` reads (all required there), from the config."""
+  training, data = config.training, config.data
+  return {
+      trainer_run_fn.ARCHITECTURE_KEY: training.architecture,
+      trainer_run_fn.LOSS_KEY: training.loss,
+      trainer_run_fn.BATCH_SIZE_KEY: training.batch_size,
+      trainer_run_fn.LEARNING_RATE_KEY: training.learning_rate,
+      trainer_run_fn.LR_SCHEDULE_KEY: training.lr_schedule,
+      trainer_run_fn.EPOCHS_KEY: training.epochs,
+      trainer_run_fn.TRAIN_EXAMPLES_KEY: data.train_examples,
+      trainer_run_fn.EVAL_EXAMPLES_KEY: data.eval_examples,
+      trainer_run_fn.MAX_TRAIN_STEPS_KEY: training.max_train_steps,
+      trainer_run_fn.SEED_KEY: training.seed,
+      trainer_run_fn.XLA_KEY: training.xla,
+      trainer_run_fn.MIXED_PRECISION_KEY: training.mixed_precision,
+  }
+
+
 def create_pipeline(config: pipeline_config.PipelineConfig,
                     metadata_connection_config: Optional[
                         metadata_store_pb2.ConnectionConfig] = None,
@@ -46,7 +67,12 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       field (one of RUNTIME_PARAMETER_FIELDS); None or {} for plain values.
   """
   data, noise, training = config.data, config.noise, config.training
-  train_steps, steps_per_epoch, eval_steps = pipeline_config.training_steps(config)
+  # For TFX's record: the plan on one replica (run_fn plans for the replicas
+  # it finds, see components/trainer/plan.py).
+  one_replica_plan = trainer_plan.plan_training(
+      data.train_examples, training.batch_size, training.epochs,
+      training.max_train_steps)
+  eval_steps = trainer_plan.steps_per_pass(data.eval_examples, training.batch_size)
   unknown = set(runtime_parameters or ()) - set(RUNTIME_PARAMETER_FIELDS)
   if unknown:
     raise ValueError(f'no runtime parameter for {sorted(unknown)}; only for '
@@ -96,19 +122,10 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   trainer = tfx.components.Trainer(
       run_fn=RUN_FN,
       examples=noise_transform.outputs['noisy_examples'],
-      train_args=tfx.proto.TrainArgs(splits=['train'], num_steps=train_steps),
+      train_args=tfx.proto.TrainArgs(splits=['train'],
+                                     num_steps=one_replica_plan.total_steps),
       eval_args=tfx.proto.EvalArgs(splits=['eval'], num_steps=eval_steps),
-      custom_config={
-          trainer_run_fn.ARCHITECTURE_KEY: training.architecture,
-          trainer_run_fn.LOSS_KEY: training.loss,
-          trainer_run_fn.BATCH_SIZE_KEY: training.batch_size,
-          trainer_run_fn.LEARNING_RATE_KEY: training.learning_rate,
-          trainer_run_fn.LR_SCHEDULE_KEY: training.lr_schedule,
-          trainer_run_fn.STEPS_PER_EPOCH_KEY: steps_per_epoch,
-          trainer_run_fn.SEED_KEY: training.seed,
-          trainer_run_fn.XLA_KEY: training.xla,
-          trainer_run_fn.MIXED_PRECISION_KEY: training.mixed_precision,
-      }).with_id(TRAINER_ID)
+      custom_config=trainer_custom_config(config)).with_id(TRAINER_ID)
 
   # Find the latest blessed model: the baseline the candidate must not lose to.
   model_resolver = tfx.dsl.Resolver(

@@ -147,10 +147,3 @@ def test_unknown_learning_rate_schedule_is_refused_naming_the_field():
   with pytest.raises(pipeline_config.ConfigError, match='training.lr_schedule'):
     pipeline_config.with_overrides(pipeline_config.load_profile('full'),
                                    {'training.lr_schedule': 'step'})
-
-
-def test_training_steps_count_whole_epochs_and_respect_the_cap():
-  full = pipeline_config.load_profile('full')
-  assert pipeline_config.training_steps(full) == (8 * 422, 422, 47)  # 54,000 / 128.
-  capped = pipeline_config.with_overrides(full, {'training.max_train_steps': '100'})
-  assert pipeline_config.training_steps(capped) == (100, 422, 47)

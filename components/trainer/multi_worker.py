@@ -4,8 +4,11 @@ Keras 3's `Model.fit` fails under MultiWorkerMirroredStrategy ("Attempt to
 convert a value (PerReplica...)", keras-team/keras#20585), so several workers
 train with this loop instead: `strategy.run` of one step inside a
 `tf.function` (compiled, never eager), gradients all-reduced by the strategy,
-the loss averaged over the global batch. The chief logs the loss to
-TensorBoard.
+the loss averaged over the global batch. Under the mixed_float16 policy Keras
+wraps the optimizer in a `LossScaleOptimizer` (GPUs): the step scales the loss
+before taking gradients and the optimizer unscales them (and skips steps whose
+gradients overflow), as `fit` does; float16 gradients would underflow to zero
+without it. The chief logs the loss to TensorBoard.
 """
 
 import keras
@@ -44,7 +47,9 @@ def train(model: keras.Model, strategy: tf.distribute.Strategy, loss: str,
         per_image = tf.reduce_mean(per_pixel(clean, denoised), axis=[1, 2])
         step_loss = tf.nn.compute_average_loss(per_image,
                                                global_batch_size=global_batch)
-      gradients = tape.gradient(step_loss, model.trainable_variables)
+        # A no-op unless the optimizer scales losses (LossScaleOptimizer).
+        scaled_loss = model.optimizer.scale_loss(step_loss)
+      gradients = tape.gradient(scaled_loss, model.trainable_variables)
       model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
       return step_loss
     losses = strategy.run(step, args=next(iterator))

@@ -2,12 +2,21 @@
 
 Used as ``Trainer(run_fn='components.trainer.run_fn.run_fn', ...)``: the
 function is imported from the installed package, so no module file needs
-packaging. Its settings come in ``custom_config`` under the keys below.
+packaging. Its settings come in ``custom_config`` under the keys below, every
+one of them required (the pipeline's configuration is their one source of
+defaults; see `pipeline.pipeline.trainer_custom_config`).
+
+Steps are planned here, not taken from TrainArgs: the number of replicas is
+known only now, and an epoch is a pass over the train split at the *global*
+batch (`batch_size` per replica times the replicas). TrainArgs records the
+plan of one replica.
 """
 
+import json
 import os
 import shutil
 import tempfile
+from typing import Any, Dict, Mapping
 
 from absl import logging
 import keras
@@ -17,56 +26,83 @@ from components.trainer import data
 from components.trainer import export
 from components.trainer import model as model_lib
 from components.trainer import multi_worker as multi_worker_lib
+from components.trainer import plan as plan_lib
 from components.trainer import strategy as strategy_lib
 
-# custom_config keys.
+# custom_config keys, all required.
 ARCHITECTURE_KEY = 'architecture'
 LOSS_KEY = 'loss'
-BATCH_SIZE_KEY = 'batch_size'
+BATCH_SIZE_KEY = 'batch_size'  # Images per step on each replica.
 LEARNING_RATE_KEY = 'learning_rate'
 LR_SCHEDULE_KEY = 'lr_schedule'
-STEPS_PER_EPOCH_KEY = 'steps_per_epoch'
+EPOCHS_KEY = 'epochs'
+TRAIN_EXAMPLES_KEY = 'train_examples'
+EVAL_EXAMPLES_KEY = 'eval_examples'
+MAX_TRAIN_STEPS_KEY = 'max_train_steps'  # None: no cap.
 SEED_KEY = 'seed'
 XLA_KEY = 'xla'
 MIXED_PRECISION_KEY = 'mixed_precision'
+REQUIRED_KEYS = (ARCHITECTURE_KEY, LOSS_KEY, BATCH_SIZE_KEY, LEARNING_RATE_KEY,
+                 LR_SCHEDULE_KEY, EPOCHS_KEY, TRAIN_EXAMPLES_KEY,
+                 EVAL_EXAMPLES_KEY, MAX_TRAIN_STEPS_KEY, SEED_KEY, XLA_KEY,
+                 MIXED_PRECISION_KEY)
+# Optional, not a pipeline setting: cache parsed images in memory (tests of
+# several worker processes turn it off).
 CACHE_KEY = 'cache'
 
+# What training actually used, read back from the model and optimizer, in
+# the model-run directory (beside the TensorBoard logs).
+SETTINGS_FILENAME = 'training_settings.json'
 
-def plan_epochs(train_steps: int, steps_per_epoch: int):
-  """(epochs, steps per epoch) running exactly `train_steps` steps in total
-  when they divide, else the largest whole number of full epochs (>= 1 step)."""
-  steps_per_epoch = max(1, min(steps_per_epoch, train_steps))
-  return max(1, train_steps // steps_per_epoch), steps_per_epoch
+
+def read_custom_config(custom_config: Mapping[str, Any]) -> Dict[str, Any]:
+  """The required settings; raises KeyError naming every missing key."""
+  custom_config = custom_config or {}
+  missing = [key for key in REQUIRED_KEYS if key not in custom_config]
+  if missing:
+    raise KeyError(f'Trainer custom_config lacks {missing}; run_fn needs '
+                   f'all of {list(REQUIRED_KEYS)}')
+  return dict(custom_config)
+
+
+def _learning_rate(model: keras.Model) -> float:
+  return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
 def run_fn(fn_args) -> None:
   """Trains and exports the model (TFX FnArgs in, SavedModel out).
 
   Args:
-    fn_args: TFX FnArgs: train/eval files, train/eval steps, serving and
-      model-run directories, custom_config (keys above).
+    fn_args: TFX FnArgs: train/eval files, serving and model-run directories,
+      custom_config (keys above).
   """
-  config = fn_args.custom_config or {}
-  batch_size = int(config.get(BATCH_SIZE_KEY, 128))
-  seed = int(config.get(SEED_KEY, 42))
+  config = read_custom_config(fn_args.custom_config)
+  seed = int(config[SEED_KEY])
   keras.utils.set_random_seed(seed)
   placement = strategy_lib.choose_placement(
-      allow_mixed_precision=bool(config.get(MIXED_PRECISION_KEY, True)))
+      allow_mixed_precision=bool(config[MIXED_PRECISION_KEY]))
+  replicas = placement.strategy.num_replicas_in_sync
+  global_batch = int(config[BATCH_SIZE_KEY]) * replicas
+  plan = plan_lib.plan_training(
+      int(config[TRAIN_EXAMPLES_KEY]), global_batch, int(config[EPOCHS_KEY]),
+      config[MAX_TRAIN_STEPS_KEY])
   print(f'Trainer: {placement.description}, precision policy '
-        f'{keras.mixed_precision.global_policy().name}', flush=True)
-  global_batch = batch_size * placement.strategy.num_replicas_in_sync
+        f'{keras.mixed_precision.global_policy().name}; {plan.epochs} epoch(s) '
+        f'of {plan.steps_per_epoch} steps at a global batch of {global_batch}',
+        flush=True)
   cache = bool(config.get(CACHE_KEY, True))
-  loss_name = config.get(LOSS_KEY, 'bce')
+  loss_name = config[LOSS_KEY]
 
   with placement.strategy.scope():
     model = model_lib.compile_model(
-        model_lib.build_model(config.get(ARCHITECTURE_KEY, 'unet')),
+        model_lib.build_model(config[ARCHITECTURE_KEY]),
         loss=loss_name,
-        learning_rate=float(config.get(LEARNING_RATE_KEY, 1e-3)),
-        jit_compile=bool(config.get(XLA_KEY, False)),
-        schedule=config.get(LR_SCHEDULE_KEY, 'constant'),
-        total_steps=int(fn_args.train_steps or 0))
+        learning_rate=float(config[LEARNING_RATE_KEY]),
+        jit_compile=bool(config[XLA_KEY]),
+        schedule=config[LR_SCHEDULE_KEY],
+        total_steps=plan.total_steps)
   logging.info('Model %s: %d parameters', model.name, model.count_params())
+  first_learning_rate = _learning_rate(model)
 
   # Under MultiWorkerMirroredStrategy every worker runs this function and
   # takes part in saving; only the chief's copies are kept.
@@ -74,29 +110,27 @@ def run_fn(fn_args) -> None:
   scratch = tempfile.mkdtemp(prefix='dae-worker-') if not chief else None
   log_dir = fn_args.model_run_dir if chief else scratch
   export_dir = fn_args.serving_model_dir if chief else os.path.join(scratch, 'model')
-  train_steps = int(fn_args.train_steps or 0)
   multi_worker = isinstance(placement.strategy,
                             tf.distribute.MultiWorkerMirroredStrategy)
-  if train_steps > 0:
+  if plan.total_steps > 0:
     train_dataset = data.make_dataset(fn_args.train_files, global_batch,
                                       shuffle_seed=seed, repeat=True, cache=cache)
-  if train_steps > 0 and multi_worker:
+  if plan.total_steps > 0 and multi_worker:
     loss = multi_worker_lib.train(model, placement.strategy, loss_name,
-                                  train_dataset, train_steps, global_batch,
+                                  train_dataset, plan.total_steps, global_batch,
                                   log_dir)
     logging.info('Trained %d steps on several workers, last loss %.4f',
-                 train_steps, loss)
-  elif train_steps > 0:
+                 plan.total_steps, loss)
+  elif plan.total_steps > 0:
     eval_dataset = data.make_dataset(fn_args.eval_files, global_batch,
                                      repeat=True, cache=cache)
-    epochs, steps_per_epoch = plan_epochs(
-        train_steps, int(config.get(STEPS_PER_EPOCH_KEY, train_steps)))
     model.fit(
         train_dataset,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
+        epochs=plan.epochs,
+        steps_per_epoch=plan.steps_per_epoch,
         validation_data=eval_dataset,
-        validation_steps=max(1, int(fn_args.eval_steps or 1)),
+        validation_steps=plan_lib.steps_per_pass(
+            int(config[EVAL_EXAMPLES_KEY]), global_batch),
         callbacks=[
             keras.callbacks.BackupAndRestore(
                 os.path.join(fn_args.model_run_dir, 'backup')),
@@ -104,10 +138,31 @@ def run_fn(fn_args) -> None:
         ],
         verbose=2)
   else:
-    logging.warning('train_steps is 0: exporting the untrained model')
+    logging.warning('No training steps planned: exporting the untrained model')
   export.export_saved_model(model, export_dir)
   if chief:
     logging.info('Exported the SavedModel to %s', export_dir)
+    _write_settings(fn_args.model_run_dir, {
+        'architecture': model.name,
+        'loss': model.loss.name,
+        'batch_size_per_replica': global_batch // replicas,
+        'global_batch': global_batch,
+        'replicas': replicas,
+        'placement': placement.description,
+        'precision_policy': keras.mixed_precision.global_policy().name,
+        'jit_compile': bool(model.jit_compile),
+        'seed': seed,
+        'epochs': plan.epochs,
+        'steps_per_epoch': plan.steps_per_epoch,
+        'steps_run': int(model.optimizer.iterations.numpy()),
+        'learning_rate_first': first_learning_rate,
+        'learning_rate_last': _learning_rate(model),
+    })
   else:
     shutil.rmtree(scratch, ignore_errors=True)
 
+
+def _write_settings(model_run_dir: str, settings: Dict[str, Any]) -> None:
+  tf.io.gfile.makedirs(model_run_dir)
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, SETTINGS_FILENAME), 'w') as out:
+    json.dump(settings, out, indent=2, sort_keys=True)

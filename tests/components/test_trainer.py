@@ -10,8 +10,12 @@ import tensorflow as tf
 
 from components.trainer import export
 from components.trainer import model as model_lib
+from components.trainer import multi_worker
+from components.trainer import plan as plan_lib
 from components.trainer import run_fn as run_fn_lib
 from components.trainer import strategy
+from pipeline import pipeline as pipeline_module
+import pipeline_config
 
 
 def _pairs(count, seed=0):
@@ -149,25 +153,40 @@ def test_bad_tf_config_is_reported(monkeypatch):
     strategy.choose_placement()
 
 
-@pytest.mark.parametrize('train_steps, per_epoch, expected', [
-    (100, 25, (4, 25)), (10, 25, (1, 10)), (30, 25, (1, 25)), (1, 5, (1, 1))])
-def test_plan_epochs(train_steps, per_epoch, expected):
-  assert run_fn_lib.plan_epochs(train_steps, per_epoch) == expected
+@pytest.mark.parametrize('examples, batch, epochs, cap, expected', [
+    (54_000, 128, 8, None, (8, 422)),   # The full profile.
+    (54_000, 512, 8, None, (8, 106)),   # Four replicas: a quarter of the steps.
+    (512, 64, 4, 32, (4, 8)),           # The smoke profile: the cap fits.
+    (100, 4, 4, 100, (4, 25)),
+    (100, 4, 4, 10, (1, 10)),           # Capped inside the first pass.
+    (100, 4, 4, 30, (2, 15)),           # Capped: equal epochs, never over.
+    (100, 4, 4, 0, (0, 25)),            # No training: the untrained model.
+])
+def test_plan_training(examples, batch, epochs, cap, expected):
+  plan = plan_lib.plan_training(examples, batch, epochs, cap)
+  assert (plan.epochs, plan.steps_per_epoch) == expected
+  assert plan.total_steps <= (cap if cap is not None else epochs * 10**6)
+
+
+def _custom_config(**changes):
+  """Every key run_fn requires, from a TrainingConfig with `changes`."""
+  config = pipeline_config.with_overrides(
+      pipeline_config.load_profile('smoke'),
+      {'data.train_examples': 48, 'data.eval_examples': 16,
+       'training.batch_size': 16, 'training.epochs': 2,
+       'training.max_train_steps': None, **changes})
+  return pipeline_module.trainer_custom_config(config)
 
 
 class _FnArgs:
   """The FnArgs fields run_fn reads (TFX builds the real one)."""
 
-  def __init__(self, root, files, train_steps):
+  def __init__(self, root, files, custom_config=None):
     self.train_files = [files]
     self.eval_files = [files]
-    self.train_steps = train_steps
-    self.eval_steps = 1
     self.serving_model_dir = str(root / 'serving_model_dir')
     self.model_run_dir = str(root / 'model_run_dir')
-    self.custom_config = {run_fn_lib.BATCH_SIZE_KEY: 16,
-                          run_fn_lib.STEPS_PER_EPOCH_KEY: 2,
-                          run_fn_lib.ARCHITECTURE_KEY: 'unet'}
+    self.custom_config = custom_config or _custom_config()
 
 
 def _write_noisy_examples(path, count=48):
@@ -184,7 +203,7 @@ def _write_noisy_examples(path, count=48):
 
 def test_run_fn_trains_logs_and_exports(tmp_path):
   _write_noisy_examples(str(tmp_path / 'data.gz'))
-  fn_args = _FnArgs(tmp_path, str(tmp_path / '*.gz'), train_steps=4)
+  fn_args = _FnArgs(tmp_path, str(tmp_path / '*.gz'))
   run_fn_lib.run_fn(fn_args)
   assert os.path.isfile(os.path.join(fn_args.serving_model_dir, 'saved_model.pb'))
   loaded = tf.saved_model.load(fn_args.serving_model_dir)
@@ -194,7 +213,7 @@ def test_run_fn_trains_logs_and_exports(tmp_path):
 
 
 def test_run_fn_fails_clearly_without_input_files(tmp_path):
-  fn_args = _FnArgs(tmp_path, str(tmp_path / 'nothing-*.gz'), train_steps=4)
+  fn_args = _FnArgs(tmp_path, str(tmp_path / 'nothing-*.gz'))
   with pytest.raises(FileNotFoundError, match='no input files'):
     run_fn_lib.run_fn(fn_args)
 
@@ -224,3 +243,103 @@ def test_cosine_schedule_decays_from_the_rate_to_two_percent_of_it():
   assert model_lib.learning_rate_schedule(2e-3, 'constant', total_steps=100) == 2e-3
   with pytest.raises(ValueError, match='step'):
     model_lib.learning_rate_schedule(2e-3, 'step', total_steps=100)
+
+
+def _settings(fn_args):
+  with open(os.path.join(fn_args.model_run_dir, run_fn_lib.SETTINGS_FILENAME)) as f:
+    return json.load(f)
+
+
+@pytest.mark.slow
+def test_every_custom_config_value_reaches_training(tmp_path):
+  """Each setting is read back from what trained (model, optimizer, policy),
+  so a value that run_fn ignores or hard-codes fails here."""
+  _write_noisy_examples(str(tmp_path / 'data.gz'), count=48)
+  runs = {
+      'defaults': {},
+      'changed': {'training.architecture': 'article', 'training.loss': 'mse',
+                  'training.batch_size': 8, 'training.learning_rate': 3e-3,
+                  'training.lr_schedule': 'constant', 'training.epochs': 3,
+                  'training.seed': 7, 'training.xla': True,
+                  'training.mixed_precision': False,
+                  'training.max_train_steps': 10},
+  }
+  seen = {}
+  for name, changes in runs.items():
+    fn_args = _FnArgs(tmp_path / name, str(tmp_path / '*.gz'),
+                      _custom_config(**changes))
+    try:
+      run_fn_lib.run_fn(fn_args)
+    finally:
+      keras.mixed_precision.set_global_policy('float32')
+    seen[name] = _settings(fn_args)
+  default, changed = seen['defaults'], seen['changed']
+  assert (default['architecture'], changed['architecture']) == ('unet_dae', 'article_dae')
+  assert (default['loss'], changed['loss']) == ('bce', 'mse')
+  assert (default['batch_size_per_replica'], changed['batch_size_per_replica']) == (16, 8)
+  assert default['learning_rate_first'] == pytest.approx(2e-3)
+  assert changed['learning_rate_first'] == pytest.approx(3e-3)
+  # Cosine: the schedule spans exactly the steps run, so it ends at 2%.
+  assert default['learning_rate_last'] == pytest.approx(
+      2e-3 * model_lib.COSINE_FINAL_FRACTION, rel=1e-3)
+  assert changed['learning_rate_last'] == pytest.approx(3e-3)  # Constant.
+  # 48 images: 3 steps of 16 per epoch, 2 epochs; 6 of 8 per epoch, capped
+  # at 10 steps: 2 epochs of 5.
+  assert (default['epochs'], default['steps_per_epoch'], default['steps_run']) == (2, 3, 6)
+  assert (changed['epochs'], changed['steps_per_epoch'], changed['steps_run']) == (2, 5, 10)
+  assert (default['seed'], changed['seed']) == (42, 7)
+  assert (default['jit_compile'], changed['jit_compile']) == (False, True)
+  assert changed['precision_policy'] == 'float32'
+  expected_default_policy = ('mixed_bfloat16' if strategy.cpu_has_native_bfloat16()
+                             else 'float32')
+  assert default['precision_policy'] == expected_default_policy
+
+
+def test_run_fn_names_every_missing_custom_config_key(tmp_path):
+  config = _custom_config()
+  for key in (run_fn_lib.LEARNING_RATE_KEY, run_fn_lib.EPOCHS_KEY):
+    del config[key]
+  with pytest.raises(KeyError, match="lacks \\['learning_rate', 'epochs'\\]"):
+    run_fn_lib.run_fn(_FnArgs(tmp_path, str(tmp_path / '*.gz'), config))
+  assert set(_custom_config()) == set(run_fn_lib.REQUIRED_KEYS)
+
+
+def _tiny_model():
+  inputs = keras.Input((28, 28, 1))
+  hidden = keras.layers.Conv2D(4, 3, padding='same', activation='relu')(inputs)
+  outputs = keras.layers.Conv2D(1, 3, padding='same', activation='sigmoid',
+                                dtype='float32')(hidden)
+  return keras.Model(inputs, outputs)
+
+
+def _one_custom_loop_step(policy, images, log_dir):
+  """Weights before and after one step of the multi-worker loop (SGD)."""
+  keras.mixed_precision.set_global_policy(policy)
+  try:
+    keras.utils.set_random_seed(0)
+    model = _tiny_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss='mse')
+    before = [weight.numpy().astype(np.float64) for weight in model.trainable_weights]
+    dataset = tf.data.Dataset.from_tensors(images).repeat()
+    multi_worker.train(model, tf.distribute.get_strategy(), 'mse', dataset,
+                       steps=1, global_batch=len(images[0]), log_dir=log_dir)
+    after = [weight.numpy().astype(np.float64) for weight in model.trainable_weights]
+    return model, before, after
+  finally:
+    keras.mixed_precision.set_global_policy('float32')
+
+
+def test_multi_worker_loop_scales_the_loss_under_mixed_float16(tmp_path):
+  noisy, clean = _pairs(8)
+  images = (tf.constant(noisy), tf.constant(clean))
+  model, before, half = _one_custom_loop_step('mixed_float16', images, str(tmp_path / 'half'))
+  assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+  _, same_start, full = _one_custom_loop_step('float32', images, str(tmp_path / 'full'))
+  for start, other_start in zip(before, same_start):
+    np.testing.assert_allclose(start, other_start, rtol=1e-3, atol=1e-3)
+  # Without scaling, the unscaled float16 gradients would be divided by the
+  # loss scale (2**15): the step would be ~30,000x shorter than float32's.
+  half_step = np.concatenate([(a - b).ravel() for a, b in zip(half, before)])
+  full_step = np.concatenate([(a - b).ravel() for a, b in zip(full, same_start)])
+  assert np.linalg.norm(full_step) > 0
+  assert np.linalg.norm(half_step) == pytest.approx(np.linalg.norm(full_step), rel=0.05)

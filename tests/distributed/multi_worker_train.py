@@ -11,6 +11,8 @@ import sys
 from components.trainer import run_fn as run_fn_lib
 from components.trainer import strategy
 
+REPORT_FILENAME = 'worker_report.json'
+
 
 class _FnArgs:
   """The FnArgs fields run_fn reads."""
@@ -18,22 +20,28 @@ class _FnArgs:
   def __init__(self, files, out_dir):
     self.train_files = [files]
     self.eval_files = [files]
-    self.train_steps = 4
-    self.eval_steps = 1
     self.serving_model_dir = os.path.join(out_dir, 'serving_model_dir')
     self.model_run_dir = os.path.join(out_dir, 'model_run_dir')
-    self.custom_config = {run_fn_lib.BATCH_SIZE_KEY: 8,
-                          run_fn_lib.STEPS_PER_EPOCH_KEY: 2,
-                          run_fn_lib.ARCHITECTURE_KEY: 'unet',
-                          run_fn_lib.CACHE_KEY: False}
+    # 64 images, 8 per replica, one epoch; no TFX import in the workers.
+    self.custom_config = {
+        run_fn_lib.ARCHITECTURE_KEY: 'unet', run_fn_lib.LOSS_KEY: 'bce',
+        run_fn_lib.BATCH_SIZE_KEY: 8, run_fn_lib.LEARNING_RATE_KEY: 1e-3,
+        run_fn_lib.LR_SCHEDULE_KEY: 'cosine', run_fn_lib.EPOCHS_KEY: 1,
+        run_fn_lib.TRAIN_EXAMPLES_KEY: 64, run_fn_lib.EVAL_EXAMPLES_KEY: 64,
+        run_fn_lib.MAX_TRAIN_STEPS_KEY: None, run_fn_lib.SEED_KEY: 42,
+        run_fn_lib.XLA_KEY: False, run_fn_lib.MIXED_PRECISION_KEY: True,
+        run_fn_lib.CACHE_KEY: False}
 
 
 def main(files: str, out_dir: str) -> None:
   run_fn_lib.run_fn(_FnArgs(files, out_dir))
+  os.makedirs(out_dir, exist_ok=True)
   placement = strategy.choose_placement()
-  print(json.dumps({'placement': placement.description,
-                    'replicas': placement.strategy.num_replicas_in_sync,
-                    'chief': strategy.is_chief()}), flush=True)
+  # A file, not stdout: gRPC may log after the last line at shutdown.
+  with open(os.path.join(out_dir, REPORT_FILENAME), 'w') as report:
+    json.dump({'placement': placement.description,
+               'replicas': placement.strategy.num_replicas_in_sync,
+               'chief': strategy.is_chief()}, report)
 
 
 if __name__ == '__main__':

@@ -16,7 +16,9 @@ import time
 import pytest
 import tensorflow as tf
 
+from components.trainer import run_fn as run_fn_lib
 from pipeline_config import repository_root
+from tests.distributed import multi_worker_train
 from tests.components import test_noise_transform as noise_tests
 from tests.components import test_trainer as trainer_tests
 
@@ -76,12 +78,18 @@ def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
     outputs.append(output)
     assert process.returncode == 0, output[-3000:]
   print(f'two-worker training of 4 steps: {time.monotonic() - started:.1f} s')
-  reports = [json.loads(output.strip().splitlines()[-1]) for output in outputs]
+  reports = [json.loads((tmp_path / f'worker{index}' / multi_worker_train.REPORT_FILENAME)
+                        .read_text()) for index in range(2)]
   assert [report['chief'] for report in reports] == [True, False]
   assert all(report['replicas'] == 2 for report in reports)
   assert all('MultiWorkerMirroredStrategy over 2 workers' in report['placement']
              for report in reports)
   chief_model = tmp_path / 'worker0' / 'serving_model_dir'
+  # 64 images at a global batch of 2 x 8: 4 steps make the one epoch.
+  settings = json.loads((tmp_path / 'worker0' / 'model_run_dir' /
+                         run_fn_lib.SETTINGS_FILENAME).read_text())
+  assert (settings['global_batch'], settings['replicas']) == (16, 2)
+  assert (settings['epochs'], settings['steps_run']) == (1, 4)
   assert (chief_model / 'saved_model.pb').exists()
   assert not (tmp_path / 'worker1' / 'serving_model_dir').exists()
   loaded = tf.saved_model.load(str(chief_model))
