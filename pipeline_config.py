@@ -22,15 +22,15 @@ import os
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+# The option names live with the components that take them (no TF import).
+from components.features import ARCHITECTURES
+from components.features import LOSSES
+from components.features import LR_SCHEDULES
+from components.features import NOISE_KINDS
+from components.features import SOURCE_TFDS  # The stock TFDS download (online).
+from components.features import SOURCE_VENDORED  # IDX files in `source_dir`.
+
 PROFILES = ('full', 'smoke')
-
-SOURCE_VENDORED = 'vendored'  # IDX files in `source_dir`, read by a TFDS builder.
-SOURCE_TFDS = 'tfds'  # The stock TFDS `mnist` download (needs the internet).
-
-NOISE_KINDS = ('gaussian', 'salt_and_pepper', 'random_gaussian')
-ARCHITECTURES = ('article', 'unet')
-LOSSES = ('bce', 'mse')
-LR_SCHEDULES = ('cosine', 'constant')
 
 MNIST_TRAIN_IMAGES = 60_000
 MNIST_TEST_IMAGES = 10_000
@@ -206,10 +206,15 @@ class ThresholdConfig:
     max_mse: Highest acceptable test-set mean squared error (pixels in [0, 1]).
     max_psnr_drop_db: Largest PSNR drop, in dB, tolerated against the latest
       blessed model (0: the candidate must not be worse).
+    max_digit_psnr_drop_db: Largest PSNR drop, in dB, tolerated on any one
+      digit (the test images of that label) against the latest blessed
+      model's PSNR on that digit; None turns the per-digit gate off. A
+      candidate better overall but much worse on one digit is not blessed.
   """
   min_psnr_db: float = 24.0
   max_mse: float = 0.004
   max_psnr_drop_db: float = 0.0
+  max_digit_psnr_drop_db: Optional[float] = 0.5
 
   def __post_init__(self):
     _require(math.isfinite(self.min_psnr_db), 'thresholds.min_psnr_db',
@@ -219,6 +224,11 @@ class ThresholdConfig:
     _require(math.isfinite(self.max_psnr_drop_db) and self.max_psnr_drop_db >= 0,
              'thresholds.max_psnr_drop_db',
              f'must be >= 0 dB, got {self.max_psnr_drop_db}')
+    _require(self.max_digit_psnr_drop_db is None or (
+        math.isfinite(self.max_digit_psnr_drop_db)
+        and self.max_digit_psnr_drop_db >= 0),
+             'thresholds.max_digit_psnr_drop_db',
+             f'must be >= 0 dB or None, got {self.max_digit_psnr_drop_db}')
 
 
 @dataclasses.dataclass(frozen=True)

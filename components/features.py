@@ -1,4 +1,9 @@
-"""Feature names and shapes shared by the components (defined once here)."""
+"""Feature names, shapes and option names shared by the components.
+
+Defined once here; `pipeline_config` takes the option lists from this module,
+so component code needs no import of the CLI's configuration (and an edit of
+that configuration's code does not change the components' code fingerprints).
+"""
 
 # Written by TfdsExampleGen (and the names of TFDS's MNIST features).
 IMAGE = 'image'  # int64 [784]: raw pixels 0..255, row-major 28x28.
@@ -11,3 +16,11 @@ NOISE_LEVEL = 'noise_level'  # float [1]: the stddev, or salt-and-pepper amount.
 
 IMAGE_SHAPE = (28, 28, 1)
 PIXELS = 28 * 28
+
+# Option names of the components' settings.
+SOURCE_VENDORED = 'vendored'  # IDX files in a directory, read by a TFDS builder.
+SOURCE_TFDS = 'tfds'  # The stock TFDS `mnist` download (needs the internet).
+NOISE_KINDS = ('gaussian', 'salt_and_pepper', 'random_gaussian')
+ARCHITECTURES = ('article', 'unet')
+LOSSES = ('bce', 'mse')
+LR_SCHEDULES = ('cosine', 'constant')

@@ -7,10 +7,15 @@ TFX is imported only by commands that run a pipeline, so `--help` and
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from typing import List, Optional
 
 import pipeline_config
+
+EXIT_FAILED = 1
+EXIT_INVALID_CONFIG = 2
+EXIT_BUSY = 3  # Another run holds the pipeline root.
 
 
 def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
@@ -61,6 +66,12 @@ def make_parser() -> argparse.ArgumentParser:
   run_parser = commands.add_parser(
       'run', help='run the pipeline locally (LocalDagRunner, SQLite MLMD)')
   _add_config_arguments(run_parser)
+  run_parser.add_argument(
+      '--wait', nargs='?', type=float, const=math.inf, default=None,
+      metavar='SECONDS',
+      help='when another run holds the pipeline root, wait for it (for at '
+      'most SECONDS, or as long as it takes) instead of exiting at once '
+      f'with status {EXIT_BUSY}')
   config_parser = commands.add_parser(
       'config', help='print the resolved configuration as JSON, run nothing')
   _add_config_arguments(config_parser)
@@ -204,16 +215,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command in ('submit', 'schedule'):
       return _remote(args, config)
     from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+    from pipeline import run_lock  # pylint: disable=g-import-not-at-top
     from pipeline import run_summary  # pylint: disable=g-import-not-at-top
-    records = local_runner.run(config)
+    try:
+      records = local_runner.run(config, wait_s=args.wait)
+    except run_lock.PipelineRootBusy as error:
+      print(f'dae-pipeline: {error}', file=sys.stderr)
+      return EXIT_BUSY
   except pipeline_config.ConfigError as error:
     print(f'dae-pipeline: invalid configuration: {error}', file=sys.stderr)
-    return 2
+    return EXIT_INVALID_CONFIG
   except Exception as error:  # pylint: disable=broad-except
     # TFX has logged the traceback; end with the reason, readable at a glance.
     print(f'dae-pipeline: {args.command} failed: {type(error).__name__}: {error}',
           file=sys.stderr)
-    return 1
+    return EXIT_FAILED
   config = local_runner.absolute_paths(config)
   print(run_summary.format_run(records))
   print(f'dae-pipeline: run finished; artifacts under {config.pipeline_root}, '

@@ -88,6 +88,14 @@ def _restore_parameter_defaults(job: Dict[str, Any], parameters) -> None:
     definition['isOptional'] = True
 
 
+def _never_cache(job: Dict[str, Any], node_ids) -> None:
+  """Turns KFP's cache off for the tasks of `node_ids` (TFX sets it per
+  pipeline; KFP v2 honours `cachingOptions.enableCache` per task)."""
+  tasks = job['pipelineSpec']['root']['dag']['tasks']
+  for node_id in node_ids:
+    tasks[node_id].setdefault('cachingOptions', {})['enableCache'] = False
+
+
 def compile_pipeline(config: pipeline_config.PipelineConfig,
                      options: KubeflowOptions,
                      output: Optional[str] = None) -> Dict[str, Any]:
@@ -121,6 +129,7 @@ def compile_pipeline(config: pipeline_config.PipelineConfig,
           default_image=options.image, use_pipeline_spec_2_1=True))
   job = runner.run(dag, write_out=False)
   _restore_parameter_defaults(job, parameters)
+  _never_cache(job, pipeline_module.NEVER_CACHED_NODES)
   if output:
     write_package(job, output)
   return job

@@ -1,9 +1,17 @@
-"""Runs the pipeline locally: LocalDagRunner, SQLite MLMD, caching on."""
+"""Runs the pipeline locally: LocalDagRunner, SQLite MLMD, caching on.
+
+A run holds its pipeline root's lock from start to end (`run_lock`), closes
+what a killed run left behind before it starts (`recovery`), and never serves
+the nodes of `pipeline.NEVER_CACHED_NODES` from cache.
+"""
 
 import dataclasses
 import os
-from typing import List
+from typing import List, Optional
 
+from absl import logging
+
+from pipeline import run_lock
 from pipeline import run_summary
 import pipeline_config
 
@@ -25,25 +33,53 @@ def absolute_paths(config: pipeline_config.PipelineConfig
           tfds_data_dir=absolute(config.data.tfds_data_dir)))
 
 
-def run(config: pipeline_config.PipelineConfig
-        ) -> List[run_summary.ExecutionRecord]:
+def compile_for_local(dag):
+  """The pipeline IR that LocalDagRunner runs, with NEVER_CACHED_NODES uncached."""
+  from tfx.dsl.compiler import compiler  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+  ir = compiler.Compiler().compile(dag)
+  for node in ir.nodes:
+    if node.pipeline_node.node_info.id in pipeline_module.NEVER_CACHED_NODES:
+      node.pipeline_node.execution_options.caching_options.enable_cache = False
+  return ir
+
+
+def run(config: pipeline_config.PipelineConfig,
+        wait_s: Optional[float] = None) -> List[run_summary.ExecutionRecord]:
   """Checks the configuration's paths, then runs the whole DAG.
+
+  Args:
+    config: The configuration.
+    wait_s: Seconds to wait while another run holds the pipeline root (None:
+      fail at once; math.inf: as long as it takes).
 
   Returns:
     The executions of this run, read back from MLMD.
 
   Raises:
     pipeline_config.ConfigError: a path is unusable (before anything runs).
+    run_lock.PipelineRootBusy: another run holds the root (before anything).
     RuntimeError: a component failed; its error says which and why.
   """
   config = absolute_paths(config)
   pipeline_config.check_paths(config)
   os.makedirs(os.path.dirname(config.resolved_metadata_path), exist_ok=True)
-  # Importing TFX takes 20-30 s: only once a run is certain.
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
-  from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
-  metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-      config.resolved_metadata_path)
-  tfx.orchestration.LocalDagRunner().run(create_pipeline(config, metadata))
-  store = run_summary.open_store(config.resolved_metadata_path)
-  return run_summary.run_executions(store, run_summary.run_ids(store)[-1])
+  with run_lock.hold(config, wait_s):
+    # Importing TFX takes 20-30 s: only once a run is certain.
+    from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+    from components.pusher import executor as pusher_executor  # pylint: disable=g-import-not-at-top
+    from pipeline import recovery  # pylint: disable=g-import-not-at-top
+    from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
+    for closed in recovery.close_interrupted(config.resolved_metadata_path,
+                                             config.pipeline_name,
+                                             config.pipeline_root):
+      logging.warning('Execution %d of %s was interrupted by a killed run: '
+                      'marked CANCELED, removed %s', closed.execution_id,
+                      closed.node_id, closed.removed or 'no outputs')
+    pusher_executor.remove_abandoned_staging(config.serving_dir)
+    metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        config.resolved_metadata_path)
+    tfx.orchestration.LocalDagRunner().run_with_ir(
+        compile_for_local(create_pipeline(config, metadata)))
+    store = run_summary.open_store(config.resolved_metadata_path)
+    return run_summary.run_executions(store, run_summary.run_ids(store)[-1])

@@ -7,6 +7,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.data_gate.component import DataValidationGate
+from components.evaluator import metrics as evaluator_metrics
 from components.evaluator.eval_config import make_eval_config
 from components.noise_transform.component import NoiseTransform
 from components.pusher.component import AtomicPusher
@@ -16,10 +17,18 @@ from components.tfds_example_gen.component import TfdsExampleGen
 from components.trainer import plan as trainer_plan
 from components.trainer import run_fn as trainer_run_fn
 from components.visual_report.component import VisualReport
+from pipeline import code_fingerprint
 import pipeline_config
 
 RUN_FN = 'components.trainer.run_fn.run_fn'
 TRAINER_ID = 'Trainer'
+PUSHER_ID = 'Pusher'
+# Nodes the runners never serve from cache, whatever `enable_cache` says
+# (TFX sets caching per pipeline only, so each runner applies this to its
+# compiled form). The Pusher's result lives outside the pipeline root: a
+# cached Pusher would leave a deleted or emptied serving dir empty. Run
+# again, it pushes only what the serving dir lacks (components/pusher).
+NEVER_CACHED_NODES = (PUSHER_ID,)
 # Config fields that orchestrators may turn into per-run parameters (the
 # components take RuntimeParameters there; TFX supports none inside TrainArgs
 # or the EvalConfig, so training steps and thresholds are set when compiling).
@@ -158,7 +167,19 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
         model_blessing=evaluator.outputs['blessing'],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=config.serving_dir))).with_id('Pusher')
+                base_directory=config.serving_dir))).with_id(PUSHER_ID)
+
+  # Key the cache of every node that runs project code on that code, so an
+  # edit re-runs what it affects (see pipeline/code_fingerprint.py).
+  for node, code in ((example_gen, TfdsExampleGen.__module__),
+                     (schema_importer, SchemaImporter.__module__),
+                     (data_gate, DataValidationGate.__module__),
+                     (noise_transform, NoiseTransform.__module__),
+                     (trainer, RUN_FN.rpartition('.')[0]),
+                     (evaluator, evaluator_metrics.METRICS_MODULE),
+                     (visual_report, VisualReport.__module__),
+                     (pusher, AtomicPusher.__module__)):
+    code_fingerprint.attach(node, code)
 
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,

@@ -12,11 +12,19 @@ recorded on the PushedModel artifact in MLMD, as the stock Pusher does.
 A model byte-identical to the newest served version is not pushed again (a
 re-run whose Evaluator re-blesses the same model against itself as baseline
 must not add a version): the artifact records `pushed = 0` and the version
-already serving it.
+already serving it. The pipeline never serves the Pusher from cache, so a
+re-run pushes the blessed model again when the serving dir lost it, and only
+then.
+
+A push killed mid-copy leaves its staging directory (never a version). Each
+staging directory is named after its process (`.staging-<version>-<pid>@<host>`);
+before pushing, the executor deletes those of processes of this host that are
+gone.
 """
 
 import hashlib
 import os
+import socket
 import time
 from typing import Any, Dict, List
 
@@ -60,11 +68,44 @@ def next_version(base_directory: str) -> str:
   return str(max([int(time.time())] + [number + 1 for number in existing]))
 
 
+def _process_alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def remove_abandoned_staging(base_directory: str) -> list:
+  """Deletes staging directories of dead processes of this host; returns them."""
+  if not fileio.exists(base_directory):
+    return []
+  removed = []
+  for name in (entry.strip('/') for entry in fileio.listdir(base_directory)):
+    if not name.startswith(STAGING_PREFIX):
+      continue
+    owner = name[len(STAGING_PREFIX):].partition('-')[2]
+    pid, _, host = owner.partition('@')
+    if (host in ('', socket.gethostname()) and pid.isdigit()
+        and not _process_alive(int(pid))):
+      fileio.rmtree(os.path.join(base_directory, name))
+      removed.append(name)
+  if removed:
+    logging.warning('Removed staging directories of interrupted pushes: %s',
+                    removed)
+  return removed
+
+
 def push_atomically(model_path: str, base_directory: str) -> str:
   """Copies a SavedModel to `<base>/<version>/` atomically; returns that path."""
   fileio.makedirs(base_directory)
+  remove_abandoned_staging(base_directory)
   version = next_version(base_directory)
-  staging = os.path.join(base_directory, f'{STAGING_PREFIX}{version}-{os.getpid()}')
+  staging = os.path.join(
+      base_directory,
+      f'{STAGING_PREFIX}{version}-{os.getpid()}@{socket.gethostname()}')
   try:
     io_utils.copy_dir(model_path, staging)
     serving_path = os.path.join(base_directory, version)

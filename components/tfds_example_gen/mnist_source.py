@@ -27,10 +27,10 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import extractor
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
-import pipeline_config
+from components import features
 
-SOURCE_VENDORED = pipeline_config.SOURCE_VENDORED
-SOURCE_TFDS = pipeline_config.SOURCE_TFDS
+SOURCE_VENDORED = features.SOURCE_VENDORED
+SOURCE_TFDS = features.SOURCE_TFDS
 SOURCES = (SOURCE_VENDORED, SOURCE_TFDS)
 
 IMAGE_ROWS = 28

@@ -14,12 +14,11 @@ with a float32 sigmoid output also under mixed precision.
 import keras
 
 from components import features
-import pipeline_config
 
 IMAGE_SHAPE = features.IMAGE_SHAPE
-ARCHITECTURES = pipeline_config.ARCHITECTURES
-LOSSES = pipeline_config.LOSSES
-LR_SCHEDULES = pipeline_config.LR_SCHEDULES
+ARCHITECTURES = features.ARCHITECTURES
+LOSSES = features.LOSSES
+LR_SCHEDULES = features.LR_SCHEDULES
 # The cosine schedule ends at this fraction of the peak learning rate.
 COSINE_FINAL_FRACTION = 0.02
 

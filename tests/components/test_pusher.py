@@ -78,3 +78,24 @@ def test_failed_copy_leaves_no_version(tmp_path, monkeypatch):
   with pytest.raises(OSError, match='disk full'):
     _push(tmp_path)
   assert os.listdir(tmp_path / 'serving') == []  # No version, no staging.
+
+
+def test_staging_of_dead_processes_is_removed_and_a_live_ones_kept(tmp_path):
+  import socket  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  serving = tmp_path / 'serving'
+  gone = subprocess.Popen(['true'])  # A pid that has exited.
+  gone.wait()
+  host = socket.gethostname()
+  names = {'dead': f'.staging-100-{gone.pid}@{host}',
+           'old_format_dead': f'.staging-101-{gone.pid}',
+           'live': f'.staging-102-{os.getpid()}@{host}',
+           'other_host': f'.staging-103-{gone.pid}@elsewhere.example'}
+  for name in names.values():
+    (serving / name / 'variables').mkdir(parents=True)
+  (serving / '99').mkdir()
+  removed = executor.remove_abandoned_staging(str(serving))
+  assert sorted(removed) == sorted([names['dead'], names['old_format_dead']])
+  assert sorted(os.listdir(serving)) == sorted(['99', names['live'], names['other_host']])
+  _push(tmp_path, b'new')  # A push cleans up too, and adds its version.
+  assert len([name for name in os.listdir(serving) if name.isdigit()]) == 2

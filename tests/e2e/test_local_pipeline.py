@@ -7,6 +7,7 @@ here) and training is a few steps.
 
 import dataclasses
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -159,6 +160,45 @@ def test_degraded_candidate_is_evaluated_not_blessed_not_pushed(runs):
   assert _versions(config) == runs['served_after_first']
   report, _ = report_lib.load_report(_uri(records, 'VisualReport', 'report'))
   assert report['blessed'] is False
+
+
+def test_candidate_above_the_floors_but_worse_than_the_served_model_is_not_pushed(runs):
+  # Floors out of the way: only the comparison with the served model (the
+  # baseline) can refuse the untrained candidate.
+  config = pipeline_config.with_overrides(runs['config'], {
+      'training.max_train_steps': 0, 'thresholds.min_psnr_db': 0.0,
+      'thresholds.max_mse': 1.0})
+  records = local_runner.run(config)
+  validation = _validation(records)
+  assert not validation.validation_ok
+  failures = [failure for slice_failures in validation.metric_validations_per_slice
+              for failure in slice_failures.failures]
+  assert failures and {failure.metric_key.name for failure in failures} == {'psnr'}
+  assert all(failure.metric_threshold.HasField('change_threshold')
+             for failure in failures)
+  assert _states(records).get('Pusher') != 'COMPLETE'
+  assert _versions(config) == runs['served_after_first']
+
+
+def test_a_lost_serving_dir_gets_the_blessed_model_again_and_only_then(runs, tmp_path):
+  config = runs['config']
+  moved = tmp_path / 'serving-moved-away'
+  os.rename(config.serving_dir, moved)
+  try:
+    records = local_runner.run(config)
+    assert _states(records)['Trainer'] == 'CACHED'
+    assert _states(records)['Pusher'] == 'COMPLETE'  # Never served from cache.
+    again = _versions(config)
+    assert len(again) == 1
+    assert (open(os.path.join(config.serving_dir, again[0], 'saved_model.pb'), 'rb').read()
+            == (moved / runs['served_after_first'][0] / 'saved_model.pb').read_bytes())
+    records = local_runner.run(config)  # Served now: nothing more to push.
+    assert _versions(config) == again
+  finally:
+    for version in _versions(config):
+      shutil.rmtree(os.path.join(config.serving_dir, version))
+    os.rmdir(config.serving_dir)
+    os.rename(moved, config.serving_dir)
 
 
 def test_threshold_out_of_reach_keeps_the_serving_dir(runs):

@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import cli
+from pipeline import code_fingerprint
 from pipeline import kubeflow_runner
 from pipeline import pipeline as pipeline_module
 import pipeline_config
@@ -99,6 +100,23 @@ def test_beam_args_and_image_paths_reach_the_tasks(compiled):
   assert f'{kubeflow_runner.IMAGE_ROOT}/data/mnist' in text  # not this checkout's
   assert pipeline_config.repository_root() not in text
   assert 'gs://example-bucket/mnist-dae/serving' in text
+
+
+def test_only_the_pusher_is_never_cached_and_project_code_keys_the_cache(compiled):
+  _, written, _ = compiled
+  tasks = written['pipelineSpec']['root']['dag']['tasks']
+  uncached = {name for name, task in tasks.items()
+              if not task.get('cachingOptions', {}).get('enableCache')
+              and not name.startswith(RESOLVER)}  # Resolvers: nothing to cache.
+  assert uncached == set(pipeline_module.NEVER_CACHED_NODES) == {'Pusher'}
+  # The code fingerprint is a parameter of every task that runs project code,
+  # so KFP's cache key changes with that code.
+  fingerprinted = {
+      name for name, task in tasks.items()
+      if code_fingerprint.CODE_FINGERPRINT_KEY in task.get('inputs', {}).get('parameters', {})}
+  assert fingerprinted == {'TfdsExampleGen', 'SchemaImporter', 'DataValidationGate',
+                           'NoiseTransform', 'Trainer', 'Evaluator', 'VisualReport',
+                           'Pusher'}
 
 
 def test_yaml_package_is_the_bare_pipeline_spec(compiled, tmp_path):

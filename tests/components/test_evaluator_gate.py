@@ -1,0 +1,139 @@
+"""The push gate, through TFX's real Evaluator executor (TFMA on Beam).
+
+Tiny hand-made data and SavedModels exported like the Trainer's, so the
+metrics are known in advance: the clean images plus a constant 0.1 are the
+"noisy" input, and a "denoiser" that subtracts (nearly) 0.1 is nearly
+perfect. A marked digit lets a model be bad on that digit alone.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs
+from tfx.utils import path_utils
+from tfx.utils import proto_utils
+
+from components import features
+from components.evaluator import eval_config as eval_config_lib
+from components.trainer import export
+import pipeline_config
+
+pytestmark = pytest.mark.slow
+
+OFFSET = 0.1  # The "noise": a constant brightening.
+MARKED_DIGIT = 3  # Its noisy images carry a marker pixel.
+EXAMPLES_PER_DIGIT = 4
+
+
+def _write_examples(uri):
+  rng = np.random.default_rng(0)
+  split_dir = os.path.join(uri, 'Split-test')
+  os.makedirs(split_dir)
+  with tf.io.TFRecordWriter(os.path.join(split_dir, 'data.gz'), 'GZIP') as writer:
+    for digit in range(10):
+      for _ in range(EXAMPLES_PER_DIGIT):
+        clean = rng.uniform(0.2, 0.8, features.PIXELS).astype(np.float32)
+        clean[0] = 0.0
+        noisy = clean + OFFSET
+        if digit == MARKED_DIGIT:
+          noisy[0] = 1.0
+        writer.write(tf.train.Example(features=tf.train.Features(feature={
+            features.NOISY: tf.train.Feature(float_list=tf.train.FloatList(value=noisy)),
+            features.CLEAN: tf.train.Feature(float_list=tf.train.FloatList(value=clean)),
+            features.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(value=[digit])),
+        })).SerializeToString())
+  examples = standard_artifacts.Examples()
+  examples.uri = uri
+  examples.split_names = json.dumps(['test'])
+  return examples
+
+
+def _model(uri, normal_shift, marked_shift):
+  """A SavedModel adding `normal_shift` to each image, `marked_shift` to the
+  marked digit's images."""
+
+  def shift(images):
+    marked = keras.ops.greater(images[:, :1, :1, :], 0.99)
+    return keras.ops.where(marked, images + marked_shift, images + normal_shift)
+
+  inputs = keras.Input(features.IMAGE_SHAPE)
+  model = keras.Model(inputs, keras.layers.Lambda(shift)(inputs))
+  export.export_saved_model(model, path_utils.serving_model_path(uri))
+  artifact = standard_artifacts.Model()
+  artifact.uri = uri
+  return artifact
+
+
+def _evaluate(tmp_path, candidate_shifts, baseline_shifts, **threshold_values):
+  tmp_path.mkdir(parents=True, exist_ok=True)
+  examples = _write_examples(str(tmp_path / 'examples'))
+  candidate = _model(str(tmp_path / 'candidate'), *candidate_shifts)
+  baseline = _model(str(tmp_path / 'baseline'), *baseline_shifts)
+  evaluation = standard_artifacts.ModelEvaluation()
+  evaluation.uri = str(tmp_path / 'evaluation')
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(tmp_path / 'blessing')
+  thresholds = pipeline_config.ThresholdConfig(
+      **{'min_psnr_db': 0.0, 'max_mse': 1.0, **threshold_values})
+  evaluator_executor.Executor().Do(
+      {standard_component_specs.EXAMPLES_KEY: [examples],
+       standard_component_specs.MODEL_KEY: [candidate],
+       standard_component_specs.BASELINE_MODEL_KEY: [baseline]},
+      {standard_component_specs.EVALUATION_KEY: [evaluation],
+       standard_component_specs.BLESSING_KEY: [blessing]},
+      {standard_component_specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(
+          eval_config_lib.make_eval_config(thresholds)),
+       standard_component_specs.EXAMPLE_SPLITS_KEY: json.dumps(['test'])})
+  validation = tfma.load_validation_result(evaluation.uri)
+  failures = {(tuple(key.int64_value for key in failures.slice_key.single_slice_keys)
+                or 'overall', failure.metric_key.name)
+              for failures in validation.metric_validations_per_slice
+              for failure in failures.failures}
+  return blessing.get_int_custom_property('blessed'), failures
+
+
+def test_candidate_above_the_floors_but_worse_than_the_baseline_is_not_blessed(tmp_path):
+  # Baseline: off by 0.02 everywhere (34 dB); candidate: off by 0.05 (26 dB).
+  blessed, failures = _evaluate(tmp_path, (-OFFSET + 0.05, -OFFSET + 0.05),
+                                (-OFFSET + 0.02, -OFFSET + 0.02))
+  assert blessed == 0
+  assert ('overall', 'psnr') in failures
+
+
+def test_candidate_better_overall_but_worse_on_one_digit_is_not_blessed(tmp_path):
+  # Candidate: 0.01 off on nine digits, 0.3 off on the marked one; baseline:
+  # 0.1 off everywhere. Overall the candidate wins (20.4 vs 20.0 dB).
+  blessed, failures = _evaluate(tmp_path, (-OFFSET + 0.01, 0.2), (0.0, 0.0),
+                                max_digit_psnr_drop_db=0.5)
+  assert blessed == 0
+  assert failures == {((MARKED_DIGIT,), 'psnr')}
+
+
+def test_without_the_per_digit_gate_that_candidate_is_blessed(tmp_path):
+  blessed, failures = _evaluate(tmp_path, (-OFFSET + 0.01, 0.2), (0.0, 0.0),
+                                max_digit_psnr_drop_db=None)
+  assert (blessed, failures) == (1, set())
+
+
+def test_a_candidate_as_good_as_the_baseline_on_every_digit_is_blessed(tmp_path):
+  blessed, failures = _evaluate(tmp_path, (-OFFSET + 0.01, -OFFSET + 0.01),
+                                (0.0, 0.0))
+  assert (blessed, failures) == (1, set())
+
+
+def test_the_value_floors_gate_the_whole_split_not_each_digit(tmp_path):
+  # The marked digit alone is far below a 25 dB floor (10.5 dB); the whole
+  # split is above it (20.3 dB): the floors are about the overall figure.
+  blessed, failures = _evaluate(tmp_path, (-OFFSET + 0.01, 0.2), (0.0, 0.0),
+                                min_psnr_db=20.0, max_digit_psnr_drop_db=None)
+  assert (blessed, failures) == (1, set())
+  blessed, failures = _evaluate(tmp_path / 'higher', (-OFFSET + 0.01, 0.2), (0.0, 0.0),
+                                min_psnr_db=21.0, max_digit_psnr_drop_db=None)
+  assert (blessed, failures) == (0, {('overall', 'psnr')})

@@ -1,0 +1,48 @@
+"""Which project code keys each node's cache (pipeline/code_fingerprint.py).
+
+That an edit really re-runs the node is tried end to end in
+tests/e2e/test_reliability.py; here, what each fingerprint covers.
+"""
+
+from pipeline import code_fingerprint
+from pipeline import pipeline as pipeline_module
+import pipeline_config
+
+
+def _modules(root):
+  return set(code_fingerprint.project_sources([root]))
+
+
+def test_the_trainer_is_keyed_on_the_model_and_everything_run_fn_imports():
+  modules = _modules('components.trainer.run_fn')
+  assert {'components.trainer.model', 'components.trainer.data',
+          'components.trainer.export', 'components.trainer.plan',
+          'components.trainer.strategy', 'components.trainer.multi_worker',
+          'components.features', 'components.trainer', 'components'} <= modules
+  # Not the report, and not the CLI's configuration module.
+  assert not any(name.startswith('components.visual_report') for name in modules)
+  assert 'pipeline_config' not in modules
+
+
+def test_imports_inside_functions_count():
+  # VisualReport imports the Trainer's data and export code in its body.
+  modules = _modules('components.visual_report.component')
+  assert {'components.visual_report.report', 'components.trainer.data',
+          'components.trainer.export'} <= modules
+  assert 'components.trainer.model' not in modules
+
+
+def test_fingerprints_are_stable_and_differ_by_code():
+  first = code_fingerprint.fingerprint(['components.trainer.run_fn'])
+  assert first == code_fingerprint.fingerprint(['components.trainer.run_fn'])
+  assert first != code_fingerprint.fingerprint(['components.pusher.component'])
+
+
+def test_every_node_running_project_code_carries_its_fingerprint():
+  dag = pipeline_module.create_pipeline(pipeline_config.load_profile('smoke'))
+  carried = {node.id: node.exec_properties.get(code_fingerprint.CODE_FINGERPRINT_KEY)
+             for node in dag.components}
+  stock = {'StatisticsGen', 'ExampleValidator', 'latest_blessed_model_resolver'}
+  assert {node for node, value in carried.items() if value is None} == stock
+  assert carried['Trainer'] == code_fingerprint.fingerprint(['components.trainer.run_fn'])
+  assert carried['Evaluator'] == code_fingerprint.fingerprint(['components.evaluator.metrics'])
