@@ -11,6 +11,7 @@ from typing import List
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import types
+from tfx.dsl.io import fileio
 from tfx.dsl.component.experimental.annotations import InputArtifact
 from tfx.dsl.component.experimental.annotations import Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -34,7 +35,7 @@ def load_split_anomalies(anomalies: types.Artifact,
   """Reads the Anomalies proto that ExampleValidator wrote for one split."""
   path = os.path.join(artifact_utils.get_split_uri([anomalies], split),
                       ANOMALIES_FILENAME)
-  with open(path, 'rb') as anomalies_file:
+  with fileio.open(path, 'rb') as anomalies_file:  # The URI may be a bucket.
     return anomalies_pb2.Anomalies.FromString(anomalies_file.read())
 
 

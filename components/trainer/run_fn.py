@@ -144,6 +144,7 @@ def run_fn(fn_args) -> None:
     logging.info('Exported the SavedModel to %s', export_dir)
     _write_settings(fn_args.model_run_dir, {
         'architecture': model.name,
+        'parameters': model.count_params(),
         'loss': model.loss.name,
         'batch_size_per_replica': global_batch // replicas,
         'global_batch': global_batch,

@@ -157,7 +157,10 @@ def write_report(output_dir: str, rows: Dict[int, List[int]],
     raise ValueError('the evaluation has no per-digit PSNR (slice by label)')
   candidate = by_digit[CANDIDATE]['psnr']
   baseline = by_digit.get(BASELINE, {}).get('psnr')
-  os.makedirs(output_dir, exist_ok=True)
+  # The artifact URI may be a bucket: TFX's filesystem layer, imported here
+  # (the component has TFX loaded) so that `dae-pipeline report` stays light.
+  from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
+  fileio.makedirs(output_dir)
   outputs = {
       GRID_FILENAME: render_grid(rows, clean, noisy, denoised),
       PSNR_CHART_FILENAME: render_psnr_chart(candidate, baseline),
@@ -167,7 +170,7 @@ def write_report(output_dir: str, rows: Dict[int, List[int]],
   paths = []
   for name, content in outputs.items():
     path = os.path.join(output_dir, name)
-    with open(path, 'wb') as output_file:
+    with fileio.open(path, 'wb') as output_file:
       output_file.write(content)
     paths.append(path)
   return tuple(paths)

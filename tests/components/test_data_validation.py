@@ -134,3 +134,20 @@ def test_schema_importer_rejects_text_that_is_no_schema(tmp_path):
   bad.write_text('feature { name: "image" colour: BLUE }')
   with pytest.raises(schema_importer.SchemaTextError, match=str(bad)):
     schema_importer.read_schema_text(str(bad))
+
+
+def test_gate_reads_anomalies_through_tfs_filesystems():
+  # ram:// stands in for a bucket: only TF's filesystem layer reaches it.
+  from tensorflow_metadata.proto.v0 import anomalies_pb2  # pylint: disable=g-import-not-at-top
+  anomalies = standard_artifacts.ExampleAnomalies()
+  anomalies.uri = 'ram://gate/anomalies'
+  anomalies.split_names = artifact_utils.encode_split_names(['train'])
+  proto = anomalies_pb2.Anomalies()
+  proto.anomaly_info['image'].short_description = 'too many values'
+  path = os.path.join(artifact_utils.get_split_uri([anomalies], 'train'),
+                      data_gate.ANOMALIES_FILENAME)
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.gfile.GFile(path, 'wb') as out:
+    out.write(proto.SerializeToString())
+  loaded = data_gate.load_split_anomalies(anomalies, 'train')
+  assert loaded.anomaly_info['image'].short_description == 'too many values'

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import re
 
 import numpy as np
@@ -89,3 +90,15 @@ def test_html_page_embeds_the_images_and_compares_with_the_baseline(tmp_path, wi
     assert 'last blessed model' in page and '+0.50' in page and 'not blessed' not in page
   else:
     assert 'no blessed model to compare with' in page and 'not blessed' in page
+
+
+def test_write_report_writes_through_tfs_filesystems(tmp_path):
+  # ram:// stands in for a bucket: only TF's filesystem layer reaches it.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  clean, noisy, denoised = _images(12)
+  rows = report_lib.select_examples(np.arange(12) % 10, 1)
+  paths = report_lib.write_report('ram://visual-report/report', rows, clean, noisy,
+                                  denoised, _evaluation(with_baseline=False),
+                                  blessed=False)
+  assert all(tf.io.gfile.exists(path) for path in paths)
+  assert not os.path.exists('ram:')

@@ -1,6 +1,5 @@
-"""`dae-pipeline` that kill -9s its whole process group inside one component.
-
-Usage: python -m tests.e2e.crash_run NODE_ID [before-publish] -- CLI ARGS...
+"""A kill point for a `dae-pipeline` run: SIGKILL to its whole process group
+from inside one component (installed by tests/e2e/zygote.py in a forked run).
 
 While NODE_ID's executor runs, a watcher thread sends SIGKILL to the process
 group as soon as a file appears under one of the execution's output URIs:
@@ -75,15 +74,3 @@ def install(node_id: str, when: str = '') -> None:
     return result  # Not reached.
 
   launcher.Launcher._run_executor = run_and_die  # pylint: disable=protected-access
-
-
-def main(argv) -> int:
-  separator = argv.index('--')
-  install(*argv[:separator])
-  from pipeline import cli  # pylint: disable=g-import-not-at-top
-  return cli.main(argv[separator + 1:])
-
-
-if __name__ == '__main__':
-  os.setpgrp()  # Its own group: the kill spares the test that started it.
-  sys.exit(main(sys.argv[1:]))

@@ -2,10 +2,15 @@
 run again; edit project code, then run again.
 
 Every run is a real `dae-pipeline run` process (LocalDagRunner, SQLite MLMD,
-Beam, TFMA, SavedModels) on tiny IDX data made here.
+Beam, TFMA, SavedModels) on tiny IDX data made here. The runs that are killed
+are forked from one process that imported TFX once (tests/e2e/zygote.py);
+the runs of edited code start from scratch, to import the edited files.
 """
 
+import contextlib
+import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -36,26 +41,55 @@ def _run_args(tmp_path, source_dir):
           '--set', 'thresholds.min_psnr_db=0', '--set', 'thresholds.max_mse=1']
 
 
-def _dae_pipeline(args, cwd=None, env=None, crash_in=None):
-  """Runs `dae-pipeline ARGS` in a new process; (exit code, output)."""
-  command = [sys.executable, '-m', 'pipeline.cli'] + args
-  if crash_in:
-    command = [sys.executable, '-m', 'tests.e2e.crash_run'] + list(crash_in) + [
-        '--'] + args
-  done = subprocess.run(command, cwd=cwd or pipeline_config.repository_root(),
-                        env=env, capture_output=True, text=True,
-                        timeout=RUN_TIMEOUT_S, check=False)
-  return done.returncode, done.stdout + done.stderr
+@contextlib.contextmanager
+def _zygote(cwd, env=None):
+  """A process that forks `dae-pipeline` runs (see tests/e2e/zygote.py);
+  yields run(args, log path, crash_in=None) -> (exit status, output)."""
+  process = subprocess.Popen([sys.executable, '-m', 'tests.e2e.zygote'],
+                             cwd=cwd, env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+  assert json.loads(process.stdout.readline()) == {'ready': True}
+
+  def run(args, log, crash_in=None):
+    process.stdin.write(json.dumps(
+        {'args': args, 'log': str(log), 'crash_in': crash_in}) + '\n')
+    process.stdin.flush()
+    ready, _, _ = select.select([process.stdout], [], [], RUN_TIMEOUT_S)
+    if not ready:
+      process.kill()
+      pytest.fail(f'no answer within {RUN_TIMEOUT_S} s; see {log}')
+    status = json.loads(process.stdout.readline())['status']
+    return status, log.read_text()
+
+  try:
+    yield run
+  finally:
+    process.stdin.close()
+    process.wait(timeout=60)
+
+
+@pytest.fixture(scope='module')
+def zygote():
+  with _zygote(pipeline_config.repository_root()) as run:
+    yield run
 
 
 def _metadata_path(tmp_path):
   return str(tmp_path / 'root' / 'metadata.sqlite')
 
 
-def _latest_states(tmp_path):
+def _latest_run(tmp_path):
   store = run_summary.open_store(_metadata_path(tmp_path))
-  records = run_summary.run_executions(store, run_summary.run_ids(store)[-1])
-  return {record.node_id: record.state for record in records}
+  return run_summary.run_executions(store, run_summary.run_ids(store)[-1])
+
+
+def _latest_states(tmp_path):
+  return {record.node_id: record.state for record in _latest_run(tmp_path)}
+
+
+def _output_uri(tmp_path, node_id, key):
+  return next(record.output_uris[key] for record in _latest_run(tmp_path)
+              if record.node_id == node_id)
 
 
 # Kill points, in the order the local runner reaches them. The Pusher is
@@ -67,19 +101,19 @@ KILLS = [('TfdsExampleGen',), ('StatisticsGen',), ('NoiseTransform',),
 
 
 @pytest.fixture(scope='module')
-def killed_runs(tmp_path_factory):
+def killed_runs(tmp_path_factory, zygote):
   """One root: a run killed inside each component in turn, each followed by
   the next run (which must redo the killed work), then a plain run."""
   tmp_path = tmp_path_factory.mktemp('crash')
   tiny = idx_files.make_tiny_mnist(str(tmp_path / 'mnist'))
   args = _run_args(tmp_path, tiny.directory)
   kills = []
-  for kill in KILLS:
-    code, output = _dae_pipeline(args, crash_in=kill)
+  for index, kill in enumerate(KILLS):
+    code, output = zygote(args, tmp_path / f'kill{index}.log', crash_in=list(kill))
     assert code == -signal.SIGKILL, output[-3000:]
     assert 'crash_run: SIGKILL' in output
     kills.append(dict(kill=kill, after=_latest_states(tmp_path)))
-  code, output = _dae_pipeline(args)
+  code, output = zygote(args, tmp_path / 'final.log')
   assert code == 0, output[-3000:]
   return dict(tmp_path=tmp_path, kills=kills, output=output,
               final=_latest_states(tmp_path))
@@ -155,34 +189,38 @@ def test_edits_rerun_exactly_the_components_whose_code_changed(tmp_path):
   _copy_project(code)
   tiny = idx_files.make_tiny_mnist(str(tmp_path / 'mnist'))
   args = _run_args(tmp_path, tiny.directory)
-  # The copy shadows the installed project: it is first on sys.path.
+  # The copy shadows the installed project: it is first on sys.path, and each
+  # run imports it afresh.
   env = dict(os.environ, PYTHONPATH=str(code))
-  code_check, output = _dae_pipeline(
-      ['config'], cwd=str(code), env=env)
-  assert code_check == 0, output
+  with _zygote(str(code), env) as run:
+    code_first, output = run(args, tmp_path / 'first.log')
+    assert code_first == 0, output[-3000:]
+    first = _latest_states(tmp_path)
+    assert first['Trainer'] == 'COMPLETE'
 
-  assert _dae_pipeline(args, cwd=str(code), env=env)[0] == 0
-  first = _latest_states(tmp_path)
-  assert first['Trainer'] == 'COMPLETE'
+    # A different model: the Trainer and what consumes its model re-run.
+    _edit(code / 'components' / 'trainer' / 'model.py',
+          'def build_unet(base_filters: int = 32)',
+          'def build_unet(base_filters: int = 16)')
+    code_model, output = run(args, tmp_path / 'model.log')
+    assert code_model == 0, output[-3000:]
+    after_model = _latest_states(tmp_path)
+    assert after_model['Trainer'] == 'COMPLETE'
+    assert after_model['Evaluator'] == 'COMPLETE'
+    for upstream in ('TfdsExampleGen', 'StatisticsGen', 'NoiseTransform',
+                     'DataValidationGate', 'SchemaImporter'):
+      assert after_model[upstream] == 'CACHED', after_model
+    # The edited code is what trained: a 16-filter U-Net is smaller.
+    trainer_run = _output_uri(tmp_path, 'Trainer', 'model_run')
+    with open(os.path.join(trainer_run, 'training_settings.json')) as settings:
+      assert json.load(settings)['parameters'] < 100_000
 
-  # A different model: the Trainer and what consumes its model re-run.
-  _edit(code / 'components' / 'trainer' / 'model.py',
-        'def build_unet(base_filters: int = 32)', 'def build_unet(base_filters: int = 16)')
-  code_model, output = _dae_pipeline(args, cwd=str(code), env=env)
-  assert code_model == 0, output[-3000:]
-  after_model = _latest_states(tmp_path)
-  assert after_model['Trainer'] == 'COMPLETE'
-  assert after_model['Evaluator'] == 'COMPLETE'
-  for upstream in ('TfdsExampleGen', 'StatisticsGen', 'NoiseTransform',
-                   'DataValidationGate', 'SchemaImporter'):
-    assert after_model[upstream] == 'CACHED', after_model
-
-  # The report's code only: the report re-runs, the model is kept.
-  _edit(code / 'components' / 'visual_report' / 'report.py',
-        '"""', '"""Edited by a test. ', )
-  code_report, output = _dae_pipeline(args, cwd=str(code), env=env)
-  assert code_report == 0, output[-3000:]
-  after_report = _latest_states(tmp_path)
-  assert after_report['VisualReport'] == 'COMPLETE'
-  assert after_report['Trainer'] == 'CACHED'
-  assert after_report['Evaluator'] == 'CACHED'
+    # The report's code only: the report re-runs, the model is kept.
+    _edit(code / 'components' / 'visual_report' / 'report.py',
+          '"""', '"""Edited by a test. ')
+    code_report, output = run(args, tmp_path / 'report.log')
+    assert code_report == 0, output[-3000:]
+    after_report = _latest_states(tmp_path)
+    assert after_report['VisualReport'] == 'COMPLETE'
+    assert after_report['Trainer'] == 'CACHED'
+    assert after_report['Evaluator'] == 'CACHED'
