@@ -12,8 +12,9 @@ through other project modules (imports anywhere in a file count, also inside
 functions), with their parent packages' `__init__.py`. An edit therefore
 re-runs exactly the nodes whose code it touches, and their descendants
 (their inputs change). The property is part of the compiled node, so the
-same holds for the Kubeflow spec: it is a task parameter there, and KFP's
-cache key covers task parameters. Executors ignore it (they read their own
+same holds for the Kubeflow spec: it is a task parameter there, and KFP v2's
+cache key covers the values of task parameters (kubeflow/pipelines,
+`api/v2alpha1/cache_key.proto`: `CacheKey.input_parameter_values`). Executors ignore it (they read their own
 keys; the function-component executor passes only declared arguments).
 
 Files are found with `importlib.util.find_spec`, which imports parent
