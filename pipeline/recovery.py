@@ -37,13 +37,6 @@ class Interrupted:
   removed: List[str]
 
 
-def _node_id(store, execution) -> str:
-  for context in store.get_contexts_by_execution(execution.id):
-    if context.type == run_summary.NODE_CONTEXT:
-      return context.name.rsplit('.', 1)[-1]
-  return execution.type
-
-
 def _partial_outputs(pipeline_root: str, node_id: str, execution_id: int):
   from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
   node_dir = os.path.join(pipeline_root, node_id)
@@ -71,7 +64,7 @@ def close_interrupted(metadata_path: str, pipeline_name: str,
   for execution in store.get_executions_by_context(context.id):
     if execution.last_known_state not in _UNFINISHED:
       continue
-    node_id = _node_id(store, execution)
+    node_id = run_summary.execution_node_id(store, execution)
     removed = _partial_outputs(pipeline_root, node_id, execution.id)
     for path in removed:
       fileio.rmtree(path)

@@ -38,6 +38,14 @@ def run_ids(store: metadata_store.MetadataStore) -> List[str]:
           sorted(contexts, key=lambda context: context.id)]
 
 
+def execution_node_id(store: metadata_store.MetadataStore, execution) -> str:
+  """The pipeline node an execution belongs to (its type when it has none)."""
+  for context in store.get_contexts_by_execution(execution.id):
+    if context.type == NODE_CONTEXT:
+      return context.name.rsplit('.', 1)[-1]
+  return execution.type
+
+
 def run_executions(store: metadata_store.MetadataStore,
                    run_id: str) -> List[ExecutionRecord]:
   """The executions of one pipeline run, in the order they started."""
@@ -45,12 +53,7 @@ def run_executions(store: metadata_store.MetadataStore,
   executions = store.get_executions_by_context(run_context.id)
   records = []
   for execution in sorted(executions, key=lambda execution: execution.id):
-    node_contexts = [
-        context for context in store.get_contexts_by_execution(execution.id)
-        if context.type == NODE_CONTEXT
-    ]
-    node_id = (node_contexts[0].name.rsplit('.', 1)[-1]
-               if node_contexts else execution.type)
+    node_id = execution_node_id(store, execution)
     output_events = [
         event for event in store.get_events_by_execution_ids([execution.id])
         if event.type == metadata_store_pb2.Event.OUTPUT

@@ -74,7 +74,7 @@ def _process_alive(pid: int) -> bool:
   except ProcessLookupError:
     return False
   except PermissionError:
-    return True
+    pass  # Alive, and another user's.
   return True
 
 

@@ -121,7 +121,7 @@ def killed_runs(tmp_path_factory, zygote):
 
 def _killed_executions(tmp_path):
   store = run_summary.open_store(_metadata_path(tmp_path))
-  return [(execution, recovery._node_id(store, execution))  # pylint: disable=protected-access
+  return [(execution, run_summary.execution_node_id(store, execution))
           for execution in store.get_executions()
           if recovery.INTERRUPTED_PROPERTY in execution.custom_properties]
 
