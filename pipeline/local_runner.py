@@ -67,7 +67,7 @@ def run(config: pipeline_config.PipelineConfig,
   with run_lock.hold(config, wait_s):
     # Importing TFX takes 20-30 s: only once a run is certain.
     from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
-    from components.pusher import executor as pusher_executor  # pylint: disable=g-import-not-at-top
+    from components import serving_dir  # pylint: disable=g-import-not-at-top
     from pipeline import recovery  # pylint: disable=g-import-not-at-top
     from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
     for closed in recovery.close_interrupted(config.resolved_metadata_path,
@@ -76,7 +76,7 @@ def run(config: pipeline_config.PipelineConfig,
       logging.warning('Execution %d of %s was interrupted by a killed run: '
                       'marked CANCELED, removed %s', closed.execution_id,
                       closed.node_id, closed.removed or 'no outputs')
-    pusher_executor.remove_abandoned_staging(config.serving_dir)
+    serving_dir.remove_interrupted_pushes(config.serving_dir)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
         config.resolved_metadata_path)
     tfx.orchestration.LocalDagRunner().run_with_ir(

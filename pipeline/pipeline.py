@@ -8,11 +8,13 @@ from tfx import v1 as tfx
 
 from components.data_gate.component import DataValidationGate
 from components.evaluator import metrics as evaluator_metrics
+from components.evaluator.component import ServedBaselineEvaluator
 from components.evaluator.eval_config import make_eval_config
 from components.noise_transform.component import NoiseTransform
 from components.pusher.component import AtomicPusher
 from components.schema_importer.component import read_schema_text
 from components.schema_importer.component import SchemaImporter
+from components.served_model.component import ServedModel
 from components.tfds_example_gen.component import TfdsExampleGen
 from components.trainer import plan as trainer_plan
 from components.trainer import run_fn as trainer_run_fn
@@ -23,12 +25,15 @@ import pipeline_config
 RUN_FN = 'components.trainer.run_fn.run_fn'
 TRAINER_ID = 'Trainer'
 PUSHER_ID = 'Pusher'
+EVALUATOR_ID = 'Evaluator'
+SERVED_MODEL_ID = 'ServedModel'
 # Nodes the runners never serve from cache, whatever `enable_cache` says
 # (TFX sets caching per pipeline only, so each runner applies this to its
-# compiled form). The Pusher's result lives outside the pipeline root: a
-# cached Pusher would leave a deleted or emptied serving dir empty. Run
-# again, it pushes only what the serving dir lacks (components/pusher).
-NEVER_CACHED_NODES = (PUSHER_ID,)
+# compiled form). Both read or write the serving dir, outside the pipeline
+# root: a cached Pusher would leave a deleted or emptied serving dir empty
+# (run again, it pushes only what the serving dir lacks, components/pusher),
+# and a cached ServedModel would hand the Evaluator a stale baseline.
+NEVER_CACHED_NODES = (SERVED_MODEL_ID, PUSHER_ID)
 # Config fields that orchestrators may turn into per-run parameters (the
 # components take RuntimeParameters there; TFX supports none inside TrainArgs
 # or the EvalConfig, so training steps and thresholds are set when compiling).
@@ -136,21 +141,19 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       eval_args=tfx.proto.EvalArgs(splits=['eval'], num_steps=eval_steps),
       custom_config=trainer_custom_config(config)).with_id(TRAINER_ID)
 
-  # Find the latest blessed model: the baseline the candidate must not lose to.
-  model_resolver = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(
-          type=tfx.types.standard_artifacts.ModelBlessing)).with_id(
-              'latest_blessed_model_resolver')
+  # Copy the model served now: the baseline the candidate must not lose to
+  # (none on the first push). A plain task on every orchestrator (no TFX
+  # Resolver, which open-source KFP v2 refuses).
+  served_model = ServedModel(serving_dir=config.serving_dir).with_id(
+      SERVED_MODEL_ID)
 
   # Evaluate on the test split with TFMA; bless only above the thresholds.
-  evaluator = tfx.components.Evaluator(
+  evaluator = ServedBaselineEvaluator(
       examples=noise_transform.outputs['noisy_examples'],
       model=trainer.outputs['model'],
-      baseline_model=model_resolver.outputs['model'],
+      baseline_model=served_model.outputs['model'],
       example_splits=['test'],
-      eval_config=make_eval_config(config.thresholds))
+      eval_config=make_eval_config(config.thresholds)).with_id(EVALUATOR_ID)
 
   # Draw the run's pictures (digit grid, PSNR per digit), blessed or not.
   visual_report = VisualReport(
@@ -171,22 +174,24 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
 
   # Key the cache of every node that runs project code on that code, so an
   # edit re-runs what it affects (see pipeline/code_fingerprint.py).
-  for node, code in ((example_gen, TfdsExampleGen.__module__),
-                     (schema_importer, SchemaImporter.__module__),
-                     (data_gate, DataValidationGate.__module__),
-                     (noise_transform, NoiseTransform.__module__),
-                     (trainer, RUN_FN.rpartition('.')[0]),
-                     (evaluator, evaluator_metrics.METRICS_MODULE),
-                     (visual_report, VisualReport.__module__),
-                     (pusher, AtomicPusher.__module__)):
-    code_fingerprint.attach(node, code)
+  for node, *code in ((example_gen, TfdsExampleGen.__module__),
+                      (schema_importer, SchemaImporter.__module__),
+                      (data_gate, DataValidationGate.__module__),
+                      (noise_transform, NoiseTransform.__module__),
+                      (trainer, RUN_FN.rpartition('.')[0]),
+                      (served_model, ServedModel.__module__),
+                      (evaluator, evaluator_metrics.METRICS_MODULE,
+                       ServedBaselineEvaluator.__module__),
+                      (visual_report, VisualReport.__module__),
+                      (pusher, AtomicPusher.__module__)):
+    code_fingerprint.attach(node, *code)
 
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[
           example_gen, statistics_gen, schema_importer, example_validator,
-          data_gate, noise_transform, trainer, model_resolver, evaluator,
+          data_gate, noise_transform, trainer, served_model, evaluator,
           visual_report, pusher
       ],
       enable_cache=config.enable_cache,

@@ -60,9 +60,21 @@ class MnistSourceError(ValueError):
   """A source file of MNIST is missing, corrupt, truncated or inconsistent."""
 
 
+# The project's root: <root>/components/tfds_example_gen/mnist_source.py. In
+# the container image that is its WORKDIR (/pipeline).
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def resolve_source_dir(source_dir: str) -> str:
+  """A relative source dir is inside the project (the same path locally and in
+  the image, so a compiled package names `data/mnist`)."""
+  return os.path.join(PROJECT_ROOT, source_dir)  # An absolute one stays.
+
+
 def source_path(source_dir: str, key: str) -> str:
   """Returns the path of one of the four source files of a directory."""
-  return os.path.join(source_dir, SOURCE_FILENAMES[key])
+  return os.path.join(resolve_source_dir(source_dir), SOURCE_FILENAMES[key])
 
 
 def check_source_files_exist(source_dir: str) -> None:
@@ -95,7 +107,7 @@ def fingerprint_source_dir(source_dir: str) -> str:
 
 def read_checksums(source_dir: str) -> Dict[str, str]:
   """Reads ``SHA256SUMS`` (sha256sum format) of a directory, {} when absent."""
-  path = os.path.join(source_dir, CHECKSUMS_FILENAME)
+  path = os.path.join(resolve_source_dir(source_dir), CHECKSUMS_FILENAME)
   if not os.path.isfile(path):
     return {}
   checksums = {}

@@ -1,4 +1,4 @@
-"""The push gate, through TFX's real Evaluator executor (TFMA on Beam).
+"""The push gate, through the pipeline's Evaluator executor (TFX's, TFMA on Beam).
 
 Tiny hand-made data and SavedModels exported like the Trainer's, so the
 metrics are known in advance: the clean images plus a constant 0.1 are the
@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
 from components import features
+from components.evaluator import executor as evaluator_executor
 from components.evaluator import eval_config as eval_config_lib
 from components.trainer import export
 import pipeline_config
@@ -75,7 +75,12 @@ def _evaluate(tmp_path, candidate_shifts, baseline_shifts, **threshold_values):
   tmp_path.mkdir(parents=True, exist_ok=True)
   examples = _write_examples(str(tmp_path / 'examples'))
   candidate = _model(str(tmp_path / 'candidate'), *candidate_shifts)
-  baseline = _model(str(tmp_path / 'baseline'), *baseline_shifts)
+  if baseline_shifts is None:  # Nothing served: ServedModel's empty artifact.
+    baseline = standard_artifacts.Model()
+    baseline.uri = str(tmp_path / 'baseline')
+    os.makedirs(baseline.uri)
+  else:
+    baseline = _model(str(tmp_path / 'baseline'), *baseline_shifts)
   evaluation = standard_artifacts.ModelEvaluation()
   evaluation.uri = str(tmp_path / 'evaluation')
   blessing = standard_artifacts.ModelBlessing()
@@ -136,4 +141,14 @@ def test_the_value_floors_gate_the_whole_split_not_each_digit(tmp_path):
   assert (blessed, failures) == (1, set())
   blessed, failures = _evaluate(tmp_path / 'higher', (-OFFSET + 0.01, 0.2), (0.0, 0.0),
                                 min_psnr_db=21.0, max_digit_psnr_drop_db=None)
+  assert (blessed, failures) == (0, {('overall', 'psnr')})
+
+
+def test_with_nothing_served_the_floors_alone_gate(tmp_path):
+  # 26 dB with no baseline: blessed above a 25 dB floor, not above 27 dB.
+  blessed, failures = _evaluate(tmp_path, (-OFFSET + 0.05, -OFFSET + 0.05), None,
+                                min_psnr_db=25.0)
+  assert (blessed, failures) == (1, set())
+  blessed, failures = _evaluate(tmp_path / 'higher', (-OFFSET + 0.05, -OFFSET + 0.05),
+                                None, min_psnr_db=27.0)
   assert (blessed, failures) == (0, {('overall', 'psnr')})

@@ -1,12 +1,14 @@
-"""The atomic filesystem Pusher executor."""
+"""The Pusher executor and the serving directory it publishes to."""
 
 import os
+import time
 
 import pytest
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 from tfx.proto import pusher_pb2
 
+from components import serving_dir
 from components.pusher import executor
 
 
@@ -18,7 +20,7 @@ def _model_dir(root, content=b'graph'):
   return model
 
 
-def _push(root, content=b'graph', blessed=True, name='push'):
+def _push(root, content=b'graph', blessed=True, name='push', serving=None):
   model = standard_artifacts.Model()
   model.uri = str(_model_dir(root / name, content).parent)
   blessing = standard_artifacts.ModelBlessing()
@@ -28,7 +30,7 @@ def _push(root, content=b'graph', blessed=True, name='push'):
   pushed.uri = str(root / name / 'pushed')
   destination = pusher_pb2.PushDestination(
       filesystem=pusher_pb2.PushDestination.Filesystem(
-          base_directory=str(root / 'serving')))
+          base_directory=serving or str(root / 'serving')))
   executor.Executor().Do(
       {'model': [model], 'model_blessing': [blessing]}, {'pushed_model': [pushed]},
       {'push_destination': proto_utils.proto_to_json(destination)})
@@ -74,7 +76,7 @@ def test_failed_copy_leaves_no_version(tmp_path, monkeypatch):
   def broken_copy(source, destination, **kwargs):
     os.makedirs(destination)
     raise OSError('disk full')
-  monkeypatch.setattr(executor.io_utils, 'copy_dir', broken_copy)
+  monkeypatch.setattr(serving_dir, 'copy_tree', broken_copy)
   with pytest.raises(OSError, match='disk full'):
     _push(tmp_path)
   assert os.listdir(tmp_path / 'serving') == []  # No version, no staging.
@@ -94,8 +96,61 @@ def test_staging_of_dead_processes_is_removed_and_a_live_ones_kept(tmp_path):
   for name in names.values():
     (serving / name / 'variables').mkdir(parents=True)
   (serving / '99').mkdir()
-  removed = executor.remove_abandoned_staging(str(serving))
+  (serving / '99' / 'saved_model.pb').write_bytes(b'served')
+  removed = serving_dir.remove_abandoned_staging(str(serving))
   assert sorted(removed) == sorted([names['dead'], names['old_format_dead']])
   assert sorted(os.listdir(serving)) == sorted(['99', names['live'], names['other_host']])
   _push(tmp_path, b'new')  # A push cleans up too, and adds its version.
   assert len([name for name in os.listdir(serving) if name.isdigit()]) == 2
+
+
+# On an object store (here TF's in-memory ram:// filesystem, which has no
+# atomic rename either) a version is written in place, saved_model.pb last.
+
+def _ram_serving(tmp_path):
+  return f'ram://{tmp_path.name}/serving'
+
+
+def test_on_an_object_store_saved_model_pb_is_written_last(tmp_path, monkeypatch):
+  copied = []
+  real_copy = serving_dir.fileio.copy
+  def recording_copy(source, destination, overwrite=False):
+    copied.append(destination)
+    return real_copy(source, destination, overwrite=overwrite)
+  monkeypatch.setattr(serving_dir.fileio, 'copy', recording_copy)
+  serving = _ram_serving(tmp_path)
+  pushed = _push(tmp_path, b'graph', serving=serving)
+  version = pushed.get_string_custom_property('pushed_version')
+  published = [path for path in copied if path.startswith(serving)]
+  assert published[-1] == f'{serving}/{version}/saved_model.pb'
+  assert len(published) == 2  # variables.index, then saved_model.pb.
+  assert not any(name.startswith('.') for name in serving_dir.fileio.listdir(serving))
+  assert serving_dir.newest_complete_version(serving) == version
+
+
+def test_a_push_killed_on_an_object_store_leaves_nothing_loadable(tmp_path, monkeypatch):
+  serving = _ram_serving(tmp_path)
+  first = _push(tmp_path, b'first', name='a', serving=serving)
+  real_copy = serving_dir.fileio.copy
+  def dying_copy(source, destination, overwrite=False):
+    if destination.endswith('saved_model.pb') and destination.startswith(serving):
+      raise KeyboardInterrupt('killed')  # The process dies before the last file.
+    return real_copy(source, destination, overwrite=overwrite)
+  monkeypatch.setattr(serving_dir.fileio, 'copy', dying_copy)
+  with pytest.raises(KeyboardInterrupt):
+    _push(tmp_path, b'second', name='b', serving=serving)
+  monkeypatch.setattr(serving_dir.fileio, 'copy', real_copy)
+  incomplete = serving_dir.versions(serving)[-1]
+  assert not serving_dir.is_complete(f'{serving}/{incomplete}')
+  # What a server or the baseline lookup would load is still the first push.
+  assert serving_dir.newest_complete_version(serving) == (
+      first.get_string_custom_property('pushed_version'))
+  # A young incomplete version may be a push in progress: kept ...
+  assert serving_dir.remove_incomplete_versions(serving) == []
+  # ... an old one is an interrupted push: the next push deletes it.
+  later = time.time() + serving_dir.INCOMPLETE_GRACE_S + 5
+  monkeypatch.setattr(serving_dir.time, 'time', lambda: later)
+  third = _push(tmp_path, b'third', name='c', serving=serving)
+  assert incomplete not in serving_dir.versions(serving)
+  assert serving_dir.newest_complete_version(serving) == (
+      third.get_string_custom_property('pushed_version'))

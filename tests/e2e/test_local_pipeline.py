@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 
 NODES = ['SchemaImporter', 'TfdsExampleGen', 'StatisticsGen', 'ExampleValidator',
          'DataValidationGate', 'NoiseTransform', 'Trainer',
-         'latest_blessed_model_resolver', 'Evaluator', 'VisualReport', 'Pusher']
+         'ServedModel', 'Evaluator', 'VisualReport', 'Pusher']
 UPSTREAM_OF_EVALUATOR = NODES[:7]
 SPLIT_SIZES = {'train': 80, 'eval': 30, 'test': 20}
 
@@ -220,7 +220,7 @@ def test_corrupt_source_file_fails_the_run_naming_it(runs):
   states = _states(_latest_run(config))
   # The changed bytes defeated the cache, ExampleGen failed, nothing ran after.
   assert states['TfdsExampleGen'] == 'FAILED'
-  assert set(states) & set(NODES[2:]) <= {'SchemaImporter', 'latest_blessed_model_resolver'}
+  assert set(states) & set(NODES[2:]) <= {'SchemaImporter', 'ServedModel'}
   store = run_summary.open_store(config.resolved_metadata_path)
   assert len(store.get_artifacts_by_type('Examples')) == 2  # Run one's two.
   assert _versions(config) == runs['served_after_first']

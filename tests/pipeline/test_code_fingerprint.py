@@ -42,7 +42,8 @@ def test_every_node_running_project_code_carries_its_fingerprint():
   dag = pipeline_module.create_pipeline(pipeline_config.load_profile('smoke'))
   carried = {node.id: node.exec_properties.get(code_fingerprint.CODE_FINGERPRINT_KEY)
              for node in dag.components}
-  stock = {'StatisticsGen', 'ExampleValidator', 'latest_blessed_model_resolver'}
+  stock = {'StatisticsGen', 'ExampleValidator'}
   assert {node for node, value in carried.items() if value is None} == stock
   assert carried['Trainer'] == code_fingerprint.fingerprint(['components.trainer.run_fn'])
-  assert carried['Evaluator'] == code_fingerprint.fingerprint(['components.evaluator.metrics'])
+  assert carried['Evaluator'] == code_fingerprint.fingerprint(
+      ['components.evaluator.metrics', 'components.evaluator.component'])

@@ -1,0 +1,52 @@
+"""Executor of ServedModel: the newest complete version of the serving dir,
+copied into a TFX Model artifact (``<uri>/Format-Serving``), or an empty
+artifact when nothing is served yet.
+
+The copy makes the baseline an ordinary Model artifact that every
+orchestrator hands on the same way (local, Kubeflow's launcher, Vertex);
+the served model is small (a few MB). Whether the artifact holds a model is
+decided by its files (`holds_model`), not by metadata, which orchestrators
+translate differently.
+"""
+
+from typing import Any, Dict, List
+
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import path_utils
+
+from components import serving_dir
+
+MODEL_KEY = 'model'
+SERVING_DIR_KEY = 'serving_dir'
+# Custom properties recorded on the artifact, for people and MLMD queries.
+SERVED_VERSION_PROPERTY = 'served_version'
+SERVED_PATH_PROPERTY = 'served_path'
+
+
+def holds_model(model: types.Artifact) -> bool:
+  """Whether a Model artifact (of ServedModel or a Trainer) holds a SavedModel."""
+  return serving_dir.is_complete(path_utils.serving_model_path(model.uri))
+
+
+class Executor(base_executor.BaseExecutor):
+  """Copies the served model into the output Model artifact."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    del input_dict  # No inputs: the serving dir is outside the pipeline.
+    model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
+    base_directory = exec_properties[SERVING_DIR_KEY]
+    version = serving_dir.newest_complete_version(base_directory)
+    model.set_string_custom_property(SERVED_VERSION_PROPERTY, version or '')
+    if version is None:
+      logging.info('Nothing is served under %s yet: the Evaluator gates on the '
+                   'value thresholds alone', base_directory)
+      return
+    served_path = serving_dir.version_path(base_directory, version)
+    serving_dir.copy_tree(served_path, path_utils.serving_model_dir(model.uri))
+    model.set_string_custom_property(SERVED_PATH_PROPERTY, served_path)
+    logging.info('Baseline: version %s served from %s', version, served_path)
