@@ -26,6 +26,7 @@ COPY schemas/ schemas/
 COPY data/ data/
 RUN uv pip install --system --no-deps -e . && dae-pipeline --help > /dev/null
 
-# TFX's Kubeflow V2 launcher is the command of every task; the compiled spec
+# The project's entrypoint (TFX's, made to work with the open-source KFP v2
+# driver: pipeline/kfp_entrypoint.py) is the command of every task; the spec
 # sets it, this is the same entry point for running the image by hand.
-ENTRYPOINT ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+ENTRYPOINT ["python", "-m", "pipeline.kfp_entrypoint"]

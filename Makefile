@@ -44,7 +44,7 @@ test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast:
-	$(MAKE) test PYTEST_ARGS='-m "not e2e"'
+	$(MAKE) test PYTEST_ARGS='-m "not e2e and not kfp"'
 
 lock:
 	uv pip compile requirements.in -o requirements.lock --generate-hashes \

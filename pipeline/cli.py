@@ -11,6 +11,7 @@ import math
 import sys
 from typing import List, Optional
 
+from pipeline import kfp_local
 import pipeline_config
 
 EXIT_FAILED = 1
@@ -98,6 +99,20 @@ def make_parser() -> argparse.ArgumentParser:
                               'the package the kfp client uploads)')
   _add_config_arguments(compile_parser)
   _add_kubeflow_arguments(compile_parser)
+  run_compiled = commands.add_parser(
+      'run-compiled', help='run a compiled Kubeflow package here, task by task, '
+      'the way open-source KFP v2 runs it (a pre-flight check before submitting)')
+  run_compiled.add_argument('package', help='the .json or .yaml that compile wrote')
+  run_compiled.add_argument('--pipeline-root', help="root of the run's artifacts "
+                            '(a path or gs://...); default: the package\'s')
+  run_compiled.add_argument('--param', action='append', default=[],
+                            metavar='NAME=VALUE', help='pipeline parameter, e.g. '
+                            'noise_stddev=0.3 (repeatable)')
+  run_compiled.add_argument('--work-dir', default='build/run-compiled',
+                            help="where each task's log and executor output go")
+  run_compiled.add_argument('--parallelism', type=int,
+                            default=kfp_local.DEFAULT_PARALLELISM,
+                            help='tasks run at once at most (each imports TensorFlow)')
   for name, help_text in (
       ('submit', 'compile, then start one run on a Kubeflow Pipelines host'),
       ('schedule', 'compile, upload as a new pipeline version and create a '
@@ -195,8 +210,29 @@ def _write_samples(config: pipeline_config.PipelineConfig, count: int,
         f'{clean_output}')
 
 
+def _run_compiled(args) -> int:
+  from pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
+  try:
+    results = kfp_local.run_package(
+        args.package, pipeline_root=args.pipeline_root,
+        parameters=kubeflow_runner.split_parameters(args.param),
+        work_dir=args.work_dir, parallelism=args.parallelism)
+  except kfp_local.PackageRefused as error:
+    print(f'dae-pipeline: run-compiled refused {args.package}: {error}', file=sys.stderr)
+    return EXIT_INVALID_CONFIG
+  except kfp_local.TaskFailed as error:
+    print(kfp_local.format_results(error.results))
+    print(f'dae-pipeline: run-compiled failed: {error}', file=sys.stderr)
+    return EXIT_FAILED
+  print(kfp_local.format_results(results))
+  print(f'dae-pipeline: run-compiled finished {args.package}')
+  return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   args = make_parser().parse_args(argv)
+  if args.command == 'run-compiled':
+    return _run_compiled(args)
   try:
     config = build_config(args)
     if args.command == 'config':

@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any, Dict, Optional
 
+from pipeline import kfp_local
 import pipeline_config
 
 IMAGE_ROOT = '/pipeline'  # WORKDIR of the Dockerfile: the project's copy.
@@ -49,11 +50,14 @@ def parameter_name(field: str) -> str:
 
 
 def in_image(config: pipeline_config.PipelineConfig) -> pipeline_config.PipelineConfig:
-  """Maps the vendored data directory into the container's copy of the project."""
+  """Names the vendored data directory relative to the project, which the
+  ExampleGen resolves against its own copy: /pipeline in the image, the
+  checkout under `dae-pipeline run-compiled`."""
   data = config.data
   if data.source == pipeline_config.SOURCE_VENDORED and (
       os.path.abspath(data.source_dir) == pipeline_config.default_source_dir()):
-    data = dataclasses.replace(data, source_dir=f'{IMAGE_ROOT}/data/mnist')
+    data = dataclasses.replace(data, source_dir=os.path.relpath(
+        data.source_dir, pipeline_config.repository_root()))
   return dataclasses.replace(config, data=data)
 
 
@@ -96,6 +100,46 @@ def _never_cache(job: Dict[str, Any], node_ids) -> None:
     tasks[node_id].setdefault('cachingOptions', {})['enableCache'] = False
 
 
+def _condition_inputs_by_name(job: Dict[str, Any]) -> None:
+  """Points each task condition at the task's own input artifact.
+
+  TFX 1.16's step builder writes a Cond on a channel the task already takes
+  as `inputs.artifacts['_<Producer>.<key>']` (the channel's implicit key)
+  without adding that input, because the task has it under its own name
+  (tfx/orchestration/kubeflow/v2/step_builder.py, `implicit_keys_map`): the
+  Pusher's condition reads `_Evaluator.blessing` while its input is
+  `model_blessing`. The KFP driver evaluates the condition over the task's
+  ExecutorInput, where the name is absent, and fails; the name is replaced
+  here by the input fed from the same producer and output.
+  """
+  for task in job['pipelineSpec']['root']['dag']['tasks'].values():
+    condition = task.get('triggerPolicy', {}).get('condition')
+    if not condition:
+      continue
+    own_names = {
+        (value['taskOutputArtifact']['producerTask'],
+         value['taskOutputArtifact']['outputArtifactKey']): name
+        for name, value in task.get('inputs', {}).get('artifacts', {}).items()
+        if 'taskOutputArtifact' in value}
+
+    def own_name(match):
+      producer, _, key = match.group(1)[1:].rpartition('.')
+      name = own_names.get((producer, key), match.group(1))
+      return f"inputs.artifacts['{name}']"
+
+    task['triggerPolicy']['condition'] = kfp_local.CONDITION_INPUT.sub(own_name, condition)
+
+
+def _use_entrypoint(job: Dict[str, Any]) -> None:
+  """Every container task runs the project's entrypoint (pipeline/
+  kfp_entrypoint.py: TFX's, made to work with the OSS KFP v2 driver), with
+  TFX's arguments."""
+  from pipeline import kfp_entrypoint  # pylint: disable=g-import-not-at-top
+  for executor in job['pipelineSpec']['deploymentSpec']['executors'].values():
+    if 'container' in executor:
+      executor['container']['command'] = ['python', '-m', kfp_entrypoint.MODULE]
+
+
 def compile_pipeline(config: pipeline_config.PipelineConfig,
                      options: KubeflowOptions,
                      output: Optional[str] = None) -> Dict[str, Any]:
@@ -130,6 +174,12 @@ def compile_pipeline(config: pipeline_config.PipelineConfig,
   job = runner.run(dag, write_out=False)
   _restore_parameter_defaults(job, parameters)
   _never_cache(job, pipeline_module.NEVER_CACHED_NODES)
+  _use_entrypoint(job)
+  _condition_inputs_by_name(job)
+  refusals = kfp_local.oss_refusals(job['pipelineSpec'])
+  if refusals:  # A bug here, never the user's: fail before anyone submits it.
+    raise RuntimeError('compiled a package that open-source KFP v2 refuses: '
+                       + '; '.join(refusals))
   if output:
     write_package(job, output)
   return job

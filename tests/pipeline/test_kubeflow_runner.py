@@ -12,12 +12,12 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import cli
 from pipeline import code_fingerprint
+from pipeline import kfp_local
 from pipeline import kubeflow_runner
 from pipeline import pipeline as pipeline_module
 import pipeline_config
 
 IMAGE = 'registry.example.com/mnist-dae-pipeline:test'
-RESOLVER = 'latest_blessed_model_resolver'
 
 
 def _config():
@@ -41,11 +41,6 @@ def compiled(tmp_path_factory):
   return job, written, spec
 
 
-def _task_node(task_name):
-  """Kubeflow splits the resolver into one task per channel."""
-  return RESOLVER if task_name.startswith(RESOLVER) else task_name
-
-
 def test_json_package_parses_as_a_pipeline_job_and_spec(compiled):
   job, written, spec = compiled
   assert written == job
@@ -58,14 +53,17 @@ def test_spec_holds_every_component_of_the_local_dag_in_dependency_order(compile
   _, _, spec = compiled
   local = pipeline_module.create_pipeline(_config())
   tasks = spec.root.dag.tasks
-  assert {_task_node(name) for name in tasks} == {c.id for c in local.components}
+  assert {name for name in tasks} == {c.id for c in local.components}
   for component in local.components:
     for upstream in component.upstream_nodes:
       dependents = [
-          name for name in tasks if _task_node(name) == component.id and
-          any(_task_node(dep) == upstream.id for dep in tasks[name].dependent_tasks)]
+          name for name in tasks if name == component.id and
+          any(dep == upstream.id for dep in tasks[name].dependent_tasks)]
       assert dependents, f'{component.id} does not wait for {upstream.id}'
-  assert 'blessed' in tasks['Pusher'].trigger_policy.condition
+  # The condition reads the Pusher's own blessing input (TFX 1.16 names an
+  # input the task lacks; compile_pipeline renames it).
+  assert tasks['Pusher'].trigger_policy.condition == (
+      "(inputs.artifacts['model_blessing'].artifacts[0].metadata['blessed'] == 1.0)")
 
 
 def test_every_task_uses_the_image_and_only_the_trainer_requests_gpus(compiled):
@@ -97,7 +95,9 @@ def test_beam_args_and_image_paths_reach_the_tasks(compiled):
   _, written, _ = compiled
   text = json.dumps(written)
   assert '--runner=DataflowRunner' in text
-  assert f'{kubeflow_runner.IMAGE_ROOT}/data/mnist' in text  # not this checkout's
+  # The vendored data relative to the project: /pipeline/data/mnist in the
+  # image, this checkout's under run-compiled.
+  assert '"constant": "data/mnist"' in text
   assert pipeline_config.repository_root() not in text
   assert 'gs://example-bucket/mnist-dae/serving' in text
 
@@ -106,17 +106,16 @@ def test_only_the_pusher_is_never_cached_and_project_code_keys_the_cache(compile
   _, written, _ = compiled
   tasks = written['pipelineSpec']['root']['dag']['tasks']
   uncached = {name for name, task in tasks.items()
-              if not task.get('cachingOptions', {}).get('enableCache')
-              and not name.startswith(RESOLVER)}  # Resolvers: nothing to cache.
-  assert uncached == set(pipeline_module.NEVER_CACHED_NODES) == {'Pusher'}
+              if not task.get('cachingOptions', {}).get('enableCache')}
+  assert uncached == set(pipeline_module.NEVER_CACHED_NODES) == {'ServedModel', 'Pusher'}
   # The code fingerprint is a parameter of every task that runs project code,
   # so KFP's cache key changes with that code.
   fingerprinted = {
       name for name, task in tasks.items()
       if code_fingerprint.CODE_FINGERPRINT_KEY in task.get('inputs', {}).get('parameters', {})}
   assert fingerprinted == {'TfdsExampleGen', 'SchemaImporter', 'DataValidationGate',
-                           'NoiseTransform', 'Trainer', 'Evaluator', 'VisualReport',
-                           'Pusher'}
+                           'NoiseTransform', 'Trainer', 'ServedModel', 'Evaluator',
+                           'VisualReport', 'Pusher'}
 
 
 def test_yaml_package_is_the_bare_pipeline_spec(compiled, tmp_path):
@@ -164,3 +163,17 @@ def test_dockerfile_entrypoint_is_the_command_of_the_compiled_tasks(compiled):
                                       re.MULTILINE)[1])
   trainer = written['pipelineSpec']['deploymentSpec']['executors']['Trainer_executor']
   assert trainer['container']['command'] == entrypoint
+
+
+def test_no_task_is_one_the_oss_backend_refuses_and_all_use_the_entrypoint(compiled):
+  _, written, _ = compiled
+  spec = written['pipelineSpec']
+  assert kfp_local.oss_refusals(spec) == []
+  executors = spec['deploymentSpec']['executors']
+  assert {next(iter(executor)) for executor in executors.values()} == {'container'}
+  assert {tuple(executor['container']['command']) for executor in executors.values()} == {
+      ('python', '-m', 'pipeline.kfp_entrypoint')}
+  # The baseline is a plain task, never cached (it reads the serving dir).
+  tasks = spec['root']['dag']['tasks']
+  assert tasks['Evaluator']['inputs']['artifacts']['baseline_model'] == {
+      'taskOutputArtifact': {'outputArtifactKey': 'model', 'producerTask': 'ServedModel'}}

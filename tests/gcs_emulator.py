@@ -1,0 +1,242 @@
+"""gs:// for tests: gcp-storage-emulator on 127.0.0.1, reachable by every client.
+
+* google-cloud-storage (the KFP entrypoint's marker clean-up) and Beam's gcsio
+  honour STORAGE_EMULATOR_HOST=http://127.0.0.1:PORT.
+* TensorFlow's built-in GCS filesystem (tf.io.gfile, TFX's fileio, tf.data,
+  SavedModel) has its endpoints hard-coded (https://storage.googleapis.com,
+  https://www.googleapis.com), but honours `https_proxy` and `CURL_CA_BUNDLE`.
+  So a small local HTTPS proxy answers CONNECT, terminates TLS with a
+  certificate from a throw-away CA, and forwards each request to the emulator
+  over plain HTTP: it answers `Expect: 100-continue`, de-chunks bodies (TF
+  sends chunked bodies with a Content-Length), and rewrites the emulator's
+  `http://127.0.0.1:PORT` Location headers (resumable uploads) to the host
+  TF asked for. `NO_GCE_CHECK` and an empty `CLOUDSDK_CONFIG` keep TF from
+  looking for credentials; `GCS_STAT_CACHE_MAX_AGE=0` from caching stats.
+* The emulator is patched at start-up: it fails an upload with an empty body
+  (`len(None)`), which TF's CreateDir sends.
+
+Everything starts on 127.0.0.1 and stops with the context manager; nothing
+leaves the machine. `environment()` gives the variables for subprocesses.
+"""
+
+import contextlib
+import datetime
+import http.client
+import os
+import socket
+import socketserver
+import ssl
+import tempfile
+import threading
+from typing import Dict, Iterator
+
+GCS_HOSTS = ('storage.googleapis.com', 'www.googleapis.com', 'oauth2.googleapis.com')
+
+
+def free_port() -> int:
+  with socket.socket() as probe:
+    probe.bind(('127.0.0.1', 0))
+    return probe.getsockname()[1]
+
+
+def _patch_emulator_for_empty_uploads() -> None:
+  from gcp_storage_emulator import server  # pylint: disable=g-import-not-at-top
+  if getattr(server, '_empty_body_patched', False):
+    return
+  read = server._read_data  # pylint: disable=protected-access
+
+  def read_empty_uploads_as_bytes(request_handler, query):
+    data = read(request_handler, query)
+    return b'' if data is None and 'uploadType' in query else data
+
+  server._read_data = read_empty_uploads_as_bytes  # pylint: disable=protected-access
+  server._empty_body_patched = True  # pylint: disable=protected-access
+
+
+def _write_certificates(directory: str):
+  """A throw-away CA and a certificate for the GCS hosts; returns their paths."""
+  from cryptography import x509  # pylint: disable=g-import-not-at-top
+  from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=g-import-not-at-top
+  from cryptography.hazmat.primitives.asymmetric import ec  # pylint: disable=g-import-not-at-top
+  from cryptography.x509.oid import NameOID  # pylint: disable=g-import-not-at-top
+  now = datetime.datetime.now(datetime.timezone.utc)
+  valid = dict(not_valid_before=now - datetime.timedelta(days=1),
+               not_valid_after=now + datetime.timedelta(days=2))
+  ca_key = ec.generate_private_key(ec.SECP256R1())
+  ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'test GCS proxy CA')])
+  ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(valid['not_valid_before']).not_valid_after(valid['not_valid_after'])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256()))
+  key = ec.generate_private_key(ec.SECP256R1())
+  leaf = (x509.CertificateBuilder()
+          .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, GCS_HOSTS[0])]))
+          .issuer_name(ca_name).public_key(key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(valid['not_valid_before']).not_valid_after(valid['not_valid_after'])
+          .add_extension(x509.SubjectAlternativeName([x509.DNSName(host) for host in GCS_HOSTS]),
+                         critical=False)
+          .sign(ca_key, hashes.SHA256()))
+  paths = {name: os.path.join(directory, name) for name in ('ca.pem', 'cert.pem', 'key.pem')}
+  with open(paths['ca.pem'], 'wb') as out:
+    out.write(ca.public_bytes(serialization.Encoding.PEM))
+  with open(paths['cert.pem'], 'wb') as out:
+    out.write(leaf.public_bytes(serialization.Encoding.PEM))
+  with open(paths['key.pem'], 'wb') as out:
+    out.write(key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()))
+  return paths
+
+
+def _read_headers(stream):
+  headers = []
+  while True:
+    line = stream.readline(65537)
+    if line in (b'\r\n', b'\n', b''):
+      return headers
+    name, _, value = line.decode('latin-1').partition(':')
+    headers.append((name.strip(), value.strip()))
+
+
+def _read_body(stream, headers) -> bytes:
+  lookup = {name.lower(): value for name, value in headers}
+  if lookup.get('transfer-encoding', '').lower() == 'chunked':
+    body = b''
+    while True:
+      size = int(stream.readline().split(b';')[0].strip() or b'0', 16)
+      if size == 0:
+        _read_headers(stream)  # Trailers, up to the blank line.
+        return body
+      body += stream.read(size)
+      stream.readline()
+  return stream.read(int(lookup.get('content-length', '0') or 0))
+
+
+class _ProxyHandler(socketserver.StreamRequestHandler):
+  """CONNECT, TLS as the GCS host, then plain HTTP requests to the emulator."""
+
+  def handle(self):
+    request_line = self.rfile.readline(65537).decode('latin-1').split()
+    _read_headers(self.rfile)
+    if len(request_line) < 2 or request_line[0] != 'CONNECT':
+      self.wfile.write(b'HTTP/1.1 405 Only CONNECT\r\nContent-Length: 0\r\n\r\n')
+      return
+    host = request_line[1].split(':')[0]
+    self.wfile.write(b'HTTP/1.1 200 Connection established\r\n\r\n')
+    self.wfile.flush()
+    try:
+      tls = self.server.tls_context.wrap_socket(self.connection, server_side=True)
+    except (ssl.SSLError, OSError):
+      return
+    stream = tls.makefile('rwb')
+    try:
+      while self._forward_one(stream, host):
+        pass
+    except (ssl.SSLError, OSError, ValueError):
+      pass
+    finally:
+      with contextlib.suppress(OSError):
+        stream.close()
+        tls.close()
+
+  def _forward_one(self, stream, host) -> bool:
+    line = stream.readline(65537)
+    if not line.strip():
+      return False
+    method, path, _ = line.decode('latin-1').split(' ', 2)
+    headers = _read_headers(stream)
+    if any(name.lower() == 'expect' and '100' in value for name, value in headers):
+      stream.write(b'HTTP/1.1 100 Continue\r\n\r\n')
+      stream.flush()
+    body = _read_body(stream, headers)
+    skip = {'transfer-encoding', 'expect', 'content-length', 'connection', 'host',
+            'proxy-connection'}
+    forwarded = {name: value for name, value in headers if name.lower() not in skip}
+    forwarded['Content-Length'] = str(len(body))
+    emulator = http.client.HTTPConnection('127.0.0.1', self.server.emulator_port, timeout=120)
+    try:
+      emulator.request(method, path, body=body, headers=forwarded)
+      response = emulator.getresponse()
+      payload = response.read()
+      status, reason, answer_headers = response.status, response.reason, response.getheaders()
+    finally:
+      emulator.close()
+    local = f'http://127.0.0.1:{self.server.emulator_port}'
+    out = [f'HTTP/1.1 {status} {reason}']
+    for name, value in answer_headers:
+      if name.lower() in ('transfer-encoding', 'connection', 'content-length'):
+        continue
+      if name.lower() == 'location':
+        value = value.replace(local, f'https://{host}')
+      out.append(f'{name}: {value}')
+    if method != 'HEAD':
+      out.append(f'Content-Length: {len(payload)}')
+    stream.write(('\r\n'.join(out) + '\r\n\r\n').encode('latin-1')
+                 + (payload if method != 'HEAD' else b''))
+    stream.flush()
+    return True
+
+
+class _ProxyServer(socketserver.ThreadingTCPServer):
+  daemon_threads = True
+  allow_reuse_address = True
+
+
+@contextlib.contextmanager
+def running(bucket: str) -> Iterator[Dict[str, str]]:
+  """The emulator (with `bucket`) and the proxy; yields their environment:
+  set it in this process with `applied(...)`, or pass it to subprocesses."""
+  from gcp_storage_emulator import server  # pylint: disable=g-import-not-at-top
+  _patch_emulator_for_empty_uploads()
+  emulator_port = free_port()
+  emulator = server.create_server('127.0.0.1', emulator_port, in_memory=True,
+                                  default_bucket=bucket)
+  emulator.start()
+  with tempfile.TemporaryDirectory(prefix='gcs-proxy-') as directory:
+    paths = _write_certificates(directory)
+    proxy = _ProxyServer(('127.0.0.1', 0), _ProxyHandler)
+    proxy.emulator_port = emulator_port
+    proxy.tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    proxy.tls_context.load_cert_chain(paths['cert.pem'], paths['key.pem'])
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    cloudsdk = os.path.join(directory, 'cloudsdk')
+    os.makedirs(cloudsdk)
+    endpoint = f'http://127.0.0.1:{emulator_port}'
+    try:
+      yield {
+          'STORAGE_EMULATOR_HOST': endpoint,
+          'GOOGLE_CLOUD_PROJECT': 'test-project',
+          'https_proxy': f'http://127.0.0.1:{proxy.server_address[1]}',
+          'HTTPS_PROXY': f'http://127.0.0.1:{proxy.server_address[1]}',
+          'no_proxy': '127.0.0.1,localhost',
+          'NO_PROXY': '127.0.0.1,localhost',
+          'CURL_CA_BUNDLE': paths['ca.pem'],
+          'NO_GCE_CHECK': 'true',
+          'CLOUDSDK_CONFIG': cloudsdk,
+          'GCS_STAT_CACHE_MAX_AGE': '0',
+          # Fail Google's credential probes at once instead of after seconds.
+          'GCE_METADATA_HOST': '127.0.0.1:9',
+          'GCE_METADATA_IP': '127.0.0.1:9',
+      }
+    finally:
+      proxy.shutdown()
+      proxy.server_close()
+      emulator.stop()
+
+
+@contextlib.contextmanager
+def applied(environment: Dict[str, str]) -> Iterator[None]:
+  """Sets `environment` in this process for the block."""
+  saved = {name: os.environ.get(name) for name in environment}
+  os.environ.update(environment)
+  try:
+    yield
+  finally:
+    for name, value in saved.items():
+      if value is None:
+        os.environ.pop(name, None)
+      else:
+        os.environ[name] = value
