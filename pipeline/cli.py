@@ -114,15 +114,23 @@ def make_parser() -> argparse.ArgumentParser:
                             default=kfp_local.DEFAULT_PARALLELISM,
                             help='tasks run at once at most (each imports TensorFlow)')
   for name, help_text in (
-      ('submit', 'compile, then start one run on a Kubeflow Pipelines host'),
-      ('schedule', 'compile, upload as a new pipeline version and create a '
-       'recurring run on a Kubeflow Pipelines host')):
+      ('submit', 'compile, then start one run on Kubeflow Pipelines or Vertex AI'),
+      ('schedule', 'compile, then create a recurring run on Kubeflow Pipelines '
+       '(as a new pipeline version) or a schedule on Vertex AI')):
     remote = commands.add_parser(name, help=help_text)
     _add_config_arguments(remote)
     _add_kubeflow_arguments(remote)
-    remote.add_argument('--host', required=True,
-                        help='KFP API endpoint, e.g. http://localhost:8080')
-    remote.add_argument('--experiment', default='mnist-dae')
+    remote.add_argument('--target', choices=['kubeflow', 'vertex'], default='kubeflow',
+                        help='open-source Kubeflow Pipelines (--host) or Vertex AI '
+                        'Pipelines (--project, --region)')
+    remote.add_argument('--host', help='KFP API endpoint, e.g. http://localhost:8080 '
+                        '(--target kubeflow)')
+    remote.add_argument('--experiment', default='mnist-dae',
+                        help='KFP experiment (--target kubeflow)')
+    remote.add_argument('--project', help='Google Cloud project (--target vertex)')
+    remote.add_argument('--region', help='Vertex AI region, e.g. europe-west4')
+    remote.add_argument('--service-account', help="the runs' service account "
+                        '(--target vertex; default: the project\'s default)')
     remote.add_argument('--param', action='append', default=[],
                         metavar='NAME=VALUE', help='run parameter, e.g. '
                         'noise_stddev=0.3 (repeatable)')
@@ -130,8 +138,14 @@ def make_parser() -> argparse.ArgumentParser:
                         help='seconds to wait for each answer of the host')
     if name == 'schedule':
       remote.add_argument('--cron', required=True,
-                          help='cron schedule, 5 fields ("0 3 * * *") or 6 '
-                          'with seconds first')
+                          help='cron schedule, 5 fields ("0 3 * * *"); Kubeflow '
+                          'also takes 6 with seconds first, Vertex a "TZ=Area/City " prefix')
+      remote.add_argument('--schedule-name',
+                          help='name of the recurring run (default: '
+                          '<pipeline name>-recurring); one per name and experiment')
+      remote.add_argument('--replace', action='store_true',
+                          help='replace the recurring run of that name if it exists '
+                          '(without: refuse, changing nothing)')
   return parser
 
 
@@ -173,14 +187,37 @@ def _remote(args, config) -> int:
   import tempfile  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
   from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
+  from pipeline import vertex_client  # pylint: disable=g-import-not-at-top
   kubeflow_runner, options, config = _kubeflow(args, config)
   parameters = kubeflow_runner.split_parameters(args.param)
-  if args.command == 'schedule':
-    kfp_client.kfp_cron(args.cron)  # A bad cron fails before any work.
+  schedule_name = (getattr(args, 'schedule_name', None)
+                   or f'{config.pipeline_name}-recurring')
+  if args.target == 'kubeflow':
+    if not args.host:
+      raise pipeline_config.ConfigError('host', '--target kubeflow needs --host')
+    if args.command == 'schedule':
+      kfp_client.kfp_cron(args.cron)  # A bad cron fails before any work.
+  else:
+    if args.command == 'schedule':
+      vertex_client.vertex_cron(args.cron)
+    client = vertex_client.VertexClient(
+        args.project, args.region, config.pipeline_root,
+        service_account=args.service_account, timeout_s=args.timeout)
   stamp = time.strftime('%Y%m%d-%H%M%S')
   with tempfile.TemporaryDirectory() as package_dir:
-    package = os.path.join(package_dir, 'pipeline.yaml')
+    # Vertex takes the PipelineJob (.json), the kfp client the PipelineSpec.
+    package = os.path.join(
+        package_dir, 'pipeline.json' if args.target == 'vertex' else 'pipeline.yaml')
     kubeflow_runner.compile_pipeline(config, options, package)
+    if args.target == 'vertex':
+      if args.command == 'submit':
+        name = client.submit(package, f'{config.pipeline_name}-{stamp}', parameters)
+        print(f'started Vertex AI pipeline run {name}')
+      else:
+        name = client.schedule(package, schedule_name, args.cron, parameters,
+                               replace=args.replace)
+        print(f'created Vertex AI schedule {name} ({args.cron})')
+      return 0
     client = kfp_client.KubeflowClient(args.host, timeout_s=args.timeout)
     if args.command == 'submit':
       run_id = client.submit(package, args.experiment,
@@ -188,10 +225,10 @@ def _remote(args, config) -> int:
       print(f'started run {run_id} in experiment {args.experiment!r}')
     else:
       job_id = client.schedule(package, config.pipeline_name, stamp,
-                               args.experiment, f'{config.pipeline_name}-daily',
-                               args.cron, parameters)
-      print(f'created recurring run {job_id} ({args.cron}) in experiment '
-            f'{args.experiment!r}')
+                               args.experiment, schedule_name, args.cron,
+                               parameters, replace=args.replace)
+      print(f'created recurring run {schedule_name!r} ({job_id}, {args.cron}) in '
+            f'experiment {args.experiment!r}')
   return 0
 
 

@@ -2,12 +2,23 @@
 
 Every call to the server runs under a deadline: the kfp 2.5 client has no
 timeout, and a host that accepts a connection but never answers would hang it.
-Errors come out as KfpError with one readable line, not as tracebacks.
+Calls that change something (create a run, an experiment, a recurring run;
+upload; enable, disable, delete) run in the caller's thread with socket
+timeouts set on the client's HTTP pool, so a call that timed out is over: it
+cannot go on in a thread and create a run after the CLI reported failure.
+Read-only calls (and the constructor, which calls the server) run under a
+thread deadline. Errors come out as KfpError with one readable line.
+
+`schedule` is idempotent per experiment and recurring-run name: it refuses
+when that recurring run exists, or replaces it with `replace=True` (the old
+one is disabled, the new one created, then the old one deleted; if creating
+fails, the old one is enabled again).
 """
 
+import json
 import re
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -51,13 +62,32 @@ def with_deadline(call: Callable[[], Any], seconds: float, what: str) -> Any:
     raise KfpError(f'{what}: no answer within {seconds:g} s')
   if 'error' in outcome:
     error = outcome['error']
-    raise KfpError(f'{what}: {type(error).__name__}: {_first_line(error)}') from error
+    raise KfpError(f'{what}: {type(error).__name__}: {first_line(error)}') from error
   return outcome.get('value')
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
   text = str(error).strip() or repr(error)
   return text.splitlines()[0][:300]
+
+
+def bound_socket_timeouts(client, seconds: float) -> None:
+  """Gives every HTTP request of a kfp 2.5 Client connect and read timeouts.
+
+  The generated kfp_server_api REST client passes `timeout=None` (blocking)
+  unless a call sets `_request_timeout`, which kfp.Client never does
+  (kfp_server_api/rest.py, RESTClientObject.request), so its pool manager's
+  `request` is wrapped to supply one.
+  """
+  import urllib3  # pylint: disable=g-import-not-at-top
+  rest = client._run_api.api_client.rest_client  # pylint: disable=protected-access
+  request = rest.pool_manager.request
+
+  def request_with_timeout(*args, timeout=None, **kwargs):
+    return request(*args, timeout=timeout or urllib3.Timeout(
+        connect=seconds, read=seconds), **kwargs)
+
+  rest.pool_manager.request = request_with_timeout
 
 
 def _default_client_factory(host: str):
@@ -81,16 +111,27 @@ class KubeflowClient:
     self._host = host
     self._timeout_s = timeout_s
     factory = client_factory or _default_client_factory
-    # The kfp 2.5 constructor already calls the server.
+    # The kfp 2.5 constructor already calls the server (read-only).
     self._client = self._call(lambda: factory(host), 'connect')
+    if client_factory is None:
+      bound_socket_timeouts(self._client, timeout_s)
 
   def _call(self, call, what):
+    """A read-only call, under a thread deadline."""
     return with_deadline(call, self._timeout_s, f'{what} ({self._host})')
+
+  def _change(self, call, what):
+    """A call that changes something, in this thread (socket timeouts)."""
+    try:
+      return call()
+    except Exception as error:  # pylint: disable=broad-except
+      raise KfpError(f'{what} ({self._host}): {type(error).__name__}: '
+                     f'{first_line(error)}') from error
 
   def submit(self, package_path: str, experiment: str, run_name: str,
              arguments: Dict[str, Any]) -> str:
     """Starts one run of a compiled package; returns the run id."""
-    result = self._call(lambda: self._client.create_run_from_pipeline_package(
+    result = self._change(lambda: self._client.create_run_from_pipeline_package(
         package_path, arguments=arguments, run_name=run_name,
         experiment_name=experiment), 'create run')
     return result.run_id
@@ -104,25 +145,59 @@ class KubeflowClient:
     pipeline_id = self._call(lambda: self._client.get_pipeline_id(pipeline_name),
                              'find pipeline')
     if pipeline_id is None:
-      pipeline = self._call(lambda: self._client.upload_pipeline(
+      pipeline = self._change(lambda: self._client.upload_pipeline(
           package_path, pipeline_name=pipeline_name), 'upload pipeline')
       pipeline_id = pipeline.pipeline_id
-    version = self._call(lambda: self._client.upload_pipeline_version(
+    version = self._change(lambda: self._client.upload_pipeline_version(
         package_path, pipeline_version_name=version_name,
         pipeline_id=pipeline_id), 'upload pipeline version')
     return pipeline_id, version.pipeline_version_id
 
+  def recurring_runs_named(self, experiment_id: str, name: str) -> List[Any]:
+    """The experiment's recurring runs with this display name."""
+    name_filter = json.dumps({'predicates': [
+        {'operation': 'EQUALS', 'key': 'display_name', 'stringValue': name}]})
+    response = self._call(lambda: self._client.list_recurring_runs(
+        experiment_id=experiment_id, filter=name_filter, page_size=100),
+                          'list recurring runs')
+    return [run for run in (response.recurring_runs or [])
+            if run.display_name == name]
+
   def schedule(self, package_path: str, pipeline_name: str, version_name: str,
                experiment: str, job_name: str, cron: str,
-               arguments: Dict[str, Any]) -> str:
-    """Creates a recurring run of a new pipeline version; returns its id."""
+               arguments: Dict[str, Any], replace: bool = False) -> str:
+    """Creates the recurring run `job_name` of a new pipeline version in an
+    experiment (replacing one of that name only with `replace`); returns its id.
+
+    Raises:
+      KfpError: a bad cron (before any call), a recurring run of that name
+        exists and `replace` is false (nothing changed), or a call failed.
+    """
     cron = kfp_cron(cron)  # Before any call: a bad cron changes nothing.
-    pipeline_id, version_id = self.upload(package_path, pipeline_name, version_name)
-    experiment_id = self._call(
+    experiment_id = self._change(
         lambda: self._client.create_experiment(experiment),
         'create experiment').experiment_id
-    recurring = self._call(lambda: self._client.create_recurring_run(
-        experiment_id=experiment_id, job_name=job_name, cron_expression=cron,
-        params=arguments, pipeline_id=pipeline_id, version_id=version_id,
-        enabled=True), 'create recurring run')
+    existing = self.recurring_runs_named(experiment_id, job_name)
+    if existing and not replace:
+      raise KfpError(
+          f'recurring run {job_name!r} already exists in experiment '
+          f'{experiment!r} ({", ".join(run.recurring_run_id for run in existing)}); '
+          'pass --replace to replace it')
+    pipeline_id, version_id = self.upload(package_path, pipeline_name, version_name)
+    for old in existing:
+      self._change(lambda old=old: self._client.disable_recurring_run(
+          old.recurring_run_id), 'disable recurring run')
+    try:
+      recurring = self._change(lambda: self._client.create_recurring_run(
+          experiment_id=experiment_id, job_name=job_name, cron_expression=cron,
+          params=arguments, pipeline_id=pipeline_id, version_id=version_id,
+          enabled=True), 'create recurring run')
+    except KfpError:
+      for old in existing:
+        self._change(lambda old=old: self._client.enable_recurring_run(
+            old.recurring_run_id), 'enable the replaced recurring run again')
+      raise
+    for old in existing:
+      self._change(lambda old=old: self._client.delete_recurring_run(
+          old.recurring_run_id), 'delete the replaced recurring run')
     return recurring.recurring_run_id

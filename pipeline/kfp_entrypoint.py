@@ -24,14 +24,19 @@ What the OSS backend does differently (read in kubeflow/pipelines, backend
 3. The component's own inputs spec (``--json_serialized_inputs_spec_args``,
    compiled by TFX) declares each input's TFX type: it is the first source
    for an input whose type is missing, empty or ``system.*``.
-4. TF's GCS filesystem writes zero-byte ``dir/`` marker objects; the OSS
+4. The project's own artifact type (VisualReport's DenoisingReport) has the
+   schema title `mnist_dae.DenoisingReport`, the `namespace.Name` form KFP
+   requires, while TFX's entrypoint imports a custom type's title as a
+   class path (`kubeflow_v2_entrypoint_utils._retrieve_class_path`): the
+   title is mapped to the class (PROJECT_ARTIFACT_TYPES), on both backends.
+5. TF's GCS filesystem writes zero-byte ``dir/`` marker objects; the OSS
    launcher downloads input artifacts to local paths and fails on them
    (``mkdir .../model: not a directory``, kubeflow/pipelines#13476), which
    hits the model's ``Format-Serving/`` directory first. The markers under
    every output artifact are deleted once the executor is done, so the model
    layout stays as TFX and Vertex AI expect it (no flattening).
 
-On Vertex AI the types already name TFX classes and nothing is rewritten.
+On Vertex AI the types already name TFX classes and only 4 applies.
 """
 
 import json
@@ -44,6 +49,10 @@ import yaml
 MODULE = 'pipeline.kfp_entrypoint'
 TFX_TITLE_PREFIX = 'tfx.'
 SYSTEM_TITLE_PREFIX = 'system.'
+# The project's artifact types: schema title (TYPE_NAME) -> class path.
+PROJECT_ARTIFACT_TYPES = {
+    'mnist_dae.DenoisingReport': 'components.visual_report.component.DenoisingReport',
+}
 # A system.* title's TFX type, told by the metadata keys that type carries;
 # the first rule whose keys are all present wins, the last is the default.
 SYSTEM_TITLE_RULES = {
@@ -80,9 +89,10 @@ def _title_from_metadata(title: str, metadata: Mapping[str, Any]) -> str:
   return ''
 
 
-def tfx_title(key: str, artifact: Mapping[str, Any],
+def class_title(key: str, artifact: Mapping[str, Any],
               declared: Optional[Mapping[str, Any]]) -> str:
-  """The TFX schema title of one RuntimeArtifact (JSON form).
+  """The schema title TFX's entrypoint resolves to the artifact's class: a
+  `tfx.*` title, or the class path of one of the project's types.
 
   Args:
     key: The artifact's input or output key (for the error message).
@@ -93,11 +103,12 @@ def tfx_title(key: str, artifact: Mapping[str, Any],
     ArtifactTypeError: Nothing tells the artifact's TFX type.
   """
   title = schema_title(artifact.get('type'))
-  if title.startswith(TFX_TITLE_PREFIX):
-    return title
   declared_title = schema_title(declared)
-  if declared_title.startswith(TFX_TITLE_PREFIX):
-    return declared_title
+  for known in (title, declared_title):
+    if known.startswith(TFX_TITLE_PREFIX):
+      return known
+    if known in PROJECT_ARTIFACT_TYPES:
+      return PROJECT_ARTIFACT_TYPES[known]
   inferred = _title_from_metadata(title, artifact.get('metadata') or {})
   if inferred:
     return inferred
@@ -109,7 +120,8 @@ def tfx_title(key: str, artifact: Mapping[str, Any],
 
 def normalize_executor_input(executor_input: Dict[str, Any],
                              inputs_spec: Optional[Mapping[str, Any]]) -> List[str]:
-  """Gives every artifact of an ExecutorInput (JSON form) its TFX schema title.
+  """Gives every artifact of an ExecutorInput (JSON form) the schema title of
+  its class (see class_title).
 
   Args:
     executor_input: The ExecutorInput, changed in place.
@@ -124,7 +136,7 @@ def normalize_executor_input(executor_input: Dict[str, Any],
     for key, artifact_list in executor_input.get(side, {}).get('artifacts', {}).items():
       declared_type = declared.get(key, {}).get('artifactType') if side == 'inputs' else None
       for artifact in artifact_list.get('artifacts', []):
-        title = tfx_title(f'{side}.{key}', artifact, declared_type)
+        title = class_title(f'{side}.{key}', artifact, declared_type)
         if schema_title(artifact.get('type')) != title or 'schemaTitle' not in (
             artifact.get('type') or {}):
           before = schema_title(artifact.get('type')) or 'none'

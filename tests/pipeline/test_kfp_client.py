@@ -5,10 +5,13 @@ recording stand-in for kfp.Client, and the error paths with the real
 kfp.Client against loopback sockets (a closed port, a silent listener).
 """
 
+import http.server
+import json
 import socket
 import threading
 import time
 import types
+from unittest import mock
 
 import pytest
 
@@ -17,34 +20,33 @@ from pipeline import kfp_client
 from pipeline.kfp_client import KfpError
 
 
-class RecordingClient:
-  """Records the kfp.Client calls made (network-free stand-in)."""
-
-  def __init__(self, host, existing_pipeline_id=None):
-    self.host = host
-    self.calls = []
-    self._existing = existing_pipeline_id
-
-  def __getattr__(self, name):
-    def record(*args, **kwargs):
-      self.calls.append((name, args, kwargs))
-      return {
-          'get_pipeline_id': self._existing,
-          'upload_pipeline': types.SimpleNamespace(pipeline_id='p-new'),
-          'upload_pipeline_version': types.SimpleNamespace(pipeline_version_id='v-1'),
-          'create_experiment': types.SimpleNamespace(experiment_id='e-1'),
-          'create_recurring_run': types.SimpleNamespace(recurring_run_id='r-1'),
-          'create_run_from_pipeline_package': types.SimpleNamespace(run_id='run-1'),
-      }[name]
-    return record
+def _stand_in(existing_pipeline_id=None, existing_recurring=()):
+  """A kfp.Client stand-in that fails on a wrong signature (no server here)."""
+  import kfp  # pylint: disable=g-import-not-at-top
+  client = mock.create_autospec(kfp.Client, instance=True)
+  client.get_pipeline_id.return_value = existing_pipeline_id
+  client.upload_pipeline.return_value = types.SimpleNamespace(pipeline_id='p-new')
+  client.upload_pipeline_version.return_value = types.SimpleNamespace(pipeline_version_id='v-1')
+  client.create_experiment.return_value = types.SimpleNamespace(experiment_id='e-1')
+  client.create_recurring_run.return_value = types.SimpleNamespace(recurring_run_id='r-1')
+  client.create_run_from_pipeline_package.return_value = types.SimpleNamespace(run_id='run-1')
+  client.list_recurring_runs.return_value = types.SimpleNamespace(recurring_runs=[
+      types.SimpleNamespace(recurring_run_id=run_id, display_name=name)
+      for run_id, name in existing_recurring] or None)
+  return client
 
 
-def _client(existing=None):
+def _client(existing=None, existing_recurring=()):
   made = []
   def factory(host):
-    made.append(RecordingClient(host, existing))
+    made.append(_stand_in(existing, existing_recurring))
+    made[-1].host = host
     return made[-1]
   return kfp_client.KubeflowClient('http://kfp.example:8080', client_factory=factory), made
+
+
+def _names(stand_in):
+  return [call[0] for call in stand_in.method_calls]
 
 
 @pytest.mark.parametrize('given, expected', [
@@ -64,18 +66,19 @@ def test_submit_starts_a_run_of_the_package():
   client, made = _client()
   assert client.submit('/tmp/p.yaml', 'exp', 'run-a', {'noise_stddev': 0.3}) == 'run-1'
   assert made[0].host == 'http://kfp.example:8080'
-  assert made[0].calls == [('create_run_from_pipeline_package', ('/tmp/p.yaml',), {
-      'arguments': {'noise_stddev': 0.3}, 'run_name': 'run-a', 'experiment_name': 'exp'})]
+  made[0].create_run_from_pipeline_package.assert_called_once_with(
+      '/tmp/p.yaml', arguments={'noise_stddev': 0.3}, run_name='run-a',
+      experiment_name='exp')
 
 
 def test_schedule_uploads_a_new_pipeline_then_a_recurring_run():
   client, made = _client()
   assert client.schedule('/tmp/p.yaml', 'mnist-dae', 'v20261125', 'exp', 'daily',
                          '0 3 * * *', {}) == 'r-1'
-  names = [name for name, _, _ in made[0].calls]
-  assert names == ['get_pipeline_id', 'upload_pipeline', 'upload_pipeline_version',
-                   'create_experiment', 'create_recurring_run']
-  recurring = made[0].calls[-1][2]
+  assert _names(made[0]) == ['create_experiment', 'list_recurring_runs', 'get_pipeline_id',
+                             'upload_pipeline', 'upload_pipeline_version',
+                             'create_recurring_run']
+  recurring = made[0].create_recurring_run.call_args.kwargs
   assert recurring['cron_expression'] == '0 0 3 * * *'
   assert (recurring['pipeline_id'], recurring['version_id']) == ('p-new', 'v-1')
   assert recurring['experiment_id'] == 'e-1' and recurring['enabled']
@@ -84,16 +87,46 @@ def test_schedule_uploads_a_new_pipeline_then_a_recurring_run():
 def test_schedule_reuses_an_existing_pipeline():
   client, made = _client(existing='p-old')
   client.schedule('/tmp/p.yaml', 'mnist-dae', 'v2', 'exp', 'daily', '0 3 * * *', {})
-  names = [name for name, _, _ in made[0].calls]
-  assert 'upload_pipeline' not in names
-  assert made[0].calls[-1][2]['pipeline_id'] == 'p-old'
+  assert 'upload_pipeline' not in _names(made[0])
+  assert made[0].create_recurring_run.call_args.kwargs['pipeline_id'] == 'p-old'
 
 
 def test_bad_cron_makes_no_call():
   client, made = _client()
   with pytest.raises(KfpError):
     client.schedule('/tmp/p.yaml', 'mnist-dae', 'v2', 'exp', 'daily', 'daily', {})
-  assert made[0].calls == []
+  assert made[0].method_calls == []
+
+
+def test_schedule_refuses_a_second_recurring_run_of_the_same_name():
+  client, made = _client(existing_recurring=[('r-old', 'daily')])
+  with pytest.raises(KfpError, match="'daily' already exists in experiment 'exp' "
+                     r'\(r-old\); pass --replace'):
+    client.schedule('/tmp/p.yaml', 'mnist-dae', 'v2', 'exp', 'daily', '0 3 * * *', {})
+  # Nothing was uploaded or changed.
+  assert _names(made[0]) == ['create_experiment', 'list_recurring_runs']
+
+
+def test_schedule_with_replace_swaps_the_recurring_run():
+  client, made = _client(existing_recurring=[('r-old', 'daily'), ('r-other', 'weekly')])
+  assert client.schedule('/tmp/p.yaml', 'mnist-dae', 'v2', 'exp', 'daily', '0 3 * * *', {},
+                         replace=True) == 'r-1'
+  assert _names(made[0])[-3:] == ['disable_recurring_run', 'create_recurring_run',
+                                  'delete_recurring_run']
+  made[0].disable_recurring_run.assert_called_once_with('r-old')
+  made[0].delete_recurring_run.assert_called_once_with('r-old')
+  name_filter = made[0].list_recurring_runs.call_args.kwargs['filter']
+  assert json.loads(name_filter)['predicates'][0]['stringValue'] == 'daily'
+
+
+def test_a_failed_replacement_enables_the_old_recurring_run_again():
+  client, made = _client(existing_recurring=[('r-old', 'daily')])
+  made[0].create_recurring_run.side_effect = RuntimeError('quota')
+  with pytest.raises(KfpError, match='create recurring run .*quota'):
+    client.schedule('/tmp/p.yaml', 'mnist-dae', 'v2', 'exp', 'daily', '0 3 * * *', {},
+                    replace=True)
+  made[0].enable_recurring_run.assert_called_once_with('r-old')
+  made[0].delete_recurring_run.assert_not_called()
 
 
 def test_bad_host_url_is_rejected():
@@ -159,3 +192,49 @@ def test_submit_command_reports_an_unreachable_host(capsys):
 def test_schedule_command_rejects_a_bad_cron_before_compiling(capsys):
   assert cli.main(['schedule', '--host', 'http://127.0.0.1:1', '--cron', 'daily']) == 1
   assert 'bad cron expression' in capsys.readouterr().err
+
+
+@pytest.fixture
+def stalling_host():
+  """A loopback KFP stand-in: answers the health check, never answers a POST."""
+  posts = []
+  release = threading.Event()
+
+  class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # pylint: disable=invalid-name
+      body = b'{"multi_user": false}'
+      self.send_response(200)
+      self.send_header('Content-Type', 'application/json')
+      self.send_header('Content-Length', str(len(body)))
+      self.end_headers()
+      self.wfile.write(body)
+
+    def do_POST(self):  # pylint: disable=invalid-name
+      posts.append(self.path)
+      release.wait(30)
+
+    def log_message(self, *args):
+      pass
+
+  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+  server.daemon_threads = True
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  yield f'http://127.0.0.1:{server.server_address[1]}', posts
+  release.set()
+  server.shutdown()
+  server.server_close()
+
+
+def test_a_change_that_times_out_is_over_when_the_error_is_reported(stalling_host):
+  """The real kfp.Client: the POST times out at the socket and nothing of the
+  call lives on in a thread (it could create a run after the CLI gave up)."""
+  host, posts = stalling_host
+  client = kfp_client.KubeflowClient(host, timeout_s=2)
+  started = time.monotonic()
+  with pytest.raises(KfpError, match='create experiment'):
+    client.schedule('/tmp/p.yaml', 'mnist-dae', 'v2', 'exp', 'daily', '0 3 * * *', {})
+  assert time.monotonic() - started < 15
+  assert posts == ['/apis/v2beta1/experiments']
+  assert not [thread for thread in threading.enumerate()
+              if thread.name.startswith('kfp:') and thread.is_alive()]

@@ -77,6 +77,20 @@ def test_tfx_types_are_kept_as_vertex_passes_them():
   assert _titles(executor_input, 'outputs') == {'blessing': {'schemaTitle': 'tfx.ModelBlessing'}}
 
 
+def test_the_projects_own_types_map_to_their_class():
+  import importlib  # pylint: disable=g-import-not-at-top
+  schema = 'title: mnist_dae.DenoisingReport\ntype: object\n'
+  executor_input = {'outputs': {'artifacts': {'report': _input({'instanceSchema': schema})}}}
+  kfp_entrypoint.normalize_executor_input(executor_input, None)
+  path = _titles(executor_input, 'outputs')['report']['schemaTitle']
+  module, _, name = path.rpartition('.')
+  artifact_class = getattr(importlib.import_module(module), name)
+  assert artifact_class.TYPE_NAME == 'mnist_dae.DenoisingReport'
+  for title, class_path in kfp_entrypoint.PROJECT_ARTIFACT_TYPES.items():
+    module, _, name = class_path.rpartition('.')
+    assert getattr(importlib.import_module(module), name).TYPE_NAME == title
+
+
 def test_an_untellable_type_is_an_error_naming_the_artifact():
   executor_input = {'inputs': {'artifacts': {'mystery': _input({'schemaTitle': 'system.Artifact'})}}}
   with pytest.raises(kfp_entrypoint.ArtifactTypeError, match="'inputs.mystery'"):
