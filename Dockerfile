@@ -1,10 +1,25 @@
-# The pipeline's container image: the default image of every Kubeflow task.
-# Same pinned stack as local runs (requirements.lock), the project installed
-# at /pipeline (kubeflow_runner.IMAGE_ROOT) with the vendored MNIST files, so
-# the compiled spec's `run_fn` and component classes import from the image.
+# The pipeline's container image: every Kubeflow task's image, and the
+# Dataflow workers' image (--sdk_container_image) when the Beam steps run there.
+# Same pinned stack as local runs, the project installed at /pipeline
+# (kubeflow_runner.IMAGE_ROOT) with the vendored MNIST files.
 #
-#   make image IMAGE=registry.example.com/mnist-dae-pipeline:TAG
+#   make image     IMAGE=registry.example.com/mnist-dae-pipeline:TAG      (CPU)
+#   make image-gpu IMAGE=registry.example.com/mnist-dae-pipeline:TAG-gpu  (CUDA)
+#
+# LOCK picks the variant: requirements.lock (CPU TensorFlow) or
+# requirements-gpu.lock (the same packages plus TensorFlow's CUDA 12 wheels,
+# tensorflow[and-cuda] at the locked TensorFlow version; the node supplies the
+# NVIDIA driver through the device plugin).
+ARG BEAM_VERSION=2.59.0
+
+# Dataflow starts workers with /opt/apache/beam/boot, which must be the
+# image's ENTRYPOINT (cloud.google.com/dataflow/docs/guides/build-container-image;
+# beam.apache.org "Modify an existing container image"): copied from Beam's
+# SDK image of the locked Beam and Python versions.
+FROM apache/beam_python3.10_sdk:${BEAM_VERSION} AS beam
+
 FROM python:3.10.13-slim-bookworm
+ARG LOCK=requirements.lock
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,11 +27,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN python -m pip install --no-cache-dir uv==0.13.9
 
+COPY --from=beam /opt/apache/beam /opt/apache/beam
+
 WORKDIR /pipeline
 
 # The locked stack first: a layer that changes only with the lock file.
-COPY requirements.lock ./
-RUN uv pip install --system --no-cache --require-hashes -r requirements.lock
+COPY requirements.lock requirements-gpu.lock ./
+RUN uv pip install --system --no-cache --require-hashes -r ${LOCK}
 
 # Then the project (editable: data/ and schemas/ stay beside the code).
 COPY pyproject.toml README.md pipeline_config.py ./
@@ -26,7 +43,8 @@ COPY schemas/ schemas/
 COPY data/ data/
 RUN uv pip install --system --no-deps -e . && dae-pipeline --help > /dev/null
 
-# The project's entrypoint (TFX's, made to work with the open-source KFP v2
-# driver: pipeline/kfp_entrypoint.py) is the command of every task; the spec
-# sets it, this is the same entry point for running the image by hand.
-ENTRYPOINT ["python", "-m", "pipeline.kfp_entrypoint"]
+# Kubeflow tasks name their command in the compiled spec: the project's
+# entrypoint (TFX's, made to work with the open-source KFP v2 driver:
+# pipeline/kfp_entrypoint.py, `python -m pipeline.kfp_entrypoint`). The image's
+# own ENTRYPOINT is Beam's worker boot, for Dataflow.
+ENTRYPOINT ["/opt/apache/beam/boot"]

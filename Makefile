@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 IMAGE       ?= mnist-dae-pipeline:latest
 
-.PHONY: setup run smoke test test-fast lock image compile report bench-quality bench-speed clean help
+.PHONY: setup run smoke test test-fast lock lock-gpu image image-gpu compile report bench-quality bench-speed clean help
 
 help:
 	@echo "make run     set up if needed, run the pipeline on full MNIST (PROFILE=smoke for a quick one)"
@@ -18,7 +18,7 @@ help:
 	@echo "make report  write the latest run's HTML report to build/report.html"
 	@echo "make bench-quality / bench-speed   the benchmarks (BENCH_ARGS=--quick for a few minutes)"
 	@echo "make compile compile the Kubeflow pipeline to build/pipeline.json (IMAGE=...)"
-	@echo "make image   docker build the pipeline image (IMAGE=...)"
+	@echo "make image   docker build the pipeline image (IMAGE=...); make image-gpu: with CUDA TensorFlow"
 
 setup: $(SETUP_STAMP)
 
@@ -49,6 +49,12 @@ test-fast:
 lock:
 	uv pip compile requirements.in -o requirements.lock --generate-hashes \
 	  --python $(VENV)/bin/python --quiet
+	$(MAKE) lock-gpu
+
+# The GPU image's lock: requirements.lock's pins plus TensorFlow's CUDA wheels.
+lock-gpu:
+	uv pip compile requirements-gpu.in -o requirements-gpu.lock --generate-hashes \
+	  --python $(VENV)/bin/python --quiet
 
 compile: setup
 	$(VENV)/bin/dae-pipeline compile --target kubeflow --output build/pipeline.json --image $(IMAGE) $(RUN_ARGS)
@@ -56,6 +62,9 @@ compile: setup
 # Needs a Docker engine (none on the project's CI machines).
 image:
 	docker build -t $(IMAGE) .
+
+image-gpu:
+	docker build --build-arg LOCK=requirements-gpu.lock -t $(IMAGE) .
 
 clean:
 	rm -rf build

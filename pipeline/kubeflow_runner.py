@@ -61,6 +61,38 @@ def in_image(config: pipeline_config.PipelineConfig) -> pipeline_config.Pipeline
   return dataclasses.replace(config, data=data)
 
 
+def _beam_runner(beam_pipeline_args) -> str:
+  runners = [arg.partition('=')[2] for arg in beam_pipeline_args
+             if arg.startswith('--runner=')]
+  return runners[-1] if runners else 'DirectRunner'
+
+
+def for_remote_beam(config: pipeline_config.PipelineConfig,
+                    options: KubeflowOptions) -> pipeline_config.PipelineConfig:
+  """Makes the Beam steps runnable on remote workers (Dataflow, Flink, Spark).
+
+  * Dataflow workers get the pipeline image (`--sdk_container_image`), which
+    holds the project, so they can import `components.*`; the image's
+    ENTRYPOINT is Beam's worker boot (see Dockerfile).
+  * TFDS prepares MNIST under the pipeline root (`<root>/tfds`) instead of a
+    directory inside the ExampleGen's pod, which remote workers cannot read.
+  With DirectRunner (the default: Beam runs inside each task's pod) nothing
+  changes. An explicit `--sdk_container_image` or `data.tfds_data_dir` wins.
+  """
+  runner = _beam_runner(config.beam_pipeline_args)
+  if runner in ('DirectRunner', 'direct'):
+    return config
+  args = list(config.beam_pipeline_args)
+  if runner == 'DataflowRunner' and not any(
+      arg.startswith('--sdk_container_image=') for arg in args):
+    args.append(f'--sdk_container_image={options.image}')
+  data = config.data
+  if data.tfds_data_dir is None and '://' in config.pipeline_root:
+    data = dataclasses.replace(
+        data, tfds_data_dir=f'{config.pipeline_root.rstrip("/")}/tfds')
+  return dataclasses.replace(config, beam_pipeline_args=tuple(args), data=data)
+
+
 def local_path_warnings(config: pipeline_config.PipelineConfig):
   """Paths that a cluster's tasks cannot share (no URI scheme)."""
   return [f'{field} {value!r} is a local path: tasks on a cluster need shared '
@@ -155,7 +187,7 @@ def compile_pipeline(config: pipeline_config.PipelineConfig,
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
 
-  config = in_image(config)
+  config = for_remote_beam(in_image(config), options)
   parameters = _runtime_parameters(config)
   dag = pipeline_module.create_pipeline(config, runtime_parameters=parameters)
   resource_spec = (pipeline_spec_pb2.PipelineDeploymentConfig

@@ -87,6 +87,7 @@ def choose_placement(allow_mixed_precision: bool = True) -> Placement:
     policy = 'mixed_bfloat16'
   else:
     gpus = tf.config.list_physical_devices('GPU')
+    log_devices(gpus)
     if _workers_in_tf_config() > 1:
       strategy = tf.distribute.MultiWorkerMirroredStrategy()
       placement = Placement(
@@ -109,3 +110,18 @@ def choose_placement(allow_mixed_precision: bool = True) -> Placement:
   logging.info('Training placement: %s, precision policy %s', placement.description,
                keras.mixed_precision.global_policy().name)
   return placement
+
+
+def log_devices(gpus) -> None:
+  """Logs the devices TensorFlow sees, and warns when a GPU is attached to the
+  container (NVIDIA's device plugin sets NVIDIA_VISIBLE_DEVICES) but this
+  TensorFlow cannot use it: the CPU image on a GPU node trains on the CPU."""
+  logging.info('TensorFlow %s (built with CUDA: %s) sees %s',
+               tf.__version__, tf.test.is_built_with_cuda(),
+               [device.name for device in tf.config.list_physical_devices()])
+  attached = os.environ.get('NVIDIA_VISIBLE_DEVICES', '')
+  if attached and attached not in ('void', 'none') and not gpus:
+    logging.warning(
+        'GPU(s) %r are attached to this container but TensorFlow sees none '
+        '(built with CUDA: %s): training runs on the CPU. Use the GPU image '
+        '(make image-gpu) for GPU nodes.', attached, tf.test.is_built_with_cuda())

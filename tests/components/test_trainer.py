@@ -343,3 +343,17 @@ def test_multi_worker_loop_scales_the_loss_under_mixed_float16(tmp_path):
   full_step = np.concatenate([(a - b).ravel() for a, b in zip(full, same_start)])
   assert np.linalg.norm(full_step) > 0
   assert np.linalg.norm(half_step) == pytest.approx(np.linalg.norm(full_step), rel=0.05)
+
+
+def test_a_gpu_attached_but_unusable_is_a_warning(monkeypatch, caplog):
+  from components.trainer import strategy  # pylint: disable=g-import-not-at-top
+  monkeypatch.setenv('NVIDIA_VISIBLE_DEVICES', 'GPU-1234')
+  with caplog.at_level('INFO'):
+    strategy.log_devices(gpus=[])
+  assert 'sees' in caplog.text and "'GPU-1234' are attached" in caplog.text
+  assert 'make image-gpu' in caplog.text
+  caplog.clear()
+  monkeypatch.setenv('NVIDIA_VISIBLE_DEVICES', 'void')
+  with caplog.at_level('INFO'):
+    strategy.log_devices(gpus=[])
+  assert 'attached' not in caplog.text

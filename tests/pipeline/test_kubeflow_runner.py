@@ -148,21 +148,45 @@ def test_dockerfile_builds_from_the_lock_file_into_the_image_root():
     text = dockerfile.read()
   assert 'requirements.lock' in text and '--require-hashes' in text
   assert f'WORKDIR {kubeflow_runner.IMAGE_ROOT}' in text
-  for source in re.findall(r'^COPY (.+) \S+$', text, flags=re.MULTILINE):
+  for source in re.findall(r'^COPY (?!--from)(.+) \S+$', text, flags=re.MULTILINE):
     for path in source.split():
       assert os.path.exists(os.path.join(root, path)), path
+  # Dataflow workers boot with Beam's launcher, of the locked Beam version.
   entrypoint = json.loads(re.search(r'^ENTRYPOINT (.+)$', text, re.MULTILINE)[1])
-  assert entrypoint[:2] == ['python', '-m']
-  assert importlib.util.find_spec(entrypoint[2]) is not None
+  assert entrypoint == ['/opt/apache/beam/boot']
+  beam_version = re.search(r'^ARG BEAM_VERSION=(\S+)$', text, re.MULTILINE)[1]
+  assert f'apache-beam=={beam_version} ' in _lock_pins('requirements.lock')
 
 
-def test_dockerfile_entrypoint_is_the_command_of_the_compiled_tasks(compiled):
+def _lock_pins(name):
+  with open(os.path.join(pipeline_config.repository_root(), name)) as lock:
+    return ' '.join(line.split(' \\')[0] + ' ' for line in lock if re.match(r'^[a-z0-9]', line))
+
+
+def test_the_gpu_lock_is_the_cpu_lock_plus_tensorflows_cuda_wheels():
+  cpu = set(_lock_pins('requirements.lock').split())
+  gpu = set(_lock_pins('requirements-gpu.lock').split())
+  assert cpu <= gpu  # Same versions of everything, TensorFlow included.
+  assert {pin.partition('==')[0] for pin in gpu - cpu} >= {
+      'nvidia-cudnn-cu12', 'nvidia-cublas-cu12', 'nvidia-cuda-runtime-cu12'}
+  assert all(pin.startswith('nvidia-') for pin in gpu - cpu)
+
+
+def test_the_compiled_tasks_run_the_projects_entrypoint_module(compiled):
   _, written, _ = compiled
-  with open(os.path.join(pipeline_config.repository_root(), 'Dockerfile')) as dockerfile:
-    entrypoint = json.loads(re.search(r'^ENTRYPOINT (.+)$', dockerfile.read(),
-                                      re.MULTILINE)[1])
   trainer = written['pipelineSpec']['deploymentSpec']['executors']['Trainer_executor']
-  assert trainer['container']['command'] == entrypoint
+  command = trainer['container']['command']
+  assert command[:2] == ['python', '-m']
+  assert importlib.util.find_spec(command[2]) is not None
+
+
+def test_remote_beam_workers_get_the_image_and_tfds_prepares_under_the_root(compiled):
+  _, written, _ = compiled
+  text = json.dumps(written)
+  assert f'--sdk_container_image={IMAGE}' in text
+  example_gen = written['pipelineSpec']['root']['dag']['tasks']['TfdsExampleGen']
+  assert example_gen['inputs']['parameters']['tfds_data_dir'] == {
+      'runtimeValue': {'constant': 'gs://example-bucket/mnist-dae/root/tfds'}}
 
 
 def test_no_task_is_one_the_oss_backend_refuses_and_all_use_the_entrypoint(compiled):
