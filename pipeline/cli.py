@@ -105,9 +105,7 @@ def make_parser() -> argparse.ArgumentParser:
   run_compiled.add_argument('package', help='the .json or .yaml that compile wrote')
   run_compiled.add_argument('--pipeline-root', help="root of the run's artifacts "
                             '(a path or gs://...); default: the package\'s')
-  run_compiled.add_argument('--param', action='append', default=[],
-                            metavar='NAME=VALUE', help='pipeline parameter, e.g. '
-                            'noise_stddev=0.3 (repeatable)')
+  _add_param_argument(run_compiled)
   run_compiled.add_argument('--work-dir', default='build/run-compiled',
                             help="where each task's log and executor output go")
   run_compiled.add_argument('--parallelism', type=int,
@@ -131,9 +129,7 @@ def make_parser() -> argparse.ArgumentParser:
     remote.add_argument('--region', help='Vertex AI region, e.g. europe-west4')
     remote.add_argument('--service-account', help="the runs' service account "
                         '(--target vertex; default: the project\'s default)')
-    remote.add_argument('--param', action='append', default=[],
-                        metavar='NAME=VALUE', help='run parameter, e.g. '
-                        'noise_stddev=0.3 (repeatable)')
+    _add_param_argument(remote)
     remote.add_argument('--timeout', type=float, default=60.0,
                         help='seconds to wait for each answer of the host')
     if name == 'schedule':
@@ -147,6 +143,12 @@ def make_parser() -> argparse.ArgumentParser:
                           help='replace the recurring run of that name if it exists '
                           '(without: refuse, changing nothing)')
   return parser
+
+
+def _add_param_argument(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument('--param', action='append', default=[],
+                      metavar='NAME=VALUE', help='pipeline parameter of the run, '
+                      'e.g. noise_stddev=0.3 (repeatable)')
 
 
 def _add_kubeflow_arguments(parser: argparse.ArgumentParser) -> None:

@@ -62,8 +62,13 @@ def with_deadline(call: Callable[[], Any], seconds: float, what: str) -> Any:
     raise KfpError(f'{what}: no answer within {seconds:g} s')
   if 'error' in outcome:
     error = outcome['error']
-    raise KfpError(f'{what}: {type(error).__name__}: {first_line(error)}') from error
+    raise one_line_error(KfpError, what, error) from error
   return outcome.get('value')
+
+
+def one_line_error(error_class, what: str, error: BaseException):
+  """`error_class('<what>: <Type>: <first line>')`, to raise from `error`."""
+  return error_class(f'{what}: {type(error).__name__}: {first_line(error)}')
 
 
 def first_line(error: BaseException) -> str:
@@ -125,8 +130,7 @@ class KubeflowClient:
     try:
       return call()
     except Exception as error:  # pylint: disable=broad-except
-      raise KfpError(f'{what} ({self._host}): {type(error).__name__}: '
-                     f'{first_line(error)}') from error
+      raise one_line_error(KfpError, f'{what} ({self._host})', error) from error
 
   def submit(self, package_path: str, experiment: str, run_name: str,
              arguments: Dict[str, Any]) -> str:

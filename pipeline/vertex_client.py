@@ -83,8 +83,9 @@ class VertexClient:
     try:
       return call()
     except Exception as error:  # pylint: disable=broad-except
-      raise VertexError(f'{what} (Vertex AI, {self._project}/{self._region}): '
-                        f'{type(error).__name__}: {kfp_client.first_line(error)}') from error
+      raise kfp_client.one_line_error(
+          VertexError, f'{what} (Vertex AI, {self._project}/{self._region})',
+          error) from error
 
   def submit(self, package_path: str, display_name: str,
              parameters: Dict[str, Any]) -> str:
