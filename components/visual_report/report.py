@@ -176,14 +176,22 @@ def write_report(output_dir: str, rows: Dict[int, List[int]],
   return tuple(paths)
 
 
+def _read_bytes(path: str) -> bytes:
+  """A file's bytes; a bucket URI through TFX's filesystem layer (imported
+  only then, so that `dae-pipeline report` on a local root stays light)."""
+  if '://' in path:
+    from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
+    with fileio.open(path, 'rb') as remote_file:
+      return remote_file.read()
+  with open(path, 'rb') as local_file:
+    return local_file.read()
+
+
 def load_report(report_dir: str) -> Tuple[dict, Dict[str, bytes]]:
-  """(metrics, {filename: PNG bytes}) of a written report."""
-  with open(os.path.join(report_dir, METRICS_FILENAME)) as metrics_file:
-    metrics = json.load(metrics_file)
-  images = {}
-  for name in (GRID_FILENAME, PSNR_CHART_FILENAME):
-    with open(os.path.join(report_dir, name), 'rb') as image_file:
-      images[name] = image_file.read()
+  """(metrics, {filename: PNG bytes}) of a written report (a path or a URI)."""
+  metrics = json.loads(_read_bytes(os.path.join(report_dir, METRICS_FILENAME)))
+  images = {name: _read_bytes(os.path.join(report_dir, name))
+            for name in (GRID_FILENAME, PSNR_CHART_FILENAME)}
   return metrics, images
 
 

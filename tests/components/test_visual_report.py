@@ -102,3 +102,6 @@ def test_write_report_writes_through_tfs_filesystems(tmp_path):
                                   blessed=False)
   assert all(tf.io.gfile.exists(path) for path in paths)
   assert not os.path.exists('ram:')
+  metrics, images = report_lib.load_report('ram://visual-report/report')  # And back.
+  assert metrics['blessed'] is False
+  assert images[report_lib.GRID_FILENAME].startswith(b'\x89PNG')
