@@ -201,3 +201,14 @@ def test_no_task_is_one_the_oss_backend_refuses_and_all_use_the_entrypoint(compi
   tasks = spec['root']['dag']['tasks']
   assert tasks['Evaluator']['inputs']['artifacts']['baseline_model'] == {
       'taskOutputArtifact': {'outputArtifactKey': 'model', 'producerTask': 'ServedModel'}}
+
+
+def test_the_source_fingerprint_keys_the_example_gens_cache_on_kubeflow(compiled):
+  # TFX's KFP v2 step builder runs no custom driver: the fingerprint is a
+  # task parameter, computed when compiling from the files the image copies.
+  from components.tfds_example_gen import mnist_source  # pylint: disable=g-import-not-at-top
+  _, written, _ = compiled
+  parameters = written['pipelineSpec']['root']['dag']['tasks']['TfdsExampleGen']['inputs'][
+      'parameters']
+  assert parameters['source_fingerprint'] == {'runtimeValue': {
+      'constant': mnist_source.fingerprint_source_dir(pipeline_config.default_source_dir())}}
