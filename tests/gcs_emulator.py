@@ -10,8 +10,11 @@
   over plain HTTP: it answers `Expect: 100-continue`, de-chunks bodies (TF
   sends chunked bodies with a Content-Length), and rewrites the emulator's
   `http://127.0.0.1:PORT` Location headers (resumable uploads) to the host
-  TF asked for. `NO_GCE_CHECK` and an empty `CLOUDSDK_CONFIG` keep TF from
-  looking for credentials; `GCS_STAT_CACHE_MAX_AGE=0` from caching stats.
+  TF asked for. `GCS_STAT_CACHE_MAX_AGE=0` keeps TF from caching stats.
+* Credentials: TF and google-auth (Beam's gcsio, which otherwise retries for
+  ~25 s per process when it finds none) look for a GCE metadata server at
+  GCE_METADATA_HOST; a fake one here hands out a dummy token, which the
+  emulator ignores. An empty CLOUDSDK_CONFIG hides any gcloud login.
 * The emulator is patched at start-up: it fails an upload with an empty body
   (`len(None)`), which TF's CreateDir sends.
 
@@ -22,6 +25,8 @@ leaves the machine. `environment()` gives the variables for subprocesses.
 import contextlib
 import datetime
 import http.client
+import http.server
+import json
 import os
 import socket
 import socketserver
@@ -179,6 +184,39 @@ class _ProxyHandler(socketserver.StreamRequestHandler):
     return True
 
 
+class _MetadataHandler(http.server.BaseHTTPRequestHandler):
+  """The few GCE metadata answers google-auth needs for default credentials."""
+
+  ANSWERS = {
+      '/': '',
+      '/computeMetadata/v1/project/project-id': 'test-project',
+      '/computeMetadata/v1/instance/service-accounts/default/':
+          json.dumps({'email': 'test@test-project.iam.gserviceaccount.com',
+                      'scopes': ['https://www.googleapis.com/auth/cloud-platform'],
+                      'aliases': ['default']}),
+      '/computeMetadata/v1/instance/service-accounts/default/token':
+          json.dumps({'access_token': 'test-token', 'expires_in': 3600,
+                      'token_type': 'Bearer'}),
+      '/computeMetadata/v1/instance/service-accounts/default/email':
+          'test@test-project.iam.gserviceaccount.com',
+  }
+
+  def do_GET(self):  # pylint: disable=invalid-name
+    path = self.path.split('?')[0]
+    body = self.ANSWERS.get(path)
+    self.send_response(404 if body is None else 200)
+    self.send_header('Metadata-Flavor', 'Google')
+    content_type = 'application/json' if (body or '').startswith('{') else 'text/plain'
+    self.send_header('Content-Type', content_type)
+    data = (body or '').encode()
+    self.send_header('Content-Length', str(len(data)))
+    self.end_headers()
+    self.wfile.write(data)
+
+  def log_message(self, *args):
+    pass
+
+
 class _ProxyServer(socketserver.ThreadingTCPServer):
   daemon_threads = True
   allow_reuse_address = True
@@ -202,6 +240,10 @@ def running(bucket: str) -> Iterator[Dict[str, str]]:
     proxy.tls_context.load_cert_chain(paths['cert.pem'], paths['key.pem'])
     thread = threading.Thread(target=proxy.serve_forever, daemon=True)
     thread.start()
+    metadata = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _MetadataHandler)
+    metadata.daemon_threads = True
+    threading.Thread(target=metadata.serve_forever, daemon=True).start()
+    metadata_host = f'127.0.0.1:{metadata.server_address[1]}'
     cloudsdk = os.path.join(directory, 'cloudsdk')
     os.makedirs(cloudsdk)
     endpoint = f'http://127.0.0.1:{emulator_port}'
@@ -214,14 +256,14 @@ def running(bucket: str) -> Iterator[Dict[str, str]]:
           'no_proxy': '127.0.0.1,localhost',
           'NO_PROXY': '127.0.0.1,localhost',
           'CURL_CA_BUNDLE': paths['ca.pem'],
-          'NO_GCE_CHECK': 'true',
           'CLOUDSDK_CONFIG': cloudsdk,
           'GCS_STAT_CACHE_MAX_AGE': '0',
-          # Fail Google's credential probes at once instead of after seconds.
-          'GCE_METADATA_HOST': '127.0.0.1:9',
-          'GCE_METADATA_IP': '127.0.0.1:9',
+          'GCE_METADATA_HOST': metadata_host,
+          'GCE_METADATA_IP': metadata_host,
       }
     finally:
+      metadata.shutdown()
+      metadata.server_close()
       proxy.shutdown()
       proxy.server_close()
       emulator.stop()
