@@ -117,7 +117,7 @@ def test_the_second_run_takes_the_first_push_as_baseline_and_does_not_push(runs)
   assert served['served_version'] == runs['served_after_first'][0]
   blessing = _metadata(second, 'Evaluator', 'blessing')
   assert blessing['blessed'] == 0.0
-  assert blessing['baseline_model_uri'] == second['ServedModel'].outputs['model'][0]['uri']
+  assert blessing['baseline_model'] == second['ServedModel'].outputs['model'][0]['uri']
   assert second['Pusher'].state == 'SKIPPED'
   assert 'condition false' in second['Pusher'].reason
   assert second['VisualReport'].state == 'COMPLETE'  # Drawn, blessed or not.
