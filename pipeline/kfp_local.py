@@ -119,6 +119,11 @@ def oss_refusals(spec: Mapping[str, Any]) -> List[str]:
                       'has no executor (nested DAGs are not run here)')
       continue
     kind = next(iter(executor))
+    container = executor.get('container', {})
+    for part in list(container.get('command', [])) + list(container.get('args', [])):
+      if '{{$' in part and part != EXECUTOR_INPUT_PLACEHOLDER:
+        refusals.append(f'task {name!r}: placeholder {part!r} is not run here '
+                        '(only {{$}}, the whole ExecutorInput)')
     if kind in REFUSED_EXECUTORS:
       refusals.append(f'task {name!r}: {REFUSED_EXECUTORS[kind]} on open-source '
                       'KFP v2 (backend/src/v2/compiler/argocompiler/dag.go)')
@@ -211,7 +216,8 @@ class _Run:
     self.spec = spec
     self.run_root = f'{pipeline_root.rstrip("/")}/{spec["pipelineInfo"]["name"]}/{run_id}'
     self.parameters = parameters
-    self.work_dir = os.path.join(work_dir, run_id)
+    # Absolute: the tasks run in the project root, the caller maybe elsewhere.
+    self.work_dir = os.path.join(os.path.abspath(work_dir), run_id)
     self.log = log
     self.results: Dict[str, TaskResult] = {}
     self._ids = itertools.count(1)
@@ -264,16 +270,15 @@ class _Run:
           {'uri': uri, 'metadata': importer.get('metadata', {})}]})
     container = executor['container']
     payload = json.dumps(executor_input)
-    command = []
-    for part in list(container.get('command', [])) + list(container.get('args', [])):
-      if '{{$' in part and part != EXECUTOR_INPUT_PLACEHOLDER:
-        raise PackageRefused(f'task {name!r}: placeholder {part!r} is not '
-                             'supported here (only {{$}})')
-      command.append(payload if part == EXECUTOR_INPUT_PLACEHOLDER else part)
+    command = [payload if part == EXECUTOR_INPUT_PLACEHOLDER else part
+               for part in list(container.get('command', [])) + list(container.get('args', []))]
     if command and command[0] in ('python', 'python3'):
       command[0] = sys.executable
     task_dir = os.path.join(self.work_dir, name)
     os.makedirs(task_dir, exist_ok=True)
+    output_file = executor_input['outputs']['outputFile']
+    if os.path.exists(output_file):  # TFX would read it as a driver's output.
+      os.remove(output_file)
     log_path = os.path.join(task_dir, 'log.txt')
     started = time.monotonic()
     with open(log_path, 'wb') as log_file:
@@ -340,6 +345,8 @@ def run_package(path: str, pipeline_root: Optional[str] = None,
   pipeline_root = pipeline_root or runtime_config.get('gcsOutputDirectory')
   if not pipeline_root:
     raise PackageRefused('no pipeline root: the package sets none; pass one')
+  if '://' not in pipeline_root:  # Relative to where run-compiled is run.
+    pipeline_root = os.path.abspath(pipeline_root)
   values = root_parameters(spec, runtime_config, parameters)
   run_id = run_id or f'run-{time.strftime("%Y%m%d-%H%M%S")}-{secrets.token_hex(3)}'
   run = _Run(spec, pipeline_root, values, run_id, work_dir, log)

@@ -35,6 +35,14 @@ def test_resolver_custom_job_and_conditional_importer_are_refused_naming_the_tas
   assert "task 'train'" in refusals[2] and 'Google Cloud only' in refusals[2]
 
 
+def test_placeholders_other_than_the_whole_executor_input_are_refused():
+  container = {'container': {'image': 'i', 'command': ['python'],
+                             'args': ["{{$.inputs.parameters['x']}}"]}}
+  assert kfp_local.oss_refusals(_spec({'t': {}}, {'t': container})) == [
+      "task 't': placeholder \"{{$.inputs.parameters['x']}}\" is not run here "
+      '(only {{$}}, the whole ExecutorInput)']
+
+
 def test_a_refused_package_runs_nothing(tmp_path):
   package = tmp_path / 'p.json'
   package.write_text(json.dumps({'pipelineSpec': _spec({'r': {}}, {'r': {'resolver': {}}}),
@@ -131,15 +139,17 @@ def _from(producer):
   return {'taskOutputArtifact': {'producerTask': producer, 'outputArtifactKey': 'out'}}
 
 
-def test_tasks_run_as_processes_hand_on_metadata_and_independent_ones_overlap(tmp_path):
+def test_tasks_run_as_processes_hand_on_metadata_and_independent_ones_overlap(
+    tmp_path, monkeypatch):
   package, trace = _process_package(tmp_path, {
       'a': {}, 'b': {},
       'c': {'inputs': {'artifacts': {'x': _from('a'), 'y': _from('b')}}},
       'd': {'inputs': {'artifacts': {'x': _from('c')}},
             'triggerPolicy': {'condition': "inputs.artifacts['x'].artifacts[0].metadata['n'] > 5.0"}},
       'e': {'inputs': {'artifacts': {'x': _from('d')}}}})
-  results = kfp_local.run_package(package, run_id='r', work_dir=str(tmp_path / 'work'),
-                                  parallelism=2, log=lambda line: None)
+  monkeypatch.chdir(tmp_path)  # Relative work dir and root: from here, not the tasks' cwd.
+  results = kfp_local.run_package(package, run_id='r', work_dir='work',
+                                  pipeline_root='root', parallelism=2, log=lambda line: None)
   assert {name: result.state for name, result in results.items()} == {
       'a': 'COMPLETE', 'b': 'COMPLETE', 'c': 'COMPLETE', 'd': 'SKIPPED', 'e': 'SKIPPED'}
   assert results['c'].outputs['out'][0]['metadata'] == {'n': 3}  # 1 + a's 1 + b's 1.
