@@ -187,7 +187,10 @@ def compile_pipeline(config: pipeline_config.PipelineConfig,
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
 
-  config = for_remote_beam(in_image(config), options)
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  # Local paths absolute (only run-compiled can use them; its tasks run in the
+  # project root, not where `compile` was called).
+  config = for_remote_beam(in_image(local_runner.absolute_paths(config)), options)
   parameters = _runtime_parameters(config)
   dag = pipeline_module.create_pipeline(config, runtime_parameters=parameters)
   resource_spec = (pipeline_spec_pb2.PipelineDeploymentConfig

@@ -212,3 +212,14 @@ def test_the_source_fingerprint_keys_the_example_gens_cache_on_kubeflow(compiled
       'parameters']
   assert parameters['source_fingerprint'] == {'runtimeValue': {
       'constant': mnist_source.fingerprint_source_dir(pipeline_config.default_source_dir())}}
+
+
+def test_local_paths_are_compiled_absolute(tmp_path, monkeypatch):
+  # Relative to where `compile` runs, not to the project root where
+  # run-compiled's tasks run.
+  monkeypatch.chdir(tmp_path)
+  config = pipeline_config.with_overrides(pipeline_config.load_profile('smoke'), {
+      'pipeline_root': 'root', 'serving_dir': 'serving'})
+  job = kubeflow_runner.compile_pipeline(config, kubeflow_runner.KubeflowOptions(gpu_count=0))
+  assert job['runtimeConfig']['gcsOutputDirectory'] == str(tmp_path / 'root')
+  assert str(tmp_path / 'serving') in json.dumps(job)
