@@ -67,17 +67,6 @@ def make_input_config(train_examples: int, eval_examples: int,
   ])
 
 
-def source_fingerprint(source: str, source_dir: Optional[str]) -> str:
-  """The vendored files' fingerprint ('' when some are missing); the stock
-  builder's name for the TFDS download."""
-  if source != mnist_source.SOURCE_VENDORED:
-    return 'tfds:mnist'
-  try:
-    return mnist_source.fingerprint_source_dir(source_dir)
-  except mnist_source.MnistSourceError:
-    return ''
-
-
 class TfdsExampleGen(base_beam_component.BaseBeamComponent):
   """Ingests MNIST through a TFDS builder into train/eval/test Examples."""
 
@@ -115,7 +104,9 @@ class TfdsExampleGen(base_beam_component.BaseBeamComponent):
         # fingerprints at run time) locally, but its KFP v2 step builder runs
         # drivers only for FileBasedExampleGen. Missing files: the executor
         # fails naming them.
-        source_fingerprint=source_fingerprint(source, source_dir),
+        source_fingerprint=mnist_source.source_fingerprint(
+            source_dir if source == mnist_source.SOURCE_VENDORED else None,
+            missing_ok=True),
         input_base=source_dir or '',
         input_config=input_config,
         output_config=example_gen_utils.make_default_output_config(

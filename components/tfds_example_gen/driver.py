@@ -28,9 +28,7 @@ class TfdsInputProcessor(input_processor.QueryBasedInputProcessor):
 
   def get_input_fingerprint(self, span: int,
                             version: Optional[int]) -> Optional[str]:
-    if self._source_dir:
-      return mnist_source.fingerprint_source_dir(self._source_dir)
-    return 'tfds:mnist'
+    return mnist_source.source_fingerprint(self._source_dir)
 
 
 class TfdsDriver(example_gen_driver.Driver):

@@ -105,6 +105,20 @@ def fingerprint_source_dir(source_dir: str) -> str:
   return ' '.join(parts)
 
 
+def source_fingerprint(source_dir: Optional[str], missing_ok: bool = False) -> str:
+  """What the ExampleGen's cache is keyed on: the vendored files' fingerprint
+  (`source_dir`), or the stock TFDS builder's name (None). With `missing_ok`,
+  '' when files are missing (the executor then fails naming them)."""
+  if not source_dir:
+    return 'tfds:mnist'
+  try:
+    return fingerprint_source_dir(source_dir)
+  except MnistSourceError:
+    if missing_ok:
+      return ''
+    raise
+
+
 def read_checksums(source_dir: str) -> Dict[str, str]:
   """Reads ``SHA256SUMS`` (sha256sum format) of a directory, {} when absent."""
   path = os.path.join(resolve_source_dir(source_dir), CHECKSUMS_FILENAME)
