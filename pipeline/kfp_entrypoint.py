@@ -137,12 +137,10 @@ def normalize_executor_input(executor_input: Dict[str, Any],
       declared_type = declared.get(key, {}).get('artifactType') if side == 'inputs' else None
       for artifact in artifact_list.get('artifacts', []):
         title = class_title(f'{side}.{key}', artifact, declared_type)
-        if schema_title(artifact.get('type')) != title or 'schemaTitle' not in (
-            artifact.get('type') or {}):
-          before = schema_title(artifact.get('type')) or 'none'
-          artifact['type'] = {'schemaTitle': title}
-          if before != title:
-            changes.append(f'{side}.{key}: {before} -> {title}')
+        before = schema_title(artifact.get('type'))
+        artifact['type'] = {'schemaTitle': title}
+        if before != title:
+          changes.append(f'{side}.{key}: {before or "none"} -> {title}')
   return changes
 
 

@@ -113,7 +113,7 @@ def oss_refusals(spec: Mapping[str, Any]) -> List[str]:
   """What the OSS backend (or this runner) refuses in a spec, one line a task."""
   refusals = []
   for name, task in sorted(spec['root']['dag']['tasks'].items()):
-    component, executor = _executor_of(spec, task)
+    _, executor = _executor_of(spec, task)
     if executor is None:
       refusals.append(f'task {name!r}: component {task["componentRef"]["name"]!r} '
                       'has no executor (nested DAGs are not run here)')
@@ -143,7 +143,6 @@ def oss_refusals(spec: Mapping[str, Any]) -> List[str]:
       if not ({'runtimeValue', 'componentInputParameter'} & set(value)):
         refusals.append(f'task {name!r}: parameter {key!r} of a kind this '
                         f'runner does not resolve: {sorted(value)}')
-    del component
   return refusals
 
 
