@@ -32,6 +32,9 @@ from components.features import SOURCE_VENDORED  # IDX files in `source_dir`.
 
 PROFILES = ('full', 'smoke')
 
+# Names of Beam's local runner (Beam runs inside the calling process's host).
+DIRECT_RUNNERS = ('DirectRunner', 'direct')
+
 MNIST_TRAIN_IMAGES = 60_000
 MNIST_TEST_IMAGES = 10_000
 
@@ -273,6 +276,13 @@ class PipelineConfig:
       _require(bool(getattr(self, name)), name, 'must not be empty')
     _require(isinstance(self.beam_pipeline_args, tuple), 'beam_pipeline_args',
              'must be a tuple of strings')
+
+  @property
+  def beam_runner(self) -> str:
+    """The Beam runner `beam_pipeline_args` name (the last --runner wins)."""
+    runners = [arg.partition('=')[2] for arg in self.beam_pipeline_args
+               if arg.startswith('--runner=')]
+    return runners[-1] if runners else 'DirectRunner'
 
   @property
   def resolved_metadata_path(self) -> str:

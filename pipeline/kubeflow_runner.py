@@ -61,12 +61,6 @@ def in_image(config: pipeline_config.PipelineConfig) -> pipeline_config.Pipeline
   return dataclasses.replace(config, data=data)
 
 
-def _beam_runner(beam_pipeline_args) -> str:
-  runners = [arg.partition('=')[2] for arg in beam_pipeline_args
-             if arg.startswith('--runner=')]
-  return runners[-1] if runners else 'DirectRunner'
-
-
 def for_remote_beam(config: pipeline_config.PipelineConfig,
                     options: KubeflowOptions) -> pipeline_config.PipelineConfig:
   """Makes the Beam steps runnable on remote workers (Dataflow, Flink, Spark).
@@ -79,8 +73,8 @@ def for_remote_beam(config: pipeline_config.PipelineConfig,
   With DirectRunner (the default: Beam runs inside each task's pod) nothing
   changes. An explicit `--sdk_container_image` or `data.tfds_data_dir` wins.
   """
-  runner = _beam_runner(config.beam_pipeline_args)
-  if runner in ('DirectRunner', 'direct'):
+  runner = config.beam_runner
+  if runner in pipeline_config.DIRECT_RUNNERS:
     return config
   args = list(config.beam_pipeline_args)
   if runner == 'DataflowRunner' and not any(
