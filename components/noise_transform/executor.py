@@ -1,7 +1,8 @@
 """Executor of NoiseTransform: a Beam pipeline adding seeded noise to every split."""
 
+import json
 import os
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -12,6 +13,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
 from components import features
+from components import progress
 from components.noise_transform import noise
 
 # Artifact keys.
@@ -62,7 +64,8 @@ def exec_properties_from_spec(spec: noise.NoiseSpec) -> Dict[str, Any]:
 
 
 def parse_example(serialized: bytes, split: str) -> Tuple[np.ndarray, int]:
-  """Reads (pixels uint8 [784], label) from a TfdsExampleGen tf.Example."""
+  """Reads (pixels uint8 [784], label) from one TfdsExampleGen tf.Example
+  (the slow path, which names what is wrong with a bad example)."""
   features = tf.train.Example.FromString(serialized).features.feature
   pixels = np.asarray(features[IMAGE_FEATURE].int64_list.value, dtype=np.int64)
   labels = features[LABEL_FEATURE].int64_list.value
@@ -70,50 +73,152 @@ def parse_example(serialized: bytes, split: str) -> Tuple[np.ndarray, int]:
     raise BadExampleError(
         f'split {split!r}: example with {pixels.size} pixels and '
         f'{len(labels)} labels; expected {noise.PIXELS} and 1')
+  _check_pixel_range(pixels, split)
+  return pixels.astype(np.uint8), int(labels[0])
+
+
+def _check_pixel_range(pixels: np.ndarray, split: str) -> None:
   if pixels.min() < 0 or pixels.max() > 255:
     raise BadExampleError(
         f'split {split!r}: pixel values {pixels.min()}..{pixels.max()} '
         'outside 0..255')
-  return pixels.astype(np.uint8), int(labels[0])
+
+
+def parse_batch(serialized: List[bytes], split: str
+                ) -> Tuple[np.ndarray, np.ndarray]:
+  """Reads (pixels uint8 [batch, 784], labels int64 [batch]) from a batch of
+  TfdsExampleGen tf.Examples at once (TensorFlow's vectorised parser).
+
+  Raises:
+    BadExampleError: an example has the wrong shape or out-of-range pixels.
+  """
+  try:
+    parsed = tf.io.parse_example(serialized, _PARSE_SPEC)
+  except tf.errors.InvalidArgumentError:
+    for record in serialized:  # Finds and names the bad example.
+      parse_example(record, split)
+    raise
+  pixels = parsed[IMAGE_FEATURE].numpy()
+  _check_pixel_range(pixels, split)
+  return pixels.astype(np.uint8), parsed[LABEL_FEATURE].numpy()[:, 0]
+
+
+_PARSE_SPEC = {
+    IMAGE_FEATURE: tf.io.FixedLenFeature([noise.PIXELS], tf.int64),
+    LABEL_FEATURE: tf.io.FixedLenFeature([1], tf.int64),
+}
+
+
+def example_proto(clean: np.ndarray, noisy: np.ndarray, label: int,
+                  level: float) -> tf.train.Example:
+  """The output tf.Example of one image (what `RecordLayout` writes as bytes)."""
+  return tf.train.Example(features=tf.train.Features(feature={
+      CLEAN_FEATURE: tf.train.Feature(float_list=tf.train.FloatList(value=clean)),
+      NOISY_FEATURE: tf.train.Feature(float_list=tf.train.FloatList(value=noisy)),
+      LABEL_FEATURE: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+      NOISE_LEVEL_FEATURE: tf.train.Feature(
+          float_list=tf.train.FloatList(value=[level])),
+  }))
+
+
+def serialize_examples(clean: np.ndarray, noisy: np.ndarray, labels: np.ndarray,
+                       levels: np.ndarray) -> List[bytes]:
+  """`example_proto(...).SerializeToString(deterministic=True)` of each image,
+  one protobuf call per example (the reference `RecordLayout` must match)."""
+  return [example_proto(clean[index], noisy[index], int(labels[index]),
+                        levels[index]).SerializeToString(deterministic=True)
+          for index in range(len(labels))]
+
+
+# A float32 whose four little-endian bytes are all non-zero (a probe value).
+_PROBE_FLOAT = np.array([0x3F810101], dtype='<u4').view('<f4')[0]
+
+
+class RecordLayout:
+  """Writes many output examples at once by filling a byte template.
+
+  Every output example has the same wire layout: fixed-length packed floats
+  (clean, noisy, noise level) and a one-byte varint label (0..127). The
+  layout is read off protobuf's own deterministic serialisation (probing one
+  field at a time), so the bytes are the same as `serialize_examples`'s; a
+  batch with a label outside 0..127 takes that slow path.
+  """
+
+  def __init__(self, pixels: int = noise.PIXELS):
+    zeros = np.zeros(pixels, np.float32)
+    base = dict(clean=zeros, noisy=zeros, label=0, level=np.float32(0))
+    self.template = self._serialize(**base)
+
+    def span(field, value, width):
+      probed = self._serialize(**dict(base, **{field: value}))
+      changed = np.flatnonzero(probed != self.template)
+      if len(probed) != len(self.template) or len(changed) != width or (
+          changed[-1] - changed[0] + 1 != width):
+        raise AssertionError(f'unexpected wire layout of feature {field!r}')
+      return slice(int(changed[0]), int(changed[-1]) + 1)
+
+    full = np.full(pixels, _PROBE_FLOAT, np.float32)
+    self.clean = span('clean', full, 4 * pixels)
+    self.noisy = span('noisy', full, 4 * pixels)
+    self.level = span('level', _PROBE_FLOAT, 4)
+    self.label = span('label', 1, 1)
+
+  @staticmethod
+  def _serialize(clean, noisy, label, level) -> np.ndarray:
+    record = example_proto(clean, noisy, label, level).SerializeToString(
+        deterministic=True)
+    return np.frombuffer(record, np.uint8)
+
+  def serialize(self, clean: np.ndarray, noisy: np.ndarray, labels: np.ndarray,
+                levels: np.ndarray) -> List[bytes]:
+    """The serialized examples of a batch (float32 [batch, pixels] images,
+    int [batch] labels, float32 [batch] levels)."""
+    count = len(labels)
+    if count == 0 or labels.min() < 0 or labels.max() > 127:
+      return serialize_examples(clean, noisy, labels, levels)
+    rows = np.repeat(self.template[None, :], count, axis=0)
+    rows[:, self.clean] = np.ascontiguousarray(clean, '<f4').view(np.uint8)
+    rows[:, self.noisy] = np.ascontiguousarray(noisy, '<f4').view(np.uint8)
+    rows[:, self.level] = np.ascontiguousarray(levels, '<f4').view(
+        np.uint8).reshape(count, 4)
+    rows[:, self.label] = labels.astype(np.uint8)[:, None]
+    flat, width = rows.tobytes(), rows.shape[1]
+    return [flat[start:start + width] for start in range(0, count * width, width)]
 
 
 class _NoiseBatchDoFn(beam.DoFn):
-  """Noises a batch of (pixels, label) with numpy; emits serialized examples."""
+  """Parses, noises and serializes a batch of examples with array operations."""
 
-  def __init__(self, spec: noise.NoiseSpec):
+  def __init__(self, spec: noise.NoiseSpec, split: str):
     self._spec = spec
+    self._split = split
+    self._layout = None
 
-  def process(self, batch: List[Tuple[np.ndarray, int]]) -> Iterable[bytes]:
-    images = np.stack([pixels for pixels, _ in batch])
-    labels = np.array([label for _, label in batch], dtype=np.int64)
+  def setup(self):
+    self._layout = RecordLayout()
+
+  def process(self, batch: List[bytes]) -> Iterable[bytes]:
+    images, labels = parse_batch(batch, self._split)
     clean = images.astype(np.float32) / 255.0
     noisy, levels = noise.add_noise(clean, noise.example_keys(images, labels),
                                     self._spec)
-    for index in range(len(batch)):
-      yield tf.train.Example(features=tf.train.Features(feature={
-          CLEAN_FEATURE: tf.train.Feature(
-              float_list=tf.train.FloatList(value=clean[index])),
-          NOISY_FEATURE: tf.train.Feature(
-              float_list=tf.train.FloatList(value=noisy[index])),
-          LABEL_FEATURE: tf.train.Feature(
-              int64_list=tf.train.Int64List(value=[labels[index]])),
-          NOISE_LEVEL_FEATURE: tf.train.Feature(
-              float_list=tf.train.FloatList(value=[levels[index]])),
-      })).SerializeToString(deterministic=True)
+    yield from self._layout.serialize(clean, noisy, labels, levels)
 
 
 @beam.ptransform_fn
 def NoiseSplit(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, input_uri: str, output_uri: str, split: str,
-    spec: noise.NoiseSpec) -> beam.pvalue.PDone:
-  """Reads one split's examples, noises them in batches, writes them."""
+    spec: noise.NoiseSpec, total: Optional[int] = None) -> beam.pvalue.PDone:
+  """Reads one split's examples, noises them in batches, writes them
+  (`total`: the number expected, for the progress bar's ETA)."""
   return (pipeline
           | 'Read' >> beam.io.ReadFromTFRecord(
               os.path.join(input_uri, '*'),
               compression_type=beam.io.filesystem.CompressionTypes.AUTO)
-          | 'Parse' >> beam.Map(parse_example, split=split)
           | 'Batch' >> beam.BatchElements(min_batch_size=32, max_batch_size=1024)
-          | 'Noise' >> beam.ParDo(_NoiseBatchDoFn(spec))
+          | 'Progress' >> beam.ParDo(progress.CountProgress(
+              f'noise {split}', total, batched=True))
+          | 'Noise' >> beam.ParDo(_NoiseBatchDoFn(spec, split))
           | 'Write' >> beam.io.WriteToTFRecord(
               os.path.join(output_uri, OUTPUT_FILE_PREFIX),
               file_name_suffix='.gz',
@@ -132,11 +237,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         output_dict[NOISY_EXAMPLES_KEY])
     splits = artifact_utils.decode_split_names(examples.split_names)
     noisy_examples.split_names = artifact_utils.encode_split_names(splits)
+    sizes = progress.split_sizes(examples)
     with self._make_beam_pipeline() as pipeline:
       for split in splits:
         _ = pipeline | f'NoiseSplit[{split}]' >> NoiseSplit(  # pylint: disable=no-value-for-parameter
             artifact_utils.get_split_uri([examples], split),
-            artifact_utils.get_split_uri([noisy_examples], split), split, spec)
+            artifact_utils.get_split_uri([noisy_examples], split), split, spec,
+            sizes.get(split))
+    if sizes:
+      noisy_examples.set_string_custom_property(features.SPLIT_SIZES_PROPERTY,
+                                                json.dumps(sizes, sort_keys=True))
     examples_utils.set_payload_format(
         noisy_examples, examples_utils.get_payload_format(examples))
     examples_utils.set_file_format(noisy_examples, 'tfrecords_gzip')
