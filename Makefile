@@ -8,13 +8,14 @@ PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 IMAGE       ?= mnist-dae-pipeline:latest
 
-.PHONY: setup run smoke test test-fast lock lock-gpu image image-gpu compile report bench-quality bench-speed clean help
+.PHONY: setup run smoke tensorboard test test-fast lock lock-gpu image image-gpu compile report bench-quality bench-speed clean help
 
 help:
 	@echo "make run     set up if needed, run the pipeline on full MNIST (PROFILE=smoke for a quick one)"
 	@echo "make test    set up if needed, run all tests (PYTEST_ARGS='-m \"not e2e\"' for the fast ones)"
 	@echo "make setup   create $(VENV) from requirements.lock"
 	@echo "make lock    re-resolve requirements.lock from requirements.in with uv"
+	@echo "make tensorboard  TensorBoard on the latest run's training logs and denoised digits"
 	@echo "make report  write the latest run's HTML report to build/report.html"
 	@echo "make bench-quality / bench-speed   the benchmarks (BENCH_ARGS=--quick for a few minutes)"
 	@echo "make compile compile the Kubeflow pipeline to build/pipeline.json (IMAGE=...)"
@@ -30,6 +31,9 @@ run: setup
 
 smoke:
 	$(MAKE) run PROFILE=smoke
+
+tensorboard: setup
+	$(VENV)/bin/dae-pipeline tensorboard --profile $(PROFILE) $(RUN_ARGS)
 
 report: setup
 	$(VENV)/bin/dae-pipeline report --profile $(PROFILE) $(RUN_ARGS)

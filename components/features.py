@@ -14,6 +14,10 @@ CLEAN = 'clean'  # float [784] in [0, 1]: what the model must reconstruct.
 NOISY = 'noisy'  # float [784], [0, 1] scale (outside it when unclipped).
 NOISE_LEVEL = 'noise_level'  # float [1]: the stddev, or salt-and-pepper amount.
 
+# Custom property of the Examples artifacts of TfdsExampleGen and
+# NoiseTransform: JSON {split: number of examples}, for progress totals.
+SPLIT_SIZES_PROPERTY = 'split_sizes'
+
 IMAGE_SHAPE = (28, 28, 1)
 PIXELS = 28 * 28
 

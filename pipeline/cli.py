@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import sys
+import time
 from typing import List, Optional
 
 from pipeline import kfp_local
@@ -17,6 +18,10 @@ import pipeline_config
 EXIT_FAILED = 1
 EXIT_INVALID_CONFIG = 2
 EXIT_BUSY = 3  # Another run holds the pipeline root.
+
+# The Trainer's output with the TensorBoard logs (TFX's standard key).
+MODEL_RUN_KEY = 'model_run'
+
 
 
 def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
@@ -73,6 +78,12 @@ def make_parser() -> argparse.ArgumentParser:
       help='when another run holds the pipeline root, wait for it (for at '
       'most SECONDS, or as long as it takes) instead of exiting at once '
       f'with status {EXIT_BUSY}')
+  loudness = run_parser.add_mutually_exclusive_group()
+  loudness.add_argument('--verbose', action='store_true',
+                        help="every INFO line of TFX, Beam and TensorFlow (default: "
+                        "the executors' one-line INFO messages, warnings, progress)")
+  loudness.add_argument('--quiet', action='store_true',
+                        help='warnings, errors and the closing table only; no progress')
   config_parser = commands.add_parser(
       'config', help='print the resolved configuration as JSON, run nothing')
   _add_config_arguments(config_parser)
@@ -90,6 +101,15 @@ def make_parser() -> argparse.ArgumentParser:
   _add_config_arguments(report_parser)
   report_parser.add_argument('--output', default='build/report.html',
                              help='the HTML file to write')
+  tensorboard_parser = commands.add_parser(
+      'tensorboard', help="open TensorBoard on the newest run's training logs "
+      '(losses per epoch, a few denoised test digits per epoch under Images)')
+  _add_config_arguments(tensorboard_parser)
+  tensorboard_parser.add_argument('--port', type=int, default=6006)
+  tensorboard_parser.add_argument('--host', default='localhost',
+                                  help='interface to serve on (0.0.0.0: all)')
+  tensorboard_parser.add_argument('--print-logdir', action='store_true',
+                                  help='print the log directory and exit')
   compile_parser = commands.add_parser(
       'compile', help='compile the pipeline for an orchestrator (Kubeflow '
       'Pipelines v2); runs nothing')
@@ -249,6 +269,22 @@ def _write_samples(config: pipeline_config.PipelineConfig, count: int,
         f'{clean_output}')
 
 
+def _tensorboard(args, config) -> int:
+  import os  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  run_id, log_dir = run_summary.latest_output(
+      config.resolved_metadata_path, pipeline_module.TRAINER_ID, MODEL_RUN_KEY)
+  if args.print_logdir:
+    print(log_dir)
+    return 0
+  print(f'TensorBoard on the Trainer logs of run {run_id}: {log_dir}', flush=True)
+  command = [sys.executable, '-m', 'tensorboard.main', '--logdir', log_dir,
+             '--port', str(args.port), '--host', args.host]
+  os.execv(sys.executable, command)  # Replaces this process (Ctrl-C stops it).
+  return 0  # Not reached.
+
+
 def _run_compiled(args) -> int:
   from pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
   try:
@@ -269,6 +305,7 @@ def _run_compiled(args) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+  start = time.monotonic()
   args = make_parser().parse_args(argv)
   if args.command == 'run-compiled':
     return _run_compiled(args)
@@ -287,8 +324,13 @@ def main(argv: Optional[List[str]] = None) -> int:
       return 0
     if args.command == 'compile':
       return _compile(args, config)
+    if args.command == 'tensorboard':
+      return _tensorboard(args, config)
     if args.command in ('submit', 'schedule'):
       return _remote(args, config)
+    from pipeline import console  # pylint: disable=g-import-not-at-top
+    console.configure(console.QUIET if args.quiet else
+                      console.VERBOSE if args.verbose else console.NORMAL)
     from pipeline import local_runner  # pylint: disable=g-import-not-at-top
     from pipeline import run_lock  # pylint: disable=g-import-not-at-top
     from pipeline import run_summary  # pylint: disable=g-import-not-at-top
@@ -306,7 +348,7 @@ def main(argv: Optional[List[str]] = None) -> int:
           file=sys.stderr)
     return EXIT_FAILED
   config = local_runner.absolute_paths(config)
-  print(run_summary.format_run(records))
+  print(run_summary.format_run(records, time.monotonic() - start))
   print(f'dae-pipeline: run finished; artifacts under {config.pipeline_root}, '
         f'MLMD in {config.resolved_metadata_path}')
   return 0

@@ -3,7 +3,7 @@
 import dataclasses
 import glob
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -18,6 +18,9 @@ class ExecutionRecord:
   node_id: str
   state: str  # An MLMD Execution.State name: COMPLETE, CACHED, FAILED, ...
   output_uris: Dict[str, str]
+  # Wall seconds from the execution's registration to its last update (for
+  # a cached one: the cache lookup).
+  seconds: float = 0.0
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -68,7 +71,9 @@ def run_executions(store: metadata_store.MetadataStore,
         node_id=node_id,
         state=metadata_store_pb2.Execution.State.Name(
             execution.last_known_state),
-        output_uris=output_uris))
+        output_uris=output_uris,
+        seconds=(execution.last_update_time_since_epoch -
+                 execution.create_time_since_epoch) / 1000.0))
   return records
 
 
@@ -100,9 +105,17 @@ def count_records(examples_uri: str, split: str) -> int:
   return int(dataset.reduce(0, lambda count, _: count + 1))
 
 
-def format_run(records: List[ExecutionRecord]) -> str:
-  """A short table of a run's executions, for the command line."""
-  width = max([len(record.node_id) for record in records] + [4])
-  lines = [f'{"node":<{width}}  state']
-  lines += [f'{record.node_id:<{width}}  {record.state}' for record in records]
+def format_run(records: List[ExecutionRecord],
+               wall_seconds: Optional[float] = None) -> str:
+  """A short table of a run's executions (state, wall seconds), for the
+  command line; `wall_seconds`, the whole run's, closes it when given."""
+  width = max([len(record.node_id) for record in records] + [len('component')])
+  lines = [f'{"component":<{width}}  {"state":<9}  {"seconds":>7}']
+  lines += [f'{record.node_id:<{width}}  {record.state:<9}  {record.seconds:>7.1f}'
+            for record in records]
+  total = sum(record.seconds for record in records)
+  lines.append(f'{"components":<{width}}  {"":<9}  {total:>7.1f}')
+  if wall_seconds is not None:
+    lines.append(f'{"whole run":<{width}}  {"":<9}  {wall_seconds:>7.1f}'
+                 '  (with imports and orchestration)')
   return '\n'.join(lines)

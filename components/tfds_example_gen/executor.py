@@ -1,8 +1,10 @@
 """Executor of TfdsExampleGen: TFDS-prepared MNIST to tf.Examples with Beam."""
 
 import hashlib
+import json
 import os
 import re
+import sys
 import tempfile
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -19,6 +21,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from components import features
+from components import progress
 from components.tfds_example_gen import mnist_source
 
 # Feature names of the emitted tf.Examples (also those of schemas/).
@@ -109,10 +112,14 @@ def _TfdsSplitToExample(  # pylint: disable=invalid-name
 ) -> beam.pvalue.PCollection:
   """Reads one TFDS split spec in parallel (by shard) as tf.Examples."""
   del exec_properties  # Everything needed is in the prepared builder.
+  lengths = {name: info.num_examples for name, info in builder.info.splits.items()}
+  _, start, stop = _split_range(split_pattern, lengths)
   return (pipeline
           | 'ReadFromTFDS' >> tfds.beam.ReadFromTFDS(builder, split=split_pattern)
           | 'ToNumpy' >> beam.Map(tfds.as_numpy)
-          | 'ToExample' >> beam.Map(to_example))
+          | 'ToExample' >> beam.Map(to_example)
+          | 'Progress' >> beam.ParDo(progress.CountProgress(
+              f'ingest {split_pattern}', stop - start)))
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
@@ -142,12 +149,18 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
       try:
         logging.info('Preparing %s (source %s) in %s', self._builder.name,
                      source, data_dir)
+        if not (progress.enabled() and sys.stderr.isatty()):
+          # TFDS's nested bars redraw with escape codes: on a terminal only.
+          tfds.disable_progress_bar()
         mnist_source.prepare(self._builder, os.path.join(work_dir, 'downloads'))
         lengths = {name: info.num_examples
                    for name, info in self._builder.info.splits.items()}
         sizes = check_split_plan(input_config, lengths)
         logging.info('Split sizes: %s', sizes)
         super().Do(input_dict, output_dict, exec_properties)
+        for examples in output_dict[standard_component_specs.EXAMPLES_KEY]:
+          examples.set_string_custom_property(features.SPLIT_SIZES_PROPERTY,
+                                              json.dumps(sizes, sort_keys=True))
       finally:
         self._builder = None
 

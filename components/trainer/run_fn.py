@@ -15,13 +15,17 @@ plan of one replica.
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 from typing import Any, Dict, Mapping
 
 from absl import logging
 import keras
 import tensorflow as tf
 
+from components import progress
+from components.trainer import callbacks as callbacks_lib
 from components.trainer import data
 from components.trainer import export
 from components.trainer import model as model_lib
@@ -50,6 +54,9 @@ REQUIRED_KEYS = (ARCHITECTURE_KEY, LOSS_KEY, BATCH_SIZE_KEY, LEARNING_RATE_KEY,
 # several worker processes turn it off).
 CACHE_KEY = 'cache'
 
+# Held-out images shown denoised in TensorBoard after every epoch.
+TENSORBOARD_IMAGES = 8
+
 # What training actually used, read back from the model and optimizer, in
 # the model-run directory (beside the TensorBoard logs).
 SETTINGS_FILENAME = 'training_settings.json'
@@ -63,6 +70,14 @@ def read_custom_config(custom_config: Mapping[str, Any]) -> Dict[str, Any]:
     raise KeyError(f'Trainer custom_config lacks {missing}; run_fn needs '
                    f'all of {list(REQUIRED_KEYS)}')
   return dict(custom_config)
+
+
+def fit_verbosity(stream) -> int:
+  """Keras `fit`'s verbose: a live bar within epochs on a terminal, one line
+  per epoch elsewhere (logs), nothing when progress is off (--quiet)."""
+  if not progress.enabled():
+    return 0
+  return 1 if hasattr(stream, 'isatty') and stream.isatty() else 2
 
 
 def _learning_rate(model: keras.Model) -> float:
@@ -115,6 +130,7 @@ def run_fn(fn_args) -> None:
   if plan.total_steps > 0:
     train_dataset = data.make_dataset(fn_args.train_files, global_batch,
                                       shuffle_seed=seed, repeat=True, cache=cache)
+  fit_start = time.monotonic()
   if plan.total_steps > 0 and multi_worker:
     loss = multi_worker_lib.train(model, placement.strategy, loss_name,
                                   train_dataset, plan.total_steps, global_batch,
@@ -135,10 +151,13 @@ def run_fn(fn_args) -> None:
             keras.callbacks.BackupAndRestore(
                 os.path.join(fn_args.model_run_dir, 'backup')),
             keras.callbacks.TensorBoard(log_dir=log_dir),
+            callbacks_lib.DenoisedImages(log_dir, *_first_images(
+                fn_args.eval_files, TENSORBOARD_IMAGES)),
         ],
-        verbose=2)
+        verbose=fit_verbosity(sys.stdout))
   else:
     logging.warning('No training steps planned: exporting the untrained model')
+  fit_seconds = time.monotonic() - fit_start
   export.export_saved_model(model, export_dir)
   if chief:
     logging.info('Exported the SavedModel to %s', export_dir)
@@ -156,11 +175,19 @@ def run_fn(fn_args) -> None:
         'epochs': plan.epochs,
         'steps_per_epoch': plan.steps_per_epoch,
         'steps_run': int(model.optimizer.iterations.numpy()),
+        # Wall seconds of training itself (`fit`, its validation included).
+        'fit_seconds': round(fit_seconds, 2),
         'learning_rate_first': first_learning_rate,
         'learning_rate_last': _learning_rate(model),
     })
   else:
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _first_images(file_patterns, count: int):
+  """(noisy, clean) numpy arrays of the first `count` examples of the files."""
+  noisy, clean = next(iter(data.make_dataset(file_patterns, count, cache=False)))
+  return noisy.numpy(), clean.numpy()
 
 
 def _write_settings(model_run_dir: str, settings: Dict[str, Any]) -> None:

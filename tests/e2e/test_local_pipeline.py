@@ -136,6 +136,45 @@ def test_every_run_writes_a_visual_report(runs):
   assert set(second['by_digit']['candidate']['psnr']) == test_digits
 
 
+def test_tensorboard_logs_hold_denoised_digits_per_epoch(runs, capsys):
+  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+  from components.trainer import callbacks  # pylint: disable=g-import-not-at-top
+  assert cli.main(['tensorboard', '--profile', 'smoke', '--pipeline-root',
+                   runs['config'].pipeline_root, '--print-logdir']) == 0
+  log_dir = capsys.readouterr().out.strip()
+  assert log_dir == _uri(runs['first'], 'Trainer', 'model_run')
+  images = event_accumulator.EventAccumulator(
+      os.path.join(log_dir, callbacks.IMAGES_SUBDIR),
+      size_guidance={event_accumulator.TENSORS: 0})
+  images.Reload()
+  events = images.Tensors(callbacks.IMAGES_TAG)
+  # One step per epoch, each with the run_fn's images (width, height, PNGs).
+  assert [event.step for event in events] == list(range(1, 33))
+  assert len(tf.make_ndarray(events[-1].tensor_proto)) == 2 + 8
+
+
+def test_examples_record_their_split_sizes_and_the_table_its_seconds(runs):
+  from components import progress  # pylint: disable=g-import-not-at-top
+  store = run_summary.open_store(runs['config'].resolved_metadata_path)
+  for node, key in (('TfdsExampleGen', 'examples'),
+                    ('NoiseTransform', 'noisy_examples')):
+    artifact = store.get_artifacts_by_uri(_uri(runs['first'], node, key))[0]
+    assert progress.split_sizes(_as_tfx_artifact(artifact)) == SPLIT_SIZES
+  seconds = {record.node_id: record.seconds for record in runs['first']}
+  assert seconds['Trainer'] > 1.0 and all(value >= 0 for value in seconds.values())
+  table = run_summary.format_run(runs['first'], 123.0)
+  rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:]}
+  assert rows['Trainer'] == ['COMPLETE', f'{seconds["Trainer"]:.1f}']
+  assert table.splitlines()[-1].split()[:3] == ['whole', 'run', '123.0']
+
+
+def _as_tfx_artifact(mlmd_artifact):
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  artifact = standard_artifacts.Examples()
+  artifact.set_mlmd_artifact(mlmd_artifact)
+  return artifact
+
+
 def test_report_command_writes_an_offline_html_page(runs, tmp_path):
   output = tmp_path / 'report.html'
   assert cli.main(['report', '--profile', 'smoke', '--pipeline-root',

@@ -1,0 +1,94 @@
+"""What a person at the terminal sees of a local run, at three verbosities.
+
+* ``normal`` (default): warnings and errors; the one-line INFO messages of the
+  components' executors (this project's and TFX's: "Generating statistics for
+  split train.") and TFX's "Component X is running/finished" lines; progress
+  bars; TensorFlow's C++ log from errors up.
+* ``verbose`` (``--verbose``): every INFO line of TFX, Beam and TensorFlow
+  (TFX alone writes thousands: resolved inputs, MLMD protos).
+* ``quiet`` (``--quiet``): warnings and errors only, no progress bars.
+
+Call `configure` before TensorFlow or Beam is imported (TensorFlow reads its
+C++ log level once, at import; Google's libraries warn at import).
+"""
+
+import logging
+import os
+import re
+import sys
+import warnings
+
+from absl import logging as absl_logging
+
+QUIET, NORMAL, VERBOSE = 'quiet', 'normal', 'verbose'
+VERBOSITIES = (QUIET, NORMAL, VERBOSE)
+
+# TFX's launcher line that opens and closes each component.
+_COMPONENT_LINE = re.compile(r'^Component \S+ is (running|finished)\.')
+# INFO lines longer than this are dumps (protos, artifact lists), not news.
+_MAX_LINE_CHARS = 300
+# Warnings TFX writes on every local run about what it does not need:
+# LocalDagRunner resolves inputs without property predicates.
+_HARMLESS_WARNINGS = ('ArtifactQuery.property_predicate is not supported.',)
+# Directories whose executors' INFO lines are shown at the normal verbosity.
+_EXECUTOR_DIRS = tuple(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                 name) + os.sep for name in ('components', 'pipeline'))
+_TFX_COMPONENTS_DIR = os.sep + os.path.join('tfx', 'components') + os.sep
+# TensorFlow's C++ log level per verbosity (0: all, 2: errors and up).
+_TF_CPP_MIN_LOG_LEVEL = {QUIET: '2', NORMAL: '2', VERBOSE: '0'}
+
+
+class ExecutorLines(logging.Filter):
+  """Passes warnings and up, and the INFO lines a person wants to see."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    if record.levelno >= logging.WARNING:
+      return message not in _HARMLESS_WARNINGS
+    if record.levelno < logging.INFO:
+      return False
+    if '\n' in message or len(message) > _MAX_LINE_CHARS:
+      return False
+    if _COMPONENT_LINE.match(message):
+      return True
+    path = record.pathname or ''
+    return path.startswith(_EXECUTOR_DIRS) or _TFX_COMPONENTS_DIR in path
+
+
+def configure(verbosity: str = NORMAL, stream=None) -> None:
+  """Sets this process's log lines and progress bars for `verbosity`.
+
+  Args:
+    verbosity: One of VERBOSITIES.
+    stream: Where log lines go; stderr by default.
+  """
+  if verbosity not in VERBOSITIES:
+    raise ValueError(f'verbosity {verbosity!r} is not one of {VERBOSITIES}')
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', _TF_CPP_MIN_LOG_LEVEL[verbosity])
+  handler = logging.StreamHandler(stream or sys.stderr)
+  handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s',
+                                         datefmt='%H:%M:%S'))
+  if verbosity == NORMAL:
+    handler.addFilter(ExecutorLines())
+  # TFX, TFDS and this project log through absl's logger.
+  absl_logger = absl_logging.get_absl_logger()
+  for old in [old for old in absl_logger.handlers
+              if getattr(old, '_dae_pipeline_console', False)]:
+    absl_logger.removeHandler(old)
+  handler._dae_pipeline_console = True  # pylint: disable=protected-access
+  absl_logger.addHandler(handler)
+  absl_logger.propagate = False
+  absl_logging.set_verbosity(absl_logging.WARNING if verbosity == QUIET
+                             else absl_logging.INFO)
+  logging.getLogger('apache_beam').setLevel(
+      logging.INFO if verbosity == VERBOSE else logging.WARNING)
+  if verbosity != VERBOSE:
+    # Printed at import by Google's client libraries (Python 3.10 support,
+    # google-cloud-storage versions): about the environment, not the run.
+    warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\..*')
+    # TensorFlow's deprecation notices about library code (TFMA's writers).
+    logging.getLogger('tensorflow').setLevel(logging.ERROR)
+  # Imports Beam (and with it Google's client libraries): after the filters.
+  from components import progress  # pylint: disable=g-import-not-at-top
+  progress.set_enabled(verbosity != QUIET)
