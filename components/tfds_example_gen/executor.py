@@ -6,7 +6,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from absl import logging
 import apache_beam as beam
@@ -103,21 +103,105 @@ def to_example(features: Mapping[str, np.ndarray]) -> tf.train.Example:
   }))
 
 
+def _varint(value: int) -> bytes:
+  """Protobuf's base-128 varint of a non-negative integer."""
+  out = bytearray()
+  while value >= 0x80:
+    out.append((value & 0x7F) | 0x80)
+    value >>= 7
+  out.append(value)
+  return bytes(out)
+
+
+def _length_delimited(field_number: int, payload: bytes) -> bytes:
+  """A protobuf field of wire type 2 (bytes, string, message, packed list)."""
+  return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
+
+
+# Field numbers of tf.train.Example's messages (example.proto, feature.proto).
+_EXAMPLE_FEATURES = 1       # Example.features
+_FEATURES_FEATURE = 1       # Features.feature (map<string, Feature>)
+_MAP_KEY, _MAP_VALUE = 1, 2  # A map entry's key and value
+_FEATURE_INT64_LIST = 3     # Feature.int64_list
+_LIST_VALUE = 1             # Int64List.value (packed)
+
+
+def _int64_feature_entry(key: bytes, packed_values: bytes) -> bytes:
+  feature = _length_delimited(_FEATURE_INT64_LIST,
+                              _length_delimited(_LIST_VALUE, packed_values))
+  return _length_delimited(_FEATURES_FEATURE, _length_delimited(_MAP_KEY, key) +
+                           _length_delimited(_MAP_VALUE, feature))
+
+
+def _packed_pixels(images: np.ndarray) -> Tuple[bytes, np.ndarray]:
+  """The packed varints of every image's pixels, all at once.
+
+  Args:
+    images: uint8 [count, pixels].
+
+  Returns:
+    (the concatenated varints of all images, each image's byte count).
+  """
+  high = images >= 0x80  # Two varint bytes: low 7 bits + 0x80, then 1.
+  codes = np.empty(images.shape + (2,), np.uint8)
+  codes[..., 0] = (images & 0x7F) | (high.astype(np.uint8) << 7)
+  codes[..., 1] = 1
+  keep = np.ones(images.shape + (2,), bool)
+  keep[..., 1] = high
+  return codes[keep].tobytes(), images.shape[1] + high.sum(axis=1)
+
+
+def serialize_examples(images: np.ndarray, labels: np.ndarray) -> List[bytes]:
+  """`to_example(...).SerializeToString(deterministic=True)` of many images,
+  written with array operations (~40x faster than building protos here).
+
+  Args:
+    images: uint8 [count, 28, 28, 1].
+    labels: non-negative integers [count].
+  """
+  images = np.asarray(images)
+  if images.shape[1:] != mnist_source.tfds_mnist.MNIST_IMAGE_SHAPE:
+    raise ValueError(f'MNIST images of shape {images.shape[1:]}, expected '
+                     f'{mnist_source.tfds_mnist.MNIST_IMAGE_SHAPE}')
+  payload, lengths = _packed_pixels(images.reshape(len(images), -1).astype(np.uint8))
+  ends = np.cumsum(lengths)
+  label_entries = {}  # The few distinct labels' map entries, made once.
+  records = []
+  for index, label in enumerate(np.asarray(labels).tolist()):
+    if label not in label_entries:
+      label_entries[label] = _int64_feature_entry(LABEL_FEATURE.encode(), _varint(label))
+    entries = {IMAGE_FEATURE: _int64_feature_entry(
+                   IMAGE_FEATURE.encode(),
+                   payload[ends[index] - lengths[index]:ends[index]]),
+               LABEL_FEATURE: label_entries[label]}
+    # Map entries in key order, as deterministic serialisation writes them.
+    records.append(_length_delimited(
+        _EXAMPLE_FEATURES, b''.join(entries[key] for key in sorted(entries))))
+  return records
+
+
+def _serialize_batch(batch: List[Mapping[str, np.ndarray]]) -> List[bytes]:
+  return serialize_examples(np.stack([item[IMAGE_FEATURE] for item in batch]),
+                            np.array([int(item[LABEL_FEATURE]) for item in batch]))
+
+
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(tf.train.Example)
+@beam.typehints.with_output_types(bytes)
 def _TfdsSplitToExample(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
     split_pattern: str, builder: tfds.core.DatasetBuilder
 ) -> beam.pvalue.PCollection:
-  """Reads one TFDS split spec in parallel (by shard) as tf.Examples."""
+  """Reads one TFDS split spec in parallel (by shard) as serialized
+  tf.Examples, serialized in batches."""
   del exec_properties  # Everything needed is in the prepared builder.
   lengths = {name: info.num_examples for name, info in builder.info.splits.items()}
   _, start, stop = _split_range(split_pattern, lengths)
   return (pipeline
           | 'ReadFromTFDS' >> tfds.beam.ReadFromTFDS(builder, split=split_pattern)
           | 'ToNumpy' >> beam.Map(tfds.as_numpy)
-          | 'ToExample' >> beam.Map(to_example)
+          | 'Batch' >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
+          | 'ToExamples' >> beam.FlatMap(_serialize_batch)
           | 'Progress' >> beam.ParDo(progress.CountProgress(
               f'ingest {split_pattern}', stop - start)))
 

@@ -84,6 +84,25 @@ def test_executor_writes_three_disjoint_splits_of_the_source(tiny_mnist, tmp_pat
   assert examples.get_string_custom_property('payload_format') == 'FORMAT_TF_EXAMPLE'
 
 
+def test_executor_records_its_split_sizes(tiny_mnist, tmp_path):
+  from components import progress  # pylint: disable=g-import-not-at-top
+  examples = _run(tiny_mnist.directory, tmp_path / 'out')
+  assert progress.split_sizes(examples) == {'train': 80, 'eval': 30, 'test': 20}
+
+
+def test_batched_serialisation_writes_what_protobuf_writes():
+  rng = np.random.default_rng(4)
+  images = rng.integers(0, 256, size=(50, 28, 28, 1), dtype=np.uint8)
+  images[0], images[1] = 0, 255  # All one-byte and all two-byte varints.
+  labels = rng.integers(0, 10, size=50)
+  labels[2] = 300  # A label of two varint bytes.
+  assert executor.serialize_examples(images, labels) == [
+      executor.to_example({'image': image, 'label': label}).SerializeToString(
+          deterministic=True) for image, label in zip(images, labels)]
+  with pytest.raises(ValueError, match=r'shape \(28, 28\)'):
+    executor.serialize_examples(images[:, :, :, 0], labels)
+
+
 def test_executor_output_is_deterministic(tiny_mnist, tmp_path):
   first = _run(tiny_mnist.directory, tmp_path / 'first')
   second = _run(tiny_mnist.directory, tmp_path / 'second')
