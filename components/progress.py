@@ -12,6 +12,7 @@ reports its own share (the count still tells that work goes on).
 """
 
 import json
+import re
 import sys
 import threading
 from typing import Dict, Iterable, Optional
@@ -42,6 +43,10 @@ def enabled() -> bool:
   return _enabled
 
 
+# Terminal control sequences (cursor moves of stacked bars).
+_ESCAPES = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
+
+
 class _LineWriter:
   """A file for tqdm that turns each in-place redraw into one full line."""
 
@@ -49,7 +54,7 @@ class _LineWriter:
     self._stream = stream
 
   def write(self, text: str) -> None:
-    line = text.replace('\r', '').strip()
+    line = _ESCAPES.sub('', text.replace('\r', '')).strip()
     if line:
       self._stream.write(line + '\n')
 
@@ -75,6 +80,8 @@ def bar(description: str, total: Optional[int], unit: str = 'examples',
       mininterval=TERMINAL_INTERVAL_S if terminal else LOG_INTERVAL_S,
       maxinterval=TERMINAL_INTERVAL_S if terminal else LOG_INTERVAL_S,
       dynamic_ncols=terminal, ncols=None if terminal else 100,
+      # Off a terminal every bar is line 0: no cursor moves between bars.
+      position=None if terminal else 0,
       ascii=not terminal, disable=not _enabled, leave=True)
 
 
@@ -122,10 +129,9 @@ class CountProgress(beam.DoFn):
     self._batched = batched
     self._bar = None
 
-  def setup(self):
-    self._bar = shared_bar(self._description, self._total, self._unit)
-
   def process(self, element) -> Iterable:
+    if self._bar is None:  # At the first element: no bar for idle workers.
+      self._bar = shared_bar(self._description, self._total, self._unit)
     with _lock:
       self._bar.update(len(element) if self._batched else 1)
       done = self._total is not None and self._bar.n >= self._total
@@ -134,4 +140,5 @@ class CountProgress(beam.DoFn):
     yield element
 
   def teardown(self):
-    close_shared(self._description)
+    if self._bar is not None:
+      close_shared(self._description)

@@ -114,3 +114,16 @@ def test_disabled_progress_writes_nothing(restore_progress):
   bar.update(10)
   bar.close()
   assert stream.getvalue() == ''
+
+
+def test_bars_open_at_once_write_no_cursor_moves_off_a_terminal():
+  stream = io.StringIO()
+  first = progress.bar('noise train', 10, stream=stream)
+  second = progress.bar('noise eval', 10, stream=stream)
+  first.update(10)
+  second.update(10)
+  second.close()
+  first.close()
+  text = stream.getvalue()
+  assert '\x1b' not in text and '\r' not in text
+  assert 'noise train: 100%' in text and 'noise eval: 100%' in text
