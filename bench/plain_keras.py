@@ -20,6 +20,9 @@ def main(argv=None) -> int:
   start = time.perf_counter()
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--profile', default='full')
+  parser.add_argument('--max-train-steps', type=int, default=None,
+                      help="cap training steps (as the pipeline's "
+                      'training.max_train_steps)')
   args = parser.parse_args(argv)
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -30,6 +33,9 @@ def main(argv=None) -> int:
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
   import pipeline_config  # pylint: disable=g-import-not-at-top
   config = pipeline_config.load_profile(args.profile)
+  if args.max_train_steps is not None:
+    config = pipeline_config.with_overrides(
+        config, {'training.max_train_steps': args.max_train_steps})
   data, training = config.data, config.training
   phases = {'imports': time.perf_counter() - start}
 
