@@ -440,6 +440,9 @@ def main(argv=None) -> int:
   parser.add_argument('--max-train-steps', type=int, default=None,
                       help='cap training on both sides (measures the overheads '
                       'without a full training run)')
+  parser.add_argument('--overhead-only', action='store_true',
+                      help='only the end-to-end overheads and the noise A/B, to '
+                      'speed.overhead.json (README untouched)')
   args = parser.parse_args(argv)
   if args.render:
     return common.render_recorded('speed', render_table)
@@ -449,6 +452,15 @@ def main(argv=None) -> int:
   repeats = args.repeats or (2 if args.quick else REPEATS)
   config = pipeline_config.load_profile(profile)
   e2e = end_to_end(profile, args.e2e_repeats, args.max_train_steps)
+  if args.overhead_only:
+    noise_result = noise_throughput(e2e.pop('examples_uri'), config, repeats)
+    for key in ('noisy_examples_uri', 'serving_dir', 'metadata_path'):
+      e2e.pop(key)
+    result = dict(origin, profile=profile, end_to_end=e2e, noise=noise_result,
+                  seconds=round(time.perf_counter() - start, 1))
+    print(json.dumps(result, indent=2))
+    print('wrote ' + common.write_json('speed.overhead.json', result))
+    return 0
   noisy, clean = _training_data(2048 if args.quick else 8192, config)
   training = {architecture: training_throughput(
       config, architecture, 10 if args.quick else 100, noisy, clean)

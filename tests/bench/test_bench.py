@@ -85,3 +85,38 @@ def test_pipeline_arguments_give_each_model_its_own_root():
   assert quality.pipeline_arguments(models[None], quick=False) == ['--profile', 'full']
   quick = quality.pipeline_arguments(models[None], quick=True)
   assert quick[:2] == ['--profile', 'smoke'] and 'thresholds.min_psnr_db=0' in quick
+
+
+def test_speed_table_states_every_ratio_with_its_spread():
+  from bench import speed  # pylint: disable=g-import-not-at-top
+  assert speed.spread([3.0, 1.0, 2.0]) == {'median': 2.0, 'min': 1.0, 'max': 3.0,
+                                           'values': [3.0, 1.0, 2.0]}
+  one = speed.spread([5.0])
+  result = {
+      'date': 'd', 'commit': 'c', 'examples': 100,
+      'machine': {'cpu': 'cpu', 'cores': 2, 'memory_gib': 1, 'python': '3.10'},
+      'end_to_end': {
+          'max_train_steps': 20, 'pipeline_overhead_s': speed.spread([70.0, 80.0]),
+          'plain_overhead_s': speed.spread([30.0, 40.0]),
+          'pipeline_cold': {'seconds': speed.spread([100.0, 110.0]), 'peak_rss_mib': 1},
+          'plain_script': {'seconds': speed.spread([50.0, 60.0]), 'peak_rss_mib': 1,
+                           'phases': {'train': 20.0}},
+          'pipeline_over_plain': speed.spread([2.0, 1.8], digits=2),
+          'pipeline_rerun_after_push': {'seconds': 9.0},
+          'pipeline_cached': {'seconds': 8.0},
+          'pipeline_components_seconds': {'TfdsExampleGen': 10.0}},
+      'training': {}, 'inference': {'batch1_p50_ms': 1, 'batch1_p99_ms': 2,
+                                    'batch256_images_per_s': 3},
+      'input_pipeline': {'steps': 4, 'trainer_input_images_per_s': one,
+                         'in_memory_images_per_s': one,
+                         'trainer_input_over_in_memory': speed.spread([0.9, 1.1], 3)},
+      'noise': {name: one for name in ('beam_direct_in_memory', 'beam_multi_processing_2',
+                                        'numpy_in_memory')},
+  }
+  result['noise'].update({'beam_direct_in_memory_over_numpy': speed.spread([0.5, 0.6], 3),
+                          'beam_multi_processing_2_over_numpy': speed.spread([0.2], 3)})
+  table = speed.render_table(result)
+  assert '75.0 s (70.0-80.0 over 2)' in table  # The pipeline overhead.
+  assert '1.90x (1.80-2.00 over 2)' in table  # End to end, with its range.
+  assert '0.55x (0.50-0.60 over 2)' in table and '0.20x (one measurement)' in table
+  assert 'Training capped at 20 steps' in table
