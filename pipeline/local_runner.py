@@ -66,7 +66,8 @@ def run(config: pipeline_config.PipelineConfig,
   os.makedirs(os.path.dirname(config.resolved_metadata_path), exist_ok=True)
   with run_lock.hold(config, wait_s):
     # Importing TFX takes 20-30 s: only once a run is certain.
-    from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+    from tfx.orchestration import metadata as tfx_metadata  # pylint: disable=g-import-not-at-top
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
     from components import serving_dir  # pylint: disable=g-import-not-at-top
     from pipeline import recovery  # pylint: disable=g-import-not-at-top
     from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
@@ -77,9 +78,9 @@ def run(config: pipeline_config.PipelineConfig,
                       'marked CANCELED, removed %s', closed.execution_id,
                       closed.node_id, closed.removed or 'no outputs')
     serving_dir.remove_interrupted_pushes(config.serving_dir)
-    metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+    metadata = tfx_metadata.sqlite_metadata_connection_config(
         config.resolved_metadata_path)
-    tfx.orchestration.LocalDagRunner().run_with_ir(
+    LocalDagRunner().run_with_ir(
         compile_for_local(create_pipeline(config, metadata)))
     store = run_summary.open_store(config.resolved_metadata_path)
     return run_summary.run_executions(store, run_summary.run_ids(store)[-1])

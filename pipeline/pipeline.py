@@ -4,7 +4,15 @@ import os
 from typing import Any, Dict, List, Mapping, Optional
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
+# TFX's modules, not its `tfx.v1` facade: importing `tfx.v1` also imports its
+# Google Cloud extensions (google-cloud-aiplatform), ~16 s on this machine.
+from tfx.components import ExampleValidator
+from tfx.components import StatisticsGen
+from tfx.components import Trainer
+from tfx.dsl.experimental.conditionals.conditional import Cond
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import pusher_pb2
+from tfx.proto import trainer_pb2
 
 from components.data_gate.component import DataValidationGate
 from components.evaluator import metrics as evaluator_metrics
@@ -95,7 +103,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
                     metadata_connection_config: Optional[
                         metadata_store_pb2.ConnectionConfig] = None,
                     runtime_parameters: Optional[Mapping[str, Any]] = None
-                    ) -> tfx.dsl.Pipeline:
+                    ) -> tfx_pipeline.Pipeline:
   """Returns the TFX pipeline for a configuration; runs nothing.
 
   Args:
@@ -130,7 +138,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       test_examples=data.test_examples)
 
   # Compute TFDV statistics of every split.
-  statistics_gen = tfx.components.StatisticsGen(
+  statistics_gen = StatisticsGen(
       examples=example_gen.outputs['examples'])
 
   # Import the curated schema (schemas/schema.pbtxt by default) by content.
@@ -139,7 +147,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       schema_source=_display_path(config.schema_path))
 
   # Compare every split's statistics with the schema.
-  example_validator = tfx.components.ExampleValidator(
+  example_validator = ExampleValidator(
       statistics=statistics_gen.outputs['statistics'],
       schema=schema_importer.outputs['schema'])
 
@@ -158,12 +166,12 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   noise_transform.add_upstream_node(data_gate)
 
   # Train the denoising autoencoder, noisy -> clean, and export a SavedModel.
-  trainer = tfx.components.Trainer(
+  trainer = Trainer(
       run_fn=RUN_FN,
       examples=noise_transform.outputs['noisy_examples'],
-      train_args=tfx.proto.TrainArgs(splits=['train'],
+      train_args=trainer_pb2.TrainArgs(splits=['train'],
                                      num_steps=one_replica_plan.total_steps),
-      eval_args=tfx.proto.EvalArgs(splits=['eval'], num_steps=eval_steps),
+      eval_args=trainer_pb2.EvalArgs(splits=['eval'], num_steps=eval_steps),
       custom_config=trainer_custom_config(config)).with_id(TRAINER_ID)
 
   # Copy the model served now: the baseline the candidate must not lose to
@@ -188,13 +196,13 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       blessing=evaluator.outputs['blessing'])
 
   # Push a blessed model, atomically, as a new version of the serving dir.
-  with tfx.dsl.Cond(evaluator.outputs['blessing'].future()[0].custom_property(
+  with Cond(evaluator.outputs['blessing'].future()[0].custom_property(
       'blessed') == 1):
     pusher = AtomicPusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=config.serving_dir))).with_id(PUSHER_ID)
 
   # Key the cache of every node that runs project code on that code, so an
@@ -211,7 +219,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
                       (pusher, AtomicPusher.__module__)):
     code_fingerprint.attach(node, *code)
 
-  return tfx.dsl.Pipeline(
+  return tfx_pipeline.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[

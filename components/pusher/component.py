@@ -1,12 +1,12 @@
 """AtomicPusher: TFX's Pusher with the atomic filesystem executor (executor.py)."""
 
-from tfx import v1 as tfx
+from tfx.components import Pusher
 from tfx.dsl.components.base import executor_spec
 
 from components.pusher import executor
 
 
-class AtomicPusher(tfx.components.Pusher):
+class AtomicPusher(Pusher):
   """Pushes a blessed model as a new, atomically published version directory."""
 
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
