@@ -12,6 +12,7 @@ from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
+from components import example_bytes
 from components import features
 from components import progress
 from components.noise_transform import noise
@@ -84,6 +85,13 @@ def _check_pixel_range(pixels: np.ndarray, split: str) -> None:
         'outside 0..255')
 
 
+# What parse_batch reads of a TfdsExampleGen example.
+_PARSE_SPEC = {
+    IMAGE_FEATURE: tf.io.FixedLenFeature([noise.PIXELS], tf.int64),
+    LABEL_FEATURE: tf.io.FixedLenFeature([1], tf.int64),
+}
+
+
 def parse_batch(serialized: List[bytes], split: str
                 ) -> Tuple[np.ndarray, np.ndarray]:
   """Reads (pixels uint8 [batch, 784], labels int64 [batch]) from a batch of
@@ -103,87 +111,24 @@ def parse_batch(serialized: List[bytes], split: str
   return pixels.astype(np.uint8), parsed[LABEL_FEATURE].numpy()[:, 0]
 
 
-_PARSE_SPEC = {
-    IMAGE_FEATURE: tf.io.FixedLenFeature([noise.PIXELS], tf.int64),
-    LABEL_FEATURE: tf.io.FixedLenFeature([1], tf.int64),
-}
-
-
-def example_proto(clean: np.ndarray, noisy: np.ndarray, label: int,
-                  level: float) -> tf.train.Example:
-  """The output tf.Example of one image (what `RecordLayout` writes as bytes)."""
-  return tf.train.Example(features=tf.train.Features(feature={
-      CLEAN_FEATURE: tf.train.Feature(float_list=tf.train.FloatList(value=clean)),
-      NOISY_FEATURE: tf.train.Feature(float_list=tf.train.FloatList(value=noisy)),
-      LABEL_FEATURE: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-      NOISE_LEVEL_FEATURE: tf.train.Feature(
-          float_list=tf.train.FloatList(value=[level])),
-  }))
-
-
 def serialize_examples(clean: np.ndarray, noisy: np.ndarray, labels: np.ndarray,
                        levels: np.ndarray) -> List[bytes]:
-  """`example_proto(...).SerializeToString(deterministic=True)` of each image,
-  one protobuf call per example (the reference `RecordLayout` must match)."""
-  return [example_proto(clean[index], noisy[index], int(labels[index]),
-                        levels[index]).SerializeToString(deterministic=True)
-          for index in range(len(labels))]
+  """The output tf.Examples of a batch (clean, noisy, label, noise level),
+  serialized as protobuf's deterministic serialisation writes them.
 
-
-# A float32 whose four little-endian bytes are all non-zero (a probe value).
-_PROBE_FLOAT = np.array([0x3F810101], dtype='<u4').view('<f4')[0]
-
-
-class RecordLayout:
-  """Writes many output examples at once by filling a byte template.
-
-  Every output example has the same wire layout: fixed-length packed floats
-  (clean, noisy, noise level) and a one-byte varint label (0..127). The
-  layout is read off protobuf's own deterministic serialisation (probing one
-  field at a time), so the bytes are the same as `serialize_examples`'s; a
-  batch with a label outside 0..127 takes that slow path.
+  Args:
+    clean, noisy: float32 [batch, pixels].
+    labels: integers [batch].
+    levels: float32 [batch].
   """
-
-  def __init__(self, pixels: int = noise.PIXELS):
-    zeros = np.zeros(pixels, np.float32)
-    base = dict(clean=zeros, noisy=zeros, label=0, level=np.float32(0))
-    self.template = self._serialize(**base)
-
-    def span(field, value, width):
-      probed = self._serialize(**dict(base, **{field: value}))
-      changed = np.flatnonzero(probed != self.template)
-      if len(probed) != len(self.template) or len(changed) != width or (
-          changed[-1] - changed[0] + 1 != width):
-        raise AssertionError(f'unexpected wire layout of feature {field!r}')
-      return slice(int(changed[0]), int(changed[-1]) + 1)
-
-    full = np.full(pixels, _PROBE_FLOAT, np.float32)
-    self.clean = span('clean', full, 4 * pixels)
-    self.noisy = span('noisy', full, 4 * pixels)
-    self.level = span('level', _PROBE_FLOAT, 4)
-    self.label = span('label', 1, 1)
-
-  @staticmethod
-  def _serialize(clean, noisy, label, level) -> np.ndarray:
-    record = example_proto(clean, noisy, label, level).SerializeToString(
-        deterministic=True)
-    return np.frombuffer(record, np.uint8)
-
-  def serialize(self, clean: np.ndarray, noisy: np.ndarray, labels: np.ndarray,
-                levels: np.ndarray) -> List[bytes]:
-    """The serialized examples of a batch (float32 [batch, pixels] images,
-    int [batch] labels, float32 [batch] levels)."""
-    count = len(labels)
-    if count == 0 or labels.min() < 0 or labels.max() > 127:
-      return serialize_examples(clean, noisy, labels, levels)
-    rows = np.repeat(self.template[None, :], count, axis=0)
-    rows[:, self.clean] = np.ascontiguousarray(clean, '<f4').view(np.uint8)
-    rows[:, self.noisy] = np.ascontiguousarray(noisy, '<f4').view(np.uint8)
-    rows[:, self.level] = np.ascontiguousarray(levels, '<f4').view(
-        np.uint8).reshape(count, 4)
-    rows[:, self.label] = labels.astype(np.uint8)[:, None]
-    flat, width = rows.tobytes(), rows.shape[1]
-    return [flat[start:start + width] for start in range(0, count * width, width)]
+  features = zip(example_bytes.float32_rows(clean), example_bytes.float32_rows(noisy),
+                 np.asarray(labels).tolist(), example_bytes.float32_rows(levels))
+  return [example_bytes.example({
+      CLEAN_FEATURE: example_bytes.float_feature(clean_row),
+      NOISY_FEATURE: example_bytes.float_feature(noisy_row),
+      LABEL_FEATURE: example_bytes.int64_feature(example_bytes.varint(label)),
+      NOISE_LEVEL_FEATURE: example_bytes.float_feature(level),
+  }) for clean_row, noisy_row, label, level in features]
 
 
 class _NoiseBatchDoFn(beam.DoFn):
@@ -192,17 +137,13 @@ class _NoiseBatchDoFn(beam.DoFn):
   def __init__(self, spec: noise.NoiseSpec, split: str):
     self._spec = spec
     self._split = split
-    self._layout = None
-
-  def setup(self):
-    self._layout = RecordLayout()
 
   def process(self, batch: List[bytes]) -> Iterable[bytes]:
     images, labels = parse_batch(batch, self._split)
     clean = images.astype(np.float32) / 255.0
     noisy, levels = noise.add_noise(clean, noise.example_keys(images, labels),
                                     self._spec)
-    yield from self._layout.serialize(clean, noisy, labels, levels)
+    yield from serialize_examples(clean, noisy, labels, levels)
 
 
 @beam.ptransform_fn

@@ -6,7 +6,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 from absl import logging
 import apache_beam as beam
@@ -20,6 +20,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from components import example_bytes
 from components import features
 from components import progress
 from components.tfds_example_gen import mnist_source
@@ -103,80 +104,30 @@ def to_example(features: Mapping[str, np.ndarray]) -> tf.train.Example:
   }))
 
 
-def _varint(value: int) -> bytes:
-  """Protobuf's base-128 varint of a non-negative integer."""
-  out = bytearray()
-  while value >= 0x80:
-    out.append((value & 0x7F) | 0x80)
-    value >>= 7
-  out.append(value)
-  return bytes(out)
-
-
-def _length_delimited(field_number: int, payload: bytes) -> bytes:
-  """A protobuf field of wire type 2 (bytes, string, message, packed list)."""
-  return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
-
-
-# Field numbers of tf.train.Example's messages (example.proto, feature.proto).
-_EXAMPLE_FEATURES = 1       # Example.features
-_FEATURES_FEATURE = 1       # Features.feature (map<string, Feature>)
-_MAP_KEY, _MAP_VALUE = 1, 2  # A map entry's key and value
-_FEATURE_INT64_LIST = 3     # Feature.int64_list
-_LIST_VALUE = 1             # Int64List.value (packed)
-
-
-def _int64_feature_entry(key: bytes, packed_values: bytes) -> bytes:
-  feature = _length_delimited(_FEATURE_INT64_LIST,
-                              _length_delimited(_LIST_VALUE, packed_values))
-  return _length_delimited(_FEATURES_FEATURE, _length_delimited(_MAP_KEY, key) +
-                           _length_delimited(_MAP_VALUE, feature))
-
-
-def _packed_pixels(images: np.ndarray) -> Tuple[bytes, np.ndarray]:
-  """The packed varints of every image's pixels, all at once.
-
-  Args:
-    images: uint8 [count, pixels].
-
-  Returns:
-    (the concatenated varints of all images, each image's byte count).
-  """
-  high = images >= 0x80  # Two varint bytes: low 7 bits + 0x80, then 1.
-  codes = np.empty(images.shape + (2,), np.uint8)
-  codes[..., 0] = (images & 0x7F) | (high.astype(np.uint8) << 7)
-  codes[..., 1] = 1
-  keep = np.ones(images.shape + (2,), bool)
-  keep[..., 1] = high
-  return codes[keep].tobytes(), images.shape[1] + high.sum(axis=1)
-
-
 def serialize_examples(images: np.ndarray, labels: np.ndarray) -> List[bytes]:
   """`to_example(...).SerializeToString(deterministic=True)` of many images,
-  written with array operations (~40x faster than building protos here).
+  written with array operations (~10x faster than one proto per image here).
 
   Args:
     images: uint8 [count, 28, 28, 1].
-    labels: non-negative integers [count].
+    labels: integers [count].
   """
   images = np.asarray(images)
   if images.shape[1:] != mnist_source.tfds_mnist.MNIST_IMAGE_SHAPE:
     raise ValueError(f'MNIST images of shape {images.shape[1:]}, expected '
                      f'{mnist_source.tfds_mnist.MNIST_IMAGE_SHAPE}')
-  payload, lengths = _packed_pixels(images.reshape(len(images), -1).astype(np.uint8))
-  ends = np.cumsum(lengths)
-  label_entries = {}  # The few distinct labels' map entries, made once.
+  pixels, lengths = example_bytes.packed_uint8_varints(
+      images.reshape(len(images), -1).astype(np.uint8))
+  ends = np.cumsum(lengths).tolist()
+  label_features = {}  # The few distinct labels' Feature messages, made once.
   records = []
   for index, label in enumerate(np.asarray(labels).tolist()):
-    if label not in label_entries:
-      label_entries[label] = _int64_feature_entry(LABEL_FEATURE.encode(), _varint(label))
-    entries = {IMAGE_FEATURE: _int64_feature_entry(
-                   IMAGE_FEATURE.encode(),
-                   payload[ends[index] - lengths[index]:ends[index]]),
-               LABEL_FEATURE: label_entries[label]}
-    # Map entries in key order, as deterministic serialisation writes them.
-    records.append(_length_delimited(
-        _EXAMPLE_FEATURES, b''.join(entries[key] for key in sorted(entries))))
+    if label not in label_features:
+      label_features[label] = example_bytes.int64_feature(example_bytes.varint(label))
+    start = ends[index] - int(lengths[index])
+    records.append(example_bytes.example({
+        IMAGE_FEATURE: example_bytes.int64_feature(pixels[start:ends[index]]),
+        LABEL_FEATURE: label_features[label]}))
   return records
 
 

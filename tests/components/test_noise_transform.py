@@ -244,21 +244,28 @@ def test_batched_executor_writes_the_same_bytes_as_before(tmp_path, kind):
   assert digest.hexdigest() == RECORDS_BEFORE_BATCHING[kind]
 
 
-def test_record_layout_matches_protobuf_for_any_values():
+def _proto_record(clean, noisy, label, level):
+  """The output example built as a protobuf message (the reference)."""
+  return tf.train.Example(features=tf.train.Features(feature={
+      'clean': tf.train.Feature(float_list=tf.train.FloatList(value=clean)),
+      'noisy': tf.train.Feature(float_list=tf.train.FloatList(value=noisy)),
+      'label': tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+      'noise_level': tf.train.Feature(float_list=tf.train.FloatList(value=[level])),
+  })).SerializeToString(deterministic=True)
+
+
+def test_batched_serialisation_matches_protobuf_for_any_values():
   rng = np.random.default_rng(3)
   count = 64
   clean = rng.random((count, 784), dtype=np.float32)
   noisy = rng.normal(size=(count, 784)).astype(np.float32)
   noisy[0, :3] = [np.nan, -0.0, np.inf]
-  labels = rng.integers(0, 128, size=count)
+  labels = rng.integers(0, 10, size=count)
+  labels[5], labels[6] = 300, -2  # Two-byte and ten-byte varints.
   levels = rng.random(count, dtype=np.float32)
-  layout = executor.RecordLayout()
-  assert layout.serialize(clean, noisy, labels, levels) == executor.serialize_examples(
-      clean, noisy, labels, levels)
-  # Labels needing a longer varint take the protobuf path, same bytes.
-  labels[5] = 300
-  assert layout.serialize(clean, noisy, labels, levels) == executor.serialize_examples(
-      clean, noisy, labels, levels)
+  assert executor.serialize_examples(clean, noisy, labels, levels) == [
+      _proto_record(clean[index], noisy[index], int(labels[index]), levels[index])
+      for index in range(count)]
 
 
 def test_batched_parse_reads_what_the_example_gen_wrote():
