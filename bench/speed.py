@@ -96,9 +96,12 @@ def spread(values: List[float], digits: int = 1) -> Dict[str, object]:
 
 def trainer_fit_seconds(metadata_path: str) -> float:
   """The newest run's Trainer `fit` seconds (its training_settings.json)."""
+  from tfx.types import standard_component_specs  # pylint: disable=g-import-not-at-top
   from components.trainer import run_fn  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
-  _, model_run = run_summary.latest_output(metadata_path, 'Trainer', 'model_run')
+  _, model_run = run_summary.latest_output(
+      metadata_path, pipeline_module.TRAINER_ID, standard_component_specs.MODEL_RUN_KEY)
   with open(os.path.join(model_run, run_fn.SETTINGS_FILENAME)) as settings:
     return float(json.load(settings)['fit_seconds'])
 
