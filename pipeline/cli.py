@@ -19,9 +19,11 @@ EXIT_FAILED = 1
 EXIT_INVALID_CONFIG = 2
 EXIT_BUSY = 3  # Another run holds the pipeline root.
 
-# The Trainer's output with the TensorBoard logs (TFX's standard key).
+# The Trainer's node id and its output with the TensorBoard logs, as
+# pipeline.TRAINER_ID and TFX's MODEL_RUN_KEY (tests check both): the
+# tensorboard command reads MLMD without importing TFX (~30 s).
+TRAINER_ID = 'Trainer'
 MODEL_RUN_KEY = 'model_run'
-
 
 
 def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
@@ -271,10 +273,9 @@ def _write_samples(config: pipeline_config.PipelineConfig, count: int,
 
 def _tensorboard(args, config) -> int:
   import os  # pylint: disable=g-import-not-at-top
-  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   run_id, log_dir = run_summary.latest_output(
-      config.resolved_metadata_path, pipeline_module.TRAINER_ID, MODEL_RUN_KEY)
+      config.resolved_metadata_path, TRAINER_ID, MODEL_RUN_KEY)
   if args.print_logdir:
     print(log_dir)
     return 0

@@ -41,3 +41,21 @@ def test_help_does_not_import_tfx():
   result = subprocess.run([sys.executable, '-c', code], capture_output=True,
                           text=True, check=False)
   assert result.returncode == 0, result.stderr
+
+
+def test_tensorboard_command_finds_nothing_without_importing_tfx(tmp_path):
+  # No run recorded: a clear error, and no TFX or TensorFlow import on the way.
+  code = ('import sys; from pipeline import cli\n'
+          f'code = cli.main(["tensorboard", "--print-logdir", "--pipeline-root", {str(tmp_path)!r}])\n'
+          'sys.exit(10 + code if "tfx" in sys.modules or "tensorflow" in sys.modules else code)')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, check=False)
+  assert result.returncode == cli.EXIT_FAILED, result.stderr
+  assert 'no MLMD store' in result.stderr
+
+
+def test_tensorboard_command_names_the_pipeline_s_trainer_output():
+  from tfx.types import standard_component_specs  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+  assert cli.TRAINER_ID == pipeline_module.TRAINER_ID
+  assert cli.MODEL_RUN_KEY == standard_component_specs.MODEL_RUN_KEY
