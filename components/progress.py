@@ -1,4 +1,4 @@
-"""Progress of the long Beam steps (ingestion, noise, evaluation) for people.
+"""Progress of the long Beam steps (ingestion, noise) for people.
 
 On a terminal a tqdm bar updates in place (count, rate, ETA); elsewhere (a
 log file, a Kubeflow pod's log) the same status is written as one line every
@@ -100,6 +100,13 @@ def close_shared(description: str) -> None:
     progress = _bars.pop(description, None)
   if progress is not None:
     progress.close()
+
+
+def record_split_sizes(examples, sizes: Dict[str, int]) -> None:
+  """Records {split: number of examples} on an Examples artifact (read back
+  by `split_sizes` as the totals of the next component's bars)."""
+  examples.set_string_custom_property(features.SPLIT_SIZES_PROPERTY,
+                                      json.dumps(sizes, sort_keys=True))
 
 
 def split_sizes(examples) -> Dict[str, int]:

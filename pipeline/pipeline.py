@@ -170,7 +170,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       run_fn=RUN_FN,
       examples=noise_transform.outputs['noisy_examples'],
       train_args=trainer_pb2.TrainArgs(splits=['train'],
-                                     num_steps=one_replica_plan.total_steps),
+                                       num_steps=one_replica_plan.total_steps),
       eval_args=trainer_pb2.EvalArgs(splits=['eval'], num_steps=eval_steps),
       custom_config=trainer_custom_config(config)).with_id(TRAINER_ID)
 

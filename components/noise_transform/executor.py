@@ -1,6 +1,5 @@
 """Executor of NoiseTransform: a Beam pipeline adding seeded noise to every split."""
 
-import json
 import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -186,8 +185,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             artifact_utils.get_split_uri([noisy_examples], split), split, spec,
             sizes.get(split))
     if sizes:
-      noisy_examples.set_string_custom_property(features.SPLIT_SIZES_PROPERTY,
-                                                json.dumps(sizes, sort_keys=True))
+      progress.record_split_sizes(noisy_examples, sizes)
     examples_utils.set_payload_format(
         noisy_examples, examples_utils.get_payload_format(examples))
     examples_utils.set_file_format(noisy_examples, 'tfrecords_gzip')

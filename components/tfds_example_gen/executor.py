@@ -1,7 +1,6 @@
 """Executor of TfdsExampleGen: TFDS-prepared MNIST to tf.Examples with Beam."""
 
 import hashlib
-import json
 import os
 import re
 import sys
@@ -131,6 +130,11 @@ def serialize_examples(images: np.ndarray, labels: np.ndarray) -> List[bytes]:
   return records
 
 
+def _split_lengths(builder: tfds.core.DatasetBuilder) -> Dict[str, int]:
+  """Number of images of each split of a prepared TFDS dataset."""
+  return {name: info.num_examples for name, info in builder.info.splits.items()}
+
+
 def _serialize_batch(batch: List[Mapping[str, np.ndarray]]) -> List[bytes]:
   return serialize_examples(np.stack([item[IMAGE_FEATURE] for item in batch]),
                             np.array([int(item[LABEL_FEATURE]) for item in batch]))
@@ -146,8 +150,7 @@ def _TfdsSplitToExample(  # pylint: disable=invalid-name
   """Reads one TFDS split spec in parallel (by shard) as serialized
   tf.Examples, serialized in batches."""
   del exec_properties  # Everything needed is in the prepared builder.
-  lengths = {name: info.num_examples for name, info in builder.info.splits.items()}
-  _, start, stop = _split_range(split_pattern, lengths)
+  _, start, stop = _split_range(split_pattern, _split_lengths(builder))
   return (pipeline
           | 'ReadFromTFDS' >> tfds.beam.ReadFromTFDS(builder, split=split_pattern)
           | 'ToNumpy' >> beam.Map(tfds.as_numpy)
@@ -188,14 +191,11 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
           # TFDS's nested bars redraw with escape codes: on a terminal only.
           tfds.disable_progress_bar()
         mnist_source.prepare(self._builder, os.path.join(work_dir, 'downloads'))
-        lengths = {name: info.num_examples
-                   for name, info in self._builder.info.splits.items()}
-        sizes = check_split_plan(input_config, lengths)
+        sizes = check_split_plan(input_config, _split_lengths(self._builder))
         logging.info('Split sizes: %s', sizes)
         super().Do(input_dict, output_dict, exec_properties)
         for examples in output_dict[standard_component_specs.EXAMPLES_KEY]:
-          examples.set_string_custom_property(features.SPLIT_SIZES_PROPERTY,
-                                              json.dumps(sizes, sort_keys=True))
+          progress.record_split_sizes(examples, sizes)
       finally:
         self._builder = None
 
