@@ -154,8 +154,12 @@ class TrainingConfig:
   """How the denoising autoencoder is trained.
 
   Attributes:
-    architecture: 'unet' (default, fully convolutional with skips) or
-      'article' (the article's design, corrected).
+    architecture: 'unet' (default, fully convolutional with skips, sized for
+      a CPU budget of minutes), 'unet_large' (the same U-Net with 64/128/256
+      channels, three batch-normalised convolutions per block: ~8x the
+      arithmetic, meant for GPU training, e.g. `dae-pipeline compile
+      --gpus 1 --set training.architecture=unet_large`) or 'article' (the
+      article's design, corrected).
     loss: 'bce' (binary cross-entropy) or 'mse' on pixels in [0, 1].
     epochs: Passes over the `train` split.
     batch_size: Images per training step.

@@ -25,6 +25,6 @@ PIXELS = 28 * 28
 SOURCE_VENDORED = 'vendored'  # IDX files in a directory, read by a TFDS builder.
 SOURCE_TFDS = 'tfds'  # The stock TFDS `mnist` download (needs the internet).
 NOISE_KINDS = ('gaussian', 'salt_and_pepper', 'random_gaussian')
-ARCHITECTURES = ('article', 'unet')
+ARCHITECTURES = ('article', 'unet', 'unet_large')
 LOSSES = ('bce', 'mse')
 LR_SCHEDULES = ('cosine', 'constant')

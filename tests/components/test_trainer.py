@@ -54,6 +54,40 @@ def test_unknown_architecture_and_loss_are_rejected():
     model_lib.make_loss('hinge')
 
 
+def _layers_of(model, layer_type):
+  return [layer for layer in model.layers if isinstance(layer, layer_type)]
+
+
+def test_unet_spec_shapes_the_network():
+  plain = model_lib.build_unet()
+  assert not _layers_of(plain, keras.layers.BatchNormalization)
+  assert len(_layers_of(plain, keras.layers.Conv2DTranspose)) == 2
+  assert plain.get_layer('bottleneck_conv2').filters == 64
+  spec = model_lib.UNetSpec(widths=(8, 16, 24), convs_per_block=3,
+                            batch_norm=True, upsampling='bilinear')
+  model = model_lib.build_unet(spec)
+  convs = [layer for layer in _layers_of(model, keras.layers.Conv2D)
+           if layer.name.startswith('bottleneck')]
+  assert [layer.filters for layer in convs] == [24, 24, 24]
+  assert not any(layer.use_bias for layer in convs)  # The norm has the shift.
+  # Five blocks of three convolutions, each normalised.
+  assert len(_layers_of(model, keras.layers.BatchNormalization)) == 15
+  assert len(_layers_of(model, keras.layers.UpSampling2D)) == 2
+  assert not _layers_of(model, keras.layers.Conv2DTranspose)
+  noisy, _ = _pairs(2)
+  assert model.predict(noisy, verbose=0).shape == (2, 28, 28, 1)
+  with pytest.raises(ValueError, match='upsampling'):
+    model_lib.build_unet(model_lib.UNetSpec(upsampling='nearest'))
+
+
+def test_the_accelerator_unet_is_the_default_scaled_up():
+  large = model_lib.build_model('unet_large')
+  assert large.name == 'unet_large_dae'
+  assert large.count_params() > 8 * model_lib.build_model('unet').count_params()
+  assert _layers_of(large, keras.layers.BatchNormalization)
+  assert large.get_layer('bottleneck_conv3').filters == 256
+
+
 @pytest.mark.parametrize('loss', model_lib.LOSSES)
 def test_a_few_training_steps_reduce_the_loss(loss):
   keras.utils.set_random_seed(0)
@@ -243,6 +277,24 @@ def test_cosine_schedule_decays_from_the_rate_to_two_percent_of_it():
   assert model_lib.learning_rate_schedule(2e-3, 'constant', total_steps=100) == 2e-3
   with pytest.raises(ValueError, match='step'):
     model_lib.learning_rate_schedule(2e-3, 'step', total_steps=100)
+
+
+def test_warm_up_rises_linearly_to_the_rate_then_decays_to_two_percent():
+  schedule = model_lib.learning_rate_schedule(2e-3, 'cosine', total_steps=100,
+                                              warmup_steps=10)
+  assert float(schedule(0)) == pytest.approx(0.0, abs=1e-9)
+  assert float(schedule(5)) == pytest.approx(1e-3, rel=1e-4)
+  assert float(schedule(10)) == pytest.approx(2e-3, rel=1e-4)
+  assert float(schedule(100)) == pytest.approx(2e-3 * 0.02, rel=1e-4)
+
+
+def test_weight_decay_chooses_adamw_with_that_decay():
+  adam = model_lib.compile_model(model_lib.build_unet(), 'bce', 1e-3).optimizer
+  assert type(adam) is keras.optimizers.Adam  # pylint: disable=unidiomatic-typecheck
+  adamw = model_lib.compile_model(model_lib.build_unet(), 'bce', 1e-3,
+                                  weight_decay=1e-4).optimizer
+  assert isinstance(adamw, keras.optimizers.AdamW)
+  assert adamw.weight_decay == pytest.approx(1e-4)
 
 
 def _settings(fn_args):

@@ -200,8 +200,7 @@ def test_edits_rerun_exactly_the_components_whose_code_changed(tmp_path):
 
     # A different model: the Trainer and what consumes its model re-run.
     _edit(code / 'components' / 'trainer' / 'model.py',
-          'def build_unet(base_filters: int = 32)',
-          'def build_unet(base_filters: int = 16)')
+          'UNET = UNetSpec()', 'UNET = UNetSpec(widths=(16, 32, 32))')
     code_model, output = run(args, tmp_path / 'model.log')
     assert code_model == 0, output[-3000:]
     after_model = _latest_states(tmp_path)
