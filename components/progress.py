@@ -1,4 +1,4 @@
-"""Progress of the long Beam steps (ingestion, noise) for people.
+"""Progress of the long Beam steps (ingestion, noise, evaluation) for people.
 
 On a terminal a tqdm bar updates in place (count, rate, ETA); elsewhere (a
 log file, a Kubeflow pod's log) the same status is written as one line every
@@ -15,7 +15,7 @@ import json
 import re
 import sys
 import threading
-from typing import Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional
 
 import apache_beam as beam
 import tqdm
@@ -125,22 +125,25 @@ class CountProgress(beam.DoFn):
     description: The bar's description, e.g. 'noise train'.
     total: The expected count (None: unknown).
     unit: The name of one counted item.
-    batched: The elements are lists; each counts as its length.
+    count: How many items one element holds (e.g. `len` for lists); None:
+      each element is one.
   """
 
   def __init__(self, description: str, total: Optional[int],
-               unit: str = 'examples', batched: bool = False):
+               unit: str = 'examples',
+               count: Optional[Callable[[Any], int]] = None):
     self._description = description
     self._total = total
     self._unit = unit
-    self._batched = batched
+    self._count = count
     self._bar = None
 
   def process(self, element) -> Iterable:
     if self._bar is None:  # At the first element: no bar for idle workers.
       self._bar = shared_bar(self._description, self._total, self._unit)
+    items = self._count(element) if self._count else 1
     with _lock:
-      self._bar.update(len(element) if self._batched else 1)
+      self._bar.update(items)
       done = self._total is not None and self._bar.n >= self._total
     if done:
       close_shared(self._description)

@@ -8,16 +8,25 @@ thresholds are dropped: rubber stamp). So an empty baseline is removed from
 the inputs here and the first model is gated on value thresholds alone.
 """
 
-from typing import Any, Dict, List
+import json
+from typing import Any, Dict, List, Optional
 
 from absl import logging
 from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import standard_component_specs
 
+from components import progress
+from components.evaluator import extractors
 from components.served_model import executor as served_model_executor
 
 BASELINE_MODEL_KEY = standard_component_specs.BASELINE_MODEL_KEY
+EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
+EXAMPLE_SPLITS_KEY = standard_component_specs.EXAMPLE_SPLITS_KEY
+MODULE_PATH_KEY = standard_component_specs.MODULE_PATH_KEY
+MODULE_FILE_KEY = standard_component_specs.MODULE_FILE_KEY
+# TFX's Evaluator evaluates this split when `example_splits` is empty.
+TFX_DEFAULT_SPLITS = ['eval']
 
 
 class Executor(evaluator_executor.Executor):
@@ -31,4 +40,26 @@ class Executor(evaluator_executor.Executor):
       logging.info('No model is served yet: no baseline, value thresholds only')
       input_dict = {key: artifacts for key, artifacts in input_dict.items()
                     if key != BASELINE_MODEL_KEY}
+    if not (exec_properties.get(MODULE_PATH_KEY) or
+            exec_properties.get(MODULE_FILE_KEY)):
+      # TFMA's default extractors and a progress bar (see extractors.py).
+      exec_properties = dict(exec_properties,
+                             **{MODULE_PATH_KEY: extractors.__name__})
+      extractors.expect_examples(
+          expected_examples(input_dict[EXAMPLES_KEY], exec_properties))
     super().Do(input_dict, output_dict, exec_properties)
+
+
+def expected_examples(examples: List[types.Artifact],
+                      exec_properties: Dict[str, Any]) -> Optional[int]:
+  """How many examples the evaluation reads: the sizes of its splits that the
+  examples' producer recorded; None when one of them is unknown."""
+  splits = json.loads(exec_properties.get(EXAMPLE_SPLITS_KEY) or 'null') or (
+      TFX_DEFAULT_SPLITS)
+  total = 0
+  for artifact in examples:
+    sizes = progress.split_sizes(artifact)
+    if any(split not in sizes for split in splits):
+      return None
+    total += sum(sizes[split] for split in splits)
+  return total

@@ -157,7 +157,7 @@ def NoiseSplit(  # pylint: disable=invalid-name
               compression_type=beam.io.filesystem.CompressionTypes.AUTO)
           | 'Batch' >> beam.BatchElements(min_batch_size=32, max_batch_size=1024)
           | 'Progress' >> beam.ParDo(progress.CountProgress(
-              f'noise {split}', total, batched=True))
+              f'noise {split}', total, count=len))
           | 'Noise' >> beam.ParDo(_NoiseBatchDoFn(spec, split))
           | 'Write' >> beam.io.WriteToTFRecord(
               os.path.join(output_uri, OUTPUT_FILE_PREFIX),

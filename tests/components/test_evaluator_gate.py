@@ -20,6 +20,7 @@ from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
 from components import features
+from components import progress
 from components.evaluator import executor as evaluator_executor
 from components.evaluator import eval_config as eval_config_lib
 from components.trainer import export
@@ -71,9 +72,12 @@ def _model(uri, normal_shift, marked_shift):
   return artifact
 
 
-def _evaluate(tmp_path, candidate_shifts, baseline_shifts, **threshold_values):
+def _evaluate(tmp_path, candidate_shifts, baseline_shifts, split_sizes=None,
+              **threshold_values):
   tmp_path.mkdir(parents=True, exist_ok=True)
   examples = _write_examples(str(tmp_path / 'examples'))
+  if split_sizes is not None:  # As NoiseTransform records them.
+    progress.record_split_sizes(examples, split_sizes)
   candidate = _model(str(tmp_path / 'candidate'), *candidate_shifts)
   if baseline_shifts is None:  # Nothing served: ServedModel's empty artifact.
     baseline = standard_artifacts.Model()
@@ -152,3 +156,27 @@ def test_with_nothing_served_the_floors_alone_gate(tmp_path):
   blessed, failures = _evaluate(tmp_path / 'higher', (-OFFSET + 0.05, -OFFSET + 0.05),
                                 None, min_psnr_db=27.0)
   assert (blessed, failures) == (0, {('overall', 'psnr')})
+
+
+def test_the_evaluation_counts_its_examples_on_a_bar_with_their_total(tmp_path, capsys):
+  count = 10 * EXAMPLES_PER_DIGIT
+  blessed, _ = _evaluate(tmp_path, (-OFFSET, -OFFSET), (0.0, 0.0),
+                         split_sizes={'test': count, 'train': 999})
+  assert blessed == 1  # The defaults still extract what the gate needs.
+  err = capsys.readouterr().err
+  assert f'evaluate: 100%' in err and f'{count}/{count}' in err
+  # Without recorded sizes: a count, no total.
+  _evaluate(tmp_path / 'unknown', (-OFFSET, -OFFSET), (0.0, 0.0))
+  err = capsys.readouterr().err
+  assert f'evaluate: {count} examples' in err and '%' not in err.split('evaluate:')[-1]
+
+
+def test_expected_examples_sum_the_evaluated_splits_or_are_unknown():
+  examples = standard_artifacts.Examples()
+  splits = {standard_component_specs.EXAMPLE_SPLITS_KEY: json.dumps(['test', 'eval'])}
+  assert evaluator_executor.expected_examples([examples], splits) is None
+  progress.record_split_sizes(examples, {'test': 7, 'eval': 5, 'train': 100})
+  assert evaluator_executor.expected_examples([examples], splits) == 12
+  assert evaluator_executor.expected_examples([examples], {}) == 5  # TFX: 'eval'.
+  progress.record_split_sizes(examples, {'test': 7})
+  assert evaluator_executor.expected_examples([examples], splits) is None

@@ -101,7 +101,7 @@ def test_bar_writes_whole_lines_with_count_total_and_eta_off_a_terminal():
 def test_count_progress_counts_what_a_beam_pipeline_passes(capsys):
   with beam.Pipeline() as pipeline:
     _ = (pipeline | beam.Create([[1, 2], [3], [4, 5, 6]])
-         | beam.ParDo(progress.CountProgress('items', 6, unit='items', batched=True))
+         | beam.ParDo(progress.CountProgress('items', 6, unit='items', count=len))
          | beam.FlatMap(lambda batch: batch))
   err = capsys.readouterr().err
   assert '6/6' in err and 'items:' in err
