@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 IMAGE       ?= mnist-dae-pipeline:latest
 
-.PHONY: setup run smoke tensorboard test test-fast lock lock-gpu image image-gpu compile report bench-quality bench-speed clean help
+.PHONY: setup run smoke tensorboard test test-fast lock lock-gpu image image-gpu compile report bench-quality bench-speed bench-recipes clean help
 
 help:
 	@echo "make run     set up if needed, run the pipeline on full MNIST (PROFILE=smoke for a quick one)"
@@ -18,6 +18,7 @@ help:
 	@echo "make tensorboard  TensorBoard on the latest run's training logs and denoised digits"
 	@echo "make report  write the latest run's HTML report to build/report.html"
 	@echo "make bench-quality / bench-speed   the benchmarks (BENCH_ARGS=--quick for a few minutes)"
+	@echo "make bench-recipes RECIPES_DIR=D   score recipes trained into D (bench/README.md, Recipes)"
 	@echo "make compile compile the Kubeflow pipeline to build/pipeline.json (IMAGE=...)"
 	@echo "make image   docker build the pipeline image (IMAGE=...); make image-gpu: with CUDA TensorFlow"
 
@@ -43,6 +44,12 @@ bench-quality: setup
 
 bench-speed: setup
 	$(VENV)/bin/python -m bench.speed $(BENCH_ARGS)
+
+# Training: `python -m bench.recipes --train DIR` on a machine with an accelerator
+# (any Keras 3 backend; see bench/README.md). This scores DIR here.
+RECIPES_DIR ?= build/recipes
+bench-recipes: setup
+	$(VENV)/bin/python -m bench.recipes --evaluate $(RECIPES_DIR)
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -6,7 +6,10 @@ import pytest
 from bench import classical
 from bench import common
 from bench import quality
+from bench import recipes
 from components.evaluator import metrics
+import pipeline_config
+from tests import idx_files
 
 
 def _digits(count, seed=0):
@@ -120,3 +123,68 @@ def test_speed_table_states_every_ratio_with_its_spread():
   assert '1.90x (1.80-2.00 over 2)' in table  # End to end, with its range.
   assert '0.55x (0.50-0.60 over 2)' in table and '0.20x (one measurement)' in table
   assert 'Training capped at 20 steps' in table
+
+
+def test_recipes_read_the_idx_files_as_written(tmp_path):
+  tiny = idx_files.make_tiny_mnist(str(tmp_path))
+  images, labels = recipes.read_idx(tiny.directory, 'train')
+  assert images.shape == (120, 784) and images.dtype == np.uint8
+  np.testing.assert_array_equal(labels, np.arange(120) % 10)
+  assert images.max() > 0
+  test_images, _ = recipes.read_idx(tiny.directory, 'test')
+  assert test_images.shape == (40, 784)
+
+
+def test_recipe_defaults_are_the_pipelines_and_every_recipe_builds():
+  baseline = recipes.RECIPES_BY_NAME['baseline']
+  training = pipeline_config.TrainingConfig()
+  assert (baseline.architecture, baseline.loss, baseline.learning_rate,
+          baseline.epochs, baseline.batch_size, baseline.seed) == (
+              training.architecture, training.loss, training.learning_rate,
+              training.epochs, training.batch_size, training.seed)
+  assert len(recipes.RECIPES_BY_NAME) == len(recipes.RECIPES)
+  for recipe in recipes.RECIPES:
+    if recipe.architecture == 'unet':
+      assert recipes.build(recipe, total_steps=10).count_params() > 0
+
+
+def test_recipe_weights_survive_the_trip_between_backends(tmp_path):
+  recipe = recipes.RECIPES_BY_NAME['batchnorm']
+  trained = recipes.build(recipe, total_steps=4)
+  images = np.random.default_rng(0).random((8, 28, 28, 1), np.float32)
+  trained.fit(images, images, batch_size=4, epochs=1, verbose=0)  # Moves the norms.
+  path = str(tmp_path / 'batchnorm.weights.npz')
+  recipes.save_weights(trained, path)
+  fresh = recipes.build(recipe, total_steps=4)
+  assert not np.allclose(fresh.predict(images, verbose=0),
+                         trained.predict(images, verbose=0))
+  recipes.load_weights(fresh, path)
+  np.testing.assert_array_equal(fresh.predict(images, verbose=0),
+                                trained.predict(images, verbose=0))
+
+
+def _recipe_row(name, psnr, epochs_run, cut_short=True):
+  recipe = recipes.RECIPES_BY_NAME[name]
+  return {'change': recipe.change, 'recipe': {'epochs': recipe.epochs},
+          'parameters': 1000, 'epochs_run': epochs_run, 'cut_short': cut_short,
+          'train_backend': 'jax', 'train_fit_seconds': 10.0, 'psnr': psnr,
+          'ssim': 0.97, 'cpu_step_seconds': 0.5, 'cpu_fit_minutes_estimate': 28.0}
+
+
+def test_recipes_table_compares_only_runs_cut_at_the_same_point():
+  result = dict(date='2026-11-26 00:00 UTC', commit='abc',
+                machine={'cpu': 'x', 'cores': 2, 'memory_gib': 1,
+                         'python': '3.10'},
+                recipes={'baseline': _recipe_row('baseline', 26.4, 4),
+                         'seed7': _recipe_row('seed7', 26.3, 4),
+                         'batchnorm': _recipe_row('batchnorm', 26.5, 2),
+                         'epochs30': _recipe_row('epochs30', 26.45, 4)})
+  lines = {line.split('|')[1].strip(): line
+           for line in recipes.render_table(result).splitlines()
+           if line.startswith('| `')}
+  assert '| -0.10 |' in lines['`seed7`']
+  assert '| 4 of 8 (cut short) |' in lines['`seed7`']
+  # Two epochs of eight, or four of thirty: not comparable with four of eight.
+  assert '| - |' in lines['`batchnorm`'] and '| - |' in lines['`epochs30`']
+  table = recipes.render_table(result)
+  assert table.index('`batchnorm`') < table.index('`epochs30`') < table.index('`seed7`')

@@ -1,0 +1,381 @@
+"""What raises the DAE's quality per unit of compute: a sweep of training recipes.
+
+    python -m bench.recipes --train OUT [--parallel N] [--deadline S]
+    python -m bench.recipes --evaluate OUT      (or: make bench-recipes RECIPES_DIR=OUT)
+
+Each recipe is the pipeline's own model code (components/trainer/model.py:
+`build_unet`, `compile_model`) trained on the pipeline's training images and
+noise (sigma 0.2, unclipped; bench/common.py `noisy_copy`) held in memory, so
+that the recipes differ only in what they name. `--train` runs on any Keras 3
+backend and needs no TensorFlow: on a GPU machine it runs under JAX, several
+recipes at once, each in its own process, and writes per recipe
+OUT/NAME.json (test PSNR from the mean MSE, seconds, losses) and
+OUT/NAME.weights.npz. `--evaluate` (TensorFlow backend, this project's
+environment) loads each recipe's weights into the same model built here,
+scores the test set with the Evaluator's metric classes
+(components/evaluator/metrics.py), times a float32 training step of each model
+on this machine's CPU, and writes bench/results/recipes.json and the table
+of bench/README.md.
+
+The training images are MNIST's first `train_examples` training images in
+the order the pipeline's TFDS builder stores them: `--order FILE` gives that
+order (written by `--write-order FILE`, which needs TFDS) for machines
+without TFDS; without it the IDX files' own order is used.
+"""
+
+import argparse
+import concurrent.futures
+import dataclasses
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+import pipeline_config
+
+NAME = 'recipes'
+HEADLINE_NOISE = pipeline_config.NoiseConfig(kind='gaussian', stddev=0.2)
+IDX_IMAGES = {'train': 'train-images-idx3-ubyte.gz',
+              'test': 't10k-images-idx3-ubyte.gz'}
+IDX_LABELS = {'train': 'train-labels-idx1-ubyte.gz',
+              'test': 't10k-labels-idx1-ubyte.gz'}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """One way of training the DAE; the defaults are the pipeline's.
+
+  Attributes:
+    name: Short identifier (file names, the table).
+    change: What differs from the baseline, in words.
+    architecture: 'unet' or 'unet_large' (components/trainer/model.py).
+    unet: Overrides of the architecture's UNetSpec fields.
+    loss, learning_rate, epochs, batch_size, seed: as in TrainingConfig.
+    warmup_fraction: Fraction of the steps the rate warms up over.
+    weight_decay: AdamW's decoupled weight decay (0: Adam).
+  """
+  name: str
+  change: str
+  architecture: str = 'unet'
+  unet: Dict[str, object] = dataclasses.field(default_factory=dict)
+  loss: str = pipeline_config.TrainingConfig.loss
+  learning_rate: float = pipeline_config.TrainingConfig.learning_rate
+  epochs: int = pipeline_config.TrainingConfig.epochs
+  batch_size: int = pipeline_config.TrainingConfig.batch_size
+  seed: int = pipeline_config.TrainingConfig.seed
+  warmup_fraction: float = 0.0
+  weight_decay: float = 0.0
+
+
+# Started in this order (the longest first): a run that meets the deadline is
+# cut short, and none starts within 30 s of it.
+RECIPES = (
+    Recipe('large-30', 'unet_large, 30 epochs', architecture='unet_large', epochs=30),
+    Recipe('epochs30', 'baseline, 30 epochs', epochs=30),
+    Recipe('baseline', 'the default profile'),
+    Recipe('seed7', 'baseline, another seed (the spread of one run)', seed=7),
+    Recipe('mse', 'MSE loss instead of BCE', loss='mse'),
+    Recipe('lr1e-3', 'peak rate 1e-3', learning_rate=1e-3),
+    Recipe('lr4e-3', 'peak rate 4e-3', learning_rate=4e-3),
+    Recipe('batchnorm', 'batch normalisation in every block',
+           unet={'batch_norm': True}),
+    Recipe('batchnorm-lr4e-3', 'batch normalisation, peak rate 4e-3',
+           unet={'batch_norm': True}, learning_rate=4e-3),
+    Recipe('warmup', 'linear warm-up over the first 5% of steps',
+           warmup_fraction=0.05),
+    Recipe('adamw', 'AdamW, weight decay 1e-4', weight_decay=1e-4),
+    Recipe('bilinear', 'bilinear upsampling + 3x3 conv instead of transposed conv',
+           unet={'upsampling': 'bilinear'}),
+    Recipe('bottleneck128', 'bottleneck of 128 channels (32/64/128)',
+           unet={'widths': (32, 64, 128)}),
+    Recipe('three-convs', 'three convolutions per block', unet={'convs_per_block': 3}),
+    Recipe('batch64', 'batch of 64 (twice the steps)', batch_size=64),
+    Recipe('epochs12', '12 epochs', epochs=12),
+    Recipe('epochs16', '16 epochs', epochs=16),
+    Recipe('large-8', 'unet_large, 8 epochs', architecture='unet_large'),
+    Recipe('large-12', 'unet_large, 12 epochs', architecture='unet_large', epochs=12),
+    Recipe('batchnorm-three-convs', 'batch normalisation, three convolutions per block',
+           unet={'batch_norm': True, 'convs_per_block': 3}),
+    Recipe('batchnorm-epochs12', 'batch normalisation, 12 epochs',
+           unet={'batch_norm': True}, epochs=12),
+)
+RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
+
+
+def read_idx(source_dir: str, split: str):
+  """(uint8 images [N, 784], int64 labels [N]) of a split's gzipped IDX files."""
+  with gzip.open(os.path.join(source_dir, IDX_IMAGES[split]), 'rb') as images:
+    pixels = np.frombuffer(images.read(), np.uint8, offset=16)
+  with gzip.open(os.path.join(source_dir, IDX_LABELS[split]), 'rb') as labels:
+    digits = np.frombuffer(labels.read(), np.uint8, offset=8)
+  return pixels.reshape(-1, 784), digits.astype(np.int64)
+
+
+def write_order(path: str) -> None:
+  """Saves the permutation that puts the IDX training images in TFDS's order."""
+  from bench import common  # pylint: disable=g-import-not-at-top
+  images, labels = read_idx(pipeline_config.default_source_dir(), 'train')
+  position = {image.tobytes() + bytes([label]): index
+              for index, (image, label) in enumerate(zip(images, labels))}
+  tfds_images, tfds_labels = common.load_mnist()['train']
+  order = np.array([position[image.reshape(-1).tobytes() + bytes([label])]
+                    for image, label in zip(tfds_images, tfds_labels)], np.int32)
+  np.save(path, order)
+
+
+def training_data(order_path: Optional[str]):
+  """(noisy, clean) float32 [N, 28, 28, 1]: the full profile's train split."""
+  from bench import common  # pylint: disable=g-import-not-at-top
+  images, labels = read_idx(pipeline_config.default_source_dir(), 'train')
+  if order_path:
+    order = np.load(order_path)
+    images, labels = images[order], labels[order]
+  count = pipeline_config.DataConfig.train_examples
+  clean, noisy = common.noisy_copy(images[:count], labels[:count], HEADLINE_NOISE)
+  return noisy, clean
+
+
+def test_data():
+  """(noisy, clean) float32 [10000, 28, 28, 1]: the headline test setting."""
+  from bench import common  # pylint: disable=g-import-not-at-top
+  images, labels = read_idx(pipeline_config.default_source_dir(), 'test')
+  clean, noisy = common.noisy_copy(images, labels, HEADLINE_NOISE)
+  return noisy, clean
+
+
+def build(recipe: Recipe, total_steps: int = 0):
+  """The recipe's compiled model (pipeline code; see module docstring)."""
+  from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
+  spec = dataclasses.replace(model_lib.UNET_SPECS[recipe.architecture],
+                             **recipe.unet)
+  return model_lib.compile_model(
+      model_lib.build_unet(spec), recipe.loss, recipe.learning_rate,
+      schedule='cosine', total_steps=total_steps,
+      warmup_steps=int(recipe.warmup_fraction * total_steps),
+      weight_decay=recipe.weight_decay)
+
+
+def save_weights(model, path: str) -> None:
+  """The model's weights, in order, as float32 arrays (any backend)."""
+  np.savez(path, *[np.asarray(weight, np.float32) for weight in model.get_weights()])
+
+
+def load_weights(model, path: str) -> None:
+  """Sets weights saved by `save_weights` on an identically built model."""
+  with np.load(path) as arrays:
+    model.set_weights([arrays[f'arr_{index}'] for index in range(len(arrays.files))])
+
+
+class _Deadline:
+  """A Keras callback that stops training at a wall-clock time."""
+
+  def __new__(cls, deadline: float):
+    import keras  # pylint: disable=g-import-not-at-top
+
+    class Stop(keras.callbacks.Callback):
+      cut_short = False
+
+      def on_train_batch_end(self, batch, logs=None):
+        if time.time() > deadline:
+          self.model.stop_training = True
+          Stop.cut_short = True
+    return Stop()
+
+
+def train_one(recipe: Recipe, out_dir: str, order_path: Optional[str],
+              deadline: float) -> Dict[str, object]:
+  """Trains one recipe; writes OUT/NAME.json and OUT/NAME.weights.npz."""
+  import keras  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(recipe.seed)
+  noisy, clean = training_data(order_path)
+  steps_per_epoch = -(-len(noisy) // recipe.batch_size)
+  model = build(recipe, recipe.epochs * steps_per_epoch)
+  stop = _Deadline(deadline)
+  start = time.time()
+  history = model.fit(noisy, clean, batch_size=recipe.batch_size,
+                      epochs=recipe.epochs, shuffle=True, verbose=2,
+                      callbacks=[stop])
+  fit_seconds = time.time() - start
+  test_noisy, test_clean = test_data()
+  denoised = model.predict(test_noisy, batch_size=1000, verbose=0)
+  mse = float(np.mean((denoised.astype(np.float64) - test_clean) ** 2))
+  save_weights(model, os.path.join(out_dir, f'{recipe.name}.weights.npz'))
+  result = {'recipe': dataclasses.asdict(recipe), 'backend': keras.backend.backend(),
+            'parameters': model.count_params(),
+            'epochs_run': len(history.history['loss']),
+            'cut_short': type(stop).cut_short, 'fit_seconds': round(fit_seconds, 1),
+            'train_loss': [round(v, 6) for v in history.history['loss']],
+            'test_mse': mse, 'test_psnr_db': 10 * np.log10(1 / mse)}
+  with open(os.path.join(out_dir, f'{recipe.name}.json'), 'w') as output:
+    json.dump(result, output, indent=1)
+  return result
+
+
+def train_all(names: Sequence[str], out_dir: str, parallel: int,
+              order_path: Optional[str], deadline_seconds: float) -> int:
+  """Trains recipes `parallel` at a time, each in its own process."""
+  os.makedirs(out_dir, exist_ok=True)
+  deadline = time.time() + deadline_seconds
+
+  def launch(name):
+    if time.time() > deadline - 30:
+      return name, 'not started (deadline)'
+    command = [sys.executable, '-m', 'bench.recipes', '--train-one', name,
+               '--out', out_dir, '--deadline-at', str(deadline)]
+    if order_path:
+      command += ['--order', order_path]
+    with open(os.path.join(out_dir, f'{name}.log'), 'w') as log:
+      code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
+                            check=False).returncode
+    return name, f'exit {code}'
+
+  with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+    for name, state in pool.map(launch, names):
+      summary = os.path.join(out_dir, f'{name}.json')
+      if os.path.exists(summary):
+        with open(summary) as f:
+          result = json.load(f)
+        state += (f", {result['test_psnr_db']:.3f} dB, {result['epochs_run']} "
+                  f"epochs in {result['fit_seconds']} s"
+                  + (' (cut short)' if result['cut_short'] else ''))
+      print(f'{name}: {state}', flush=True)
+  return 0
+
+
+def cpu_step_seconds(model, batch_size: int, steps: int = 5) -> float:
+  """Median wall seconds of one float32 training step on this machine's CPU."""
+  rng = np.random.default_rng(0)
+  noisy = rng.random((batch_size, 28, 28, 1), np.float32)
+  clean = rng.random((batch_size, 28, 28, 1), np.float32)
+  model.train_on_batch(noisy, clean)  # Traces the step.
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    model.train_on_batch(noisy, clean)
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def evaluate(out_dir: str) -> Dict[str, object]:
+  """Scores every trained recipe in OUT_DIR (see module docstring)."""
+  from bench import common  # pylint: disable=g-import-not-at-top
+  from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
+  test_noisy, test_clean = test_data()
+  train_examples = pipeline_config.DataConfig.train_examples
+  rows = {}
+  for recipe in RECIPES:
+    summary = os.path.join(out_dir, f'{recipe.name}.json')
+    if not os.path.exists(summary):
+      continue
+    with open(summary) as f:
+      trained = json.load(f)
+    steps_per_epoch = -(-train_examples // recipe.batch_size)
+    model = build(recipe, recipe.epochs * steps_per_epoch)
+    load_weights(model, os.path.join(out_dir, f'{recipe.name}.weights.npz'))
+    denoised = model.predict(test_noisy, batch_size=500, verbose=0)
+    scores = metrics.metrics_of_arrays(test_clean, denoised)
+    step_seconds = cpu_step_seconds(model, recipe.batch_size)
+    rows[recipe.name] = {
+        'change': recipe.change, 'recipe': dataclasses.asdict(recipe),
+        'parameters': model.count_params(),
+        'epochs_run': trained['epochs_run'], 'cut_short': trained['cut_short'],
+        'train_backend': trained['backend'],
+        'train_fit_seconds': trained['fit_seconds'],
+        'train_loss_last': trained['train_loss'][-1],
+        'psnr': round(scores['psnr'], 3), 'ssim': round(scores['ssim'], 4),
+        'mse': round(scores['mse'], 6),
+        'psnr_on_train_machine': round(trained['test_psnr_db'], 3),
+        'cpu_step_seconds': round(step_seconds, 4),
+        'cpu_fit_minutes_estimate': round(
+            step_seconds * steps_per_epoch * recipe.epochs / 60, 1)}
+    print(f"{recipe.name}: {rows[recipe.name]['psnr']:.3f} dB, SSIM "
+          f"{rows[recipe.name]['ssim']:.4f}, {step_seconds:.3f} s/step here",
+          flush=True)
+  return dict(common.provenance(), noise=dataclasses.asdict(HEADLINE_NOISE),
+              train_examples=train_examples, test_images=len(test_clean),
+              recipes=rows)
+
+
+def _delta(row: Dict[str, object], baseline: Optional[Dict[str, object]]) -> str:
+  """PSNR minus the default's, where both ran the same epochs of the same
+  schedule (a run cut short is compared only with one cut at the same point)."""
+  if (baseline is None or row['epochs_run'] != baseline['epochs_run'] or
+      row['recipe']['epochs'] != baseline['recipe']['epochs']):
+    return '-'
+  return f"{row['psnr'] - baseline['psnr']:+.2f}"
+
+
+def render_table(result: Dict[str, object]) -> str:
+  """The Markdown table of bench/README.md, best PSNR first."""
+  from bench import common  # pylint: disable=g-import-not-at-top
+  rows = result['recipes']
+  cells = []
+  for name, row in sorted(rows.items(), key=lambda item: -item[1]['psnr']):
+    epochs = (f"{row['epochs_run']} of {row['recipe']['epochs']} (cut short)"
+              if row['cut_short'] else str(row['epochs_run']))
+    cells.append((f'`{name}`', row['change'], epochs, f"{row['parameters']:,}",
+                  f"{row['psnr']:.2f}", _delta(row, rows.get('baseline')),
+                  f"{row['ssim']:.4f}", f"{row['train_fit_seconds']:.0f}",
+                  f"{row['cpu_step_seconds'] * 1000:.0f}",
+                  f"{row['cpu_fit_minutes_estimate']:.0f}"))
+  backends = sorted({row['train_backend'] for row in rows.values()})
+  return '\n'.join([
+      common.provenance_line(result) + f" Trained with Keras on {', '.join(backends)}"
+      ' elsewhere (see the text); scored and timed here.', '',
+      common.markdown_table(
+          ('recipe', 'change from the default', 'epochs', 'parameters',
+           'test PSNR dB', 'vs default (same epochs)', 'SSIM', 'train s',
+           'CPU ms/step here', 'CPU fit min here (est., all epochs)'), cells)])
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--train', metavar='OUT')
+  parser.add_argument('--train-one', metavar='NAME')
+  parser.add_argument('--out')
+  parser.add_argument('--only', default='', help='comma-separated recipe names')
+  parser.add_argument('--parallel', type=int, default=1)
+  parser.add_argument('--deadline', type=float, default=3600,
+                      help='seconds after which runs are cut short')
+  parser.add_argument('--deadline-at', type=float)
+  parser.add_argument('--order', help='the TFDS order (see --write-order)')
+  parser.add_argument('--write-order', metavar='FILE')
+  parser.add_argument('--evaluate', metavar='OUT')
+  parser.add_argument('--render', action='store_true',
+                      help='rewrite the README table from the results file')
+  args = parser.parse_args(argv)
+  if args.write_order:
+    write_order(args.write_order)
+    return 0
+  if args.render:
+    from bench import common  # pylint: disable=g-import-not-at-top
+    return common.render_recorded(NAME, render_table)
+  if args.evaluate:
+    from bench import common  # pylint: disable=g-import-not-at-top
+    result = evaluate(args.evaluate)
+    common.write_json(f'{NAME}.json', result)
+    common.replace_section(NAME, render_table(result))
+    print(render_table(result))
+    return 0
+  if args.train_one:
+    train_one(RECIPES_BY_NAME[args.train_one], args.out, args.order,
+              args.deadline_at)
+    return 0
+  if args.train:
+    names = [name for name in args.only.split(',') if name] or [
+        recipe.name for recipe in RECIPES]
+    unknown = sorted(set(names) - set(RECIPES_BY_NAME))
+    if unknown:
+      parser.error(f'unknown recipes {unknown}; known: {sorted(RECIPES_BY_NAME)}')
+    return train_all(names, args.train, args.parallel, args.order, args.deadline)
+  parser.error('one of --train, --evaluate, --write-order')
+  return 2
+
+
+if __name__ == '__main__':
+  sys.exit(main())
