@@ -34,8 +34,11 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
+import keras
 import numpy as np
 
+from bench import common
+from components.trainer import model as model_lib
 import pipeline_config
 
 NAME = 'recipes'
@@ -118,7 +121,6 @@ def read_idx(source_dir: str, split: str):
 
 def write_order(path: str) -> None:
   """Saves the permutation that puts the IDX training images in TFDS's order."""
-  from bench import common  # pylint: disable=g-import-not-at-top
   images, labels = read_idx(pipeline_config.default_source_dir(), 'train')
   position = {image.tobytes() + bytes([label]): index
               for index, (image, label) in enumerate(zip(images, labels))}
@@ -130,7 +132,6 @@ def write_order(path: str) -> None:
 
 def training_data(order_path: Optional[str]):
   """(noisy, clean) float32 [N, 28, 28, 1]: the full profile's train split."""
-  from bench import common  # pylint: disable=g-import-not-at-top
   images, labels = read_idx(pipeline_config.default_source_dir(), 'train')
   if order_path:
     order = np.load(order_path)
@@ -142,7 +143,6 @@ def training_data(order_path: Optional[str]):
 
 def test_data():
   """(noisy, clean) float32 [10000, 28, 28, 1]: the headline test setting."""
-  from bench import common  # pylint: disable=g-import-not-at-top
   images, labels = read_idx(pipeline_config.default_source_dir(), 'test')
   clean, noisy = common.noisy_copy(images, labels, HEADLINE_NOISE)
   return noisy, clean
@@ -150,7 +150,6 @@ def test_data():
 
 def build(recipe: Recipe, total_steps: int = 0):
   """The recipe's compiled model (pipeline code; see module docstring)."""
-  from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   spec = dataclasses.replace(model_lib.UNET_SPECS[recipe.architecture],
                              **recipe.unet)
   return model_lib.compile_model(
@@ -171,31 +170,29 @@ def load_weights(model, path: str) -> None:
     model.set_weights([arrays[f'arr_{index}'] for index in range(len(arrays.files))])
 
 
-class _Deadline:
-  """A Keras callback that stops training at a wall-clock time."""
+def _deadline_callback(deadline: float) -> keras.callbacks.Callback:
+  """A callback that stops training at wall-clock time `deadline` and says so
+  in its `cut_short`."""
 
-  def __new__(cls, deadline: float):
-    import keras  # pylint: disable=g-import-not-at-top
+  class StopAtDeadline(keras.callbacks.Callback):
+    cut_short = False
 
-    class Stop(keras.callbacks.Callback):
-      cut_short = False
+    def on_train_batch_end(self, batch, logs=None):
+      if time.time() > deadline:
+        self.model.stop_training = True
+        self.cut_short = True
 
-      def on_train_batch_end(self, batch, logs=None):
-        if time.time() > deadline:
-          self.model.stop_training = True
-          Stop.cut_short = True
-    return Stop()
+  return StopAtDeadline()
 
 
 def train_one(recipe: Recipe, out_dir: str, order_path: Optional[str],
               deadline: float) -> Dict[str, object]:
   """Trains one recipe; writes OUT/NAME.json and OUT/NAME.weights.npz."""
-  import keras  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(recipe.seed)
   noisy, clean = training_data(order_path)
   steps_per_epoch = -(-len(noisy) // recipe.batch_size)
   model = build(recipe, recipe.epochs * steps_per_epoch)
-  stop = _Deadline(deadline)
+  stop = _deadline_callback(deadline)
   start = time.time()
   history = model.fit(noisy, clean, batch_size=recipe.batch_size,
                       epochs=recipe.epochs, shuffle=True, verbose=2,
@@ -208,7 +205,7 @@ def train_one(recipe: Recipe, out_dir: str, order_path: Optional[str],
   result = {'recipe': dataclasses.asdict(recipe), 'backend': keras.backend.backend(),
             'parameters': model.count_params(),
             'epochs_run': len(history.history['loss']),
-            'cut_short': type(stop).cut_short, 'fit_seconds': round(fit_seconds, 1),
+            'cut_short': stop.cut_short, 'fit_seconds': round(fit_seconds, 1),
             'train_loss': [round(v, 6) for v in history.history['loss']],
             'test_mse': mse, 'test_psnr_db': 10 * np.log10(1 / mse)}
   with open(os.path.join(out_dir, f'{recipe.name}.json'), 'w') as output:
@@ -263,7 +260,6 @@ def cpu_step_seconds(model, batch_size: int, steps: int = 5) -> float:
 
 def evaluate(out_dir: str) -> Dict[str, object]:
   """Scores every trained recipe in OUT_DIR (see module docstring)."""
-  from bench import common  # pylint: disable=g-import-not-at-top
   from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
   test_noisy, test_clean = test_data()
   train_examples = pipeline_config.DataConfig.train_examples
@@ -312,7 +308,6 @@ def _delta(row: Dict[str, object], baseline: Optional[Dict[str, object]]) -> str
 
 def render_table(result: Dict[str, object]) -> str:
   """The Markdown table of bench/README.md, best PSNR first."""
-  from bench import common  # pylint: disable=g-import-not-at-top
   rows = result['recipes']
   cells = []
   for name, row in sorted(rows.items(), key=lambda item: -item[1]['psnr']):
@@ -353,10 +348,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     write_order(args.write_order)
     return 0
   if args.render:
-    from bench import common  # pylint: disable=g-import-not-at-top
     return common.render_recorded(NAME, render_table)
   if args.evaluate:
-    from bench import common  # pylint: disable=g-import-not-at-top
     result = evaluate(args.evaluate)
     common.write_json(f'{NAME}.json', result)
     common.replace_section(NAME, render_table(result))

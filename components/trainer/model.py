@@ -59,7 +59,7 @@ UNET_LARGE = UNetSpec(widths=(64, 128, 256), convs_per_block=3, batch_norm=True)
 UNET_SPECS = {'unet': UNET, 'unet_large': UNET_LARGE}
 
 
-def _conv_block(tensor, filters: int, name: str, spec: UNetSpec = UNET):
+def _conv_block(tensor, filters: int, name: str, spec: UNetSpec):
   """`spec.convs_per_block` 3x3 convolutions with ReLU (batch-normalised
   before the ReLU when `spec.batch_norm`)."""
   for index in range(1, spec.convs_per_block + 1):

@@ -1,5 +1,6 @@
 """The benchmark's own logic: classical denoisers, tuning, result tables."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -188,3 +189,16 @@ def test_recipes_table_compares_only_runs_cut_at_the_same_point():
   assert '| - |' in lines['`batchnorm`'] and '| - |' in lines['`epochs30`']
   table = recipes.render_table(result)
   assert table.index('`batchnorm`') < table.index('`epochs30`') < table.index('`seed7`')
+
+
+def test_a_recipe_run_past_its_deadline_stops_and_says_so():
+  images = np.random.default_rng(0).random((16, 28, 28, 1), np.float32)
+  for deadline, batches, cut_short in ((0.0, 1, True), (float('inf'), 4, False)):
+    model = recipes.build(recipes.RECIPES_BY_NAME['baseline'], total_steps=8)
+    stop = recipes._deadline_callback(deadline)  # pylint: disable=protected-access
+    seen = []
+    counter = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs, seen=seen: seen.append(batch))
+    model.fit(images, images, batch_size=4, epochs=2, verbose=0,
+              callbacks=[stop, counter])
+    assert (len(seen), stop.cut_short) == (batches if cut_short else 8, cut_short)
