@@ -37,16 +37,15 @@ from typing import Dict, List, Optional, Sequence
 import keras
 import numpy as np
 
+from bench import classical
 from bench import common
+from components import features
 from components.trainer import model as model_lib
+from components.trainer import plan as plan_lib
 import pipeline_config
 
 NAME = 'recipes'
 HEADLINE_NOISE = pipeline_config.NoiseConfig(kind='gaussian', stddev=0.2)
-IDX_IMAGES = {'train': 'train-images-idx3-ubyte.gz',
-              'test': 't10k-images-idx3-ubyte.gz'}
-IDX_LABELS = {'train': 'train-labels-idx1-ubyte.gz',
-              'test': 't10k-labels-idx1-ubyte.gz'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,12 +110,18 @@ RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
 
 
 def read_idx(source_dir: str, split: str):
-  """(uint8 images [N, 784], int64 labels [N]) of a split's gzipped IDX files."""
-  with gzip.open(os.path.join(source_dir, IDX_IMAGES[split]), 'rb') as images:
-    pixels = np.frombuffer(images.read(), np.uint8, offset=16)
-  with gzip.open(os.path.join(source_dir, IDX_LABELS[split]), 'rb') as labels:
-    digits = np.frombuffer(labels.read(), np.uint8, offset=8)
-  return pixels.reshape(-1, 784), digits.astype(np.int64)
+  """(uint8 images [N, 784], int64 labels [N]) of a split's gzipped IDX files.
+
+  Numpy alone (the TFDS builder's checks live in mnist_source, which needs
+  TensorFlow), so that training runs where only Keras and a backend are.
+  """
+  def payload(key: str, header_bytes: int) -> np.ndarray:
+    path = os.path.join(source_dir, features.SOURCE_FILENAMES[f'{split}_{key}'])
+    with gzip.open(path, 'rb') as idx_file:
+      return np.frombuffer(idx_file.read(), np.uint8, offset=header_bytes)
+  pixels = payload('data', features.IDX_IMAGES_HEADER_BYTES)
+  labels = payload('labels', features.IDX_LABELS_HEADER_BYTES)
+  return pixels.reshape(-1, features.PIXELS), labels.astype(np.int64)
 
 
 def write_order(path: str) -> None:
@@ -190,7 +195,7 @@ def train_one(recipe: Recipe, out_dir: str, order_path: Optional[str],
   """Trains one recipe; writes OUT/NAME.json and OUT/NAME.weights.npz."""
   keras.utils.set_random_seed(recipe.seed)
   noisy, clean = training_data(order_path)
-  steps_per_epoch = -(-len(noisy) // recipe.batch_size)
+  steps_per_epoch = plan_lib.steps_per_pass(len(noisy), recipe.batch_size)
   model = build(recipe, recipe.epochs * steps_per_epoch)
   stop = _deadline_callback(deadline)
   start = time.time()
@@ -200,14 +205,13 @@ def train_one(recipe: Recipe, out_dir: str, order_path: Optional[str],
   fit_seconds = time.time() - start
   test_noisy, test_clean = test_data()
   denoised = model.predict(test_noisy, batch_size=1000, verbose=0)
-  mse = float(np.mean((denoised.astype(np.float64) - test_clean) ** 2))
   save_weights(model, os.path.join(out_dir, f'{recipe.name}.weights.npz'))
   result = {'recipe': dataclasses.asdict(recipe), 'backend': keras.backend.backend(),
             'parameters': model.count_params(),
             'epochs_run': len(history.history['loss']),
             'cut_short': stop.cut_short, 'fit_seconds': round(fit_seconds, 1),
             'train_loss': [round(v, 6) for v in history.history['loss']],
-            'test_mse': mse, 'test_psnr_db': 10 * np.log10(1 / mse)}
+            'test_psnr_db': classical.psnr_of_mean_mse(test_clean, denoised)}
   with open(os.path.join(out_dir, f'{recipe.name}.json'), 'w') as output:
     json.dump(result, output, indent=1)
   return result
@@ -270,7 +274,7 @@ def evaluate(out_dir: str) -> Dict[str, object]:
       continue
     with open(summary) as f:
       trained = json.load(f)
-    steps_per_epoch = -(-train_examples // recipe.batch_size)
+    steps_per_epoch = plan_lib.steps_per_pass(train_examples, recipe.batch_size)
     model = build(recipe, recipe.epochs * steps_per_epoch)
     load_weights(model, os.path.join(out_dir, f'{recipe.name}.weights.npz'))
     denoised = model.predict(test_noisy, batch_size=500, verbose=0)

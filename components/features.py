@@ -21,6 +21,17 @@ SPLIT_SIZES_PROPERTY = 'split_sizes'
 IMAGE_SHAPE = (28, 28, 1)
 PIXELS = 28 * 28
 
+# The vendored source: four gzipped IDX files in a directory, keyed as TFDS's
+# stock builder keys them, and the IDX headers before their pixels / labels.
+SOURCE_FILENAMES = {
+    'train_data': 'train-images-idx3-ubyte.gz',
+    'train_labels': 'train-labels-idx1-ubyte.gz',
+    'test_data': 't10k-images-idx3-ubyte.gz',
+    'test_labels': 't10k-labels-idx1-ubyte.gz',
+}
+IDX_IMAGES_HEADER_BYTES = 16
+IDX_LABELS_HEADER_BYTES = 8
+
 # Option names of the components' settings.
 SOURCE_VENDORED = 'vendored'  # IDX files in a directory, read by a TFDS builder.
 SOURCE_TFDS = 'tfds'  # The stock TFDS `mnist` download (needs the internet).

@@ -42,18 +42,13 @@ NUM_CLASSES = 10
 # the number of dimensions.
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
-IMAGES_HEADER_BYTES = 16
-LABELS_HEADER_BYTES = 8
+IMAGES_HEADER_BYTES = features.IDX_IMAGES_HEADER_BYTES
+LABELS_HEADER_BYTES = features.IDX_LABELS_HEADER_BYTES
 
 CHECKSUMS_FILENAME = 'SHA256SUMS'
 
 # The four files of a source directory, keyed as the stock builder keys them.
-SOURCE_FILENAMES: Dict[str, str] = {
-    'train_data': 'train-images-idx3-ubyte.gz',
-    'train_labels': 'train-labels-idx1-ubyte.gz',
-    'test_data': 't10k-images-idx3-ubyte.gz',
-    'test_labels': 't10k-labels-idx1-ubyte.gz',
-}
+SOURCE_FILENAMES: Dict[str, str] = features.SOURCE_FILENAMES
 
 
 class MnistSourceError(ValueError):
