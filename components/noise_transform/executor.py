@@ -4,6 +4,7 @@ import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
+from apache_beam.io import fileio
 import numpy as np
 import tensorflow as tf
 from tfx import types
@@ -14,6 +15,7 @@ from tfx.types import artifact_utils
 from components import example_bytes
 from components import features
 from components import progress
+from components import tfrecord_sink
 from components.noise_transform import noise
 
 # Artifact keys.
@@ -37,6 +39,8 @@ NOISY_FEATURE = features.NOISY
 NOISE_LEVEL_FEATURE = features.NOISE_LEVEL
 
 OUTPUT_FILE_PREFIX = 'noisy_examples'
+# Records per batch that is parsed, noised and serialized at once.
+READ_BATCH_SIZE = 1024
 
 
 class BadExampleError(ValueError):
@@ -130,6 +134,27 @@ def serialize_examples(clean: np.ndarray, noisy: np.ndarray, labels: np.ndarray,
   }) for clean_row, noisy_row, label, level in features]
 
 
+class _ReadRecordBatches(beam.DoFn):
+  """Reads a TFRecord file (gzipped when its name ends in .gz, as TFX's
+  ExampleGen writes them) in lists of up to `batch_size` records.
+
+  tf.data reads and checks the records in C++, through TensorFlow's
+  filesystems (local, gs://, ...), instead of `beam.io.ReadFromTFRecord`'s
+  Python reader (~60 us per record under a profiler here) and a Beam element
+  per record until `BatchElements`. A gzip file cannot be split, so a file is
+  the unit of parallelism either way.
+  """
+
+  def __init__(self, batch_size: int):
+    self._batch_size = batch_size
+
+  def process(self, path: str) -> Iterable[List[bytes]]:
+    dataset = tf.data.TFRecordDataset(
+        path, compression_type='GZIP' if path.endswith('.gz') else '')
+    for batch in dataset.batch(self._batch_size).as_numpy_iterator():
+      yield batch.tolist()
+
+
 class _NoiseBatchDoFn(beam.DoFn):
   """Parses, noises and serializes a batch of examples with array operations."""
 
@@ -138,11 +163,12 @@ class _NoiseBatchDoFn(beam.DoFn):
     self._split = split
 
   def process(self, batch: List[bytes]) -> Iterable[bytes]:
+    """Yields the batch's noisy examples as one block of framed TFRecords."""
     images, labels = parse_batch(batch, self._split)
     clean = images.astype(np.float32) / 255.0
     noisy, levels = noise.add_noise(clean, noise.example_keys(images, labels),
                                     self._spec)
-    yield from serialize_examples(clean, noisy, labels, levels)
+    yield tfrecord_sink.frame_records(serialize_examples(clean, noisy, labels, levels))
 
 
 @beam.ptransform_fn
@@ -152,17 +178,16 @@ def NoiseSplit(  # pylint: disable=invalid-name
   """Reads one split's examples, noises them in batches, writes them
   (`total`: the number expected, for the progress bar's ETA)."""
   return (pipeline
-          | 'Read' >> beam.io.ReadFromTFRecord(
-              os.path.join(input_uri, '*'),
-              compression_type=beam.io.filesystem.CompressionTypes.AUTO)
-          | 'Batch' >> beam.BatchElements(min_batch_size=32, max_batch_size=1024)
+          | 'Match' >> fileio.MatchFiles(os.path.join(input_uri, '*'))
+          | 'Paths' >> beam.Map(lambda metadata: metadata.path)
+          # Breaks fusion, so that a runner can read the files in parallel.
+          | 'Spread' >> beam.Reshuffle()
+          | 'Read' >> beam.ParDo(_ReadRecordBatches(READ_BATCH_SIZE))
           | 'Progress' >> beam.ParDo(progress.CountProgress(
               f'noise {split}', total, count=len))
           | 'Noise' >> beam.ParDo(_NoiseBatchDoFn(spec, split))
-          | 'Write' >> beam.io.WriteToTFRecord(
-              os.path.join(output_uri, OUTPUT_FILE_PREFIX),
-              file_name_suffix='.gz',
-              compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+          | 'Write' >> tfrecord_sink.WriteFramedTFRecords(
+              os.path.join(output_uri, OUTPUT_FILE_PREFIX)))
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
