@@ -160,7 +160,8 @@ class TrainingConfig:
       arithmetic, meant for GPU training, e.g. `dae-pipeline compile
       --gpus 1 --set training.architecture=unet_large`) or 'article' (the
       article's design, corrected).
-    loss: 'bce' (binary cross-entropy) or 'mse' on pixels in [0, 1].
+    loss: 'bce' (binary cross-entropy), 'mse' or 'l1' (mean absolute error)
+      on pixels in [0, 1].
     epochs: Passes over the `train` split.
     batch_size: Images per training step.
     learning_rate: Adam's (peak) learning rate.

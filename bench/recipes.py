@@ -7,8 +7,9 @@ Each recipe is the pipeline's own model code (components/trainer/model.py:
 `build_unet`, `compile_model`) trained on the pipeline's training images and
 noise (sigma 0.2, unclipped; bench/common.py `noisy_copy`) held in memory, so
 that the recipes differ only in what they name. `--train` runs on any Keras 3
-backend and needs no TensorFlow: on a GPU machine it runs under JAX, several
-recipes at once, each in its own process, and writes per recipe
+backend and needs no TensorFlow: on a GPU machine it runs under JAX (jitted),
+each recipe in its own process, one at a time unless `--parallel N` (processes
+sharing one GPU time-slice it), and writes per recipe
 OUT/NAME.json (test PSNR from the mean MSE, seconds, losses) and
 OUT/NAME.weights.npz. `--evaluate` (TensorFlow backend, this project's
 environment) loads each recipe's weights into the same model built here,
@@ -82,6 +83,7 @@ RECIPES = (
     Recipe('baseline', 'the default profile'),
     Recipe('seed7', 'baseline, another seed (the spread of one run)', seed=7),
     Recipe('mse', 'MSE loss instead of BCE', loss='mse'),
+    Recipe('l1', 'L1 (mean absolute error) loss instead of BCE', loss='l1'),
     Recipe('lr1e-3', 'peak rate 1e-3', learning_rate=1e-3),
     Recipe('lr4e-3', 'peak rate 4e-3', learning_rate=4e-3),
     Recipe('batchnorm', 'batch normalisation in every block',
@@ -159,6 +161,9 @@ def build(recipe: Recipe, total_steps: int = 0):
                              **recipe.unet)
   return model_lib.compile_model(
       model_lib.build_unet(spec), recipe.loss, recipe.learning_rate,
+      # Keras's JAX backend runs a step op by op unless it is jitted (~200 ms
+      # vs a few ms per step on an H200); TensorFlow's runs it as a graph.
+      jit_compile=keras.backend.backend() == 'jax',
       schedule='cosine', total_steps=total_steps,
       warmup_steps=int(recipe.warmup_fraction * total_steps),
       weight_decay=recipe.weight_decay)

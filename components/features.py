@@ -37,5 +37,5 @@ SOURCE_VENDORED = 'vendored'  # IDX files in a directory, read by a TFDS builder
 SOURCE_TFDS = 'tfds'  # The stock TFDS `mnist` download (needs the internet).
 NOISE_KINDS = ('gaussian', 'salt_and_pepper', 'random_gaussian')
 ARCHITECTURES = ('article', 'unet', 'unet_large')
-LOSSES = ('bce', 'mse')
+LOSSES = ('bce', 'mse', 'l1')
 LR_SCHEDULES = ('cosine', 'constant')

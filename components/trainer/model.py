@@ -149,11 +149,13 @@ def build_model(architecture: str) -> keras.Model:
 
 
 def make_loss(name: str) -> keras.losses.Loss:
-  """Pixel-wise binary cross-entropy or mean squared error."""
+  """Pixel-wise binary cross-entropy, mean squared or mean absolute error."""
   if name == 'bce':
     return keras.losses.BinaryCrossentropy(name='bce')
   if name == 'mse':
     return keras.losses.MeanSquaredError(name='mse')
+  if name == 'l1':
+    return keras.losses.MeanAbsoluteError(name='l1')
   raise ValueError(f'unknown loss {name!r}; one of {LOSSES}')
 
 

@@ -25,7 +25,7 @@ def train(model: keras.Model, strategy: tf.distribute.Strategy, loss: str,
   Args:
     model: The compiled model; its optimizer is used.
     strategy: A (multi-worker) tf.distribute strategy.
-    loss: 'bce' or 'mse'.
+    loss: One of model.LOSSES.
     dataset: Repeated batches of (noisy, clean), `global_batch` images each.
     steps: Number of optimisation steps.
     global_batch: Images per step over all replicas.
