@@ -12,9 +12,10 @@ overlaps the next batch's work.
 
 The files hold what WriteToTFRecord writes: the same framing
 (https://www.tensorflow.org/tutorials/load_data/tfrecord#tfrecords_format_details),
-gzipped (at zlib's fastest level: `COMPRESSION_LEVEL`), named `PREFIX-SSSSS-of-NNNNN.gz`, and produced
-through Beam's FileBasedSink (temporary files, then renamed on finalisation),
-so any Beam filesystem (local, gs://, s3://) and runner works.
+gzipped (at zlib's fastest level, `COMPRESSION_LEVEL`), named
+`PREFIX-SSSSS-of-NNNNN.gz`, and produced through Beam's FileBasedSink
+(temporary files, then renamed on finalisation), so any Beam filesystem
+(local, gs://, s3://) and runner works.
 """
 
 import collections
@@ -30,7 +31,7 @@ import google_crc32c
 
 # zlib's fastest level: on the noisy float32 records, which hardly compress,
 # it writes 2% more bytes than the default level (53% vs 52% of the raw size
-# here) in 80% of the time.
+# here) in ~83% of the time.
 COMPRESSION_LEVEL = zlib.Z_BEST_SPEED
 # Compressed batches waiting to be written; bounds the memory in flight.
 _MAX_PENDING_BATCHES = 4

@@ -35,7 +35,8 @@ def test_written_files_are_gzipped_tfrecords_in_block_order(tmp_path, blocks):
          | tfrecord_sink.WriteFramedTFRecords(prefix))
   files = sorted(glob.glob(prefix + '-*'))
   assert files and all(name.endswith('.gz') and '-of-' in name for name in files)
-  assert not glob.glob(str(tmp_path / 'out' / '.temp*'))  # Finalised.
+  # Finalised: the shards alone, no beam-temp-* directory left.
+  assert sorted(os.listdir(tmp_path / 'out')) == [os.path.basename(name) for name in files]
   read = [record.numpy() for record in
           tf.data.TFRecordDataset(files, compression_type='GZIP')]  # Checks CRCs.
   assert sorted(read) == sorted(record for batch in batches for record in batch)
