@@ -33,7 +33,11 @@ WORKDIR /pipeline
 
 # The locked stack first: a layer that changes only with the lock file.
 COPY requirements.lock requirements-gpu.lock ./
-RUN uv pip install --system --no-cache --require-hashes -r ${LOCK}
+# --compile-bytecode: uv writes no .pyc by default and PYTHONDONTWRITEBYTECODE
+# keeps Python from caching them, so without it every task would compile
+# TF/TFX/Beam's sources on import (see scripts/setup.sh; uv's Docker guide,
+# docs.astral.sh/uv/guides/integration/docker/#compiling-bytecode).
+RUN uv pip install --system --no-cache --compile-bytecode --require-hashes -r ${LOCK}
 
 # Then the project (editable: data/ and schemas/ stay beside the code).
 COPY pyproject.toml README.md pipeline_config.py ./
