@@ -21,8 +21,10 @@ import hashlib
 import os
 import struct
 import zlib
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional
 
+import numpy as np
+import tensorflow as tf
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import extractor
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
@@ -46,6 +48,9 @@ IMAGES_HEADER_BYTES = features.IDX_IMAGES_HEADER_BYTES
 LABELS_HEADER_BYTES = features.IDX_LABELS_HEADER_BYTES
 
 CHECKSUMS_FILENAME = 'SHA256SUMS'
+
+# Images PNG-encoded per TF call while preparing (see encode_pngs).
+PNG_ENCODE_BATCH_SIZE = 4096
 
 # The four files of a source directory, keyed as the stock builder keys them.
 SOURCE_FILENAMES: Dict[str, str] = features.SOURCE_FILENAMES
@@ -278,6 +283,39 @@ class VendoredMnist(tfds_mnist.MNIST):
         ) for split, split_name in (('train', tfds.Split.TRAIN),
                                     ('test', tfds.Split.TEST))
     ]
+
+  def _generate_examples(self, num_examples, data_path, label_path):
+    """The stock generator's examples (same keys, images, labels), with the
+    images PNG-encoded in batches (see `encode_pngs`)."""
+    images = tfds_mnist._extract_mnist_images(data_path, num_examples)  # pylint: disable=protected-access
+    labels = tfds_mnist._extract_mnist_labels(label_path, num_examples)  # pylint: disable=protected-access
+    for index, (png, label) in enumerate(zip(encode_pngs(images), labels.tolist())):
+      yield index, {'image': png, 'label': label}
+
+
+def encode_pngs(images: np.ndarray) -> Iterator[bytes]:
+  """PNG-encodes images exactly as TFDS's ``Image`` feature does one at a time.
+
+  TFDS's stock MNIST generator yields numpy images, and its ``Image`` feature
+  encodes each with ``tf.image.encode_png`` (default compression) in one
+  TensorFlow call per image: ~250 us each, most of a 30-second prepare on a
+  2-core machine. The same op mapped over a ``tf.data`` pipeline in parallel,
+  read back a batch at a time, gives the same bytes for a fraction of the
+  calls; the feature stores bytes as they come (``encode_image_or_path``).
+
+  Args:
+    images: uint8 ``[count, 28, 28, 1]``.
+
+  Yields:
+    The PNG bytes of each image, in order.
+  """
+  dataset = (tf.data.Dataset.from_tensor_slices(images)
+             .map(tf.io.encode_png, num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=True)
+             .batch(PNG_ENCODE_BATCH_SIZE))
+  for batch in dataset.as_numpy_iterator():
+    yield from batch.tolist()
+
 
 
 def make_builder(source: str, source_dir: Optional[str],

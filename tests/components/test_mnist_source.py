@@ -48,6 +48,22 @@ def test_builder_reads_every_image_and_label_exactly(tiny_mnist, tmp_path):
                                 images, labels)
 
 
+def test_builder_stores_the_png_bytes_the_stock_encoder_writes(tiny_mnist, tmp_path):
+  """The batched encoding (encode_pngs) changes nothing TFDS stores: each
+  record's image is the bytes of TFDS's own one-image encoder, in order."""
+  builder = _prepare(tiny_mnist, tmp_path)
+  stock_image = tfds.builder('mnist', data_dir=str(tmp_path / 'unused')).info.features['image']
+  stored_pngs = sorted(record['image'] for record in tfds.as_numpy(
+      builder.as_dataset(split='train',
+                         decoders={'image': tfds.decode.SkipDecoding()})))
+  expected_pngs = sorted(stock_image.encode_example(image[:, :, None])
+                         for image in tiny_mnist.train_images)
+  assert stored_pngs == expected_pngs
+  assert list(mnist_source.encode_pngs(tiny_mnist.train_images[:3, :, :, None])) == [
+      stock_image.encode_example(image[:, :, None])
+      for image in tiny_mnist.train_images[:3]]
+
+
 def test_builder_survives_pickling_for_beam_workers(tiny_mnist, tmp_path):
   builder = _prepare(tiny_mnist, tmp_path)
   clone = pickle.loads(pickle.dumps(builder))
