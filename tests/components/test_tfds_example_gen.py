@@ -3,9 +3,11 @@
 import glob
 import os
 
+import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
@@ -15,6 +17,7 @@ from tfx.utils import proto_utils
 from components.tfds_example_gen import component
 from components.tfds_example_gen import driver
 from components.tfds_example_gen import executor
+from components.tfds_example_gen import mnist_source
 from components.tfds_example_gen.mnist_source import MnistSourceError
 from tests import idx_files
 
@@ -82,6 +85,52 @@ def test_executor_writes_three_disjoint_splits_of_the_source(tiny_mnist, tmp_pat
   assert set(_keys(splits['test'])) <= set(
       _source_keys(tiny_mnist.test_images, tiny_mnist.test_labels))
   assert examples.get_string_custom_property('payload_format') == 'FORMAT_TF_EXAMPLE'
+  assert examples.get_string_custom_property('file_format') == 'tfrecords_gzip'
+  assert glob.glob(os.path.join(artifact_utils.get_split_uri([examples], 'train'),
+                                'data_tfrecord-00000-of-*.gz'))
+
+
+def _tfds_keys(builder, split_spec):
+  """What TFDS itself reads for a split spec, as order-free keys."""
+  return sorted((int(record['label']), record['image'].reshape(-1).tobytes())
+                for record in tfds.as_numpy(builder.as_dataset(split=split_spec)))
+
+
+@pytest.mark.parametrize('split_spec', ['train[10:100]', 'train[-7:]', 'test'])
+def test_split_holds_exactly_what_tfds_reads_for_its_spec(tiny_mnist, tmp_path,
+                                                           split_spec):
+  """Batched reads over several TFDS shards, with skip and take inside them."""
+  builder = mnist_source.make_builder(mnist_source.SOURCE_VENDORED,
+                                      tiny_mnist.directory, str(tmp_path / 'tfds'))
+  builder.download_and_prepare(
+      download_dir=str(tmp_path / 'downloads'),
+      download_config=tfds.download.DownloadConfig(num_shards=3))
+  assert len(builder.info.splits['train'].file_instructions) == 3
+  output = tmp_path / 'out'
+  with beam.Pipeline() as pipeline:
+    _ = pipeline | executor._WriteTfdsSplit(  # pylint: disable=protected-access,no-value-for-parameter
+        builder, split_spec, str(output), total=None)
+  records = []
+  for path in glob.glob(str(output / 'data_tfrecord-*.gz')):
+    records += [record.numpy() for record in
+                tf.data.TFRecordDataset(path, compression_type='GZIP')]
+  got = sorted((example.features.feature['label'].int64_list.value[0],
+                np.array(example.features.feature['image'].int64_list.value,
+                         dtype=np.uint8).tobytes())
+               for example in map(tf.train.Example.FromString, records))
+  assert got == _tfds_keys(builder, split_spec)
+
+
+def test_hash_partitioned_output_config_is_refused(tiny_mnist, tmp_path):
+  properties = _exec_properties(tiny_mnist.directory, 80, 30, 20)
+  properties['output_config'] = proto_utils.proto_to_json(example_gen_pb2.Output(
+      split_config=example_gen_pb2.SplitConfig(splits=[
+          example_gen_pb2.SplitConfig.Split(name='train', hash_buckets=9),
+          example_gen_pb2.SplitConfig.Split(name='eval', hash_buckets=1)])))
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / 'out')
+  with pytest.raises(executor.SplitPlanError, match='split_config is not supported'):
+    executor.Executor().Do({}, {'examples': [examples]}, properties)
 
 
 def test_executor_records_its_split_sizes(tiny_mnist, tmp_path):
