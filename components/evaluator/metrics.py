@@ -8,10 +8,12 @@ the flattened 784-value ``clean`` feature and are reshaped to images.
 * ``psnr``: the headline PSNR, ``10 * log10(1 / mse)`` from that mean MSE
   (pixels in [0, 1]); thresholds and the README use this one.
 * ``mean_image_psnr``: the mean of per-image PSNR (``tf.image.psnr``).
-* ``ssim``: mean of per-image ``tf.image.ssim`` (defaults: 11x11 Gaussian
-  window, sigma 1.5), max_val 1.
+* ``ssim``: mean of per-image SSIM as ``tf.image.ssim`` defines it (11x11
+  Gaussian window, sigma 1.5, k1 0.01, k2 0.03), max_val 1; computed with the
+  window as two matrix products (see `ssim`).
 """
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
@@ -79,14 +81,71 @@ class MeanImagePSNR(_Mean):
     return tf.image.psnr(y_true, y_pred, max_val=1.0)
 
 
+# tf.image.ssim's defaults.
+SSIM_FILTER_SIZE = 11
+SSIM_FILTER_SIGMA = 1.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+def gaussian_window_matrix(length: int, filter_size: int = SSIM_FILTER_SIZE,
+                           sigma: float = SSIM_FILTER_SIGMA) -> np.ndarray:
+  """The [length - filter_size + 1, length] matrix whose product with a
+  vector is that vector filtered by a normalised 1-D Gaussian ('VALID').
+
+  tf.image.ssim's 2-D window is the normalised exp(-(x^2 + y^2) / 2 sigma^2),
+  the outer product of two such 1-D windows, so filtering an image with it is
+  `G_rows @ image @ G_columns^T`.
+  """
+  if length < filter_size:
+    raise ValueError(f'images of side {length} are smaller than the '
+                     f'{filter_size}-pixel SSIM window')
+  coordinates = np.arange(filter_size, dtype=np.float64) - (filter_size - 1) / 2
+  window = np.exp(-coordinates**2 / (2 * sigma**2))
+  window /= window.sum()
+  matrix = np.zeros((length - filter_size + 1, length), np.float32)
+  for row in range(len(matrix)):
+    matrix[row, row:row + filter_size] = window
+  return matrix
+
+
+def ssim(images_a: tf.Tensor, images_b: tf.Tensor, max_val: float = 1.0) -> tf.Tensor:
+  """Per-image SSIM of [N, H, W, C] float32 images, as `tf.image.ssim` with
+  its defaults computes it (tested to agree within 1e-6 per image; 1e-4
+  on a flat white image, where both lose float32 digits to cancellation).
+
+  `tf.image.ssim` filters with an 11x11 depthwise convolution, which TF's CPU
+  kernels run slowly: over half of the Evaluator's TFMA time on 10,000 test
+  images here. The same Gaussian as two batched matrix products is ~17x
+  faster on this CPU.
+  """
+  rows = tf.constant(gaussian_window_matrix(images_a.shape[1]))
+  columns = tf.constant(gaussian_window_matrix(images_a.shape[2]))
+
+  def blur(images):
+    return tf.einsum('ij,njkc,lk->nilc', rows, images, columns)
+
+  c1 = (SSIM_K1 * max_val)**2
+  c2 = (SSIM_K2 * max_val)**2
+  # tf.image.ssim's _ssim_helper, term for term.
+  mean_a, mean_b = blur(images_a), blur(images_b)
+  num0 = mean_a * mean_b * 2.0
+  den0 = tf.square(mean_a) + tf.square(mean_b)
+  luminance = (num0 + c1) / (den0 + c1)
+  num1 = blur(images_a * images_b) * 2.0
+  den1 = blur(tf.square(images_a) + tf.square(images_b))
+  contrast_structure = (num1 - num0 + c2) / (den1 - den0 + c2)
+  return tf.reduce_mean(luminance * contrast_structure, axis=[-3, -2, -1])
+
+
 class SSIM(_Mean):
-  """Mean structural similarity (tf.image.ssim defaults, max_val 1)."""
+  """Mean structural similarity (tf.image.ssim's definition, max_val 1)."""
 
   def __init__(self, name='ssim', **kwargs):
     super().__init__(name=name, **kwargs)
 
   def values(self, y_true, y_pred):
-    return tf.image.ssim(y_true, y_pred, max_val=1.0)
+    return ssim(y_true, y_pred, max_val=1.0)
 
 
 def metrics_of_arrays(clean, denoised, batch_size: int = 1000) -> dict:

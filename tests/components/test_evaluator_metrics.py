@@ -35,6 +35,27 @@ def test_metrics_accumulated_over_batches_match_direct_computations():
   assert _accumulate(metrics.SSIM(), batches) == pytest.approx(ssim.mean(), rel=1e-5)
 
 
+def test_ssim_is_tf_image_ssim_image_by_image():
+  rng = np.random.default_rng(11)
+  clean = rng.random((64, 28, 28, 1)).astype(np.float32)
+  clean[0] = 0.0  # Flat images: the constants c1, c2 carry the result.
+  clean[1] = 1.0
+  noisy = np.clip(clean + rng.normal(0, 0.2, clean.shape), 0, 1).astype(np.float32)
+  noisy[2] = clean[2]  # Identical images: SSIM 1.
+  expected = tf.image.ssim(clean, noisy, max_val=1.0).numpy()
+  # Both in float32: the variance terms (E[x^2] - E[x]^2) cancel, on the flat
+  # white image most (differences up to ~4e-5 there, ~1e-7 elsewhere).
+  assert np.abs(metrics.ssim(clean, noisy).numpy() - expected).max() < 1e-4
+  assert np.abs(metrics.ssim(clean[2:], noisy[2:]).numpy() - expected[2:]).max() < 1e-6
+  assert metrics.ssim(clean, noisy).numpy()[2] == pytest.approx(1.0)
+  three_channels = rng.random((4, 20, 33, 3)).astype(np.float32)
+  other = rng.random((4, 20, 33, 3)).astype(np.float32)
+  assert np.abs(metrics.ssim(three_channels, other).numpy() - tf.image.ssim(
+      three_channels, other, max_val=1.0).numpy()).max() < 1e-6
+  with pytest.raises(ValueError, match='smaller than the 11-pixel SSIM window'):
+    metrics.ssim(clean[:, :10, :10], noisy[:, :10, :10])
+
+
 def test_headline_psnr_differs_from_the_mean_of_per_image_psnr():
   clean = np.zeros((2, 28, 28, 1), np.float32)
   denoised = clean.copy()
