@@ -178,9 +178,11 @@ class _ReadTfdsBatches(beam.DoFn):
 @beam.ptransform_fn
 def _WriteTfdsSplit(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, builder: tfds.core.DatasetBuilder,
-    split_pattern: str, output_uri: str, total: int) -> beam.pvalue.PDone:
+    split_pattern: str, output_uri: str,
+    total: Optional[int]) -> beam.pvalue.PDone:
   """Writes one TFDS split spec as gzipped TFRecord files of tf.Examples,
-  reading the spec's TFDS shards in parallel."""
+  reading the spec's TFDS shards in parallel (`total`: the number expected,
+  for the progress bar's ETA)."""
   return (pipeline
           | 'FileInstructions' >> beam.Create(
               builder.info.splits[split_pattern].file_instructions)
@@ -233,9 +235,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     source_dir = exec_properties.get(standard_component_specs.INPUT_BASE_KEY)
     input_config = _input_config(exec_properties)
     _check_output_config(exec_properties)
-    file_format = write_split.to_file_format_str(exec_properties.get(
-        standard_component_specs.OUTPUT_FILE_FORMAT_KEY) or
-                                                 example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
+    file_format = write_split.to_file_format_str(
+        exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
+        or example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
     with tempfile.TemporaryDirectory(prefix='tfds-example-gen-') as work_dir:
