@@ -46,8 +46,13 @@ def _run(source_dir, output_dir, train=80, evaluation=30, test=20, **kwargs):
 
 
 def _read_split(examples, split):
-  files = glob.glob(os.path.join(
+  return _read_files(os.path.join(
       artifact_utils.get_split_uri([examples], split), '*.gz'))
+
+
+def _read_files(pattern):
+  """(image, [label]) of every tf.Example in the gzipped files matching."""
+  files = glob.glob(pattern)
   records = []
   for record in tf.data.TFRecordDataset(files, compression_type='GZIP'):
     example = tf.train.Example.FromString(record.numpy())
@@ -110,15 +115,8 @@ def test_split_holds_exactly_what_tfds_reads_for_its_spec(tiny_mnist, tmp_path,
   with beam.Pipeline() as pipeline:
     _ = pipeline | executor._WriteTfdsSplit(  # pylint: disable=protected-access,no-value-for-parameter
         builder, split_spec, str(output), total=None)
-  records = []
-  for path in glob.glob(str(output / 'data_tfrecord-*.gz')):
-    records += [record.numpy() for record in
-                tf.data.TFRecordDataset(path, compression_type='GZIP')]
-  got = sorted((example.features.feature['label'].int64_list.value[0],
-                np.array(example.features.feature['image'].int64_list.value,
-                         dtype=np.uint8).tobytes())
-               for example in map(tf.train.Example.FromString, records))
-  assert got == _tfds_keys(builder, split_spec)
+  assert _keys(_read_files(str(output / 'data_tfrecord-*.gz'))) == _tfds_keys(
+      builder, split_spec)
 
 
 def test_hash_partitioned_output_config_is_refused(tiny_mnist, tmp_path):
