@@ -60,7 +60,7 @@ def main(argv=None) -> int:
                                     training.epochs, training.max_train_steps)
   epochs, per_epoch = plan.epochs, plan.steps_per_epoch
   model = model_lib.compile_model(
-      model_lib.build_model(training.architecture), training.loss,
+      model_lib.build_model(training.architecture, training.loss), training.loss,
       training.learning_rate, schedule=training.lr_schedule,
       total_steps=epochs * per_epoch)
   dataset = (tf.data.Dataset.from_tensor_slices((train_noisy, train_clean))

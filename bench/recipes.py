@@ -160,7 +160,7 @@ def build(recipe: Recipe, total_steps: int = 0):
   spec = dataclasses.replace(model_lib.UNET_SPECS[recipe.architecture],
                              **recipe.unet)
   return model_lib.compile_model(
-      model_lib.build_unet(spec), recipe.loss, recipe.learning_rate,
+      model_lib.build_unet(spec, loss=recipe.loss), recipe.loss, recipe.learning_rate,
       # Keras's JAX backend runs a step op by op unless it is jitted (~200 ms
       # vs a few ms per step on an H200); TensorFlow's runs it as a graph.
       jit_compile=keras.backend.backend() == 'jax',

@@ -184,7 +184,8 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
   placement = strategy.choose_placement(
       allow_mixed_precision=training.mixed_precision)
   policy = keras.mixed_precision.global_policy().name
-  model = model_lib.compile_model(model_lib.build_model(architecture), training.loss,
+  model = model_lib.compile_model(model_lib.build_model(architecture, training.loss),
+                                  training.loss,
                                   training.learning_rate, schedule=training.lr_schedule,
                                   total_steps=10 * steps)
   dataset = (tf.data.Dataset.from_tensor_slices((noisy, clean)).repeat()
@@ -199,7 +200,7 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
 
   # The article's loop: eager GradientTape, batch 32, float32.
   keras.mixed_precision.set_global_policy('float32')
-  model = model_lib.build_model(architecture)
+  model = model_lib.build_model(architecture, training.loss)
   loss_fn = model_lib.make_loss(training.loss)
   optimizer = keras.optimizers.Adam(training.learning_rate)
   eager_steps = max(10, steps * training.batch_size // EAGER_BATCH // 4)
@@ -243,7 +244,8 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   strategy.choose_placement(allow_mixed_precision=training.mixed_precision)
   files = [os.path.join(noisy_examples_uri, 'Split-train', '*')]
   noisy, clean, _ = data.read_arrays(files)
-  model = model_lib.compile_model(model_lib.build_model(training.architecture),
+  model = model_lib.compile_model(model_lib.build_model(training.architecture,
+                                                      training.loss),
                                   training.loss, training.learning_rate,
                                   schedule=training.lr_schedule,
                                   total_steps=2 * (repeats + 1) * steps)

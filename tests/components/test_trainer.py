@@ -29,18 +29,45 @@ def _pairs(count, seed=0):
   return noisy, clean
 
 
+@pytest.mark.parametrize('loss', model_lib.LOSSES)
 @pytest.mark.parametrize('architecture', model_lib.ARCHITECTURES)
-def test_models_map_images_to_images_in_unit_range(architecture):
-  model = model_lib.build_model(architecture)
+def test_models_map_images_to_images_in_unit_range(architecture, loss):
+  model = model_lib.build_model(architecture, loss)
   noisy, _ = _pairs(4)
-  output = model.predict(noisy, verbose=0)
+  output = model.predict(noisy * 50.0, verbose=0)  # Far outside [0, 1] first.
   assert model.input_shape == (None, 28, 28, 1)
   assert output.shape == (4, 28, 28, 1)
   assert output.min() >= 0.0 and output.max() <= 1.0
 
 
+def test_the_output_head_follows_the_loss():
+  assert model_lib.output_head('bce') == model_lib.SIGMOID_HEAD
+  for loss in ('mse', 'l1'):
+    assert model_lib.output_head(loss) == model_lib.CLIP_HEAD
+    model = model_lib.build_model('unet', loss)
+    assert model.get_layer('clean_images').activation is keras.activations.linear
+    assert isinstance(model.layers[-1], model_lib.StraightThroughClip)
+  sigmoid = model_lib.build_model('unet', 'bce')
+  assert sigmoid.get_layer('clean_images').activation is keras.activations.sigmoid
+  with pytest.raises(ValueError, match='loss'):
+    model_lib.build_model('unet', 'hinge')
+
+
+def test_straight_through_clip_clips_values_but_not_gradients():
+  values = tf.constant([-0.5, 0.0, 0.25, 1.0, 1.5])
+  layer = model_lib.StraightThroughClip()
+  with tf.GradientTape() as tape:
+    tape.watch(values)
+    clipped = layer(values)
+    weighted = tf.reduce_sum(clipped * tf.constant([1.0, 2.0, 3.0, 4.0, 5.0]))
+  np.testing.assert_allclose(clipped.numpy(), [0.0, 0.0, 0.25, 1.0, 1.0])
+  # A plain clip would give the out-of-range values a zero gradient.
+  np.testing.assert_allclose(tape.gradient(weighted, values).numpy(),
+                             [1.0, 2.0, 3.0, 4.0, 5.0])
+
+
 def test_article_model_flattens_before_its_128_unit_latent():
-  model = model_lib.build_article()
+  model = model_lib.build_article(loss='bce')
   latent = model.get_layer('latent')
   assert latent.units == 128
   assert len(latent.input.shape) == 2  # Dense on a vector, not a 4-D map.
@@ -49,7 +76,7 @@ def test_article_model_flattens_before_its_128_unit_latent():
 
 def test_unknown_architecture_and_loss_are_rejected():
   with pytest.raises(ValueError, match='architecture'):
-    model_lib.build_model('vit')
+    model_lib.build_model('vit', 'bce')
   with pytest.raises(ValueError, match='loss'):
     model_lib.make_loss('hinge')
 
@@ -59,13 +86,13 @@ def _layers_of(model, layer_type):
 
 
 def test_unet_spec_shapes_the_network():
-  plain = model_lib.build_unet()
+  plain = model_lib.build_unet(loss='bce')
   assert not _layers_of(plain, keras.layers.BatchNormalization)
   assert len(_layers_of(plain, keras.layers.Conv2DTranspose)) == 2
   assert plain.get_layer('bottleneck_conv2').filters == 64
   spec = model_lib.UNetSpec(widths=(8, 16, 24), convs_per_block=3,
                             batch_norm=True, upsampling='bilinear')
-  model = model_lib.build_unet(spec)
+  model = model_lib.build_unet(spec, loss='bce')
   convs = [layer for layer in _layers_of(model, keras.layers.Conv2D)
            if layer.name.startswith('bottleneck')]
   assert [layer.filters for layer in convs] == [24, 24, 24]
@@ -77,31 +104,36 @@ def test_unet_spec_shapes_the_network():
   noisy, _ = _pairs(2)
   assert model.predict(noisy, verbose=0).shape == (2, 28, 28, 1)
   with pytest.raises(ValueError, match='upsampling'):
-    model_lib.build_unet(model_lib.UNetSpec(upsampling='nearest'))
+    model_lib.build_unet(model_lib.UNetSpec(upsampling='nearest'), loss='bce')
 
 
 def test_the_accelerator_unet_is_the_default_scaled_up():
-  large = model_lib.build_model('unet_large')
+  large = model_lib.build_model('unet_large', 'bce')
   assert large.name == 'unet_large_dae'
-  assert large.count_params() > 8 * model_lib.build_model('unet').count_params()
+  assert large.count_params() > 8 * model_lib.build_model('unet', 'bce').count_params()
   assert _layers_of(large, keras.layers.BatchNormalization)
   assert large.get_layer('bottleneck_conv3').filters == 256
 
 
 @pytest.mark.parametrize('loss', model_lib.LOSSES)
-def test_a_few_training_steps_reduce_the_loss(loss):
+def test_a_few_training_steps_learn_more_than_a_black_image(loss):
+  # A loss can fall while the model collapses to the all-black output
+  # (a sigmoid trained on MSE or L1 does): the output must beat that image.
   keras.utils.set_random_seed(0)
-  model = model_lib.compile_model(model_lib.build_unet(), loss, 1e-3)
+  model = model_lib.compile_model(model_lib.build_unet(loss=loss), loss, 2e-3)
   noisy, clean = _pairs(256)
-  history = model.fit(noisy, clean, batch_size=32, epochs=3, verbose=0)
+  history = model.fit(noisy, clean, batch_size=32, epochs=6, verbose=0)
   losses = history.history['loss']
   assert losses[-1] < 0.7 * losses[0], losses
+  black_mse = float(np.mean(clean ** 2))
+  model_mse = float(np.mean((model.predict(noisy, verbose=0) - clean) ** 2))
+  assert model_mse < 0.5 * black_mse, (model_mse, black_mse)
 
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
   keras.utils.set_random_seed(0)
-  model = model_lib.build_unet()
+  model = model_lib.build_unet(loss='bce')
   path = str(tmp_path_factory.mktemp('export') / 'model')
   export.export_saved_model(model, path)
   return model, tf.saved_model.load(path)
@@ -289,9 +321,10 @@ def test_warm_up_rises_linearly_to_the_rate_then_decays_to_two_percent():
 
 
 def test_weight_decay_chooses_adamw_with_that_decay():
-  adam = model_lib.compile_model(model_lib.build_unet(), 'bce', 1e-3).optimizer
+  adam = model_lib.compile_model(model_lib.build_unet(loss='bce'), 'bce',
+                                 1e-3).optimizer
   assert type(adam) is keras.optimizers.Adam  # pylint: disable=unidiomatic-typecheck
-  adamw = model_lib.compile_model(model_lib.build_unet(), 'bce', 1e-3,
+  adamw = model_lib.compile_model(model_lib.build_unet(loss='bce'), 'bce', 1e-3,
                                   weight_decay=1e-4).optimizer
   assert isinstance(adamw, keras.optimizers.AdamW)
   assert adamw.weight_decay == pytest.approx(1e-4)
