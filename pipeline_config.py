@@ -161,7 +161,9 @@ class TrainingConfig:
       --gpus 1 --set training.architecture=unet_large`) or 'article' (the
       article's design, corrected).
     loss: 'bce' (binary cross-entropy), 'mse' or 'l1' (mean absolute error)
-      on pixels in [0, 1].
+      on pixels in [0, 1]. It picks the model's output head: a sigmoid for
+      'bce', a linear output clipped to [0, 1] for 'mse' and 'l1' (see
+      components/trainer/model.py).
     epochs: Passes over the `train` split.
     batch_size: Images per training step.
     learning_rate: Adam's (peak) learning rate.
