@@ -15,9 +15,9 @@ in float32 also under mixed precision. The output head follows the loss
 (`output_head`): a sigmoid for binary cross-entropy; for the regression losses
 (MSE, L1) a linear output clipped to [0, 1] with a straight-through gradient
 (`StraightThroughClip`). A sigmoid trained on MSE or L1 collapses here: within
-the first ~50 steps at rates from 5e-4 to 2e-3 it outputs 0.0 everywhere (a
-black image, MSE 0.112 on MNIST), where its gradient, scaled by the sigmoid's
-slope, vanishes; cross-entropy's gradient has no such factor.
+the first 100 steps (50 at a rate of 2e-3, 100 at 5e-4) it outputs 0.0
+everywhere (a black image, MSE 0.112 on MNIST), where its gradient, scaled by
+the sigmoid's slope, vanishes; cross-entropy's gradient has no such factor.
 """
 
 import dataclasses
