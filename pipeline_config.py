@@ -29,6 +29,8 @@ from components.features import LR_SCHEDULES
 from components.features import NOISE_KINDS
 from components.features import SOURCE_TFDS  # The stock TFDS download (online).
 from components.features import SOURCE_VENDORED  # IDX files in `source_dir`.
+from components.noise_transform.spec import InvalidNoiseSpec
+from components.noise_transform.spec import NoiseSpec
 
 PROFILES = ('full', 'smoke')
 
@@ -135,18 +137,18 @@ class NoiseConfig:
   seed: int = 42
 
   def __post_init__(self):
-    _require(self.kind in NOISE_KINDS, 'noise.kind',
-             f'{self.kind!r} is not one of {", ".join(NOISE_KINDS)}')
-    for name in ('stddev', 'min_stddev', 'max_stddev'):
-      value = getattr(self, name)
-      _require(math.isfinite(value) and 0.0 <= value <= 1.0, f'noise.{name}',
-               f'must be a stddev in [0, 1] pixel units, got {value}')
-    _require(self.min_stddev <= self.max_stddev, 'noise.min_stddev',
-             f'{self.min_stddev} is above noise.max_stddev {self.max_stddev}')
-    _require(math.isfinite(self.amount) and 0.0 <= self.amount <= 1.0,
-             'noise.amount', f'must be a fraction in [0, 1], got {self.amount}')
-    _require(0 <= self.seed < 2**63, 'noise.seed',
-             f'must be a non-negative 64-bit integer, got {self.seed}')
+    self.spec()  # Validates.
+
+  def spec(self) -> NoiseSpec:
+    """The settings as the components take them (checked there).
+
+    Raises:
+      ConfigError: a setting is out of range (named `noise.<field>`).
+    """
+    try:
+      return NoiseSpec(**dataclasses.asdict(self))
+    except InvalidNoiseSpec as error:
+      raise ConfigError(f'noise.{error.field}', error.reason) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +178,11 @@ class TrainingConfig:
     mixed_precision: Compute in float16 on GPUs, bfloat16 on TPUs and on CPUs
       with native bfloat16 (AMX / AVX512-BF16), variables in float32; False:
       float32 everywhere.
+    fresh_noise: Give every pass over the train split new noise, drawn in the
+      Trainer with the settings NoiseTransform recorded on its examples (the
+      first pass: NoiseTransform's own noisy images); False trains every epoch
+      on NoiseTransform's one noisy copy. For models large enough to memorise
+      that copy ('unet_large'); the default 'unet' gained nothing from it.
   """
   architecture: str = 'unet'
   loss: str = 'bce'
@@ -187,6 +194,7 @@ class TrainingConfig:
   seed: int = 42
   xla: bool = False
   mixed_precision: bool = True
+  fresh_noise: bool = False
 
   def __post_init__(self):
     _require(self.architecture in ARCHITECTURES, 'training.architecture',

@@ -81,7 +81,8 @@ def load_mnist(source_dir: Optional[str] = None) -> Dict[str, Tuple[np.ndarray, 
 
 
 def noisy_copy(images: np.ndarray, labels: np.ndarray,
-               spec: pipeline_config.NoiseConfig) -> Tuple[np.ndarray, np.ndarray]:
+               noise_config: pipeline_config.NoiseConfig
+               ) -> Tuple[np.ndarray, np.ndarray]:
   """(clean, noisy) float32 [N, 28, 28, 1]: the pipeline's own noise.
 
   The noise of an example depends only on its pixels, label and the noise
@@ -91,7 +92,8 @@ def noisy_copy(images: np.ndarray, labels: np.ndarray,
   from components.noise_transform import noise  # pylint: disable=g-import-not-at-top
   flat = images.reshape(len(images), -1)
   clean = flat.astype(np.float32) / 255.0
-  noisy, _ = noise.add_noise(clean, noise.example_keys(flat, labels), spec)
+  noisy, _ = noise.add_noise(clean, noise.example_keys(flat, labels),
+                             noise_config.spec())
   shape = (-1, 28, 28, 1)
   return clean.reshape(shape), noisy.reshape(shape)
 

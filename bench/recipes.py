@@ -41,6 +41,7 @@ import numpy as np
 from bench import classical
 from bench import common
 from components import features
+from components.noise_transform import noise
 from components.trainer import model as model_lib
 from components.trainer import plan as plan_lib
 import pipeline_config
@@ -61,6 +62,8 @@ class Recipe:
     loss, learning_rate, epochs, batch_size, seed: as in TrainingConfig.
     warmup_fraction: Fraction of the steps the rate warms up over.
     weight_decay: AdamW's decoupled weight decay (0: Adam).
+    fresh_noise: New noise every epoch (as TrainingConfig.fresh_noise: epoch
+      0 the fixed copy's, then noise.redraw_keys), instead of one fixed copy.
   """
   name: str
   change: str
@@ -73,12 +76,16 @@ class Recipe:
   seed: int = pipeline_config.TrainingConfig.seed
   warmup_fraction: float = 0.0
   weight_decay: float = 0.0
+  fresh_noise: bool = pipeline_config.TrainingConfig.fresh_noise
 
 
 # Started in this order (the longest first): a run that meets the deadline is
 # cut short, and none starts within 30 s of it.
 RECIPES = (
+    Recipe('large-fresh-30', 'unet_large, 30 epochs, fresh noise every epoch',
+           architecture='unet_large', epochs=30, fresh_noise=True),
     Recipe('large-30', 'unet_large, 30 epochs', architecture='unet_large', epochs=30),
+    Recipe('fresh', 'fresh noise every epoch', fresh_noise=True),
     Recipe('epochs30', 'baseline, 30 epochs', epochs=30),
     Recipe('baseline', 'the default profile'),
     Recipe('seed7', 'baseline, another seed (the spread of one run)', seed=7),
@@ -137,15 +144,57 @@ def write_order(path: str) -> None:
   np.save(path, order)
 
 
-def training_data(order_path: Optional[str]):
-  """(noisy, clean) float32 [N, 28, 28, 1]: the full profile's train split."""
+def training_images(order_path: Optional[str]):
+  """(images uint8 [N, 28, 28], labels): the full profile's train split."""
   images, labels = read_idx(pipeline_config.default_source_dir(), 'train')
   if order_path:
     order = np.load(order_path)
     images, labels = images[order], labels[order]
   count = pipeline_config.DataConfig.train_examples
-  clean, noisy = common.noisy_copy(images[:count], labels[:count], HEADLINE_NOISE)
+  return images[:count], labels[:count]
+
+
+def training_data(order_path: Optional[str]):
+  """(noisy, clean) float32 [N, 28, 28, 1]: the full profile's train split."""
+  clean, noisy = common.noisy_copy(*training_images(order_path), HEADLINE_NOISE)
   return noisy, clean
+
+
+class FreshNoiseBatches(keras.utils.PyDataset):
+  """Shuffled (noisy, clean) batches whose noise is new every epoch.
+
+  Epoch e corrupts each image with draw e of its noise (noise.redraw_keys),
+  as the Trainer does with `training.fresh_noise`: epoch 0 is the fixed copy
+  of `training_data`.
+  """
+
+  def __init__(self, images: np.ndarray, labels: np.ndarray,
+               spec: noise.NoiseSpec, batch_size: int, seed: int,
+               **kwargs):
+    super().__init__(**kwargs)
+    flat = images.reshape(len(images), -1)
+    self._clean = flat.astype(np.float32) / 255.0
+    self._keys = noise.example_keys(flat, labels)
+    self._spec, self._batch_size = spec, batch_size
+    self._shuffle = np.random.default_rng(seed)
+    self._order = self._shuffle.permutation(len(flat))
+    self.epoch = 0
+
+  def __len__(self) -> int:
+    return plan_lib.steps_per_pass(len(self._clean), self._batch_size)
+
+  def __getitem__(self, index: int):
+    chosen = self._order[index * self._batch_size:(index + 1) * self._batch_size]
+    draws = np.full(len(chosen), self.epoch)
+    noisy, _ = noise.add_noise(
+        self._clean[chosen], noise.redraw_keys(self._keys[chosen], draws),
+        self._spec)
+    shape = (-1,) + features.IMAGE_SHAPE
+    return noisy.reshape(shape), self._clean[chosen].reshape(shape)
+
+  def on_epoch_end(self) -> None:
+    self.epoch += 1
+    self._order = self._shuffle.permutation(len(self._clean))
 
 
 def test_data():
@@ -199,14 +248,22 @@ def train_one(recipe: Recipe, out_dir: str, order_path: Optional[str],
               deadline: float) -> Dict[str, object]:
   """Trains one recipe; writes OUT/NAME.json and OUT/NAME.weights.npz."""
   keras.utils.set_random_seed(recipe.seed)
-  noisy, clean = training_data(order_path)
-  steps_per_epoch = plan_lib.steps_per_pass(len(noisy), recipe.batch_size)
+  if recipe.fresh_noise:
+    # Threads: numpy releases the GIL in the noise's array operations.
+    inputs = (FreshNoiseBatches(*training_images(order_path), HEADLINE_NOISE.spec(),
+                                recipe.batch_size, recipe.seed, workers=8),)
+    steps_per_epoch = len(inputs[0])
+    batching = {}
+  else:
+    noisy, clean = training_data(order_path)
+    inputs = (noisy, clean)
+    steps_per_epoch = plan_lib.steps_per_pass(len(noisy), recipe.batch_size)
+    batching = {'batch_size': recipe.batch_size, 'shuffle': True}
   model = build(recipe, recipe.epochs * steps_per_epoch)
   stop = _deadline_callback(deadline)
   start = time.time()
-  history = model.fit(noisy, clean, batch_size=recipe.batch_size,
-                      epochs=recipe.epochs, shuffle=True, verbose=2,
-                      callbacks=[stop])
+  history = model.fit(*inputs, epochs=recipe.epochs, verbose=2,
+                      callbacks=[stop], **batching)
   fit_seconds = time.time() - start
   test_noisy, test_clean = test_data()
   denoised = model.predict(test_noisy, batch_size=1000, verbose=0)

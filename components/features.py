@@ -17,6 +17,10 @@ NOISE_LEVEL = 'noise_level'  # float [1]: the stddev, or salt-and-pepper amount.
 # Custom property of the Examples artifacts of TfdsExampleGen and
 # NoiseTransform: JSON {split: number of examples}, for progress totals.
 SPLIT_SIZES_PROPERTY = 'split_sizes'
+# Custom property of NoiseTransform's Examples: JSON of the noise settings that
+# made them (components/noise_transform/noise.py), which the Trainer reads to
+# draw fresh noise of the same kind every pass (training.fresh_noise).
+NOISE_SPEC_PROPERTY = 'noise_spec'
 
 IMAGE_SHAPE = (28, 28, 1)
 PIXELS = 28 * 28

@@ -8,7 +8,6 @@ from ml_metadata.proto import metadata_store_pb2
 # Google Cloud extensions (google-cloud-aiplatform), ~16 s on this machine.
 from tfx.components import ExampleValidator
 from tfx.components import StatisticsGen
-from tfx.components import Trainer
 from tfx.dsl.experimental.conditionals.conditional import Cond
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2
@@ -25,6 +24,7 @@ from components.schema_importer.component import SchemaImporter
 from components.served_model.component import ServedModel
 from components.tfds_example_gen.component import TfdsExampleGen
 from components.trainer import plan as trainer_plan
+from components.trainer.component import Trainer
 from components.trainer import run_fn as trainer_run_fn
 from components.visual_report.component import VisualReport
 from pipeline import code_fingerprint
@@ -96,6 +96,7 @@ def trainer_custom_config(config: pipeline_config.PipelineConfig
       trainer_run_fn.SEED_KEY: training.seed,
       trainer_run_fn.XLA_KEY: training.xla,
       trainer_run_fn.MIXED_PRECISION_KEY: training.mixed_precision,
+      trainer_run_fn.FRESH_NOISE_KEY: training.fresh_noise,
   }
 
 
@@ -211,7 +212,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
                       (schema_importer, SchemaImporter.__module__),
                       (data_gate, DataValidationGate.__module__),
                       (noise_transform, NoiseTransform.__module__),
-                      (trainer, RUN_FN.rpartition('.')[0]),
+                      (trainer, RUN_FN.rpartition('.')[0], Trainer.__module__),
                       (served_model, ServedModel.__module__),
                       (evaluator, evaluator_metrics.METRICS_MODULE,
                        ServedBaselineEvaluator.__module__),

@@ -211,6 +211,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             sizes.get(split))
     if sizes:
       progress.record_split_sizes(noisy_examples, sizes)
+    noise.record_spec(noisy_examples, spec)
     examples_utils.set_payload_format(
         noisy_examples, examples_utils.get_payload_format(examples))
     examples_utils.set_file_format(noisy_examples, 'tfrecords_gzip')

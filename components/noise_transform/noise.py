@@ -14,11 +14,10 @@ import json
 
 import numpy as np
 
-import pipeline_config
-
 from components import features
+from components.noise_transform import spec as spec_lib
 
-GAUSSIAN, SALT_AND_PEPPER, RANDOM_GAUSSIAN = pipeline_config.NOISE_KINDS
+GAUSSIAN, SALT_AND_PEPPER, RANDOM_GAUSSIAN = features.NOISE_KINDS
 
 PIXELS = features.PIXELS
 
@@ -34,8 +33,30 @@ _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
 
 
-# The settings of the noise are pipeline_config.NoiseConfig (validated there).
-NoiseSpec = pipeline_config.NoiseConfig
+NoiseSpec = spec_lib.NoiseSpec
+InvalidNoiseSpec = spec_lib.InvalidNoiseSpec
+
+
+def record_spec(examples, spec: NoiseSpec) -> None:
+  """Records the spec on an Examples artifact (NoiseTransform's output)."""
+  examples.set_string_custom_property(features.NOISE_SPEC_PROPERTY,
+                                      spec.to_json())
+
+
+def recorded_spec(examples) -> NoiseSpec:
+  """The spec NoiseTransform recorded on its Examples artifact.
+
+  Raises:
+    ValueError: the artifact has none (not written by NoiseTransform, or by
+      a version before it recorded its settings).
+  """
+  if not examples.has_custom_property(features.NOISE_SPEC_PROPERTY):
+    raise ValueError(
+        f'Examples {examples.uri} carry no {features.NOISE_SPEC_PROPERTY!r} '
+        'property: they were not written by this NoiseTransform, so their '
+        'noise cannot be redrawn (training.fresh_noise needs it)')
+  return NoiseSpec.from_json(
+      examples.get_string_custom_property(features.NOISE_SPEC_PROPERTY))
 
 
 def spec_key(spec: NoiseSpec) -> np.uint64:
@@ -72,6 +93,25 @@ def _splitmix64(values: np.ndarray) -> np.ndarray:
     values = (values ^ (values >> np.uint64(30))) * _MIX_1
     values = (values ^ (values >> np.uint64(27))) * _MIX_2
     return values ^ (values >> np.uint64(31))
+
+
+def redraw_keys(keys: np.ndarray, draws: np.ndarray) -> np.ndarray:
+  """The keys of an example's `draws`-th independent noise (draw 0: its own).
+
+  `add_noise(clean, redraw_keys(keys, d), spec)` gives, for d = 0, exactly the
+  noise NoiseTransform wrote, and for each d > 0 a new draw with the same
+  settings: how the Trainer gives every pass over the data fresh noise.
+
+  Args:
+    keys: uint64 [batch], the examples' identities (see example_keys).
+    draws: integers [batch] >= 0, which draw each example gets.
+
+  Returns:
+    uint64 [batch].
+  """
+  # SplitMix64 maps 0 to 0, so draw 0 leaves the key as it is.
+  return (np.asarray(keys, dtype=np.uint64) ^
+          _splitmix64(np.asarray(draws, dtype=np.uint64)))
 
 
 def uniform(keys: np.ndarray, count: int, stream: int) -> np.ndarray:

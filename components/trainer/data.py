@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from components import features
+from components.noise_transform import noise
 
 NOISY_FEATURE = features.NOISY
 CLEAN_FEATURE = features.CLEAN
@@ -36,20 +37,100 @@ def parse_batch(serialized: tf.Tensor):
           tf.reshape(features[CLEAN_FEATURE], shape))
 
 
+def _read_records(file_patterns: Iterable[str]) -> tf.data.Dataset:
+  """The serialized records of the files, read in parallel, in batches of 1,024."""
+  return tf.data.TFRecordDataset(list_files(file_patterns),
+                                 compression_type='GZIP',
+                                 num_parallel_reads=tf.data.AUTOTUNE).batch(1024)
+
+
+def _parse_clean_and_keys(serialized: tf.Tensor):
+  """Parses a batch into clean pixels float32 [batch, 784] and the examples'
+  noise keys (noise.example_keys, as int64 bits), for fresh noise."""
+  parsed = tf.io.parse_example(serialized, {
+      CLEAN_FEATURE: tf.io.FixedLenFeature([PIXELS], tf.float32),
+      LABEL_FEATURE: tf.io.FixedLenFeature([], tf.int64)})
+
+  def keys(clean: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    # NoiseTransform wrote clean = pixels / 255 in float32: exactly invertible.
+    pixels = np.rint(clean * 255.0).astype(np.uint8)
+    return noise.example_keys(pixels, labels).view(np.int64)
+
+  example_keys = tf.numpy_function(
+      keys, [parsed[CLEAN_FEATURE], parsed[LABEL_FEATURE]], tf.int64,
+      stateful=False)
+  return parsed[CLEAN_FEATURE], tf.reshape(example_keys, [-1])
+
+
+def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
+                        batch_size: int, shuffle_seed: Optional[int],
+                        shuffle_buffer: int) -> tf.data.Dataset:
+  """Endless passes over (clean, key) examples, each with new noise.
+
+  Shuffled as the fixed-noise input is (same seed, reshuffled every pass);
+  pass p corrupts every example with draw p of its noise (noise.redraw_keys):
+  pass 0 reproduces NoiseTransform's noisy images exactly, later passes draw
+  new noise with the same settings.
+  """
+  # Which pass an element belongs to: its position in the repeated stream
+  # over the number of examples (counted once; the pass fills the cache).
+  count = int(examples.reduce(np.int64(0), lambda total, _: total + 1))
+  if count == 0:
+    raise ValueError('no training examples to draw fresh noise for')
+  if shuffle_seed is not None:
+    examples = examples.shuffle(shuffle_buffer, seed=shuffle_seed,
+                                reshuffle_each_iteration=True)
+  passes = examples.repeat().enumerate().map(
+      lambda index, example: (example[0], example[1], index // count))
+
+  def corrupt(clean, keys, pass_indices):
+    def draw(clean_batch, key_batch, pass_batch):
+      noisy, _ = noise.add_noise(
+          clean_batch,
+          noise.redraw_keys(key_batch.view(np.uint64), pass_batch), spec)
+      return noisy
+    noisy = tf.numpy_function(draw, [clean, keys, pass_indices], tf.float32,
+                              stateful=False)
+    shape = (-1,) + IMAGE_SHAPE
+    return tf.reshape(noisy, shape), tf.reshape(clean, shape)
+
+  return passes.batch(batch_size).map(
+      corrupt, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def make_dataset(file_patterns: Iterable[str], batch_size: int,
                  shuffle_seed: Optional[int] = None, repeat: bool = False,
-                 cache: bool = True,
-                 shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+                 cache: bool = True, shuffle_buffer: int = 10_000,
+                 fresh_noise: Optional[noise.NoiseSpec] = None
+                 ) -> tf.data.Dataset:
   """Batches of (noisy, clean) float32 [batch, 28, 28, 1].
 
   Reads files in parallel, parses whole batches at once (vectorised), caches
   the parsed images in memory (when `cache`), shuffles with a seed (when
   `shuffle_seed` is set) and prefetches.
+
+  Args:
+    file_patterns: Globs of NoiseTransform's gzipped TFRecords.
+    batch_size: Examples per batch.
+    shuffle_seed: Seed of the shuffle; None: file order.
+    repeat: Repeat endlessly (reshuffled every pass).
+    cache: Keep the parsed examples in memory after the first pass.
+    shuffle_buffer: Examples in the shuffle buffer.
+    fresh_noise: The settings NoiseTransform noised the records with (see
+      noise.recorded_spec): every pass then gets new noise of that kind
+      drawn here (pass 0: the records' own), instead of the records' one
+      noisy copy every pass. Implies `repeat`.
   """
-  dataset = tf.data.TFRecordDataset(list_files(file_patterns),
-                                    compression_type='GZIP',
-                                    num_parallel_reads=tf.data.AUTOTUNE)
-  dataset = (dataset.batch(1024)
+  if fresh_noise is not None:
+    examples = _read_records(file_patterns).map(
+        _parse_clean_and_keys, num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True).unbatch()
+    if cache:
+      examples = examples.cache()
+    dataset = _fresh_noise_passes(examples, fresh_noise, batch_size,
+                                  shuffle_seed, shuffle_buffer)
+    return _finish(dataset)
+  dataset = (_read_records(file_patterns)
              .map(parse_batch, num_parallel_calls=tf.data.AUTOTUNE,
                   deterministic=True)
              .unbatch())
@@ -60,12 +141,17 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
                               reshuffle_each_iteration=True)
   if repeat:
     dataset = dataset.repeat()
+  return _finish(dataset.batch(batch_size))
+
+
+def _finish(dataset: tf.data.Dataset) -> tf.data.Dataset:
+  """Prefetches the batches; shards by element under multi-worker training."""
   options = tf.data.Options()
   # Multi-worker: shard by element, which works for any number of files (file
   # sharding fails when there are fewer files than workers).
   options.experimental_distribute.auto_shard_policy = (
       tf.data.experimental.AutoShardPolicy.DATA)
-  return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
+  return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def read_arrays(file_patterns: Iterable[str], limit: Optional[int] = None

@@ -18,13 +18,15 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 from absl import logging
 import keras
 import tensorflow as tf
 
+from components import features
 from components import progress
+from components.noise_transform import noise
 from components.trainer import callbacks as callbacks_lib
 from components.trainer import data
 from components.trainer import export
@@ -46,10 +48,16 @@ MAX_TRAIN_STEPS_KEY = 'max_train_steps'  # None: no cap.
 SEED_KEY = 'seed'
 XLA_KEY = 'xla'
 MIXED_PRECISION_KEY = 'mixed_precision'
+# True: every pass over the train split gets new noise (see data.make_dataset).
+FRESH_NOISE_KEY = 'fresh_noise'
 REQUIRED_KEYS = (ARCHITECTURE_KEY, LOSS_KEY, BATCH_SIZE_KEY, LEARNING_RATE_KEY,
                  LR_SCHEDULE_KEY, EPOCHS_KEY, TRAIN_EXAMPLES_KEY,
                  EVAL_EXAMPLES_KEY, MAX_TRAIN_STEPS_KEY, SEED_KEY, XLA_KEY,
-                 MIXED_PRECISION_KEY)
+                 MIXED_PRECISION_KEY, FRESH_NOISE_KEY)
+# Added by the Trainer's executor (components/trainer/executor.py), not by
+# the pipeline: JSON of the noise settings NoiseTransform recorded on the
+# examples, which FRESH_NOISE_KEY redraws.
+NOISE_SPEC_KEY = 'noise_spec'
 # Optional, not a pipeline setting: cache parsed images in memory (tests of
 # several worker processes turn it off).
 CACHE_KEY = 'cache'
@@ -70,6 +78,23 @@ def read_custom_config(custom_config: Mapping[str, Any]) -> Dict[str, Any]:
     raise KeyError(f'Trainer custom_config lacks {missing}; run_fn needs '
                    f'all of {list(REQUIRED_KEYS)}')
   return dict(custom_config)
+
+
+def fresh_noise_spec(config: Mapping[str, Any]) -> Optional[noise.NoiseSpec]:
+  """The noise to redraw every pass (None: train on the records' noisy copy).
+
+  Raises:
+    ValueError: fresh noise is asked for, but the examples carry no settings.
+  """
+  if not config[FRESH_NOISE_KEY]:
+    return None
+  if NOISE_SPEC_KEY not in config:
+    raise ValueError(
+        'training.fresh_noise needs the noise settings NoiseTransform records '
+        f'on its examples (property {features.NOISE_SPEC_PROPERTY!r}); the '
+        "Trainer's examples carry none: they were not written by NoiseTransform, "
+        'or the Trainer does not run components.trainer.executor.Executor')
+  return noise.NoiseSpec.from_json(config[NOISE_SPEC_KEY])
 
 
 def fit_verbosity(stream) -> int:
@@ -129,7 +154,8 @@ def run_fn(fn_args) -> None:
                             tf.distribute.MultiWorkerMirroredStrategy)
   if plan.total_steps > 0:
     train_dataset = data.make_dataset(fn_args.train_files, global_batch,
-                                      shuffle_seed=seed, repeat=True, cache=cache)
+                                      shuffle_seed=seed, repeat=True, cache=cache,
+                                      fresh_noise=fresh_noise_spec(config))
   fit_start = time.monotonic()
   if plan.total_steps > 0 and multi_worker:
     loss = multi_worker_lib.train(model, placement.strategy, loss_name,
@@ -172,6 +198,7 @@ def run_fn(fn_args) -> None:
         'precision_policy': keras.mixed_precision.global_policy().name,
         'jit_compile': bool(model.jit_compile),
         'seed': seed,
+        'fresh_noise': bool(config[FRESH_NOISE_KEY]),
         'epochs': plan.epochs,
         'steps_per_epoch': plan.steps_per_epoch,
         'steps_run': int(model.optimizer.iterations.numpy()),

@@ -149,6 +149,38 @@ def test_recipe_defaults_are_the_pipelines_and_every_recipe_builds():
       assert recipes.build(recipe, total_steps=10).count_params() > 0
 
 
+def test_fresh_noise_recipe_batches_redraw_the_fixed_copy_every_epoch(tmp_path):
+  tiny = idx_files.make_tiny_mnist(str(tmp_path))
+  images, labels = recipes.read_idx(tiny.directory, 'train')
+  clean, fixed = common.noisy_copy(images, labels, recipes.HEADLINE_NOISE)
+  batches = recipes.FreshNoiseBatches(images, labels, recipes.HEADLINE_NOISE.spec(),
+                                      batch_size=50, seed=1)
+  assert len(batches) == 3  # 120 images: 50 + 50 + 20.
+
+  def one_epoch():
+    noisy, targets = zip(*(batches[index] for index in range(len(batches))))
+    batches.on_epoch_end()
+    return np.concatenate(noisy), np.concatenate(targets)
+
+  epochs = [one_epoch() for _ in range(3)]
+  flat_clean = clean.reshape(120, -1)
+  for noisy, targets in epochs:
+    # Every image once per epoch, matched to its own noisy version.
+    order = [int(np.flatnonzero((flat_clean == row).all(axis=1))[0])
+             for row in targets.reshape(120, -1)]
+    assert sorted(order) == list(range(120))
+    residual = noisy - targets
+    assert 0.18 < residual.std() < 0.22
+  first_order = [tuple(row) for row in epochs[0][1].reshape(120, -1)]
+  assert first_order != [tuple(row) for row in epochs[1][1].reshape(120, -1)]
+  # Epoch 0 is the fixed copy, in its shuffled order; later epochs are not.
+  index_of = {row.tobytes(): index for index, row in enumerate(flat_clean)}
+  position = [index_of[row.tobytes()] for row in epochs[0][1].reshape(120, -1)]
+  np.testing.assert_array_equal(epochs[0][0], fixed[position])
+  position = [index_of[row.tobytes()] for row in epochs[1][1].reshape(120, -1)]
+  assert np.mean(epochs[1][0] != fixed[position]) > 0.99
+
+
 def test_recipe_weights_survive_the_trip_between_backends(tmp_path):
   recipe = recipes.RECIPES_BY_NAME['batchnorm']
   trained = recipes.build(recipe, total_steps=4)

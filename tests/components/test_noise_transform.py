@@ -19,6 +19,11 @@ import pipeline_config
 SPLITS = ('train', 'eval', 'test')
 
 
+def _spec(**changes):
+  """The pipeline's default noise settings with `changes`, as components take them."""
+  return pipeline_config.NoiseConfig(**changes).spec()
+
+
 def _images(count, seed=0):
   rng = np.random.default_rng(seed)
   return rng.integers(0, 256, size=(count, 784), dtype=np.uint8), np.arange(count) % 10
@@ -29,7 +34,7 @@ def _images(count, seed=0):
 def test_noise_does_not_depend_on_batching_or_order():
   images, labels = _images(300)
   keys = noise.example_keys(images, labels)
-  spec = noise.NoiseSpec()
+  spec = _spec()
   whole, _ = noise.add_noise(images / 255.0, keys, spec)
   order = np.random.default_rng(1).permutation(300)
   parts = [noise.add_noise(images[chunk] / 255.0, keys[chunk], spec)[0]
@@ -42,8 +47,8 @@ def test_noise_does_not_depend_on_batching_or_order():
 def test_noise_changes_with_seed_and_settings(change):
   images, labels = _images(20)
   keys = noise.example_keys(images, labels)
-  base, _ = noise.add_noise(images / 255.0, keys, noise.NoiseSpec())
-  changed, _ = noise.add_noise(images / 255.0, keys, noise.NoiseSpec(**change))
+  base, _ = noise.add_noise(images / 255.0, keys, _spec())
+  changed, _ = noise.add_noise(images / 255.0, keys, _spec(**change))
   assert not np.array_equal(base, changed)
 
 
@@ -52,16 +57,37 @@ def test_identical_examples_get_identical_noise_and_others_differ():
   images[1] = images[0]
   labels[1] = labels[0]
   noisy, _ = noise.add_noise(images / 255.0, noise.example_keys(images, labels),
-                             noise.NoiseSpec())
+                             _spec())
   np.testing.assert_array_equal(noisy[0], noisy[1])
   assert not np.array_equal(noisy[0], noisy[2])
+
+
+@pytest.mark.parametrize('kind', pipeline_config.NOISE_KINDS)
+def test_redraws_keep_draw_zero_and_give_independent_noise_after_it(kind):
+  images, labels = _images(200)
+  clean = images / 255.0
+  keys = noise.example_keys(images, labels)
+  spec = _spec(kind=kind)
+  own, own_levels = noise.add_noise(clean, keys, spec)
+  draws = [noise.add_noise(clean, noise.redraw_keys(keys, np.full(200, draw)), spec)
+           for draw in range(3)]
+  np.testing.assert_array_equal(draws[0][0], own)
+  np.testing.assert_array_equal(draws[0][1], own_levels)
+  for noisy, _ in draws[1:]:
+    assert np.mean(noisy != own) > 0.05  # Salt and pepper touches ~10%.
+  assert np.mean(draws[1][0] != draws[2][0]) > 0.05
+  # Draws per example: example i's draw d is the same in any batch.
+  mixed = np.arange(200) % 3
+  noisy, _ = noise.add_noise(clean, noise.redraw_keys(keys, mixed), spec)
+  for draw in range(3):
+    np.testing.assert_array_equal(noisy[mixed == draw], draws[draw][0][mixed == draw])
 
 
 def test_gaussian_noise_has_the_configured_statistics():
   images, labels = _images(2000)
   clean = images / 255.0
   noisy, levels = noise.add_noise(clean, noise.example_keys(images, labels),
-                                  noise.NoiseSpec(stddev=0.2))
+                                  _spec(stddev=0.2))
   residual = noisy - clean
   assert abs(residual.mean()) < 0.002
   assert abs(residual.std() - 0.2) < 0.002
@@ -73,7 +99,7 @@ def test_gaussian_noise_has_the_configured_statistics():
 def test_clipped_gaussian_noise_stays_in_range():
   images, labels = _images(200)
   noisy, _ = noise.add_noise(images / 255.0, noise.example_keys(images, labels),
-                             noise.NoiseSpec(stddev=0.5, clip=True))
+                             _spec(stddev=0.5, clip=True))
   assert noisy.min() == 0.0 and noisy.max() == 1.0
 
 
@@ -82,7 +108,7 @@ def test_salt_and_pepper_hits_the_configured_fraction():
   labels = np.arange(1000) % 10
   images[:, 0] = np.arange(1000) % 256  # distinct examples
   noisy, levels = noise.add_noise(images / 255.0, noise.example_keys(images, labels),
-                                  noise.NoiseSpec(kind='salt_and_pepper', amount=0.1))
+                                  _spec(kind='salt_and_pepper', amount=0.1))
   hit = (noisy == 0.0) | (noisy == 1.0)
   assert abs(hit[:, 1:].mean() - 0.1) < 0.003
   assert abs((noisy[hit] == 1.0).mean() - 0.5) < 0.02
@@ -94,7 +120,7 @@ def test_random_gaussian_draws_a_level_per_example_within_range():
   clean = images / 255.0
   noisy, levels = noise.add_noise(
       clean, noise.example_keys(images, labels),
-      noise.NoiseSpec(kind='random_gaussian', min_stddev=0.1, max_stddev=0.4))
+      _spec(kind='random_gaussian', min_stddev=0.1, max_stddev=0.4))
   assert levels.min() >= 0.1 and levels.max() <= 0.4
   assert abs(levels.mean() - 0.25) < 0.01 and levels.std() > 0.08
   # Each example's sample stddev over its 784 pixels, over the level it was
@@ -110,13 +136,13 @@ def test_random_gaussian_draws_a_level_per_example_within_range():
 
 
 @pytest.mark.parametrize('settings, field', [
-    ({'stddev': 1.5}, 'noise.stddev'), ({'stddev': -0.1}, 'noise.stddev'),
-    ({'amount': 2.0}, 'noise.amount'), ({'kind': 'speckle'}, 'noise.kind'),
-    ({'min_stddev': 0.5, 'max_stddev': 0.1}, 'noise.min_stddev'),
-    ({'seed': -1}, 'noise.seed'),
+    ({'stddev': 1.5}, 'stddev'), ({'stddev': -0.1}, 'stddev'),
+    ({'amount': 2.0}, 'amount'), ({'kind': 'speckle'}, 'kind'),
+    ({'min_stddev': 0.5, 'max_stddev': 0.1}, 'min_stddev'),
+    ({'seed': -1}, 'seed'),
 ])
 def test_bad_settings_are_rejected_when_the_pipeline_is_built(settings, field):
-  with pytest.raises(pipeline_config.ConfigError) as raised:
+  with pytest.raises(noise.InvalidNoiseSpec) as raised:
     component.NoiseTransform(examples=_examples_channel(), **settings)
   assert raised.value.field == field
 
@@ -211,6 +237,19 @@ def test_executor_rejects_bad_examples_naming_the_split(tmp_path, damage, messag
     writer.write(bad.SerializeToString())
   with pytest.raises(Exception, match=f"split 'train'.*{message}"):
     _run(examples, tmp_path / 'out')
+
+
+def test_executor_records_its_noise_settings_on_its_output(tmp_path):
+  images, labels = _images(10)
+  examples = _write_examples(tmp_path / 'in', images, labels)
+  settings = {executor.KIND_KEY: 'random_gaussian', executor.MIN_STDDEV_KEY: 0.1,
+              executor.MAX_STDDEV_KEY: 0.3, executor.CLIP_KEY: 1,
+              executor.SEED_KEY: 7}
+  output = _run(examples, tmp_path / 'out', **settings)
+  assert noise.recorded_spec(output) == _spec(
+      kind='random_gaussian', min_stddev=0.1, max_stddev=0.3, clip=True, seed=7)
+  with pytest.raises(ValueError, match="no 'noise_spec' property.*fresh_noise"):
+    noise.recorded_spec(examples)
 
 
 def test_exec_properties_round_trip_every_noise_setting():

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.noise_transform import noise as noise_lib
+from components.trainer import data
 from components.trainer import export
 from components.trainer import model as model_lib
 from components.trainer import multi_worker
@@ -442,3 +444,114 @@ def test_a_gpu_attached_but_unusable_is_a_warning(monkeypatch, caplog):
   with caplog.at_level('INFO'):
     strategy.log_devices(gpus=[])
   assert 'attached' not in caplog.text
+
+
+# --- fresh noise: new noise every pass, drawn with NoiseTransform's settings ---
+
+FRESH_IMAGES = 60
+
+
+@pytest.fixture(scope='module')
+def noised(tmp_path_factory):
+  """NoiseTransform's real output (its executor) for 60 images per split."""
+  from tests.components.test_noise_transform import _images, _run, _write_examples  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('noised')
+  images, labels = _images(FRESH_IMAGES)
+  return _run(_write_examples(root / 'in', images, labels), root / 'out')
+
+
+def _split_files(examples, split):
+  from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
+  return [os.path.join(artifact_utils.get_split_uri([examples], split), '*')]
+
+
+def _batches(dataset, count):
+  return [(noisy.numpy(), clean.numpy()) for (noisy, clean), _ in
+          zip(dataset, range(count))]
+
+
+def test_fresh_noise_redraws_the_records_noise_every_pass(noised):
+  spec = noise_lib.recorded_spec(noised)
+  files = _split_files(noised, 'train')
+  [(stored_noisy, stored_clean)] = _batches(
+      data.make_dataset(files, FRESH_IMAGES), 1)
+  # Unshuffled, one batch is one pass.
+  passes = _batches(data.make_dataset(files, FRESH_IMAGES, fresh_noise=spec), 3)
+  (noisy0, clean0), (noisy1, clean1), (noisy2, clean2) = passes
+  np.testing.assert_array_equal(noisy0, stored_noisy)  # Pass 0: the records'.
+  for clean in (clean0, clean1, clean2):
+    np.testing.assert_array_equal(clean, stored_clean)
+  residuals = [(noisy - clean).ravel() for noisy, clean in passes]
+  for residual in residuals[1:]:  # New draws, same settings (sigma 0.2).
+    assert residual.std() == pytest.approx(spec.stddev, rel=0.03)
+  for first, second in ((0, 1), (0, 2), (1, 2)):
+    assert abs(np.corrcoef(residuals[first], residuals[second])[0, 1]) < 0.03
+
+
+def test_fresh_noise_is_reproducible_and_reshuffled_every_pass(noised):
+  spec = noise_lib.recorded_spec(noised)
+  files = _split_files(noised, 'train')
+
+  def run():
+    return _batches(data.make_dataset(files, FRESH_IMAGES, shuffle_seed=5,
+                                      fresh_noise=spec), 2)
+
+  first, again = run(), run()
+  for (noisy, clean), (noisy_again, clean_again) in zip(first, again):
+    np.testing.assert_array_equal(noisy, noisy_again)
+    np.testing.assert_array_equal(clean, clean_again)
+  (_, clean0), (_, clean1) = first
+  assert not np.array_equal(clean0, clean1)  # Another order...
+  np.testing.assert_array_equal(np.sort(clean0.reshape(FRESH_IMAGES, -1), axis=0),
+                                np.sort(clean1.reshape(FRESH_IMAGES, -1), axis=0))
+
+
+def _trainer_executor_inputs(tmp_path, examples, **changes):
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  model = standard_artifacts.Model()
+  model.uri = str(tmp_path / 'model')
+  model_run = standard_artifacts.ModelRun()
+  model_run.uri = str(tmp_path / 'model_run')
+  custom_config = _custom_config(**{'data.train_examples': FRESH_IMAGES,
+                                    'data.eval_examples': FRESH_IMAGES,
+                                    'training.epochs': 2, **changes})
+  exec_properties = {
+      'run_fn': pipeline_module.RUN_FN,
+      'custom_config': json.dumps(custom_config),
+      'train_args': '{"splits": ["train"], "num_steps": 8}',
+      'eval_args': '{"splits": ["eval"], "num_steps": 4}',
+  }
+  return ({'examples': [examples]}, {'model': [model], 'model_run': [model_run]},
+          exec_properties)
+
+
+@pytest.mark.slow
+def test_trainer_executor_trains_on_the_noise_its_examples_record(
+    tmp_path, noised, monkeypatch):
+  from components.trainer import executor as trainer_executor  # pylint: disable=g-import-not-at-top
+  training_sets = []
+  make_dataset = data.make_dataset
+
+  def recording_make_dataset(*args, **kwargs):
+    training_sets.append(kwargs.get('fresh_noise'))
+    return make_dataset(*args, **kwargs)
+
+  monkeypatch.setattr(data, 'make_dataset', recording_make_dataset)
+  inputs, outputs, properties = _trainer_executor_inputs(
+      tmp_path, noised, **{'training.fresh_noise': True})
+  trainer_executor.Executor().Do(inputs, outputs, properties)
+  assert training_sets[0] == noise_lib.recorded_spec(noised)
+  model_run = outputs['model_run'][0].uri
+  with open(os.path.join(model_run, run_fn_lib.SETTINGS_FILENAME)) as f:
+    assert json.load(f)['fresh_noise'] is True
+  assert tf.io.gfile.exists(os.path.join(outputs['model'][0].uri, 'Format-Serving',
+                                         'saved_model.pb'))
+
+
+def test_fresh_noise_without_the_examples_settings_is_a_clear_error(tmp_path):
+  _write_noisy_examples(str(tmp_path / 'data.gz'))
+  fn_args = _FnArgs(tmp_path, str(tmp_path / '*.gz'),
+                    _custom_config(**{'training.fresh_noise': True}))
+  with pytest.raises(ValueError, match="fresh_noise needs .* 'noise_spec'"):
+    run_fn_lib.run_fn(fn_args)
+  assert not os.path.exists(fn_args.serving_model_dir)

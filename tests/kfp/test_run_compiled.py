@@ -65,7 +65,10 @@ def _versions(serving_dir):
 def runs(request, tmp_path_factory):
   storage = request.param
   tmp_path = tmp_path_factory.mktemp(f'run_compiled_{storage}')
-  config, good = _compile(tmp_path, 'good', storage)
+  # Fresh noise: the Trainer redraws noise with the settings NoiseTransform
+  # records on its output, which must reach it through the artifact's metadata.
+  config, good = _compile(tmp_path, 'good', storage,
+                          **{'training.fresh_noise': True})
   _, untrained = _compile(tmp_path, 'untrained', storage, **{
       'training.max_train_steps': 0, 'thresholds.min_psnr_db': 0.0,
       'thresholds.max_mse': 1.0})
@@ -105,6 +108,11 @@ def test_the_first_run_completes_every_task_and_pushes_a_loadable_model(runs):
   # The pushed model loads (saved_model_cli, on gs:// through the emulator).
   assert runs['loadable'].returncode == 0, runs['loadable'].stderr[-2000:]
   assert "signature_def['serving_default']" in runs['loadable'].stdout
+  # The Trainer drew fresh noise with the settings NoiseTransform recorded
+  # (it fails when they do not reach it).
+  recorded = json.loads(_metadata(first, 'NoiseTransform', 'noisy_examples')['noise_spec'])
+  assert (recorded['kind'], recorded['stddev'], recorded['seed']) == (
+      config.noise.kind, config.noise.stddev, config.noise.seed)
   # Output URIs as the OSS driver lays them out: <root>/<pipeline>/<run>/<task>/<salt>/<key>.
   uri = first['Trainer'].outputs['model'][0]['uri']
   assert uri.startswith(f'{config.pipeline_root}/{config.pipeline_name}/first/Trainer/')

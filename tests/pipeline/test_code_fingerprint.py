@@ -22,6 +22,13 @@ def test_the_trainer_is_keyed_on_the_model_and_everything_run_fn_imports():
   # Not the report, and not the CLI's configuration module.
   assert not any(name.startswith('components.visual_report') for name in modules)
   assert 'pipeline_config' not in modules
+  # Its executor (which hands run_fn the examples' noise) and the noise it
+  # redraws with training.fresh_noise, again without the configuration.
+  modules = _modules('components.trainer.component')
+  assert {'components.trainer.executor', 'components.trainer.run_fn',
+          'components.noise_transform.noise', 'components.noise_transform.spec'} <= modules
+  assert 'pipeline_config' not in modules
+  assert 'pipeline_config' not in _modules('components.noise_transform.component')
 
 
 def test_imports_inside_functions_count():
@@ -44,6 +51,7 @@ def test_every_node_running_project_code_carries_its_fingerprint():
              for node in dag.components}
   stock = {'StatisticsGen', 'ExampleValidator'}
   assert {node for node, value in carried.items() if value is None} == stock
-  assert carried['Trainer'] == code_fingerprint.fingerprint(['components.trainer.run_fn'])
+  assert carried['Trainer'] == code_fingerprint.fingerprint(
+      ['components.trainer.run_fn', 'components.trainer.component'])
   assert carried['Evaluator'] == code_fingerprint.fingerprint(
       ['components.evaluator.metrics', 'components.evaluator.component'])
