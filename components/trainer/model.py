@@ -21,7 +21,7 @@ the sigmoid's slope, vanishes; cross-entropy's gradient has no such factor.
 """
 
 import dataclasses
-from typing import Tuple
+from typing import Optional, Tuple
 
 import keras
 
@@ -101,6 +101,17 @@ def _clean_images(tensor, kernel_size: int, loss: str):
     tensor = StraightThroughClip(dtype='float32',
                                  name='clean_images_clipped')(tensor)
   return tensor
+
+
+def head_of(model: keras.Model) -> Optional[str]:
+  """The output head of a model (see `output_head`); None when its last
+  layer is neither (a model not built here)."""
+  last = model.layers[-1]
+  if isinstance(last, StraightThroughClip):
+    return CLIP_HEAD
+  if getattr(last, 'activation', None) is keras.activations.sigmoid:
+    return SIGMOID_HEAD
+  return None
 
 
 def _conv_block(tensor, filters: int, name: str, spec: UNetSpec):
@@ -237,7 +248,17 @@ def compile_model(model: keras.Model, loss: str, learning_rate: float,
                   weight_decay: float = 0.0) -> keras.Model:
   """Compiles with Adam (AdamW when `weight_decay` > 0; rate per `schedule`
   over `total_steps`, after `warmup_steps`), the chosen loss, and MSE as a
-  metric."""
+  metric.
+
+  Raises:
+    ValueError: the model was built for another loss (its output head is not
+      the one `loss` trains: a sigmoid under MSE collapses to black).
+  """
+  if head_of(model) not in (None, output_head(loss)):
+    raise ValueError(
+        f'model {model.name!r} has the {head_of(model)!r} output head, but loss '
+        f'{loss!r} trains the {output_head(loss)!r} head: build it with the '
+        'same loss')
   rate = learning_rate_schedule(learning_rate, schedule, total_steps,
                                 warmup_steps)
   optimizer = (keras.optimizers.AdamW(rate, weight_decay=weight_decay)

@@ -55,6 +55,17 @@ def test_the_output_head_follows_the_loss():
     model_lib.build_model('unet', 'hinge')
 
 
+@pytest.mark.parametrize('built_for, compiled_with', [('bce', 'mse'), ('mse', 'bce'),
+                                                      ('l1', 'bce')])
+def test_a_model_compiled_with_another_loss_than_its_head_is_refused(
+    built_for, compiled_with):
+  model = model_lib.build_model('unet', built_for)
+  with pytest.raises(ValueError, match=f"loss '{compiled_with}' trains the"):
+    model_lib.compile_model(model, compiled_with, 1e-3)
+  model_lib.compile_model(model, built_for, 1e-3)  # Its own loss is fine.
+  assert model_lib.head_of(model) == model_lib.output_head(built_for)
+
+
 def test_straight_through_clip_clips_values_but_not_gradients():
   values = tf.constant([-0.5, 0.0, 0.25, 1.0, 1.5])
   layer = model_lib.StraightThroughClip()
