@@ -160,8 +160,9 @@ class TrainingConfig:
       a CPU budget of minutes), 'unet_large' (the same U-Net with 64/128/256
       channels, three batch-normalised convolutions per block: ~8x the
       arithmetic, meant for GPU training, e.g. `dae-pipeline compile
-      --gpus 1 --set training.architecture=unet_large`) or 'article' (the
-      article's design, corrected).
+      --gpus 1 --set training.architecture=unet_large --set
+      training.fresh_noise=true`) or 'article' (the article's design,
+      corrected).
     loss: 'bce' (binary cross-entropy), 'mse' or 'l1' (mean absolute error)
       on pixels in [0, 1]. It picks the model's output head: a sigmoid for
       'bce', a linear output clipped to [0, 1] for 'mse' and 'l1' (see
