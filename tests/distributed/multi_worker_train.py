@@ -30,7 +30,7 @@ class _FnArgs:
         run_fn_lib.TRAIN_EXAMPLES_KEY: 64, run_fn_lib.EVAL_EXAMPLES_KEY: 64,
         run_fn_lib.MAX_TRAIN_STEPS_KEY: None, run_fn_lib.SEED_KEY: 42,
         run_fn_lib.XLA_KEY: False, run_fn_lib.MIXED_PRECISION_KEY: True,
-        run_fn_lib.CACHE_KEY: False}
+        run_fn_lib.FRESH_NOISE_KEY: False, run_fn_lib.CACHE_KEY: False}
 
 
 def main(files: str, out_dir: str) -> None:
