@@ -11,6 +11,7 @@ All functions work on whole batches with numpy (no per-pixel Python loops).
 
 import hashlib
 import json
+from typing import Optional
 
 import numpy as np
 
@@ -43,20 +44,13 @@ def record_spec(examples, spec: NoiseSpec) -> None:
                                       spec.to_json())
 
 
-def recorded_spec(examples) -> NoiseSpec:
-  """The spec NoiseTransform recorded on its Examples artifact.
-
-  Raises:
-    ValueError: the artifact has none (not written by NoiseTransform, or by
-      a version before it recorded its settings).
-  """
+def recorded_spec_json(examples) -> Optional[str]:
+  """The settings NoiseTransform recorded on its Examples artifact (JSON of a
+  NoiseSpec), or None where it recorded none (examples not written by
+  NoiseTransform, or by a version before it recorded its settings)."""
   if not examples.has_custom_property(features.NOISE_SPEC_PROPERTY):
-    raise ValueError(
-        f'Examples {examples.uri} carry no {features.NOISE_SPEC_PROPERTY!r} '
-        'property: they were not written by this NoiseTransform, so their '
-        'noise cannot be redrawn (training.fresh_noise needs it)')
-  return NoiseSpec.from_json(
-      examples.get_string_custom_property(features.NOISE_SPEC_PROPERTY))
+    return None
+  return examples.get_string_custom_property(features.NOISE_SPEC_PROPERTY)
 
 
 def spec_key(spec: NoiseSpec) -> np.uint64:

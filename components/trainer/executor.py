@@ -18,7 +18,7 @@ from tfx.components.trainer import fn_args_utils
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 
-from components import features
+from components.noise_transform import noise
 from components.trainer import run_fn as run_fn_lib
 
 
@@ -31,9 +31,8 @@ class Executor(tfx_trainer_executor.GenericExecutor):
     fn_args = super()._GetFnArgs(input_dict, output_dict, exec_properties)
     examples = artifact_utils.get_single_instance(
         input_dict[standard_component_specs.EXAMPLES_KEY])
-    if examples.has_custom_property(features.NOISE_SPEC_PROPERTY):
-      fn_args.custom_config = dict(
-          fn_args.custom_config or {}, **{
-              run_fn_lib.NOISE_SPEC_KEY: examples.get_string_custom_property(
-                  features.NOISE_SPEC_PROPERTY)})
+    spec_json = noise.recorded_spec_json(examples)
+    if spec_json is not None:
+      fn_args.custom_config = dict(fn_args.custom_config or {},
+                                   **{run_fn_lib.NOISE_SPEC_KEY: spec_json})
     return fn_args

@@ -1,5 +1,6 @@
 """The noise (numpy) and the NoiseTransform executor (Beam) on small data."""
 
+import dataclasses
 import glob
 import os
 
@@ -143,7 +144,8 @@ def test_random_gaussian_draws_a_level_per_example_within_range():
 ])
 def test_bad_settings_are_rejected_when_the_pipeline_is_built(settings, field):
   with pytest.raises(noise.InvalidNoiseSpec) as raised:
-    component.NoiseTransform(examples=_examples_channel(), **settings)
+    component.NoiseTransform(examples=_examples_channel(),
+                             **dict(dataclasses.asdict(_spec()), **settings))
   assert raised.value.field == field
 
 
@@ -246,10 +248,9 @@ def test_executor_records_its_noise_settings_on_its_output(tmp_path):
               executor.MAX_STDDEV_KEY: 0.3, executor.CLIP_KEY: 1,
               executor.SEED_KEY: 7}
   output = _run(examples, tmp_path / 'out', **settings)
-  assert noise.recorded_spec(output) == _spec(
+  assert noise.NoiseSpec.from_json(noise.recorded_spec_json(output)) == _spec(
       kind='random_gaussian', min_stddev=0.1, max_stddev=0.3, clip=True, seed=7)
-  with pytest.raises(ValueError, match="no 'noise_spec' property.*fresh_noise"):
-    noise.recorded_spec(examples)
+  assert noise.recorded_spec_json(examples) is None
 
 
 def test_exec_properties_round_trip_every_noise_setting():

@@ -476,13 +476,17 @@ def _split_files(examples, split):
   return [os.path.join(artifact_utils.get_split_uri([examples], split), '*')]
 
 
+def _recorded_spec(examples):
+  return noise_lib.NoiseSpec.from_json(noise_lib.recorded_spec_json(examples))
+
+
 def _batches(dataset, count):
   return [(noisy.numpy(), clean.numpy()) for (noisy, clean), _ in
           zip(dataset, range(count))]
 
 
 def test_fresh_noise_redraws_the_records_noise_every_pass(noised):
-  spec = noise_lib.recorded_spec(noised)
+  spec = _recorded_spec(noised)
   files = _split_files(noised, 'train')
   [(stored_noisy, stored_clean)] = _batches(
       data.make_dataset(files, FRESH_IMAGES), 1)
@@ -500,7 +504,7 @@ def test_fresh_noise_redraws_the_records_noise_every_pass(noised):
 
 
 def test_fresh_noise_is_reproducible_and_reshuffled_every_pass(noised):
-  spec = noise_lib.recorded_spec(noised)
+  spec = _recorded_spec(noised)
   files = _split_files(noised, 'train')
 
   def run():
@@ -551,7 +555,7 @@ def test_trainer_executor_trains_on_the_noise_its_examples_record(
   inputs, outputs, properties = _trainer_executor_inputs(
       tmp_path, noised, **{'training.fresh_noise': True})
   trainer_executor.Executor().Do(inputs, outputs, properties)
-  assert training_sets[0] == noise_lib.recorded_spec(noised)
+  assert training_sets[0] == _recorded_spec(noised)
   model_run = outputs['model_run'][0].uri
   with open(os.path.join(model_run, run_fn_lib.SETTINGS_FILENAME)) as f:
     assert json.load(f)['fresh_noise'] is True
