@@ -117,25 +117,21 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
     cache: Keep the parsed examples in memory after the first pass.
     shuffle_buffer: Examples in the shuffle buffer.
     fresh_noise: The settings NoiseTransform noised the records with (see
-      noise.recorded_spec): every pass then gets new noise of that kind
+      noise.recorded_spec_json): every pass then gets new noise of that kind
       drawn here (pass 0: the records' own), instead of the records' one
       noisy copy every pass. Implies `repeat`.
   """
-  if fresh_noise is not None:
-    examples = _read_records(file_patterns).map(
-        _parse_clean_and_keys, num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True).unbatch()
-    if cache:
-      examples = examples.cache()
-    dataset = _fresh_noise_passes(examples, fresh_noise, batch_size,
-                                  shuffle_seed, shuffle_buffer)
-    return _finish(dataset)
+  # Fresh noise needs the clean images and each example's noise key; the
+  # records' noisy copy is not read.
+  parse = parse_batch if fresh_noise is None else _parse_clean_and_keys
   dataset = (_read_records(file_patterns)
-             .map(parse_batch, num_parallel_calls=tf.data.AUTOTUNE,
-                  deterministic=True)
+             .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
              .unbatch())
   if cache:
     dataset = dataset.cache()
+  if fresh_noise is not None:
+    return _finish(_fresh_noise_passes(dataset, fresh_noise, batch_size,
+                                       shuffle_seed, shuffle_buffer))
   if shuffle_seed is not None:
     dataset = dataset.shuffle(shuffle_buffer, seed=shuffle_seed,
                               reshuffle_each_iteration=True)
