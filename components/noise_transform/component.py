@@ -54,15 +54,19 @@ class NoiseTransform(base_beam_component.BaseBeamComponent):
 
   def __init__(self,
                examples: types.BaseChannel,
-               kind: str = noise.GAUSSIAN,
-               stddev: FloatParameter = 0.2,
-               min_stddev: float = 0.0,
-               max_stddev: float = 0.5,
-               amount: FloatParameter = 0.1,
-               clip: bool = False,
-               seed: IntParameter = 42,
+               *,
+               kind: str,
+               stddev: FloatParameter,
+               min_stddev: float,
+               max_stddev: float,
+               amount: FloatParameter,
+               clip: bool,
+               seed: IntParameter,
                noisy_examples: Optional[types.BaseChannel] = None):
-    """Creates the component; invalid settings raise ConfigError now.
+    """Creates the component; invalid settings raise InvalidNoiseSpec now.
+
+    Every setting is required (defaults, units and meaning:
+    pipeline_config.NoiseConfig, which create_pipeline passes in full).
 
     Args:
       examples: TfdsExampleGen's Examples.
