@@ -39,6 +39,8 @@ SAVED_MODEL_FILENAME = 'saved_model.pb'
 STAGING_PREFIX = '.staging-'
 # Incomplete versions younger than this may be a push in progress (seconds).
 INCOMPLETE_GRACE_S = 3600
+# `served_fingerprint` of a serving dir that serves nothing.
+NOTHING_SERVED = ''
 
 
 def is_object_store(path: str) -> bool:
@@ -98,6 +100,21 @@ def directory_digest(directory: str) -> str:
       with fileio.open(path, 'rb') as model_file:
         digest.update(model_file.read())
   return digest.hexdigest()
+
+
+def version_fingerprint(version: str, directory: str) -> str:
+  """What identifies a served model: its version and the SHA-256 of its files
+  (`directory`: the version's directory, or a copy of it)."""
+  return f'{version}:sha256={directory_digest(directory)}'
+
+
+def served_fingerprint(base_directory: str) -> str:
+  """The `version_fingerprint` of the version served now (the newest complete
+  one), or NOTHING_SERVED."""
+  version = newest_complete_version(base_directory)
+  if version is None:
+    return NOTHING_SERVED
+  return version_fingerprint(version, version_path(base_directory, version))
 
 
 def _process_alive(pid: int) -> bool:

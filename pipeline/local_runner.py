@@ -2,7 +2,9 @@
 
 A run holds its pipeline root's lock from start to end (`run_lock`), closes
 what a killed run left behind before it starts (`recovery`), and never serves
-the nodes of `pipeline.NEVER_CACHED_NODES` from cache.
+the nodes of `pipeline.never_cached_nodes` from cache. It looks at the
+serving dir before it starts, so ServedModel (hence the Evaluator and the
+report) come from cache while the same model is served.
 """
 
 import dataclasses
@@ -33,13 +35,12 @@ def absolute_paths(config: pipeline_config.PipelineConfig
           tfds_data_dir=absolute(config.data.tfds_data_dir)))
 
 
-def compile_for_local(dag):
-  """The pipeline IR that LocalDagRunner runs, with NEVER_CACHED_NODES uncached."""
+def compile_for_local(dag, never_cached):
+  """The pipeline IR that LocalDagRunner runs, the nodes `never_cached` uncached."""
   from tfx.dsl.compiler import compiler  # pylint: disable=g-import-not-at-top
-  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
   ir = compiler.Compiler().compile(dag)
   for node in ir.nodes:
-    if node.pipeline_node.node_info.id in pipeline_module.NEVER_CACHED_NODES:
+    if node.pipeline_node.node_info.id in never_cached:
       node.pipeline_node.execution_options.caching_options.enable_cache = False
   return ir
 
@@ -70,7 +71,7 @@ def run(config: pipeline_config.PipelineConfig,
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
     from components import serving_dir  # pylint: disable=g-import-not-at-top
     from pipeline import recovery  # pylint: disable=g-import-not-at-top
-    from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
+    from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
     for closed in recovery.close_interrupted(config.resolved_metadata_path,
                                              config.pipeline_name,
                                              config.pipeline_root):
@@ -80,7 +81,10 @@ def run(config: pipeline_config.PipelineConfig,
     serving_dir.remove_interrupted_pushes(config.serving_dir)
     metadata = tfx_metadata.sqlite_metadata_connection_config(
         config.resolved_metadata_path)
-    LocalDagRunner().run_with_ir(
-        compile_for_local(create_pipeline(config, metadata)))
+    dag = pipeline_module.create_pipeline(
+        config, metadata,
+        served_fingerprint=serving_dir.served_fingerprint(config.serving_dir))
+    LocalDagRunner().run_with_ir(compile_for_local(
+        dag, pipeline_module.never_cached_nodes(served_model_pinned=True)))
     store = run_summary.open_store(config.resolved_metadata_path)
     return run_summary.run_executions(store, run_summary.run_ids(store)[-1])

@@ -1,7 +1,7 @@
 """The pipeline's DAG, built by one pure function from the configuration."""
 
 import os
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ml_metadata.proto import metadata_store_pb2
 # TFX's modules, not its `tfx.v1` facade: importing `tfx.v1` also imports its
@@ -35,17 +35,25 @@ TRAINER_ID = 'Trainer'
 PUSHER_ID = 'Pusher'
 EVALUATOR_ID = 'Evaluator'
 SERVED_MODEL_ID = 'ServedModel'
-# Nodes the runners never serve from cache, whatever `enable_cache` says
-# (TFX sets caching per pipeline only, so each runner applies this to its
-# compiled form). Both read or write the serving dir, outside the pipeline
-# root: a cached Pusher would leave a deleted or emptied serving dir empty
-# (run again, it pushes only what the serving dir lacks, components/pusher),
-# and a cached ServedModel would hand the Evaluator a stale baseline.
-NEVER_CACHED_NODES = (SERVED_MODEL_ID, PUSHER_ID)
 # Config fields that orchestrators may turn into per-run parameters (the
 # components take RuntimeParameters there; TFX supports none inside TrainArgs
 # or the EvalConfig, so training steps and thresholds are set when compiling).
 RUNTIME_PARAMETER_FIELDS = ('noise.stddev', 'noise.amount', 'noise.seed')
+
+
+def never_cached_nodes(served_model_pinned: bool) -> Tuple[str, ...]:
+  """The nodes a runner must never serve from cache, whatever `enable_cache`
+  says (TFX sets caching per pipeline only, so each runner applies this to
+  its compiled form).
+
+  Both read or write the serving dir, outside the pipeline root: a cached
+  Pusher would leave a deleted or emptied serving dir empty (run again, it
+  pushes only what the serving dir lacks, components/pusher), and a cached
+  ServedModel would hand the Evaluator a stale baseline, unless the pipeline
+  was built with `served_fingerprint` (see create_pipeline), which keys its
+  cache on what is served.
+  """
+  return (PUSHER_ID,) if served_model_pinned else (SERVED_MODEL_ID, PUSHER_ID)
 
 
 def _display_path(path: str) -> str:
@@ -103,7 +111,8 @@ def trainer_custom_config(config: pipeline_config.PipelineConfig
 def create_pipeline(config: pipeline_config.PipelineConfig,
                     metadata_connection_config: Optional[
                         metadata_store_pb2.ConnectionConfig] = None,
-                    runtime_parameters: Optional[Mapping[str, Any]] = None
+                    runtime_parameters: Optional[Mapping[str, Any]] = None,
+                    served_fingerprint: Optional[str] = None
                     ) -> tfx_pipeline.Pipeline:
   """Returns the TFX pipeline for a configuration; runs nothing.
 
@@ -113,6 +122,12 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       orchestrators that bring their own (Kubeflow).
     runtime_parameters: RuntimeParameters replacing config values, keyed by
       field (one of RUNTIME_PARAMETER_FIELDS); None or {} for plain values.
+    served_fingerprint: What the serving dir served when the run started
+      (components.serving_dir.served_fingerprint), from a runner that looks
+      before it runs (local): ServedModel must copy exactly that model, and
+      may then come from cache while it is served (never_cached_nodes(True)).
+      None: ServedModel copies what is served when it runs, never from cache
+      (Kubeflow, whose package runs later and many times).
   """
   data, noise, training = config.data, config.noise, config.training
   # For TFX's record: the plan on one replica (run_fn plans for the replicas
@@ -178,8 +193,9 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # Copy the model served now: the baseline the candidate must not lose to
   # (none on the first push). A plain task on every orchestrator (no TFX
   # Resolver, which open-source KFP v2 refuses).
-  served_model = ServedModel(serving_dir=config.serving_dir).with_id(
-      SERVED_MODEL_ID)
+  served_model = ServedModel(
+      serving_dir=config.serving_dir,
+      expected_fingerprint=served_fingerprint).with_id(SERVED_MODEL_ID)
 
   # Evaluate on the test split with TFMA; bless only above the thresholds.
   evaluator = ServedBaselineEvaluator(

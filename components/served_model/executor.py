@@ -21,9 +21,17 @@ from components import serving_dir
 
 MODEL_KEY = 'model'
 SERVING_DIR_KEY = 'serving_dir'
+# What a runner found served when the run started (serving_dir.
+# served_fingerprint); absent: take what is served when the node runs.
+EXPECTED_FINGERPRINT_KEY = 'expected_fingerprint'
 # Custom properties recorded on the artifact, for people and MLMD queries.
 SERVED_VERSION_PROPERTY = 'served_version'
 SERVED_PATH_PROPERTY = 'served_path'
+SERVED_FINGERPRINT_PROPERTY = 'served_fingerprint'
+
+
+class ServedModelChanged(RuntimeError):
+  """The serving dir no longer serves what the run found when it started."""
 
 
 def holds_model(model: types.Artifact) -> bool:
@@ -43,10 +51,24 @@ class Executor(base_executor.BaseExecutor):
     version = serving_dir.newest_complete_version(base_directory)
     model.set_string_custom_property(SERVED_VERSION_PROPERTY, version or '')
     if version is None:
+      found = serving_dir.NOTHING_SERVED
       logging.info('Nothing is served under %s yet: the Evaluator gates on the '
                    'value thresholds alone', base_directory)
-      return
-    served_path = serving_dir.version_path(base_directory, version)
-    serving_dir.copy_tree(served_path, path_utils.serving_model_dir(model.uri))
-    model.set_string_custom_property(SERVED_PATH_PROPERTY, served_path)
-    logging.info('Baseline: version %s served from %s', version, served_path)
+    else:
+      served_path = serving_dir.version_path(base_directory, version)
+      copy = path_utils.serving_model_dir(model.uri)
+      serving_dir.copy_tree(served_path, copy)
+      model.set_string_custom_property(SERVED_PATH_PROPERTY, served_path)
+      # Of the copy: what the Evaluator will read.
+      found = serving_dir.version_fingerprint(version, copy)
+      logging.info('Baseline: version %s served from %s', version, served_path)
+    model.set_string_custom_property(SERVED_FINGERPRINT_PROPERTY, found)
+    expected = exec_properties.get(EXPECTED_FINGERPRINT_KEY)
+    if expected is not None and found != expected:
+      # The runner may serve this node from cache under `expected`: its
+      # output must be exactly that model.
+      raise ServedModelChanged(
+          f'The serving dir {base_directory} changed after this run started: '
+          f'it served {expected or "nothing"}, now {found or "nothing"} '
+          '(another pipeline pushed?). Nothing was evaluated or pushed; run '
+          'again to evaluate against what is served now.')

@@ -5,6 +5,9 @@ import os
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
+import pytest
+
+from components import serving_dir
 from components.served_model import executor
 
 
@@ -18,11 +21,13 @@ def _serve(serving, version, content, complete=True):
       graph.write(content)
 
 
-def _look_up(serving, uri):
+def _look_up(serving, uri, expected_fingerprint=None):
   model = standard_artifacts.Model()
   model.uri = uri
-  executor.Executor().Do({}, {executor.MODEL_KEY: [model]},
-                         {executor.SERVING_DIR_KEY: serving})
+  properties = {executor.SERVING_DIR_KEY: serving}
+  if expected_fingerprint is not None:
+    properties[executor.EXPECTED_FINGERPRINT_KEY] = expected_fingerprint
+  executor.Executor().Do({}, {executor.MODEL_KEY: [model]}, properties)
   return model
 
 
@@ -54,3 +59,44 @@ def test_a_bucket_serving_dir_works_the_same(tmp_path):
   with fileio.open(f'{model.uri}/Format-Serving/saved_model.pb', 'rb') as graph:
     assert graph.read() == b'served'
   assert not os.path.exists(tmp_path / 'model')
+
+
+def test_the_fingerprint_names_the_version_and_changes_with_its_files(tmp_path):
+  serving = str(tmp_path / 'serving')
+  assert serving_dir.served_fingerprint(serving) == serving_dir.NOTHING_SERVED
+  _serve(serving, '100', b'served')
+  first = serving_dir.served_fingerprint(serving)
+  assert first.startswith('100:sha256=')
+  _serve(serving, '100', b'rewritten in place')
+  assert serving_dir.served_fingerprint(serving) not in (first, '')
+  _serve(serving, '200', b'half-pushed', complete=False)
+  assert serving_dir.served_fingerprint(serving).startswith('100:')
+
+
+def test_a_pinned_lookup_copies_the_model_found_at_the_start(tmp_path):
+  serving = str(tmp_path / 'serving')
+  _serve(serving, '100', b'served')
+  expected = serving_dir.served_fingerprint(serving)
+  model = _look_up(serving, str(tmp_path / 'model'), expected)
+  assert executor.holds_model(model)
+  assert model.get_string_custom_property(
+      executor.SERVED_FINGERPRINT_PROPERTY) == expected
+  nothing = _look_up(str(tmp_path / 'absent'), str(tmp_path / 'empty'),
+                     serving_dir.NOTHING_SERVED)
+  assert not executor.holds_model(nothing)
+
+
+@pytest.mark.parametrize('change', ['newer version', 'rewritten', 'emptied'])
+def test_a_pinned_lookup_fails_when_the_serving_dir_changed_since(tmp_path, change):
+  serving = str(tmp_path / 'serving')
+  _serve(serving, '100', b'served')
+  expected = serving_dir.served_fingerprint(serving)
+  if change == 'newer version':
+    _serve(serving, '200', b'pushed by another pipeline')
+  elif change == 'rewritten':
+    _serve(serving, '100', b'rewritten in place')
+  else:
+    fileio.rmtree(serving)
+  with pytest.raises(executor.ServedModelChanged,
+                     match=f'changed after this run started: it served {expected}'):
+    _look_up(serving, str(tmp_path / 'model'), expected)

@@ -75,15 +75,16 @@ def _validation(records):
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-  """The smoke pipeline on tiny data: a first run, then the same again."""
+  """The smoke pipeline on tiny data: a first run, then the same twice more."""
   tmp_path = tmp_path_factory.mktemp('e2e')
   tiny = idx_files.make_tiny_mnist(str(tmp_path / 'mnist'))
   config = _config(tmp_path, tiny.directory)
   first = local_runner.run(config)
   served_after_first = _versions(config)
   second = local_runner.run(config)
+  third = local_runner.run(config)
   return dict(tiny=tiny, config=config, first=first, second=second,
-              served_after_first=served_after_first)
+              third=third, served_after_first=served_after_first)
 
 
 def test_first_run_executes_the_whole_dag(runs):
@@ -121,6 +122,18 @@ def test_rerun_is_served_from_cache_and_pushes_nothing_new(runs):
     store = run_summary.open_store(runs['config'].resolved_metadata_path)
     pushed = store.get_artifacts_by_uri(_uri(runs['second'], 'Pusher', 'pushed_model'))[0]
     assert pushed.custom_properties['pushed'].int_value == 0
+
+
+def test_a_run_finding_the_same_model_served_evaluates_nothing_again(runs):
+  # The second run evaluated against the model the first pushed; the third
+  # finds that same model served: its baseline, evaluation and report come
+  # from cache, and the Pusher finds nothing to push.
+  states = _states(runs['third'])
+  assert all(states[node] == 'CACHED' for node in NODES if node != 'Pusher'), states
+  assert _uri(runs['third'], 'Evaluator', 'evaluation') == _uri(
+      runs['second'], 'Evaluator', 'evaluation')
+  assert _states(runs['second'])['Evaluator'] == 'COMPLETE'
+  assert _versions(runs['config']) == runs['served_after_first']
 
 
 def test_every_run_writes_a_visual_report(runs):
