@@ -202,7 +202,8 @@ def compile_pipeline(config: pipeline_config.PipelineConfig,
           default_image=options.image, use_pipeline_spec_2_1=True))
   job = runner.run(dag, write_out=False)
   _restore_parameter_defaults(job, parameters)
-  _never_cache(job, pipeline_module.never_cached_nodes(served_model_pinned=False))
+  # Built without a fingerprint: what is served is only known when it runs.
+  _never_cache(job, pipeline_module.never_cached_nodes(served_fingerprint=None))
   _use_entrypoint(job)
   _condition_inputs_by_name(job)
   refusals = kfp_local.oss_refusals(job['pipelineSpec'])

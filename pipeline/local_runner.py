@@ -81,10 +81,10 @@ def run(config: pipeline_config.PipelineConfig,
     serving_dir.remove_interrupted_pushes(config.serving_dir)
     metadata = tfx_metadata.sqlite_metadata_connection_config(
         config.resolved_metadata_path)
-    dag = pipeline_module.create_pipeline(
-        config, metadata,
-        served_fingerprint=serving_dir.served_fingerprint(config.serving_dir))
+    served = serving_dir.served_fingerprint(config.serving_dir)
+    dag = pipeline_module.create_pipeline(config, metadata,
+                                          served_fingerprint=served)
     LocalDagRunner().run_with_ir(compile_for_local(
-        dag, pipeline_module.never_cached_nodes(served_model_pinned=True)))
+        dag, pipeline_module.never_cached_nodes(served)))
     store = run_summary.open_store(config.resolved_metadata_path)
     return run_summary.run_executions(store, run_summary.run_ids(store)[-1])

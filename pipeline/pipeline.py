@@ -41,19 +41,21 @@ SERVED_MODEL_ID = 'ServedModel'
 RUNTIME_PARAMETER_FIELDS = ('noise.stddev', 'noise.amount', 'noise.seed')
 
 
-def never_cached_nodes(served_model_pinned: bool) -> Tuple[str, ...]:
+def never_cached_nodes(served_fingerprint: Optional[str]) -> Tuple[str, ...]:
   """The nodes a runner must never serve from cache, whatever `enable_cache`
   says (TFX sets caching per pipeline only, so each runner applies this to
-  its compiled form).
+  its compiled form), given the `served_fingerprint` it built the pipeline
+  with (see create_pipeline).
 
   Both read or write the serving dir, outside the pipeline root: a cached
   Pusher would leave a deleted or emptied serving dir empty (run again, it
   pushes only what the serving dir lacks, components/pusher), and a cached
-  ServedModel would hand the Evaluator a stale baseline, unless the pipeline
-  was built with `served_fingerprint` (see create_pipeline), which keys its
-  cache on what is served.
+  ServedModel would hand the Evaluator a stale baseline, unless its cache is
+  keyed on what is served (a fingerprint, not None).
   """
-  return (PUSHER_ID,) if served_model_pinned else (SERVED_MODEL_ID, PUSHER_ID)
+  if served_fingerprint is None:
+    return (SERVED_MODEL_ID, PUSHER_ID)
+  return (PUSHER_ID,)
 
 
 def _display_path(path: str) -> str:
@@ -125,7 +127,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     served_fingerprint: What the serving dir served when the run started
       (components.serving_dir.served_fingerprint), from a runner that looks
       before it runs (local): ServedModel must copy exactly that model, and
-      may then come from cache while it is served (never_cached_nodes(True)).
+      may then come from cache while it is served (never_cached_nodes).
       None: ServedModel copies what is served when it runs, never from cache
       (Kubeflow, whose package runs later and many times).
   """

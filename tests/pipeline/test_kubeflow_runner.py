@@ -107,7 +107,7 @@ def test_only_the_pusher_is_never_cached_and_project_code_keys_the_cache(compile
   tasks = written['pipelineSpec']['root']['dag']['tasks']
   uncached = {name for name, task in tasks.items()
               if not task.get('cachingOptions', {}).get('enableCache')}
-  assert uncached == set(pipeline_module.never_cached_nodes(False)) == {'ServedModel', 'Pusher'}
+  assert uncached == set(pipeline_module.never_cached_nodes(None)) == {'ServedModel', 'Pusher'}
   # The code fingerprint is a parameter of every task that runs project code,
   # so KFP's cache key changes with that code.
   fingerprinted = {
