@@ -18,6 +18,7 @@ import sys
 
 import pytest
 
+from components import serving_dir
 from pipeline import recovery
 from pipeline import run_summary
 import pipeline_config
@@ -85,11 +86,6 @@ def _latest_run(tmp_path):
 
 def _latest_states(tmp_path):
   return {record.node_id: record.state for record in _latest_run(tmp_path)}
-
-
-def _served_versions(tmp_path):
-  serving = tmp_path / 'serving'
-  return sorted(os.listdir(serving)) if serving.is_dir() else []
 
 
 def _output_uri(tmp_path, node_id, key):
@@ -204,7 +200,7 @@ def test_edits_rerun_exactly_the_components_whose_code_changed(tmp_path):
     assert first['Trainer'] == 'COMPLETE'
 
     # A different model: the Trainer and what consumes its model re-run.
-    served_before_model = _served_versions(tmp_path)
+    served_before_model = serving_dir.versions(str(tmp_path / 'serving'))
     _edit(code / 'components' / 'trainer' / 'model.py',
           'UNET = UNetSpec()', 'UNET = UNetSpec(widths=(16, 32, 32))')
     code_model, output = run(args, tmp_path / 'model.log')
@@ -221,7 +217,7 @@ def test_edits_rerun_exactly_the_components_whose_code_changed(tmp_path):
       assert json.load(settings)['parameters'] < 100_000
 
     # The report's code only: the report re-runs, the model is kept.
-    served_before_report = _served_versions(tmp_path)
+    served_before_report = serving_dir.versions(str(tmp_path / 'serving'))
     _edit(code / 'components' / 'visual_report' / 'report.py',
           '"""', '"""Edited by a test. ')
     code_report, output = run(args, tmp_path / 'report.log')
