@@ -167,10 +167,21 @@ def make_parser(doc: str, quick_help: str):
   return parser
 
 
+def read_recorded(name: str) -> Optional[Dict[str, object]]:
+  """results/NAME.json, or None when there is none."""
+  path = os.path.join(RESULTS_DIR, f'{name}.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as results:
+    return json.load(results)
+
+
 def render_recorded(name: str, render) -> int:
   """Rewrites README section NAME from results/NAME.json with `render`."""
-  with open(os.path.join(RESULTS_DIR, f'{name}.json')) as results:
-    markdown = render(json.load(results))
+  recorded = read_recorded(name)
+  if recorded is None:
+    raise FileNotFoundError(f'no {name}.json in {RESULTS_DIR}')
+  markdown = render(recorded)
   replace_section(name, markdown)
   print(markdown)
   return 0

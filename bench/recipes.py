@@ -114,6 +114,16 @@ RECIPES = (
            unet={'batch_norm': True, 'convs_per_block': 3}),
     Recipe('batchnorm-epochs12', 'batch normalisation, 12 epochs',
            unet={'batch_norm': True}, epochs=12),
+    # MSE (linear output clipped to [0, 1], since 4ae224e) with the changes
+    # above that do not cost more CPU time per epoch.
+    Recipe('mse-fresh', 'MSE loss, fresh noise every epoch', loss='mse',
+           fresh_noise=True),
+    Recipe('mse-batchnorm', 'MSE loss, batch normalisation in every block',
+           loss='mse', unet={'batch_norm': True}),
+    Recipe('mse-batch64', 'MSE loss, batch of 64 (twice the steps)', loss='mse',
+           batch_size=64),
+    Recipe('mse-lr1e-3', 'MSE loss, peak rate 1e-3', loss='mse', learning_rate=1e-3),
+    Recipe('mse-epochs16', 'MSE loss, 16 epochs', loss='mse', epochs=16),
 )
 RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
 
@@ -244,6 +254,15 @@ def _deadline_callback(deadline: float) -> keras.callbacks.Callback:
   return StopAtDeadline()
 
 
+def training_device() -> str:
+  """What trains: the accelerator's name under JAX ('NVIDIA H100 80GB HBM3'),
+  else the backend's default ('cpu')."""
+  if keras.backend.backend() == 'jax':
+    import jax  # pylint: disable=g-import-not-at-top
+    return jax.devices()[0].device_kind
+  return 'cpu'
+
+
 def train_one(recipe: Recipe, out_dir: str, order_path: Optional[str],
               deadline: float) -> Dict[str, object]:
   """Trains one recipe; writes OUT/NAME.json and OUT/NAME.weights.npz."""
@@ -269,6 +288,7 @@ def train_one(recipe: Recipe, out_dir: str, order_path: Optional[str],
   denoised = model.predict(test_noisy, batch_size=1000, verbose=0)
   save_weights(model, os.path.join(out_dir, f'{recipe.name}.weights.npz'))
   result = {'recipe': dataclasses.asdict(recipe), 'backend': keras.backend.backend(),
+            'device': training_device(),
             'parameters': model.count_params(),
             'epochs_run': len(history.history['loss']),
             'cut_short': stop.cut_short, 'fit_seconds': round(fit_seconds, 1),
@@ -324,11 +344,20 @@ def cpu_step_seconds(model, batch_size: int, steps: int = 5) -> float:
   return float(np.median(times))
 
 
-def evaluate(out_dir: str) -> Dict[str, object]:
-  """Scores every trained recipe in OUT_DIR (see module docstring)."""
+def evaluate(out_dir: str,
+             recorded: Optional[Dict[str, object]] = None) -> Dict[str, object]:
+  """Scores every trained recipe in OUT_DIR (see module docstring).
+
+  Args:
+    out_dir: A `--train` output folder.
+    recorded: An earlier result (bench/results/recipes.json): its rows of
+      recipes that OUT_DIR did not train are kept, each with the date and
+      commit it was scored at, so that one sweep adds to the table.
+  """
   from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
   test_noisy, test_clean = test_data()
   train_examples = pipeline_config.DataConfig.train_examples
+  provenance = common.provenance()
   rows = {}
   for recipe in RECIPES:
     summary = os.path.join(out_dir, f'{recipe.name}.json')
@@ -347,6 +376,7 @@ def evaluate(out_dir: str) -> Dict[str, object]:
         'parameters': model.count_params(),
         'epochs_run': trained['epochs_run'], 'cut_short': trained['cut_short'],
         'train_backend': trained['backend'],
+        'train_device': trained.get('device', 'unrecorded'),
         'train_fit_seconds': trained['fit_seconds'],
         'train_loss_last': trained['train_loss'][-1],
         'psnr': round(scores['psnr'], 3), 'ssim': round(scores['ssim'], 4),
@@ -354,11 +384,16 @@ def evaluate(out_dir: str) -> Dict[str, object]:
         'psnr_on_train_machine': round(trained['test_psnr_db'], 3),
         'cpu_step_seconds': round(step_seconds, 4),
         'cpu_fit_minutes_estimate': round(
-            step_seconds * steps_per_epoch * recipe.epochs / 60, 1)}
+            step_seconds * steps_per_epoch * recipe.epochs / 60, 1),
+        'scored': provenance['date'], 'scored_at_commit': provenance['commit']}
     print(f"{recipe.name}: {rows[recipe.name]['psnr']:.3f} dB, SSIM "
           f"{rows[recipe.name]['ssim']:.4f}, {step_seconds:.3f} s/step here",
           flush=True)
-  return dict(common.provenance(), noise=dataclasses.asdict(HEADLINE_NOISE),
+  for name, row in (recorded or {}).get('recipes', {}).items():
+    if name not in rows:
+      rows[name] = dict({'scored': recorded['date'],
+                         'scored_at_commit': recorded['commit']}, **row)
+  return dict(provenance, noise=dataclasses.asdict(HEADLINE_NOISE),
               train_examples=train_examples, test_images=len(test_clean),
               recipes=rows)
 
@@ -379,9 +414,12 @@ def render_table(result: Dict[str, object]) -> str:
   for name, row in sorted(rows.items(), key=lambda item: -item[1]['psnr']):
     epochs = (f"{row['epochs_run']} of {row['recipe']['epochs']} (cut short)"
               if row['cut_short'] else str(row['epochs_run']))
+    trained_on = (f"{row['train_device'].replace('NVIDIA ', '')}, "
+                  f"{row['scored'][:10]}")
     cells.append((f'`{name}`', row['change'], epochs, f"{row['parameters']:,}",
                   f"{row['psnr']:.2f}", _delta(row, rows.get('baseline')),
-                  f"{row['ssim']:.4f}", f"{row['train_fit_seconds']:.0f}",
+                  f"{row['ssim']:.4f}", trained_on,
+                  f"{row['train_fit_seconds']:.0f}",
                   f"{row['cpu_step_seconds'] * 1000:.0f}",
                   f"{row['cpu_fit_minutes_estimate']:.0f}"))
   backends = sorted({row['train_backend'] for row in rows.values()})
@@ -390,7 +428,8 @@ def render_table(result: Dict[str, object]) -> str:
       ' elsewhere (see the text); scored and timed here.', '',
       common.markdown_table(
           ('recipe', 'change from the default', 'epochs', 'parameters',
-           'test PSNR dB', 'vs default (same epochs)', 'SSIM', 'train s',
+           'test PSNR dB', 'vs default (same epochs)', 'SSIM',
+           'trained on, scored', 'train s',
            'CPU ms/step here', 'CPU fit min here (est., all epochs)'), cells)])
 
 
@@ -416,7 +455,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   if args.render:
     return common.render_recorded(NAME, render_table)
   if args.evaluate:
-    result = evaluate(args.evaluate)
+    result = evaluate(args.evaluate, common.read_recorded(NAME))
     common.write_json(f'{NAME}.json', result)
     common.replace_section(NAME, render_table(result))
     print(render_table(result))
