@@ -421,7 +421,8 @@ def _delta(row: Dict[str, object], baseline: Optional[Dict[str, object]]) -> str
   """PSNR minus the default's, where both ran the same epochs of the same
   schedule (a run cut short is compared only with one cut at the same point)."""
   if (baseline is None or row['epochs_run'] != baseline['epochs_run'] or
-      row['recipe']['epochs'] != baseline['recipe']['epochs']):
+      row['recipe']['epochs'] != baseline['recipe']['epochs'] or
+      row['cut_short'] != baseline['cut_short']):
     return '-'
   return f"{row['psnr'] - baseline['psnr']:+.2f}"
 
@@ -434,7 +435,7 @@ def render_table(result: Dict[str, object]) -> str:
     epochs = (f"{row['epochs_run']} of {row['recipe']['epochs']} (cut short)"
               if row['cut_short'] else str(row['epochs_run']))
     trained_on = (f"{row['train_device'].replace('NVIDIA ', '')}, "
-                  f"{row['scored'][:10]}")
+                  f"{row['scored'][:16]}")
     cells.append((f'`{name}`', row['change'], epochs, f"{row['parameters']:,}",
                   f"{row['psnr']:.2f}", _delta(row, rows.get('baseline')),
                   f"{row['ssim']:.4f}", trained_on,
