@@ -408,13 +408,23 @@ def evaluate(out_dir: str,
     print(f"{recipe.name}: {rows[recipe.name]['psnr']:.3f} dB, SSIM "
           f"{rows[recipe.name]['ssim']:.4f}, {step_seconds:.3f} s/step here",
           flush=True)
-  for name, row in (recorded or {}).get('recipes', {}).items():
-    if name not in rows:
-      rows[name] = dict({'scored': recorded['date'],
-                         'scored_at_commit': recorded['commit']}, **row)
   return dict(provenance, noise=dataclasses.asdict(HEADLINE_NOISE),
               train_examples=train_examples, test_images=len(test_clean),
-              recipes=rows)
+              recipes=with_recorded_rows(rows, recorded))
+
+
+def with_recorded_rows(rows: Dict[str, Dict[str, object]],
+                       recorded: Optional[Dict[str, object]]
+                       ) -> Dict[str, Dict[str, object]]:
+  """`rows`, plus the rows of `recorded` (an earlier result) of recipes that
+  `rows` lacks, each stamped with the date and commit it was scored at unless
+  it already says so."""
+  merged = dict(rows)
+  for name, row in (recorded or {}).get('recipes', {}).items():
+    if name not in merged:
+      merged[name] = dict({'scored': recorded['date'],
+                           'scored_at_commit': recorded['commit']}, **row)
+  return merged
 
 
 def _delta(row: Dict[str, object], baseline: Optional[Dict[str, object]]) -> str:

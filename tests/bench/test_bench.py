@@ -200,8 +200,10 @@ def _recipe_row(name, psnr, epochs_run, cut_short=True):
   recipe = recipes.RECIPES_BY_NAME[name]
   return {'change': recipe.change, 'recipe': {'epochs': recipe.epochs},
           'parameters': 1000, 'epochs_run': epochs_run, 'cut_short': cut_short,
-          'train_backend': 'jax', 'train_fit_seconds': 10.0, 'psnr': psnr,
-          'ssim': 0.97, 'cpu_step_seconds': 0.5, 'cpu_fit_minutes_estimate': 28.0}
+          'train_backend': 'jax', 'train_device': 'NVIDIA H100 80GB HBM3',
+          'train_fit_seconds': 10.0, 'psnr': psnr,
+          'ssim': 0.97, 'cpu_step_seconds': 0.5, 'cpu_fit_minutes_estimate': 28.0,
+          'scored': '2026-11-26 18:37 UTC', 'scored_at_commit': 'abc'}
 
 
 def test_recipes_table_compares_only_runs_cut_at_the_same_point():
@@ -221,6 +223,38 @@ def test_recipes_table_compares_only_runs_cut_at_the_same_point():
   assert '| - |' in lines['`batchnorm`'] and '| - |' in lines['`epochs30`']
   table = recipes.render_table(result)
   assert table.index('`batchnorm`') < table.index('`epochs30`') < table.index('`seed7`')
+  assert '| H100 80GB HBM3, 2026-11-26 18:37 |' in lines['`seed7`']
+
+
+def test_recipes_table_compares_a_cut_run_only_with_one_cut_too():
+  baseline = _recipe_row('baseline', 26.6, 8, cut_short=False)
+  result = dict(date='2026-11-26 00:00 UTC', commit='abc',
+                machine={'cpu': 'x', 'cores': 2, 'memory_gib': 1, 'python': '3.10'},
+                recipes={'baseline': baseline,
+                         'batch64': _recipe_row('batch64', 26.8, 8, cut_short=True),
+                         'batch32': _recipe_row('batch32', 26.7, 8, cut_short=False)})
+  lines = {line.split('|')[1].strip(): line
+           for line in recipes.render_table(result).splitlines()
+           if line.startswith('| `')}
+  # Cut in its eighth epoch: its cosine schedule never ended.
+  assert '| 8 of 8 (cut short) |' in lines['`batch64`'] and '| - |' in lines['`batch64`']
+  assert '| +0.10 |' in lines['`batch32`']
+
+
+def test_scoring_a_sweep_keeps_the_recorded_rows_it_did_not_retrain():
+  earlier = _recipe_row('large-30', 26.3, 30, cut_short=False)
+  del earlier['scored'], earlier['scored_at_commit']
+  recorded = {'date': '2026-11-26 04:17 UTC', 'commit': 'old',
+              'recipes': {'baseline': _recipe_row('baseline', 26.59, 8, False),
+                          'large-30': earlier}}
+  fresh = {'baseline': _recipe_row('baseline', 26.60, 8, False)}
+  fresh['baseline']['scored'] = '2026-11-26 18:37 UTC'
+  merged = recipes.with_recorded_rows(fresh, recorded)
+  assert merged['baseline'] is fresh['baseline']  # The new score wins.
+  assert merged['large-30']['psnr'] == 26.3
+  assert (merged['large-30']['scored'], merged['large-30']['scored_at_commit']) == (
+      '2026-11-26 04:17 UTC', 'old')
+  assert recipes.with_recorded_rows(fresh, None) == fresh
 
 
 def test_a_recipe_run_past_its_deadline_stops_and_says_so():
