@@ -16,7 +16,7 @@ environment) loads each recipe's weights into the same model built here,
 scores the test set with the Evaluator's metric classes
 (components/evaluator/metrics.py), times a float32 training step of each model
 on this machine's CPU, and writes bench/results/recipes.json and the table
-of bench/README.md.
+of bench/README.md, keeping the recorded rows of recipes OUT did not train.
 
 The training images are MNIST's first `train_examples` training images in
 the order the pipeline's TFDS builder stores them: `--order FILE` gives that
