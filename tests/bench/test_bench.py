@@ -244,9 +244,11 @@ def test_recipes_table_compares_a_cut_run_only_with_one_cut_too():
 def test_scoring_a_sweep_keeps_the_recorded_rows_it_did_not_retrain():
   earlier = _recipe_row('large-30', 26.3, 30, cut_short=False)
   del earlier['scored'], earlier['scored_at_commit']
+  older = _recipe_row('epochs30', 26.43, 4)  # Scored by a sweep before that.
+  older['scored'], older['scored_at_commit'] = '2026-11-25 10:00 UTC', 'older'
   recorded = {'date': '2026-11-26 04:17 UTC', 'commit': 'old',
               'recipes': {'baseline': _recipe_row('baseline', 26.59, 8, False),
-                          'large-30': earlier}}
+                          'large-30': earlier, 'epochs30': older}}
   fresh = {'baseline': _recipe_row('baseline', 26.60, 8, False)}
   fresh['baseline']['scored'] = '2026-11-26 18:37 UTC'
   merged = recipes.with_recorded_rows(fresh, recorded)
@@ -254,6 +256,8 @@ def test_scoring_a_sweep_keeps_the_recorded_rows_it_did_not_retrain():
   assert merged['large-30']['psnr'] == 26.3
   assert (merged['large-30']['scored'], merged['large-30']['scored_at_commit']) == (
       '2026-11-26 04:17 UTC', 'old')
+  assert (merged['epochs30']['scored'], merged['epochs30']['scored_at_commit']) == (
+      '2026-11-25 10:00 UTC', 'older')
   assert recipes.with_recorded_rows(fresh, None) == fresh
 
 
