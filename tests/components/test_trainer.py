@@ -355,7 +355,7 @@ def test_every_custom_config_value_reaches_training(tmp_path):
   _write_noisy_examples(str(tmp_path / 'data.gz'), count=48)
   runs = {
       'defaults': {},
-      'changed': {'training.architecture': 'article', 'training.loss': 'mse',
+      'changed': {'training.architecture': 'article', 'training.loss': 'bce',
                   'training.batch_size': 8, 'training.learning_rate': 3e-3,
                   'training.lr_schedule': 'constant', 'training.epochs': 3,
                   'training.seed': 7, 'training.xla': True,
@@ -373,7 +373,7 @@ def test_every_custom_config_value_reaches_training(tmp_path):
     seen[name] = _settings(fn_args)
   default, changed = seen['defaults'], seen['changed']
   assert (default['architecture'], changed['architecture']) == ('unet_dae', 'article_dae')
-  assert (default['loss'], changed['loss']) == ('bce', 'mse')
+  assert (default['loss'], changed['loss']) == ('mse', 'bce')
   assert (default['batch_size_per_replica'], changed['batch_size_per_replica']) == (16, 8)
   assert default['learning_rate_first'] == pytest.approx(2e-3)
   assert changed['learning_rate_first'] == pytest.approx(3e-3)
