@@ -1,5 +1,7 @@
 """The benchmark's own logic: classical denoisers, tuning, result tables."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -136,13 +138,23 @@ def test_recipes_read_the_idx_files_as_written(tmp_path):
   assert test_images.shape == (40, 784)
 
 
-def test_recipe_defaults_are_the_pipelines_and_every_recipe_builds():
-  baseline = recipes.RECIPES_BY_NAME['baseline']
+def _recipe_training(recipe):
+  return (recipe.architecture, recipe.loss, recipe.learning_rate,
+          recipe.epochs, recipe.batch_size, recipe.seed, recipe.fresh_noise)
+
+
+def test_recipe_defaults_are_the_sweeps_baseline_and_every_recipe_builds():
   training = pipeline_config.TrainingConfig()
-  assert (baseline.architecture, baseline.loss, baseline.learning_rate,
-          baseline.epochs, baseline.batch_size, baseline.seed) == (
-              training.architecture, training.loss, training.learning_rate,
-              training.epochs, training.batch_size, training.seed)
+  # The baseline: the pipeline's defaults but for the two the sweep changed.
+  baseline = recipes.RECIPES_BY_NAME['baseline']
+  assert _recipe_training(baseline) == _recipe_training(dataclasses.replace(
+      training, loss=recipes.BASELINE_LOSS, batch_size=recipes.BASELINE_BATCH_SIZE))
+  assert (recipes.BASELINE_LOSS, recipes.BASELINE_BATCH_SIZE) != (
+      training.loss, training.batch_size)
+  # The pipeline's default is the sweep's recipe `mse-batch32`.
+  assert _recipe_training(recipes.RECIPES_BY_NAME['mse-batch32']) == (
+      _recipe_training(training))
+  assert recipes.RECIPES_BY_NAME['mse-batch32'].unet == {}
   assert len(recipes.RECIPES_BY_NAME) == len(recipes.RECIPES)
   for recipe in recipes.RECIPES:
     if recipe.architecture == 'unet':
