@@ -245,11 +245,12 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   strategy.choose_placement(allow_mixed_precision=training.mixed_precision)
   files = [os.path.join(noisy_examples_uri, 'Split-train', '*')]
   noisy, clean, _ = data.read_arrays(files)
+  warm_up_steps = max(5, steps // 4)
   model = model_lib.compile_model(model_lib.build_model(training.architecture,
                                                       training.loss),
                                   training.loss, training.learning_rate,
                                   schedule=training.lr_schedule,
-                                  total_steps=2 * (repeats + 1) * steps)
+                                  total_steps=2 * (warm_up_steps + repeats * steps))
 
   def in_memory():
     return (tf.data.Dataset.from_tensor_slices((noisy, clean))
@@ -269,7 +270,7 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   # it a first timed repeat measured warm-up, not input (at 62e20a5 the
   # first in-memory repeat ran at 659 images/s, the next two 806-822).
   for warm_up in (trainer_input(), in_memory()):
-    model.fit(warm_up, steps_per_epoch=max(5, steps // 4), epochs=1, verbose=0)
+    model.fit(warm_up, steps_per_epoch=warm_up_steps, epochs=1, verbose=0)
   pipeline_rates, memory_rates = [], []
   for _ in range(repeats):
     pipeline_rates.append(images_per_s(trainer_input()))
