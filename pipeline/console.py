@@ -39,6 +39,24 @@ _TFX_COMPONENTS_DIR = os.sep + os.path.join('tfx', 'components') + os.sep
 _TF_CPP_MIN_LOG_LEVEL = {QUIET: '2', NORMAL: '2', VERBOSE: '0'}
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+  """Writes to whatever `sys.stderr` is when a line is logged.
+
+  A handler that kept the `sys.stderr` of the moment `configure` ran would
+  write to a closed stream once that object is replaced and closed (a
+  notebook's or a test's captured stderr): every later log line would fail
+  with "--- Logging error ---". The standard library's last-resort handler
+  looks `sys.stderr` up the same way (`logging._StderrHandler`).
+  """
+
+  def __init__(self):
+    logging.Handler.__init__(self)  # pylint: disable=non-parent-init-called
+
+  @property
+  def stream(self):
+    return sys.stderr
+
+
 class ExecutorLines(logging.Filter):
   """Passes warnings and up, and the INFO lines a person wants to see."""
 
@@ -61,12 +79,14 @@ def configure(verbosity: str = NORMAL, stream=None) -> None:
 
   Args:
     verbosity: One of VERBOSITIES.
-    stream: Where log lines go; stderr by default.
+    stream: Where log lines go; by default the `sys.stderr` of the moment a
+      line is written.
   """
   if verbosity not in VERBOSITIES:
     raise ValueError(f'verbosity {verbosity!r} is not one of {VERBOSITIES}')
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', _TF_CPP_MIN_LOG_LEVEL[verbosity])
-  handler = logging.StreamHandler(stream or sys.stderr)
+  handler = (logging.StreamHandler(stream) if stream is not None
+             else _CurrentStderrHandler())
   handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s',
                                          datefmt='%H:%M:%S'))
   if verbosity == NORMAL:

@@ -71,6 +71,23 @@ def test_verbosity_sets_log_lines_and_progress(verbosity, info_shown, progress_s
   assert run_fn.fit_verbosity(io.StringIO()) == (2 if progress_shown else 0)
 
 
+def test_log_lines_follow_stderr_when_it_is_replaced_and_closed(restore_progress,
+                                                                 monkeypatch):
+  # A CLI run inside a process whose stderr is swapped later (a notebook, a
+  # test's capture): its lines go to the stderr of the moment, and a closed
+  # earlier stderr raises no "--- Logging error ---".
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  first, second = io.StringIO(), io.StringIO()
+  monkeypatch.setattr('sys.stderr', first)
+  console.configure(console.NORMAL)
+  absl_logging.warning('first line')
+  first.close()
+  monkeypatch.setattr('sys.stderr', second)
+  absl_logging.warning('second line')
+  assert 'second line' in second.getvalue()
+  assert 'Logging error' not in second.getvalue()
+
+
 def test_unknown_verbosity_is_rejected():
   with pytest.raises(ValueError, match='loud'):
     console.configure('loud')
