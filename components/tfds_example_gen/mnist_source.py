@@ -16,10 +16,12 @@ Two sources give the same TFDS features (``image``: uint8 ``[28, 28, 1]``,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
 import struct
+import tempfile
 import zlib
 from typing import Dict, Iterator, Optional
 
@@ -318,15 +320,38 @@ def encode_pngs(images: np.ndarray) -> Iterator[bytes]:
 
 
 
+@contextlib.contextmanager
+def _scratch_temporary_files():
+  """Sends the temporary files made inside to a directory deleted after.
+
+  A TFDS builder whose dataset is not prepared yet calls
+  ``DatasetInfo.initialize_from_bucket`` in its ``__init__``, which makes a
+  ``tempfile.mkdtemp("tfds")`` directory before it asks GCS for precomputed
+  metadata and never removes it (tensorflow_datasets 4.9,
+  ``core/dataset_info.py``): an empty ``/tmp/tmp*tfds`` per ingestion,
+  thousands on a long-lived worker. Only `make_builder`'s construction runs
+  inside; it starts no thread.
+  """
+  with tempfile.TemporaryDirectory(prefix='dae-tfds-builder-') as scratch:
+    previous = tempfile.tempdir
+    tempfile.tempdir = scratch
+    try:
+      yield
+    finally:
+      tempfile.tempdir = previous
+
+
 def make_builder(source: str, source_dir: Optional[str],
                  data_dir: Optional[str]) -> tfds.core.DatasetBuilder:
   """Returns the TFDS builder for a source (see module docstring)."""
   if source == SOURCE_VENDORED:
     if not source_dir:
       raise MnistSourceError('the vendored source needs a source directory')
-    return VendoredMnist(source_dir=source_dir, data_dir=data_dir)
+    with _scratch_temporary_files():
+      return VendoredMnist(source_dir=source_dir, data_dir=data_dir)
   if source == SOURCE_TFDS:
-    return tfds.builder('mnist', data_dir=data_dir)
+    with _scratch_temporary_files():
+      return tfds.builder('mnist', data_dir=data_dir)
   raise MnistSourceError(f'unknown MNIST source {source!r}; one of {SOURCES}')
 
 

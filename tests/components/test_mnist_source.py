@@ -36,6 +36,23 @@ def test_builder_keeps_the_stock_mnist_features_and_splits(tiny_mnist, tmp_path)
          } == {'train': 120, 'test': 40}
 
 
+@pytest.mark.parametrize('source', [mnist_source.SOURCE_VENDORED,
+                                    mnist_source.SOURCE_TFDS])
+def test_making_a_builder_leaves_no_temporary_directory(source, tiny_mnist, tmp_path,
+                                                        monkeypatch):
+  # TFDS's DatasetInfo.initialize_from_bucket makes a mkdtemp('tfds') it never
+  # removes whenever the dataset is not prepared yet.
+  temporary = tmp_path / 'tmp'
+  temporary.mkdir()
+  monkeypatch.setattr('tempfile.tempdir', str(temporary))
+  builder = mnist_source.make_builder(source, tiny_mnist.directory,
+                                      str(tmp_path / 'tfds'))
+  assert isinstance(builder, tfds.builder_cls('mnist'))
+  assert list(temporary.iterdir()) == []
+  import tempfile  # pylint: disable=g-import-not-at-top
+  assert tempfile.tempdir == str(temporary)  # restored
+
+
 def test_builder_reads_every_image_and_label_exactly(tiny_mnist, tmp_path):
   builder = _prepare(tiny_mnist, tmp_path)
   for split, images, labels in (
