@@ -126,6 +126,12 @@ def test_speed_table_states_every_ratio_with_its_spread():
   assert '1.90x (1.80-2.00 over 2)' in table  # End to end, with its range.
   assert '0.55x (0.50-0.60 over 2)' in table and '0.20x (one measurement)' in table
   assert 'Training capped at 20 steps' in table
+  assert 're-run after the first push' in table
+  # A capped cold run that was not blessed pushed nothing: its re-run is one
+  # more cached run, and the table must not call it a re-run after a push.
+  result['end_to_end']['pipeline_rerun_after_push']['cold_run_pushed'] = False
+  table = speed.render_table(result)
+  assert 'first push' not in table and 'pushed nothing' in table
 
 
 def test_recipes_read_the_idx_files_as_written(tmp_path):
