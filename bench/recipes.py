@@ -413,7 +413,8 @@ def evaluate(out_dir: str,
         'cpu_step_seconds': round(step_seconds, 4),
         'cpu_fit_minutes_estimate': round(
             step_seconds * steps_per_epoch * recipe.epochs / 60, 1),
-        'scored': provenance['date'], 'scored_at_commit': provenance['commit']}
+        'scored': provenance['date'], 'scored_at_commit': provenance['commit'],
+        'scored_on': provenance['machine']}
     print(f"{recipe.name}: {rows[recipe.name]['psnr']:.3f} dB, SSIM "
           f"{rows[recipe.name]['ssim']:.4f}, {step_seconds:.3f} s/step here",
           flush=True)
@@ -426,13 +427,14 @@ def with_recorded_rows(rows: Dict[str, Dict[str, object]],
                        recorded: Optional[Dict[str, object]]
                        ) -> Dict[str, Dict[str, object]]:
   """`rows`, plus the rows of `recorded` (an earlier result) of recipes that
-  `rows` lacks, each stamped with the date and commit it was scored at unless
-  it already says so."""
+  `rows` lacks, each stamped with the date, commit and machine it was scored
+  at unless it already says so."""
   merged = dict(rows)
   for name, row in (recorded or {}).get('recipes', {}).items():
     if name not in merged:
       merged[name] = dict({'scored': recorded['date'],
-                           'scored_at_commit': recorded['commit']}, **row)
+                           'scored_at_commit': recorded['commit'],
+                           'scored_on': recorded['machine']}, **row)
   return merged
 
 
@@ -453,8 +455,8 @@ def render_table(result: Dict[str, object]) -> str:
   for name, row in sorted(rows.items(), key=lambda item: -item[1]['psnr']):
     epochs = (f"{row['epochs_run']} of {row['recipe']['epochs']} (cut short)"
               if row['cut_short'] else str(row['epochs_run']))
-    trained_on = (f"{row['train_device'].replace('NVIDIA ', '')}, "
-                  f"{row['scored'][:16]}")
+    trained_on = (f"{row['train_device'].replace('NVIDIA ', '')}; "
+                  f"{row['scored'][:16]} on {common.describe_cpu(row['scored_on'])}")
     cells.append((f'`{name}`', row['change'], epochs, f"{row['parameters']:,}",
                   f"{row['psnr']:.2f}", _delta(row, rows.get('baseline')),
                   f"{row['ssim']:.4f}", trained_on,
@@ -464,12 +466,13 @@ def render_table(result: Dict[str, object]) -> str:
   backends = sorted({row['train_backend'] for row in rows.values()})
   return '\n'.join([
       common.provenance_line(result) + f" Trained with Keras on {', '.join(backends)}"
-      ' elsewhere (see the text); scored and timed here.', '',
+      ' elsewhere (see the text); each row scored and its CPU step timed on the'
+      ' CPU its *scored* column names.', '',
       common.markdown_table(
           ('recipe', 'change from the baseline', 'epochs', 'parameters',
            'test PSNR dB', 'vs baseline (same epochs)', 'SSIM',
-           'trained on, scored', 'train s',
-           'CPU ms/step here', 'CPU fit min here (est., all epochs)'), cells)])
+           'trained on; scored', 'train s',
+           'CPU ms/step (scoring CPU)', 'CPU fit min (est., all epochs)'), cells)])
 
 
 def main(argv: Optional[List[str]] = None) -> int:

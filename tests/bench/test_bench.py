@@ -134,6 +134,20 @@ def test_speed_table_states_every_ratio_with_its_spread():
   assert 'first push' not in table and 'pushed nothing' in table
 
 
+def test_machine_names_the_cpu_features_that_set_training_speed():
+  assert common.cpu_features(['fpu', 'avx2', 'avx512_bf16', 'avx512f']) == [
+      'AVX-512', 'bfloat16']
+  assert common.cpu_features(['fpu', 'avx2']) == []
+  assert common.describe_cpu({'cpu': 'AMD EPYC', 'cpu_features': []}) == (
+      'AMD EPYC (no AVX-512)')
+  assert common.describe_cpu({'cpu': 'AMD EPYC'}) == 'AMD EPYC'  # Unrecorded.
+  here = common.machine()
+  assert isinstance(here['cpu_features'], list)
+  line = common.provenance_line({'date': 'd', 'commit': 'c', 'machine': dict(
+      here, cpu_features=['AVX-512'], memory_gib=8, cores=2)})
+  assert '(2 cores, 8 GiB, AVX-512)' in line
+
+
 def test_recipes_read_the_idx_files_as_written(tmp_path):
   tiny = idx_files.make_tiny_mnist(str(tmp_path))
   images, labels = recipes.read_idx(tiny.directory, 'train')
@@ -221,7 +235,8 @@ def _recipe_row(name, psnr, epochs_run, cut_short=True):
           'train_backend': 'jax', 'train_device': 'NVIDIA H100 80GB HBM3',
           'train_fit_seconds': 10.0, 'psnr': psnr,
           'ssim': 0.97, 'cpu_step_seconds': 0.5, 'cpu_fit_minutes_estimate': 28.0,
-          'scored': '2026-11-26 18:37 UTC', 'scored_at_commit': 'abc'}
+          'scored': '2026-11-26 18:37 UTC', 'scored_at_commit': 'abc',
+          'scored_on': {'cpu': 'AMD EPYC', 'cpu_features': ['AVX-512', 'bfloat16']}}
 
 
 def test_recipes_table_compares_only_runs_cut_at_the_same_point():
@@ -241,7 +256,14 @@ def test_recipes_table_compares_only_runs_cut_at_the_same_point():
   assert '| - |' in lines['`batchnorm`'] and '| - |' in lines['`epochs30`']
   table = recipes.render_table(result)
   assert table.index('`batchnorm`') < table.index('`epochs30`') < table.index('`seed7`')
-  assert '| H100 80GB HBM3, 2026-11-26 18:37 |' in lines['`seed7`']
+  assert ('| H100 80GB HBM3; 2026-11-26 18:37 on AMD EPYC (AVX-512, bfloat16) |'
+          in lines['`seed7`'])
+  # Rows scored on another CPU say so: the CPU columns differ ~2.5x between
+  # two "AMD EPYC"s, one without AVX-512.
+  result['recipes']['seed7']['scored_on'] = {'cpu': 'AMD EPYC', 'cpu_features': []}
+  seed7 = next(line for line in recipes.render_table(result).splitlines()
+               if line.startswith('| `seed7`'))
+  assert '18:37 on AMD EPYC (no AVX-512) |' in seed7
 
 
 def test_recipes_table_compares_a_cut_run_only_with_one_cut_too():
@@ -261,10 +283,11 @@ def test_recipes_table_compares_a_cut_run_only_with_one_cut_too():
 
 def test_scoring_a_sweep_keeps_the_recorded_rows_it_did_not_retrain():
   earlier = _recipe_row('large-30', 26.3, 30, cut_short=False)
-  del earlier['scored'], earlier['scored_at_commit']
+  del earlier['scored'], earlier['scored_at_commit'], earlier['scored_on']
   older = _recipe_row('epochs30', 26.43, 4)  # Scored by a sweep before that.
   older['scored'], older['scored_at_commit'] = '2026-11-25 10:00 UTC', 'older'
   recorded = {'date': '2026-11-26 04:17 UTC', 'commit': 'old',
+              'machine': {'cpu': 'AMD EPYC', 'cpu_features': []},
               'recipes': {'baseline': _recipe_row('baseline', 26.59, 8, False),
                           'large-30': earlier, 'epochs30': older}}
   fresh = {'baseline': _recipe_row('baseline', 26.60, 8, False)}
@@ -274,6 +297,8 @@ def test_scoring_a_sweep_keeps_the_recorded_rows_it_did_not_retrain():
   assert merged['large-30']['psnr'] == 26.3
   assert (merged['large-30']['scored'], merged['large-30']['scored_at_commit']) == (
       '2026-11-26 04:17 UTC', 'old')
+  assert merged['large-30']['scored_on'] == recorded['machine']
+  assert merged['epochs30']['scored_on'] == older['scored_on']  # Its own.
   assert (merged['epochs30']['scored'], merged['epochs30']['scored_at_commit']) == (
       '2026-11-25 10:00 UTC', 'older')
   assert recipes.with_recorded_rows(fresh, None) == fresh
