@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from components import cpu_info
 import pipeline_config
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -37,7 +38,7 @@ def git_commit() -> str:
 # /proc/cpuinfo flags that change how fast this project trains (oneDNN picks
 # its kernels by them), and how a table names them. Two machines with the same
 # model name ("AMD EPYC") ran the default's float32 step in ~700 and 270 ms.
-CPU_FEATURES = {'avx512f': 'AVX-512', 'avx512_bf16': 'bfloat16', 'amx_tile': 'AMX'}
+CPU_FEATURES = {'avx512f': 'AVX-512', 'avx512_bf16': 'bfloat16', 'amx_bf16': 'AMX'}
 
 
 def cpu_features(flags: List[str]) -> List[str]:
@@ -63,15 +64,8 @@ def describe_cpu(box: Dict[str, object]) -> str:
 def machine() -> Dict[str, object]:
   """CPU model and features, cores, memory and Python: the machine a figure
   belongs to."""
-  cpu = platform.processor() or platform.machine()
-  flags: List[str] = []
-  with contextlib.suppress(OSError):
-    with open('/proc/cpuinfo') as cpuinfo:
-      lines = cpuinfo.readlines()
-    cpu = next((line.split(':', 1)[1].strip() for line in lines
-                if line.startswith('model name')), cpu)
-    flags = next((line.split(':', 1)[1].split() for line in lines
-                  if line.startswith('flags')), [])
+  model_name, flags = cpu_info.read()
+  cpu = model_name or platform.processor() or platform.machine()
   memory_gib = None
   with contextlib.suppress(OSError, ValueError, IndexError):
     with open('/proc/meminfo') as meminfo:

@@ -8,6 +8,8 @@ import os
 from absl import logging
 import tensorflow as tf
 
+from components import cpu_info
+
 
 @dataclasses.dataclass(frozen=True)
 class Placement:
@@ -22,14 +24,9 @@ class Placement:
 NATIVE_BFLOAT16_CPU_FLAGS = ('amx_bf16', 'avx512_bf16')
 
 
-def cpu_has_native_bfloat16(cpuinfo_path: str = '/proc/cpuinfo') -> bool:
+def cpu_has_native_bfloat16(cpuinfo_path: str = cpu_info.CPUINFO_PATH) -> bool:
   """Whether the CPU flags include native bfloat16 matrix math."""
-  try:
-    with open(cpuinfo_path) as cpuinfo:
-      flags = next((line.split(':', 1)[1].split() for line in cpuinfo
-                    if line.startswith('flags')), [])
-  except OSError:
-    return False
+  _, flags = cpu_info.read(cpuinfo_path)
   return any(flag in flags for flag in NATIVE_BFLOAT16_CPU_FLAGS)
 
 

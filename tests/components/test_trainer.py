@@ -226,6 +226,15 @@ def test_cpu_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags, expected):
   assert strategy.cpu_has_native_bfloat16(str(tmp_path / 'missing')) is False
 
 
+def test_cpu_info_reads_the_first_processors_model_name_and_flags(tmp_path):
+  from components import cpu_info  # pylint: disable=g-import-not-at-top
+  cpuinfo = tmp_path / 'cpuinfo'
+  cpuinfo.write_text('processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx512f\n\n'
+                     'processor\t: 1\nmodel name\t: other\nflags\t\t: fpu\n')
+  assert cpu_info.read(str(cpuinfo)) == ('AMD EPYC', ['fpu', 'avx512f'])
+  assert cpu_info.read(str(tmp_path / 'missing')) == (None, [])
+
+
 def test_bad_tf_config_is_reported(monkeypatch):
   monkeypatch.setenv('TF_CONFIG', '{not json')
   with pytest.raises(ValueError, match='TF_CONFIG'):
