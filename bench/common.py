@@ -226,10 +226,11 @@ def publish(name: str, result: Dict[str, object], markdown: str,
 
 
 def provenance_line(record: Dict[str, object]) -> str:
-  """'Measured <date> at commit <hash> on <cpu> (<cores> cores, <GiB> GiB).'"""
+  """'Measured <date> at commit <hash> on <cpu> (<cores> cores, <GiB> GiB,
+  <features>), Python <version>.' (no features where none were recorded)."""
   box = record['machine']
+  features = _features_text(box)
   return (f"Measured {record['date']} at commit `{record['commit']}` on "
           f"{box['cpu']} ({box['cores']} cores, {box['memory_gib']} GiB"
-          f"{', ' + _features_text(box) if _features_text(box) else ''}), "
-          f"Python {box['python']}.")
+          f"{', ' + features if features else ''}), Python {box['python']}.")
 
