@@ -344,15 +344,14 @@ def _scratch_temporary_files():
 def make_builder(source: str, source_dir: Optional[str],
                  data_dir: Optional[str]) -> tfds.core.DatasetBuilder:
   """Returns the TFDS builder for a source (see module docstring)."""
-  if source == SOURCE_VENDORED:
-    if not source_dir:
-      raise MnistSourceError('the vendored source needs a source directory')
-    with _scratch_temporary_files():
+  if source not in SOURCES:
+    raise MnistSourceError(f'unknown MNIST source {source!r}; one of {SOURCES}')
+  if source == SOURCE_VENDORED and not source_dir:
+    raise MnistSourceError('the vendored source needs a source directory')
+  with _scratch_temporary_files():
+    if source == SOURCE_VENDORED:
       return VendoredMnist(source_dir=source_dir, data_dir=data_dir)
-  if source == SOURCE_TFDS:
-    with _scratch_temporary_files():
-      return tfds.builder('mnist', data_dir=data_dir)
-  raise MnistSourceError(f'unknown MNIST source {source!r}; one of {SOURCES}')
+    return tfds.builder('mnist', data_dir=data_dir)
 
 
 def prepare(builder: tfds.core.DatasetBuilder, download_dir: str) -> None:
