@@ -19,6 +19,15 @@ def _prepare(tiny, tmp_path):
   return builder
 
 
+def _stock_builder(tmp_path):
+  """TFDS's own MNIST builder, not prepared. TFDS leaves a mkdtemp('tfds')
+  behind for an unprepared dataset (DatasetInfo.initialize_from_bucket); it
+  lands under `tmp_path`, which pytest removes, not in the machine's /tmp."""
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr('tempfile.tempdir', str(tmp_path))
+    return tfds.builder('mnist', data_dir=str(tmp_path / 'unused'))
+
+
 def _as_sorted_pairs(images, labels):
   """(label, image bytes) pairs, order-free, for comparing splits."""
   return sorted((int(label), np.asarray(image).reshape(-1).tobytes())
@@ -30,8 +39,7 @@ def test_builder_keeps_the_stock_mnist_features_and_splits(tiny_mnist, tmp_path)
   stock = tfds.builder_cls('mnist')
   assert isinstance(builder, stock)
   assert builder.version == stock.VERSION
-  assert str(builder.info.features) == str(tfds.builder('mnist', data_dir=str(
-      tmp_path / 'unused')).info.features)
+  assert str(builder.info.features) == str(_stock_builder(tmp_path).info.features)
   assert {name: info.num_examples for name, info in builder.info.splits.items()
          } == {'train': 120, 'test': 40}
 
@@ -69,7 +77,7 @@ def test_builder_stores_the_png_bytes_the_stock_encoder_writes(tiny_mnist, tmp_p
   """The batched encoding (encode_pngs) changes nothing TFDS stores: each
   record's image is the bytes of TFDS's own one-image encoder, in order."""
   builder = _prepare(tiny_mnist, tmp_path)
-  stock_image = tfds.builder('mnist', data_dir=str(tmp_path / 'unused')).info.features['image']
+  stock_image = _stock_builder(tmp_path).info.features['image']
   stored_pngs = sorted(record['image'] for record in tfds.as_numpy(
       builder.as_dataset(split='train',
                          decoders={'image': tfds.decode.SkipDecoding()})))
