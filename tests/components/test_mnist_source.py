@@ -20,12 +20,10 @@ def _prepare(tiny, tmp_path):
 
 
 def _stock_builder(tmp_path):
-  """TFDS's own MNIST builder, not prepared. TFDS leaves a mkdtemp('tfds')
-  behind for an unprepared dataset (DatasetInfo.initialize_from_bucket); it
-  lands under `tmp_path`, which pytest removes, not in the machine's /tmp."""
-  with pytest.MonkeyPatch.context() as patch:
-    patch.setattr('tempfile.tempdir', str(tmp_path))
-    return tfds.builder('mnist', data_dir=str(tmp_path / 'unused'))
+  """TFDS's own MNIST builder, not prepared (the TFDS source of make_builder:
+  `tfds.builder('mnist')`, with no temporary directory left behind)."""
+  return mnist_source.make_builder(mnist_source.SOURCE_TFDS, None,
+                                   str(tmp_path / 'unused'))
 
 
 def _as_sorted_pairs(images, labels):
