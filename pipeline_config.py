@@ -160,7 +160,8 @@ class TrainingConfig:
       a CPU budget of minutes), 'unet_large' (the same U-Net with 64/128/256
       channels, three batch-normalised convolutions per block: ~8x the
       arithmetic, meant for GPU training; measured best (27.09 dB) with
-      fresh_noise, loss 'bce', batch_size 128 and 30 epochs, see README)
+      fresh_noise, loss 'bce', batch_size 128 and 30 epochs; 'mse', smaller
+      batches, 60 epochs or 1.5x the channels scored 27.05-27.11, see README)
       or 'article' (the article's design, corrected).
     loss: 'mse' (mean squared error), 'bce' (binary cross-entropy) or 'l1'
       (mean absolute error) on pixels in [0, 1]. It picks the model's output
