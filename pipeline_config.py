@@ -158,7 +158,7 @@ class TrainingConfig:
   Attributes:
     architecture: 'unet' (default, fully convolutional with skips, sized for
       a CPU budget of minutes), 'unet_large' (the same U-Net with 64/128/256
-      channels, three batch-normalised convolutions per block: ~8x the
+      channels, three batch-normalised convolutions per block: ~6.6x the
       arithmetic, meant for GPU training; measured best (27.09 dB) with
       fresh_noise, loss 'bce', batch_size 128 and 30 epochs; 'mse', smaller
       batches, 60 epochs or 1.5x the channels scored 27.05-27.11, see README)

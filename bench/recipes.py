@@ -88,8 +88,9 @@ class Recipe:
   fresh_noise: bool = pipeline_config.TrainingConfig.fresh_noise
 
 
-# Started in this order (the longest first): a run that meets the deadline is
-# cut short, and none starts within 30 s of it.
+# `--train` starts them costliest first (`by_cost`), so that the deadline
+# cuts short the quick recipes, not the long ones: a run that meets the
+# deadline is cut short, and none starts within 30 s of it.
 RECIPES = (
     Recipe('large-fresh-30', 'unet_large, 30 epochs, fresh noise every epoch',
            architecture='unet_large', epochs=30, fresh_noise=True),
@@ -272,12 +273,17 @@ def test_data():
   return noisy, clean
 
 
-def build(recipe: Recipe, total_steps: int = 0):
-  """The recipe's compiled model (pipeline code; see module docstring)."""
+def build_uncompiled(recipe: Recipe) -> keras.Model:
+  """The recipe's model, not compiled (pipeline code; see module docstring)."""
   spec = dataclasses.replace(model_lib.UNET_SPECS[recipe.architecture],
                              **recipe.unet)
+  return model_lib.build_unet(spec, loss=recipe.loss)
+
+
+def build(recipe: Recipe, total_steps: int = 0):
+  """The recipe's compiled model (pipeline code; see module docstring)."""
   return model_lib.compile_model(
-      model_lib.build_unet(spec, loss=recipe.loss), recipe.loss, recipe.learning_rate,
+      build_uncompiled(recipe), recipe.loss, recipe.learning_rate,
       # Keras's JAX backend runs a step op by op unless it is jitted (~200 ms
       # vs a few ms per step on an H200); TensorFlow's runs it as a graph.
       jit_compile=keras.backend.backend() == 'jax',
@@ -295,6 +301,35 @@ def load_weights(model, path: str) -> None:
   """Sets weights saved by `save_weights` on an identically built model."""
   with np.load(path) as arrays:
     model.set_weights([arrays[f'arr_{index}'] for index in range(len(arrays.files))])
+
+
+def multiply_adds_per_image(model: keras.Model) -> int:
+  """Multiply-adds of one image's forward pass through the model's
+  convolutions (the rest of the model is a rounding error): each output
+  position of a convolution, or input position of a transposed one, times the
+  size of its kernel."""
+  total = 0
+  for layer in model.layers:
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+      positions = int(np.prod(layer.input.shape[1:3]))
+    elif isinstance(layer, keras.layers.Conv2D):
+      positions = int(np.prod(layer.output.shape[1:3]))
+    else:
+      continue
+    total += positions * int(np.prod(layer.kernel.shape))
+  return total
+
+
+def by_cost(names: Sequence[str]) -> List[str]:
+  """The recipes NAMES, costliest first: epochs times the model's
+  multiply-adds per image (then the smaller batch, whose steps are more).
+  An estimate: on a GPU a small batch's steps cost more than their
+  multiply-adds."""
+  def cost(name):
+    recipe = RECIPES_BY_NAME[name]
+    return (recipe.epochs * multiply_adds_per_image(build_uncompiled(recipe)),
+            -recipe.batch_size)
+  return sorted(names, key=cost, reverse=True)
 
 
 def _deadline_callback(deadline: float) -> keras.callbacks.Callback:
@@ -376,7 +411,7 @@ def train_all(names: Sequence[str], out_dir: str, parallel: int,
     return name, f'exit {code}'
 
   with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-    for name, state in pool.map(launch, names):
+    for name, state in pool.map(launch, by_cost(names)):
       summary = os.path.join(out_dir, f'{name}.json')
       if os.path.exists(summary):
         with open(summary) as f:

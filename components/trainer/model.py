@@ -4,7 +4,7 @@
   with skip connections keep stroke positions exact, which a bottleneck-only
   autoencoder blurs.
 * ``unet_large``: the same U-Net with 64/128/256 channels and three
-  batch-normalised convolutions per block (~8x the multiply-adds), for
+  batch-normalised convolutions per block (~6.6x the multiply-adds), for
   training on an accelerator.
 * ``article``: the article's design with its bugs fixed: two conv + pool
   blocks, *flatten* before the 128-unit latent Dense layer (the article applied
@@ -55,12 +55,12 @@ class UNetSpec:
   upsampling: str = 'transpose'
 
 
-# The default: 32/64/64 channels, 0.30 M parameters, ~58 M multiply-adds per
+# The default: 32/64/64 channels, 0.30 M parameters, ~68 M multiply-adds per
 # image; sized for a CPU budget of minutes.
 UNET = UNetSpec()
 # Meant for accelerators (GPU training on Kubeflow): 2-4x the channels and
-# three batch-normalised convolutions per block; 2.8 M parameters, ~485 M
-# multiply-adds per image (~8x the default).
+# three batch-normalised convolutions per block; 2.8 M parameters, ~447 M
+# multiply-adds per image (~6.6x the default; bench/recipes.py counts them).
 UNET_LARGE = UNetSpec(widths=(64, 128, 256), convs_per_block=3, batch_norm=True)
 UNET_SPECS = {'unet': UNET, 'unet_large': UNET_LARGE}
 # Output heads (see `output_head`).

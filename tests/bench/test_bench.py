@@ -10,6 +10,7 @@ from bench import classical
 from bench import common
 from bench import quality
 from bench import recipes
+from components.trainer import model as model_lib
 from components.evaluator import metrics
 import pipeline_config
 from tests import idx_files
@@ -179,6 +180,38 @@ def test_recipe_defaults_are_the_sweeps_baseline_and_every_recipe_builds():
   for recipe in recipes.RECIPES:
     if recipe.architecture == 'unet':
       assert recipes.build(recipe, total_steps=10).count_params() > 0
+
+
+def test_multiply_adds_count_every_convolution_at_its_resolution():
+  default = recipes.multiply_adds_per_image(model_lib.build_unet(loss='mse'))
+  # By hand: 3x3 convolutions at 28x28 (1->32, 32->32, decoder 64->32,
+  # 32->32), 14x14 (32->64, 64->64, 128->64, 64->64), 7x7 (64->64 twice),
+  # 2x2 stride-2 transposed ones from 7x7 (64->64) and 14x14 (64->32), and
+  # the 1x1 head (32->1).
+  by_hand = (28 * 28 * 9 * (1 * 32 + 32 * 32 + 64 * 32 + 32 * 32)
+             + 14 * 14 * 9 * (32 * 64 + 64 * 64 + 128 * 64 + 64 * 64)
+             + 7 * 7 * 9 * (64 * 64 * 2)
+             + 7 * 7 * 4 * 64 * 64 + 14 * 14 * 4 * 64 * 32
+             + 28 * 28 * 32)
+  assert default == by_hand
+  large = recipes.multiply_adds_per_image(
+      model_lib.build_unet(model_lib.UNET_SPECS['unet_large'], loss='mse'))
+  assert large / default == pytest.approx(6.6, abs=0.05)  # As model.py says.
+
+
+def test_recipes_start_costliest_first(tmp_path, capsys):
+  names = ['mse-batch32-epochs2', 'baseline', 'large-fresh-60', 'mse-batch32',
+           'large-widths96-fresh-30', 'epochs16']
+  costliest_first = [
+      'large-widths96-fresh-30', 'large-fresh-60', 'epochs16', 'mse-batch32',
+      'baseline', 'mse-batch32-epochs2']
+  assert recipes.by_cost(names) == costliest_first
+  # `--train` goes in that order: past its deadline, it starts none and says
+  # so for each, in the order it would have started them.
+  assert recipes.train_all(names, str(tmp_path), parallel=1, order_path=None,
+                           deadline_seconds=0) == 0
+  assert capsys.readouterr().out.splitlines() == [
+      f'{name}: not started (deadline)' for name in costliest_first]
 
 
 def test_fresh_noise_recipe_batches_redraw_the_fixed_copy_every_epoch(tmp_path):
