@@ -2,6 +2,7 @@
 
     python -m bench.recipes --train OUT [--parallel N] [--deadline S]
     python -m bench.recipes --evaluate OUT      (or: make bench-recipes RECIPES_DIR=OUT)
+    python -m bench.recipes --average OUT/A.weights.npz OUT/B.weights.npz ...
 
 Each recipe is the pipeline's own model code (components/trainer/model.py:
 `build_unet`, `compile_model`) trained on the pipeline's training images and
@@ -22,6 +23,11 @@ The training images are MNIST's first `train_examples` training images in
 the order the pipeline's TFDS builder stores them: `--order FILE` gives that
 order (written by `--write-order FILE`, which needs TFDS) for machines
 without TFDS; without it the IDX files' own order is used.
+
+`--average` scores the mean of trained recipes' outputs on the test set, each
+pair's and all of them, with the correlation of each pair's per-pixel errors:
+whether what a family of models leaves is error of its own (averaging removes
+it) or error they share.
 """
 
 import argparse
@@ -488,6 +494,63 @@ def evaluate(out_dir: str,
               recipes=with_recorded_rows(rows, recorded))
 
 
+def average_outputs(clean: np.ndarray,
+                    outputs: Dict[str, np.ndarray]) -> Dict[str, object]:
+  """How much averaging models' outputs gains, and how alike their errors are.
+
+  Near the error no denoiser can remove, models err alike and their average
+  gains little; error of the models' own averages out. Scored with the
+  Evaluator's metric classes.
+
+  Args:
+    clean: [N, 28, 28, 1] target images.
+    outputs: Each model's name and its [N, 28, 28, 1] denoised images.
+
+  Returns:
+    {'models': {name: metrics}, 'pairs': {'a+b': {'psnr', 'ssim',
+    'residual_correlation'}}, 'all': metrics of the mean of every output}:
+    residual_correlation is Pearson's r of the two models' per-pixel errors
+    (denoised - clean).
+  """
+  from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
+  if len(outputs) < 2:
+    raise ValueError(f'averaging needs two models or more, got {list(outputs)}')
+  def score(names):
+    mean = np.mean([outputs[name] for name in names], axis=0, dtype=np.float64)
+    return metrics.metrics_of_arrays(clean, mean.astype(np.float32))
+  errors = {name: (np.asarray(output, np.float64) - clean).ravel()
+            for name, output in outputs.items()}
+  names = list(outputs)
+  pairs = {}
+  for index, first in enumerate(names):
+    for second in names[index + 1:]:
+      scores = score([first, second])
+      pairs[f'{first}+{second}'] = {
+          'psnr': scores['psnr'], 'ssim': scores['ssim'],
+          'residual_correlation': float(
+              np.corrcoef(errors[first], errors[second])[0, 1])}
+  return {'models': {name: score([name]) for name in names}, 'pairs': pairs,
+          'all': score(names)}
+
+
+def average_weights(paths: Sequence[str]) -> Dict[str, object]:
+  """`average_outputs` of recipes' trained weights (OUT/NAME.weights.npz, the
+  recipe named by the file) on the headline test set."""
+  names = {path: os.path.basename(path).removesuffix('.weights.npz')
+           for path in paths}
+  for path, name in names.items():
+    if name not in RECIPES_BY_NAME:
+      raise ValueError(f'{path}: {name!r} is no recipe; known: '
+                       f'{sorted(RECIPES_BY_NAME)}')
+  test_noisy, test_clean = test_data()
+  outputs = {}
+  for path, name in names.items():
+    model = build_uncompiled(RECIPES_BY_NAME[name])
+    load_weights(model, path)
+    outputs[name] = model.predict(test_noisy, batch_size=500, verbose=0)
+  return average_outputs(test_clean, outputs)
+
+
 def with_recorded_rows(rows: Dict[str, Dict[str, object]],
                        recorded: Optional[Dict[str, object]]
                        ) -> Dict[str, Dict[str, object]]:
@@ -553,6 +616,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--order', help='the TFDS order (see --write-order)')
   parser.add_argument('--write-order', metavar='FILE')
   parser.add_argument('--evaluate', metavar='OUT')
+  parser.add_argument('--average', nargs='+', metavar='WEIGHTS',
+                      help='OUT/NAME.weights.npz files: score their averaged '
+                      'outputs and how alike their errors are')
   parser.add_argument('--render', action='store_true',
                       help='rewrite the README table from the results file')
   args = parser.parse_args(argv)
@@ -561,6 +627,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
   if args.render:
     return common.render_recorded(NAME, render_table)
+  if args.average:
+    print(json.dumps(average_weights(args.average), indent=1))
+    return 0
   if args.evaluate:
     result = evaluate(args.evaluate, common.read_recorded(NAME))
     common.write_json(f'{NAME}.json', result)

@@ -261,6 +261,34 @@ def test_recipe_weights_survive_the_trip_between_backends(tmp_path):
                                 trained.predict(images, verbose=0))
 
 
+def test_averaging_gains_where_models_err_apart_and_not_where_they_err_alike():
+  rng = np.random.default_rng(0)
+  clean = rng.random((40, 28, 28, 1)).astype(np.float32)
+  error = 0.05 * rng.standard_normal(clean.shape).astype(np.float32)
+  other = 0.05 * rng.standard_normal(clean.shape).astype(np.float32)
+  report = recipes.average_outputs(clean, {
+      'first': clean + error, 'twin': clean + error, 'apart': clean + other})
+  singles = report['models']
+  assert singles['first']['psnr'] == pytest.approx(
+      metrics.metrics_of_arrays(clean, clean + error)['psnr'])
+  alike, apart = report['pairs']['first+twin'], report['pairs']['first+apart']
+  assert alike['residual_correlation'] == pytest.approx(1.0)
+  assert alike['psnr'] == pytest.approx(singles['first']['psnr'], abs=1e-3)
+  # Independent errors of equal size: the mean halves the MSE (+3 dB).
+  assert abs(apart['residual_correlation']) < 0.02
+  assert apart['psnr'] - singles['first']['psnr'] == pytest.approx(3.0, abs=0.1)
+  # All three: errors 2e + o over 3, MSE (4 + 1) / 9 of one model's.
+  assert report['all']['psnr'] - singles['first']['psnr'] == pytest.approx(
+      10 * np.log10(9 / 5), abs=0.1)
+  with pytest.raises(ValueError, match='two models'):
+    recipes.average_outputs(clean, {'first': clean + error})
+
+
+def test_averaging_names_a_weights_file_of_no_recipe(tmp_path):
+  with pytest.raises(ValueError, match="'nonesuch' is no recipe"):
+    recipes.average_weights([str(tmp_path / 'nonesuch.weights.npz')])
+
+
 def _recipe_row(name, psnr, epochs_run, cut_short=True):
   recipe = recipes.RECIPES_BY_NAME[name]
   return {'change': recipe.change, 'recipe': {'epochs': recipe.epochs},
