@@ -542,6 +542,11 @@ def average_weights(paths: Sequence[str]) -> Dict[str, object]:
     if name not in RECIPES_BY_NAME:
       raise ValueError(f'{path}: {name!r} is no recipe; known: '
                        f'{sorted(RECIPES_BY_NAME)}')
+  repeated = sorted({name for name in names.values()
+                     if list(names.values()).count(name) > 1})
+  if repeated:
+    raise ValueError(f'recipes {repeated} given more than once: each model is '
+                     'named by its recipe')
   test_noisy, test_clean = test_data()
   outputs = {}
   for path, name in names.items():
@@ -647,7 +652,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if unknown:
       parser.error(f'unknown recipes {unknown}; known: {sorted(RECIPES_BY_NAME)}')
     return train_all(names, args.train, args.parallel, args.order, args.deadline)
-  parser.error('one of --train, --evaluate, --write-order')
+  parser.error('one of --train, --evaluate, --average, --write-order')
   return 2
 
 

@@ -284,9 +284,13 @@ def test_averaging_gains_where_models_err_apart_and_not_where_they_err_alike():
     recipes.average_outputs(clean, {'first': clean + error})
 
 
-def test_averaging_names_a_weights_file_of_no_recipe(tmp_path):
+def test_averaging_names_a_weights_file_of_no_recipe_or_a_recipe_twice(tmp_path):
   with pytest.raises(ValueError, match="'nonesuch' is no recipe"):
     recipes.average_weights([str(tmp_path / 'nonesuch.weights.npz')])
+  with pytest.raises(ValueError, match=r"\['seed7'\] given more than once"):
+    recipes.average_weights([str(tmp_path / 'a' / 'seed7.weights.npz'),
+                             str(tmp_path / 'baseline.weights.npz'),
+                             str(tmp_path / 'b' / 'seed7.weights.npz')])
 
 
 def _recipe_row(name, psnr, epochs_run, cut_short=True):
