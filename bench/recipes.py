@@ -31,6 +31,7 @@ it) or error they share.
 """
 
 import argparse
+import collections
 import concurrent.futures
 import dataclasses
 import gzip
@@ -536,20 +537,21 @@ def average_outputs(clean: np.ndarray,
 def average_weights(paths: Sequence[str]) -> Dict[str, object]:
   """`average_outputs` of recipes' trained weights (OUT/NAME.weights.npz, the
   recipe named by the file) on the headline test set."""
-  names = {path: os.path.basename(path).removesuffix('.weights.npz')
-           for path in paths}
-  for path, name in names.items():
+  named = [(path, os.path.basename(path).removesuffix('.weights.npz'))
+           for path in paths]
+  for path, name in named:
     if name not in RECIPES_BY_NAME:
       raise ValueError(f'{path}: {name!r} is no recipe; known: '
                        f'{sorted(RECIPES_BY_NAME)}')
-  repeated = sorted({name for name in names.values()
-                     if list(names.values()).count(name) > 1})
+  repeated = sorted(name for name, count in
+                    collections.Counter(name for _, name in named).items()
+                    if count > 1)
   if repeated:
     raise ValueError(f'recipes {repeated} given more than once: each model is '
                      'named by its recipe')
   test_noisy, test_clean = test_data()
   outputs = {}
-  for path, name in names.items():
+  for path, name in named:
     model = build_uncompiled(RECIPES_BY_NAME[name])
     load_weights(model, path)
     outputs[name] = model.predict(test_noisy, batch_size=500, verbose=0)

@@ -291,6 +291,9 @@ def test_averaging_names_a_weights_file_of_no_recipe_or_a_recipe_twice(tmp_path)
     recipes.average_weights([str(tmp_path / 'a' / 'seed7.weights.npz'),
                              str(tmp_path / 'baseline.weights.npz'),
                              str(tmp_path / 'b' / 'seed7.weights.npz')])
+  same_file = str(tmp_path / 'seed7.weights.npz')
+  with pytest.raises(ValueError, match=r"\['seed7'\] given more than once"):
+    recipes.average_weights([same_file, same_file])
 
 
 def _recipe_row(name, psnr, epochs_run, cut_short=True):
