@@ -207,9 +207,11 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       example_splits=['test'],
       eval_config=make_eval_config(config.thresholds)).with_id(EVALUATOR_ID)
 
-  # Draw the run's pictures (digit grid, PSNR per digit), blessed or not.
+  # Draw the run's pictures (digit grid, PSNR per digit) and record its verdict's
+  # facts (failed gates, the noisy input's figures), blessed or not.
   visual_report = VisualReport(
       model=trainer.outputs['model'],
+      baseline_model=served_model.outputs['model'],
       examples=noise_transform.outputs['noisy_examples'],
       evaluation=evaluator.outputs['evaluation'],
       blessing=evaluator.outputs['blessing'])

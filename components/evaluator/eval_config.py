@@ -1,11 +1,16 @@
 """The TFMA EvalConfig: reconstruction metrics, slices and push thresholds."""
 
+from typing import List, TYPE_CHECKING
+
 import tensorflow_model_analysis as tfma
 
 from components import features
 from components.evaluator import metrics
 from components.trainer import export
-import pipeline_config
+
+if TYPE_CHECKING:  # Not at run time: VisualReport imports this module, and
+  # its code fingerprint must not follow the CLI's configuration.
+  import pipeline_config
 
 LABEL_KEY = features.CLEAN  # The clean image: what the model must reconstruct.
 SLICE_FEATURE = features.LABEL  # The digit: metrics are also reported per digit.
@@ -37,7 +42,7 @@ def _no_drop_below_baseline(max_drop_db: float) -> tfma.GenericChangeThreshold:
       absolute={'value': -max_drop_db})
 
 
-def make_eval_config(thresholds: pipeline_config.ThresholdConfig) -> tfma.EvalConfig:
+def make_eval_config(thresholds: 'pipeline_config.ThresholdConfig') -> tfma.EvalConfig:
   """Overall and per-digit MSE, PSNR, mean-image PSNR and SSIM, and the gate.
 
   The candidate is blessed only if, over the whole test split, its PSNR and
@@ -72,3 +77,55 @@ def make_eval_config(thresholds: pipeline_config.ThresholdConfig) -> tfma.EvalCo
           _metric('SSIM'),
       ])],
       options=tfma.Options(include_default_metrics={'value': False}))
+
+
+# Which config field each gate of `make_eval_config` comes from, by (metric,
+# per-slice or overall, value or change threshold): what a failure names.
+_GATE_FIELDS = {
+    ('psnr', False, 'value'): 'thresholds.min_psnr_db',
+    ('psnr', False, 'change'): 'thresholds.max_psnr_drop_db',
+    ('psnr', True, 'change'): 'thresholds.max_digit_psnr_drop_db',
+    ('mse', False, 'value'): 'thresholds.max_mse',
+}
+_UNITS = {'psnr': ' dB'}
+
+
+def _bound(value_threshold) -> str:
+  """'>= 24.0' or '<= 0.004': the side of a value threshold that is set."""
+  if value_threshold.HasField('lower_bound'):
+    return f'>= {value_threshold.lower_bound.value:g}'
+  return f'<= {value_threshold.upper_bound.value:g}'
+
+
+def _slice_name(slice_key) -> str:
+  """'' for the whole split, 'digit 3: ' for a per-digit slice."""
+  columns = [column for column in slice_key.single_slice_keys]
+  if not columns:
+    return ''
+  return ', '.join(f'{SLICE_FEATURE} {column.int64_value}' if column.HasField(
+      'int64_value') else f'{column.column} {column.bytes_value.decode()}'
+                   for column in columns) + ': '
+
+
+def describe_failures(validation_result) -> List[str]:
+  """One line per failed gate of a TFMA ValidationResult, with the numbers
+  and the config field that sets the bound, e.g. 'psnr 15.21 dB, needs >= 16
+  (thresholds.min_psnr_db)'."""
+  lines = []
+  for per_slice in validation_result.metric_validations_per_slice:
+    where = _slice_name(per_slice.slice_key)
+    for failure in per_slice.failures:
+      name = failure.metric_key.name
+      unit = _UNITS.get(name, '')
+      value = failure.metric_value.double_value.value
+      threshold = failure.metric_threshold
+      kind = 'change' if failure.metric_key.is_diff else 'value'
+      field = _GATE_FIELDS.get((name, bool(where), kind), 'a threshold')
+      if kind == 'change':
+        allowed = -threshold.change_threshold.absolute.value
+        lines.append(f'{where}{name} {value:+.2f}{unit} against the last blessed '
+                     f'model, more than the {allowed:g}{unit} drop allowed ({field})')
+      else:
+        lines.append(f'{where}{name} {value:.4g}{unit}, needs '
+                     f'{_bound(threshold.value_threshold)}{unit} ({field})')
+  return lines

@@ -23,6 +23,7 @@ from components.visual_report import report as report_lib
 
 # Artifact and parameter keys.
 MODEL_KEY = 'model'
+BASELINE_MODEL_KEY = 'baseline_model'
 EXAMPLES_KEY = 'examples'
 EVALUATION_KEY = 'evaluation'
 BLESSING_KEY = 'blessing'
@@ -32,8 +33,6 @@ SPLIT_KEY = 'split'
 
 # ModelBlessing's custom property, as TFX's Evaluator writes it.
 BLESSED_PROPERTY = 'blessed'
-# Test records read to find examples of every digit.
-MAX_RECORDS_SCANNED = 5000
 
 
 class DenoisingReport(types.Artifact):
@@ -45,6 +44,7 @@ class DenoisingReport(types.Artifact):
 @component
 def VisualReport(  # pylint: disable=invalid-name
     model: InputArtifact[standard_artifacts.Model],
+    baseline_model: InputArtifact[standard_artifacts.Model],
     examples: InputArtifact[standard_artifacts.Examples],
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: InputArtifact[standard_artifacts.ModelBlessing],
@@ -55,18 +55,39 @@ def VisualReport(  # pylint: disable=invalid-name
   # Heavy imports stay inside: TFX imports this module to build the DAG.
   from components.trainer import data  # pylint: disable=g-import-not-at-top
   from components.trainer import export  # pylint: disable=g-import-not-at-top
+  from components import progress  # pylint: disable=g-import-not-at-top
+  from components import serving_dir  # pylint: disable=g-import-not-at-top
+  from components.evaluator import eval_config  # pylint: disable=g-import-not-at-top
+  from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   split_uri = artifact_utils.get_split_uri([examples], split)
-  noisy, clean, labels = data.read_arrays([os.path.join(split_uri, '*')],
-                                          limit=MAX_RECORDS_SCANNED)
+  noisy, clean, labels = data.read_arrays([os.path.join(split_uri, '*')])
+  # The reference every figure is read against: the noisy input itself.
+  noisy_input = metrics.metrics_of_arrays(clean, noisy)
   # Keep only the examples drawn; selecting again among them numbers them
   # in drawing order.
   drawn = [index for indices in report_lib.select_examples(
       labels, examples_per_digit).values() for index in indices]
   noisy, clean, labels = noisy[drawn], clean[drawn], labels[drawn]
   rows = report_lib.select_examples(labels, examples_per_digit)
-  denoise = export.load_denoiser(path_utils.serving_model_path(model.uri))
+  candidate_path = path_utils.serving_model_path(model.uri)
+  denoise = export.load_denoiser(candidate_path)
   evaluation_metrics = report_lib.read_evaluation(evaluation.uri)
   blessed = blessing.get_int_custom_property(BLESSED_PROPERTY) == 1
+  baseline_path = path_utils.serving_model_path(baseline_model.uri)
+  # A re-run whose Trainer came from cache compares the served model with
+  # itself: every change is 0 by construction, which the page must say.
+  same_model = serving_dir.is_complete(baseline_path) and (
+      serving_dir.directory_digest(baseline_path)
+      == serving_dir.directory_digest(candidate_path))
+  context = {
+      report_lib.NOISY_INPUT: noisy_input,
+      report_lib.FAILURES: eval_config.describe_failures(
+          tfma.load_validation_result(evaluation.uri)),
+      report_lib.SPLIT_SIZES: progress.split_sizes(examples),
+      report_lib.BASELINE_IS_CANDIDATE: bool(same_model),
+  }
   paths = report_lib.write_report(report.uri, rows, clean, noisy,
-                                  denoise(noisy), evaluation_metrics, blessed)
+                                  denoise(noisy), evaluation_metrics, blessed,
+                                  context)
   print(f'VisualReport: wrote {", ".join(paths)}', flush=True)

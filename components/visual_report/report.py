@@ -19,6 +19,11 @@ METRICS_FILENAME = 'metrics.json'
 # Model names TFMA gives the compared models (no name without a baseline).
 CANDIDATE = 'candidate'
 BASELINE = 'baseline'
+# Keys of metrics.json beside the evaluation's metrics and `blessed`.
+NOISY_INPUT = 'noisy_input'  # {metric: value} of the noisy input vs clean.
+FAILURES = 'failures'  # One line per failed gate (empty when blessed).
+SPLIT_SIZES = 'split_sizes'  # {split: examples}.
+BASELINE_IS_CANDIDATE = 'baseline_is_candidate'  # The same model compared.
 
 
 def select_examples(labels: np.ndarray, per_digit: int) -> Dict[int, List[int]]:
@@ -150,8 +155,13 @@ def read_evaluation(evaluation_uri: str) -> dict:
 
 def write_report(output_dir: str, rows: Dict[int, List[int]],
                  clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray,
-                 evaluation: dict, blessed: Optional[bool]) -> Tuple[str, ...]:
-  """Writes the grid, the PSNR chart and metrics.json; returns their paths."""
+                 evaluation: dict, blessed: Optional[bool],
+                 context: Optional[dict] = None) -> Tuple[str, ...]:
+  """Writes the grid, the PSNR chart and metrics.json; returns their paths.
+
+  `context` ({NOISY_INPUT: ..., FAILURES: ..., ...}) goes into metrics.json
+  beside the evaluation.
+  """
   by_digit = evaluation['by_digit']
   if 'psnr' not in by_digit.get(CANDIDATE, {}):
     raise ValueError('the evaluation has no per-digit PSNR (slice by label)')
@@ -165,7 +175,8 @@ def write_report(output_dir: str, rows: Dict[int, List[int]],
       GRID_FILENAME: render_grid(rows, clean, noisy, denoised),
       PSNR_CHART_FILENAME: render_psnr_chart(candidate, baseline),
       METRICS_FILENAME: json.dumps(
-          dict(evaluation, blessed=blessed), indent=2, sort_keys=True).encode(),
+          dict(evaluation, blessed=blessed, **(context or {})), indent=2,
+          sort_keys=True).encode(),
   }
   paths = []
   for name, content in outputs.items():
@@ -187,12 +198,14 @@ def _read_bytes(path: str) -> bytes:
     return local_file.read()
 
 
-def load_report(report_dir: str) -> Tuple[dict, Dict[str, bytes]]:
-  """(metrics, {filename: PNG bytes}) of a written report (a path or a URI)."""
+def load_report(report_dir: str, images: bool = True
+                ) -> Tuple[dict, Dict[str, bytes]]:
+  """(metrics, {filename: PNG bytes}) of a written report (a path or a URI);
+  no images read when `images` is False."""
   metrics = json.loads(_read_bytes(os.path.join(report_dir, METRICS_FILENAME)))
-  images = {name: _read_bytes(os.path.join(report_dir, name))
-            for name in (GRID_FILENAME, PSNR_CHART_FILENAME)}
-  return metrics, images
+  pictures = {name: _read_bytes(os.path.join(report_dir, name))
+              for name in (GRID_FILENAME, PSNR_CHART_FILENAME)} if images else {}
+  return metrics, pictures
 
 
 def json_digit_keys(by_digit: Dict[str, Dict[str, Dict]]) -> Dict[str, Dict[str, Dict[int, float]]]:

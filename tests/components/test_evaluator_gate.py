@@ -180,3 +180,28 @@ def test_expected_examples_sum_the_evaluated_splits_or_are_unknown():
   assert evaluator_executor.expected_examples([examples], {}) == 5  # TFX: 'eval'.
   progress.record_split_sizes(examples, {'test': 7})
   assert evaluator_executor.expected_examples([examples], splits) is None
+
+
+def _described_failures(tmp_path):
+  return eval_config_lib.describe_failures(
+      tfma.load_validation_result(str(tmp_path / 'evaluation')))
+
+
+def test_each_failed_gate_is_described_with_its_numbers_and_config_field(tmp_path):
+  # The per-digit gate: the marked digit loses ~10 dB to the baseline.
+  _evaluate(tmp_path / 'digit', (-OFFSET + 0.01, 0.2), (0.0, 0.0),
+            max_digit_psnr_drop_db=0.5)
+  [line] = _described_failures(tmp_path / 'digit')
+  assert line.startswith(f'{features.LABEL} {MARKED_DIGIT}: psnr -'), line
+  assert line.endswith('dB against the last blessed model, more than the 0.5 dB '
+                       'drop allowed (thresholds.max_digit_psnr_drop_db)'), line
+  # The overall change gate and both value floors at once.
+  _evaluate(tmp_path / 'all', (-OFFSET + 0.05, -OFFSET + 0.05),
+            (-OFFSET + 0.02, -OFFSET + 0.02), min_psnr_db=30.0, max_mse=0.001,
+            max_digit_psnr_drop_db=None)
+  lines = sorted(_described_failures(tmp_path / 'all'))
+  assert len(lines) == 3, lines
+  assert lines[0] == 'mse 0.002615, needs <= 0.001 (thresholds.max_mse)', lines
+  assert lines[1] == ('psnr -7.12 dB against the last blessed model, more '
+                             'than the 0 dB drop allowed (thresholds.max_psnr_drop_db)'), lines
+  assert lines[2] == 'psnr 25.83 dB, needs >= 30 dB (thresholds.min_psnr_db)', lines
