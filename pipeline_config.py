@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import tempfile
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -398,19 +399,26 @@ def parse_assignments(items, usage: str) -> Dict[str, str]:
 
 
 def _check_writable_dir(field: str, path: str) -> None:
-  """Raises ConfigError unless `path` is or can be made a writable directory."""
+  """Raises ConfigError unless `path` is, or is made, a writable directory.
+
+  It is created and a file is made in it: permission bits alone say nothing
+  to root, nor of read-only or virtual file systems (/proc).
+  """
   if '://' in path:  # Remote file systems are checked by their clients.
     return
-  probe = os.path.abspath(path)
-  while not os.path.exists(probe):
-    parent = os.path.dirname(probe)
-    if parent == probe:
-      break
-    probe = parent
-  if not os.path.isdir(probe):
-    raise ConfigError(field, f'{path!r} is not a directory ({probe} is a file)')
-  if not os.access(probe, os.W_OK | os.X_OK):
-    raise ConfigError(field, f'{path!r} is not writable ({probe} is read-only)')
+  try:
+    os.makedirs(path, exist_ok=True)
+  except FileExistsError:
+    raise ConfigError(field, f'{path!r} is not a directory (a file is in the '
+                      'way)') from None
+  except OSError as error:
+    raise ConfigError(field, f'{path!r} cannot be created: '
+                      f'{error.strerror}') from None
+  try:
+    with tempfile.TemporaryFile(dir=path):
+      pass
+  except OSError as error:
+    raise ConfigError(field, f'{path!r} is not writable: {error.strerror}') from None
 
 
 def check_paths(config: PipelineConfig) -> None:

@@ -26,34 +26,92 @@ TRAINER_ID = 'Trainer'
 MODEL_RUN_KEY = 'model_run'
 
 
+# Commands that read what a run left: without --profile or --pipeline-root
+# they read the newest run of any profile.
+FOLLOW_UP_COMMANDS = ('report', 'sample', 'tensorboard', 'denoise')
+
+
+class NoRunFound(FileNotFoundError):
+  """No profile's pipeline root holds a run for a follow-up command."""
+
+
+def newest_run_profile() -> str:
+  """The profile whose default MLMD store holds the newest pipeline run.
+
+  Raises:
+    NoRunFound: no profile's store holds a run; the message says what to run.
+  """
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  started = {}
+  for profile in pipeline_config.PROFILES:
+    path = pipeline_config.load_profile(profile).resolved_metadata_path
+    newest = run_summary.newest_run_start(path)
+    if newest is not None:
+      started[profile] = newest
+  if not started:
+    looked = ', '.join(pipeline_config.load_profile(profile).pipeline_root
+                       for profile in pipeline_config.PROFILES)
+    raise NoRunFound(f'no pipeline run found (looked in {looked}); run one '
+                     'first: make run PROFILE=smoke (about a minute), or name '
+                     'the run\'s --pipeline-root')
+  return max(started, key=started.get)
+
+
 def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
-  """The profile's config with the command line's overrides applied."""
-  config = pipeline_config.load_profile(args.profile)
+  """The profile's config with the command line's overrides applied.
+
+  A follow-up command (FOLLOW_UP_COMMANDS) given neither --profile nor
+  --pipeline-root nor --metadata-path takes the profile of the newest run.
+  """
+  profile = args.profile
+  if profile is None:
+    located = any(getattr(args, name, None) for name in (
+        'pipeline_root', 'metadata_path'))
+    profile = ('full' if located or args.command not in FOLLOW_UP_COMMANDS
+               else newest_run_profile())
+  config = pipeline_config.load_profile(profile)
   overrides = {
-      'pipeline_root': args.pipeline_root,
-      'serving_dir': args.serving_dir,
-      'metadata_path': args.metadata_path,
-      'data.source': args.source,
-      'data.source_dir': args.source_dir,
+      'pipeline_root': getattr(args, 'pipeline_root', None),
+      'serving_dir': getattr(args, 'serving_dir', None),
+      'metadata_path': getattr(args, 'metadata_path', None),
+      'data.source': getattr(args, 'source', None),
+      'data.source_dir': getattr(args, 'source_dir', None),
   }
   overrides = {name: value for name, value in overrides.items()
                if value is not None}
   overrides.update(pipeline_config.parse_assignments(
-      args.set, '--set section.field=value'))
-  if args.no_cache:
+      getattr(args, 'set', []), '--set section.field=value'))
+  if getattr(args, 'no_cache', False):
     overrides['enable_cache'] = False
   return pipeline_config.with_overrides(config, overrides)
 
 
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument('--profile', default='full',
-                      help='full (all of MNIST, default) or smoke (a few '
-                      'hundred examples, a few steps)')
+def _add_location_arguments(parser: argparse.ArgumentParser,
+                            serving_dir: bool = True,
+                            follow_up: bool = False) -> None:
+  """--profile and the paths of a run: what a command needs to find one."""
+  if follow_up:
+    profile_help = ('the profile whose run to read: full or smoke (default: '
+                    'the profile of the newest run)')
+  else:
+    profile_help = ('full (all of MNIST, default) or smoke (a few hundred '
+                    'examples, a few steps: about a minute)')
+  parser.add_argument('--profile', default=None,
+                      help=profile_help)
   parser.add_argument('--pipeline-root',
                       help='directory of the artifacts (and of the MLMD '
-                      'SQLite file unless --metadata-path is given)')
-  parser.add_argument('--serving-dir', help='where blessed models are pushed')
-  parser.add_argument('--metadata-path', help='MLMD SQLite file')
+                      'SQLite file unless --metadata-path is given); default: '
+                      "the profile's")
+  if serving_dir:
+    parser.add_argument('--serving-dir', help='where blessed models are pushed, '
+                        "one version directory each; default: the profile's")
+  parser.add_argument('--metadata-path', help='MLMD SQLite file (default: '
+                      'metadata.sqlite in the pipeline root)')
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+  """The location arguments and every setting of a run."""
+  _add_location_arguments(parser)
   parser.add_argument('--source', help='vendored (offline IDX files) or tfds '
                       '(the stock TFDS download)')
   parser.add_argument('--source-dir', help='directory of the four MNIST '
@@ -61,7 +119,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--set', action='append', default=[],
                       metavar='SECTION.FIELD=VALUE',
                       help='override any config field, e.g. --set '
-                      'noise.stddev=0.3 (repeatable)')
+                      'noise.stddev=0.3 (repeatable; `dae-pipeline config` '
+                      'lists them)')
   parser.add_argument('--no-cache', action='store_true',
                       help='re-run every component even when cached')
 
@@ -92,7 +151,7 @@ def make_parser() -> argparse.ArgumentParser:
   sample_parser = commands.add_parser(
       'sample', help='write noisy test images of the latest run to a .npy file '
       '(input for saved_model_cli run), and their clean versions beside it')
-  _add_config_arguments(sample_parser)
+  _add_location_arguments(sample_parser, serving_dir=False, follow_up=True)
   sample_parser.add_argument('--count', type=int, default=1,
                              help='number of test images')
   sample_parser.add_argument('--output', default='build/noisy.npy',
@@ -100,14 +159,17 @@ def make_parser() -> argparse.ArgumentParser:
   report_parser = commands.add_parser(
       'report', help="write the latest run's metrics, its comparison with the "
       'last blessed model and its pictures to one HTML page (opens offline)')
-  _add_config_arguments(report_parser)
-  report_parser.add_argument('--output', default='build/report.html',
-                             help='the HTML file to write')
+  _add_location_arguments(report_parser, serving_dir=False, follow_up=True)
+  report_parser.add_argument('--output', help='the HTML file to write (default: '
+                             'report.html beside the pipeline root: '
+                             'build/report.html for the full profile, '
+                             'build/smoke/report.html for smoke)')
   tensorboard_parser = commands.add_parser(
       'tensorboard', help="open TensorBoard on the newest run's training logs "
       '(losses per epoch, a few denoised test digits per epoch under Images)')
-  _add_config_arguments(tensorboard_parser)
-  tensorboard_parser.add_argument('--port', type=int, default=6006)
+  _add_location_arguments(tensorboard_parser, serving_dir=False, follow_up=True)
+  tensorboard_parser.add_argument('--port', type=int, default=6006,
+                                  help='port to serve on (default: 6006)')
   tensorboard_parser.add_argument('--host', default='localhost',
                                   help='interface to serve on (0.0.0.0: all)')
   tensorboard_parser.add_argument('--print-logdir', action='store_true',
@@ -115,7 +177,9 @@ def make_parser() -> argparse.ArgumentParser:
   compile_parser = commands.add_parser(
       'compile', help='compile the pipeline for an orchestrator (Kubeflow '
       'Pipelines v2); runs nothing')
-  compile_parser.add_argument('--target', choices=['kubeflow'], default='kubeflow')
+  compile_parser.add_argument('--target', choices=['kubeflow'], default='kubeflow',
+                              help='the orchestrator: kubeflow (Kubeflow Pipelines v2 '
+                              'and Vertex AI Pipelines take the same package)')
   compile_parser.add_argument('--output', default='build/pipeline.json',
                               help='.json (PipelineJob) or .yaml (PipelineSpec, '
                               'the package the kfp client uploads)')
@@ -178,9 +242,14 @@ def _add_kubeflow_arguments(parser: argparse.ArgumentParser) -> None:
                       help='container image of every task (make image)')
   parser.add_argument('--gpus', type=int, default=1,
                       help="GPUs the Trainer's task requests (0: none)")
-  parser.add_argument('--gpu-type', default='nvidia.com/gpu')
-  parser.add_argument('--trainer-cpu', type=float, default=8.0)
-  parser.add_argument('--trainer-memory-gib', type=float, default=32.0)
+  parser.add_argument('--gpu-type', default='nvidia.com/gpu',
+                      help="the Kubernetes resource name of the Trainer's GPUs "
+                      '(default: nvidia.com/gpu)')
+  parser.add_argument('--trainer-cpu', type=float, default=8.0,
+                      help="CPUs the Trainer's task requests (default: 8)")
+  parser.add_argument('--trainer-memory-gib', type=float, default=32.0,
+                      help="memory the Trainer's task requests, in GiB "
+                      '(default: 32)')
   parser.add_argument('--beam-arg', action='append', default=[],
                       metavar='ARG', help='Beam pipeline argument for every '
                       'Beam component, e.g. --beam-arg=--runner=DataflowRunner '
@@ -305,6 +374,80 @@ def _run_compiled(args) -> int:
   return 0
 
 
+def _program() -> str:
+  """How the user called this command (`.venv/bin/dae-pipeline`, or the name
+  alone when it came from PATH), for the next commands a run suggests."""
+  import os  # pylint: disable=g-import-not-at-top
+  invoked = sys.argv[0] if sys.argv and sys.argv[0] else 'dae-pipeline'
+  if os.path.basename(invoked) != 'dae-pipeline' or os.sep not in invoked:
+    return 'dae-pipeline'
+  relative = os.path.relpath(invoked)
+  return invoked if relative.startswith('..') else relative
+
+
+def _follow_up_command(command: str, args: argparse.Namespace,
+                       config: pipeline_config.PipelineConfig) -> str:
+  """`dae-pipeline <command>` with the flags it needs to find this run: none
+  when it is the newest run of its profile's default root."""
+  words = [_program(), command]
+  if getattr(args, 'pipeline_root', None):
+    words += ['--pipeline-root', config.pipeline_root]
+  if getattr(args, 'metadata_path', None):
+    words += ['--metadata-path', config.resolved_metadata_path]
+  return ' '.join(words)
+
+
+def default_report_path(config: pipeline_config.PipelineConfig) -> str:
+  """report.html beside a local pipeline root (one per profile), or in
+  build/ for a root on a bucket."""
+  import os  # pylint: disable=g-import-not-at-top
+  if '://' in config.pipeline_root:
+    return os.path.join('build', f'{config.pipeline_name}-report.html')
+  return os.path.join(os.path.dirname(config.pipeline_root.rstrip('/')) or '.',
+                      'report.html')
+
+
+def _report(args, config) -> int:
+  from pipeline import report_page  # pylint: disable=g-import-not-at-top
+  output = args.output or default_report_path(config)
+  source = report_page.write_page(config.resolved_metadata_path, output)
+  print(f'wrote the report of run {source.run_id} ({config.profile} profile) '
+        f'to {output}')
+  return 0
+
+
+def _run(args, config, start: float) -> int:
+  """Runs the pipeline locally; prints its table and verdict."""
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  console.configure(console.QUIET if args.quiet else
+                    console.VERBOSE if args.verbose else console.NORMAL)
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import run_lock  # pylint: disable=g-import-not-at-top
+  from pipeline import run_outcome  # pylint: disable=g-import-not-at-top
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  try:
+    with local_runner.stopped_by_signals():
+      records = local_runner.run(config, wait_s=args.wait)
+  except run_lock.PipelineRootBusy as error:
+    print(f'dae-pipeline: {error}', file=sys.stderr)
+    return EXIT_BUSY
+  except local_runner.RunInterrupted as interrupted:
+    print(f'dae-pipeline: run interrupted ({interrupted.signal_name}); run the '
+          'same command again to resume: the components that finished come '
+          'from the cache', file=sys.stderr)
+    return 128 + interrupted.signal_number
+  config = local_runner.absolute_paths(config)
+  print(run_summary.format_run(records, time.monotonic() - start))
+  print(f'artifacts: {config.pipeline_root}; MLMD: {config.resolved_metadata_path}')
+  outcome = run_outcome.from_records(records)
+  if outcome is None:
+    print('verdict: none (the run stopped before its evaluation)')
+    return 0
+  print('\n'.join(run_outcome.verdict_lines(
+      outcome, _follow_up_command('report', args, config))))
+  return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   start = time.monotonic()
   args = make_parser().parse_args(argv)
@@ -319,40 +462,26 @@ def main(argv: Optional[List[str]] = None) -> int:
       _write_samples(config, args.count, args.output)
       return 0
     if args.command == 'report':
-      from pipeline import report_page  # pylint: disable=g-import-not-at-top
-      source = report_page.write_page(config.resolved_metadata_path, args.output)
-      print(f'wrote the report of run {source.run_id} to {args.output}')
-      return 0
+      return _report(args, config)
     if args.command == 'compile':
       return _compile(args, config)
     if args.command == 'tensorboard':
       return _tensorboard(args, config)
     if args.command in ('submit', 'schedule'):
       return _remote(args, config)
-    from pipeline import console  # pylint: disable=g-import-not-at-top
-    console.configure(console.QUIET if args.quiet else
-                      console.VERBOSE if args.verbose else console.NORMAL)
-    from pipeline import local_runner  # pylint: disable=g-import-not-at-top
-    from pipeline import run_lock  # pylint: disable=g-import-not-at-top
-    from pipeline import run_summary  # pylint: disable=g-import-not-at-top
-    try:
-      records = local_runner.run(config, wait_s=args.wait)
-    except run_lock.PipelineRootBusy as error:
-      print(f'dae-pipeline: {error}', file=sys.stderr)
-      return EXIT_BUSY
+    return _run(args, config, start)
   except pipeline_config.ConfigError as error:
     print(f'dae-pipeline: invalid configuration: {error}', file=sys.stderr)
     return EXIT_INVALID_CONFIG
+  except FileNotFoundError as error:
+    # Nothing to read yet (no run, no store): the message says what to run.
+    print(f'dae-pipeline: {args.command}: {error}', file=sys.stderr)
+    return EXIT_FAILED
   except Exception as error:  # pylint: disable=broad-except
     # TFX has logged the traceback; end with the reason, readable at a glance.
     print(f'dae-pipeline: {args.command} failed: {type(error).__name__}: {error}',
           file=sys.stderr)
     return EXIT_FAILED
-  config = local_runner.absolute_paths(config)
-  print(run_summary.format_run(records, time.monotonic() - start))
-  print(f'dae-pipeline: run finished; artifacts under {config.pipeline_root}, '
-        f'MLMD in {config.resolved_metadata_path}')
-  return 0
 
 
 if __name__ == '__main__':

@@ -7,15 +7,61 @@ serving dir before it starts, so ServedModel (hence the Evaluator and the
 report) come from cache while the same model is served.
 """
 
+import contextlib
 import dataclasses
+import logging as python_logging
 import os
-from typing import List, Optional
+import signal
+import threading
+from typing import Iterator, List, Optional
 
 from absl import logging
 
 from pipeline import run_lock
 from pipeline import run_summary
 import pipeline_config
+
+
+class RunInterrupted(KeyboardInterrupt):
+  """The run was stopped by a signal: Ctrl-C's SIGINT, or SIGTERM (a pod or
+  a service manager stopping it). A KeyboardInterrupt, so that no library's
+  `except Exception` swallows it on the way out."""
+
+  def __init__(self, signal_number: int):
+    self.signal_number = signal_number
+    self.signal_name = signal.Signals(signal_number).name
+    super().__init__(self.signal_name)
+
+
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+  """Turns SIGINT and SIGTERM into RunInterrupted for the `with` block.
+
+  At the signal every log line is dropped from then on: what the libraries
+  log while the exception unwinds them (Keras's and TFX's tracebacks of an
+  interrupted step) says nothing the user needs, and the caller prints the
+  one line that does. Outside the main thread (signals cannot be handled
+  there) the block runs unchanged.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def interrupt(signal_number, frame):
+    del frame
+    python_logging.disable(python_logging.CRITICAL)
+    for number in (signal.SIGINT, signal.SIGTERM):  # A second one: default.
+      signal.signal(number, signal.SIG_DFL)
+    raise RunInterrupted(signal_number)
+
+  previous = {number: signal.signal(number, interrupt)
+              for number in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield
+  finally:
+    for number, handler in previous.items():
+      signal.signal(number, handler)
+    python_logging.disable(python_logging.NOTSET)
 
 
 def absolute_paths(config: pipeline_config.PipelineConfig
@@ -61,6 +107,8 @@ def run(config: pipeline_config.PipelineConfig,
     pipeline_config.ConfigError: a path is unusable (before anything runs).
     run_lock.PipelineRootBusy: another run holds the root (before anything).
     RuntimeError: a component failed; its error says which and why.
+    RunInterrupted: SIGINT or SIGTERM arrived while a signal handler of
+      `stopped_by_signals` was installed; the running execution is closed.
   """
   config = absolute_paths(config)
   pipeline_config.check_paths(config)
@@ -84,7 +132,17 @@ def run(config: pipeline_config.PipelineConfig,
     served = serving_dir.served_fingerprint(config.serving_dir)
     dag = pipeline_module.create_pipeline(config, metadata,
                                           served_fingerprint=served)
-    LocalDagRunner().run_with_ir(compile_for_local(
-        dag, pipeline_module.never_cached_nodes(served)))
+    try:
+      LocalDagRunner().run_with_ir(compile_for_local(
+          dag, pipeline_module.never_cached_nodes(served)))
+    except RunInterrupted as interrupted:
+      # Still under the lock: close what was running now rather than on the
+      # next run, so MLMD shows at once that the run did not finish.
+      recovery.close_interrupted(
+          config.resolved_metadata_path, config.pipeline_name,
+          config.pipeline_root,
+          reason=f'the run was stopped by {interrupted.signal_name} before this '
+          'execution finished')
+      raise
     store = run_summary.open_store(config.resolved_metadata_path)
     return run_summary.run_executions(store, run_summary.run_ids(store)[-1])

@@ -49,10 +49,22 @@ def _partial_outputs(pipeline_root: str, node_id: str, execution_id: int):
                 for path in fileio.glob(pattern))
 
 
+KILLED_REASON = ('the run was killed before this execution finished; closed '
+                 'by the next run on this root')
+
+
 def close_interrupted(metadata_path: str, pipeline_name: str,
-                      pipeline_root: str) -> List[Interrupted]:
+                      pipeline_root: str,
+                      reason: str = KILLED_REASON) -> List[Interrupted]:
   """Marks the unfinished executions of `pipeline_name` CANCELED and deletes
-  their output folders. Call only while holding the root's lock."""
+  their output folders. Call only while holding the root's lock.
+
+  Args:
+    metadata_path: The MLMD SQLite file.
+    pipeline_name: The pipeline whose executions are closed.
+    pipeline_root: Where their output folders are.
+    reason: What the `interrupted` property of each closed execution says.
+  """
   from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
   if not os.path.isfile(metadata_path):
     return []
@@ -69,9 +81,7 @@ def close_interrupted(metadata_path: str, pipeline_name: str,
     for path in removed:
       fileio.rmtree(path)
     execution.last_known_state = metadata_store_pb2.Execution.CANCELED
-    execution.custom_properties[INTERRUPTED_PROPERTY].string_value = (
-        'the run was killed before this execution finished; closed by the '
-        'next run on this root')
+    execution.custom_properties[INTERRUPTED_PROPERTY].string_value = reason
     store.put_executions([execution])
     closed.append(Interrupted(execution.id, node_id, removed))
   return closed

@@ -3,7 +3,7 @@
 import dataclasses
 import glob
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -21,6 +21,16 @@ class ExecutionRecord:
   # Wall seconds from the execution's registration to its last update (for
   # a cached one: the cache lookup).
   seconds: float = 0.0
+  # {output key: {custom property: value}} of the output artifacts.
+  output_properties: Dict[str, Dict[str, Any]] = dataclasses.field(
+      default_factory=dict)
+
+
+def _property_value(value: metadata_store_pb2.Value) -> Any:
+  """The Python value of an MLMD property (int, float or string)."""
+  kind = value.WhichOneof('value')
+  return getattr(value, kind) if kind in (
+      'int_value', 'double_value', 'string_value') else None
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -39,6 +49,16 @@ def run_ids(store: metadata_store.MetadataStore) -> List[str]:
   contexts = store.get_contexts_by_type(PIPELINE_RUN_CONTEXT)
   return [context.name for context in
           sorted(contexts, key=lambda context: context.id)]
+
+
+def newest_run_start(metadata_path: str) -> Optional[int]:
+  """When the newest pipeline run of a store began (ms since the epoch);
+  None when there is no store or no run in it."""
+  if not os.path.isfile(metadata_path):
+    return None
+  contexts = open_store(metadata_path).get_contexts_by_type(PIPELINE_RUN_CONTEXT)
+  return max((context.create_time_since_epoch for context in contexts),
+             default=None)
 
 
 def execution_node_id(store: metadata_store.MetadataStore, execution) -> str:
@@ -63,15 +83,17 @@ def run_executions(store: metadata_store.MetadataStore,
     ]
     artifacts = {artifact.id: artifact for artifact in store.get_artifacts_by_id(
         [event.artifact_id for event in output_events])}
-    output_uris = {
-        event.path.steps[0].key: artifacts[event.artifact_id].uri
-        for event in output_events if event.path.steps
-    }
+    keyed = {event.path.steps[0].key: artifacts[event.artifact_id]
+             for event in output_events if event.path.steps}
     records.append(ExecutionRecord(
         node_id=node_id,
         state=metadata_store_pb2.Execution.State.Name(
             execution.last_known_state),
-        output_uris=output_uris,
+        output_uris={key: artifact.uri for key, artifact in keyed.items()},
+        output_properties={
+            key: {name: _property_value(value)
+                  for name, value in artifact.custom_properties.items()}
+            for key, artifact in keyed.items()},
         seconds=(execution.last_update_time_since_epoch -
                  execution.create_time_since_epoch) / 1000.0))
   return records

@@ -1,0 +1,157 @@
+"""What a run decided, read back from MLMD: its verdict, figures and push.
+
+The facts come from the run's own records: VisualReport's metrics.json
+(the evaluation's metrics, the failed gates, the noisy input's figures) and
+the Pusher's PushedModel artifact (where and as which version it pushed).
+`dae-pipeline run` prints them as its closing verdict and `dae-pipeline
+report` shows them on its page. No TensorFlow or TFX import: both stay quick.
+"""
+
+import dataclasses
+from typing import Dict, List, Optional
+
+from components.visual_report import report as report_lib
+from pipeline import run_summary
+
+REPORT_NODE = 'VisualReport'
+REPORT_KEY = 'report'
+PUSHER_NODE = 'Pusher'
+PUSHED_MODEL_KEY = 'pushed_model'
+# The PushedModel's custom properties: TFX's Pusher's (tfx/components/pusher/
+# executor.py) and components/pusher's ALREADY_SERVED_VERSION_KEY.
+PUSHED_PROPERTY = 'pushed'
+PUSHED_DESTINATION_PROPERTY = 'pushed_destination'
+PUSHED_VERSION_PROPERTY = 'pushed_version'
+ALREADY_SERVED_VERSION_PROPERTY = 'already_served_version'
+# The figures of the verdict's headline.
+HEADLINE_METRICS = ('psnr', 'ssim')
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+  """What one pipeline run decided.
+
+  Attributes:
+    run_id: The MLMD pipeline-run id.
+    report_uri: The VisualReport artifact's directory.
+    blessed: Whether the Evaluator blessed the candidate.
+    failures: One line per failed gate (empty when blessed).
+    candidate: {metric: value} of the candidate on the test split.
+    baseline: The same of the last blessed model, None without one.
+    noisy_input: The same of the noisy input against the clean images.
+    baseline_is_candidate: The baseline is the candidate itself (a re-run
+      that trained nothing new).
+    split_sizes: {split: examples} of the run's data.
+    pushed_path: Where the Pusher wrote the model (None: nothing pushed).
+    pushed_version: That version's name.
+    already_served_version: The version already serving this very model
+      when the Pusher found it there (not pushed again).
+  """
+  run_id: str
+  report_uri: str
+  blessed: bool
+  failures: List[str]
+  candidate: Dict[str, float]
+  baseline: Optional[Dict[str, float]]
+  noisy_input: Optional[Dict[str, float]]
+  baseline_is_candidate: bool
+  split_sizes: Dict[str, int]
+  pushed_path: Optional[str] = None
+  pushed_version: Optional[str] = None
+  already_served_version: Optional[str] = None
+
+
+def _record(records: List[run_summary.ExecutionRecord], node_id: str,
+            key: str) -> Optional[run_summary.ExecutionRecord]:
+  """The run's finished execution of `node_id` that has output `key`."""
+  for record in records:
+    if (record.node_id == node_id and record.state in ('COMPLETE', 'CACHED')
+        and key in record.output_uris):
+      return record
+  return None
+
+
+def from_records(records: List[run_summary.ExecutionRecord], run_id: str = ''
+                 ) -> Optional[RunOutcome]:
+  """The outcome of a run from its executions; None when it drew no report
+  (it failed or stopped before the VisualReport)."""
+  report = _record(records, REPORT_NODE, REPORT_KEY)
+  if report is None:
+    return None
+  metrics, _ = report_lib.load_report(report.output_uris[REPORT_KEY],
+                                      images=False)
+  overall = metrics['overall']
+  pushed = _record(records, PUSHER_NODE, PUSHED_MODEL_KEY)
+  properties = pushed.output_properties.get(PUSHED_MODEL_KEY, {}) if pushed else {}
+  was_pushed = properties.get(PUSHED_PROPERTY) == 1
+  return RunOutcome(
+      run_id=run_id,
+      report_uri=report.output_uris[REPORT_KEY],
+      blessed=bool(metrics.get('blessed')),
+      failures=list(metrics.get(report_lib.FAILURES, [])),
+      candidate=overall[report_lib.CANDIDATE],
+      baseline=overall.get(report_lib.BASELINE),
+      noisy_input=metrics.get(report_lib.NOISY_INPUT),
+      baseline_is_candidate=bool(metrics.get(report_lib.BASELINE_IS_CANDIDATE)),
+      split_sizes=dict(metrics.get(report_lib.SPLIT_SIZES, {})),
+      pushed_path=properties.get(PUSHED_DESTINATION_PROPERTY) if was_pushed else None,
+      pushed_version=properties.get(PUSHED_VERSION_PROPERTY) if was_pushed else None,
+      already_served_version=properties.get(ALREADY_SERVED_VERSION_PROPERTY) or None)
+
+
+def latest(metadata_path: str) -> RunOutcome:
+  """The outcome of the newest run that drew a report.
+
+  Raises:
+    FileNotFoundError: no store, or no run got as far as its report.
+  """
+  store = run_summary.open_store(metadata_path)
+  for run_id in reversed(run_summary.run_ids(store)):
+    outcome = from_records(run_summary.run_executions(store, run_id), run_id)
+    if outcome is not None:
+      return outcome
+  raise FileNotFoundError(f'no run in {metadata_path} got as far as its report; '
+                          'run the pipeline first')
+
+
+def _figures(metrics: Optional[Dict[str, float]]) -> str:
+  """'PSNR 26.83 dB, SSIM 0.9753' (what of it exists)."""
+  metrics = metrics or {}
+  parts = []
+  if 'psnr' in metrics:
+    parts.append(f'PSNR {metrics["psnr"]:.2f} dB')
+  if 'ssim' in metrics:
+    parts.append(f'SSIM {metrics["ssim"]:.4f}')
+  return ', '.join(parts) or 'no figures'
+
+
+def _push_line(outcome: RunOutcome) -> str:
+  if not outcome.blessed:
+    return 'nothing pushed'
+  if outcome.pushed_path:
+    return f'pushed as version {outcome.pushed_version} to {outcome.pushed_path}'
+  if outcome.already_served_version:
+    return (f'already served as version {outcome.already_served_version} '
+            '(the same model; not pushed again)')
+  return 'not pushed (the Pusher recorded no push)'
+
+
+def verdict_lines(outcome: RunOutcome, report_command: str) -> List[str]:
+  """The few closing lines of a run: verdict, headline figures, next step."""
+  lines = [f'verdict: {"blessed" if outcome.blessed else "NOT blessed"}; '
+           f'{_push_line(outcome)}']
+  lines += [f'  failed: {failure}' for failure in outcome.failures]
+  if outcome.baseline_is_candidate:
+    baseline = 'the same model (nothing new was trained)'
+  elif outcome.baseline is None:
+    baseline = 'none (first push)'
+  else:
+    baseline = _figures(outcome.baseline)
+  test_size = outcome.split_sizes.get('test')
+  lines.append(f'test set{f" ({test_size} images)" if test_size else ""}: '
+               f'{_figures(outcome.candidate)}')
+  lines.append(f'  noisy input: {_figures(outcome.noisy_input)}; '
+               f'last blessed model: {baseline}')
+  lines.append(f'next: {report_command}   (this run\'s metrics and pictures '
+               'as one HTML page)')
+  return lines

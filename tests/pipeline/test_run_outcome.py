@@ -1,0 +1,70 @@
+"""The run's verdict: read from its records and report, printed in a few lines."""
+
+import json
+
+from components.visual_report import report as report_lib
+from pipeline import run_outcome
+from pipeline.run_summary import ExecutionRecord
+
+CANDIDATE = {'psnr': 21.437, 'ssim': 0.81234, 'mse': 0.0072}
+BASELINE = {'psnr': 21.1, 'ssim': 0.8, 'mse': 0.0078}
+NOISY = {'psnr': 13.98, 'ssim': 0.2987, 'mse': 0.04}
+
+
+def _report(tmp_path, blessed=True, baseline=None, failures=(), same=False):
+  overall = {report_lib.CANDIDATE: CANDIDATE}
+  if baseline:
+    overall[report_lib.BASELINE] = baseline
+  metrics = {'overall': overall, 'by_digit': {}, 'blessed': blessed,
+             report_lib.NOISY_INPUT: NOISY, report_lib.FAILURES: list(failures),
+             report_lib.SPLIT_SIZES: {'train': 80, 'eval': 30, 'test': 20},
+             report_lib.BASELINE_IS_CANDIDATE: same}
+  directory = tmp_path / 'report'
+  directory.mkdir()
+  (directory / report_lib.METRICS_FILENAME).write_text(json.dumps(metrics))
+  return ExecutionRecord('VisualReport', 'COMPLETE', {'report': str(directory)})
+
+
+def _pusher(**properties):
+  return ExecutionRecord('Pusher', 'COMPLETE', {'pushed_model': '/x'},
+                         output_properties={'pushed_model': properties})
+
+
+def test_a_pushed_run_names_its_version_figures_and_next_command(tmp_path):
+  records = [ExecutionRecord('Trainer', 'COMPLETE', {'model': '/m'}),
+             _report(tmp_path),
+             _pusher(pushed=1, pushed_destination='/s/17', pushed_version='17')]
+  lines = run_outcome.verdict_lines(run_outcome.from_records(records),
+                                    'dae-pipeline report')
+  assert lines == [
+      'verdict: blessed; pushed as version 17 to /s/17',
+      'test set (20 images): PSNR 21.44 dB, SSIM 0.8123',
+      '  noisy input: PSNR 13.98 dB, SSIM 0.2987; last blessed model: none '
+      '(first push)',
+      "next: dae-pipeline report   (this run's metrics and pictures as one "
+      'HTML page)']
+
+
+def test_a_run_not_blessed_names_each_failed_gate_and_pushes_nothing(tmp_path):
+  failure = 'psnr 15.2 dB, needs >= 16 dB (thresholds.min_psnr_db)'
+  records = [_report(tmp_path, blessed=False, baseline=BASELINE,
+                     failures=[failure])]
+  lines = run_outcome.verdict_lines(run_outcome.from_records(records), 'r')
+  assert lines[0] == 'verdict: NOT blessed; nothing pushed'
+  assert lines[1] == f'  failed: {failure}'
+  assert lines[3].endswith('last blessed model: PSNR 21.10 dB, SSIM 0.8000')
+
+
+def test_a_rerun_says_its_baseline_is_the_same_model_already_served(tmp_path):
+  records = [_report(tmp_path, baseline=CANDIDATE, same=True),
+             _pusher(pushed=0, already_served_version='17')]
+  lines = run_outcome.verdict_lines(run_outcome.from_records(records), 'r')
+  assert lines[0] == ('verdict: blessed; already served as version 17 (the same '
+                      'model; not pushed again)')
+  assert lines[2].endswith('last blessed model: the same model (nothing new was '
+                           'trained)')
+
+
+def test_a_run_that_stopped_before_its_report_has_no_outcome():
+  assert run_outcome.from_records(
+      [ExecutionRecord('Trainer', 'FAILED', {'model': '/m'})]) is None
