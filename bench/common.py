@@ -1,5 +1,6 @@
-"""What both benchmarks share: MNIST as arrays, the pipeline's noise, pipeline
-runs, the record of where a figure came from, and the README's tables."""
+"""What the benchmarks share: MNIST as arrays, the pipeline's noise, pipeline
+runs, the record of where a figure came from, and the tables of
+docs/benchmarks.md."""
 
 import contextlib
 import datetime
@@ -20,7 +21,9 @@ import pipeline_config
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 RESULTS_DIR = os.path.join(BENCH_DIR, 'results')
-README_PATH = os.path.join(BENCH_DIR, 'README.md')
+# The page whose marked sections the benchmarks' tables are rendered into.
+RESULTS_PAGE = os.path.join(pipeline_config.repository_root(), 'docs',
+                            'benchmarks.md')
 WORK_DIR = os.path.join(pipeline_config.repository_root(), 'build', 'bench')
 DAE_PIPELINE = os.path.join(os.path.dirname(sys.executable), 'dae-pipeline')
 
@@ -168,17 +171,17 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
   return '\n'.join(lines)
 
 
-def replace_section(name: str, text: str, readme_path: str = README_PATH) -> None:
+def replace_section(name: str, text: str, page_path: str = RESULTS_PAGE) -> None:
   """Replaces what is between `<!-- NAME:begin -->` and `<!-- NAME:end -->`."""
-  with open(readme_path) as readme:
-    content = readme.read()
+  with open(page_path) as page:
+    content = page.read()
   pattern = re.compile(rf'(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)', re.S)
   if not pattern.search(content):
-    raise ValueError(f'{readme_path} has no {name} section markers')
+    raise ValueError(f'{page_path} has no {name} section markers')
   content = pattern.sub(lambda match: match.group(1) + text.rstrip('\n') + '\n'
                         + match.group(2), content)
-  with open(readme_path, 'w') as readme:
-    readme.write(content)
+  with open(page_path, 'w') as page:
+    page.write(content)
 
 
 def make_parser(doc: str, quick_help: str):
@@ -188,8 +191,8 @@ def make_parser(doc: str, quick_help: str):
   parser = argparse.ArgumentParser(description=doc.split('\n')[0])
   parser.add_argument('--quick', action='store_true', help=quick_help)
   parser.add_argument('--render', action='store_true',
-                      help='measure nothing: rewrite the README section from '
-                      'the recorded results file')
+                      help='measure nothing: rewrite its section of '
+                      'docs/benchmarks.md from the recorded results file')
   return parser
 
 
@@ -203,7 +206,8 @@ def read_recorded(name: str) -> Optional[Dict[str, object]]:
 
 
 def render_recorded(name: str, render) -> int:
-  """Rewrites README section NAME from results/NAME.json with `render`."""
+  """Rewrites section NAME of docs/benchmarks.md from results/NAME.json with
+  `render`."""
   recorded = read_recorded(name)
   if recorded is None:
     raise FileNotFoundError(f'no {name}.json in {RESULTS_DIR}')
@@ -215,8 +219,9 @@ def render_recorded(name: str, render) -> int:
 
 def publish(name: str, result: Dict[str, object], markdown: str,
             quick: bool) -> str:
-  """Writes results/NAME.json and README section NAME (--quick: only
-  results/NAME.quick.json); prints the tables. Returns the JSON path."""
+  """Writes results/NAME.json and section NAME of docs/benchmarks.md
+  (--quick: only results/NAME.quick.json); prints the tables. Returns the
+  JSON path."""
   path = write_json(f'{name}.quick.json' if quick else f'{name}.json', result)
   if not quick:
     replace_section(name, markdown)
@@ -226,11 +231,15 @@ def publish(name: str, result: Dict[str, object], markdown: str,
 
 
 def provenance_line(record: Dict[str, object]) -> str:
-  """'Measured <date> at commit <hash> on <cpu> (<cores> cores, <GiB> GiB,
-  <features>), Python <version>.' (no features where none were recorded)."""
+  """'Measured on <cpu> (<cores> cores, <GiB> GiB, <features>), Python
+  <version>.' (no features where none were recorded).
+
+  The date and commit stay in the results file: the rendered page changes
+  only when a figure does.
+  """
   box = record['machine']
   features = _features_text(box)
-  return (f"Measured {record['date']} at commit `{record['commit']}` on "
-          f"{box['cpu']} ({box['cores']} cores, {box['memory_gib']} GiB"
-          f"{', ' + features if features else ''}), Python {box['python']}.")
+  return (f"Measured on {box['cpu']} ({box['cores']} cores, {box['memory_gib']} GiB"
+          f"{', ' + features if features else ''}), Python {box['python']}; date "
+          'and commit in the results file.')
 

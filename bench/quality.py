@@ -17,7 +17,7 @@ Metrics (components/evaluator/metrics.py, the classes TFMA runs): MSE over
 all pixels; PSNR = 10 log10(1 / MSE) from that mean MSE; SSIM = mean of
 per-image tf.image.ssim with its defaults (11x11 Gaussian window, sigma 1.5,
 k1 0.01, k2 0.03), max_val 1. Writes bench/results/quality.json and the
-tables of bench/README.md (--quick: quality.quick.json, README untouched).
+tables of docs/benchmarks.md (--quick: quality.quick.json, docs untouched).
 """
 
 import dataclasses
@@ -162,7 +162,7 @@ def train_models(models: List[DaeModel], quick: bool) -> Dict[str, Dict]:
 
 
 def render_tables(result: Dict[str, object]) -> str:
-  """The Markdown tables of bench/README.md."""
+  """The Markdown tables of docs/benchmarks.md."""
   parts = [common.provenance_line(result)]
   for name, setting in result['settings'].items():
     rows = []
@@ -220,7 +220,7 @@ def render_tables(result: Dict[str, object]) -> str:
 def main(argv=None) -> int:
   parser = common.make_parser(
       __doc__, 'a few minutes: 1,000 test images, smoke-profile models, '
-      'results to quality.quick.json (README untouched)')
+      'results to quality.quick.json (docs untouched)')
   parser.add_argument('--tuning-images', type=int, default=None,
                       help='held-out eval images the classical parameters are '
                       'tuned on (default 300, quick 100)')

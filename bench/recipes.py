@@ -17,7 +17,7 @@ environment) loads each recipe's weights into the same model built here,
 scores the test set with the Evaluator's metric classes
 (components/evaluator/metrics.py), times a float32 training step of each model
 on this machine's CPU, and writes bench/results/recipes.json and the table
-of bench/README.md, keeping the recorded rows of recipes OUT did not train.
+of docs/benchmarks.md, keeping the recorded rows of recipes OUT did not train.
 
 The training images are MNIST's first `train_examples` training images in
 the order the pipeline's TFDS builder stores them: `--order FILE` gives that
@@ -104,7 +104,7 @@ RECIPES = (
     Recipe('large-30', 'unet_large, 30 epochs', architecture='unet_large', epochs=30),
     Recipe('fresh', 'fresh noise every epoch', fresh_noise=True),
     Recipe('epochs30', 'baseline, 30 epochs', epochs=30),
-    Recipe('baseline', 'the default profile until 2026-11-26 (BCE, batch 128)'),
+    Recipe('baseline', 'the earlier default profile (BCE, batch 128)'),
     Recipe('seed7', 'baseline, another seed (the spread of one run)', seed=7),
     Recipe('mse', 'MSE loss instead of BCE', loss='mse'),
     Recipe('l1', 'L1 (mean absolute error) loss instead of BCE', loss='l1'),
@@ -584,14 +584,16 @@ def _delta(row: Dict[str, object], baseline: Optional[Dict[str, object]]) -> str
 
 
 def render_table(result: Dict[str, object]) -> str:
-  """The Markdown table of bench/README.md, best PSNR first."""
+  """The Markdown table of docs/benchmarks.md, best PSNR first."""
   rows = result['recipes']
   cells = []
   for name, row in sorted(rows.items(), key=lambda item: -item[1]['psnr']):
     epochs = (f"{row['epochs_run']} of {row['recipe']['epochs']} (cut short)"
               if row['cut_short'] else str(row['epochs_run']))
+    # When a row was scored stays in the results file (`scored`); the CPU
+    # it was scored on is shown: the CPU columns differ by machine.
     trained_on = (f"{row['train_device'].replace('NVIDIA ', '')}; "
-                  f"{row['scored'][:16]} on {common.describe_cpu(row['scored_on'])}")
+                  f"scored on {common.describe_cpu(row['scored_on'])}")
     cells.append((f'`{name}`', row['change'], epochs, f"{row['parameters']:,}",
                   f"{row['psnr']:.2f}", _delta(row, rows.get('baseline')),
                   f"{row['ssim']:.4f}", trained_on,
@@ -601,7 +603,7 @@ def render_table(result: Dict[str, object]) -> str:
   backends = sorted({row['train_backend'] for row in rows.values()})
   return '\n'.join([
       common.provenance_line(result) + f" Trained with Keras on {', '.join(backends)}"
-      ' (where: the *trained on* column and the text); each row scored and its'
+      ' (where: the *trained on* column); each row scored and its'
       ' CPU step timed on the CPU its *scored* column names.', '',
       common.markdown_table(
           ('recipe', 'change from the baseline', 'epochs', 'parameters',
@@ -627,7 +629,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help='OUT/NAME.weights.npz files: score their averaged '
                       'outputs and how alike their errors are')
   parser.add_argument('--render', action='store_true',
-                      help='rewrite the README table from the results file')
+                      help='rewrite the docs/benchmarks.md table from the results file')
   args = parser.parse_args(argv)
   if args.write_order:
     write_order(args.write_order)

@@ -27,8 +27,8 @@ minus its training (`fit`) seconds, which both sides share.
 
 `--max-train-steps N` caps training on both sides: the overheads stay
 comparable (they exclude `fit`), the end-to-end seconds do not.
-Writes bench/results/speed.json and the table of bench/README.md (--quick:
-the smoke profile and fewer steps, to speed.quick.json, README untouched).
+Writes bench/results/speed.json and the table of docs/benchmarks.md (--quick:
+the smoke profile and fewer steps, to speed.quick.json, docs untouched).
 """
 
 import json
@@ -385,7 +385,7 @@ def _median_range(value: Dict[str, object], unit: str = '', digits: int = 0) -> 
 
 
 def render_table(result: Dict[str, object]) -> str:
-  """The Markdown table of bench/README.md: medians with their spread."""
+  """The Markdown table of docs/benchmarks.md: medians with their spread."""
   e2e, noise_result = result['end_to_end'], result['noise']
   components = e2e['pipeline_components_seconds']
   example_gen_s = components.get('TfdsExampleGen')
@@ -453,7 +453,7 @@ def render_table(result: Dict[str, object]) -> str:
 def main(argv=None) -> int:
   parser = common.make_parser(
       __doc__, 'a few minutes: smoke-profile runs, fewer steps, results to '
-      'speed.quick.json (README untouched)')
+      'speed.quick.json (docs untouched)')
   parser.add_argument('--repeats', type=int, default=None,
                       help='interleaved repeats of each A/B pair (default 3, '
                       '--quick 2); the cold pipeline / plain script pair: --e2e-repeats')
@@ -464,7 +464,7 @@ def main(argv=None) -> int:
                       'without a full training run)')
   parser.add_argument('--overhead-only', action='store_true',
                       help='only the end-to-end overheads and the noise A/B, to '
-                      'speed.overhead.json (README untouched)')
+                      'speed.overhead.json (docs untouched)')
   args = parser.parse_args(argv)
   if args.render:
     return common.render_recorded('speed', render_table)

@@ -85,6 +85,20 @@ def test_replace_section_rewrites_only_between_its_markers(tmp_path):
     common.replace_section('quality', 'x', str(readme))
 
 
+@pytest.mark.parametrize('name', ['quality', 'speed', 'recipes'])
+def test_the_results_page_shows_what_the_results_files_hold(name):
+  # What `python -m bench.NAME --render` would write: a results file updated
+  # without its table (or a table edited by hand) fails here.
+  from bench import speed  # pylint: disable=g-import-not-at-top
+  render = {'quality': quality.render_tables, 'speed': speed.render_table,
+            'recipes': recipes.render_table}[name]
+  expected = render(common.read_recorded(name)).rstrip('\n') + '\n'
+  with open(common.RESULTS_PAGE) as page:
+    content = page.read()
+  begin, end = f'<!-- {name}:begin -->\n', f'<!-- {name}:end -->'
+  assert content[content.index(begin) + len(begin):content.index(end)] == expected
+
+
 def test_pipeline_arguments_give_each_model_its_own_root():
   models = {model.directory: model for model in quality.dae_models()}
   article = quality.pipeline_arguments(models['article'], quick=False)
@@ -144,9 +158,12 @@ def test_machine_names_the_cpu_features_that_set_training_speed():
   assert common.describe_cpu({'cpu': 'AMD EPYC'}) == 'AMD EPYC'  # Unrecorded.
   here = common.machine()
   assert isinstance(here['cpu_features'], list)
-  line = common.provenance_line({'date': 'd', 'commit': 'c', 'machine': dict(
-      here, cpu_features=['AVX-512'], memory_gib=8, cores=2)})
+  line = common.provenance_line({
+      'date': '2026-01-02 03:04 UTC', 'commit': 'abc1234567',
+      'machine': dict(here, cpu_features=['AVX-512'], memory_gib=8, cores=2)})
   assert '(2 cores, 8 GiB, AVX-512)' in line
+  # The date and commit stay in the results file, off the rendered page.
+  assert '2026' not in line and 'abc1234567' not in line
 
 
 def test_recipes_read_the_idx_files_as_written(tmp_path):
@@ -324,14 +341,15 @@ def test_recipes_table_compares_only_runs_cut_at_the_same_point():
   assert '| - |' in lines['`batchnorm`'] and '| - |' in lines['`epochs30`']
   table = recipes.render_table(result)
   assert table.index('`batchnorm`') < table.index('`epochs30`') < table.index('`seed7`')
-  assert ('| H100 80GB HBM3; 2026-11-26 18:37 on AMD EPYC (AVX-512, bfloat16) |'
+  assert ('| H100 80GB HBM3; scored on AMD EPYC (AVX-512, bfloat16) |'
           in lines['`seed7`'])
+  assert '2026' not in table and 'abc' not in table  # Both stay in the JSON.
   # Rows scored on another CPU say so: the CPU columns differ ~2.5x between
   # two "AMD EPYC"s, one without AVX-512.
   result['recipes']['seed7']['scored_on'] = {'cpu': 'AMD EPYC', 'cpu_features': []}
   seed7 = next(line for line in recipes.render_table(result).splitlines()
                if line.startswith('| `seed7`'))
-  assert '18:37 on AMD EPYC (no AVX-512) |' in seed7
+  assert 'scored on AMD EPYC (no AVX-512) |' in seed7
 
 
 def test_recipes_table_compares_a_cut_run_only_with_one_cut_too():
