@@ -160,10 +160,9 @@ class TrainingConfig:
     architecture: 'unet' (default, fully convolutional with skips, sized for
       a CPU budget of minutes), 'unet_large' (the same U-Net with 64/128/256
       channels, three batch-normalised convolutions per block: ~6.6x the
-      arithmetic, meant for GPU training; measured best (27.09 dB) with
-      fresh_noise, loss 'bce', batch_size 128 and 30 epochs; 'mse', smaller
-      batches, 60 epochs or 1.5x the channels scored 27.05-27.11, see README)
-      or 'article' (the article's design, corrected).
+      arithmetic, meant for GPU training with fresh_noise, loss 'bce',
+      batch_size 128 and 30 epochs: see docs/benchmarks.md) or 'article'
+      (the article's design, corrected).
     loss: 'mse' (mean squared error), 'bce' (binary cross-entropy) or 'l1'
       (mean absolute error) on pixels in [0, 1]. It picks the model's output
       head: a linear output clipped to [0, 1] for 'mse' and 'l1', a sigmoid
@@ -171,7 +170,7 @@ class TrainingConfig:
     epochs: Passes over the `train` split.
     batch_size: Images per training step (on each replica). The default's 32
       with 'mse' scored ~0.2 dB above 128 with 'bce' on full MNIST, in ~1.1x
-      the CPU time (README, *Model quality*).
+      the CPU time (docs/benchmarks.md).
     learning_rate: Adam's (peak) learning rate.
     lr_schedule: 'cosine' (decays the rate to 2% of `learning_rate` over all
       training steps) or 'constant'.

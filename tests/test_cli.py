@@ -1,8 +1,10 @@
 """The dae-pipeline command line: parsing, config errors, no TFX for --help."""
 
+import argparse
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -59,3 +61,78 @@ def test_tensorboard_command_names_the_pipeline_s_trainer_output():
   from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
   assert cli.TRAINER_ID == pipeline_module.TRAINER_ID
   assert cli.MODEL_RUN_KEY == standard_component_specs.MODEL_RUN_KEY
+
+
+def _subcommands():
+  parser = cli.make_parser()
+  [commands] = [action for action in parser._actions  # pylint: disable=protected-access
+                if isinstance(action, argparse._SubParsersAction)]  # pylint: disable=protected-access
+  return commands.choices
+
+
+def test_every_flag_of_every_command_has_a_help_line():
+  missing = [f'{name} {action.option_strings or action.dest}'
+             for name, subparser in _subcommands().items()
+             for action in subparser._actions  # pylint: disable=protected-access
+             if not action.help and not isinstance(action, argparse._HelpAction)]  # pylint: disable=protected-access
+  assert not missing
+
+
+@pytest.mark.parametrize('command', ['report', 'sample', 'tensorboard'])
+def test_follow_up_commands_list_only_their_own_flags(command):
+  flags = {flag for action in _subcommands()[command]._actions  # pylint: disable=protected-access
+           for flag in action.option_strings}
+  assert '--profile' in flags and '--pipeline-root' in flags
+  assert not flags & {'--set', '--no-cache', '--source', '--source-dir', '--wait'}
+
+
+def _store_with_a_run(path, run_id):
+  from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  path.parent.mkdir(parents=True, exist_ok=True)
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = str(path)
+  config.sqlite.connection_mode = (
+      metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+  store = metadata_store.MetadataStore(config)
+  [type_id] = [store.put_context_type(metadata_store_pb2.ContextType(
+      name='pipeline_run'))]
+  store.put_contexts([metadata_store_pb2.Context(type_id=type_id, name=run_id)])
+
+
+def test_follow_up_commands_read_the_newest_run_of_any_profile(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  for command in ('report', 'sample', 'tensorboard'):
+    args = cli.make_parser().parse_args([command])
+    with pytest.raises(cli.NoRunFound, match='make run PROFILE=smoke'):
+      cli.build_config(args)
+  _store_with_a_run(tmp_path / 'build' / 'pipeline_root' / 'metadata.sqlite', 'a')
+  time.sleep(0.01)
+  _store_with_a_run(tmp_path / 'build' / 'smoke' / 'pipeline_root' / 'metadata.sqlite', 'b')
+  args = cli.make_parser().parse_args(['report'])
+  assert cli.build_config(args).profile == 'smoke'
+  assert cli.default_report_path(cli.build_config(args)) == 'build/smoke/report.html'
+  time.sleep(0.01)
+  _store_with_a_run(tmp_path / 'build' / 'pipeline_root' / 'metadata.sqlite', 'c')
+  assert cli.build_config(cli.make_parser().parse_args(['sample'])).profile == 'full'
+  # Named, they win; and `run` never guesses.
+  assert cli.build_config(cli.make_parser().parse_args(
+      ['report', '--profile', 'smoke'])).profile == 'smoke'
+  assert cli.build_config(cli.make_parser().parse_args(['run'])).profile == 'full'
+
+
+def test_a_follow_up_command_without_any_run_says_what_to_run(tmp_path, monkeypatch, capsys):
+  monkeypatch.chdir(tmp_path)
+  assert cli.main(['report']) == cli.EXIT_FAILED
+  error = capsys.readouterr().err.strip()
+  assert len(error.splitlines()) == 1
+  assert error.startswith('dae-pipeline: report: no pipeline run found')
+  assert 'make run PROFILE=smoke' in error
+
+
+def test_an_unusable_pipeline_root_is_a_configuration_error(capsys):
+  assert cli.main(['run', '--pipeline-root', '/proc/nope/root']) == 2
+  error = capsys.readouterr().err.strip()
+  assert error.startswith("dae-pipeline: invalid configuration: config field "
+                          "'pipeline_root'"), error
+  assert len(error.splitlines()) == 1

@@ -6,7 +6,7 @@ the flattened 784-value ``clean`` feature and are reshaped to images.
 
 * ``mse``: mean squared error over every pixel of the split.
 * ``psnr``: the headline PSNR, ``10 * log10(1 / mse)`` from that mean MSE
-  (pixels in [0, 1]); thresholds and the README use this one.
+  (pixels in [0, 1]); the thresholds and the verdict use this one.
 * ``mean_image_psnr``: the mean of per-image PSNR (``tf.image.psnr``).
 * ``ssim``: mean of per-image SSIM as ``tf.image.ssim`` defines it (11x11
   Gaussian window, sigma 1.5, k1 0.01, k2 0.03), max_val 1; computed with the
