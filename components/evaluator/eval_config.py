@@ -1,16 +1,12 @@
 """The TFMA EvalConfig: reconstruction metrics, slices and push thresholds."""
 
-from typing import List, TYPE_CHECKING
+from typing import Any, List
 
 import tensorflow_model_analysis as tfma
 
 from components import features
 from components.evaluator import metrics
 from components.trainer import export
-
-if TYPE_CHECKING:  # Not at run time: VisualReport imports this module, and
-  # its code fingerprint must not follow the CLI's configuration.
-  import pipeline_config
 
 LABEL_KEY = features.CLEAN  # The clean image: what the model must reconstruct.
 SLICE_FEATURE = features.LABEL  # The digit: metrics are also reported per digit.
@@ -42,7 +38,7 @@ def _no_drop_below_baseline(max_drop_db: float) -> tfma.GenericChangeThreshold:
       absolute={'value': -max_drop_db})
 
 
-def make_eval_config(thresholds: 'pipeline_config.ThresholdConfig') -> tfma.EvalConfig:
+def make_eval_config(thresholds: Any) -> tfma.EvalConfig:
   """Overall and per-digit MSE, PSNR, mean-image PSNR and SSIM, and the gate.
 
   The candidate is blessed only if, over the whole test split, its PSNR and
@@ -52,7 +48,8 @@ def make_eval_config(thresholds: 'pipeline_config.ThresholdConfig') -> tfma.Eval
   under the baseline by more than that many dB.
 
   `thresholds` is duck-typed: any object with the fields of
-  pipeline_config.ThresholdConfig. Without a baseline (the first run) TFX's
+  pipeline_config.ThresholdConfig (not imported: VisualReport imports this
+  module, and its code fingerprint must not follow the CLI's configuration). Without a baseline (the first run) TFX's
   Evaluator skips change thresholds: the values alone gate.
   """
   psnr_gates = [_gated(
