@@ -174,6 +174,7 @@ def make_parser() -> argparse.ArgumentParser:
                                   help='interface to serve on (0.0.0.0: all)')
   tensorboard_parser.add_argument('--print-logdir', action='store_true',
                                   help='print the log directory and exit')
+  _add_denoise_parser(commands)
   compile_parser = commands.add_parser(
       'compile', help='compile the pipeline for an orchestrator (Kubeflow '
       'Pipelines v2); runs nothing')
@@ -229,6 +230,37 @@ def make_parser() -> argparse.ArgumentParser:
                           help='replace the recurring run of that name if it exists '
                           '(without: refuse, changing nothing)')
   return parser
+
+
+def _add_denoise_parser(commands) -> None:
+  denoise_parser = commands.add_parser(
+      'denoise', help='denoise PNG/JPEG/.npy images with the newest served '
+      'model (or --model DIR) into PNGs')
+  _add_config_arguments(denoise_parser)
+  denoise_parser.add_argument(
+      'images', nargs='+', metavar='IMAGE',
+      help='PNG, JPEG or .npy ([H, W], [H, W, C] or [N, H, W, C]; floats in '
+      '[0, 1] or uint8) of the size the model takes')
+  denoise_parser.add_argument('--output', required=True, metavar='DIR',
+                              help='directory (or bucket) of the denoised '
+                              '<stem>.png (<stem>-<i>.png for an .npy stack)')
+  denoise_parser.add_argument('--model', metavar='DIR',
+                              help='a SavedModel directory (default: the newest '
+                              'complete version in the serving dir)')
+  denoise_parser.add_argument('--reference', nargs='+', metavar='CLEAN',
+                              help='clean images, one per IMAGE in its order: '
+                              'print PSNR and SSIM of input and output')
+
+
+def _denoise(args, config) -> int:
+  from pipeline import denoise  # pylint: disable=g-import-not-at-top
+  try:
+    denoise.denoise_command(args.images, args.output, args.model,
+                            config.serving_dir, args.reference)
+  except denoise.DenoiseError as error:
+    print(f'dae-pipeline: denoise: {error}', file=sys.stderr)
+    return EXIT_INVALID_CONFIG
+  return 0
 
 
 def _add_param_argument(parser: argparse.ArgumentParser) -> None:
@@ -465,6 +497,8 @@ def main(argv: Optional[List[str]] = None) -> int:
       return _report(args, config)
     if args.command == 'compile':
       return _compile(args, config)
+    if args.command == 'denoise':
+      return _denoise(args, config)
     if args.command == 'tensorboard':
       return _tensorboard(args, config)
     if args.command in ('submit', 'schedule'):

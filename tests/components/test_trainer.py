@@ -193,12 +193,47 @@ def test_export_rejects_examples_with_the_wrong_number_of_pixels(exported):
         examples=tf.constant([short.SerializeToString()]))
 
 
-def test_export_rejects_non_finite_images(exported):
+@pytest.mark.parametrize('value', [np.nan, np.inf, -np.inf])
+def test_export_rejects_non_finite_images(exported, value):
   _, loaded = exported
   images = np.zeros((1, 28, 28, 1), np.float32)
-  images[0, 3, 3, 0] = np.nan
+  images[0, 3, 3, 0] = value
   with pytest.raises(tf.errors.InvalidArgumentError, match='must be finite'):
     loaded.signatures[export.IMAGES_SIGNATURE](images=tf.constant(images))
+
+
+def test_export_rejects_images_on_the_0_to_255_scale(exported):
+  # Before the check, 0..255 pixels came back as an all-white image.
+  _, loaded = exported
+  _, clean = _pairs(2)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'must be on the \[0, 1\] scale'):
+    loaded.signatures[export.IMAGES_SIGNATURE](images=tf.constant(clean * 255))
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r'\[0, 1\] scale'):
+    loaded.signatures[export.EXAMPLES_SIGNATURE](examples=_serialized(clean * 255))
+
+
+def test_the_scale_bound_is_beyond_the_pipeline_s_largest_possible_noise():
+  # noise.uniform's smallest draw is 0.5 / 2^53: Box-Muller's largest radius.
+  largest_radius = np.sqrt(-2.0 * np.log(0.5 / 2.0**53))
+  largest_stddev = 1.0  # NoiseSpec's limit.
+  assert 1.0 + largest_stddev * largest_radius < export.MAX_INPUT_PIXEL
+
+
+@pytest.mark.parametrize('kind, stddev', [(noise_lib.GAUSSIAN, 1.0),
+                                          (noise_lib.RANDOM_GAUSSIAN, 0.5)])
+def test_export_accepts_the_pipeline_s_unclipped_noise(exported, kind, stddev):
+  # White images (the worst case) with the pipeline's own noise, unclipped.
+  _, loaded = exported
+  count = 256
+  spec = noise_lib.NoiseSpec(kind=kind, stddev=stddev, min_stddev=0.0,
+                             max_stddev=stddev, amount=0.0, clip=False, seed=0)
+  noisy, _ = noise_lib.add_noise(np.ones((count, 784)),
+                                 np.arange(count, dtype=np.uint64), spec)
+  assert noisy.max() > 1.0 + 3 * stddev  # Well outside [0, 1].
+  output = loaded.signatures[export.IMAGES_SIGNATURE](
+      images=tf.constant(noisy.reshape(count, 28, 28, 1)))['output']
+  assert output.shape == (count, 28, 28, 1)
 
 
 @pytest.mark.parametrize('native, allowed, policy', [

@@ -1,0 +1,276 @@
+"""`dae-pipeline denoise`: real SavedModels, files the tests write, the CLI."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components import serving_dir
+from components.trainer import export
+from pipeline import cli
+
+
+def _export(path, layer):
+  """Exports a 28x28x1 model made of one layer, as the Trainer exports."""
+  inputs = keras.Input((28, 28, 1))
+  export.export_saved_model(keras.Model(inputs, layer(inputs)), str(path))
+  return str(path)
+
+
+@pytest.fixture(scope='module')
+def clip_model(tmp_path_factory):
+  """Output = input clipped to [0, 1]: PNG inputs come back unchanged."""
+  return _export(tmp_path_factory.mktemp('clip') / 'model',
+                 keras.layers.ReLU(max_value=1.0))
+
+
+@pytest.fixture(scope='module')
+def invert_model(tmp_path_factory):
+  """Output = 1 - input."""
+  return _export(tmp_path_factory.mktemp('invert') / 'model',
+                 keras.layers.Rescaling(scale=-1.0, offset=1.0))
+
+
+@pytest.fixture(scope='module')
+def rgb_model(tmp_path_factory):
+  """A 16x16 RGB SavedModel (not the Trainer's shape): output = input."""
+  module = tf.Module()
+  module.denoise = tf.function(
+      lambda images: {export.OUTPUT_KEY: tf.identity(images)},
+      input_signature=[tf.TensorSpec([None, 16, 16, 3], tf.float32, name='images')])
+  path = str(tmp_path_factory.mktemp('rgb') / 'model')
+  tf.saved_model.save(module, path, signatures={
+      export.IMAGES_SIGNATURE: module.denoise.get_concrete_function()})
+  return path
+
+
+def _digit(height=28, width=28, seed=0):
+  """A bright bar on black with a little noise, float [H, W] in [0, 1]."""
+  rng = np.random.default_rng(seed)
+  image = np.zeros((height, width))
+  image[8:20, 10:14] = 1.0
+  return np.clip(image + rng.normal(0, 0.1, image.shape), 0, 1)
+
+
+def _write_png(path, image):
+  """Writes float [H, W] or [H, W, C] in [0, 1] as an 8-bit PNG; returns
+  the pixels it holds, float [H, W, C]."""
+  pixels = np.rint(np.asarray(image) * 255).astype(np.uint8)
+  if pixels.ndim == 2:
+    pixels = pixels[..., None]
+  tf.io.write_file(str(path), tf.io.encode_png(pixels))
+  return pixels / 255.0
+
+
+def _read_png(path):
+  return tf.io.decode_png(tf.io.read_file(str(path))).numpy() / 255.0
+
+
+def _denoise(capsys, *argv):
+  code = cli.main(['denoise', *map(str, argv)])
+  captured = capsys.readouterr()
+  return code, captured.out, captured.err
+
+
+def test_denoise_writes_a_png_per_image_and_names_the_model(
+    tmp_path, capsys, clip_model):
+  digit = _write_png(tmp_path / 'digit.png', _digit())
+  stack = np.stack([_digit(seed=1), _digit(seed=2)])[..., None].astype(np.float32)
+  np.save(tmp_path / 'stack.npy', stack)
+  grey = np.rint(_digit(seed=3) * 255).astype(np.uint8)  # [H, W] uint8.
+  np.save(tmp_path / 'grey.npy', grey)
+  output = tmp_path / 'out'
+  code, out, err = _denoise(capsys, tmp_path / 'digit.png', tmp_path / 'stack.npy',
+                            tmp_path / 'grey.npy', '--model', clip_model,
+                            '--output', output)
+  assert code == 0, err
+  assert sorted(os.listdir(output)) == ['digit.png', 'grey.png', 'stack-0.png',
+                                        'stack-1.png']
+  np.testing.assert_allclose(_read_png(output / 'digit.png'), digit, atol=1e-6)
+  for index in range(2):
+    np.testing.assert_allclose(_read_png(output / f'stack-{index}.png'),
+                               stack[index], atol=0.5 / 255 + 1e-6)
+  np.testing.assert_allclose(_read_png(output / 'grey.png')[..., 0], grey / 255.0,
+                             atol=1e-6)
+  assert f'model: {clip_model} (takes 28x28x1)' in out
+  assert f'wrote {output}/digit.png' in out
+  assert f'wrote 2 images of {tmp_path}/stack.npy' in out
+
+
+def test_a_colour_image_is_converted_to_grey_for_a_grey_model(
+    tmp_path, capsys, clip_model):
+  colour = np.stack([_digit(), _digit(seed=1) * 0.5, np.zeros((28, 28))], axis=-1)
+  pixels = _write_png(tmp_path / 'colour.png', colour)
+  code, out, err = _denoise(capsys, tmp_path / 'colour.png', '--model', clip_model,
+                            '--output', tmp_path / 'out')
+  assert code == 0, err
+  written = _read_png(tmp_path / 'out' / 'colour.png')
+  expected = tf.image.rgb_to_grayscale(pixels.astype(np.float32)).numpy()
+  assert written.shape == (28, 28, 1)
+  np.testing.assert_allclose(written, expected, atol=0.5 / 255 + 1e-6)
+  assert f'{tmp_path}/colour.png: colour converted to grey' in out
+
+
+def test_a_grey_image_is_converted_to_rgb_for_a_colour_model_of_its_shape(
+    tmp_path, capsys, rgb_model):
+  pixels = _write_png(tmp_path / 'small.png', _digit(16, 16))
+  code, out, err = _denoise(capsys, tmp_path / 'small.png', '--model', rgb_model,
+                            '--output', tmp_path / 'out')
+  assert code == 0, err
+  written = _read_png(tmp_path / 'out' / 'small.png')
+  np.testing.assert_allclose(written, np.repeat(pixels, 3, axis=-1), atol=1e-6)
+  assert 'takes 16x16x3' in out and 'grey converted to RGB' in out
+
+
+def _assert_one_line_error(code, err, *fragments):
+  assert code == cli.EXIT_INVALID_CONFIG
+  assert len(err.strip().splitlines()) == 1, err
+  assert err.startswith('dae-pipeline: denoise: ')
+  for fragment in fragments:
+    assert fragment in err, err
+
+
+def test_an_image_of_another_size_refuses_the_command_before_any_write(
+    tmp_path, capsys, clip_model):
+  _write_png(tmp_path / 'good.png', _digit())
+  _write_png(tmp_path / 'big.png', _digit(32, 30))
+  output = tmp_path / 'out'
+  code, _, err = _denoise(capsys, tmp_path / 'good.png', tmp_path / 'big.png',
+                          '--model', clip_model, '--output', output)
+  _assert_one_line_error(code, err, f'{tmp_path}/big.png is 30x32 pixels',
+                         'the model takes 28x28')
+  assert not output.exists()
+
+
+@pytest.mark.parametrize('name, contents, fragment', [
+    ('missing.png', None, 'no such file'),
+    ('broken.png', b'not a picture', 'cannot be decoded as an image'),
+    ('broken.npy', b'not an array', 'not a .npy array'),
+    ('digit.gif', b'GIF89a', "unsupported file type '.gif'"),
+    ('labels.npy', np.zeros((28, 28), np.int64), 'int64 pixels'),
+    ('odd.npy', np.zeros((5, 28, 28), np.float32), 'an array of shape [5, 28, 28]'),
+])
+def test_a_bad_file_is_a_one_line_error_naming_it(
+    tmp_path, capsys, clip_model, name, contents, fragment):
+  _write_png(tmp_path / 'good.png', _digit())
+  path = tmp_path / name
+  if isinstance(contents, bytes):
+    path.write_bytes(contents)
+  elif contents is not None:
+    np.save(path, contents)
+  code, _, err = _denoise(capsys, tmp_path / 'good.png', path, '--model',
+                          clip_model, '--output', tmp_path / 'out')
+  _assert_one_line_error(code, err, f'{path}: {fragment}')
+  assert not (tmp_path / 'out').exists()
+
+
+def test_0_to_255_floats_are_refused_by_the_model_naming_the_scale(
+    tmp_path, capsys, clip_model):
+  np.save(tmp_path / 'bright.npy', (_digit() * 255).astype(np.float32))
+  code, _, err = _denoise(capsys, tmp_path / 'bright.npy', '--model', clip_model,
+                          '--output', tmp_path / 'out')
+  _assert_one_line_error(code, err, f'{tmp_path}/bright.npy: the model refused it',
+                         'must be on the [0, 1] scale')
+  assert not (tmp_path / 'out').exists()
+
+
+def test_inputs_that_would_overwrite_each_other_are_refused(
+    tmp_path, capsys, clip_model):
+  for folder in ('a', 'b'):
+    (tmp_path / folder).mkdir()
+    _write_png(tmp_path / folder / 'digit.png', _digit())
+  code, _, err = _denoise(capsys, tmp_path / 'a' / 'digit.png',
+                          tmp_path / 'b' / 'digit.png', '--model', clip_model,
+                          '--output', tmp_path / 'out')
+  _assert_one_line_error(code, err, 'would both be written to digit.png')
+
+
+def _psnr(clean, images):
+  return 10 * np.log10(1 / np.mean((np.float64(clean) - images) ** 2, axis=(1, 2, 3)))
+
+
+def test_reference_prints_psnr_and_ssim_of_input_and_output(
+    tmp_path, capsys, clip_model):
+  # Unclipped noise: clipping it (the model) brings the images nearer the clean.
+  rng = np.random.default_rng(0)
+  clean = np.stack([_digit(seed=seed) for seed in range(2)])[..., None]
+  noisy = (clean + rng.normal(0, 0.4, clean.shape)).astype(np.float32)
+  np.save(tmp_path / 'noisy.npy', noisy)
+  np.save(tmp_path / 'clean.npy', clean.astype(np.float32))
+  code, out, err = _denoise(capsys, tmp_path / 'noisy.npy', '--reference',
+                            tmp_path / 'clean.npy', '--model', clip_model,
+                            '--output', tmp_path / 'out')
+  assert code == 0, err
+  clean32 = clean.astype(np.float32)
+  denoised = np.clip(noisy, 0, 1)
+  psnr_in, psnr_out = _psnr(clean32, noisy), _psnr(clean32, denoised)
+  ssim_in = tf.image.ssim(clean32, noisy, max_val=1.0).numpy()
+  ssim_out = tf.image.ssim(clean32, denoised, max_val=1.0).numpy()
+  assert (psnr_out > psnr_in + 1).all() and (ssim_out > ssim_in).all()
+  for index in range(2):
+    assert (f'{tmp_path}/noisy.npy[{index}]: PSNR {psnr_in[index]:.1f} -> '
+            f'{psnr_out[index]:.1f} dB, SSIM {ssim_in[index]:.2f} -> '
+            f'{ssim_out[index]:.2f}') in out, out
+
+
+def test_reference_count_must_match_the_images(tmp_path, capsys, clip_model):
+  _write_png(tmp_path / 'a.png', _digit())
+  _write_png(tmp_path / 'b.png', _digit(seed=1))
+  code, _, err = _denoise(capsys, tmp_path / 'a.png', tmp_path / 'b.png',
+                          '--reference', tmp_path / 'a.png', '--model',
+                          clip_model, '--output', tmp_path / 'out')
+  _assert_one_line_error(code, err, '1 --reference files for 2 images')
+
+
+def test_the_newest_complete_served_version_is_used(
+    tmp_path, capsys, clip_model, invert_model):
+  base = tmp_path / 'serving'
+  serving_dir.copy_tree(clip_model, str(base / '100'))
+  serving_dir.copy_tree(invert_model, str(base / '200'))
+  # A push cut short: everything but saved_model.pb.
+  serving_dir.copy_tree(clip_model, str(base / '300'))
+  os.remove(base / '300' / serving_dir.SAVED_MODEL_FILENAME)
+  digit = _write_png(tmp_path / 'digit.png', _digit())
+  code, out, err = _denoise(capsys, tmp_path / 'digit.png', '--serving-dir', base,
+                            '--output', tmp_path / 'out')
+  assert code == 0, err
+  assert f'model: version 200 of {base}' in out
+  np.testing.assert_allclose(_read_png(tmp_path / 'out' / 'digit.png'), 1 - digit,
+                             atol=1e-6)
+
+
+def test_no_served_model_is_a_one_line_error(tmp_path, capsys):
+  (tmp_path / 'serving' / '100').mkdir(parents=True)  # Incomplete only.
+  _write_png(tmp_path / 'digit.png', _digit())
+  code, _, err = _denoise(capsys, tmp_path / 'digit.png', '--serving-dir',
+                          tmp_path / 'serving', '--output', tmp_path / 'out')
+  _assert_one_line_error(code, err, 'no complete model version in')
+
+
+def test_a_model_dir_without_a_saved_model_is_a_one_line_error(tmp_path, capsys):
+  _write_png(tmp_path / 'digit.png', _digit())
+  code, _, err = _denoise(capsys, tmp_path / 'digit.png', '--model', tmp_path,
+                          '--output', tmp_path / 'out')
+  _assert_one_line_error(code, err, f'{tmp_path} is not a SavedModel directory')
+
+
+@pytest.mark.slow
+def test_the_denoise_command_leaves_the_tfx_runtime_unimported(
+    tmp_path, clip_model):
+  # A fresh interpreter: only TFX's small file-I/O module (via serving_dir).
+  _write_png(tmp_path / 'digit.png', _digit())
+  code = ('import sys; from pipeline import cli\n'
+          f'code = cli.main(["denoise", {str(tmp_path / "digit.png")!r}, '
+          f'"--model", {clip_model!r}, "--output", {str(tmp_path / "out")!r}])\n'
+          'loaded = sorted(m for m in sys.modules if m.startswith("tfx") and not '
+          '(m in ("tfx", "tfx.version", "tfx.dsl") or m.startswith("tfx.dsl.io")))\n'
+          'print(loaded)\n'
+          'sys.exit(code or (10 if loaded else 0))')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, check=False)
+  assert result.returncode == 0, result.stdout + result.stderr
+  assert (tmp_path / 'out' / 'digit.png').exists()
