@@ -60,13 +60,13 @@ def newest_run_profile() -> str:
 def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
   """The profile's config with the command line's overrides applied.
 
-  A follow-up command (FOLLOW_UP_COMMANDS) given neither --profile nor
-  --pipeline-root nor --metadata-path takes the profile of the newest run.
+  A follow-up command (FOLLOW_UP_COMMANDS) given neither --profile nor a
+  path of a run (nor denoise's --model) takes the profile of the newest run.
   """
   profile = args.profile
   if profile is None:
     located = any(getattr(args, name, None) for name in (
-        'pipeline_root', 'metadata_path'))
+        'pipeline_root', 'metadata_path', 'serving_dir', 'model'))
     profile = ('full' if located or args.command not in FOLLOW_UP_COMMANDS
                else newest_run_profile())
   config = pipeline_config.load_profile(profile)
@@ -236,7 +236,7 @@ def _add_denoise_parser(commands) -> None:
   denoise_parser = commands.add_parser(
       'denoise', help='denoise PNG/JPEG/.npy images with the newest served '
       'model (or --model DIR) into PNGs')
-  _add_config_arguments(denoise_parser)
+  _add_location_arguments(denoise_parser, follow_up=True)
   denoise_parser.add_argument(
       'images', nargs='+', metavar='IMAGE',
       help='PNG, JPEG or .npy ([H, W], [H, W, C] or [N, H, W, C]; floats in '
@@ -464,6 +464,7 @@ def _run(args, config, start: float) -> int:
     print(f'dae-pipeline: {error}', file=sys.stderr)
     return EXIT_BUSY
   except local_runner.RunInterrupted as interrupted:
+    interrupted.acknowledge()
     print(f'dae-pipeline: run interrupted ({interrupted.signal_name}); run the '
           'same command again to resume: the components that finished come '
           'from the cache', file=sys.stderr)

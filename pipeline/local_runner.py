@@ -12,7 +12,9 @@ import dataclasses
 import logging as python_logging
 import os
 import signal
+import sys
 import threading
+import _thread
 from typing import Iterator, List, Optional
 
 from absl import logging
@@ -25,42 +27,74 @@ import pipeline_config
 class RunInterrupted(KeyboardInterrupt):
   """The run was stopped by a signal: Ctrl-C's SIGINT, or SIGTERM (a pod or
   a service manager stopping it). A KeyboardInterrupt, so that no library's
-  `except Exception` swallows it on the way out."""
+  `except Exception` swallows it on the way out.
 
-  def __init__(self, signal_number: int):
+  The code that catches it calls `acknowledge()`: until then it is raised
+  again (see stopped_by_signals).
+  """
+
+  def __init__(self, signal_number: int, acknowledged: threading.Event):
     self.signal_number = signal_number
     self.signal_name = signal.Signals(signal_number).name
+    self._acknowledged = acknowledged
     super().__init__(self.signal_name)
+
+  def acknowledge(self) -> None:
+    """Stops raising it again: the run's own code has it."""
+    self._acknowledged.set()
+
+
+# How often an interrupt not yet acknowledged is raised again.
+_REINTERRUPT_S = 1.0
 
 
 @contextlib.contextmanager
 def stopped_by_signals() -> Iterator[None]:
   """Turns SIGINT and SIGTERM into RunInterrupted for the `with` block.
 
-  At the signal every log line is dropped from then on: what the libraries
-  log while the exception unwinds them (Keras's and TFX's tracebacks of an
-  interrupted step) says nothing the user needs, and the caller prints the
-  one line that does. Outside the main thread (signals cannot be handled
-  there) the block runs unchanged.
+  An exception raised while a finalizer runs (a `__del__`, as TensorFlow's
+  resource deleters run all the time during training) is printed and
+  ignored by Python, and the run would go on: so a thread raises it again
+  in the main thread every `_REINTERRUPT_S` until the run's code catches it
+  and calls `acknowledge()`.
+
+  From the signal on, every log line and every ignored-exception report is
+  dropped: what the libraries say while the exception unwinds them (Keras's
+  and TFX's tracebacks of an interrupted step) tells the user nothing, and
+  the caller prints the one line that does. Outside the main thread
+  (signals cannot be handled there) the block runs unchanged.
   """
   if threading.current_thread() is not threading.main_thread():
     yield
     return
+  acknowledged = threading.Event()
+  first_signal = []
+
+  def insist():
+    while not acknowledged.wait(_REINTERRUPT_S):
+      _thread.interrupt_main(signal.SIGINT)  # Runs `interrupt` in the main thread.
 
   def interrupt(signal_number, frame):
     del frame
-    python_logging.disable(python_logging.CRITICAL)
-    for number in (signal.SIGINT, signal.SIGTERM):  # A second one: default.
-      signal.signal(number, signal.SIG_DFL)
-    raise RunInterrupted(signal_number)
+    if acknowledged.is_set():
+      return  # The run is closing down already.
+    if not first_signal:
+      first_signal.append(signal_number)
+      python_logging.disable(python_logging.CRITICAL)
+      sys.unraisablehook = lambda unraisable: None
+      threading.Thread(target=insist, daemon=True).start()
+    raise RunInterrupted(first_signal[0], acknowledged)
 
   previous = {number: signal.signal(number, interrupt)
               for number in (signal.SIGINT, signal.SIGTERM)}
+  unraisable_hook = sys.unraisablehook
   try:
     yield
   finally:
+    acknowledged.set()
     for number, handler in previous.items():
       signal.signal(number, handler)
+    sys.unraisablehook = unraisable_hook
     python_logging.disable(python_logging.NOTSET)
 
 
@@ -136,6 +170,7 @@ def run(config: pipeline_config.PipelineConfig,
       LocalDagRunner().run_with_ir(compile_for_local(
           dag, pipeline_module.never_cached_nodes(served)))
     except RunInterrupted as interrupted:
+      interrupted.acknowledge()
       # Still under the lock: close what was running now rather than on the
       # next run, so MLMD shows at once that the run did not finish.
       recovery.close_interrupted(

@@ -78,7 +78,7 @@ def test_every_flag_of_every_command_has_a_help_line():
   assert not missing
 
 
-@pytest.mark.parametrize('command', ['report', 'sample', 'tensorboard'])
+@pytest.mark.parametrize('command', ['report', 'sample', 'tensorboard', 'denoise'])
 def test_follow_up_commands_list_only_their_own_flags(command):
   flags = {flag for action in _subcommands()[command]._actions  # pylint: disable=protected-access
            for flag in action.option_strings}
@@ -102,8 +102,9 @@ def _store_with_a_run(path, run_id):
 
 def test_follow_up_commands_read_the_newest_run_of_any_profile(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  for command in ('report', 'sample', 'tensorboard'):
-    args = cli.make_parser().parse_args([command])
+  for command in (['report'], ['sample'], ['tensorboard'],
+                  ['denoise', 'x.png', '--output', 'out']):
+    args = cli.make_parser().parse_args(command)
     with pytest.raises(cli.NoRunFound, match='make run PROFILE=smoke'):
       cli.build_config(args)
   _store_with_a_run(tmp_path / 'build' / 'pipeline_root' / 'metadata.sqlite', 'a')

@@ -22,9 +22,10 @@ from tests import idx_files
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RUN_TIMEOUT_S = 600
+STOP_TIMEOUT_S = 120
 
 
-def _args(tmp_path, source_dir):
+def _args(tmp_path, source_dir, epochs=400, steps=4000):
   return [sys.executable, '-m', 'pipeline.cli', 'run', '--profile', 'smoke',
           '--pipeline-root', str(tmp_path / 'root'),
           '--serving-dir', str(tmp_path / 'serving'),
@@ -32,8 +33,8 @@ def _args(tmp_path, source_dir):
           '--set', 'data.train_examples=80', '--set', 'data.eval_examples=30',
           '--set', 'data.test_examples=20',
           # Many short epochs: the Trainer runs long enough to be interrupted.
-          '--set', 'training.epochs=400', '--set', 'training.batch_size=8',
-          '--set', 'training.max_train_steps=4000',
+          '--set', f'training.epochs={epochs}', '--set', 'training.batch_size=8',
+          '--set', f'training.max_train_steps={steps}',
           '--set', 'thresholds.min_psnr_db=0', '--set', 'thresholds.max_mse=1']
 
 
@@ -51,7 +52,13 @@ def _interrupt_in_trainer(args, tmp_path, signal_number):
     time.sleep(0.2)
   time.sleep(3)  # Inside `fit`, between and within steps.
   process.send_signal(signal_number)
-  stdout, stderr = process.communicate(timeout=120)
+  try:
+    stdout, stderr = process.communicate(timeout=STOP_TIMEOUT_S)
+  except subprocess.TimeoutExpired:
+    process.kill()
+    stdout, stderr = process.communicate()
+    pytest.fail(f'still running {STOP_TIMEOUT_S} s after the signal: '
+                f'{stdout[-2000:]}\n{stderr[-3000:]}')
   return process.returncode, stdout, stderr
 
 
@@ -78,8 +85,7 @@ def test_ctrl_c_and_sigterm_end_in_one_line_and_the_next_run_resumes(tmp_path):
     assert name in closed[-1].custom_properties[
         recovery.INTERRUPTED_PROPERTY].string_value
   # The next run: upstream from the cache, then a model, pushed, and its verdict.
-  args = [arg for arg in args if not arg.startswith('training.')] + [
-      '--set', 'training.epochs=1', '--set', 'training.max_train_steps=2']
+  args = _args(tmp_path, tiny.directory, epochs=1, steps=2)
   result = subprocess.run(args, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S, check=False)
   assert result.returncode == 0, result.stderr[-3000:]

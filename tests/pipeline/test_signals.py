@@ -1,0 +1,47 @@
+"""stopped_by_signals: SIGINT/SIGTERM become RunInterrupted, and one that a
+finalizer swallowed is raised again until the run's code acknowledges it."""
+
+import logging
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from pipeline import local_runner
+
+
+def _signal_soon(signal_number, delay_s=0.2):
+  threading.Timer(delay_s, os.kill, (os.getpid(), signal_number)).start()
+
+
+@pytest.mark.parametrize('signal_number', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_becomes_run_interrupted_naming_it(signal_number):
+  before = signal.getsignal(signal.SIGTERM)
+  with pytest.raises(local_runner.RunInterrupted) as raised:
+    with local_runner.stopped_by_signals():
+      _signal_soon(signal_number)
+      time.sleep(10)
+  assert raised.value.signal_number == signal_number
+  assert raised.value.signal_name == signal.Signals(signal_number).name
+  assert signal.getsignal(signal.SIGTERM) is before  # Restored.
+  assert logging.getLogger().isEnabledFor(logging.ERROR)  # Logging back on.
+
+
+def test_an_interrupt_swallowed_once_is_raised_again_until_acknowledged():
+  swallowed = []
+  started = time.monotonic()
+  with pytest.raises(local_runner.RunInterrupted) as raised:
+    with local_runner.stopped_by_signals():
+      _signal_soon(signal.SIGTERM)
+      while time.monotonic() - started < 10:
+        try:
+          time.sleep(0.01)
+        except local_runner.RunInterrupted:
+          if swallowed:  # The second time: caught by the run's code.
+            raise
+          swallowed.append(1)  # As Python ignores one raised in a __del__.
+  # The first signal's name, though the second came through SIGINT.
+  assert raised.value.signal_number == signal.SIGTERM
+  assert swallowed and time.monotonic() - started < 5
