@@ -6,6 +6,7 @@ metrics are known in advance: the clean images plus a constant 0.1 are the
 perfect. A marked digit lets a model be bad on that digit alone.
 """
 
+import dataclasses
 import json
 import os
 
@@ -205,3 +206,40 @@ def test_each_failed_gate_is_described_with_its_numbers_and_config_field(tmp_pat
   assert lines[1] == ('psnr -7.12 dB against the last blessed model, more '
                              'than the 0 dB drop allowed (thresholds.max_psnr_drop_db)'), lines
   assert lines[2] == 'psnr 25.83 dB, needs >= 30 dB (thresholds.min_psnr_db)', lines
+
+
+def _evaluate_with_default_thresholds(tmp_path, candidate_shifts, baseline_shifts):
+  """As _evaluate, with every threshold at pipeline_config's default."""
+  defaults = pipeline_config.ThresholdConfig()
+  return _evaluate(tmp_path, candidate_shifts, baseline_shifts,
+                   **dataclasses.asdict(defaults))
+
+
+def test_the_default_floors_and_overall_drop_gate_as_documented(tmp_path):
+  # Candidate 0.064 off everywhere (23.75 dB overall), baseline 0.061 off
+  # (24.16 dB): below both floors and worse than the baseline, while no digit
+  # loses more than 0.5 dB. The lines carry the bounds the Evaluator applied.
+  blessed, _ = _evaluate_with_default_thresholds(
+      tmp_path, (-OFFSET + 0.064,) * 2, (-OFFSET + 0.061,) * 2)
+  assert blessed == 0
+  lines = sorted(_described_failures(tmp_path))
+  assert [line.rsplit('(', 1)[1] for line in lines] == [
+      'thresholds.max_mse)', 'thresholds.max_psnr_drop_db)',
+      'thresholds.min_psnr_db)'], lines
+  assert 'needs <= 0.004 (' in lines[0]
+  assert 'more than the 0 dB drop allowed' in lines[1]
+  assert 'needs >= 24 dB (' in lines[2]
+
+
+def test_the_per_digit_gate_is_on_by_default_at_half_a_db(tmp_path):
+  # Better overall (40 dB on nine digits), but the marked digit 0.67 dB below
+  # the baseline's: not blessed by default; 0.27 dB below: blessed.
+  blessed, _ = _evaluate_with_default_thresholds(
+      tmp_path / 'worse', (-OFFSET + 0.01, -0.065), (-0.07, -0.07))
+  assert blessed == 0
+  [line] = _described_failures(tmp_path / 'worse')
+  assert line.startswith(f'{features.LABEL} {MARKED_DIGIT}: psnr -0.6'), line
+  assert 'more than the 0.5 dB drop allowed' in line
+  blessed, _ = _evaluate_with_default_thresholds(
+      tmp_path / 'within', (-OFFSET + 0.01, -0.068), (-0.07, -0.07))
+  assert blessed == 1
