@@ -62,7 +62,7 @@ img { max-width: 100%; }
 <td>{{ row.candidate }}</td><td>{{ row.noisy_input }}</td>
 {% if compare %}<td>{{ row.baseline }}</td><td>{{ row.change }}</td>{% endif %}</tr>
 {% endfor %}</table>
-<p>The noisy input row is the noisy test images scored against the clean
+<p>The noisy input column scores the noisy test images against the clean
 ones: what the model starts from. PSNR is 10&middot;log10(1/MSE) from the
 mean MSE over all test pixels; mean_image_psnr averages per-image PSNR; SSIM
 is the mean of <code>tf.image.ssim</code> (defaults, max_val 1).</p>
