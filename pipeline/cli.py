@@ -441,9 +441,11 @@ def default_report_path(config: pipeline_config.PipelineConfig) -> str:
 
 def _report(args, config) -> int:
   from pipeline import report_page  # pylint: disable=g-import-not-at-top
+  from pipeline import run_outcome  # pylint: disable=g-import-not-at-top
   output = args.output or default_report_path(config)
-  source = report_page.write_page(config.resolved_metadata_path, output)
-  print(f'wrote the report of run {source.run_id} ({config.profile} profile) '
+  outcome = run_outcome.latest(config.resolved_metadata_path)
+  report_page.write_page(outcome, config.profile, output)
+  print(f'wrote the report of run {outcome.run_id} ({config.profile} profile) '
         f'to {output}')
   return 0
 

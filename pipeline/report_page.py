@@ -1,22 +1,30 @@
-"""`dae-pipeline report`: the newest run's VisualReport as one offline HTML page.
+"""`dae-pipeline report`: one run's outcome and pictures as one offline HTML page.
 
-The page embeds its images (base64 data URIs) and needs no network: the
-run's metrics, the comparison with the last blessed model (the Evaluator's
-baseline, when the run had one), the per-digit PSNR chart and the digit grid.
+The facts (verdict, failed gates, push, figures of the model, the noisy input
+and the last blessed model, split sizes) come from the run's
+`run_outcome.RunOutcome`, the same facts as the run's closing verdict; the
+per-digit PSNR and the pictures from its VisualReport artifact. The page
+embeds its images (base64 data URIs) and needs no network.
 """
 
 import base64
-import dataclasses
 import os
-from typing import Optional
+from typing import Dict, List, Optional
 
 import jinja2
 
 from components.visual_report import report as report_lib
-from pipeline import run_summary
+from pipeline import run_outcome
 
-REPORT_NODE = 'VisualReport'
-REPORT_KEY = 'report'
+# What each figure is measured in, and which way is better.
+UNITS = {
+    'psnr': 'dB, higher is better',
+    'mean_image_psnr': 'dB, higher is better',
+    'ssim': 'unitless, 0..1, higher is better',
+    'mse': 'on [0, 1] pixels, lower is better',
+}
+# The data splits in the order a reader expects them.
+SPLIT_ORDER = ('train', 'eval', 'test')
 
 _TEMPLATE = jinja2.Template('''<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -26,47 +34,49 @@ body { font-family: sans-serif; margin: 2em auto; max-width: 1000px; color: #222
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.8em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-.blessed { color: #1a7f37; } .not-blessed { color: #b42318; }
+th.unit, td.unit, #run td { text-align: left; } td.unit { color: #555; }
+.verdict { border-left: 0.4em solid; padding: 0.2em 1em; margin: 1em 0; }
+.verdict.blessed { border-color: #1a7f37; background: #eef8f0; }
+.verdict.not-blessed { border-color: #b42318; background: #fdf0ef; }
+.blessed h2 { color: #1a7f37; } .not-blessed h2 { color: #b42318; }
+.note { color: #555; }
 img { max-width: 100%; }
 </style></head><body>
 <h1>{{ title }}</h1>
-<p>Run <code>{{ run_id }}</code>: the candidate model was
-{% if blessed %}<b class="blessed">blessed</b>{% else %}<b class="not-blessed">not blessed</b>{% endif %}
-by the Evaluator.
-{% if has_baseline %}It is compared with the last blessed model (the baseline).
-{% else %}There was no blessed model to compare with.{% endif %}</p>
+<section id="verdict" class="verdict {{ 'blessed' if blessed else 'not-blessed' }}">
+<h2>Verdict: {{ 'blessed' if blessed else 'not blessed' }}</h2>
+{% if failures %}<p>Failed gates:</p><ul>
+{% for failure in failures %}<li>{{ failure }}</li>
+{% endfor %}</ul>{% endif %}
+<p>Push: {{ push }}</p>
+</section>
+<table id="run"><tr><th>run</th><td><code>{{ run_id }}</code></td></tr>
+<tr><th>profile</th><td>{{ profile }}</td></tr>
+<tr><th>data</th><td>{{ splits }}</td></tr></table>
 <h2>Test metrics</h2>
-<table><tr><th>metric</th><th>this model</th>
-{% if has_baseline %}<th>last blessed model</th><th>change</th>{% endif %}</tr>
-{% for row in overall %}<tr><td>{{ row.name }}</td><td>{{ row.candidate }}</td>
-{% if has_baseline %}<td>{{ row.baseline }}</td><td>{{ row.change }}</td>{% endif %}</tr>
+<p class="note">{{ baseline_note }}</p>
+<table id="metrics"><tr><th>metric</th><th class="unit">unit</th><th>this model</th>
+<th>noisy input (reference)</th>
+{% if compare %}<th>last blessed model</th><th>change</th>{% endif %}</tr>
+{% for row in overall %}<tr><td>{{ row.name }}</td><td class="unit">{{ row.unit }}</td>
+<td>{{ row.candidate }}</td><td>{{ row.noisy_input }}</td>
+{% if compare %}<td>{{ row.baseline }}</td><td>{{ row.change }}</td>{% endif %}</tr>
 {% endfor %}</table>
-<p>PSNR is 10&middot;log10(1/MSE) from the mean MSE over all test pixels; mean_image_psnr
-averages per-image PSNR; SSIM is the mean of <code>tf.image.ssim</code> (defaults, max_val 1).</p>
+<p>The noisy input column scores the noisy test images against the clean
+ones: what the model starts from. PSNR is 10&middot;log10(1/MSE) from the
+mean MSE over all test pixels; mean_image_psnr averages per-image PSNR; SSIM
+is the mean of <code>tf.image.ssim</code> (defaults, max_val 1).</p>
 <h2>PSNR per digit</h2>
 <img alt="PSNR per digit" src="data:image/png;base64,{{ chart }}">
-<table><tr><th>digit</th>{% for digit in digits %}<th>{{ digit }}</th>{% endfor %}</tr>
+<table id="digits"><tr><th>digit</th>{% for digit in digits %}<th>{{ digit }}</th>{% endfor %}</tr>
 <tr><td>this model (dB)</td>{% for value in digit_candidate %}<td>{{ value }}</td>{% endfor %}</tr>
-{% if has_baseline %}<tr><td>last blessed (dB)</td>{% for value in digit_baseline %}<td>{{ value }}</td>{% endfor %}</tr>{% endif %}
+{% if compare %}<tr><td>last blessed model (dB)</td>{% for value in digit_baseline %}<td>{{ value }}</td>{% endfor %}</tr>{% endif %}
 </table>
 <h2>Test digits: clean, noisy, denoised</h2>
 <img alt="clean, noisy and denoised test digits" src="data:image/png;base64,{{ grid }}">
 <p><small>Report artifact: <code>{{ report_uri }}</code></small></p>
 </body></html>
 ''', autoescape=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class ReportSource:
-  """Where the newest report is: its run and artifact directory."""
-  run_id: str
-  uri: str
-
-
-def latest_report(metadata_path: str) -> ReportSource:
-  """The VisualReport output of the newest run that has one."""
-  return ReportSource(*run_summary.latest_output(metadata_path, REPORT_NODE,
-                                                 REPORT_KEY))
 
 
 def _format(name: str, value: Optional[float], signed: bool = False) -> str:
@@ -76,39 +86,67 @@ def _format(name: str, value: Optional[float], signed: bool = False) -> str:
   return f'{value:+.{digits}f}' if signed else f'{value:.{digits}f}'
 
 
-def render_html(source: ReportSource) -> str:
-  """The report page of one VisualReport artifact."""
-  metrics, images = report_lib.load_report(source.uri)
-  overall = metrics['overall']
-  candidate = overall[report_lib.CANDIDATE]
-  baseline = overall.get(report_lib.BASELINE)
+def _baseline_note(outcome: run_outcome.RunOutcome) -> str:
+  """What the model is compared with, in words."""
+  if outcome.baseline_is_candidate:
+    return 'baseline: the same model (nothing new was trained)'
+  if outcome.baseline is None:
+    return 'baseline: none (no blessed model to compare with yet)'
+  return 'baseline: the last blessed model'
+
+
+def _splits(split_sizes: Dict[str, int]) -> str:
+  """'train 80, eval 30, test 20 examples' (the splits the run recorded)."""
+  names = [name for name in SPLIT_ORDER if name in split_sizes]
+  names += sorted(set(split_sizes) - set(SPLIT_ORDER))
+  if not names:
+    return 'sizes not recorded'
+  return ', '.join(f'{name} {split_sizes[name]}' for name in names) + ' examples'
+
+
+def _metric_rows(outcome: run_outcome.RunOutcome) -> List[dict]:
+  """One row per metric: unit, the model, the noisy input, the baseline."""
+  baseline, noisy_input = outcome.baseline or {}, outcome.noisy_input or {}
   rows = []
-  for name in report_lib.metric_names(overall):
-    value, previous = candidate.get(name), (baseline or {}).get(name)
+  for name in report_lib.metric_names(
+      {report_lib.CANDIDATE: outcome.candidate, report_lib.BASELINE: baseline}):
+    value, previous = outcome.candidate.get(name), baseline.get(name)
     change = (value - previous) if value is not None and previous is not None else None
-    rows.append(dict(name=name, candidate=_format(name, value),
+    rows.append(dict(name=name, unit=UNITS.get(name, ''),
+                     candidate=_format(name, value),
+                     noisy_input=_format(name, noisy_input.get(name)),
                      baseline=_format(name, previous),
                      change=_format(name, change, signed=True)))
+  return rows
+
+
+def render_html(outcome: run_outcome.RunOutcome, profile: str) -> str:
+  """The report page of one run's outcome (run with profile `profile`)."""
+  metrics, images = report_lib.load_report(outcome.report_uri)
+  # A baseline that is the candidate itself would show a column of +0.00.
+  compare = outcome.baseline is not None and not outcome.baseline_is_candidate
   by_digit = report_lib.json_digit_keys(metrics['by_digit'])
   digit_psnr = by_digit.get(report_lib.CANDIDATE, {}).get('psnr', {})
   baseline_psnr = by_digit.get(report_lib.BASELINE, {}).get('psnr', {})
   digits = sorted(digit_psnr)
   return _TEMPLATE.render(
       title='MNIST denoising autoencoder: run report',
-      run_id=source.run_id, blessed=bool(metrics.get('blessed')),
-      has_baseline=baseline is not None, overall=rows, digits=digits,
+      blessed=outcome.blessed, failures=outcome.failures,
+      push=run_outcome.push_line(outcome), run_id=outcome.run_id,
+      profile=profile, splits=_splits(outcome.split_sizes),
+      baseline_note=_baseline_note(outcome), compare=compare,
+      overall=_metric_rows(outcome), digits=digits,
       digit_candidate=[_format('psnr', digit_psnr[digit]) for digit in digits],
       digit_baseline=[_format('psnr', baseline_psnr.get(digit)) for digit in digits],
       chart=base64.b64encode(images[report_lib.PSNR_CHART_FILENAME]).decode(),
       grid=base64.b64encode(images[report_lib.GRID_FILENAME]).decode(),
-      report_uri=source.uri)
+      report_uri=outcome.report_uri)
 
 
-def write_page(metadata_path: str, output: str) -> ReportSource:
-  """Writes the newest run's report page to `output`; returns its source."""
-  source = latest_report(metadata_path)
-  page = render_html(source)
+def write_page(outcome: run_outcome.RunOutcome, profile: str,
+               output: str) -> None:
+  """Writes the report page of `outcome` to the local file `output`."""
+  page = render_html(outcome, profile)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, 'w', encoding='utf-8') as output_file:
     output_file.write(page)
-  return source

@@ -125,7 +125,8 @@ def _figures(metrics: Optional[Dict[str, float]]) -> str:
   return ', '.join(parts) or 'no figures'
 
 
-def _push_line(outcome: RunOutcome) -> str:
+def push_line(outcome: RunOutcome) -> str:
+  """What the Pusher did, in words (the verdict's and the report page's)."""
   if not outcome.blessed:
     return 'nothing pushed'
   if outcome.pushed_path:
@@ -139,7 +140,7 @@ def _push_line(outcome: RunOutcome) -> str:
 def verdict_lines(outcome: RunOutcome, report_command: str) -> List[str]:
   """The few closing lines of a run: verdict, headline figures, next step."""
   lines = [f'verdict: {"blessed" if outcome.blessed else "NOT blessed"}; '
-           f'{_push_line(outcome)}']
+           f'{push_line(outcome)}']
   lines += [f'  failed: {failure}' for failure in outcome.failures]
   if outcome.baseline_is_candidate:
     baseline = 'the same model (nothing new was trained)'

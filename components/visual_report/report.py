@@ -97,11 +97,17 @@ def render_grid(rows: Dict[int, List[int]], clean: np.ndarray,
   return _png(figure)
 
 
-def render_psnr_chart(candidate: Dict[int, float],
-                      baseline: Optional[Dict[int, float]] = None) -> bytes:
-  """PNG bar chart of PSNR (dB) per digit, beside the baseline's if given."""
+def psnr_chart_figure(candidate: Dict[int, float],
+                      baseline: Optional[Dict[int, float]] = None):
+  """The bar chart of PSNR (dB) per digit, beside the baseline's if given.
+
+  Returns:
+    A matplotlib Figure; its legend (with a baseline) sits above the axes,
+    outside them, so that it covers no bar.
+  """
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  figure = Figure(figsize=(7.0, 3.2))
+  # Constrained layout makes room for the legend outside the axes.
+  figure = Figure(figsize=(7.0, 3.4), layout='constrained')
   axis = figure.subplots()
   digits = sorted(candidate)
   positions = np.arange(len(digits))
@@ -113,17 +119,23 @@ def render_psnr_chart(candidate: Dict[int, float],
     axis.bar(positions + width / 2,
              [baseline.get(digit, np.nan) for digit in digits],
              width, label='last blessed model', color='#b0b0b0')
-    axis.legend(fontsize=8, loc='lower right')
+    figure.legend(loc='outside upper right', ncols=2, fontsize=8,
+                  frameon=False)
   floor = min(values + list((baseline or {}).values()))
   axis.set_ylim(max(0.0, floor - 3.0), None)
   axis.set_xticks(positions, [str(digit) for digit in digits])
   axis.set_xlabel('digit')
   axis.set_ylabel('PSNR (dB)')
   axis.set_title('Test PSNR per digit (from the mean MSE of each digit)',
-                 fontsize=10)
+                 fontsize=10, loc='left')
   axis.grid(axis='y', alpha=0.3)
-  figure.tight_layout()
-  return _png(figure)
+  return figure
+
+
+def render_psnr_chart(candidate: Dict[int, float],
+                      baseline: Optional[Dict[int, float]] = None) -> bytes:
+  """PNG of psnr_chart_figure."""
+  return _png(psnr_chart_figure(candidate, baseline))
 
 
 def read_evaluation(evaluation_uri: str) -> dict:
@@ -166,7 +178,9 @@ def write_report(output_dir: str, rows: Dict[int, List[int]],
   if 'psnr' not in by_digit.get(CANDIDATE, {}):
     raise ValueError('the evaluation has no per-digit PSNR (slice by label)')
   candidate = by_digit[CANDIDATE]['psnr']
-  baseline = by_digit.get(BASELINE, {}).get('psnr')
+  # A baseline that is the candidate itself would draw every bar twice.
+  baseline = None if (context or {}).get(BASELINE_IS_CANDIDATE) else (
+      by_digit.get(BASELINE, {}).get('psnr'))
   # The artifact URI may be a bucket: TFX's filesystem layer, imported here
   # (the component has TFX loaded) so that `dae-pipeline report` stays light.
   from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top

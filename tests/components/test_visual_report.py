@@ -1,15 +1,11 @@
-"""The VisualReport pictures and the HTML page built from them."""
+"""The VisualReport pictures and the metrics written beside them."""
 
-import base64
-import json
 import os
-import re
 
 import numpy as np
 import pytest
 
 from components.visual_report import report as report_lib
-from pipeline import report_page
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
@@ -75,21 +71,40 @@ def test_write_report_needs_per_digit_psnr(tmp_path):
 
 
 @pytest.mark.parametrize('with_baseline', [True, False])
-def test_html_page_embeds_the_images_and_compares_with_the_baseline(tmp_path, with_baseline):
+def test_psnr_chart_legend_covers_no_bar(with_baseline):
+  evaluation = _evaluation(with_baseline)['by_digit']
+  figure = report_lib.psnr_chart_figure(
+      evaluation['candidate']['psnr'],
+      evaluation.get('baseline', {}).get('psnr'))
+  renderer = _drawn(figure)
+  axis, = figure.axes
+  legends = [legend for legend in figure.legends + [axis.get_legend()]
+             if legend is not None]
+  assert len(legends) == (1 if with_baseline else 0)
+  bars = [bar.get_window_extent(renderer) for bar in axis.patches]
+  assert len(bars) == (20 if with_baseline else 10)
+  for legend in legends:
+    box = legend.get_window_extent(renderer)
+    assert not any(box.overlaps(bar) for bar in bars)
+
+
+def test_psnr_chart_of_a_baseline_that_is_the_candidate_draws_it_once(tmp_path):
   clean, noisy, denoised = _images(10)
-  rows = report_lib.select_examples(np.arange(10), 1)
-  report_lib.write_report(str(tmp_path), rows, clean, noisy, denoised,
-                          _evaluation(with_baseline), blessed=with_baseline)
-  page = report_page.render_html(report_page.ReportSource('run-1', str(tmp_path)))
-  embedded = re.findall(r'data:image/png;base64,([A-Za-z0-9+/=]+)', page)
-  assert len(embedded) == 2
-  assert all(base64.b64decode(data).startswith(PNG_MAGIC) for data in embedded)
-  assert 'http' not in page  # Opens offline: nothing to fetch.
-  assert '26.50' in page
-  if with_baseline:
-    assert 'last blessed model' in page and '+0.50' in page and 'not blessed' not in page
-  else:
-    assert 'no blessed model to compare with' in page and 'not blessed' in page
+  evaluation = _evaluation(with_baseline=True)
+  report_lib.write_report(str(tmp_path), {0: [0]}, clean, noisy, denoised,
+                          evaluation, blessed=True,
+                          context={report_lib.BASELINE_IS_CANDIDATE: True})
+  _, images = report_lib.load_report(str(tmp_path))
+  alone = report_lib.render_psnr_chart(evaluation['by_digit']['candidate']['psnr'])
+  assert images[report_lib.PSNR_CHART_FILENAME] == alone
+
+
+def _drawn(figure):
+  """The renderer of `figure` drawn once on the Agg canvas (final layout)."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  canvas = FigureCanvasAgg(figure)
+  canvas.draw()
+  return canvas.get_renderer()
 
 
 def test_write_report_writes_through_tfs_filesystems(tmp_path):

@@ -194,7 +194,10 @@ def test_report_command_writes_an_offline_html_page(runs, tmp_path):
                    runs['config'].pipeline_root, '--output', str(output)]) == 0
   page = output.read_text()
   assert page.count('data:image/png;base64,') == 2
-  assert 'last blessed model' in page and 'blessed</b>' in page
+  # The newest run is a re-run: blessed, compared with itself, already served.
+  assert 'Verdict: blessed' in page and 'already served as version' in page
+  assert 'baseline: the same model (nothing new was trained)' in page
+  assert 'noisy input (reference)' in page and 'dB, higher is better' in page
 
 
 def test_degraded_candidate_is_evaluated_not_blessed_not_pushed(runs):

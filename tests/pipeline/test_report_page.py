@@ -1,0 +1,169 @@
+"""The report page: one run's outcome and pictures, checked as Chromium renders it."""
+
+import base64
+import html
+import io
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from components.visual_report import report as report_lib
+from pipeline import report_page
+from pipeline import run_outcome
+from pipeline.run_summary import ExecutionRecord
+
+CANDIDATE = {'psnr': 26.5, 'ssim': 0.97, 'mse': 0.0022}
+BASELINE = {'psnr': 26.0, 'ssim': 0.96, 'mse': 0.0025}
+NOISY_INPUT = {'psnr': 13.98, 'ssim': 0.2987, 'mse': 0.04}
+SPLIT_SIZES = {'train': 80, 'eval': 30, 'test': 20}
+FAILURE = 'psnr 15.20 dB, needs >= 16 dB (thresholds.min_psnr_db)'
+# What the page must show, as a reader sees it rendered: figures with units.
+UNIT_TEXTS = ('dB, higher is better', 'unitless, 0..1, higher is better',
+              'on [0, 1] pixels, lower is better')
+# Run in the rendered page once it has loaded: its text as laid out and
+# whether each image decoded, written into the DOM for --dump-dom to show.
+PROBE = '''<script>
+window.addEventListener('load', () => {
+  const probe = document.createElement('pre');
+  probe.id = 'probe';
+  probe.textContent = JSON.stringify({
+    text: document.body.innerText,
+    images: Array.from(document.images, image => ({
+      alt: image.alt, decoded: image.complete && image.naturalWidth > 0})),
+  });
+  document.body.appendChild(probe);
+});
+</script>'''
+
+
+def _outcome(tmp_path, blessed=True, baseline=BASELINE, same=False,
+             failures=(), pushed=None):
+  """A real VisualReport written on small arrays, read back as the run's
+  outcome from its records (with a Pusher's PushedModel properties)."""
+  rng = np.random.default_rng(0)
+  clean = (rng.random((10, 28, 28, 1)) > 0.8).astype(np.float32)
+  noisy = clean + rng.normal(0, 0.3, clean.shape).astype(np.float32)
+  denoised = np.clip(clean + rng.normal(0, 0.05, clean.shape), 0, 1).astype(np.float32)
+  overall = {report_lib.CANDIDATE: CANDIDATE}
+  by_digit = {report_lib.CANDIDATE: {'psnr': {digit: 25.0 + digit / 10
+                                              for digit in range(10)}}}
+  if baseline:
+    overall[report_lib.BASELINE] = baseline
+    by_digit[report_lib.BASELINE] = {'psnr': {digit: 24.0 for digit in range(10)}}
+  context = {report_lib.NOISY_INPUT: NOISY_INPUT,
+             report_lib.FAILURES: list(failures),
+             report_lib.SPLIT_SIZES: SPLIT_SIZES,
+             report_lib.BASELINE_IS_CANDIDATE: same}
+  report_dir = str(tmp_path / 'report')
+  report_lib.write_report(report_dir, report_lib.select_examples(np.arange(10), 1),
+                          clean, noisy, denoised,
+                          {'overall': overall, 'by_digit': by_digit}, blessed,
+                          context)
+  records = [ExecutionRecord('VisualReport', 'COMPLETE', {'report': report_dir})]
+  if pushed is not None:
+    records.append(ExecutionRecord('Pusher', 'COMPLETE', {'pushed_model': '/p'},
+                                   output_properties={'pushed_model': pushed}))
+  return run_outcome.from_records(records, run_id='run-2024-7')
+
+
+def _page(tmp_path, outcome, profile='smoke'):
+  output = tmp_path / 'out' / 'report.html'
+  report_page.write_page(outcome, profile, str(output))
+  return output.read_text()
+
+
+def _cells(page, table_id):
+  """The text of each row of one table of the page, cell by cell."""
+  table = re.search(rf'<table id="{table_id}">(.*?)</table>', page, re.S).group(1)
+  return [[html.unescape(re.sub(r'<[^>]+>', '', cell)).strip()
+           for cell in re.findall(r'<t[hd][^>]*>(.*?)</t[hd]>', row, re.S)]
+          for row in re.findall(r'<tr>(.*?)</tr>', table, re.S)]
+
+
+def test_a_pushed_run_shows_units_the_noisy_input_and_the_last_blessed_model(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, pushed={
+      'pushed': 1, 'pushed_destination': '/serving/17', 'pushed_version': '17'}))
+  assert 'Verdict: blessed' in page
+  assert 'Push: pushed as version 17 to /serving/17' in page
+  assert _cells(page, 'metrics') == [
+      ['metric', 'unit', 'this model', 'noisy input (reference)',
+       'last blessed model', 'change'],
+      ['psnr', 'dB, higher is better', '26.50', '13.98', '26.00', '+0.50'],
+      ['ssim', 'unitless, 0..1, higher is better', '0.9700', '0.2987', '0.9600',
+       '+0.0100'],
+      ['mse', 'on [0, 1] pixels, lower is better', '0.00220', '0.04000',
+       '0.00250', '-0.00030']]
+  assert _cells(page, 'run') == [['run', 'run-2024-7'], ['profile', 'smoke'],
+                                 ['data', 'train 80, eval 30, test 20 examples']]
+  assert 'last blessed model (dB)' in page  # The per-digit baseline row.
+  assert 'http' not in page  # Opens offline: nothing to fetch.
+  embedded = re.findall(r'data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+  assert len(embedded) == 2
+  for data in embedded:  # Whole PNGs: Chromium draws a truncated one too.
+    Image.open(io.BytesIO(base64.b64decode(data, validate=True))).load()
+
+
+def test_a_rerun_says_its_baseline_is_the_same_model_not_a_column_of_zeros(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, baseline=CANDIDATE, same=True,
+                                  pushed={'pushed': 0,
+                                          'already_served_version': '17'}))
+  assert 'baseline: the same model (nothing new was trained)' in page
+  assert 'already served as version 17' in page
+  assert _cells(page, 'metrics')[0] == ['metric', 'unit', 'this model',
+                                        'noisy input (reference)']
+  assert '+0.00' not in page and 'last blessed model (dB)' not in page
+
+
+def test_a_run_not_blessed_lists_each_failed_gate_and_pushes_nothing(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, blessed=False, failures=[FAILURE]))
+  assert 'Verdict: not blessed' in page
+  assert f'<li>{html.escape(FAILURE)}</li>' in page
+  assert 'Push: nothing pushed' in page
+
+
+def test_a_first_run_says_there_was_no_baseline(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, baseline=None, pushed={
+      'pushed': 1, 'pushed_destination': '/serving/1', 'pushed_version': '1'}))
+  assert 'baseline: none (no blessed model to compare with yet)' in page
+  assert 'last blessed model' not in page
+
+
+def _chromium():
+  return shutil.which('chromium') or shutil.which('chromium-browser')
+
+
+def _rendered(tmp_path, page):
+  """{'text': the page's rendered text, 'images': [{'alt', 'decoded'}]} as
+  headless Chromium shows the page."""
+  probed = tmp_path / 'probed.html'
+  probed.write_text(page.replace('</body>', PROBE + '</body>'))
+  result = subprocess.run(
+      [_chromium(), '--headless', '--disable-gpu', '--no-sandbox',
+       f'--user-data-dir={tmp_path / "chromium-profile"}', '--dump-dom',
+       probed.as_uri()],
+      capture_output=True, text=True, timeout=120, check=True)
+  probe = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.S)
+  assert probe, f'no probe in the rendered page: {result.stderr[-2000:]}'
+  return json.loads(html.unescape(probe.group(1)))
+
+
+@pytest.mark.skipif(_chromium() is None,
+                    reason='no chromium binary (apt-get install chromium; CI does)')
+def test_chromium_renders_the_verdict_metrics_with_units_and_every_image(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, blessed=False, failures=[FAILURE]))
+  rendered = _rendered(tmp_path, page)
+  text = rendered['text']
+  assert 'Verdict: not blessed' in text
+  assert FAILURE in text and 'Push: nothing pushed' in text
+  for unit in UNIT_TEXTS:
+    assert unit in text
+  assert '13.98' in text and 'noisy input (reference)' in text
+  assert 'train 80, eval 30, test 20 examples' in text
+  assert rendered['images'] == [
+      {'alt': 'PSNR per digit', 'decoded': True},
+      {'alt': 'clean, noisy and denoised test digits', 'decoded': True}]
