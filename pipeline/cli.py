@@ -444,10 +444,18 @@ def _report(args, config) -> int:
   from pipeline import run_outcome  # pylint: disable=g-import-not-at-top
   output = args.output or default_report_path(config)
   outcome = run_outcome.latest(config.resolved_metadata_path)
-  report_page.write_page(outcome, config.profile, output)
-  print(f'wrote the report of run {outcome.run_id} ({config.profile} profile) '
+  profile = profile_of(outcome.pipeline_name) or config.profile
+  report_page.write_page(outcome, profile, output)
+  print(f'wrote the report of run {outcome.run_id} ({profile} profile) '
         f'to {output}')
   return 0
+
+
+def profile_of(pipeline_name: str) -> Optional[str]:
+  """The profile whose pipeline has this name (None: no profile's)."""
+  return next((profile for profile in pipeline_config.PROFILES
+               if pipeline_config.load_profile(profile).pipeline_name
+               == pipeline_name), None)
 
 
 def _run(args, config, start: float) -> int:

@@ -23,7 +23,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import run_summary
 
-PIPELINE_CONTEXT = 'pipeline'
+PIPELINE_CONTEXT = run_summary.PIPELINE_CONTEXT
 INTERRUPTED_PROPERTY = 'interrupted'
 _UNFINISHED = (metadata_store_pb2.Execution.NEW,
                metadata_store_pb2.Execution.RUNNING)

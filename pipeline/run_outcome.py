@@ -46,6 +46,7 @@ class RunOutcome:
     pushed_version: That version's name.
     already_served_version: The version already serving this very model
       when the Pusher found it there (not pushed again).
+    pipeline_name: The pipeline the run belongs to ('' where unknown).
   """
   run_id: str
   report_uri: str
@@ -59,6 +60,7 @@ class RunOutcome:
   pushed_path: Optional[str] = None
   pushed_version: Optional[str] = None
   already_served_version: Optional[str] = None
+  pipeline_name: str = ''
 
 
 def _record(records: List[run_summary.ExecutionRecord], node_id: str,
@@ -109,7 +111,8 @@ def latest(metadata_path: str) -> RunOutcome:
   for run_id in reversed(run_summary.run_ids(store)):
     outcome = from_records(run_summary.run_executions(store, run_id), run_id)
     if outcome is not None:
-      return outcome
+      return dataclasses.replace(
+          outcome, pipeline_name=run_summary.run_pipeline_name(store, run_id))
   raise FileNotFoundError(f'no run in {metadata_path} got as far as its report; '
                           'run the pipeline first')
 

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+PIPELINE_CONTEXT = 'pipeline'
 PIPELINE_RUN_CONTEXT = 'pipeline_run'
 NODE_CONTEXT = 'node'
 
@@ -59,6 +60,16 @@ def newest_run_start(metadata_path: str) -> Optional[int]:
   contexts = open_store(metadata_path).get_contexts_by_type(PIPELINE_RUN_CONTEXT)
   return max((context.create_time_since_epoch for context in contexts),
              default=None)
+
+
+def run_pipeline_name(store: metadata_store.MetadataStore, run_id: str) -> str:
+  """The name of the pipeline a run belongs to ('' when it recorded none)."""
+  run_context = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
+  for execution in store.get_executions_by_context(run_context.id)[:1]:
+    for context in store.get_contexts_by_execution(execution.id):
+      if context.type == PIPELINE_CONTEXT:
+        return context.name
+  return ''
 
 
 def execution_node_id(store: metadata_store.MetadataStore, execution) -> str:

@@ -137,3 +137,9 @@ def test_an_unusable_pipeline_root_is_a_configuration_error(capsys):
   assert error.startswith("dae-pipeline: invalid configuration: config field "
                           "'pipeline_root'"), error
   assert len(error.splitlines()) == 1
+
+
+def test_a_run_s_profile_is_known_by_its_pipeline_name():
+  assert cli.profile_of('mnist-dae-smoke') == 'smoke'
+  assert cli.profile_of('mnist-dae') == 'full'
+  assert cli.profile_of('someone-elses') is None
