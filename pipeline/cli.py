@@ -200,6 +200,8 @@ def _kubeflow(args: argparse.Namespace, config: pipeline_config.PipelineConfig):
 
 
 def _compile(args, config) -> int:
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  console.configure(console.NORMAL)  # Before TFX's import: its warnings.
   kubeflow_runner, options, config = _kubeflow(args, config)
   kubeflow_runner.compile_pipeline(config, options, args.output)
   print(f'wrote the Kubeflow pipeline to {args.output}')
@@ -260,6 +262,8 @@ def _write_samples(config: pipeline_config.PipelineConfig, count: int,
                    output: str) -> None:
   import os  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  console.configure(console.NORMAL)  # Before TensorFlow's import: its noise.
   from pipeline import samples  # pylint: disable=g-import-not-at-top
   noisy, clean = samples.read_test_images(config.resolved_metadata_path, count)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
