@@ -2,8 +2,8 @@
 
 On a terminal a tqdm bar updates in place (count, rate, ETA); elsewhere (a
 log file, a Kubeflow pod's log) the same status is written as one line every
-`LOG_INTERVAL_S` seconds and at the end. `set_enabled(False)` (the CLI's
-`--quiet`) turns every bar off.
+`LOG_INTERVAL_S` seconds and at the end, none before anything is counted.
+`set_enabled(False)` (the CLI's `--quiet`) turns every bar off.
 
 `CountProgress` is a pass-through Beam DoFn that counts what flows by. Bars
 are per process and per description, so the DoFn instances a runner makes in
@@ -62,6 +62,16 @@ class _LineWriter:
     self._stream.flush()
 
 
+class _LogBar(tqdm.tqdm):
+  """A bar off a terminal: no line while nothing is counted (tqdm writes one
+  at the start, an empty 0% line in a log)."""
+
+  def display(self, msg=None, pos=None):
+    if self.n == 0:
+      return False
+    return super().display(msg=msg, pos=pos)
+
+
 def bar(description: str, total: Optional[int], unit: str = 'examples',
         stream=None) -> tqdm.tqdm:
   """A progress bar (count, rate and, with a total, ETA) on `stream` (stderr).
@@ -74,7 +84,7 @@ def bar(description: str, total: Optional[int], unit: str = 'examples',
   """
   stream = stream or sys.stderr
   terminal = hasattr(stream, 'isatty') and stream.isatty()
-  return tqdm.tqdm(
+  return (tqdm.tqdm if terminal else _LogBar)(
       total=total, desc=description, unit=f' {unit}', unit_scale=False,
       file=stream if terminal else _LineWriter(stream),
       mininterval=TERMINAL_INTERVAL_S if terminal else LOG_INTERVAL_S,
@@ -121,6 +131,11 @@ def split_sizes(examples) -> Dict[str, int]:
 class CountProgress(beam.DoFn):
   """Passes elements through unchanged, counting them on a shared bar.
 
+  The bar starts when the first bundle does, before the steps fused ahead of
+  this one (reading, decoding) produce anything: its clock, and so its rate,
+  covers their work. A bar made at the first element would see a whole
+  batch arrive at once, in no time (millions of examples/s).
+
   Args:
     description: The bar's description, e.g. 'noise train'.
     total: The expected count (None: unknown).
@@ -138,9 +153,11 @@ class CountProgress(beam.DoFn):
     self._count = count
     self._bar = None
 
-  def process(self, element) -> Iterable:
-    if self._bar is None:  # At the first element: no bar for idle workers.
+  def start_bundle(self):
+    if self._bar is None:  # Only workers given a bundle show a bar.
       self._bar = shared_bar(self._description, self._total, self._unit)
+
+  def process(self, element) -> Iterable:
     items = self._count(element) if self._count else 1
     with _lock:
       self._bar.update(items)

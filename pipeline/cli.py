@@ -301,6 +301,8 @@ def _kubeflow(args: argparse.Namespace, config: pipeline_config.PipelineConfig):
 
 
 def _compile(args, config) -> int:
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  console.configure(console.NORMAL)  # Before TFX's import: its warnings.
   kubeflow_runner, options, config = _kubeflow(args, config)
   kubeflow_runner.compile_pipeline(config, options, args.output)
   print(f'wrote the Kubeflow pipeline to {args.output}')
@@ -361,6 +363,8 @@ def _write_samples(config: pipeline_config.PipelineConfig, count: int,
                    output: str) -> None:
   import os  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  console.configure(console.NORMAL)  # Before TensorFlow's import: its noise.
   from pipeline import samples  # pylint: disable=g-import-not-at-top
   noisy, clean = samples.read_test_images(config.resolved_metadata_path, count)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
@@ -373,7 +377,6 @@ def _write_samples(config: pipeline_config.PipelineConfig, count: int,
 
 
 def _tensorboard(args, config) -> int:
-  import os  # pylint: disable=g-import-not-at-top
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   run_id, log_dir = run_summary.latest_output(
       config.resolved_metadata_path, TRAINER_ID, MODEL_RUN_KEY)
@@ -381,10 +384,18 @@ def _tensorboard(args, config) -> int:
     print(log_dir)
     return 0
   print(f'TensorBoard on the Trainer logs of run {run_id}: {log_dir}', flush=True)
-  command = [sys.executable, '-m', 'tensorboard.main', '--logdir', log_dir,
-             '--port', str(args.port), '--host', args.host]
-  os.execv(sys.executable, command)  # Replaces this process (Ctrl-C stops it).
-  return 0  # Not reached.
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  console.configure(console.NORMAL)  # Before TensorBoard imports TensorFlow.
+  from tensorboard import default  # pylint: disable=g-import-not-at-top
+  from tensorboard import program  # pylint: disable=g-import-not-at-top
+  # What `python -m tensorboard.main` runs, here, after the console's filters.
+  server = program.TensorBoard(plugins=default.get_plugins())
+  server.configure(argv=[None, '--logdir', log_dir, '--port', str(args.port),
+                         '--host', args.host])
+  try:
+    return EXIT_FAILED if server.main() else 0  # Serves until stopped.
+  except KeyboardInterrupt:  # Ctrl-C: the way to stop it.
+    return 0
 
 
 def _run_compiled(args) -> int:

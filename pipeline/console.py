@@ -3,7 +3,8 @@
 * ``normal`` (default): warnings and errors; the one-line INFO messages of the
   components' executors (this project's and TFX's: "Generating statistics for
   split train.") and TFX's "Component X is running/finished" lines; progress
-  bars; TensorFlow's C++ log from errors up.
+  bars; TensorFlow's C++ log from errors up (less the three harmless lines
+  it writes at import, see `import_tensorflow`).
 * ``verbose`` (``--verbose``): every INFO line of TFX, Beam and TensorFlow
   (TFX alone writes thousands: resolved inputs, MLMD protos).
 * ``quiet`` (``--quiet``): warnings and errors only, no progress bars.
@@ -16,6 +17,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import warnings
 
 from absl import logging as absl_logging
@@ -27,16 +29,30 @@ VERBOSITIES = (QUIET, NORMAL, VERBOSE)
 _COMPONENT_LINE = re.compile(r'^Component \S+ is (running|finished)\.')
 # INFO lines longer than this are dumps (protos, artifact lists), not news.
 _MAX_LINE_CHARS = 300
-# Warnings TFX writes on every local run about what it does not need:
-# LocalDagRunner resolves inputs without property predicates.
-_HARMLESS_WARNINGS = ('ArtifactQuery.property_predicate is not supported.',)
+# Warnings written on every local run about what a run does not need:
+# LocalDagRunner resolves inputs without property predicates; Beam's TFRecord
+# reader checks CRCs with crcmod's C extension (~100 MB/s), not python-snappy's.
+_HARMLESS_WARNINGS = (
+    'ArtifactQuery.property_predicate is not supported.',
+    "Couldn't find python-snappy so the implementation of "
+    '_TFRecordUtil._masked_crc32c is not as fast as it could be.')
+# The logger of Beam's python-snappy warning (it is not absl's).
+_BEAM_TFRECORD_LOGGER = 'apache_beam.io.tfrecordio'
 # Directories whose executors' INFO lines are shown at the normal verbosity.
 _EXECUTOR_DIRS = tuple(
     os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                  name) + os.sep for name in ('components', 'pipeline'))
 _TFX_COMPONENTS_DIR = os.sep + os.path.join('tfx', 'components') + os.sep
-# TensorFlow's C++ log level per verbosity (0: all, 2: errors and up).
+# TensorFlow's C++ log level per verbosity (0: all, 2: errors and up). Not 3:
+# that would hide every C++ error for the whole run (a GPU node's "failed call
+# to cuInit", file-system errors), so the import's noise is cut line by line.
 _TF_CPP_MIN_LOG_LEVEL = {QUIET: '2', NORMAL: '2', VERBOSE: '0'}
+# What TensorFlow 2.16 writes at ERROR level while it is imported: its CUDA
+# plugins register their cuFFT, cuDNN and cuBLAS factories twice (also on
+# machines without a GPU); the first registration serves, nothing fails.
+_TF_IMPORT_NOISE = re.compile(
+    rb'Unable to register cu(FFT|DNN|BLAS) factory: Attempting to register '
+    rb'factory for plugin cu\w+ when one has already been registered')
 
 
 class _CurrentStderrHandler(logging.StreamHandler):
@@ -63,7 +79,7 @@ class ExecutorLines(logging.Filter):
   def filter(self, record: logging.LogRecord) -> bool:
     message = record.getMessage()
     if record.levelno >= logging.WARNING:
-      return message not in _HARMLESS_WARNINGS
+      return _not_harmless(record)
     if record.levelno < logging.INFO:
       return False
     if '\n' in message or len(message) > _MAX_LINE_CHARS:
@@ -74,8 +90,43 @@ class ExecutorLines(logging.Filter):
     return path.startswith(_EXECUTOR_DIRS) or _TFX_COMPONENTS_DIR in path
 
 
+def _not_harmless(record: logging.LogRecord) -> bool:
+  return record.getMessage() not in _HARMLESS_WARNINGS
+
+
+def import_tensorflow() -> None:
+  """Imports TensorFlow, keeping its import-time noise off stderr.
+
+  TensorFlow's C++ code writes to file descriptor 2, not to `sys.stderr`:
+  during the import that descriptor points to a temporary file, whose lines
+  are written to stderr afterwards, all but the `_TF_IMPORT_NOISE` ones.
+  (Should the import kill the process, what it wrote is lost: `--verbose`
+  imports TensorFlow without this.) Does nothing once TensorFlow is imported.
+  """
+  if 'tensorflow' in sys.modules:
+    return
+  sys.stderr.flush()
+  stderr_copy = os.dup(2)
+  try:
+    with tempfile.TemporaryFile() as captured:
+      os.dup2(captured.fileno(), 2)
+      try:
+        import tensorflow  # pylint: disable=g-import-not-at-top,import-outside-toplevel,unused-import
+      finally:
+        sys.stderr.flush()
+        os.dup2(stderr_copy, 2)
+        captured.seek(0)
+        for line in captured:
+          if not _TF_IMPORT_NOISE.search(line):
+            os.write(2, line)
+  finally:
+    os.close(stderr_copy)
+
+
 def configure(verbosity: str = NORMAL, stream=None) -> None:
   """Sets this process's log lines and progress bars for `verbosity`.
+
+  Except at the verbose one, imports TensorFlow (`import_tensorflow`).
 
   Args:
     verbosity: One of VERBOSITIES.
@@ -107,8 +158,18 @@ def configure(verbosity: str = NORMAL, stream=None) -> None:
     # Printed at import by Google's client libraries (Python 3.10 support,
     # google-cloud-storage versions): about the environment, not the run.
     warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\..*')
+    # TensorBoard 2.16 imports pkg_resources, which warns that it is deprecated
+    # (requirements.in keeps a setuptools that still has it).
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
+                            category=UserWarning)
     # TensorFlow's deprecation notices about library code (TFMA's writers).
     logging.getLogger('tensorflow').setLevel(logging.ERROR)
+    import_tensorflow()
+  beam_tfrecord_logger = logging.getLogger(_BEAM_TFRECORD_LOGGER)
+  if verbosity == VERBOSE:
+    beam_tfrecord_logger.removeFilter(_not_harmless)
+  else:
+    beam_tfrecord_logger.addFilter(_not_harmless)  # Once: addFilter dedups.
   # Imports Beam (and with it Google's client libraries): after the filters.
   from components import progress  # pylint: disable=g-import-not-at-top
   progress.set_enabled(verbosity != QUIET)

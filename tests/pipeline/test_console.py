@@ -3,11 +3,16 @@
 import io
 import logging
 import os
+import re
+import subprocess
+import sys
+import time
 
 import apache_beam as beam
 import pytest
 
 from components import progress
+from components.tfds_example_gen import mnist_source
 from components.trainer import run_fn
 from pipeline import console
 
@@ -99,6 +104,84 @@ class _Terminal(io.StringIO):
     return True
 
 
+# One line of TensorFlow's C++ log: "2026-01-01 10:00:00.123: E file.cc:12] text".
+_TF_CPP_LINE = re.compile(r'^\d{4}-\d\d-\d\d [\d:.]+: ([IWEF]) (\S+)\] (.*)$')
+_PLUGIN_NOISE = 'Unable to register cu'
+
+
+def _configure_in_a_fresh_process(verbosity, **environment):
+  """Starts `console.configure(verbosity)`, then TensorFlow's import, in a
+  new interpreter; returns the process, for `_stderr`."""
+  code = (f'from pipeline import console; console.configure({verbosity!r}); '
+          'import tensorflow')
+  # Without the level an earlier configure() of this process put in os.environ.
+  inherited = {name: value for name, value in os.environ.items()
+               if name != 'TF_CPP_MIN_LOG_LEVEL'}
+  return subprocess.Popen([sys.executable, '-c', code], stderr=subprocess.PIPE,
+                          text=True, env={**inherited, **environment})
+
+
+def _stderr(process):
+  _, stderr = process.communicate(timeout=240)
+  assert process.returncode == 0, stderr
+  return stderr
+
+
+def _tf_cpp_lines(stderr):
+  """(level, source, text) of each C++ log line, timestamps dropped."""
+  return [match.groups() for match in map(_TF_CPP_LINE.match, stderr.splitlines())
+          if match]
+
+
+@pytest.mark.slow
+def test_tensorflow_s_import_writes_no_errors_or_warnings_at_the_normal_verbosity():
+  # Three interpreters at once (each imports TensorFlow): the normal
+  # verbosity; the normal one with every C++ line on; --verbose (all on).
+  started = {
+      'normal': _configure_in_a_fresh_process(console.NORMAL),
+      'normal, all C++ lines': _configure_in_a_fresh_process(
+          console.NORMAL, TF_CPP_MIN_LOG_LEVEL='0'),
+      'verbose': _configure_in_a_fresh_process(console.VERBOSE),
+  }
+  stderr = {name: _stderr(process) for name, process in started.items()}
+  assert not [line for line in _tf_cpp_lines(stderr['normal'])
+              if line[0] in 'EWF'], stderr['normal']
+  assert 'Warning' not in stderr['normal'], stderr['normal']
+  everything = _tf_cpp_lines(stderr['verbose'])
+  # TensorFlow 2.16 does write them (else this test would prove nothing)...
+  assert sum(_PLUGIN_NOISE in text for _, _, text in everything) == 3, stderr['verbose']
+  # ... and only they are dropped: every other line comes through.
+  assert _tf_cpp_lines(stderr['normal, all C++ lines']) == [
+      line for line in everything if _PLUGIN_NOISE not in line[2]]
+
+
+@pytest.mark.slow
+def test_compile_writes_no_python_or_tensorflow_warnings(tmp_path):
+  # Google's libraries warn at import about Python 3.10 (once each).
+  result = subprocess.run(
+      [sys.executable, '-m', 'pipeline.cli', 'compile', '--profile', 'smoke',
+       '--output', str(tmp_path / 'pipeline.json')],
+      capture_output=True, text=True, check=False, timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert 'Warning:' not in result.stderr, result.stderr
+  assert not [line for line in _tf_cpp_lines(result.stderr)
+              if line[0] in 'EWF'], result.stderr
+
+
+def test_the_vendored_source_says_which_files_it_reads(tiny_mnist, tmp_path,
+                                                      capsys, caplog):
+  builder = mnist_source.make_builder(mnist_source.SOURCE_VENDORED,
+                                      tiny_mnist.directory, str(tmp_path / 'tfds'))
+  with caplog.at_level(logging.INFO, logger='absl'):
+    mnist_source.prepare(builder, str(tmp_path / 'downloads'))
+  # Not TFDS's "Downloading and preparing dataset Unknown size ...".
+  assert capsys.readouterr().out == ''
+  read = [record.getMessage() for record in caplog.records
+          if record.getMessage().startswith('Reading MNIST')]
+  assert read == [f'Reading MNIST from {tiny_mnist.directory}: '
+                  + ', '.join(mnist_source.SOURCE_FILENAMES.values())]
+
+
 def test_fit_shows_a_live_bar_on_a_terminal_and_epoch_lines_elsewhere():
   assert run_fn.fit_verbosity(_Terminal()) == 1
   assert run_fn.fit_verbosity(io.StringIO()) == 2
@@ -113,6 +196,38 @@ def test_bar_writes_whole_lines_with_count_total_and_eta_off_a_terminal():
   assert lines and all('\r' not in line for line in lines)
   assert lines[-1].startswith('noise train:') and '50/200' in lines[-1]
   assert '<' in lines[-1]  # elapsed<remaining: the ETA
+
+
+def test_bar_off_a_terminal_writes_no_line_before_it_counts():
+  stream = io.StringIO()
+  progress.bar('noise eval', 10, stream=stream).close()  # Counted nothing.
+  bar = progress.bar('noise train', 200, stream=stream)
+  assert stream.getvalue() == ''  # No "0/200" line.
+  bar.update(200)
+  bar.close()
+  assert stream.getvalue().count('\n') == 1
+  assert stream.getvalue().startswith('noise train: 100%')
+
+
+def _rate(line):
+  return float(re.search(r'([\d.]+) ?examples/s', line)[1])
+
+
+def test_count_progress_rate_covers_the_work_before_the_count(capsys):
+  # One batch of 100 examples made in 1 s by the fused step before the
+  # count: 100 examples/s at most, not the rate of an instantaneous update.
+  def make_batch(size):
+    time.sleep(1.0)
+    return list(range(size))
+
+  with beam.Pipeline() as pipeline:
+    _ = (pipeline | beam.Create([100], reshuffle=False)
+         | beam.Map(make_batch)
+         | beam.ParDo(progress.CountProgress('batched', 100, count=len)))
+  lines = [line for line in capsys.readouterr().err.splitlines()
+           if line.startswith('batched:')]
+  assert len(lines) == 1 and '100/100' in lines[0], lines
+  assert 10 < _rate(lines[0]) <= 100, lines
 
 
 def test_count_progress_counts_what_a_beam_pipeline_passes(capsys):
