@@ -3,11 +3,13 @@
 The interrupted run must end in one line (no traceback) with 128 + the
 signal's number, close its running execution in MLMD at once (CANCELED,
 `interrupted` naming the signal), and the next run must resume from the
-cache and end with its verdict.
+cache, end with its verdict, and print no TensorFlow E/W line or Python
+warning on stderr.
 """
 
 import glob
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,6 +91,11 @@ def test_ctrl_c_and_sigterm_end_in_one_line_and_the_next_run_resumes(tmp_path):
   result = subprocess.run(args, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
+  # A normal run's stderr: nothing a user can do nothing about.
+  noise = [line for line in result.stderr.splitlines()
+           if re.match(r'^(\S+ \S+: )?[EWF] ', line) or 'Warning' in line
+           or ' WARNING ' in line or ' ERROR ' in line]
+  assert not noise, noise
   table = dict(line.split()[:2] for line in result.stdout.splitlines()
                if line.split()[:1] and line.split()[0] in (
                    'TfdsExampleGen', 'NoiseTransform', 'Trainer'))
