@@ -284,7 +284,8 @@ def build_uncompiled(recipe: Recipe) -> keras.Model:
   """The recipe's model, not compiled (pipeline code; see module docstring)."""
   spec = dataclasses.replace(model_lib.UNET_SPECS[recipe.architecture],
                              **recipe.unet)
-  return model_lib.build_unet(spec, loss=recipe.loss)
+  return model_lib.build_unet(spec, loss=recipe.loss,
+                              image_shape=features.IMAGE_SHAPE)
 
 
 def build(recipe: Recipe, total_steps: int = 0):

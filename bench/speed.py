@@ -182,6 +182,7 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
   images / 4 in eager steps, each after a warm-up)."""
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components import features  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
   training = config.training
@@ -191,7 +192,8 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
   placement = strategy.choose_placement(
       allow_mixed_precision=training.mixed_precision)
   policy = keras.mixed_precision.global_policy().name
-  model = model_lib.compile_model(model_lib.build_model(architecture, training.loss),
+  model = model_lib.compile_model(model_lib.build_model(architecture, training.loss,
+                                                      features.IMAGE_SHAPE),
                                   training.loss,
                                   training.learning_rate, schedule=training.lr_schedule,
                                   total_steps=10 * steps)
@@ -207,7 +209,7 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
 
   # The article's loop: eager GradientTape, batch 32, float32.
   keras.mixed_precision.set_global_policy('float32')
-  model = model_lib.build_model(architecture, training.loss)
+  model = model_lib.build_model(architecture, training.loss, features.IMAGE_SHAPE)
   loss_fn = model_lib.make_loss(training.loss)
   optimizer = keras.optimizers.Adam(training.learning_rate)
   eager_steps = max(10, steps * training.batch_size // EAGER_BATCH // 4)
@@ -245,6 +247,7 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components.trainer import data  # pylint: disable=g-import-not-at-top
+  from components import features  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
   training = config.training
@@ -254,7 +257,8 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   noisy, clean, _ = data.read_arrays(files)
   warm_up_steps = max(5, steps // 4)
   model = model_lib.compile_model(model_lib.build_model(training.architecture,
-                                                      training.loss),
+                                                      training.loss,
+                                                      features.IMAGE_SHAPE),
                                   training.loss, training.learning_rate,
                                   schedule=training.lr_schedule,
                                   total_steps=2 * (warm_up_steps + repeats * steps))

@@ -2,7 +2,8 @@
 
 TFMA 0.47 runs tf_keras (Keras 2) metrics: these subclass
 ``tf_keras.metrics.Metric`` (a Keras 3 metric is refused). Labels arrive as
-the flattened 784-value ``clean`` feature and are reshaped to images.
+the flattened ``clean`` feature (H*W*C values) and are reshaped to the
+predictions' image shape, so any image size works.
 
 * ``mse``: mean squared error over every pixel of the split.
 * ``psnr``: the headline PSNR, ``10 * log10(1 / mse)`` from that mean MSE
@@ -17,14 +18,16 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from components import features
-
-IMAGE_SHAPE = features.IMAGE_SHAPE
 METRICS_MODULE = __name__
 
 
-def _as_images(tensor):
-  return tf.reshape(tf.cast(tensor, tf.float32), (-1,) + IMAGE_SHAPE)
+def _as_images(labels, predictions):
+  """(labels, predictions) as float32 [N, H, W, C] images, in the shape of
+  the predictions (the model's output)."""
+  predictions = tf.cast(predictions, tf.float32)
+  labels = tf.reshape(tf.cast(labels, tf.float32), tf.shape(predictions))
+  # The static shape too: SSIM's window is built from the image sides.
+  return tf.ensure_shape(labels, predictions.shape), predictions
 
 
 class _Mean(tf_keras.metrics.Metric):
@@ -36,13 +39,12 @@ class _Mean(tf_keras.metrics.Metric):
     self.count = self.add_weight('count', initializer='zeros', dtype=tf.float64)
 
   def values(self, y_true, y_pred):
-    """The values to average, from [N, 28, 28, 1] images."""
+    """The values to average, from [N, H, W, C] images."""
     raise NotImplementedError
 
   def update_state(self, y_true, y_pred, sample_weight=None):
     del sample_weight
-    values = tf.cast(self.values(_as_images(y_true), _as_images(y_pred)),
-                     tf.float64)
+    values = tf.cast(self.values(*_as_images(y_true, y_pred)), tf.float64)
     self.total.assign_add(tf.reduce_sum(values))
     self.count.assign_add(tf.cast(tf.size(values), tf.float64))
 
@@ -152,7 +154,7 @@ def metrics_of_arrays(clean, denoised, batch_size: int = 1000) -> dict:
   """The metrics above for whole arrays of images, outside TFMA.
 
   Args:
-    clean: [N, 28, 28, 1] (or [N, 784]) target images in [0, 1].
+    clean: [N, H, W, C] target images in [0, 1].
     denoised: The reconstructions, same shape.
     batch_size: Images per update (bounds memory).
 

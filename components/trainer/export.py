@@ -1,10 +1,11 @@
 """Exports the trained model as a SavedModel with two serving signatures.
 
-* ``serving_default``: ``images`` float32 ``[N, 28, 28, 1]`` (noisy, [0, 1]
-  scale) -> ``{'output': denoised [N, 28, 28, 1]}``.
+* ``serving_default``: ``images`` float32 ``[N, H, W, C]`` (noisy, [0, 1]
+  scale) -> ``{'output': denoised [N, H, W, C]}``, in the shape the model was
+  built for (MNIST: 28x28x1).
 * ``serving_examples``: ``examples`` string ``[N]`` of serialized tf.Examples
-  with a ``noisy`` float feature of 784 values -> ``{'output': ...}``; what TFMA
-  calls.
+  with a ``noisy`` float feature of H*W*C values -> ``{'output': ...}``; what
+  TFMA calls.
 
 Shapes are checked in the graph: a wrong shape is rejected with an error,
 never reshaped (signatures alone do not check shapes when called).
@@ -39,13 +40,16 @@ SCALE_MESSAGE = (f'input images must be on the [0, 1] scale (a pixel is above '
 
 
 def export_saved_model(model: keras.Model, export_dir: str) -> None:
-  """Writes `model` with the two signatures to `export_dir`."""
+  """Writes `model` with the two signatures to `export_dir`, for the image
+  shape the model takes."""
+  image_shape = tuple(int(side) for side in model.input_shape[1:])
+  shape_name = 'x'.join(str(side) for side in image_shape)
 
   def denoise(images):
     # Signatures do not check shapes at call time, and a wrong shape reaching
     # the convolutions aborts the process: check it here, as an error.
-    images = tf.ensure_shape(images, (None,) + data.IMAGE_SHAPE,
-                             name='images_must_be_Nx28x28x1')
+    images = tf.ensure_shape(images, (None,) + image_shape,
+                             name=f'images_must_be_Nx{shape_name}')
     images = tf.debugging.assert_all_finite(
         images, 'input images must be finite (no NaN/inf)')
     # On the batch's maximum: the error then shows that one value, not 784N.
@@ -55,16 +59,16 @@ def export_saved_model(model: keras.Model, export_dir: str) -> None:
     return {OUTPUT_KEY: tf.cast(model(images, training=False), tf.float32)}
 
   def denoise_examples(examples):
-    features = tf.io.parse_example(
-        examples, {data.NOISY_FEATURE: data.FEATURE_SPEC[data.NOISY_FEATURE]})
-    images = tf.reshape(features[data.NOISY_FEATURE], (-1,) + data.IMAGE_SHAPE)
+    features = tf.io.parse_example(examples, {data.NOISY_FEATURE: (
+        tf.io.FixedLenFeature([int(np.prod(image_shape))], tf.float32))})
+    images = tf.reshape(features[data.NOISY_FEATURE], (-1,) + image_shape)
     return denoise(images)
 
   archive = keras.export.ExportArchive()
   archive.track(model)
   archive.add_endpoint(
       name=IMAGES_SIGNATURE, fn=denoise,
-      input_signature=[tf.TensorSpec((None,) + data.IMAGE_SHAPE, tf.float32,
+      input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32,
                                      name='images')])
   archive.add_endpoint(
       name=EXAMPLES_SIGNATURE, fn=denoise_examples,

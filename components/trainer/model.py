@@ -10,8 +10,11 @@
   blocks, *flatten* before the 128-unit latent Dense layer (the article applied
   Dense to a 4-D feature map), a mirrored decoder and an output head.
 
-All map ``[N, 28, 28, 1]`` float images in [0, 1] scale to the same shape,
-in float32 also under mixed precision. The output head follows the loss
+All map ``[N, H, W, C]`` float images in [0, 1] scale to the same shape,
+in float32 also under mixed precision, for any image size: an input whose
+sides are not multiples of the two pooling levels' 4 is zero-padded to the
+next multiple and the output cropped back (no layers are added where no
+padding is needed: MNIST's 28x28 models are exactly as before). The output head follows the loss
 (`output_head`): a sigmoid for binary cross-entropy; for the regression losses
 (MSE, L1) a linear output clipped to [0, 1] with a straight-through gradient
 (`StraightThroughClip`). A sigmoid trained on MSE or L1 collapses here: within
@@ -21,13 +24,12 @@ the sigmoid's slope, vanishes; cross-entropy's gradient has no such factor.
 """
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import keras
 
 from components import features
 
-IMAGE_SHAPE = features.IMAGE_SHAPE
 ARCHITECTURES = features.ARCHITECTURES
 LOSSES = features.LOSSES
 LR_SCHEDULES = features.LR_SCHEDULES
@@ -63,6 +65,9 @@ UNET = UNetSpec()
 # multiply-adds per image (~6.6x the default; bench/recipes.py counts them).
 UNET_LARGE = UNetSpec(widths=(64, 128, 256), convs_per_block=3, batch_norm=True)
 UNET_SPECS = {'unet': UNET, 'unet_large': UNET_LARGE}
+# Both architectures pool twice by 2: their inputs' sides are padded to a
+# multiple of this.
+POOLING_FACTOR = 4
 # Output heads (see `output_head`).
 SIGMOID_HEAD, CLIP_HEAD = 'sigmoid', 'clip'
 
@@ -90,11 +95,38 @@ class StraightThroughClip(keras.layers.Layer):
     return inputs + keras.ops.stop_gradient(clipped - inputs)
 
 
-def _clean_images(tensor, kernel_size: int, loss: str):
+def _padding(image_shape: Sequence[int]):
+  """((top, bottom), (left, right)) zeros that make the sides multiples of
+  POOLING_FACTOR; None when they are already."""
+  extra = [-side % POOLING_FACTOR for side in image_shape[:2]]
+  if not any(extra):
+    return None
+  return tuple((pad // 2, pad - pad // 2) for pad in extra)
+
+
+def _input_and_padded(image_shape: Sequence[int]):
+  """(the model's input, that input padded as `_padding` says)."""
+  noisy_images = keras.Input(shape=tuple(image_shape), name='noisy_images')
+  padding = _padding(image_shape)
+  if padding is None:
+    return noisy_images, noisy_images
+  return noisy_images, keras.layers.ZeroPadding2D(
+      padding, name='pad_to_pooling')(noisy_images)
+
+
+def _cropped(tensor, image_shape: Sequence[int]):
+  """`tensor` with the padding of `_input_and_padded` cropped off."""
+  padding = _padding(image_shape)
+  if padding is None:
+    return tensor
+  return keras.layers.Cropping2D(padding, name='crop_padding')(tensor)
+
+
+def _clean_images(tensor, kernel_size: int, loss: str, channels: int):
   """The float32 output layer(s) of the head `output_head(loss)` chooses."""
   head = output_head(loss)
   activation = 'sigmoid' if head == SIGMOID_HEAD else None
-  tensor = keras.layers.Conv2D(1, kernel_size, padding='same',
+  tensor = keras.layers.Conv2D(channels, kernel_size, padding='same',
                                activation=activation, dtype='float32',
                                name='clean_images')(tensor)
   if head == CLIP_HEAD:
@@ -145,13 +177,14 @@ def _upsample(tensor, filters: int, name: str, spec: UNetSpec):
 
 
 def build_unet(spec: UNetSpec = UNET, name: str = 'unet_dae', *,
-               loss: str) -> keras.Model:
+               loss: str, image_shape: Sequence[int]) -> keras.Model:
   """A U-Net of two stride-2 levels with skip concatenations (see UNetSpec),
-  with the output head of `loss` (see `output_head`)."""
+  with the output head of `loss` (see `output_head`), for images of
+  `image_shape` (height, width, channels). The comments' sizes are MNIST's."""
   width1, width2, width3 = spec.widths
-  noisy_images = keras.Input(shape=IMAGE_SHAPE, name='noisy_images')
+  noisy_images, padded = _input_and_padded(image_shape)
   # Encoder
-  level1 = _conv_block(noisy_images, width1, 'encoder1', spec)          # 28x28
+  level1 = _conv_block(padded, width1, 'encoder1', spec)                # 28x28
   down1 = keras.layers.MaxPooling2D(2, name='encoder1_pool')(level1)    # 14x14
   level2 = _conv_block(down1, width2, 'encoder2', spec)
   down2 = keras.layers.MaxPooling2D(2, name='encoder2_pool')(level2)    # 7x7
@@ -165,18 +198,21 @@ def build_unet(spec: UNetSpec = UNET, name: str = 'unet_dae', *,
   decoded1 = _conv_block(
       keras.layers.Concatenate(name='decoder1_skip')([up1, level1]),
       width1, 'decoder1', spec)
-  clean_images = _clean_images(decoded1, 1, loss)
+  clean_images = _clean_images(_cropped(decoded1, image_shape), 1, loss,
+                               image_shape[-1])
   return keras.Model(noisy_images, clean_images, name=name)
 
 
 def build_article(latent_units: int = 128, filters: int = 32, *,
-                  loss: str) -> keras.Model:
+                  loss: str, image_shape: Sequence[int]) -> keras.Model:
   """The article's autoencoder, corrected (see module docstring), with the
-  output head of `loss` (see `output_head`)."""
-  noisy_images = keras.Input(shape=IMAGE_SHAPE, name='noisy_images')
+  output head of `loss` (see `output_head`), for images of `image_shape`."""
+  noisy_images, padded = _input_and_padded(image_shape)
+  # The padded sides after two poolings: MNIST's 7x7.
+  rows, columns = (int(padded.shape[axis]) // POOLING_FACTOR for axis in (1, 2))
   # Encoder
   tensor = keras.layers.Conv2D(filters, 3, padding='same', activation='relu',
-                               name='encoder1_conv')(noisy_images)
+                               name='encoder1_conv')(padded)
   tensor = keras.layers.MaxPooling2D(2, name='encoder1_pool')(tensor)   # 14x14
   tensor = keras.layers.Conv2D(filters, 3, padding='same', activation='relu',
                                name='encoder2_conv')(tensor)
@@ -184,25 +220,29 @@ def build_article(latent_units: int = 128, filters: int = 32, *,
   tensor = keras.layers.Flatten(name='encoder_flatten')(tensor)
   latent = keras.layers.Dense(latent_units, activation='relu', name='latent')(tensor)
   # Decoder
-  tensor = keras.layers.Dense(7 * 7 * filters, activation='relu',
+  tensor = keras.layers.Dense(rows * columns * filters, activation='relu',
                               name='decoder_dense')(latent)
-  tensor = keras.layers.Reshape((7, 7, filters), name='decoder_reshape')(tensor)
+  tensor = keras.layers.Reshape((rows, columns, filters),
+                                name='decoder_reshape')(tensor)
   tensor = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding='same',
                                         activation='relu', name='decoder2_up')(tensor)
   tensor = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding='same',
                                         activation='relu', name='decoder1_up')(tensor)
-  clean_images = _clean_images(tensor, 3, loss)
+  clean_images = _clean_images(_cropped(tensor, image_shape), 3, loss,
+                               image_shape[-1])
   return keras.Model(noisy_images, clean_images, name='article_dae')
 
 
-def build_model(architecture: str, loss: str) -> keras.Model:
-  """The named architecture with the output head of `loss`, uncompiled."""
+def build_model(architecture: str, loss: str,
+                image_shape: Sequence[int]) -> keras.Model:
+  """The named architecture with the output head of `loss`, uncompiled, for
+  images of `image_shape` (height, width, channels)."""
   if architecture in UNET_SPECS:
     return build_unet(UNET_SPECS[architecture],
                       'unet_dae' if architecture == 'unet' else f'{architecture}_dae',
-                      loss=loss)
+                      loss=loss, image_shape=image_shape)
   if architecture == 'article':
-    return build_article(loss=loss)
+    return build_article(loss=loss, image_shape=image_shape)
   raise ValueError(f'unknown architecture {architecture!r}; one of {ARCHITECTURES}')
 
 

@@ -135,7 +135,8 @@ def run_fn(fn_args) -> None:
 
   with placement.strategy.scope():
     model = model_lib.compile_model(
-        model_lib.build_model(config[ARCHITECTURE_KEY], loss_name),
+        model_lib.build_model(config[ARCHITECTURE_KEY], loss_name,
+                              data.IMAGE_SHAPE),
         loss=loss_name,
         learning_rate=float(config[LEARNING_RATE_KEY]),
         jit_compile=bool(config[XLA_KEY]),

@@ -71,3 +71,19 @@ def test_metric_names_are_the_ones_thresholds_use():
   assert [metric().name for metric in (metrics.MSE, metrics.PSNR,
                                        metrics.MeanImagePSNR, metrics.SSIM)] == [
       'mse', 'psnr', 'mean_image_psnr', 'ssim']
+
+
+def test_metrics_of_colour_images_of_any_size_match_tf_image():
+  rng = np.random.default_rng(3)
+  clean = rng.uniform(size=(5, 20, 17, 3)).astype(np.float32)
+  denoised = np.clip(clean + rng.normal(0, 0.05, clean.shape), 0, 1).astype(np.float32)
+  values = metrics.metrics_of_arrays(clean, denoised, batch_size=2)
+  mse = float(np.mean((clean.astype(np.float64) - denoised) ** 2))
+  assert values['mse'] == pytest.approx(mse, rel=1e-6)
+  assert values['psnr'] == pytest.approx(-10 * np.log10(mse), rel=1e-6)
+  assert values['ssim'] == pytest.approx(
+      float(tf.reduce_mean(tf.image.ssim(clean, denoised, max_val=1.0))), abs=1e-5)
+  # Labels arrive flat from TFMA: reshaped to the predictions' shape.
+  metric = metrics.SSIM()
+  metric.update_state(clean.reshape(5, -1), denoised)
+  assert float(metric.result()) == pytest.approx(values['ssim'], abs=1e-6)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components import features
 from components.noise_transform import noise as noise_lib
 from components.trainer import data
 from components.trainer import export
@@ -34,7 +35,7 @@ def _pairs(count, seed=0):
 @pytest.mark.parametrize('loss', model_lib.LOSSES)
 @pytest.mark.parametrize('architecture', model_lib.ARCHITECTURES)
 def test_models_map_images_to_images_in_unit_range(architecture, loss):
-  model = model_lib.build_model(architecture, loss)
+  model = model_lib.build_model(architecture, loss, features.IMAGE_SHAPE)
   noisy, _ = _pairs(4)
   output = model.predict(noisy * 50.0, verbose=0)  # Far outside [0, 1] first.
   assert model.input_shape == (None, 28, 28, 1)
@@ -46,20 +47,20 @@ def test_the_output_head_follows_the_loss():
   assert model_lib.output_head('bce') == model_lib.SIGMOID_HEAD
   for loss in ('mse', 'l1'):
     assert model_lib.output_head(loss) == model_lib.CLIP_HEAD
-    model = model_lib.build_model('unet', loss)
+    model = model_lib.build_model('unet', loss, features.IMAGE_SHAPE)
     assert model.get_layer('clean_images').activation is keras.activations.linear
     assert isinstance(model.layers[-1], model_lib.StraightThroughClip)
-  sigmoid = model_lib.build_model('unet', 'bce')
+  sigmoid = model_lib.build_model('unet', 'bce', features.IMAGE_SHAPE)
   assert sigmoid.get_layer('clean_images').activation is keras.activations.sigmoid
   with pytest.raises(ValueError, match='loss'):
-    model_lib.build_model('unet', 'hinge')
+    model_lib.build_model('unet', 'hinge', features.IMAGE_SHAPE)
 
 
 @pytest.mark.parametrize('built_for, compiled_with', [('bce', 'mse'), ('mse', 'bce'),
                                                       ('l1', 'bce')])
 def test_a_model_compiled_with_another_loss_than_its_head_is_refused(
     built_for, compiled_with):
-  model = model_lib.build_model('unet', built_for)
+  model = model_lib.build_model('unet', built_for, features.IMAGE_SHAPE)
   with pytest.raises(ValueError, match=f"loss '{compiled_with}' trains the"):
     model_lib.compile_model(model, compiled_with, 1e-3)
   model_lib.compile_model(model, built_for, 1e-3)  # Its own loss is fine.
@@ -80,7 +81,7 @@ def test_straight_through_clip_clips_values_but_not_gradients():
 
 
 def test_article_model_flattens_before_its_128_unit_latent():
-  model = model_lib.build_article(loss='bce')
+  model = model_lib.build_article(loss='bce', image_shape=features.IMAGE_SHAPE)
   latent = model.get_layer('latent')
   assert latent.units == 128
   assert len(latent.input.shape) == 2  # Dense on a vector, not a 4-D map.
@@ -89,7 +90,7 @@ def test_article_model_flattens_before_its_128_unit_latent():
 
 def test_unknown_architecture_and_loss_are_rejected():
   with pytest.raises(ValueError, match='architecture'):
-    model_lib.build_model('vit', 'bce')
+    model_lib.build_model('vit', 'bce', features.IMAGE_SHAPE)
   with pytest.raises(ValueError, match='loss'):
     model_lib.make_loss('hinge')
 
@@ -99,13 +100,13 @@ def _layers_of(model, layer_type):
 
 
 def test_unet_spec_shapes_the_network():
-  plain = model_lib.build_unet(loss='bce')
+  plain = model_lib.build_unet(loss='bce', image_shape=features.IMAGE_SHAPE)
   assert not _layers_of(plain, keras.layers.BatchNormalization)
   assert len(_layers_of(plain, keras.layers.Conv2DTranspose)) == 2
   assert plain.get_layer('bottleneck_conv2').filters == 64
   spec = model_lib.UNetSpec(widths=(8, 16, 24), convs_per_block=3,
                             batch_norm=True, upsampling='bilinear')
-  model = model_lib.build_unet(spec, loss='bce')
+  model = model_lib.build_unet(spec, loss='bce', image_shape=features.IMAGE_SHAPE)
   convs = [layer for layer in _layers_of(model, keras.layers.Conv2D)
            if layer.name.startswith('bottleneck')]
   assert [layer.filters for layer in convs] == [24, 24, 24]
@@ -117,13 +118,15 @@ def test_unet_spec_shapes_the_network():
   noisy, _ = _pairs(2)
   assert model.predict(noisy, verbose=0).shape == (2, 28, 28, 1)
   with pytest.raises(ValueError, match='upsampling'):
-    model_lib.build_unet(model_lib.UNetSpec(upsampling='nearest'), loss='bce')
+    model_lib.build_unet(model_lib.UNetSpec(upsampling='nearest'), loss='bce',
+                         image_shape=features.IMAGE_SHAPE)
 
 
 def test_the_accelerator_unet_is_the_default_scaled_up():
-  large = model_lib.build_model('unet_large', 'bce')
+  large = model_lib.build_model('unet_large', 'bce', features.IMAGE_SHAPE)
   assert large.name == 'unet_large_dae'
-  assert large.count_params() > 8 * model_lib.build_model('unet', 'bce').count_params()
+  assert large.count_params() > 8 * model_lib.build_model(
+      'unet', 'bce', features.IMAGE_SHAPE).count_params()
   assert _layers_of(large, keras.layers.BatchNormalization)
   assert large.get_layer('bottleneck_conv3').filters == 256
 
@@ -133,7 +136,8 @@ def test_a_few_training_steps_learn_more_than_a_black_image(loss):
   # A loss can fall while the model collapses to the all-black output
   # (a sigmoid trained on MSE or L1 does): the output must beat that image.
   keras.utils.set_random_seed(0)
-  model = model_lib.compile_model(model_lib.build_unet(loss=loss), loss, 2e-3)
+  model = model_lib.compile_model(
+      model_lib.build_unet(loss=loss, image_shape=features.IMAGE_SHAPE), loss, 2e-3)
   noisy, clean = _pairs(256)
   history = model.fit(noisy, clean, batch_size=32, epochs=6, verbose=0)
   losses = history.history['loss']
@@ -146,7 +150,7 @@ def test_a_few_training_steps_learn_more_than_a_black_image(loss):
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
   keras.utils.set_random_seed(0)
-  model = model_lib.build_unet(loss='bce')
+  model = model_lib.build_unet(loss='bce', image_shape=features.IMAGE_SHAPE)
   path = str(tmp_path_factory.mktemp('export') / 'model')
   export.export_saved_model(model, path)
   return model, tf.saved_model.load(path)
@@ -378,10 +382,12 @@ def test_warm_up_rises_linearly_to_the_rate_then_decays_to_two_percent():
 
 
 def test_weight_decay_chooses_adamw_with_that_decay():
-  adam = model_lib.compile_model(model_lib.build_unet(loss='bce'), 'bce',
+  adam = model_lib.compile_model(model_lib.build_unet(
+      loss='bce', image_shape=features.IMAGE_SHAPE), 'bce',
                                  1e-3).optimizer
   assert type(adam) is keras.optimizers.Adam  # pylint: disable=unidiomatic-typecheck
-  adamw = model_lib.compile_model(model_lib.build_unet(loss='bce'), 'bce', 1e-3,
+  adamw = model_lib.compile_model(model_lib.build_unet(
+      loss='bce', image_shape=features.IMAGE_SHAPE), 'bce', 1e-3,
                                   weight_decay=1e-4).optimizer
   assert isinstance(adamw, keras.optimizers.AdamW)
   assert adamw.weight_decay == pytest.approx(1e-4)
@@ -614,3 +620,40 @@ def test_fresh_noise_without_the_examples_settings_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match="fresh_noise needs .* 'noise_spec'"):
     run_fn_lib.run_fn(fn_args)
   assert not os.path.exists(fn_args.serving_model_dir)
+
+
+@pytest.mark.parametrize('architecture', ['unet', 'article'])
+@pytest.mark.parametrize('image_shape', [(32, 32, 3), (30, 26, 3), (21, 23, 1)])
+def test_models_take_any_image_size_and_channel_count(architecture, image_shape):
+  # Sides that are not multiples of the pooling are padded and cropped back.
+  model = model_lib.build_model(architecture, 'mse', image_shape)
+  noisy = np.random.default_rng(0).uniform(size=(2,) + image_shape).astype(np.float32)
+  assert model.predict(noisy, verbose=0).shape == (2,) + image_shape
+  padded = any(side % model_lib.POOLING_FACTOR for side in image_shape[:2])
+  names = {layer.name for layer in model.layers}
+  assert ({'pad_to_pooling', 'crop_padding'} <= names) == padded
+
+
+def test_mnist_models_have_no_padding_layers():
+  # 28 is a multiple of the pooling: the default model is exactly as before.
+  model = model_lib.build_model('unet', 'mse', features.IMAGE_SHAPE)
+  assert not {'pad_to_pooling', 'crop_padding'} & {layer.name for layer in model.layers}
+  assert model.count_params() == 301985  # As the smoke run logs it.
+
+
+def test_export_takes_the_shape_of_the_model(tmp_path):
+  image_shape = (30, 26, 3)
+  model = model_lib.build_model('unet', 'mse', image_shape)
+  export.export_saved_model(model, str(tmp_path / 'model'))
+  loaded = tf.saved_model.load(str(tmp_path / 'model'))
+  noisy = np.random.default_rng(1).uniform(size=(2,) + image_shape).astype(np.float32)
+  by_images = loaded.signatures[export.IMAGES_SIGNATURE](images=tf.constant(noisy))
+  by_examples = loaded.signatures[export.EXAMPLES_SIGNATURE](
+      examples=_serialized(noisy))
+  assert by_images['output'].shape == (2,) + image_shape
+  np.testing.assert_allclose(by_images['output'], by_examples['output'], atol=1e-6)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='not compatible with expected shape'):
+    loaded.signatures[export.IMAGES_SIGNATURE](
+        images=tf.zeros((1,) + features.IMAGE_SHAPE))
+  assert export.load_denoiser(str(tmp_path / 'model')).image_shape == image_shape
