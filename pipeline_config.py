@@ -398,26 +398,27 @@ def parse_assignments(items, usage: str) -> Dict[str, str]:
 
 
 def _check_writable_dir(field: str, path: str) -> None:
-  """Raises ConfigError unless `path` is, or is made, a writable directory.
+  """Raises ConfigError unless `path` is, or can be made, a writable directory.
 
-  It is created and a file is made in it: permission bits alone say nothing
-  to root, nor of read-only or virtual file systems (/proc).
+  A directory is made and removed again in the deepest part of `path` that
+  exists: permission bits alone say nothing to root, nor of read-only or
+  virtual file systems (/proc). Nothing is left behind.
   """
   if '://' in path:  # Remote file systems are checked by their clients.
     return
+  probe = os.path.abspath(path)
+  while not os.path.exists(probe):
+    parent = os.path.dirname(probe)
+    if parent == probe:
+      break
+    probe = parent
+  if not os.path.isdir(probe):
+    raise ConfigError(field, f'{path!r} is not a directory ({probe} is a file)')
   try:
-    os.makedirs(path, exist_ok=True)
-  except FileExistsError:
-    raise ConfigError(field, f'{path!r} is not a directory (a file is in the '
-                      'way)') from None
+    os.rmdir(tempfile.mkdtemp(prefix='.dae-pipeline-probe-', dir=probe))
   except OSError as error:
-    raise ConfigError(field, f'{path!r} cannot be created: '
-                      f'{error.strerror}') from None
-  try:
-    with tempfile.TemporaryFile(dir=path):
-      pass
-  except OSError as error:
-    raise ConfigError(field, f'{path!r} is not writable: {error.strerror}') from None
+    raise ConfigError(field, f'{path!r} cannot be created or written in '
+                      f'{probe}: {error.strerror}') from None
 
 
 def check_paths(config: PipelineConfig) -> None:
