@@ -27,7 +27,6 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from components.features import ARCHITECTURES
 from components.features import LOSSES
 from components.features import LR_SCHEDULES
-from components.features import NOISE_KINDS
 from components.features import SOURCE_TFDS  # The stock TFDS download (online).
 from components.features import SOURCE_VENDORED  # IDX files in `source_dir`.
 from components.noise_transform.spec import InvalidNoiseSpec

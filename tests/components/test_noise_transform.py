@@ -12,7 +12,9 @@ from tfx.types import standard_artifacts
 from tfx.dsl.components.base import base_beam_executor
 
 from components.noise_transform import component
+from components.noise_transform import draws
 from components.noise_transform import executor
+from components.noise_transform import kinds
 from components.noise_transform import noise
 from components.tfds_example_gen.executor import to_example
 import pipeline_config
@@ -63,7 +65,7 @@ def test_identical_examples_get_identical_noise_and_others_differ():
   assert not np.array_equal(noisy[0], noisy[2])
 
 
-@pytest.mark.parametrize('kind', pipeline_config.NOISE_KINDS)
+@pytest.mark.parametrize('kind', kinds.names())
 def test_redraws_keep_draw_zero_and_give_independent_noise_after_it(kind):
   images, labels = _images(200)
   clean = images / 255.0
@@ -258,6 +260,54 @@ def test_exec_properties_round_trip_every_noise_setting():
                          max_stddev=0.4, amount=0.05, clip=True, seed=7)
   assert executor.spec_from_exec_properties(
       executor.exec_properties_from_spec(spec)) == spec
+
+
+# --- a kind added through the registry alone --------------------------------
+
+def _speckle(clean, keys, levels, parameters):
+  """Multiplicative Gaussian noise: black pixels stay black."""
+  del parameters
+  return clean + clean * levels[:, None] * draws.standard_normal(keys, clean.shape[1])
+
+
+@pytest.fixture(name='speckle')
+def _registered_speckle(monkeypatch):
+  monkeypatch.setattr(kinds, 'KINDS', dict(kinds.KINDS))  # Undone after the test.
+  return kinds.register(kinds.NoiseKind(
+      'speckle', ('stddev',), kinds.constant_level('stddev'), _speckle))
+
+
+def test_unknown_kinds_are_rejected_naming_the_registered_ones(speckle):
+  with pytest.raises(noise.InvalidNoiseSpec,
+                     match="'kind': 'speck' is not one of gaussian, salt_and_pepper, "
+                           'random_gaussian, speckle$'):
+    noise.NoiseSpec(kind='speck')
+  with pytest.raises(ValueError, match="'speckle' is registered already"):
+    kinds.register(speckle)
+
+
+def test_a_kind_registered_alone_is_a_setting_and_noises_through_the_executor(
+    tmp_path, speckle):
+  config = pipeline_config.with_overrides(pipeline_config.PipelineConfig(), {
+      'noise.kind': speckle.name, 'noise.stddev': '0.3'})
+  assert config.noise.kind == 'speckle'
+  images, labels = _images(60)
+  images[:, :392] = 0  # The top half black: speckle leaves it black.
+  output = _run(_write_examples(tmp_path / 'in', images, labels), tmp_path / 'out',
+                **{executor.KIND_KEY: 'speckle', executor.STDDEV_KEY: 0.3})
+  clean, noisy, levels = [], [], []
+  for record in _records(output, 'train'):
+    feature = tf.train.Example.FromString(record).features.feature
+    clean.append(feature['clean'].float_list.value)
+    noisy.append(feature['noisy'].float_list.value)
+    levels.append(feature['noise_level'].float_list.value[0])
+  clean, noisy = np.array(clean), np.array(noisy)
+  np.testing.assert_array_equal(noisy[clean == 0], 0.0)
+  lit = clean > 0.2
+  relative = (noisy - clean)[lit] / clean[lit]
+  assert abs(relative.std() - 0.3) < 0.01 and abs(relative.mean()) < 0.01
+  np.testing.assert_allclose(levels, 0.3)
+  assert noise.NoiseSpec.from_json(noise.recorded_spec_json(output)).kind == 'speckle'
 
 
 # --- batched parsing and serialisation ----------------------------------------

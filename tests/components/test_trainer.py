@@ -214,14 +214,13 @@ def test_export_rejects_images_on_the_0_to_255_scale(exported):
 
 
 def test_the_scale_bound_is_beyond_the_pipeline_s_largest_possible_noise():
-  # noise.uniform's smallest draw is 0.5 / 2^53: Box-Muller's largest radius.
+  # draws.uniform's smallest draw is 0.5 / 2^53: Box-Muller's largest radius.
   largest_radius = np.sqrt(-2.0 * np.log(0.5 / 2.0**53))
   largest_stddev = 1.0  # NoiseSpec's limit.
   assert 1.0 + largest_stddev * largest_radius < export.MAX_INPUT_PIXEL
 
 
-@pytest.mark.parametrize('kind, stddev', [(noise_lib.GAUSSIAN, 1.0),
-                                          (noise_lib.RANDOM_GAUSSIAN, 0.5)])
+@pytest.mark.parametrize('kind, stddev', [('gaussian', 1.0), ('random_gaussian', 0.5)])
 def test_export_accepts_the_pipeline_s_unclipped_noise(exported, kind, stddev):
   # White images (the worst case) with the pipeline's own noise, unclipped.
   _, loaded = exported
