@@ -114,41 +114,20 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class NoiseConfig:
-  """The corruption applied to clean images (pixels scaled to [0, 1]).
-
-  Attributes:
-    kind: 'gaussian' (additive, `stddev`), 'salt_and_pepper' (`amount`), or
-      'random_gaussian' (per-example stddev drawn uniformly from
-      [`min_stddev`, `max_stddev`], for a blind denoiser).
-    stddev: Standard deviation of Gaussian noise, in pixel units of [0, 1].
-    min_stddev: Lower bound of the per-example stddev (random_gaussian).
-    max_stddev: Upper bound of the per-example stddev (random_gaussian).
-    amount: Fraction of pixels set to 0 or 1 (salt_and_pepper), in [0, 1].
-    clip: Clip noisy pixels to [0, 1]; False keeps the article's unclipped noise.
-    seed: Seed of the noise; with the example's identity it fixes its noise.
-  """
-  kind: str = 'gaussian'
-  stddev: float = 0.2
-  min_stddev: float = 0.0
-  max_stddev: float = 0.5
-  amount: float = 0.1
-  clip: bool = False
-  seed: int = 42
+class NoiseConfig(NoiseSpec):
+  """The corruption applied to clean images: the components' NoiseSpec whole
+  (its fields, units, defaults and checks: components/noise_transform/spec.py),
+  with errors naming the field `noise.<field>`."""
 
   def __post_init__(self):
-    self.spec()  # Validates.
-
-  def spec(self) -> NoiseSpec:
-    """The settings as the components take them (checked there).
-
-    Raises:
-      ConfigError: a setting is out of range (named `noise.<field>`).
-    """
     try:
-      return NoiseSpec(**dataclasses.asdict(self))
+      super().__post_init__()
     except InvalidNoiseSpec as error:
       raise ConfigError(f'noise.{error.field}', error.reason) from None
+
+  def spec(self) -> NoiseSpec:
+    """The settings as the components take them (a plain NoiseSpec)."""
+    return NoiseSpec(**dataclasses.asdict(self))
 
 
 @dataclasses.dataclass(frozen=True)
