@@ -93,21 +93,10 @@ def beam_pipeline_args(config: pipeline_config.PipelineConfig) -> List[str]:
 def trainer_custom_config(config: pipeline_config.PipelineConfig
                           ) -> Dict[str, Any]:
   """Every setting `run_fn` reads (all required there), from the config."""
-  training, data = config.training, config.data
   return {
-      trainer_run_fn.ARCHITECTURE_KEY: training.architecture,
-      trainer_run_fn.LOSS_KEY: training.loss,
-      trainer_run_fn.BATCH_SIZE_KEY: training.batch_size,
-      trainer_run_fn.LEARNING_RATE_KEY: training.learning_rate,
-      trainer_run_fn.LR_SCHEDULE_KEY: training.lr_schedule,
-      trainer_run_fn.EPOCHS_KEY: training.epochs,
-      trainer_run_fn.TRAIN_EXAMPLES_KEY: data.train_examples,
-      trainer_run_fn.EVAL_EXAMPLES_KEY: data.eval_examples,
-      trainer_run_fn.MAX_TRAIN_STEPS_KEY: training.max_train_steps,
-      trainer_run_fn.SEED_KEY: training.seed,
-      trainer_run_fn.XLA_KEY: training.xla,
-      trainer_run_fn.MIXED_PRECISION_KEY: training.mixed_precision,
-      trainer_run_fn.FRESH_NOISE_KEY: training.fresh_noise,
+      trainer_run_fn.TRAINING_KEY: config.training.spec().to_json(),
+      trainer_run_fn.TRAIN_EXAMPLES_KEY: config.data.train_examples,
+      trainer_run_fn.EVAL_EXAMPLES_KEY: config.data.eval_examples,
   }
 
 

@@ -8,10 +8,10 @@ and records it on its output, where the Trainer reads it back.
 """
 
 import dataclasses
-import json
 import math
 import numbers
 
+from components import setting_specs
 from components.noise_transform import kinds
 
 # Bounds of a numeric setting, and the words its error uses for them.
@@ -19,13 +19,10 @@ _BOUNDS = 'bounds'
 _UNIT = 'unit'
 
 
-class InvalidNoiseSpec(ValueError):
-  """A noise setting is out of range; `field` names it."""
+class InvalidNoiseSpec(setting_specs.InvalidSetting):
+  """A noise setting is invalid; `field` names it."""
 
-  def __init__(self, field: str, reason: str):
-    super().__init__(f'noise setting {field!r}: {reason}')
-    self.field = field
-    self.reason = reason
+  KIND = 'noise'
 
 
 def _setting(default, unit: str, low, high) -> dataclasses.Field:
@@ -38,7 +35,7 @@ _STDDEV = 'a stddev in [0, 1] pixel units'
 
 
 @dataclasses.dataclass(frozen=True)
-class NoiseSpec:
+class NoiseSpec(setting_specs.JsonSpec):
   """The corruption applied to clean images (pixels scaled to [0, 1]).
 
   Attributes:
@@ -71,15 +68,6 @@ class NoiseSpec:
     if self.min_stddev > self.max_stddev:
       raise InvalidNoiseSpec(
           'min_stddev', f'{self.min_stddev} is above noise.max_stddev {self.max_stddev}')
-
-  def to_json(self) -> str:
-    """The spec as JSON (NoiseTransform's property, and its output's record)."""
-    return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-  @classmethod
-  def from_json(cls, text: str) -> 'NoiseSpec':
-    """The spec `to_json` wrote (validated again; absent fields: defaults)."""
-    return cls(**json.loads(text))
 
 
 def _typed(field: dataclasses.Field, value):
