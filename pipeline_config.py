@@ -24,14 +24,11 @@ import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 # The option names live with the components that take them (no TF import).
-from components.features import ARCHITECTURES
-from components.features import LOSSES
-from components.features import LR_SCHEDULES
-from components.features import NOISE_KINDS
 from components.features import SOURCE_TFDS  # The stock TFDS download (online).
 from components.features import SOURCE_VENDORED  # IDX files in `source_dir`.
-from components.noise_transform.spec import InvalidNoiseSpec
+from components.setting_specs import InvalidSetting
 from components.noise_transform.spec import NoiseSpec
+from components.trainer.settings import TrainingSpec
 
 PROFILES = ('full', 'smoke')
 
@@ -68,6 +65,14 @@ class ConfigError(ValueError):
 def _require(condition: bool, field: str, message: str) -> None:
   if not condition:
     raise ConfigError(field, message)
+
+
+def _as_config_error(section: str, check) -> None:
+  """Runs a component spec's `check`; its refusal names `<section>.<field>`."""
+  try:
+    check()
+  except InvalidSetting as error:
+    raise ConfigError(f'{section}.{error.field}', error.reason) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,107 +120,31 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class NoiseConfig:
-  """The corruption applied to clean images (pixels scaled to [0, 1]).
-
-  Attributes:
-    kind: 'gaussian' (additive, `stddev`), 'salt_and_pepper' (`amount`), or
-      'random_gaussian' (per-example stddev drawn uniformly from
-      [`min_stddev`, `max_stddev`], for a blind denoiser).
-    stddev: Standard deviation of Gaussian noise, in pixel units of [0, 1].
-    min_stddev: Lower bound of the per-example stddev (random_gaussian).
-    max_stddev: Upper bound of the per-example stddev (random_gaussian).
-    amount: Fraction of pixels set to 0 or 1 (salt_and_pepper), in [0, 1].
-    clip: Clip noisy pixels to [0, 1]; False keeps the article's unclipped noise.
-    seed: Seed of the noise; with the example's identity it fixes its noise.
-  """
-  kind: str = 'gaussian'
-  stddev: float = 0.2
-  min_stddev: float = 0.0
-  max_stddev: float = 0.5
-  amount: float = 0.1
-  clip: bool = False
-  seed: int = 42
+class NoiseConfig(NoiseSpec):
+  """The corruption applied to clean images: the components' NoiseSpec whole
+  (its fields, units, defaults and checks: components/noise_transform/spec.py),
+  with errors naming the field `noise.<field>`."""
 
   def __post_init__(self):
-    self.spec()  # Validates.
+    _as_config_error('noise', super().__post_init__)
 
   def spec(self) -> NoiseSpec:
-    """The settings as the components take them (checked there).
-
-    Raises:
-      ConfigError: a setting is out of range (named `noise.<field>`).
-    """
-    try:
-      return NoiseSpec(**dataclasses.asdict(self))
-    except InvalidNoiseSpec as error:
-      raise ConfigError(f'noise.{error.field}', error.reason) from None
+    """The settings as the components take them (a plain NoiseSpec)."""
+    return NoiseSpec(**dataclasses.asdict(self))
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingConfig:
-  """How the denoising autoencoder is trained.
-
-  Attributes:
-    architecture: 'unet' (default, fully convolutional with skips, sized for
-      a CPU budget of minutes), 'unet_large' (the same U-Net with 64/128/256
-      channels, three batch-normalised convolutions per block: ~6.6x the
-      arithmetic, meant for GPU training with fresh_noise, loss 'bce',
-      batch_size 128 and 30 epochs: see docs/benchmarks.md) or 'article'
-      (the article's design, corrected).
-    loss: 'mse' (mean squared error), 'bce' (binary cross-entropy) or 'l1'
-      (mean absolute error) on pixels in [0, 1]. It picks the model's output
-      head: a linear output clipped to [0, 1] for 'mse' and 'l1', a sigmoid
-      for 'bce' (see components/trainer/model.py).
-    epochs: Passes over the `train` split.
-    batch_size: Images per training step (on each replica). The default's 32
-      with 'mse' scored ~0.2 dB above 128 with 'bce' on full MNIST, in ~1.1x
-      the CPU time (docs/benchmarks.md).
-    learning_rate: Adam's (peak) learning rate.
-    lr_schedule: 'cosine' (decays the rate to 2% of `learning_rate` over all
-      training steps) or 'constant'.
-    max_train_steps: Stop after this many steps in total (None: no cap;
-      0 exports the untrained model, to test the push gate).
-    seed: Seed of weight initialisation and shuffling.
-    xla: Compile the training step with XLA.
-    mixed_precision: Compute in float16 on GPUs, bfloat16 on TPUs and on CPUs
-      with native bfloat16 (AMX / AVX512-BF16), variables in float32; False:
-      float32 everywhere.
-    fresh_noise: Give every pass over the train split new noise, drawn in the
-      Trainer with the settings NoiseTransform recorded on its examples (the
-      first pass: NoiseTransform's own noisy images); False trains every epoch
-      on NoiseTransform's one noisy copy. For models large enough to memorise
-      that copy ('unet_large'); the default 'unet' gained nothing from it.
-  """
-  architecture: str = 'unet'
-  loss: str = 'mse'
-  epochs: int = 8
-  batch_size: int = 32
-  learning_rate: float = 2e-3
-  lr_schedule: str = 'cosine'
-  max_train_steps: Optional[int] = None
-  seed: int = 42
-  xla: bool = False
-  mixed_precision: bool = True
-  fresh_noise: bool = False
+class TrainingConfig(TrainingSpec):
+  """How the denoising autoencoder is trained: the Trainer's TrainingSpec
+  whole (its fields, units, defaults and checks: components/trainer/
+  settings.py), with errors naming the field `training.<field>`."""
 
   def __post_init__(self):
-    _require(self.architecture in ARCHITECTURES, 'training.architecture',
-             f'{self.architecture!r} is not one of {", ".join(ARCHITECTURES)}')
-    _require(self.loss in LOSSES, 'training.loss',
-             f'{self.loss!r} is not one of {", ".join(LOSSES)}')
-    _require(self.lr_schedule in LR_SCHEDULES, 'training.lr_schedule',
-             f'{self.lr_schedule!r} is not one of {", ".join(LR_SCHEDULES)}')
-    _require(self.epochs > 0, 'training.epochs',
-             f'must be positive, got {self.epochs}')
-    _require(self.batch_size > 0, 'training.batch_size',
-             f'must be positive, got {self.batch_size}')
-    _require(math.isfinite(self.learning_rate) and self.learning_rate > 0,
-             'training.learning_rate',
-             f'must be a positive number, got {self.learning_rate}')
-    _require(self.max_train_steps is None or self.max_train_steps >= 0,
-             'training.max_train_steps',
-             f'must be >= 0 or None, got {self.max_train_steps}')
+    _as_config_error('training', super().__post_init__)
+
+  def spec(self) -> TrainingSpec:
+    """The settings as the Trainer takes them (a plain TrainingSpec)."""
+    return TrainingSpec(**dataclasses.asdict(self))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Feature names, shapes and option names shared by the components.
 
-Defined once here; `pipeline_config` takes the option lists from this module,
+Defined once here (the noise kinds: components/noise_transform/kinds.py);
+`pipeline_config` takes the option lists from this module,
 so component code needs no import of the CLI's configuration (and an edit of
 that configuration's code does not change the components' code fingerprints).
 """
@@ -39,7 +40,6 @@ IDX_LABELS_HEADER_BYTES = 8
 # Option names of the components' settings.
 SOURCE_VENDORED = 'vendored'  # IDX files in a directory, read by a TFDS builder.
 SOURCE_TFDS = 'tfds'  # The stock TFDS `mnist` download (needs the internet).
-NOISE_KINDS = ('gaussian', 'salt_and_pepper', 'random_gaussian')
 ARCHITECTURES = ('article', 'unet', 'unet_large')
 LOSSES = ('bce', 'mse', 'l1')
 LR_SCHEDULES = ('cosine', 'constant')

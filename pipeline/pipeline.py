@@ -38,7 +38,8 @@ SERVED_MODEL_ID = 'ServedModel'
 # Config fields that orchestrators may turn into per-run parameters (the
 # components take RuntimeParameters there; TFX supports none inside TrainArgs
 # or the EvalConfig, so training steps and thresholds are set when compiling).
-RUNTIME_PARAMETER_FIELDS = ('noise.stddev', 'noise.amount', 'noise.seed')
+RUNTIME_PARAMETER_FIELDS = tuple(f'noise.{name}'
+                                 for name in NoiseTransform.PER_RUN_FIELDS)
 
 
 def never_cached_nodes(served_fingerprint: Optional[str]) -> Tuple[str, ...]:
@@ -92,21 +93,10 @@ def beam_pipeline_args(config: pipeline_config.PipelineConfig) -> List[str]:
 def trainer_custom_config(config: pipeline_config.PipelineConfig
                           ) -> Dict[str, Any]:
   """Every setting `run_fn` reads (all required there), from the config."""
-  training, data = config.training, config.data
   return {
-      trainer_run_fn.ARCHITECTURE_KEY: training.architecture,
-      trainer_run_fn.LOSS_KEY: training.loss,
-      trainer_run_fn.BATCH_SIZE_KEY: training.batch_size,
-      trainer_run_fn.LEARNING_RATE_KEY: training.learning_rate,
-      trainer_run_fn.LR_SCHEDULE_KEY: training.lr_schedule,
-      trainer_run_fn.EPOCHS_KEY: training.epochs,
-      trainer_run_fn.TRAIN_EXAMPLES_KEY: data.train_examples,
-      trainer_run_fn.EVAL_EXAMPLES_KEY: data.eval_examples,
-      trainer_run_fn.MAX_TRAIN_STEPS_KEY: training.max_train_steps,
-      trainer_run_fn.SEED_KEY: training.seed,
-      trainer_run_fn.XLA_KEY: training.xla,
-      trainer_run_fn.MIXED_PRECISION_KEY: training.mixed_precision,
-      trainer_run_fn.FRESH_NOISE_KEY: training.fresh_noise,
+      trainer_run_fn.TRAINING_KEY: config.training.spec().to_json(),
+      trainer_run_fn.TRAIN_EXAMPLES_KEY: config.data.train_examples,
+      trainer_run_fn.EVAL_EXAMPLES_KEY: config.data.eval_examples,
   }
 
 
@@ -131,7 +121,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       None: ServedModel copies what is served when it runs, never from cache
       (Kubeflow, whose package runs later and many times).
   """
-  data, noise, training = config.data, config.noise, config.training
+  data, training = config.data, config.training
   # For TFX's record: the plan on one replica (run_fn plans for the replicas
   # it finds, see components/trainer/plan.py).
   one_replica_plan = trainer_plan.plan_training(
@@ -142,9 +132,6 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   if unknown:
     raise ValueError(f'no runtime parameter for {sorted(unknown)}; only for '
                      f'{RUNTIME_PARAMETER_FIELDS}')
-
-  def per_run(field: str, value):
-    return (runtime_parameters or {}).get(field, value)
 
   # Ingest MNIST through TFDS into train / eval / test tf.Examples.
   example_gen = TfdsExampleGen(
@@ -176,11 +163,9 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
 
   # Add seeded noise to every split with Beam: (noisy, clean) pairs.
   noise_transform = NoiseTransform(
-      examples=example_gen.outputs['examples'],
-      kind=noise.kind, stddev=per_run('noise.stddev', noise.stddev),
-      min_stddev=noise.min_stddev, max_stddev=noise.max_stddev,
-      amount=per_run('noise.amount', noise.amount), clip=noise.clip,
-      seed=per_run('noise.seed', noise.seed))
+      examples=example_gen.outputs['examples'], spec=config.noise.spec(),
+      per_run={field.partition('.')[2]: parameter
+               for field, parameter in (runtime_parameters or {}).items()})
   noise_transform.add_upstream_node(data_gate)
 
   # Train the denoising autoencoder, noisy -> clean, and export a SavedModel.

@@ -30,11 +30,20 @@ PAGE_PATH = os.path.join(pipeline_config.repository_root(), 'docs',
 
 
 def attribute_docs(owner: type) -> Dict[str, str]:
-  """{field: its description} from a class's Google-style `Attributes:`
-  docstring section, continuation lines joined."""
+  """{field: its description} from the Google-style `Attributes:` docstring
+  sections of a class and of the classes it inherits fields from (its own
+  win), continuation lines joined."""
+  docs: Dict[str, str] = {}
+  for base in reversed(owner.__mro__):
+    docs.update(_own_attribute_docs(base))
+  return docs
+
+
+def _own_attribute_docs(owner: type) -> Dict[str, str]:
+  """attribute_docs of one class's own docstring."""
   docs: Dict[str, str] = {}
   in_attributes, name = False, None
-  for line in inspect.cleandoc(owner.__doc__ or '').splitlines():
+  for line in inspect.cleandoc(owner.__dict__.get('__doc__') or '').splitlines():
     if line.strip() == 'Attributes:':
       in_attributes = True
       continue

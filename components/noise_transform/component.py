@@ -8,7 +8,8 @@ or Spark; the noise of an example depends only on (seed, settings, example),
 see noise.py. Noise lives here only: the exported model never contains it.
 """
 
-from typing import Optional, Union
+import dataclasses
+from typing import Mapping, Optional
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component
@@ -22,20 +23,15 @@ from tfx.types.component_spec import ExecutionParameter
 from components.noise_transform import executor
 from components.noise_transform import noise
 
-FloatParameter = Union[float, data_types.RuntimeParameter]
-IntParameter = Union[int, data_types.RuntimeParameter]
+_FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(noise.NoiseSpec)}
 
 
 class NoiseTransformSpec(ComponentSpec):
   """Inputs, outputs and parameters of NoiseTransform."""
   PARAMETERS = {
-      executor.KIND_KEY: ExecutionParameter(type=str),
-      executor.STDDEV_KEY: ExecutionParameter(type=float),
-      executor.MIN_STDDEV_KEY: ExecutionParameter(type=float),
-      executor.MAX_STDDEV_KEY: ExecutionParameter(type=float),
-      executor.AMOUNT_KEY: ExecutionParameter(type=float),
-      executor.CLIP_KEY: ExecutionParameter(type=int),
-      executor.SEED_KEY: ExecutionParameter(type=int),
+      executor.SPEC_KEY: ExecutionParameter(type=str),
+      **{name: ExecutionParameter(type=_FIELD_TYPES[name], optional=True)
+         for name in executor.PER_RUN_FIELDS},
   }
   INPUTS = {
       executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -51,46 +47,38 @@ class NoiseTransform(base_beam_component.BaseBeamComponent):
 
   SPEC_CLASS = NoiseTransformSpec
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+  # The NoiseSpec fields that a RuntimeParameter may set per run.
+  PER_RUN_FIELDS = executor.PER_RUN_FIELDS
 
   def __init__(self,
                examples: types.BaseChannel,
                *,
-               kind: str,
-               stddev: FloatParameter,
-               min_stddev: float,
-               max_stddev: float,
-               amount: FloatParameter,
-               clip: bool,
-               seed: IntParameter,
+               spec: noise.NoiseSpec,
+               per_run: Optional[Mapping[str, data_types.RuntimeParameter]] = None,
                noisy_examples: Optional[types.BaseChannel] = None):
-    """Creates the component; invalid settings raise InvalidNoiseSpec now.
-
-    Every setting is required (defaults, units and meaning:
-    pipeline_config.NoiseConfig, which create_pipeline passes in full).
+    """Creates the component; invalid per-run defaults raise InvalidNoiseSpec now.
 
     Args:
       examples: TfdsExampleGen's Examples.
-      kind: 'gaussian', 'salt_and_pepper' or 'random_gaussian'.
-      stddev: Gaussian stddev in [0, 1] pixel units.
-      min_stddev: Lowest per-example stddev (random_gaussian).
-      max_stddev: Highest per-example stddev (random_gaussian).
-      amount: Fraction of pixels set to 0 or 1 (salt_and_pepper).
-      clip: Clip noisy pixels to [0, 1].
-      seed: Seed of the noise.
+      spec: The noise (validated when it was made), passed as its JSON.
+      per_run: RuntimeParameters by NoiseSpec field (some of PER_RUN_FIELDS),
+        set per run on Kubeflow; the executor applies their values onto
+        `spec` and checks them there.
       noisy_examples: Optional output channel.
 
-    `stddev`, `amount` and `seed` may be RuntimeParameters (set per run on
-    Kubeflow); their defaults are checked here, their values by the executor.
+    Raises:
+      ValueError: `per_run` names a field outside PER_RUN_FIELDS.
     """
-    def value(parameter):
-      return (parameter.default if isinstance(parameter, data_types.RuntimeParameter)
-              else parameter)
-    noise.NoiseSpec(kind=kind, stddev=value(stddev), min_stddev=min_stddev,
-                    max_stddev=max_stddev, amount=value(amount), clip=clip,
-                    seed=value(seed))
-    spec = NoiseTransformSpec(
-        kind=kind, stddev=stddev, min_stddev=min_stddev, max_stddev=max_stddev,
-        amount=amount, clip=int(clip), seed=seed, examples=examples,
+    per_run = dict(per_run or {})
+    unknown = sorted(set(per_run) - set(self.PER_RUN_FIELDS))
+    if unknown:
+      raise ValueError(f'no per-run noise setting {unknown}; only '
+                       f'{list(self.PER_RUN_FIELDS)}')
+    dataclasses.replace(spec, **{name: parameter.default
+                                 for name, parameter in per_run.items()})
+    component_spec = NoiseTransformSpec(
+        examples=examples,
         noisy_examples=noisy_examples or types.Channel(
-            type=standard_artifacts.Examples))
-    super().__init__(spec=spec)
+            type=standard_artifacts.Examples),
+        **{executor.SPEC_KEY: spec.to_json()}, **per_run)
+    super().__init__(spec=component_spec)

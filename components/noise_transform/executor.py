@@ -1,5 +1,6 @@
 """Executor of NoiseTransform: a Beam pipeline adding seeded noise to every split."""
 
+import dataclasses
 import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -22,14 +23,10 @@ from components.noise_transform import noise
 EXAMPLES_KEY = 'examples'
 NOISY_EXAMPLES_KEY = 'noisy_examples'
 
-# Parameter keys.
-KIND_KEY = 'kind'
-STDDEV_KEY = 'stddev'
-MIN_STDDEV_KEY = 'min_stddev'
-MAX_STDDEV_KEY = 'max_stddev'
-AMOUNT_KEY = 'amount'
-CLIP_KEY = 'clip'
-SEED_KEY = 'seed'
+# Parameter keys: the NoiseSpec as JSON, and the settings that may be set
+# per run (Kubeflow's RuntimeParameters), applied onto it when present.
+SPEC_KEY = 'noise_spec'
+PER_RUN_FIELDS = ('stddev', 'amount', 'seed')
 
 # Features read (written by TfdsExampleGen) and written.
 IMAGE_FEATURE = features.IMAGE
@@ -48,23 +45,22 @@ class BadExampleError(ValueError):
 
 
 def spec_from_exec_properties(exec_properties: Dict[str, Any]) -> noise.NoiseSpec:
-  """The NoiseSpec the component's parameters describe (validated)."""
-  return noise.NoiseSpec(
-      kind=exec_properties[KIND_KEY],
-      stddev=float(exec_properties[STDDEV_KEY]),
-      min_stddev=float(exec_properties[MIN_STDDEV_KEY]),
-      max_stddev=float(exec_properties[MAX_STDDEV_KEY]),
-      amount=float(exec_properties[AMOUNT_KEY]),
-      clip=bool(exec_properties[CLIP_KEY]),
-      seed=int(exec_properties[SEED_KEY]))
+  """The NoiseSpec the component's parameters describe, per-run settings
+  applied (validated).
+
+  Raises:
+    InvalidNoiseSpec: a setting, per-run or not, is out of range.
+  """
+  spec = noise.NoiseSpec.from_json(exec_properties[SPEC_KEY])
+  per_run = {name: exec_properties[name] for name in PER_RUN_FIELDS
+             if exec_properties.get(name) is not None}
+  return dataclasses.replace(spec, **per_run)
 
 
 def exec_properties_from_spec(spec: noise.NoiseSpec) -> Dict[str, Any]:
   """The component's parameters for a NoiseSpec (spec_from_exec_properties's
   inverse), for callers that run the executor directly."""
-  return {KIND_KEY: spec.kind, STDDEV_KEY: spec.stddev,
-          MIN_STDDEV_KEY: spec.min_stddev, MAX_STDDEV_KEY: spec.max_stddev,
-          AMOUNT_KEY: spec.amount, CLIP_KEY: int(spec.clip), SEED_KEY: spec.seed}
+  return {SPEC_KEY: spec.to_json()}
 
 
 def parse_example(serialized: bytes, split: str) -> Tuple[np.ndarray, int]:

@@ -1,69 +1,94 @@
-"""The noise settings as NoiseTransform and the Trainer receive them.
+"""The noise settings: their one definition (fields, units, defaults, checks).
 
-A small, validated value type of the components' own, so that their code
-(and its cache fingerprint) does not depend on the CLI's configuration
-module: `pipeline_config.NoiseConfig` holds the defaults, units and meaning
-of each field and checks its values through `NoiseSpec`.
+A validated value type of the components' own, so that their code (and its
+cache fingerprint) does not depend on the CLI's configuration module, which
+reuses it whole: `pipeline_config.NoiseConfig` is a NoiseSpec whose errors
+name the field `noise.<field>`. NoiseTransform takes it as one JSON property
+and records it on its output, where the Trainer reads it back.
 """
 
 import dataclasses
-import json
 import math
+import numbers
 
-from components import features
+from components import setting_specs
+from components.noise_transform import kinds
+
+# Bounds of a numeric setting, and the words its error uses for them.
+_BOUNDS = 'bounds'
+_UNIT = 'unit'
 
 
-class InvalidNoiseSpec(ValueError):
-  """A noise setting is out of range; `field` names it."""
+class InvalidNoiseSpec(setting_specs.InvalidSetting):
+  """A noise setting is invalid; `field` names it."""
 
-  def __init__(self, field: str, reason: str):
-    super().__init__(f'noise setting {field!r}: {reason}')
-    self.field = field
-    self.reason = reason
+  KIND = 'noise'
+
+
+def _setting(default, unit: str, low, high) -> dataclasses.Field:
+  """A numeric field that must lie in [low, high], described as `unit`."""
+  return dataclasses.field(default=default,
+                           metadata={_BOUNDS: (low, high), _UNIT: unit})
+
+
+_STDDEV = 'a stddev in [0, 1] pixel units'
 
 
 @dataclasses.dataclass(frozen=True)
-class NoiseSpec:
-  """How clean images (pixels in [0, 1]) are corrupted.
+class NoiseSpec(setting_specs.JsonSpec):
+  """The corruption applied to clean images (pixels scaled to [0, 1]).
 
-  Attributes (meaning, units and defaults: pipeline_config.NoiseConfig):
-    kind: One of features.NOISE_KINDS.
-    stddev, min_stddev, max_stddev: Gaussian stddevs in [0, 1] pixel units.
+  Attributes:
+    kind: 'gaussian' (additive, `stddev`), 'salt_and_pepper' (`amount`), or
+      'random_gaussian' (per-example stddev drawn uniformly from
+      [`min_stddev`, `max_stddev`], for a blind denoiser).
+    stddev: Standard deviation of Gaussian noise, in pixel units of [0, 1].
+    min_stddev: Lower bound of the per-example stddev (random_gaussian).
+    max_stddev: Upper bound of the per-example stddev (random_gaussian).
     amount: Fraction of pixels set to 0 or 1 (salt_and_pepper), in [0, 1].
-    clip: Clip noisy pixels to [0, 1].
-    seed: Non-negative 64-bit seed.
+    clip: Clip noisy pixels to [0, 1]; False keeps the article's unclipped noise.
+    seed: Seed of the noise; with the example's identity it fixes its noise.
   """
-  kind: str
-  stddev: float
-  min_stddev: float
-  max_stddev: float
-  amount: float
-  clip: bool
-  seed: int
+  kind: str = kinds.GAUSSIAN.name
+  stddev: float = _setting(0.2, _STDDEV, 0.0, 1.0)
+  min_stddev: float = _setting(0.0, _STDDEV, 0.0, 1.0)
+  max_stddev: float = _setting(0.5, _STDDEV, 0.0, 1.0)
+  amount: float = _setting(0.1, 'a fraction in [0, 1]', 0.0, 1.0)
+  clip: bool = False
+  seed: int = _setting(42, 'a non-negative 64-bit integer', 0, 2**63 - 1)
 
   def __post_init__(self):
-    if self.kind not in features.NOISE_KINDS:
+    for field in dataclasses.fields(self):
+      object.__setattr__(self, field.name, _typed(field, getattr(self, field.name)))
+      if _BOUNDS in field.metadata:
+        _check_bounds(field, getattr(self, field.name))
+    if self.kind not in kinds.KINDS:
       raise InvalidNoiseSpec(
-          'kind', f'{self.kind!r} is not one of {", ".join(features.NOISE_KINDS)}')
-    for name in ('stddev', 'min_stddev', 'max_stddev'):
-      value = getattr(self, name)
-      if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise InvalidNoiseSpec(
-            name, f'must be a stddev in [0, 1] pixel units, got {value}')
+          'kind', f'{self.kind!r} is not one of {", ".join(kinds.names())}')
     if self.min_stddev > self.max_stddev:
       raise InvalidNoiseSpec(
           'min_stddev', f'{self.min_stddev} is above noise.max_stddev {self.max_stddev}')
-    if not (math.isfinite(self.amount) and 0.0 <= self.amount <= 1.0):
-      raise InvalidNoiseSpec('amount', f'must be a fraction in [0, 1], got {self.amount}')
-    if not 0 <= self.seed < 2**63:
-      raise InvalidNoiseSpec(
-          'seed', f'must be a non-negative 64-bit integer, got {self.seed}')
 
-  def to_json(self) -> str:
-    """The spec as JSON (recorded on NoiseTransform's output artifact)."""
-    return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
-  @classmethod
-  def from_json(cls, text: str) -> 'NoiseSpec':
-    """The spec `to_json` wrote (validated again)."""
-    return cls(**json.loads(text))
+def _typed(field: dataclasses.Field, value):
+  """`value` as the field's type: JSON and Kubeflow's parameters may give an
+  int for a float; the noise's key (noise.spec_key) must not see the
+  difference."""
+  if field.type is bool:
+    if value not in (0, 1):
+      raise InvalidNoiseSpec(field.name, f'must be true or false, got {value!r}')
+    return bool(value)
+  if field.type in (int, float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
+        field.type is int and not float(value).is_integer()):
+      raise InvalidNoiseSpec(field.name, f'must be a {field.type.__name__}, got {value!r}')
+    return field.type(value)
+  if not isinstance(value, field.type):
+    raise InvalidNoiseSpec(field.name, f'must be a {field.type.__name__}, got {value!r}')
+  return value
+
+
+def _check_bounds(field: dataclasses.Field, value) -> None:
+  low, high = field.metadata[_BOUNDS]
+  if not (math.isfinite(value) and low <= value <= high):
+    raise InvalidNoiseSpec(field.name, f'must be {field.metadata[_UNIT]}, got {value}')

@@ -3,8 +3,9 @@
 Used as ``Trainer(run_fn='components.trainer.run_fn.run_fn', ...)``: the
 function is imported from the installed package, so no module file needs
 packaging. Its settings come in ``custom_config`` under the keys below, every
-one of them required (the pipeline's configuration is their one source of
-defaults; see `pipeline.pipeline.trainer_custom_config`).
+one of them required: the TrainingSpec as JSON (settings.py, the one
+definition of the training settings) and the split sizes; see
+`pipeline.pipeline.trainer_custom_config`.
 
 Steps are planned here, not taken from TrainArgs: the number of replicas is
 known only now, and an epoch is a pass over the train split at the *global*
@@ -12,6 +13,7 @@ batch (`batch_size` per replica times the replicas). TrainArgs records the
 plan of one replica.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -33,30 +35,18 @@ from components.trainer import export
 from components.trainer import model as model_lib
 from components.trainer import multi_worker as multi_worker_lib
 from components.trainer import plan as plan_lib
+from components.trainer import settings as settings_lib
 from components.trainer import strategy as strategy_lib
 
-# custom_config keys, all required.
-ARCHITECTURE_KEY = 'architecture'
-LOSS_KEY = 'loss'
-BATCH_SIZE_KEY = 'batch_size'  # Images per step on each replica.
-LEARNING_RATE_KEY = 'learning_rate'
-LR_SCHEDULE_KEY = 'lr_schedule'
-EPOCHS_KEY = 'epochs'
+# custom_config keys, all required: the TrainingSpec (JSON, see settings.py)
+# and the sizes of the splits it trains and validates on.
+TRAINING_KEY = 'training'
 TRAIN_EXAMPLES_KEY = 'train_examples'
 EVAL_EXAMPLES_KEY = 'eval_examples'
-MAX_TRAIN_STEPS_KEY = 'max_train_steps'  # None: no cap.
-SEED_KEY = 'seed'
-XLA_KEY = 'xla'
-MIXED_PRECISION_KEY = 'mixed_precision'
-# True: every pass over the train split gets new noise (see data.make_dataset).
-FRESH_NOISE_KEY = 'fresh_noise'
-REQUIRED_KEYS = (ARCHITECTURE_KEY, LOSS_KEY, BATCH_SIZE_KEY, LEARNING_RATE_KEY,
-                 LR_SCHEDULE_KEY, EPOCHS_KEY, TRAIN_EXAMPLES_KEY,
-                 EVAL_EXAMPLES_KEY, MAX_TRAIN_STEPS_KEY, SEED_KEY, XLA_KEY,
-                 MIXED_PRECISION_KEY, FRESH_NOISE_KEY)
+REQUIRED_KEYS = (TRAINING_KEY, TRAIN_EXAMPLES_KEY, EVAL_EXAMPLES_KEY)
 # Added by the Trainer's executor (components/trainer/executor.py), not by
 # the pipeline: JSON of the noise settings NoiseTransform recorded on the
-# examples, which FRESH_NOISE_KEY redraws.
+# examples, which TrainingSpec.fresh_noise redraws.
 NOISE_SPEC_KEY = 'noise_spec'
 # Optional, not a pipeline setting: cache parsed images in memory (tests of
 # several worker processes turn it off).
@@ -70,31 +60,58 @@ TENSORBOARD_IMAGES = 8
 SETTINGS_FILENAME = 'training_settings.json'
 
 
-def read_custom_config(custom_config: Mapping[str, Any]) -> Dict[str, Any]:
-  """The required settings; raises KeyError naming every missing key."""
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """What run_fn reads from custom_config.
+
+  Attributes:
+    training: The training settings.
+    train_examples: Images of the train split.
+    eval_examples: Images of the eval split.
+    fresh_noise: The noise to redraw every pass; None: train on the records'
+      noisy copy (training.fresh_noise off).
+    cache: Cache parsed images in memory.
+  """
+  training: settings_lib.TrainingSpec
+  train_examples: int
+  eval_examples: int
+  fresh_noise: Optional[noise.NoiseSpec]
+  cache: bool
+
+
+def read_custom_config(custom_config: Mapping[str, Any]) -> Settings:
+  """The settings of custom_config (validated).
+
+  Raises:
+    KeyError: keys are missing (it names every one).
+    ValueError: fresh noise is asked for, but the examples carry no settings.
+    InvalidTrainingSpec: a training setting is invalid.
+  """
   custom_config = custom_config or {}
   missing = [key for key in REQUIRED_KEYS if key not in custom_config]
   if missing:
     raise KeyError(f'Trainer custom_config lacks {missing}; run_fn needs '
                    f'all of {list(REQUIRED_KEYS)}')
-  return dict(custom_config)
+  training = settings_lib.TrainingSpec.from_json(custom_config[TRAINING_KEY])
+  return Settings(training=training,
+                  train_examples=int(custom_config[TRAIN_EXAMPLES_KEY]),
+                  eval_examples=int(custom_config[EVAL_EXAMPLES_KEY]),
+                  fresh_noise=_fresh_noise_spec(training, custom_config),
+                  cache=bool(custom_config.get(CACHE_KEY, True)))
 
 
-def fresh_noise_spec(config: Mapping[str, Any]) -> Optional[noise.NoiseSpec]:
-  """The noise to redraw every pass (None: train on the records' noisy copy).
-
-  Raises:
-    ValueError: fresh noise is asked for, but the examples carry no settings.
-  """
-  if not config[FRESH_NOISE_KEY]:
+def _fresh_noise_spec(training: settings_lib.TrainingSpec,
+                      custom_config: Mapping[str, Any]) -> Optional[noise.NoiseSpec]:
+  """The noise to redraw every pass (None: train on the records' noisy copy)."""
+  if not training.fresh_noise:
     return None
-  if NOISE_SPEC_KEY not in config:
+  if NOISE_SPEC_KEY not in custom_config:
     raise ValueError(
         'training.fresh_noise needs the noise settings NoiseTransform records '
         f'on its examples (property {features.NOISE_SPEC_PROPERTY!r}); the '
         "Trainer's examples carry none: they were not written by NoiseTransform, "
         'or the Trainer does not run components.trainer.executor.Executor')
-  return noise.NoiseSpec.from_json(config[NOISE_SPEC_KEY])
+  return noise.NoiseSpec.from_json(custom_config[NOISE_SPEC_KEY])
 
 
 def fit_verbosity(stream) -> int:
@@ -116,31 +133,30 @@ def run_fn(fn_args) -> None:
     fn_args: TFX FnArgs: train/eval files, serving and model-run directories,
       custom_config (keys above).
   """
-  config = read_custom_config(fn_args.custom_config)
-  seed = int(config[SEED_KEY])
+  settings = read_custom_config(fn_args.custom_config)
+  training = settings.training
+  seed = training.seed
   keras.utils.set_random_seed(seed)
   placement = strategy_lib.choose_placement(
-      allow_mixed_precision=bool(config[MIXED_PRECISION_KEY]))
+      allow_mixed_precision=training.mixed_precision)
   replicas = placement.strategy.num_replicas_in_sync
-  global_batch = int(config[BATCH_SIZE_KEY]) * replicas
-  plan = plan_lib.plan_training(
-      int(config[TRAIN_EXAMPLES_KEY]), global_batch, int(config[EPOCHS_KEY]),
-      config[MAX_TRAIN_STEPS_KEY])
+  global_batch = training.batch_size * replicas
+  plan = plan_lib.plan_training(settings.train_examples, global_batch,
+                                training.epochs, training.max_train_steps)
   print(f'Trainer: {placement.description}, precision policy '
         f'{keras.mixed_precision.global_policy().name}; {plan.epochs} epoch(s) '
         f'of {plan.steps_per_epoch} steps at a global batch of {global_batch}',
         flush=True)
-  cache = bool(config.get(CACHE_KEY, True))
-  loss_name = config[LOSS_KEY]
+  cache = settings.cache
+  loss_name = training.loss
 
   with placement.strategy.scope():
     model = model_lib.compile_model(
-        model_lib.build_model(config[ARCHITECTURE_KEY], loss_name,
-                              data.IMAGE_SHAPE),
+        model_lib.build_model(training.architecture, loss_name, data.IMAGE_SHAPE),
         loss=loss_name,
-        learning_rate=float(config[LEARNING_RATE_KEY]),
-        jit_compile=bool(config[XLA_KEY]),
-        schedule=config[LR_SCHEDULE_KEY],
+        learning_rate=training.learning_rate,
+        jit_compile=training.xla,
+        schedule=training.lr_schedule,
         total_steps=plan.total_steps)
   logging.info('Model %s: %d parameters', model.name, model.count_params())
   first_learning_rate = _learning_rate(model)
@@ -156,7 +172,7 @@ def run_fn(fn_args) -> None:
   if plan.total_steps > 0:
     train_dataset = data.make_dataset(fn_args.train_files, global_batch,
                                       shuffle_seed=seed, repeat=True, cache=cache,
-                                      fresh_noise=fresh_noise_spec(config))
+                                      fresh_noise=settings.fresh_noise)
   fit_start = time.monotonic()
   if plan.total_steps > 0 and multi_worker:
     loss = multi_worker_lib.train(model, placement.strategy, loss_name,
@@ -173,7 +189,7 @@ def run_fn(fn_args) -> None:
         steps_per_epoch=plan.steps_per_epoch,
         validation_data=eval_dataset,
         validation_steps=plan_lib.steps_per_pass(
-            int(config[EVAL_EXAMPLES_KEY]), global_batch),
+            settings.eval_examples, global_batch),
         callbacks=[
             keras.callbacks.BackupAndRestore(
                 os.path.join(fn_args.model_run_dir, 'backup')),
@@ -199,7 +215,7 @@ def run_fn(fn_args) -> None:
         'precision_policy': keras.mixed_precision.global_policy().name,
         'jit_compile': bool(model.jit_compile),
         'seed': seed,
-        'fresh_noise': bool(config[FRESH_NOISE_KEY]),
+        'fresh_noise': training.fresh_noise,
         'epochs': plan.epochs,
         'steps_per_epoch': plan.steps_per_epoch,
         'steps_run': int(model.optimizer.iterations.numpy()),

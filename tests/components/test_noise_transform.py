@@ -12,7 +12,9 @@ from tfx.types import standard_artifacts
 from tfx.dsl.components.base import base_beam_executor
 
 from components.noise_transform import component
+from components.noise_transform import draws
 from components.noise_transform import executor
+from components.noise_transform import kinds
 from components.noise_transform import noise
 from components.tfds_example_gen.executor import to_example
 import pipeline_config
@@ -21,8 +23,8 @@ SPLITS = ('train', 'eval', 'test')
 
 
 def _spec(**changes):
-  """The pipeline's default noise settings with `changes`, as components take them."""
-  return pipeline_config.NoiseConfig(**changes).spec()
+  """The default noise settings with `changes`."""
+  return noise.NoiseSpec(**changes)
 
 
 def _images(count, seed=0):
@@ -63,7 +65,7 @@ def test_identical_examples_get_identical_noise_and_others_differ():
   assert not np.array_equal(noisy[0], noisy[2])
 
 
-@pytest.mark.parametrize('kind', pipeline_config.NOISE_KINDS)
+@pytest.mark.parametrize('kind', kinds.names())
 def test_redraws_keep_draw_zero_and_give_independent_noise_after_it(kind):
   images, labels = _images(200)
   clean = images / 255.0
@@ -140,13 +142,33 @@ def test_random_gaussian_draws_a_level_per_example_within_range():
     ({'stddev': 1.5}, 'stddev'), ({'stddev': -0.1}, 'stddev'),
     ({'amount': 2.0}, 'amount'), ({'kind': 'speckle'}, 'kind'),
     ({'min_stddev': 0.5, 'max_stddev': 0.1}, 'min_stddev'),
-    ({'seed': -1}, 'seed'),
+    ({'seed': -1}, 'seed'), ({'seed': 1.5}, 'seed'), ({'stddev': '0.2'}, 'stddev'),
+    ({'clip': 2}, 'clip'),
 ])
-def test_bad_settings_are_rejected_when_the_pipeline_is_built(settings, field):
+def test_bad_settings_are_rejected_by_the_spec(settings, field):
   with pytest.raises(noise.InvalidNoiseSpec) as raised:
-    component.NoiseTransform(examples=_examples_channel(),
-                             **dict(dataclasses.asdict(_spec()), **settings))
+    noise.NoiseSpec(**settings)
   assert raised.value.field == field
+
+
+def test_settings_take_their_field_s_type_so_the_noise_key_does_not_change():
+  # Kubeflow and JSON may give 0 for 0.0: the key (and the noise) is the same.
+  spec = noise.NoiseSpec(kind='random_gaussian', min_stddev=0, max_stddev=1, seed=7.0)
+  assert (type(spec.min_stddev), type(spec.seed)) == (float, int)
+  assert noise.spec_key(spec) == noise.spec_key(noise.NoiseSpec(
+      kind='random_gaussian', min_stddev=0.0, max_stddev=1.0, seed=7))
+
+
+def test_bad_per_run_defaults_are_rejected_when_the_pipeline_is_built():
+  from tfx.orchestration import data_types  # pylint: disable=g-import-not-at-top
+  loud = data_types.RuntimeParameter(name='noise_stddev', ptype=float, default=1.5)
+  with pytest.raises(noise.InvalidNoiseSpec) as raised:
+    component.NoiseTransform(examples=_examples_channel(), spec=_spec(),
+                             per_run={'stddev': loud})
+  assert raised.value.field == 'stddev'
+  with pytest.raises(ValueError, match=r"no per-run noise setting \['kind'\]"):
+    component.NoiseTransform(examples=_examples_channel(), spec=_spec(),
+                             per_run={'kind': loud})
 
 
 def _examples_channel():
@@ -174,14 +196,13 @@ def _write_examples(root, images, labels, files_per_split=1):
   return examples
 
 
-def _run(input_examples, output_dir, beam_args=(), **settings):
+def _run(input_examples, output_dir, beam_args=(), per_run=None, **changes):
+  """Runs the executor with the default noise settings and `changes`
+  (`per_run`: properties set per run, applied onto those)."""
   output = standard_artifacts.Examples()
   output.uri = str(output_dir)
-  properties = {executor.KIND_KEY: 'gaussian', executor.STDDEV_KEY: 0.2,
-                executor.MIN_STDDEV_KEY: 0.0, executor.MAX_STDDEV_KEY: 0.5,
-                executor.AMOUNT_KEY: 0.1, executor.CLIP_KEY: 0,
-                executor.SEED_KEY: 42}
-  properties.update(settings)
+  properties = executor.exec_properties_from_spec(_spec(**changes))
+  properties.update(per_run or {})
   context = base_beam_executor.BaseBeamExecutor.Context(
       beam_pipeline_args=list(beam_args))
   executor.Executor(context).Do({'examples': [input_examples]},
@@ -204,7 +225,7 @@ def test_executor_noises_every_split_reproducibly_whatever_the_sharding(tmp_path
   resharded = _run(three_files, tmp_path / 'c',
                    beam_args=['--direct_running_mode=multi_threading',
                               '--direct_num_workers=2'])
-  reseeded = _run(one_file, tmp_path / 'd', **{executor.SEED_KEY: 7})
+  reseeded = _run(one_file, tmp_path / 'd', seed=7)
   assert artifact_utils.decode_split_names(first.split_names) == list(SPLITS)
   for split in SPLITS:
     records = _records(first, split)
@@ -244,10 +265,8 @@ def test_executor_rejects_bad_examples_naming_the_split(tmp_path, damage, messag
 def test_executor_records_its_noise_settings_on_its_output(tmp_path):
   images, labels = _images(10)
   examples = _write_examples(tmp_path / 'in', images, labels)
-  settings = {executor.KIND_KEY: 'random_gaussian', executor.MIN_STDDEV_KEY: 0.1,
-              executor.MAX_STDDEV_KEY: 0.3, executor.CLIP_KEY: 1,
-              executor.SEED_KEY: 7}
-  output = _run(examples, tmp_path / 'out', **settings)
+  output = _run(examples, tmp_path / 'out', kind='random_gaussian', min_stddev=0.1,
+                max_stddev=0.3, clip=True, seed=7)
   assert noise.NoiseSpec.from_json(noise.recorded_spec_json(output)) == _spec(
       kind='random_gaussian', min_stddev=0.1, max_stddev=0.3, clip=True, seed=7)
   assert noise.recorded_spec_json(examples) is None
@@ -258,6 +277,66 @@ def test_exec_properties_round_trip_every_noise_setting():
                          max_stddev=0.4, amount=0.05, clip=True, seed=7)
   assert executor.spec_from_exec_properties(
       executor.exec_properties_from_spec(spec)) == spec
+
+
+def test_per_run_settings_replace_the_spec_s_and_are_checked(tmp_path):
+  properties = dict(executor.exec_properties_from_spec(_spec()),
+                    stddev=0.3, amount=None, seed=7)
+  assert executor.spec_from_exec_properties(properties) == _spec(stddev=0.3, seed=7)
+  with pytest.raises(noise.InvalidNoiseSpec, match="'amount'"):
+    executor.spec_from_exec_properties(dict(properties, amount=1.5))
+  images, labels = _images(10)
+  output = _run(_write_examples(tmp_path / 'in', images, labels), tmp_path / 'out',
+                per_run={'seed': 9})
+  assert noise.NoiseSpec.from_json(noise.recorded_spec_json(output)) == _spec(seed=9)
+
+
+# --- a kind added through the registry alone --------------------------------
+
+def _speckle(clean, keys, levels, parameters):
+  """Multiplicative Gaussian noise: black pixels stay black."""
+  del parameters
+  return clean + clean * levels[:, None] * draws.standard_normal(keys, clean.shape[1])
+
+
+@pytest.fixture(name='speckle')
+def _registered_speckle(monkeypatch):
+  monkeypatch.setattr(kinds, 'KINDS', dict(kinds.KINDS))  # Undone after the test.
+  return kinds.register(kinds.NoiseKind(
+      'speckle', ('stddev',), kinds.constant_level('stddev'), _speckle))
+
+
+def test_unknown_kinds_are_rejected_naming_the_registered_ones(speckle):
+  with pytest.raises(noise.InvalidNoiseSpec,
+                     match="'kind': 'speck' is not one of gaussian, salt_and_pepper, "
+                           'random_gaussian, speckle$'):
+    noise.NoiseSpec(kind='speck')
+  with pytest.raises(ValueError, match="'speckle' is registered already"):
+    kinds.register(speckle)
+
+
+def test_a_kind_registered_alone_is_a_setting_and_noises_through_the_executor(
+    tmp_path, speckle):
+  config = pipeline_config.with_overrides(pipeline_config.PipelineConfig(), {
+      'noise.kind': speckle.name, 'noise.stddev': '0.3'})
+  assert config.noise.kind == 'speckle'
+  images, labels = _images(60)
+  images[:, :392] = 0  # The top half black: speckle leaves it black.
+  output = _run(_write_examples(tmp_path / 'in', images, labels), tmp_path / 'out',
+                **dataclasses.asdict(config.noise.spec()))
+  clean, noisy, levels = [], [], []
+  for record in _records(output, 'train'):
+    feature = tf.train.Example.FromString(record).features.feature
+    clean.append(feature['clean'].float_list.value)
+    noisy.append(feature['noisy'].float_list.value)
+    levels.append(feature['noise_level'].float_list.value[0])
+  clean, noisy = np.array(clean), np.array(noisy)
+  np.testing.assert_array_equal(noisy[clean == 0], 0.0)
+  lit = clean > 0.2
+  relative = (noisy - clean)[lit] / clean[lit]
+  assert abs(relative.std() - 0.3) < 0.01 and abs(relative.mean()) < 0.01
+  np.testing.assert_allclose(levels, 0.3)
+  assert noise.NoiseSpec.from_json(noise.recorded_spec_json(output)).kind == 'speckle'
 
 
 # --- batched parsing and serialisation ----------------------------------------
@@ -276,7 +355,7 @@ def test_batched_executor_writes_the_same_bytes_as_before(tmp_path, kind):
   import hashlib  # pylint: disable=g-import-not-at-top
   images, labels = _images(150)
   output = _run(_write_examples(tmp_path / 'in', images, labels), tmp_path / 'out',
-                **{executor.KIND_KEY: kind})
+                kind=kind)
   digest = hashlib.sha256()
   for split in SPLITS:
     for record in _records(output, split):

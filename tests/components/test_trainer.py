@@ -218,14 +218,13 @@ def test_export_rejects_images_on_the_0_to_255_scale(exported):
 
 
 def test_the_scale_bound_is_beyond_the_pipeline_s_largest_possible_noise():
-  # noise.uniform's smallest draw is 0.5 / 2^53: Box-Muller's largest radius.
+  # draws.uniform's smallest draw is 0.5 / 2^53: Box-Muller's largest radius.
   largest_radius = np.sqrt(-2.0 * np.log(0.5 / 2.0**53))
   largest_stddev = 1.0  # NoiseSpec's limit.
   assert 1.0 + largest_stddev * largest_radius < export.MAX_INPUT_PIXEL
 
 
-@pytest.mark.parametrize('kind, stddev', [(noise_lib.GAUSSIAN, 1.0),
-                                          (noise_lib.RANDOM_GAUSSIAN, 0.5)])
+@pytest.mark.parametrize('kind, stddev', [('gaussian', 1.0), ('random_gaussian', 0.5)])
 def test_export_accepts_the_pipeline_s_unclipped_noise(exported, kind, stddev):
   # White images (the worst case) with the pipeline's own noise, unclipped.
   _, loaded = exported
@@ -445,11 +444,22 @@ def test_every_custom_config_value_reaches_training(tmp_path):
 
 def test_run_fn_names_every_missing_custom_config_key(tmp_path):
   config = _custom_config()
-  for key in (run_fn_lib.LEARNING_RATE_KEY, run_fn_lib.EPOCHS_KEY):
+  for key in (run_fn_lib.TRAINING_KEY, run_fn_lib.EVAL_EXAMPLES_KEY):
     del config[key]
-  with pytest.raises(KeyError, match="lacks \\['learning_rate', 'epochs'\\]"):
+  with pytest.raises(KeyError, match="lacks \\['training', 'eval_examples'\\]"):
     run_fn_lib.run_fn(_FnArgs(tmp_path, str(tmp_path / '*.gz'), config))
   assert set(_custom_config()) == set(run_fn_lib.REQUIRED_KEYS)
+
+
+def test_run_fn_reads_the_pipeline_s_training_spec_whole_and_checks_it():
+  config = pipeline_config.with_overrides(pipeline_config.load_profile('smoke'), {
+      'training.loss': 'l1', 'training.xla': 'true', 'training.max_train_steps': '5'})
+  settings = run_fn_lib.read_custom_config(pipeline_module.trainer_custom_config(config))
+  assert settings.training == config.training.spec()
+  assert (settings.train_examples, settings.eval_examples) == (512, 128)
+  broken = dict(_custom_config(), **{run_fn_lib.TRAINING_KEY: '{"batch_size": 0}'})
+  with pytest.raises(ValueError, match="training setting 'batch_size': must be positive"):
+    run_fn_lib.read_custom_config(broken)
 
 
 def _tiny_model():

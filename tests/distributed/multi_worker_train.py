@@ -9,6 +9,7 @@ import os
 import sys
 
 from components.trainer import run_fn as run_fn_lib
+from components.trainer import settings
 from components.trainer import strategy
 
 REPORT_FILENAME = 'worker_report.json'
@@ -24,13 +25,11 @@ class _FnArgs:
     self.model_run_dir = os.path.join(out_dir, 'model_run_dir')
     # 64 images, 8 per replica, one epoch; no TFX import in the workers.
     self.custom_config = {
-        run_fn_lib.ARCHITECTURE_KEY: 'unet', run_fn_lib.LOSS_KEY: 'bce',
-        run_fn_lib.BATCH_SIZE_KEY: 8, run_fn_lib.LEARNING_RATE_KEY: 1e-3,
-        run_fn_lib.LR_SCHEDULE_KEY: 'cosine', run_fn_lib.EPOCHS_KEY: 1,
+        run_fn_lib.TRAINING_KEY: settings.TrainingSpec(
+            architecture='unet', loss='bce', batch_size=8, learning_rate=1e-3,
+            epochs=1).to_json(),
         run_fn_lib.TRAIN_EXAMPLES_KEY: 64, run_fn_lib.EVAL_EXAMPLES_KEY: 64,
-        run_fn_lib.MAX_TRAIN_STEPS_KEY: None, run_fn_lib.SEED_KEY: 42,
-        run_fn_lib.XLA_KEY: False, run_fn_lib.MIXED_PRECISION_KEY: True,
-        run_fn_lib.FRESH_NOISE_KEY: False, run_fn_lib.CACHE_KEY: False}
+        run_fn_lib.CACHE_KEY: False}
 
 
 def main(files: str, out_dir: str) -> None:

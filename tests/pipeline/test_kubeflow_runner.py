@@ -88,7 +88,12 @@ def test_noise_settings_are_runtime_parameters_with_defaults(compiled):
   assert parameters['noise_amount']['defaultValue'] == 0.1
   assert parameters['noise_seed']['defaultValue'] == 42
   noise_inputs = spec['root']['dag']['tasks']['NoiseTransform']['inputs']['parameters']
-  assert noise_inputs['stddev'] == {'componentInputParameter': 'noise_stddev'}
+  assert {name: noise_inputs[name] for name in ('stddev', 'amount', 'seed')} == {
+      name: {'componentInputParameter': f'noise_{name}'}
+      for name in ('stddev', 'amount', 'seed')}
+  # Every other noise setting is in the one spec, applied under the per-run ones.
+  assert noise_inputs['noise_spec'] == {
+      'runtimeValue': {'constant': _config().noise.spec().to_json()}}
 
 
 def test_beam_args_and_image_paths_reach_the_tasks(compiled):
