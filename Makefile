@@ -15,8 +15,8 @@ help:
 	@echo "make test    set up if needed, run all tests (PYTEST_ARGS='-m \"not e2e\"' for the fast ones)"
 	@echo "make setup   create $(VENV) from requirements.lock"
 	@echo "make lock    re-resolve requirements.lock from requirements.in with uv"
-	@echo "make tensorboard  TensorBoard on the latest run's training logs and denoised digits"
-	@echo "make report  write the latest run's HTML report to build/report.html"
+	@echo "make tensorboard  TensorBoard on the newest run's training logs and denoised digits"
+	@echo "make report  write the newest run's HTML report beside its pipeline root (build/smoke/report.html for smoke)"
 	@echo "make bench-quality / bench-speed   the benchmarks (BENCH_ARGS=--quick for a few minutes)"
 	@echo "make bench-recipes RECIPES_DIR=D   score recipes trained into D (bench/README.md, Recipes)"
 	@echo "make compile compile the Kubeflow pipeline to build/pipeline.json (IMAGE=...)"
@@ -33,11 +33,15 @@ run: setup
 smoke:
 	$(MAKE) run PROFILE=smoke
 
+# The follow-up commands read the newest run of either profile unless
+# PROFILE is given on make's command line.
+FOLLOW_UP_PROFILE = $(if $(filter command line,$(origin PROFILE)),--profile $(PROFILE))
+
 tensorboard: setup
-	$(VENV)/bin/dae-pipeline tensorboard --profile $(PROFILE) $(RUN_ARGS)
+	$(VENV)/bin/dae-pipeline tensorboard $(FOLLOW_UP_PROFILE)
 
 report: setup
-	$(VENV)/bin/dae-pipeline report --profile $(PROFILE) $(RUN_ARGS)
+	$(VENV)/bin/dae-pipeline report $(FOLLOW_UP_PROFILE)
 
 bench-quality: setup
 	$(VENV)/bin/python -m bench.quality $(BENCH_ARGS)

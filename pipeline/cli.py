@@ -35,8 +35,27 @@ class NoRunFound(FileNotFoundError):
   """No profile's pipeline root holds a run for a follow-up command."""
 
 
-def newest_run_profile() -> str:
-  """The profile whose default MLMD store holds the newest pipeline run.
+def _has_what_it_reads(command: str, config: pipeline_config.PipelineConfig) -> bool:
+  """Whether a profile's default paths hold what `command` reads."""
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  if command == 'denoise':
+    from components import serving_dir  # pylint: disable=g-import-not-at-top
+    return serving_dir.newest_complete_version(config.serving_dir) is not None
+  node_id, key = {'report': ('VisualReport', 'report'),
+                  'tensorboard': (TRAINER_ID, MODEL_RUN_KEY),
+                  'sample': ('NoiseTransform', 'noisy_examples')}[command]
+  try:
+    run_summary.latest_output(config.resolved_metadata_path, node_id, key)
+  except FileNotFoundError:
+    return False
+  return True
+
+
+def newest_run_profile(command: str) -> str:
+  """The profile whose newest pipeline run began last among those whose
+  default paths hold what `command` reads (a report, training logs, a served
+  model...); when none holds it, the newest run's, whose command then says
+  what is missing.
 
   Raises:
     NoRunFound: no profile's store holds a run; the message says what to run.
@@ -54,7 +73,9 @@ def newest_run_profile() -> str:
     raise NoRunFound(f'no pipeline run found (looked in {looked}); run one '
                      'first: make run PROFILE=smoke (about a minute), or name '
                      'the run\'s --pipeline-root')
-  return max(started, key=started.get)
+  newest_first = sorted(started, key=started.get, reverse=True)
+  return next((profile for profile in newest_first if _has_what_it_reads(
+      command, pipeline_config.load_profile(profile))), newest_first[0])
 
 
 def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
@@ -68,7 +89,7 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
     located = any(getattr(args, name, None) for name in (
         'pipeline_root', 'metadata_path', 'serving_dir', 'model'))
     profile = ('full' if located or args.command not in FOLLOW_UP_COMMANDS
-               else newest_run_profile())
+               else newest_run_profile(args.command))
   config = pipeline_config.load_profile(profile)
   overrides = {
       'pipeline_root': getattr(args, 'pipeline_root', None),
@@ -88,7 +109,8 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
 
 def _add_location_arguments(parser: argparse.ArgumentParser,
                             serving_dir: bool = True,
-                            follow_up: bool = False) -> None:
+                            follow_up: bool = False,
+                            pipeline_root: bool = True) -> None:
   """--profile and the paths of a run: what a command needs to find one."""
   if follow_up:
     profile_help = ('the profile whose run to read: full or smoke (default: '
@@ -98,15 +120,17 @@ def _add_location_arguments(parser: argparse.ArgumentParser,
                     'examples, a few steps: about a minute)')
   parser.add_argument('--profile', default=None,
                       help=profile_help)
-  parser.add_argument('--pipeline-root',
-                      help='directory of the artifacts (and of the MLMD '
-                      'SQLite file unless --metadata-path is given); default: '
-                      "the profile's")
+  if pipeline_root:
+    parser.add_argument('--pipeline-root',
+                        help='directory of the artifacts (and of the MLMD '
+                        'SQLite file unless --metadata-path is given); default: '
+                        "the profile's")
   if serving_dir:
     parser.add_argument('--serving-dir', help='where blessed models are pushed, '
                         "one version directory each; default: the profile's")
-  parser.add_argument('--metadata-path', help='MLMD SQLite file (default: '
-                      'metadata.sqlite in the pipeline root)')
+  if pipeline_root:
+    parser.add_argument('--metadata-path', help='MLMD SQLite file (default: '
+                        'metadata.sqlite in the pipeline root)')
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -236,7 +260,7 @@ def _add_denoise_parser(commands) -> None:
   denoise_parser = commands.add_parser(
       'denoise', help='denoise PNG/JPEG/.npy images with the newest served '
       'model (or --model DIR) into PNGs')
-  _add_location_arguments(denoise_parser, follow_up=True)
+  _add_location_arguments(denoise_parser, follow_up=True, pipeline_root=False)
   denoise_parser.add_argument(
       'images', nargs='+', metavar='IMAGE',
       help='PNG, JPEG or .npy ([H, W], [H, W, C] or [N, H, W, C]; floats in '
@@ -253,6 +277,8 @@ def _add_denoise_parser(commands) -> None:
 
 
 def _denoise(args, config) -> int:
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  console.configure(console.NORMAL)  # Before TensorFlow's import.
   from pipeline import denoise  # pylint: disable=g-import-not-at-top
   try:
     denoise.denoise_command(args.images, args.output, args.model,
@@ -428,14 +454,18 @@ def _program() -> str:
   return invoked if relative.startswith('..') else relative
 
 
-def _follow_up_command(command: str, args: argparse.Namespace,
-                       config: pipeline_config.PipelineConfig) -> str:
+def _follow_up_command(command: str, config: pipeline_config.PipelineConfig) -> str:
   """`dae-pipeline <command>` with the flags it needs to find this run: none
-  when it is the newest run of its profile's default root."""
+  when it ran on its profile's default root (then it is that profile's newest
+  run). `config` has absolute paths."""
+  import os  # pylint: disable=g-import-not-at-top
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
   words = [_program(), command]
-  if getattr(args, 'pipeline_root', None):
+  default = local_runner.absolute_paths(pipeline_config.load_profile(config.profile))
+  if config.pipeline_root != default.pipeline_root:
     words += ['--pipeline-root', config.pipeline_root]
-  if getattr(args, 'metadata_path', None):
+  if config.resolved_metadata_path != os.path.join(config.pipeline_root,
+                                                   'metadata.sqlite'):
     words += ['--metadata-path', config.resolved_metadata_path]
   return ' '.join(words)
 
@@ -454,6 +484,10 @@ def _report(args, config) -> int:
   from pipeline import report_page  # pylint: disable=g-import-not-at-top
   from pipeline import run_outcome  # pylint: disable=g-import-not-at-top
   output = args.output or default_report_path(config)
+  if '://' in output:
+    raise pipeline_config.ConfigError(
+        '--output', f'{output!r}: the page is written to a local file; copy it '
+        'to a bucket with gsutil or gcloud storage cp')
   outcome = run_outcome.latest(config.resolved_metadata_path)
   profile = profile_of(outcome.pipeline_name) or config.profile
   report_page.write_page(outcome, profile, output)
@@ -493,12 +527,16 @@ def _run(args, config, start: float) -> int:
   config = local_runner.absolute_paths(config)
   print(run_summary.format_run(records, time.monotonic() - start))
   print(f'artifacts: {config.pipeline_root}; MLMD: {config.resolved_metadata_path}')
-  outcome = run_outcome.from_records(records)
+  try:
+    outcome = run_outcome.from_records(records)
+  except FileNotFoundError as error:  # A cached report's files were deleted.
+    print(f'verdict: unavailable ({error})')
+    return 0
   if outcome is None:
     print('verdict: none (the run stopped before its evaluation)')
     return 0
   print('\n'.join(run_outcome.verdict_lines(
-      outcome, _follow_up_command('report', args, config))))
+      outcome, _follow_up_command('report', config))))
   return 0
 
 

@@ -13,6 +13,7 @@ not imported (serving_dir needs only its small file-I/O module).
 
 import dataclasses
 import io
+import os
 import posixpath
 import re
 from typing import List, Optional, Sequence, Tuple
@@ -186,8 +187,12 @@ def encode_png(image: np.ndarray) -> bytes:
   return tf.io.encode_png(pixels).numpy()
 
 
-def _check_output_names(image_files: Sequence[ImageFile]) -> None:
-  """Refuses inputs whose outputs would overwrite each other."""
+def _check_output_names(image_files: Sequence[ImageFile], output_dir: str,
+                        protected: Sequence[str]) -> None:
+  """Refuses inputs whose outputs would overwrite each other, or overwrite
+  one of the `protected` files (the inputs and references)."""
+  kept = {os.path.abspath(path) for path in protected if '://' not in path}
+  kept |= {path for path in protected if '://' in path}
   seen = {}
   for image_file in image_files:
     for name in image_file.output_names():
@@ -195,6 +200,14 @@ def _check_output_names(image_files: Sequence[ImageFile]) -> None:
         raise DenoiseError(f'{image_file.path} and {seen[name]} would both be '
                            f'written to {name}')
       seen[name] = image_file.path
+      path = _output_path(output_dir, name)
+      if (path if '://' in path else os.path.abspath(path)) in kept:
+        raise DenoiseError(f'the output {path} would overwrite an input; '
+                           'choose another --output directory')
+
+
+def _output_path(output_dir: str, name: str) -> str:
+  return f'{output_dir.rstrip("/")}/{name}'
 
 
 def read_references(paths: Sequence[str], image_files: Sequence[ImageFile],
@@ -240,7 +253,7 @@ def write_outputs(output_dir: str, image_file: ImageFile,
                   denoised: np.ndarray) -> str:
   """Writes one PNG per image of the file; returns the line that says so."""
   tf.io.gfile.makedirs(output_dir)
-  paths = [f'{output_dir.rstrip("/")}/{name}' for name in image_file.output_names()]
+  paths = [_output_path(output_dir, name) for name in image_file.output_names()]
   for path, image in zip(paths, denoised):
     with tf.io.gfile.GFile(path, 'wb') as png_file:
       png_file.write(encode_png(image))
@@ -274,7 +287,8 @@ def denoise_command(images: Sequence[str], output_dir: str,
                  for image_file in image_files]
   clean_files = (read_references(references, image_files, denoiser.image_shape)
                  if references else None)
-  _check_output_names(image_files)
+  _check_output_names(image_files, output_dir,
+                      list(images) + list(references or []))
   outputs = [denoise_file(denoiser, image_file) for image_file in image_files]
   quality = ([line for image_file, denoised, clean_file
               in zip(image_files, outputs, clean_files)

@@ -69,20 +69,31 @@ def stopped_by_signals() -> Iterator[None]:
     return
   acknowledged = threading.Event()
   first_signal = []
+  insisting = []
+  own_interrupts = [0]  # Raised again by `insist`, not yet handled.
 
   def insist():
     while not acknowledged.wait(_REINTERRUPT_S):
+      own_interrupts[0] += 1
       _thread.interrupt_main(signal.SIGINT)  # Runs `interrupt` in the main thread.
 
   def interrupt(signal_number, frame):
     del frame
+    own = own_interrupts[0] > 0
+    if own:
+      own_interrupts[0] -= 1
     if acknowledged.is_set():
-      return  # The run is closing down already.
+      if own:
+        return
+      # A second signal while the run closes down: stop at once (the lock
+      # goes with the process; the next run closes what is left open).
+      os._exit(128 + signal_number)  # pylint: disable=protected-access
     if not first_signal:
       first_signal.append(signal_number)
       python_logging.disable(python_logging.CRITICAL)
       sys.unraisablehook = lambda unraisable: None
-      threading.Thread(target=insist, daemon=True).start()
+      insisting.append(threading.Thread(target=insist, daemon=True))
+      insisting[0].start()
     raise RunInterrupted(first_signal[0], acknowledged)
 
   previous = {number: signal.signal(number, interrupt)
@@ -92,6 +103,8 @@ def stopped_by_signals() -> Iterator[None]:
     yield
   finally:
     acknowledged.set()
+    for thread in insisting:  # Its last interrupt must reach `interrupt`.
+      thread.join()
     for number, handler in previous.items():
       signal.signal(number, handler)
     sys.unraisablehook = unraisable_hook

@@ -14,17 +14,17 @@ from components.visual_report import report as report_lib
 from pipeline import run_summary
 
 REPORT_NODE = 'VisualReport'
-REPORT_KEY = 'report'
+REPORT_KEY = report_lib.REPORT_KEY
 PUSHER_NODE = 'Pusher'
+# The PushedModel's key and custom properties, as TFX's Pusher names them
+# (tfx/components/pusher/executor.py, standard_component_specs; not imported:
+# TFX's import costs ~20 s) and components/pusher's ALREADY_SERVED_VERSION_KEY
+# (tests/pipeline/test_run_outcome.py checks both against their sources).
 PUSHED_MODEL_KEY = 'pushed_model'
-# The PushedModel's custom properties: TFX's Pusher's (tfx/components/pusher/
-# executor.py) and components/pusher's ALREADY_SERVED_VERSION_KEY.
 PUSHED_PROPERTY = 'pushed'
 PUSHED_DESTINATION_PROPERTY = 'pushed_destination'
 PUSHED_VERSION_PROPERTY = 'pushed_version'
 ALREADY_SERVED_VERSION_PROPERTY = 'already_served_version'
-# The figures of the verdict's headline.
-HEADLINE_METRICS = ('psnr', 'ssim')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,27 +63,17 @@ class RunOutcome:
   pipeline_name: str = ''
 
 
-def _record(records: List[run_summary.ExecutionRecord], node_id: str,
-            key: str) -> Optional[run_summary.ExecutionRecord]:
-  """The run's finished execution of `node_id` that has output `key`."""
-  for record in records:
-    if (record.node_id == node_id and record.state in ('COMPLETE', 'CACHED')
-        and key in record.output_uris):
-      return record
-  return None
-
-
 def from_records(records: List[run_summary.ExecutionRecord], run_id: str = ''
                  ) -> Optional[RunOutcome]:
   """The outcome of a run from its executions; None when it drew no report
   (it failed or stopped before the VisualReport)."""
-  report = _record(records, REPORT_NODE, REPORT_KEY)
+  report = run_summary.finished_record(records, REPORT_NODE, REPORT_KEY)
   if report is None:
     return None
   metrics, _ = report_lib.load_report(report.output_uris[REPORT_KEY],
                                       images=False)
   overall = metrics['overall']
-  pushed = _record(records, PUSHER_NODE, PUSHED_MODEL_KEY)
+  pushed = run_summary.finished_record(records, PUSHER_NODE, PUSHED_MODEL_KEY)
   properties = pushed.output_properties.get(PUSHED_MODEL_KEY, {}) if pushed else {}
   was_pushed = properties.get(PUSHED_PROPERTY) == 1
   return RunOutcome(
@@ -148,7 +138,7 @@ def verdict_lines(outcome: RunOutcome, report_command: str) -> List[str]:
   if outcome.baseline_is_candidate:
     baseline = 'the same model (nothing new was trained)'
   elif outcome.baseline is None:
-    baseline = 'none (first push)'
+    baseline = 'none (nothing served yet)'
   else:
     baseline = _figures(outcome.baseline)
   test_size = outcome.split_sizes.get('test')

@@ -110,20 +110,29 @@ def run_executions(store: metadata_store.MetadataStore,
   return records
 
 
+def finished_record(records: List[ExecutionRecord], node_id: str,
+                    key: str) -> Optional[ExecutionRecord]:
+  """The execution of `node_id` among `records` that finished with output
+  `key`; executions served from the cache count (their outputs are the
+  reused ones)."""
+  for record in records:
+    if (record.node_id == node_id and record.state in ('COMPLETE', 'CACHED')
+        and key in record.output_uris):
+      return record
+  return None
+
+
 def latest_output(metadata_path: str, node_id: str, key: str) -> Tuple[str, str]:
   """(run id, uri) of output `key` of `node_id` in the newest run that has it.
-
-  Executions served from the cache count (their outputs are the reused ones).
 
   Raises:
     FileNotFoundError: no store, or no run recorded that output.
   """
   store = open_store(metadata_path)
   for run_id in reversed(run_ids(store)):
-    for record in run_executions(store, run_id):
-      if (record.node_id == node_id and record.state in ('COMPLETE', 'CACHED')
-          and key in record.output_uris):
-        return run_id, record.output_uris[key]
+    record = finished_record(run_executions(store, run_id), node_id, key)
+    if record is not None:
+      return run_id, record.output_uris[key]
   raise FileNotFoundError(f'no {node_id} output {key!r} recorded in '
                           f'{metadata_path}; run the pipeline first')
 

@@ -82,22 +82,44 @@ def test_every_flag_of_every_command_has_a_help_line():
 def test_follow_up_commands_list_only_their_own_flags(command):
   flags = {flag for action in _subcommands()[command]._actions  # pylint: disable=protected-access
            for flag in action.option_strings}
-  assert '--profile' in flags and '--pipeline-root' in flags
+  # denoise reads a served model, the others a run's records.
+  assert {'--profile', '--serving-dir' if command == 'denoise'
+          else '--pipeline-root'} <= flags
   assert not flags & {'--set', '--no-cache', '--source', '--source-dir', '--wait'}
+  if command == 'denoise':
+    assert not flags & {'--pipeline-root', '--metadata-path'}
 
 
-def _store_with_a_run(path, run_id):
+def _store_with_a_run(path, run_id, report=False):
+  """An MLMD store with one pipeline run (as TFX records it); with `report`,
+  a finished VisualReport execution and its output in it."""
   from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
-  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2 as mlmd  # pylint: disable=g-import-not-at-top
   path.parent.mkdir(parents=True, exist_ok=True)
-  config = metadata_store_pb2.ConnectionConfig()
+  config = mlmd.ConnectionConfig()
   config.sqlite.filename_uri = str(path)
-  config.sqlite.connection_mode = (
-      metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+  config.sqlite.connection_mode = mlmd.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
   store = metadata_store.MetadataStore(config)
-  [type_id] = [store.put_context_type(metadata_store_pb2.ContextType(
-      name='pipeline_run'))]
-  store.put_contexts([metadata_store_pb2.Context(type_id=type_id, name=run_id)])
+  run_type = store.put_context_type(mlmd.ContextType(name='pipeline_run'))
+  [run] = store.put_contexts([mlmd.Context(type_id=run_type, name=run_id)])
+  if not report:
+    return
+  node_type = store.put_context_type(mlmd.ContextType(name='node'))
+  [node] = store.put_contexts([mlmd.Context(type_id=node_type,
+                                            name='mnist-dae-smoke.VisualReport')])
+  [execution] = store.put_executions([mlmd.Execution(
+      type_id=store.put_execution_type(mlmd.ExecutionType(name='VisualReport')),
+      last_known_state=mlmd.Execution.COMPLETE)])
+  [artifact] = store.put_artifacts([mlmd.Artifact(
+      type_id=store.put_artifact_type(mlmd.ArtifactType(name='DenoisingReport')),
+      uri=str(path.parent / 'report'))])
+  event = mlmd.Event(artifact_id=artifact, execution_id=execution,
+                     type=mlmd.Event.OUTPUT)
+  event.path.steps.add().key = 'report'
+  store.put_events([event])
+  store.put_attributions_and_associations(
+      [], [mlmd.Association(context_id=context, execution_id=execution)
+           for context in (run, node)])
 
 
 def test_follow_up_commands_read_the_newest_run_of_any_profile(tmp_path, monkeypatch):
@@ -143,3 +165,17 @@ def test_a_run_s_profile_is_known_by_its_pipeline_name():
   assert cli.profile_of('mnist-dae-smoke') == 'smoke'
   assert cli.profile_of('mnist-dae') == 'full'
   assert cli.profile_of('someone-elses') is None
+
+
+def test_follow_up_commands_skip_a_newer_run_that_lacks_what_they_read(
+    tmp_path, monkeypatch):
+  # A full run stopped before its report began after the smoke run, which
+  # drew one: `report` reads the smoke run, `sample` (neither has noisy
+  # examples) the newest.
+  monkeypatch.chdir(tmp_path)
+  _store_with_a_run(tmp_path / 'build' / 'smoke' / 'pipeline_root' / 'metadata.sqlite',
+                    'a', report=True)
+  time.sleep(0.01)
+  _store_with_a_run(tmp_path / 'build' / 'pipeline_root' / 'metadata.sqlite', 'b')
+  assert cli.newest_run_profile('report') == 'smoke'
+  assert cli.newest_run_profile('sample') == 'full'

@@ -27,7 +27,7 @@ BASELINE_MODEL_KEY = 'baseline_model'
 EXAMPLES_KEY = 'examples'
 EVALUATION_KEY = 'evaluation'
 BLESSING_KEY = 'blessing'
-REPORT_KEY = 'report'
+REPORT_KEY = report_lib.REPORT_KEY
 EXAMPLES_PER_DIGIT_KEY = 'examples_per_digit'
 SPLIT_KEY = 'split'
 

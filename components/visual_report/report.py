@@ -13,6 +13,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 DIGITS = tuple(range(10))
+# The VisualReport component's output key (components/visual_report/component.py).
+REPORT_KEY = 'report'
 GRID_FILENAME = 'grid.png'
 PSNR_CHART_FILENAME = 'psnr_by_digit.png'
 METRICS_FILENAME = 'metrics.json'

@@ -106,6 +106,6 @@ def test_ctrl_c_and_sigterm_end_in_one_line_and_the_next_run_resumes(tmp_path):
   assert str(tmp_path / 'serving') in verdict[0]
   assert verdict[1].startswith('test set (20 images): PSNR '), verdict
   assert verdict[2].startswith('  noisy input: PSNR '), verdict
-  assert 'last blessed model: none (first push)' in verdict[2]
+  assert 'last blessed model: none (nothing served yet)' in verdict[2]
   assert verdict[3].startswith('next: ') and ' report --pipeline-root ' in verdict[3]
   assert os.listdir(tmp_path / 'serving')

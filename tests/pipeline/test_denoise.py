@@ -274,3 +274,25 @@ def test_the_denoise_command_leaves_the_tfx_runtime_unimported(
                           text=True, check=False)
   assert result.returncode == 0, result.stdout + result.stderr
   assert (tmp_path / 'out' / 'digit.png').exists()
+
+
+def test_an_output_that_would_overwrite_its_input_is_refused(
+    tmp_path, capsys, clip_model):
+  original = _write_png(tmp_path / 'digit.png', _digit())
+  code, _, err = _denoise(capsys, tmp_path / 'digit.png', '--model', clip_model,
+                          '--output', tmp_path)
+  _assert_one_line_error(code, err, 'would overwrite an input')
+  np.testing.assert_array_equal(_read_png(tmp_path / 'digit.png'), original)
+
+
+@pytest.mark.slow
+def test_the_denoise_command_prints_no_tensorflow_noise(tmp_path, clip_model):
+  # A fresh process, as a user runs it: TensorFlow's import says nothing.
+  _write_png(tmp_path / 'digit.png', _digit())
+  result = subprocess.run(
+      [sys.executable, '-m', 'pipeline.cli', 'denoise', str(tmp_path / 'digit.png'),
+       '--model', clip_model, '--output', str(tmp_path / 'out')],
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr
+  assert result.stderr == '', result.stderr
+  assert result.stdout.strip().splitlines()[-1] == f'wrote {tmp_path}/out/digit.png'

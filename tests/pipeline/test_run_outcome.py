@@ -40,7 +40,7 @@ def test_a_pushed_run_names_its_version_figures_and_next_command(tmp_path):
       'verdict: blessed; pushed as version 17 to /s/17',
       'test set (20 images): PSNR 21.44 dB, SSIM 0.8123',
       '  noisy input: PSNR 13.98 dB, SSIM 0.2987; last blessed model: none '
-      '(first push)',
+      '(nothing served yet)',
       "next: dae-pipeline report   (this run's metrics and pictures as one "
       'HTML page)']
 
@@ -68,3 +68,17 @@ def test_a_rerun_says_its_baseline_is_the_same_model_already_served(tmp_path):
 def test_a_run_that_stopped_before_its_report_has_no_outcome():
   assert run_outcome.from_records(
       [ExecutionRecord('Trainer', 'FAILED', {'model': '/m'})]) is None
+
+
+def test_the_keys_read_without_tfx_are_the_ones_tfx_and_the_pusher_write():
+  from tfx.components.pusher import executor as tfx_pusher  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_component_specs  # pylint: disable=g-import-not-at-top
+  from components.pusher import executor as pusher  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+  assert run_outcome.PUSHED_MODEL_KEY == standard_component_specs.PUSHED_MODEL_KEY
+  assert (run_outcome.PUSHED_PROPERTY, run_outcome.PUSHED_DESTINATION_PROPERTY,
+          run_outcome.PUSHED_VERSION_PROPERTY) == (
+              tfx_pusher._PUSHED_KEY, tfx_pusher._PUSHED_DESTINATION_KEY,  # pylint: disable=protected-access
+              tfx_pusher._PUSHED_VERSION_KEY)  # pylint: disable=protected-access
+  assert run_outcome.ALREADY_SERVED_VERSION_PROPERTY == pusher.ALREADY_SERVED_VERSION_KEY
+  assert run_outcome.PUSHER_NODE == pipeline_module.PUSHER_ID

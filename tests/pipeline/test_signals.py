@@ -4,6 +4,8 @@ finalizer swallowed is raised again until the run's code acknowledges it."""
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -45,3 +47,24 @@ def test_an_interrupt_swallowed_once_is_raised_again_until_acknowledged():
   # The first signal's name, though the second came through SIGINT.
   assert raised.value.signal_number == signal.SIGTERM
   assert swallowed and time.monotonic() - started < 5
+
+
+def test_a_second_signal_while_closing_down_stops_at_once():
+  code = '\n'.join([
+      'import os, signal, sys, time',
+      'from pipeline import local_runner',
+      'with local_runner.stopped_by_signals():',
+      '  try:',
+      '    os.kill(os.getpid(), signal.SIGINT)',
+      '    time.sleep(10)',
+      '  except local_runner.RunInterrupted as interrupted:',
+      '    interrupted.acknowledge()',
+      '    time.sleep(1.5)  # Past a re-interrupt: it must not stop this.',
+      '    print("closing down", flush=True)',
+      '    os.kill(os.getpid(), signal.SIGTERM)',
+      '    time.sleep(10)',
+      'print("not reached")'])
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, timeout=60, check=False)
+  assert result.returncode == 128 + signal.SIGTERM, result
+  assert result.stdout == 'closing down\n'
