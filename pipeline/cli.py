@@ -117,7 +117,7 @@ def _add_location_arguments(parser: argparse.ArgumentParser,
                     'the profile of the newest run)')
   else:
     profile_help = ('full (all of MNIST, default) or smoke (a few hundred '
-                    'examples, a few steps: about a minute)')
+                    'examples, a few steps: a few minutes on 2 cores)')
   parser.add_argument('--profile', default=None,
                       help=profile_help)
   if pipeline_root:
@@ -177,9 +177,11 @@ def make_parser() -> argparse.ArgumentParser:
       '(input for saved_model_cli run), and their clean versions beside it')
   _add_location_arguments(sample_parser, serving_dir=False, follow_up=True)
   sample_parser.add_argument('--count', type=int, default=1,
-                             help='number of test images')
+                             help='number of test images (default: 1)')
   sample_parser.add_argument('--output', default='build/noisy.npy',
-                             help='.npy file of float32 [count, 28, 28, 1]')
+                             help='.npy file of float32 [count, height, width, '
+                             'channels] (default: build/noisy.npy; the clean '
+                             'images go to build/noisy.clean.npy)')
   report_parser = commands.add_parser(
       'report', help="write the latest run's metrics, its comparison with the "
       'last blessed model and its pictures to one HTML page (opens offline)')
@@ -195,7 +197,8 @@ def make_parser() -> argparse.ArgumentParser:
   tensorboard_parser.add_argument('--port', type=int, default=6006,
                                   help='port to serve on (default: 6006)')
   tensorboard_parser.add_argument('--host', default='localhost',
-                                  help='interface to serve on (0.0.0.0: all)')
+                                  help='interface to serve on (default: '
+                                  'localhost; 0.0.0.0: all)')
   tensorboard_parser.add_argument('--print-logdir', action='store_true',
                                   help='print the log directory and exit')
   _add_denoise_parser(commands)
@@ -505,10 +508,12 @@ def profile_of(pipeline_name: str) -> Optional[str]:
 
 def _run(args, config, start: float) -> int:
   """Runs the pipeline locally; prints its table and verdict."""
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  # Before the console's imports (Beam's take seconds): a bad path fails at once.
+  pipeline_config.check_paths(local_runner.absolute_paths(config))
   from pipeline import console  # pylint: disable=g-import-not-at-top
   console.configure(console.QUIET if args.quiet else
                     console.VERBOSE if args.verbose else console.NORMAL)
-  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
   from pipeline import run_lock  # pylint: disable=g-import-not-at-top
   from pipeline import run_outcome  # pylint: disable=g-import-not-at-top
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
@@ -520,9 +525,10 @@ def _run(args, config, start: float) -> int:
     return EXIT_BUSY
   except local_runner.RunInterrupted as interrupted:
     interrupted.acknowledge()
+    resume = ('the components that finished come from the cache'
+              if config.enable_cache else 'caching is off, so it starts over')
     print(f'dae-pipeline: run interrupted ({interrupted.signal_name}); run the '
-          'same command again to resume: the components that finished come '
-          'from the cache', file=sys.stderr)
+          f'same command again to resume: {resume}', file=sys.stderr)
     return 128 + interrupted.signal_number
   config = local_runner.absolute_paths(config)
   print(run_summary.format_run(records, time.monotonic() - start))

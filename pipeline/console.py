@@ -38,6 +38,11 @@ _HARMLESS_WARNINGS = (
     '_TFRecordUtil._masked_crc32c is not as fast as it could be.')
 # The logger of Beam's python-snappy warning (it is not absl's).
 _BEAM_TFRECORD_LOGGER = 'apache_beam.io.tfrecordio'
+# INFO lines of TFX's components that read like a fault but are not: optional
+# libraries this pipeline does not use, and StatisticsGen's default.
+_MISLEADING_INFO = ('tensorflow_text is not available.',
+                    'tensorflow_recommenders is not available.',
+                    'Excluding no splits because exclude_splits is not set.')
 # Directories whose executors' INFO lines are shown at the normal verbosity.
 _EXECUTOR_DIRS = tuple(
     os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -82,7 +87,8 @@ class ExecutorLines(logging.Filter):
       return _not_harmless(record)
     if record.levelno < logging.INFO:
       return False
-    if '\n' in message or len(message) > _MAX_LINE_CHARS:
+    if ('\n' in message or len(message) > _MAX_LINE_CHARS
+        or message in _MISLEADING_INFO):
       return False
     if _COMPONENT_LINE.match(message):
       return True

@@ -10,6 +10,7 @@ beside the last blessed model's when the run had one) and ``metrics.json``
 
 import os
 
+from absl import logging
 from tfx import types
 from tfx.dsl.component.experimental.annotations import InputArtifact
 from tfx.dsl.component.experimental.annotations import OutputArtifact
@@ -90,4 +91,4 @@ def VisualReport(  # pylint: disable=invalid-name
   paths = report_lib.write_report(report.uri, rows, clean, noisy,
                                   denoise(noisy), evaluation_metrics, blessed,
                                   context)
-  print(f'VisualReport: wrote {", ".join(paths)}', flush=True)
+  logging.info('VisualReport: wrote %s', ', '.join(paths))
