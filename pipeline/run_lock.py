@@ -2,22 +2,23 @@
 
 Two runs on one root each read "the newest served version" before the other
 has pushed, and both push; they also race on MLMD and the artifact folders.
-The lock is an advisory `flock` on a file beside the root (or beside MLMD when
-the root is a bucket), so the kernel releases it when its holder dies,
-`kill -9` included: a stale lock never blocks. The file records who holds it
+The lock is portalocker's advisory lock (`flock` on POSIX, per open file, so
+two holds in one process contend too) on a file beside the root (or beside
+MLMD when the root is a bucket), so the kernel releases it when its holder
+dies, `kill -9` included: a stale lock never blocks. The file records who holds it
 (pid, host, start time, command) for the message of a run that is refused.
 """
 
 import contextlib
 import datetime
-import errno
-import fcntl
 import json
 import os
 import socket
 import sys
 import time
 from typing import Iterator, Optional
+
+import portalocker
 
 import pipeline_config
 
@@ -48,22 +49,13 @@ def lock_path(config: pipeline_config.PipelineConfig) -> str:
   return config.resolved_metadata_path + '.lock'
 
 
-def _read_holder(lock_file) -> dict:
-  lock_file.seek(0)
+def _read_holder(path: str) -> dict:
+  """What the lock file records of its holder ({} when nothing readable)."""
   try:
-    return json.loads(lock_file.read() or '{}')
-  except json.JSONDecodeError:
+    with open(path, encoding='utf-8') as lock_file:
+      return json.loads(lock_file.read() or '{}')
+  except (OSError, json.JSONDecodeError):
     return {}
-
-
-def _try_lock(lock_file) -> bool:
-  try:
-    fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return True
-  except OSError as error:
-    if error.errno in (errno.EAGAIN, errno.EACCES):
-      return False
-    raise
 
 
 @contextlib.contextmanager
@@ -84,26 +76,25 @@ def hold(config: pipeline_config.PipelineConfig,
   """
   path = lock_path(config)
   os.makedirs(os.path.dirname(path), exist_ok=True)
+  # 'w': portalocker truncates the holder's record only once the lock is ours.
+  lock = portalocker.Lock(path, mode='w', timeout=wait_s or 0,
+                          check_interval=POLL_SECONDS, encoding='utf-8')
   started = time.monotonic()
-  with open(path, 'a+', encoding='utf-8') as lock_file:
-    while not _try_lock(lock_file):
-      waited = time.monotonic() - started
-      if not wait_s or waited >= wait_s:
-        raise PipelineRootBusy(config.pipeline_root, _read_holder(lock_file),
-                               waited)
-      time.sleep(POLL_SECONDS)
+  try:
+    lock_file = lock.acquire()
+  except portalocker.AlreadyLocked:
+    raise PipelineRootBusy(config.pipeline_root, _read_holder(path),
+                           time.monotonic() - started) from None
+  try:
     me = {'pid': os.getpid(), 'host': socket.gethostname(),
           'started': datetime.datetime.now().astimezone().isoformat(
               timespec='seconds'),
           'command': ' '.join(sys.argv)}
-    lock_file.seek(0)
-    lock_file.truncate()
     lock_file.write(json.dumps(me))
     lock_file.flush()
-    try:
-      yield me
-    finally:
-      lock_file.seek(0)
-      lock_file.truncate()
-      lock_file.flush()
-      fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+    yield me
+  finally:
+    lock_file.seek(0)
+    lock_file.truncate()
+    lock_file.flush()
+    lock.release()

@@ -112,22 +112,16 @@ def parse_batch(serialized: List[bytes], split: str
 
 def serialize_examples(clean: np.ndarray, noisy: np.ndarray, labels: np.ndarray,
                        levels: np.ndarray) -> List[bytes]:
-  """The output tf.Examples of a batch (clean, noisy, label, noise level),
-  serialized as protobuf's deterministic serialisation writes them.
+  """The output tf.Examples of a batch (clean, noisy, label, noise level).
 
   Args:
     clean, noisy: float32 [batch, pixels].
     labels: integers [batch].
     levels: float32 [batch].
   """
-  features = zip(example_bytes.float32_rows(clean), example_bytes.float32_rows(noisy),
-                 np.asarray(labels).tolist(), example_bytes.float32_rows(levels))
-  return [example_bytes.example({
-      CLEAN_FEATURE: example_bytes.float_feature(clean_row),
-      NOISY_FEATURE: example_bytes.float_feature(noisy_row),
-      LABEL_FEATURE: example_bytes.int64_feature(example_bytes.varint(label)),
-      NOISE_LEVEL_FEATURE: example_bytes.float_feature(level),
-  }) for clean_row, noisy_row, label, level in features]
+  return example_bytes.serialize({
+      CLEAN_FEATURE: clean, NOISY_FEATURE: noisy, LABEL_FEATURE: labels,
+      NOISE_LEVEL_FEATURE: levels})
 
 
 class _ReadRecordBatches(beam.DoFn):

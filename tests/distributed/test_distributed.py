@@ -1,7 +1,7 @@
 """The project's Beam and training code on real multi-worker engines, on loopback.
 
 * NoiseTransform on Beam's DirectRunner in multi_processing mode (separate
-  worker processes) must write the same bytes as the single-worker run.
+  worker processes) must write the same examples as the single-worker run.
 * Two Trainer processes with TF_CONFIG and MultiWorkerMirroredStrategy train
   a few steps together; only the chief exports the SavedModel.
 """
@@ -25,7 +25,7 @@ from tests.components import test_trainer as trainer_tests
 pytestmark = pytest.mark.slow
 
 
-def test_noise_on_multiple_worker_processes_is_byte_identical(tmp_path):
+def test_noise_on_multiple_worker_processes_writes_the_same_examples(tmp_path):
   images, labels = noise_tests._images(600)  # pylint: disable=protected-access
   examples = noise_tests._write_examples(tmp_path / 'in', images, labels,  # pylint: disable=protected-access
                                          files_per_split=4)
