@@ -280,8 +280,6 @@ def _add_denoise_parser(commands) -> None:
 
 
 def _denoise(args, config) -> int:
-  from pipeline import console  # pylint: disable=g-import-not-at-top
-  console.configure(console.NORMAL)  # Before TensorFlow's import.
   from pipeline import denoise  # pylint: disable=g-import-not-at-top
   try:
     denoise.denoise_command(args.images, args.output, args.model,
@@ -552,6 +550,11 @@ def main(argv: Optional[List[str]] = None) -> int:
   if args.command == 'run-compiled':
     return _run_compiled(args)
   try:
+    if args.command == 'denoise':
+      # Finding the newest served model imports TensorFlow (through the
+      # serving dir's file I/O): its import-time noise is filtered first.
+      from pipeline import console  # pylint: disable=g-import-not-at-top
+      console.configure(console.NORMAL)
     config = build_config(args)
     if args.command == 'config':
       print(json.dumps(dataclasses.asdict(config), indent=2))

@@ -13,6 +13,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2
 from tfx.proto import trainer_pb2
 
+from components import features
 from components.data_gate.component import DataValidationGate
 from components.evaluator import metrics as evaluator_metrics
 from components.evaluator.component import ServedBaselineEvaluator
@@ -190,7 +191,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       model=trainer.outputs['model'],
       baseline_model=served_model.outputs['model'],
       example_splits=['test'],
-      eval_config=make_eval_config(config.thresholds)).with_id(EVALUATOR_ID)
+      eval_config=make_eval_config(config.thresholds,
+                                   features.IMAGE_SHAPE)).with_id(EVALUATOR_ID)
 
   # Draw the run's pictures (digit grid, PSNR per digit) and record its verdict's
   # facts (failed gates, the noisy input's figures), blessed or not.

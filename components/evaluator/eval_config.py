@@ -1,6 +1,7 @@
 """The TFMA EvalConfig: reconstruction metrics, slices and push thresholds."""
 
-from typing import Any, List
+import json
+from typing import Any, List, Sequence
 
 import tensorflow_model_analysis as tfma
 
@@ -27,9 +28,13 @@ def _gated(slicing_spec: tfma.SlicingSpec, **threshold) -> tfma.PerSliceMetricTh
       slicing_specs=[slicing_spec], threshold=tfma.MetricThreshold(**threshold))
 
 
-def _metric(class_name: str, *gates: tfma.PerSliceMetricThreshold) -> tfma.MetricConfig:
-  return tfma.MetricConfig(class_name=class_name, module=metrics.METRICS_MODULE,
-                           per_slice_thresholds=gates)
+def _metric(class_name: str, image_shape: Sequence[int],
+            *gates: tfma.PerSliceMetricThreshold) -> tfma.MetricConfig:
+  """A metric of `metrics` for images of `image_shape`, with its gates."""
+  return tfma.MetricConfig(
+      class_name=class_name, module=metrics.METRICS_MODULE,
+      config=json.dumps({'image_shape': [int(side) for side in image_shape]}),
+      per_slice_thresholds=gates)
 
 
 def _no_drop_below_baseline(max_drop_db: float) -> tfma.GenericChangeThreshold:
@@ -38,7 +43,7 @@ def _no_drop_below_baseline(max_drop_db: float) -> tfma.GenericChangeThreshold:
       absolute={'value': -max_drop_db})
 
 
-def make_eval_config(thresholds: Any) -> tfma.EvalConfig:
+def make_eval_config(thresholds: Any, image_shape: Sequence[int]) -> tfma.EvalConfig:
   """Overall and per-digit MSE, PSNR, mean-image PSNR and SSIM, and the gate.
 
   The candidate is blessed only if, over the whole test split, its PSNR and
@@ -49,8 +54,10 @@ def make_eval_config(thresholds: Any) -> tfma.EvalConfig:
 
   `thresholds` is duck-typed: any object with the fields of
   pipeline_config.ThresholdConfig (not imported: VisualReport imports this
-  module, and its code fingerprint must not follow the CLI's configuration). Without a baseline (the first run) TFX's
-  Evaluator skips change thresholds: the values alone gate.
+  module, and its code fingerprint must not follow the CLI's configuration).
+  Without a baseline (the first run) TFX's Evaluator skips change
+  thresholds: the values alone gate. `image_shape` (height, width, channels)
+  is the examples' (see metrics._as_images).
   """
   psnr_gates = [_gated(
       OVERALL,
@@ -68,10 +75,10 @@ def make_eval_config(thresholds: Any) -> tfma.EvalConfig:
                                   prediction_key=export.OUTPUT_KEY)],
       slicing_specs=[OVERALL, PER_DIGIT],
       metrics_specs=[tfma.MetricsSpec(metrics=[
-          _metric('PSNR', *psnr_gates),
-          _metric('MSE', mse_gate),
-          _metric('MeanImagePSNR'),
-          _metric('SSIM'),
+          _metric('PSNR', image_shape, *psnr_gates),
+          _metric('MSE', image_shape, mse_gate),
+          _metric('MeanImagePSNR', image_shape),
+          _metric('SSIM', image_shape),
       ])],
       options=tfma.Options(include_default_metrics={'value': False}))
 

@@ -21,22 +21,44 @@ import tf_keras
 METRICS_MODULE = __name__
 
 
-def _as_images(labels, predictions):
-  """(labels, predictions) as float32 [N, H, W, C] images, in the shape of
-  the predictions (the model's output)."""
+def _as_images(labels, predictions, image_shape=None):
+  """(labels, predictions) as float32 [N, H, W, C] images.
+
+  TFMA hands over the labels flat (the `clean` feature) and the predictions
+  with their axes of size 1 squeezed (a grey image's channel, a batch of
+  one), so the metric is told its `image_shape` in the EvalConfig. Without
+  one (arrays outside TFMA) the predictions' own shape is the images'.
+  """
   predictions = tf.cast(predictions, tf.float32)
-  labels = tf.reshape(tf.cast(labels, tf.float32), tf.shape(predictions))
+  labels = tf.cast(labels, tf.float32)
+  if image_shape is not None:
+    shape = (-1,) + tuple(image_shape)
+    return tf.reshape(labels, shape), tf.reshape(predictions, shape)
+  labels = tf.reshape(labels, tf.shape(predictions))
   # The static shape too: SSIM's window is built from the image sides.
   return tf.ensure_shape(labels, predictions.shape), predictions
 
 
 class _Mean(tf_keras.metrics.Metric):
-  """Mean of `values(y_true, y_pred)` over everything seen (float64 sums)."""
+  """Mean of `values(y_true, y_pred)` over everything seen (float64 sums).
 
-  def __init__(self, name, **kwargs):
+  Args:
+    name: The metric's name.
+    image_shape: (height, width, channels) of the images; None: the shape of
+      the predictions as given (see `_as_images`).
+  """
+
+  def __init__(self, name, image_shape=None, **kwargs):
     super().__init__(name=name, **kwargs)
+    self.image_shape = tuple(image_shape) if image_shape is not None else None
     self.total = self.add_weight('total', initializer='zeros', dtype=tf.float64)
     self.count = self.add_weight('count', initializer='zeros', dtype=tf.float64)
+
+  def get_config(self):
+    config = super().get_config()
+    if self.image_shape is not None:
+      config['image_shape'] = list(self.image_shape)
+    return config
 
   def values(self, y_true, y_pred):
     """The values to average, from [N, H, W, C] images."""
@@ -44,7 +66,8 @@ class _Mean(tf_keras.metrics.Metric):
 
   def update_state(self, y_true, y_pred, sample_weight=None):
     del sample_weight
-    values = tf.cast(self.values(*_as_images(y_true, y_pred)), tf.float64)
+    values = tf.cast(self.values(*_as_images(y_true, y_pred, self.image_shape)),
+                     tf.float64)
     self.total.assign_add(tf.reduce_sum(values))
     self.count.assign_add(tf.cast(tf.size(values), tf.float64))
 
@@ -164,7 +187,9 @@ def metrics_of_arrays(clean, denoised, batch_size: int = 1000) -> dict:
   """
   if len(clean) != len(denoised):
     raise ValueError(f'{len(clean)} clean images but {len(denoised)} denoised')
-  instances = [MSE(), PSNR(), MeanImagePSNR(), SSIM()]
+  image_shape = np.shape(clean)[1:]
+  instances = [metric(image_shape=image_shape)
+               for metric in (MSE, PSNR, MeanImagePSNR, SSIM)]
   for start in range(0, len(clean), batch_size):
     for metric in instances:
       metric.update_state(clean[start:start + batch_size],

@@ -99,7 +99,7 @@ def _evaluate(tmp_path, candidate_shifts, baseline_shifts, split_sizes=None,
       {standard_component_specs.EVALUATION_KEY: [evaluation],
        standard_component_specs.BLESSING_KEY: [blessing]},
       {standard_component_specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(
-          eval_config_lib.make_eval_config(thresholds)),
+          eval_config_lib.make_eval_config(thresholds, features.IMAGE_SHAPE)),
        standard_component_specs.EXAMPLE_SPLITS_KEY: json.dumps(['test'])})
   validation = tfma.load_validation_result(evaluation.uri)
   failures = {(tuple(key.int64_value for key in failures.slice_key.single_slice_keys)

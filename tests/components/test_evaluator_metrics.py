@@ -87,3 +87,17 @@ def test_metrics_of_colour_images_of_any_size_match_tf_image():
   metric = metrics.SSIM()
   metric.update_state(clean.reshape(5, -1), denoised)
   assert float(metric.result()) == pytest.approx(values['ssim'], abs=1e-6)
+
+
+def test_with_its_image_shape_a_metric_takes_tfma_s_squeezed_predictions():
+  # TFMA squeezes the predictions' axes of size 1 (a grey image's channel):
+  # the EvalConfig tells each metric the images' shape.
+  rng = np.random.default_rng(4)
+  clean = rng.uniform(size=(3, 20, 17, 1)).astype(np.float32)
+  denoised = np.clip(clean + rng.normal(0, 0.05, clean.shape), 0, 1).astype(np.float32)
+  expected = metrics.metrics_of_arrays(clean, denoised)
+  for metric_class in (metrics.MSE, metrics.PSNR, metrics.MeanImagePSNR, metrics.SSIM):
+    metric = metric_class(image_shape=(20, 17, 1))
+    metric.update_state(clean.reshape(3, -1), denoised[..., 0])
+    assert float(metric.result()) == pytest.approx(expected[metric.name], rel=1e-6)
+    assert metric_class.from_config(metric.get_config()).image_shape == (20, 17, 1)
