@@ -23,10 +23,11 @@ import tempfile
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-# The option names live with the components that take them (no TF import).
-from components.features import SOURCE_TFDS  # The stock TFDS download (online).
-from components.features import SOURCE_VENDORED  # IDX files in `source_dir`.
+# The settings types live with the components that take them (no TF import).
 from components.setting_specs import InvalidSetting
+from components.tfds_example_gen.settings import DataSpec
+from components.tfds_example_gen.settings import SOURCE_TFDS
+from components.tfds_example_gen.settings import SOURCE_VENDORED
 from components.noise_transform.spec import NoiseSpec
 from components.trainer.settings import TrainingSpec
 
@@ -35,18 +36,14 @@ PROFILES = ('full', 'smoke')
 # Names of Beam's local runner (Beam runs inside the calling process's host).
 DIRECT_RUNNERS = ('DirectRunner', 'direct')
 
-MNIST_TRAIN_IMAGES = 60_000
-MNIST_TEST_IMAGES = 10_000
-
-
 def repository_root() -> str:
   """The directory of this file: the repository (or installed) root."""
   return os.path.dirname(os.path.abspath(__file__))
 
 
-def default_source_dir() -> str:
-  """The MNIST IDX files vendored into the repository."""
-  return os.path.join(repository_root(), 'data', 'mnist')
+def default_source_dir(dataset: str = 'mnist') -> str:
+  """Where the vendored source of a dataset lives in the repository."""
+  return os.path.join(repository_root(), 'data', dataset)
 
 
 def default_schema_path() -> str:
@@ -76,47 +73,17 @@ def _as_config_error(section: str, check) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
-  """Where MNIST comes from and how it is split.
-
-  Attributes:
-    source: 'vendored' (IDX files in `source_dir`, offline) or 'tfds' (the
-      stock TFDS download, online).
-    source_dir: Directory with the four gzipped IDX files (vendored source).
-    tfds_data_dir: Where TFDS prepares the dataset. None: a fresh temporary
-      directory per run for the vendored source, TFDS's default directory for
-      the 'tfds' source.
-    train_examples: Number of images of the `train` split, taken from the head
-      of MNIST's 60,000 training images (in TFDS's stored order).
-    eval_examples: Number of images of the `eval` split, taken from the tail of
-      the same 60,000 images; never overlaps `train`.
-    test_examples: Number of images of the `test` split, from MNIST's 10,000
-      test images; None for all of them. Never used for training.
-  """
-  source: str = SOURCE_VENDORED
-  source_dir: str = dataclasses.field(default_factory=default_source_dir)
-  tfds_data_dir: Optional[str] = None
-  train_examples: int = 54_000
-  eval_examples: int = 6_000
-  test_examples: Optional[int] = None
+class DataConfig(DataSpec):
+  """Which images are ingested and how they are split: the ExampleGen's
+  DataSpec whole (its fields, units, defaults and checks: components/
+  tfds_example_gen/settings.py), with errors naming the field `data.<field>`."""
 
   def __post_init__(self):
-    _require(self.source in (SOURCE_VENDORED, SOURCE_TFDS), 'data.source',
-             f'{self.source!r} is not one of vendored, tfds')
-    _require(bool(self.source_dir) or self.source != SOURCE_VENDORED,
-             'data.source_dir', 'must be set for the vendored source')
-    for name in ('train_examples', 'eval_examples'):
-      _require(getattr(self, name) > 0, f'data.{name}',
-               f'must be a positive number of images, got {getattr(self, name)}')
-    _require(self.train_examples + self.eval_examples <= MNIST_TRAIN_IMAGES,
-             'data.eval_examples',
-             f'train_examples + eval_examples = '
-             f'{self.train_examples + self.eval_examples} exceeds the '
-             f'{MNIST_TRAIN_IMAGES} MNIST training images')
-    if self.test_examples is not None:
-      _require(0 < self.test_examples <= MNIST_TEST_IMAGES, 'data.test_examples',
-               f'must be in 1..{MNIST_TEST_IMAGES} (or None for all), got '
-               f'{self.test_examples}')
+    _as_config_error('data', super().__post_init__)
+
+  def spec(self) -> DataSpec:
+    """The settings as the ExampleGen takes them (a plain DataSpec)."""
+    return DataSpec(**dataclasses.asdict(self))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -358,7 +325,18 @@ def check_paths(config: PipelineConfig) -> None:
                       os.path.dirname(config.resolved_metadata_path) or '.')
   if not os.path.isfile(config.schema_path):
     raise ConfigError('schema_path', f'{config.schema_path!r} is not a file')
-  if config.data.source == SOURCE_VENDORED and not os.path.isdir(
-      config.data.source_dir):
+  data = config.data
+  if data.image_dir is not None:
+    if '://' not in data.image_dir and not os.path.isdir(data.image_dir):
+      raise ConfigError('data.image_dir',
+                        f'{data.image_dir!r} is not a directory')
+  elif data.source == SOURCE_VENDORED and not os.path.isdir(
+      vendored_source_dir(data)):
     raise ConfigError('data.source_dir',
-                      f'{config.data.source_dir!r} is not a directory')
+                      f'{vendored_source_dir(data)!r} is not a directory')
+
+
+def vendored_source_dir(data: DataSpec) -> str:
+  """The directory the vendored source reads: `source_dir`, or the
+  dataset's directory in the repository."""
+  return data.source_dir or default_source_dir(data.dataset)

@@ -137,7 +137,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # Ingest MNIST through TFDS into train / eval / test tf.Examples.
   example_gen = TfdsExampleGen(
       source=data.source,
-      source_dir=data.source_dir if data.source == pipeline_config.SOURCE_VENDORED else None,
+      source_dir=(pipeline_config.vendored_source_dir(data)
+                  if data.source == pipeline_config.SOURCE_VENDORED else None),
       tfds_data_dir=data.tfds_data_dir,
       train_examples=data.train_examples,
       eval_examples=data.eval_examples,

@@ -1,0 +1,132 @@
+"""The data settings: their one definition (fields, units, defaults, checks).
+
+The ExampleGen's own value type (no TensorFlow import), reused whole by the
+CLI's configuration: `pipeline_config.DataConfig` is a DataSpec whose errors
+name the field `data.<field>`. The pipeline passes it to the ExampleGen as one
+JSON execution property. Split sizes are checked against the dataset itself
+when it is read (the executor's split plan): only the dataset knows them.
+"""
+
+import dataclasses
+import math
+import re
+from typing import Optional, Tuple
+
+from components import setting_specs
+
+SOURCE_VENDORED = 'vendored'  # IDX files in a directory, read by a TFDS builder.
+SOURCE_TFDS = 'tfds'  # TFDS's own download (online), or a prepared data dir.
+SOURCES = (SOURCE_VENDORED, SOURCE_TFDS)
+# The TFDS datasets whose files are IDX like MNIST's: the vendored source
+# reads them from a directory (components/tfds_example_gen/mnist_source.py).
+VENDORED_DATASETS = ('mnist', 'fashion_mnist', 'kmnist')
+
+# A TFDS name, optionally with a config and a version: 'cifar10',
+# 'emnist/letters', 'mnist:3.0.1'.
+_TFDS_NAME = re.compile(r'^[a-z][a-z0-9_]*(/[a-z0-9_.-]+)?(:[0-9.*]+)?$')
+_IMAGE_SIZE = re.compile(r'^\s*(\d+)\s*[xX]\s*(\d+)\s*$')
+
+
+class InvalidDataSpec(setting_specs.InvalidSetting):
+  """A data setting is invalid; `field` names it."""
+
+  KIND = 'data'
+
+
+def _require(condition: bool, field: str, reason: str) -> None:
+  if not condition:
+    raise InvalidDataSpec(field, reason)
+
+
+def parse_image_size(text: str) -> Tuple[int, int]:
+  """(height, width) of 'HxW', e.g. '32x32'.
+
+  Raises:
+    InvalidDataSpec: not two positive integers joined by 'x'.
+  """
+  match = _IMAGE_SIZE.match(text or '')
+  _require(bool(match) and min(int(match[1]), int(match[2])) > 0, 'image_size',
+           f'{text!r} is not HxW with positive integers, e.g. 32x32')
+  return int(match[1]), int(match[2])
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec(setting_specs.JsonSpec):
+  """Which images are ingested and how they are split.
+
+  Attributes:
+    dataset: A TFDS image dataset ('mnist', 'fashion_mnist', 'cifar10', ...).
+      Ignored when `image_dir` is set.
+    source: 'vendored' (the dataset's IDX files in `source_dir`, offline:
+      only for mnist, fashion_mnist and kmnist) or 'tfds' (TFDS's download,
+      online, or what is already prepared in `tfds_data_dir`).
+    source_dir: Directory of the four gzipped IDX files of the vendored
+      source; None: `data/<dataset>` in the project.
+    tfds_data_dir: Where TFDS prepares the dataset. None: a fresh temporary
+      directory per run for the vendored source and image folders, TFDS's
+      default directory for the 'tfds' source.
+    image_dir: A folder of PNG/JPEG images to ingest instead of a TFDS
+      dataset: its subfolders are the classes (labels, per-class slices); a
+      folder of images alone has no labels.
+    image_size: 'HxW': resize every image of `image_dir` to it. None: the
+      images must share one size (the first that differs is named).
+    train_examples: Images of the `train` split. A TFDS dataset: the head of
+      its train split (None: all of it but `eval`). An image folder: at most
+      this many of its train images (None: all).
+    eval_examples: Images of the `eval` split. A TFDS dataset: the tail of its
+      train split, never overlapping `train` (None: `eval_percent` of it). An
+      image folder: at most this many (None: all).
+    test_examples: Images of the `test` split (None: all): the head of a TFDS
+      dataset's test split, or an image folder's test images.
+    eval_percent: Percent of the images that make the `eval` split when
+      `eval_examples` is None (of a TFDS train split), or of an image folder.
+    test_percent: Percent of an image folder's images in the `test` split.
+    split_seed: Seed of an image folder's split. Each image's split is a hash
+      of the seed and its path in the folder, so adding images moves none.
+  """
+  dataset: str = 'mnist'
+  source: str = SOURCE_VENDORED
+  source_dir: Optional[str] = None
+  tfds_data_dir: Optional[str] = None
+  image_dir: Optional[str] = None
+  image_size: Optional[str] = None
+  train_examples: Optional[int] = None
+  eval_examples: Optional[int] = None
+  test_examples: Optional[int] = None
+  eval_percent: float = 10.0
+  test_percent: float = 10.0
+  split_seed: int = 0
+
+  def __post_init__(self):
+    if self.image_dir is None:
+      _require(bool(_TFDS_NAME.match(self.dataset or '')), 'dataset',
+               f'{self.dataset!r} is not a TFDS dataset name (e.g. mnist, '
+               'fashion_mnist, cifar10)')
+      _require(self.source in SOURCES, 'source',
+               f'{self.source!r} is not one of {", ".join(SOURCES)}')
+      _require(self.source != SOURCE_VENDORED or self.dataset in VENDORED_DATASETS,
+               'source', f'the vendored source reads IDX files, which only '
+               f'{", ".join(VENDORED_DATASETS)} have; use source=tfds for '
+               f'{self.dataset!r}')
+      _require(self.image_size is None, 'image_size',
+               'resizes the images of image_dir; image_dir is not set')
+    else:
+      _require(bool(self.image_dir.strip()), 'image_dir', 'must not be empty')
+      if self.image_size is not None:
+        parse_image_size(self.image_size)
+    for name in ('train_examples', 'eval_examples', 'test_examples'):
+      value = getattr(self, name)
+      _require(value is None or value > 0, name,
+               f'must be a positive number of images or None, got {value}')
+    for name in ('eval_percent', 'test_percent'):
+      value = getattr(self, name)
+      _require(math.isfinite(value) and 0 < value < 100, name,
+               f'must be a percentage between 0 and 100, got {value}')
+    _require(self.eval_percent + self.test_percent < 100, 'test_percent',
+             f'eval_percent + test_percent = '
+             f'{self.eval_percent + self.test_percent} leaves no train images')
+
+  @property
+  def image_height_width(self) -> Optional[Tuple[int, int]]:
+    """`image_size` as (height, width); None when not set."""
+    return None if self.image_size is None else parse_image_size(self.image_size)
