@@ -23,6 +23,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from components import dataset_info
 from components import example_bytes
 from components import features
 from components import progress
@@ -255,6 +256,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         example_gen_pb2.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, file_format)
     progress.record_split_sizes(examples, sizes)
+    # Interim: MNIST's description (the generic one comes from the builder).
+    dataset_info.record(examples, dataset_info.DatasetInfo(
+        'mnist', (28, 28, 1), tuple(str(label) for label in range(10))))
     logging.info('Examples generated.')
 
   @staticmethod
