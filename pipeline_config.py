@@ -46,9 +46,17 @@ def default_source_dir(dataset: str = 'mnist') -> str:
   return os.path.join(repository_root(), 'data', dataset)
 
 
-def default_schema_path() -> str:
-  """The curated schema of the ingested examples."""
-  return os.path.join(repository_root(), 'schemas', 'schema.pbtxt')
+def default_schemas_dir() -> str:
+  """The project's directory of curated schemas (schemas/)."""
+  return os.path.join(repository_root(), 'schemas')
+
+
+def schema_file_name(dataset: str) -> str:
+  """The file name of a TFDS dataset's curated schema: its name without the
+  version (every version of a dataset has the same features), a config's
+  '/' as '-': 'mnist' -> 'mnist.pbtxt', 'emnist/letters:3.*.*' ->
+  'emnist-letters.pbtxt'."""
+  return dataset.partition(':')[0].replace('/', '-') + '.pbtxt'
 
 
 class ConfigError(ValueError):
@@ -159,7 +167,12 @@ class PipelineConfig:
     metadata_path: MLMD SQLite file; None for `<pipeline_root>/metadata.sqlite`.
     serving_dir: Where blessed models are pushed, one version directory each.
     enable_cache: Reuse the outputs of executions whose inputs did not change.
-    schema_path: The curated schema (text proto) the data is validated against.
+    schema_path: A curated schema (text proto) to validate the data
+      against. None: the dataset's `<schemas_dir>/<dataset>.pbtxt` when there
+      is one, else the schema TFX infers from the train split (an image
+      folder's curated schema can only be given here).
+    schemas_dir: Directory of the curated schemas of TFDS datasets, one
+      `<dataset>.pbtxt` each ('/' of a config name as '-', no version).
     beam_pipeline_args: Arguments of every Beam pipeline the components run.
     data: See DataConfig.
     noise: See NoiseConfig.
@@ -172,7 +185,8 @@ class PipelineConfig:
   metadata_path: Optional[str] = None
   serving_dir: str = 'build/serving'
   enable_cache: bool = True
-  schema_path: str = dataclasses.field(default_factory=default_schema_path)
+  schema_path: Optional[str] = None
+  schemas_dir: str = dataclasses.field(default_factory=default_schemas_dir)
   beam_pipeline_args: Tuple[str, ...] = ('--direct_running_mode=in_memory',
                                          '--direct_num_workers=1')
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -186,7 +200,7 @@ class PipelineConfig:
              f'unknown profile {self.profile!r}; one of {", ".join(PROFILES)}')
     _require(bool(self.pipeline_name.strip()), 'pipeline_name',
              'must not be empty')
-    for name in ('pipeline_root', 'serving_dir'):
+    for name in ('pipeline_root', 'serving_dir', 'schemas_dir'):
       _require(bool(getattr(self, name)), name, 'must not be empty')
     _require(isinstance(self.beam_pipeline_args, tuple), 'beam_pipeline_args',
              'must be a tuple of strings')
@@ -323,7 +337,7 @@ def check_paths(config: PipelineConfig) -> None:
   _check_writable_dir('serving_dir', config.serving_dir)
   _check_writable_dir('metadata_path',
                       os.path.dirname(config.resolved_metadata_path) or '.')
-  if not os.path.isfile(config.schema_path):
+  if config.schema_path is not None and not os.path.isfile(config.schema_path):
     raise ConfigError('schema_path', f'{config.schema_path!r} is not a file')
   data = config.data
   if data.image_dir is not None:
@@ -340,3 +354,22 @@ def vendored_source_dir(data: DataSpec) -> str:
   """The directory the vendored source reads: `source_dir`, or the
   dataset's directory in the repository."""
   return data.source_dir or default_source_dir(data.dataset)
+
+
+def schema_location(config: PipelineConfig) -> Optional[str]:
+  """Where the curated schema of the configured TFDS dataset lives, whether
+  or not it exists yet (`dae-pipeline schema` writes it there); None for an
+  image folder, whose schema only `schema_path` names."""
+  if config.data.image_dir is not None:
+    return None
+  return os.path.join(config.schemas_dir, schema_file_name(config.data.dataset))
+
+
+def curated_schema_path(config: PipelineConfig) -> Optional[str]:
+  """The curated schema the data is validated against: `schema_path` when
+  given, else the dataset's file in `schemas_dir` when there is one. None:
+  the pipeline infers the schema from the train split (TFX SchemaGen)."""
+  if config.schema_path is not None:
+    return config.schema_path
+  location = schema_location(config)
+  return location if location and os.path.isfile(location) else None

@@ -133,6 +133,14 @@ def _add_location_arguments(parser: argparse.ArgumentParser,
                         'metadata.sqlite in the pipeline root)')
 
 
+def _add_set_argument(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument('--set', action='append', default=[],
+                      metavar='SECTION.FIELD=VALUE',
+                      help='override any config field, e.g. --set '
+                      'noise.stddev=0.3 (repeatable; `dae-pipeline config` '
+                      'lists them)')
+
+
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
   """The location arguments and every setting of a run."""
   _add_location_arguments(parser)
@@ -140,11 +148,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
                       '(the stock TFDS download)')
   parser.add_argument('--source-dir', help='directory of the four MNIST '
                       '*-ubyte.gz files (vendored source)')
-  parser.add_argument('--set', action='append', default=[],
-                      metavar='SECTION.FIELD=VALUE',
-                      help='override any config field, e.g. --set '
-                      'noise.stddev=0.3 (repeatable; `dae-pipeline config` '
-                      'lists them)')
+  _add_set_argument(parser)
   parser.add_argument('--no-cache', action='store_true',
                       help='re-run every component even when cached')
 
@@ -172,6 +176,17 @@ def make_parser() -> argparse.ArgumentParser:
   config_parser = commands.add_parser(
       'config', help='print the resolved configuration as JSON, run nothing')
   _add_config_arguments(config_parser)
+  schema_parser = commands.add_parser(
+      'schema', help="infer the schema from the configured dataset's train "
+      'split (TFX SchemaGen) and write it to a file for curation; runs '
+      'import it from there')
+  _add_location_arguments(schema_parser, serving_dir=False, pipeline_root=False)
+  _add_set_argument(schema_parser)
+  schema_parser.add_argument('--output', help='the .pbtxt to write (default: '
+                             "the dataset's curated schema, schemas/<dataset>"
+                             '.pbtxt, which the next run imports)')
+  schema_parser.add_argument('--force', action='store_true',
+                             help='overwrite the output file if it exists')
   sample_parser = commands.add_parser(
       'sample', help='write noisy test images of the latest run to a .npy file '
       '(input for saved_model_cli run), and their clean versions beside it')
@@ -444,6 +459,14 @@ def _run_compiled(args) -> int:
   return 0
 
 
+def _shown(path: str) -> str:
+  """A local path as a user may type it: relative when under the working
+  directory, else as it is."""
+  import os  # pylint: disable=g-import-not-at-top
+  relative = os.path.relpath(path)
+  return path if relative.startswith('..') else relative
+
+
 def _program() -> str:
   """How the user called this command (`.venv/bin/dae-pipeline`, or the name
   alone when it came from PATH), for the next commands a run suggests."""
@@ -451,8 +474,61 @@ def _program() -> str:
   invoked = sys.argv[0] if sys.argv and sys.argv[0] else 'dae-pipeline'
   if os.path.basename(invoked) != 'dae-pipeline' or os.sep not in invoked:
     return 'dae-pipeline'
-  relative = os.path.relpath(invoked)
-  return invoked if relative.startswith('..') else relative
+  return _shown(invoked)
+
+
+def schema_notice(config: pipeline_config.PipelineConfig) -> Optional[str]:
+  """The one line a run prints when it infers its schema (none curated);
+  None when it imports a curated one."""
+  if pipeline_config.curated_schema_path(config) is not None:
+    return None
+  location = pipeline_config.schema_location(config)
+  if location is None:
+    return (f'schema: none curated for the image folder {config.data.image_dir} '
+            '(only schema_path names one); inferring it from the train split - '
+            f'{_program()} schema --output PATH writes it for curation, '
+            '--set schema_path=PATH imports it')
+  return (f'schema: none curated for {config.data.dataset} ({_shown(location)}); '
+          f'inferring it from the train split - {_program()} schema --set '
+          f'data.dataset={config.data.dataset} writes it there for curation')
+
+
+def _schema(args, config) -> int:
+  """Writes the schema inferred from the train split to a file for curation."""
+  import os  # pylint: disable=g-import-not-at-top
+  location = pipeline_config.schema_location(config)
+  output = args.output or location
+  if output is None:
+    raise pipeline_config.ConfigError(
+        '--output', 'an image folder has no curated schema file: name one '
+        '(then run with --set schema_path=PATH)')
+  if '://' in output:
+    raise pipeline_config.ConfigError(
+        '--output', f'{output!r}: the schema is written to a local file for '
+        'curation')
+  if os.path.exists(output) and not args.force:
+    print(f'dae-pipeline: schema: {_shown(output)} exists; --force overwrites it',
+          file=sys.stderr)
+    return EXIT_INVALID_CONFIG
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  # Before the console's imports: a bad path fails at once.
+  pipeline_config.check_paths(local_runner.absolute_paths(config))
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  console.configure(console.NORMAL)
+  text = local_runner.inferred_schema_text(config)
+  source = (config.data.dataset if location else
+            f'the image folder {config.data.image_dir}')
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  with open(output, 'w', encoding='utf-8') as schema_file:
+    schema_file.write(f'# Inferred by TFX SchemaGen from the train split of '
+                      f'{source}: curate it (value domains, presence),\n'
+                      '# then runs import it by content.\n' + text)
+  imported = ('the next run imports it' if location and os.path.abspath(output)
+              == os.path.abspath(location) else
+              f'runs import it with --set schema_path={_shown(output)}')
+  print(f'wrote the schema inferred from the train split of {source} to '
+        f'{_shown(output)}; {imported}')
+  return 0
 
 
 def _follow_up_command(command: str, config: pipeline_config.PipelineConfig) -> str:
@@ -509,6 +585,9 @@ def _run(args, config, start: float) -> int:
   from pipeline import local_runner  # pylint: disable=g-import-not-at-top
   # Before the console's imports (Beam's take seconds): a bad path fails at once.
   pipeline_config.check_paths(local_runner.absolute_paths(config))
+  notice = schema_notice(config)
+  if notice:
+    print(notice, flush=True)
   from pipeline import console  # pylint: disable=g-import-not-at-top
   console.configure(console.QUIET if args.quiet else
                     console.VERBOSE if args.verbose else console.NORMAL)
@@ -559,6 +638,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == 'config':
       print(json.dumps(dataclasses.asdict(config), indent=2))
       return 0
+    if args.command == 'schema':
+      return _schema(args, config)
     if args.command == 'sample':
       _write_samples(config, args.count, args.output)
       return 0

@@ -122,30 +122,54 @@ def absolute_paths(config: pipeline_config.PipelineConfig
       metadata_path=absolute(config.resolved_metadata_path),
       serving_dir=absolute(config.serving_dir),
       schema_path=absolute(config.schema_path),
+      schemas_dir=absolute(config.schemas_dir),
       data=dataclasses.replace(
           config.data,
           source_dir=absolute(config.data.source_dir),
           tfds_data_dir=absolute(config.data.tfds_data_dir)))
 
 
-def compile_for_local(dag, never_cached):
-  """The pipeline IR that LocalDagRunner runs, the nodes `never_cached` uncached."""
+def compile_for_local(dag, never_cached, to_node: Optional[str] = None):
+  """The pipeline IR that LocalDagRunner runs, the nodes `never_cached`
+  uncached. With `to_node`, only it and its ancestors run: the others are
+  skipped, reusing nothing, as TFX's partial runs skip the nodes past their
+  `to_nodes` (TFX's own partial run would also copy the outputs of every other
+  node from the previous run into this one)."""
   from tfx.dsl.compiler import compiler  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration.portable import partial_run_utils  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration import node_proto_view  # pylint: disable=g-import-not-at-top
+  from tfx.proto.orchestration import pipeline_pb2  # pylint: disable=g-import-not-at-top
   ir = compiler.Compiler().compile(dag)
+  node_map = partial_run_utils.make_ordered_node_map(
+      node_proto_view.get_view_for_all_in(ir))
+  to_run = (set(node_map) if to_node is None else
+            partial_run_utils.compute_nodes_to_run(node_map, node_map.keys(),
+                                                   [to_node], []))
   for node in ir.nodes:
+    options = node.pipeline_node.execution_options
     if node.pipeline_node.node_info.id in never_cached:
-      node.pipeline_node.execution_options.caching_options.enable_cache = False
+      options.caching_options.enable_cache = False
+    if node.pipeline_node.node_info.id not in to_run:
+      options.skip.reuse_artifacts_mode = (
+          pipeline_pb2.NodeExecutionOptions.Skip.NEVER)
   return ir
 
 
 def run(config: pipeline_config.PipelineConfig,
-        wait_s: Optional[float] = None) -> List[run_summary.ExecutionRecord]:
-  """Checks the configuration's paths, then runs the whole DAG.
+        wait_s: Optional[float] = None,
+        to_node: Optional[str] = None,
+        infer_schema: bool = False) -> List[run_summary.ExecutionRecord]:
+  """Checks the configuration's paths, then runs the whole DAG (or the part
+  of it that `to_node` needs).
 
   Args:
     config: The configuration.
     wait_s: Seconds to wait while another run holds the pipeline root (None:
       fail at once; math.inf: as long as it takes).
+    to_node: Run only this node and its ancestors (the same nodes as a
+      whole run's, so they share its cache). None: all.
+    infer_schema: Infer the schema even when a curated one exists (see
+      pipeline.create_pipeline).
 
   Returns:
     The executions of this run, read back from MLMD.
@@ -178,10 +202,11 @@ def run(config: pipeline_config.PipelineConfig,
         config.resolved_metadata_path)
     served = serving_dir.served_fingerprint(config.serving_dir)
     dag = pipeline_module.create_pipeline(config, metadata,
-                                          served_fingerprint=served)
+                                          served_fingerprint=served,
+                                          infer_schema=infer_schema)
     try:
       LocalDagRunner().run_with_ir(compile_for_local(
-          dag, pipeline_module.never_cached_nodes(served)))
+          dag, pipeline_module.never_cached_nodes(served), to_node))
     except RunInterrupted as interrupted:
       interrupted.acknowledge()
       # Still under the lock: close what was running now rather than on the
@@ -194,3 +219,25 @@ def run(config: pipeline_config.PipelineConfig,
       raise
     store = run_summary.open_store(config.resolved_metadata_path)
     return run_summary.run_executions(store, run_summary.run_ids(store)[-1])
+
+
+def inferred_schema_text(config: pipeline_config.PipelineConfig,
+                         wait_s: Optional[float] = None) -> str:
+  """The schema TFX infers from the train split of the configured data, as
+  text: ExampleGen -> StatisticsGen -> SchemaGen of the pipeline, run here
+  (see `run`: its cache is that of whole runs in the same pipeline root).
+
+  Raises:
+    The errors of `run`.
+  """
+  from tfx.components.schema_gen import executor as schema_gen_executor  # pylint: disable=g-import-not-at-top
+  from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+  records = run(config, wait_s, to_node=pipeline_module.SCHEMA_GEN_ID,
+                infer_schema=True)
+  [uri] = [record.output_uris['schema'] for record in records
+           if record.node_id == pipeline_module.SCHEMA_GEN_ID]
+  # The artifact may be on a bucket, as the pipeline root.
+  with fileio.open(os.path.join(uri, schema_gen_executor.DEFAULT_FILE_NAME),
+                   'r') as schema_file:
+    return schema_file.read()

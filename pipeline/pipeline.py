@@ -7,6 +7,7 @@ from ml_metadata.proto import metadata_store_pb2
 # TFX's modules, not its `tfx.v1` facade: importing `tfx.v1` also imports its
 # Google Cloud extensions (google-cloud-aiplatform), ~16 s on this machine.
 from tfx.components import ExampleValidator
+from tfx.components import SchemaGen
 from tfx.components import StatisticsGen
 from tfx.dsl.experimental.conditionals.conditional import Cond
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -36,6 +37,10 @@ TRAINER_ID = 'Trainer'
 PUSHER_ID = 'Pusher'
 EVALUATOR_ID = 'Evaluator'
 SERVED_MODEL_ID = 'ServedModel'
+SCHEMA_GEN_ID = 'SchemaGen'
+# The splits an inferred schema is not learned from: it is learned from
+# `train` alone, so that validating `eval` and `test` against it checks them.
+SCHEMA_UNSEEN_SPLITS = ('eval', 'test')
 # Config fields that orchestrators may turn into per-run parameters (the
 # components take RuntimeParameters there; TFX supports none inside TrainArgs
 # or the EvalConfig, so training steps and thresholds are set when compiling).
@@ -105,7 +110,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
                     metadata_connection_config: Optional[
                         metadata_store_pb2.ConnectionConfig] = None,
                     runtime_parameters: Optional[Mapping[str, Any]] = None,
-                    served_fingerprint: Optional[str] = None
+                    served_fingerprint: Optional[str] = None,
+                    infer_schema: bool = False
                     ) -> tfx_pipeline.Pipeline:
   """Returns the TFX pipeline for a configuration; runs nothing.
 
@@ -121,6 +127,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       may then come from cache while it is served (never_cached_nodes).
       None: ServedModel copies what is served when it runs, never from cache
       (Kubeflow, whose package runs later and many times).
+    infer_schema: Infer the schema from the train split even when a curated
+      one exists (`dae-pipeline schema`, which writes it for curation).
   """
   data, training = config.data, config.training
   # For TFX's record: the plan on one replica (run_fn plans for the replicas
@@ -148,15 +156,25 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   statistics_gen = StatisticsGen(
       examples=example_gen.outputs['examples'])
 
-  # Import the curated schema (schemas/schema.pbtxt by default) by content.
-  schema_importer = SchemaImporter(
-      schema_text=read_schema_text(config.schema_path),
-      schema_source=_display_path(config.schema_path))
+  # The schema: the curated one (schemas/<dataset>.pbtxt or schema_path),
+  # imported by content; without one, inferred from the train split by TFX.
+  curated_schema = (None if infer_schema
+                    else pipeline_config.curated_schema_path(config))
+  if curated_schema:
+    schema_node = SchemaImporter(
+        schema_text=read_schema_text(curated_schema),
+        schema_source=_display_path(curated_schema))
+    code_fingerprint.attach(schema_node, SchemaImporter.__module__)
+  else:  # TFX's code alone: nothing of the project's to fingerprint.
+    schema_node = SchemaGen(
+        statistics=statistics_gen.outputs['statistics'],
+        infer_feature_shape=True,  # image [H*W*C], label [1]: fixed shapes.
+        exclude_splits=list(SCHEMA_UNSEEN_SPLITS)).with_id(SCHEMA_GEN_ID)
 
   # Compare every split's statistics with the schema.
   example_validator = ExampleValidator(
       statistics=statistics_gen.outputs['statistics'],
-      schema=schema_importer.outputs['schema'])
+      schema=schema_node.outputs['schema'])
 
   # Stop here, saying why, when the data has anomalies or lacks a split.
   data_gate = DataValidationGate(
@@ -217,7 +235,6 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # Key the cache of every node that runs project code on that code, so an
   # edit re-runs what it affects (see pipeline/code_fingerprint.py).
   for node, *code in ((example_gen, TfdsExampleGen.__module__),
-                      (schema_importer, SchemaImporter.__module__),
                       (data_gate, DataValidationGate.__module__),
                       (noise_transform, NoiseTransform.__module__),
                       (trainer, RUN_FN.rpartition('.')[0], Trainer.__module__),
@@ -232,7 +249,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[
-          example_gen, statistics_gen, schema_importer, example_validator,
+          example_gen, statistics_gen, schema_node, example_validator,
           data_gate, noise_transform, trainer, served_model, evaluator,
           visual_report, pusher
       ],

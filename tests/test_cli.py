@@ -179,3 +179,57 @@ def test_follow_up_commands_skip_a_newer_run_that_lacks_what_they_read(
   _store_with_a_run(tmp_path / 'build' / 'pipeline_root' / 'metadata.sqlite', 'b')
   assert cli.newest_run_profile('report') == 'smoke'
   assert cli.newest_run_profile('sample') == 'full'
+
+
+def test_schema_command_lists_only_its_flags():
+  flags = {flag for action in _subcommands()['schema']._actions  # pylint: disable=protected-access
+           for flag in action.option_strings}
+  assert flags == {'-h', '--help', '--profile', '--set', '--output', '--force'}
+
+
+def test_schema_command_refuses_to_overwrite_without_importing_tfx(tmp_path):
+  existing = tmp_path / 'mine.pbtxt'
+  existing.write_text('')
+  code = ('import sys; from pipeline import cli\n'
+          f'code = cli.main(["schema", "--output", {str(existing)!r}])\n'
+          'sys.exit(10 + code if "tfx" in sys.modules or "tensorflow" in sys.modules else code)')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, check=False)
+  assert result.returncode == cli.EXIT_INVALID_CONFIG, result.stderr
+  assert result.stderr.strip() == (f'dae-pipeline: schema: {existing} exists; '
+                                   '--force overwrites it')
+  assert existing.read_text() == ''
+
+
+def test_schema_command_of_an_image_folder_needs_an_output(tmp_path, capsys):
+  assert cli.main(['schema', '--set', f'data.image_dir={tmp_path}']) == 2
+  error = capsys.readouterr().err.strip()
+  assert len(error.splitlines()) == 1 and "'--output'" in error
+
+
+def _busy_run_output(tmp_path, capsys, *settings):
+  """What `run` prints before it starts, made to stop there: its root is
+  held by another run (this test)."""
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import run_lock  # pylint: disable=g-import-not-at-top
+  argv = ['run', '--profile', 'smoke', '--pipeline-root', str(tmp_path / 'root'),
+          '--serving-dir', str(tmp_path / 'serving'),
+          '--set', f'schemas_dir={tmp_path}', '--set', f'data.source_dir={tmp_path}']
+  for setting in settings:
+    argv += ['--set', setting]
+  config = local_runner.absolute_paths(cli.build_config(cli.make_parser().parse_args(argv)))
+  with run_lock.hold(config):
+    assert cli.main(argv) == cli.EXIT_BUSY
+  return capsys.readouterr().out.strip().splitlines()
+
+
+def test_a_run_without_a_curated_schema_says_so_in_one_line(tmp_path, capsys):
+  [line] = _busy_run_output(tmp_path, capsys, 'data.dataset=fashion_mnist')
+  assert line == (f'schema: none curated for fashion_mnist ({tmp_path}/fashion_mnist.pbtxt); '
+                  'inferring it from the train split - dae-pipeline schema --set '
+                  'data.dataset=fashion_mnist writes it there for curation')
+  [line] = _busy_run_output(tmp_path, capsys, f'data.image_dir={tmp_path}')
+  assert line.startswith(f'schema: none curated for the image folder {tmp_path} ')
+  # A curated schema is imported as before: nothing more is said.
+  (tmp_path / 'fashion_mnist.pbtxt').write_text('')
+  assert _busy_run_output(tmp_path, capsys, 'data.dataset=fashion_mnist') == []

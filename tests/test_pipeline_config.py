@@ -17,7 +17,9 @@ def test_full_profile_is_the_default_and_uses_all_of_mnist():
   assert config.data.test_examples is None
   assert os.path.isfile(os.path.join(config.data.source_dir,
                                      'train-images-idx3-ubyte.gz'))
-  assert os.path.isfile(config.schema_path)
+  assert config.schema_path is None  # MNIST's curated schema, looked up:
+  assert pipeline_config.curated_schema_path(config) == os.path.join(
+      pipeline_config.repository_root(), 'schemas', 'mnist.pbtxt')
 
 
 def test_smoke_profile_is_small():
@@ -147,3 +149,51 @@ def test_unknown_learning_rate_schedule_is_refused_naming_the_field():
   with pytest.raises(pipeline_config.ConfigError, match='training.lr_schedule'):
     pipeline_config.with_overrides(pipeline_config.load_profile('full'),
                                    {'training.lr_schedule': 'step'})
+
+
+@pytest.mark.parametrize('dataset, file_name', [
+    ('mnist', 'mnist.pbtxt'),
+    ('mnist:3.0.1', 'mnist.pbtxt'),
+    ('emnist/letters', 'emnist-letters.pbtxt'),
+    ('emnist/letters:3.*.*', 'emnist-letters.pbtxt'),
+])
+def test_a_tfds_name_maps_to_its_schema_file_name(dataset, file_name):
+  assert pipeline_config.schema_file_name(dataset) == file_name
+
+
+def _schema_config(schemas_dir, **overrides):
+  return pipeline_config.with_overrides(
+      pipeline_config.PipelineConfig(), {'schemas_dir': str(schemas_dir), **overrides})
+
+
+def test_a_dataset_s_curated_schema_is_its_file_in_the_schemas_dir(tmp_path):
+  config = _schema_config(tmp_path, **{'data.dataset': 'fashion_mnist'})
+  assert pipeline_config.schema_location(config) == str(tmp_path / 'fashion_mnist.pbtxt')
+  assert pipeline_config.curated_schema_path(config) is None  # None yet: inferred.
+  (tmp_path / 'fashion_mnist.pbtxt').write_text('')
+  assert pipeline_config.curated_schema_path(config) == str(tmp_path / 'fashion_mnist.pbtxt')
+  # Another dataset's file is not its schema.
+  assert pipeline_config.curated_schema_path(
+      _schema_config(tmp_path, **{'data.dataset': 'kmnist'})) is None
+
+
+def test_schema_path_wins_and_an_image_folder_has_only_that(tmp_path):
+  (tmp_path / 'mnist.pbtxt').write_text('')
+  given = tmp_path / 'mine.pbtxt'
+  assert pipeline_config.curated_schema_path(
+      _schema_config(tmp_path, schema_path=str(given))) == str(given)
+  folder = _schema_config(tmp_path, **{'data.image_dir': str(tmp_path)})
+  assert pipeline_config.schema_location(folder) is None
+  assert pipeline_config.curated_schema_path(folder) is None
+  assert pipeline_config.curated_schema_path(dataclasses.replace(
+      folder, schema_path=str(given))) == str(given)
+
+
+def test_check_paths_refuses_a_schema_path_that_is_no_file(tmp_path):
+  config = pipeline_config.with_overrides(pipeline_config.load_profile('smoke'), {
+      'pipeline_root': str(tmp_path / 'root'), 'serving_dir': str(tmp_path / 'serving'),
+      'schema_path': str(tmp_path)})
+  with pytest.raises(ConfigError, match=f"'schema_path': '{tmp_path}' is not a file"):
+    pipeline_config.check_paths(config)
+  pipeline_config.check_paths(dataclasses.replace(config, schema_path=None))
+

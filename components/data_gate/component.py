@@ -82,5 +82,5 @@ def DataValidationGate(  # pylint: disable=invalid-name
       anomalies, [name for name in required_splits.split(',') if name])
   if problems:
     raise DataAnomaliesError(
-        'the data failed validation against schemas/; nothing downstream runs:'
+        'the data failed validation against its schema; nothing downstream runs:'
         '\n  ' + '\n  '.join(problems))

@@ -6,6 +6,7 @@ must pass clean data and stop on each injected anomaly, naming it.
 """
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -21,6 +22,8 @@ from components.schema_importer import component as schema_importer
 import pipeline_config
 
 SPLITS = ('train', 'eval', 'test')
+# MNIST's curated schema (the tiny examples here are MNIST's shape).
+MNIST_SCHEMA = pipeline_config.curated_schema_path(pipeline_config.PipelineConfig())
 
 
 def _example(image, label):
@@ -61,7 +64,9 @@ def _validate(root, splits):
       {'examples': [examples]}, {'statistics': [statistics]},
       {'exclude_splits': '[]'})
   schema = standard_artifacts.Schema()
-  schema.uri = os.path.dirname(pipeline_config.default_schema_path())
+  schema.uri = str(root / 'schema')  # The executor reads the one file there.
+  os.makedirs(schema.uri)
+  shutil.copy(MNIST_SCHEMA, schema.uri)
   anomalies = standard_artifacts.ExampleAnomalies()
   anomalies.uri = str(root / 'anomalies')
   validator_executor.Executor().Do(
@@ -122,9 +127,9 @@ def test_schema_importer_writes_the_checked_schema(tmp_path):
   schema = standard_artifacts.Schema()
   schema.uri = str(tmp_path / 'schema')
   os.makedirs(schema.uri)
-  text = schema_importer.read_schema_text(pipeline_config.default_schema_path())
+  text = schema_importer.read_schema_text(MNIST_SCHEMA)
   schema_importer.SchemaImporter.test_call(schema=schema, schema_text=text,
-                                           schema_source='schemas/schema.pbtxt')
+                                           schema_source='schemas/mnist.pbtxt')
   written = tfdv.load_schema_text(os.path.join(schema.uri, 'schema.pbtxt'))
   assert {feature.name for feature in written.feature} == {'image', 'label'}
 

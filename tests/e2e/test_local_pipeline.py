@@ -284,7 +284,7 @@ def test_corrupt_source_file_fails_the_run_naming_it(runs):
 def test_edited_schema_is_enforced_and_anomalies_stop_the_run(tmp_path):
   tiny = idx_files.make_tiny_mnist(str(tmp_path / 'mnist'))
   schema_path = tmp_path / 'schema.pbtxt'
-  with open(pipeline_config.default_schema_path()) as schema:
+  with open(pipeline_config.curated_schema_path(pipeline_config.load_profile('smoke'))) as schema:
     schema_text = schema.read()
   schema_path.write_text(schema_text)
   config = dataclasses.replace(
