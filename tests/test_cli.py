@@ -45,13 +45,20 @@ def test_help_does_not_import_tfx():
   assert result.returncode == 0, result.stderr
 
 
+def _main_in_a_fresh_interpreter(argv):
+  """cli.main(argv) in a new Python; its exit status is 10 more when it
+  imported TFX or TensorFlow."""
+  code = ('import sys; from pipeline import cli\n'
+          f'code = cli.main({argv!r})\n'
+          'sys.exit(10 + code if "tfx" in sys.modules or "tensorflow" in sys.modules else code)')
+  return subprocess.run([sys.executable, '-c', code], capture_output=True,
+                        text=True, check=False)
+
+
 def test_tensorboard_command_finds_nothing_without_importing_tfx(tmp_path):
   # No run recorded: a clear error, and no TFX or TensorFlow import on the way.
-  code = ('import sys; from pipeline import cli\n'
-          f'code = cli.main(["tensorboard", "--print-logdir", "--pipeline-root", {str(tmp_path)!r}])\n'
-          'sys.exit(10 + code if "tfx" in sys.modules or "tensorflow" in sys.modules else code)')
-  result = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                          text=True, check=False)
+  result = _main_in_a_fresh_interpreter(
+      ['tensorboard', '--print-logdir', '--pipeline-root', str(tmp_path)])
   assert result.returncode == cli.EXIT_FAILED, result.stderr
   assert 'no MLMD store' in result.stderr
 
@@ -190,11 +197,7 @@ def test_schema_command_lists_only_its_flags():
 def test_schema_command_refuses_to_overwrite_without_importing_tfx(tmp_path):
   existing = tmp_path / 'mine.pbtxt'
   existing.write_text('')
-  code = ('import sys; from pipeline import cli\n'
-          f'code = cli.main(["schema", "--output", {str(existing)!r}])\n'
-          'sys.exit(10 + code if "tfx" in sys.modules or "tensorflow" in sys.modules else code)')
-  result = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                          text=True, check=False)
+  result = _main_in_a_fresh_interpreter(['schema', '--output', str(existing)])
   assert result.returncode == cli.EXIT_INVALID_CONFIG, result.stderr
   assert result.stderr.strip() == (f'dae-pipeline: schema: {existing} exists; '
                                    '--force overwrites it')
