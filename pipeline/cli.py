@@ -493,11 +493,13 @@ def schema_notice(config: pipeline_config.PipelineConfig) -> Optional[str]:
           f'data.dataset={config.data.dataset} writes it there for curation')
 
 
-def _schema(args, config) -> int:
-  """Writes the schema inferred from the train split to a file for curation."""
-  import os  # pylint: disable=g-import-not-at-top
-  location = pipeline_config.schema_location(config)
-  output = args.output or location
+def _schema_output(args, config: pipeline_config.PipelineConfig) -> str:
+  """The file `schema` writes: --output, else the dataset's curated schema.
+
+  Raises:
+    pipeline_config.ConfigError: none given for an image folder, or a bucket.
+  """
+  output = args.output or pipeline_config.schema_location(config)
   if output is None:
     raise pipeline_config.ConfigError(
         '--output', 'an image folder has no curated schema file: name one '
@@ -506,6 +508,13 @@ def _schema(args, config) -> int:
     raise pipeline_config.ConfigError(
         '--output', f'{output!r}: the schema is written to a local file for '
         'curation')
+  return output
+
+
+def _schema(args, config) -> int:
+  """Writes the schema inferred from the train split to a file for curation."""
+  import os  # pylint: disable=g-import-not-at-top
+  output = _schema_output(args, config)
   if os.path.exists(output) and not args.force:
     print(f'dae-pipeline: schema: {_shown(output)} exists; --force overwrites it',
           file=sys.stderr)
@@ -515,7 +524,13 @@ def _schema(args, config) -> int:
   pipeline_config.check_paths(local_runner.absolute_paths(config))
   from pipeline import console  # pylint: disable=g-import-not-at-top
   console.configure(console.NORMAL)
-  text = local_runner.inferred_schema_text(config)
+  from pipeline import run_lock  # pylint: disable=g-import-not-at-top
+  try:
+    with local_runner.stopped_by_signals():
+      text = local_runner.inferred_schema_text(config)
+  except (run_lock.PipelineRootBusy, local_runner.RunInterrupted) as error:
+    return _stopped(error, config)
+  location = pipeline_config.schema_location(config)
   source = (config.data.dataset if location else
             f'the image folder {config.data.image_dir}')
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
@@ -580,6 +595,22 @@ def profile_of(pipeline_name: str) -> Optional[str]:
                == pipeline_name), None)
 
 
+def _stopped(error: BaseException,
+             config: pipeline_config.PipelineConfig) -> int:
+  """Says why a local run did not run to its end, in one line; its exit
+  status. `error`: run_lock.PipelineRootBusy or local_runner.RunInterrupted."""
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  if not isinstance(error, local_runner.RunInterrupted):
+    print(f'dae-pipeline: {error}', file=sys.stderr)
+    return EXIT_BUSY
+  error.acknowledge()
+  resume = ('the components that finished come from the cache'
+            if config.enable_cache else 'caching is off, so it starts over')
+  print(f'dae-pipeline: run interrupted ({error.signal_name}); run the '
+        f'same command again to resume: {resume}', file=sys.stderr)
+  return 128 + error.signal_number
+
+
 def _run(args, config, start: float) -> int:
   """Runs the pipeline locally; prints its table and verdict."""
   from pipeline import local_runner  # pylint: disable=g-import-not-at-top
@@ -597,16 +628,8 @@ def _run(args, config, start: float) -> int:
   try:
     with local_runner.stopped_by_signals():
       records = local_runner.run(config, wait_s=args.wait)
-  except run_lock.PipelineRootBusy as error:
-    print(f'dae-pipeline: {error}', file=sys.stderr)
-    return EXIT_BUSY
-  except local_runner.RunInterrupted as interrupted:
-    interrupted.acknowledge()
-    resume = ('the components that finished come from the cache'
-              if config.enable_cache else 'caching is off, so it starts over')
-    print(f'dae-pipeline: run interrupted ({interrupted.signal_name}); run the '
-          f'same command again to resume: {resume}', file=sys.stderr)
-    return 128 + interrupted.signal_number
+  except (run_lock.PipelineRootBusy, local_runner.RunInterrupted) as error:
+    return _stopped(error, config)
   config = local_runner.absolute_paths(config)
   print(run_summary.format_run(records, time.monotonic() - start))
   print(f'artifacts: {config.pipeline_root}; MLMD: {config.resolved_metadata_path}')

@@ -142,6 +142,8 @@ def compile_for_local(dag, never_cached, to_node: Optional[str] = None):
   ir = compiler.Compiler().compile(dag)
   node_map = partial_run_utils.make_ordered_node_map(
       node_proto_view.get_view_for_all_in(ir))
+  if to_node is not None and to_node not in node_map:
+    raise ValueError(f'no node {to_node!r} in the pipeline: {list(node_map)}')
   to_run = (set(node_map) if to_node is None else
             partial_run_utils.compute_nodes_to_run(node_map, node_map.keys(),
                                                    [to_node], []))
