@@ -186,9 +186,11 @@ class _ReadTfdsBatches(beam.DoFn):
       dataset = dataset.skip(file_instruction.skip)
     if not file_instruction.takes_all:
       dataset = dataset.take(file_instruction.take)
-    # Only the features ingested (a dataset may have others, of any shape).
     keys = (IMAGE_FEATURE, LABEL_FEATURE) if self._info.labeled else (IMAGE_FEATURE,)
-    dataset = dataset.map(lambda record: {key: record[key] for key in keys})
+    if set(self._builder.info.features) != set(keys):
+      # Only the features ingested (others may be of any shape, or a label
+      # that is no ClassLabel); MNIST's two need no extra map per image.
+      dataset = dataset.map(lambda record: {key: record[key] for key in keys})
     for batch in dataset.batch(self._batch_size).as_numpy_iterator():
       yield serialize_examples(batch[IMAGE_FEATURE], batch.get(LABEL_FEATURE),
                                self._info.image_shape)

@@ -279,6 +279,44 @@ def test_the_driver_fingerprints_an_image_folder(tmp_path):
   exec_properties = component.TfdsExampleGen(data).exec_properties
   resolved = driver.TfdsDriver(metadata_handle=None).resolve_exec_properties(
       dict(exec_properties), None, None)
+  from components.tfds_example_gen import image_folder  # pylint: disable=g-import-not-at-top
   assert resolved[example_gen_utils.FINGERPRINT_PROPERTY_NAME] == (
-      sources.source_fingerprint(data)) != ''
+      image_folder.fingerprint(str(tmp_path / 'scans')))
   assert resolved[example_gen_utils.SPAN_PROPERTY_NAME] == 0
+
+
+class TinyColourSet(tfds.core.GeneratorBasedBuilder):
+  """A TFDS dataset defined here (registered `tiny_colour_set`), so that the
+  `tfds` source runs offline: RGB 6x5 images, a ClassLabel and a feature of
+  varying length (which a batch of all features could not hold)."""
+
+  VERSION = tfds.core.Version('1.0.0')
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+        'image': tfds.features.Image(shape=(6, 5, 3)),
+        'label': tfds.features.ClassLabel(names=['red', 'green', 'blue']),
+        'strokes': tfds.features.Tensor(shape=(None,), dtype=np.int64)}))
+
+  def _split_generators(self, dl_manager):
+    return {'train': self._generate_examples(50, 0), 'test': self._generate_examples(9, 50)}
+
+  def _generate_examples(self, count, first):
+    for index in range(first, first + count):
+      image = np.full((6, 5, 3), index, np.uint8)
+      yield index, {'image': image, 'label': index % 3,
+                    'strokes': np.arange(index % 4 + 1)}
+
+
+def test_any_tfds_image_dataset_is_ingested_with_its_shape_and_classes(tmp_path):
+  examples = _run_spec(settings.DataSpec(
+      dataset='tiny_colour_set', source=settings.SOURCE_TFDS,
+      tfds_data_dir=str(tmp_path / 'tfds')), tmp_path / 'out')
+  assert dataset_info.recorded(examples) == dataset_info.DatasetInfo(
+      'tiny_colour_set', (6, 5, 3), ('red', 'green', 'blue'))
+  from components import progress  # pylint: disable=g-import-not-at-top
+  assert progress.split_sizes(examples) == {'train': 45, 'eval': 5, 'test': 9}
+  test = _read_split(examples, 'test')
+  assert sorted((int(image[0]), label[0]) for image, label in test) == [
+      (index, index % 3) for index in range(50, 59)]
+  assert all(image.shape == (90,) for image, _ in test)
