@@ -26,6 +26,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 # The settings types live with the components that take them (no TF import).
 from components.setting_specs import InvalidSetting
 from components.tfds_example_gen.settings import DataSpec
+from components.tfds_example_gen.settings import default_source_dir
+from components.tfds_example_gen.settings import vendored_source_dir
 from components.tfds_example_gen.settings import SOURCE_TFDS
 from components.tfds_example_gen.settings import SOURCE_VENDORED
 from components.noise_transform.spec import NoiseSpec
@@ -39,11 +41,6 @@ DIRECT_RUNNERS = ('DirectRunner', 'direct')
 def repository_root() -> str:
   """The directory of this file: the repository (or installed) root."""
   return os.path.dirname(os.path.abspath(__file__))
-
-
-def default_source_dir(dataset: str = 'mnist') -> str:
-  """Where the vendored source of a dataset lives in the repository."""
-  return os.path.join(repository_root(), 'data', dataset)
 
 
 def default_schemas_dir() -> str:
@@ -348,12 +345,6 @@ def check_paths(config: PipelineConfig) -> None:
       vendored_source_dir(data)):
     raise ConfigError('data.source_dir',
                       f'{vendored_source_dir(data)!r} is not a directory')
-
-
-def vendored_source_dir(data: DataSpec) -> str:
-  """The directory the vendored source reads: `source_dir`, or the
-  dataset's directory in the repository."""
-  return data.source_dir or default_source_dir(data.dataset)
 
 
 def schema_location(config: PipelineConfig) -> Optional[str]:

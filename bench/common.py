@@ -92,14 +92,14 @@ def load_mnist(source_dir: Optional[str] = None) -> Dict[str, Tuple[np.ndarray, 
     (the order the pipeline's `train[:N]` / `train[-M:]` specs slice).
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from components.tfds_example_gen import mnist_source  # pylint: disable=g-import-not-at-top
+  from components.tfds_example_gen import sources  # pylint: disable=g-import-not-at-top
   source_dir = source_dir or pipeline_config.default_source_dir()
-  fingerprint = mnist_source.fingerprint_source_dir(source_dir)[:16]
-  builder = mnist_source.make_builder(
-      pipeline_config.SOURCE_VENDORED, source_dir,
+  fingerprint = sources.fingerprint_source_dir(source_dir)[:16]
+  builder = sources.make_builder(
+      pipeline_config.DataSpec(source_dir=source_dir),
       os.path.join(WORK_DIR, 'tfds', fingerprint))
   with tempfile.TemporaryDirectory() as download_dir:
-    mnist_source.prepare(builder, download_dir)
+    sources.prepare(builder, download_dir)
   splits = {}
   for split in ('train', 'test'):
     dataset = builder.as_dataset(split=split, batch_size=-1, shuffle_files=False,

@@ -197,7 +197,7 @@ RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
 def read_idx(source_dir: str, split: str):
   """(uint8 images [N, 784], int64 labels [N]) of a split's gzipped IDX files.
 
-  Numpy alone (the TFDS builder's checks live in mnist_source, which needs
+  Numpy alone (the TFDS builder's checks live in sources, which needs
   TensorFlow), so that training runs where only Keras and a backend are.
   """
   def payload(key: str, header_bytes: int) -> np.ndarray:

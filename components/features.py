@@ -38,8 +38,6 @@ IDX_IMAGES_HEADER_BYTES = 16
 IDX_LABELS_HEADER_BYTES = 8
 
 # Option names of the components' settings.
-SOURCE_VENDORED = 'vendored'  # IDX files in a directory, read by a TFDS builder.
-SOURCE_TFDS = 'tfds'  # The stock TFDS `mnist` download (needs the internet).
 ARCHITECTURES = ('article', 'unet', 'unet_large')
 LOSSES = ('bce', 'mse', 'l1')
 LR_SCHEDULES = ('cosine', 'constant')

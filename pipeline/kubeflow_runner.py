@@ -54,10 +54,11 @@ def in_image(config: pipeline_config.PipelineConfig) -> pipeline_config.Pipeline
   ExampleGen resolves against its own copy: /pipeline in the image, the
   checkout under `dae-pipeline run-compiled`."""
   data = config.data
-  if data.source == pipeline_config.SOURCE_VENDORED and (
-      os.path.abspath(data.source_dir) == pipeline_config.default_source_dir()):
-    data = dataclasses.replace(data, source_dir=os.path.relpath(
-        data.source_dir, pipeline_config.repository_root()))
+  if data.image_dir is None and data.source == pipeline_config.SOURCE_VENDORED:
+    relative = os.path.relpath(pipeline_config.vendored_source_dir(data),
+                               pipeline_config.repository_root())
+    if not relative.startswith(os.pardir):  # Inside the project.
+      data = dataclasses.replace(data, source_dir=relative)
   return dataclasses.replace(config, data=data)
 
 

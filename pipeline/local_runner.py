@@ -126,7 +126,8 @@ def absolute_paths(config: pipeline_config.PipelineConfig
       data=dataclasses.replace(
           config.data,
           source_dir=absolute(config.data.source_dir),
-          tfds_data_dir=absolute(config.data.tfds_data_dir)))
+          tfds_data_dir=absolute(config.data.tfds_data_dir),
+          image_dir=absolute(config.data.image_dir)))
 
 
 def compile_for_local(dag, never_cached, to_node: Optional[str] = None):

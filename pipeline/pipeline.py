@@ -142,15 +142,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     raise ValueError(f'no runtime parameter for {sorted(unknown)}; only for '
                      f'{RUNTIME_PARAMETER_FIELDS}')
 
-  # Ingest MNIST through TFDS into train / eval / test tf.Examples.
-  example_gen = TfdsExampleGen(
-      source=data.source,
-      source_dir=(pipeline_config.vendored_source_dir(data)
-                  if data.source == pipeline_config.SOURCE_VENDORED else None),
-      tfds_data_dir=data.tfds_data_dir,
-      train_examples=data.train_examples,
-      eval_examples=data.eval_examples,
-      test_examples=data.test_examples)
+  # Ingest the dataset through TFDS into train / eval / test tf.Examples.
+  example_gen = TfdsExampleGen(data=data.spec())
 
   # Compute TFDV statistics of every split.
   statistics_gen = StatisticsGen(

@@ -1,4 +1,5 @@
-"""Tiny MNIST-format IDX files made by the tests (never the real dataset)."""
+"""Tiny IDX files of a vendored dataset (mnist, fashion_mnist, kmnist) made by
+the tests (never the real dataset)."""
 
 import dataclasses
 import gzip
@@ -9,28 +10,29 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from components.tfds_example_gen import mnist_source
+from components.tfds_example_gen import settings
+from components.tfds_example_gen import sources
 
 
 @dataclasses.dataclass
-class TinyMnist:
+class TinyIdx:
   """A directory of four gzipped IDX files and the arrays written into it."""
   directory: str
-  train_images: np.ndarray  # uint8 [N, 28, 28]
+  train_images: np.ndarray  # uint8 [N, height, width]
   train_labels: np.ndarray  # uint8 [N]
   test_images: np.ndarray
   test_labels: np.ndarray
 
   def path(self, key: str) -> str:
-    return mnist_source.source_path(self.directory, key)
+    return sources.source_path(self.directory, key)
 
 
-def images_idx(images: np.ndarray, magic: int = mnist_source.IMAGES_MAGIC) -> bytes:
+def images_idx(images: np.ndarray, magic: int = sources.IMAGES_MAGIC) -> bytes:
   count, rows, columns = images.shape
   return struct.pack('>IIII', magic, count, rows, columns) + images.tobytes()
 
 
-def labels_idx(labels: np.ndarray, magic: int = mnist_source.LABELS_MAGIC) -> bytes:
+def labels_idx(labels: np.ndarray, magic: int = sources.LABELS_MAGIC) -> bytes:
   return struct.pack('>II', magic, len(labels)) + labels.tobytes()
 
 
@@ -39,16 +41,27 @@ def write_gz(path: str, payload: bytes) -> None:
     gz.write(payload)
 
 
-def make_tiny_mnist(directory: str, num_train: int = 120, num_test: int = 40,
-                    seed: int = 0,
-                    with_checksums: bool = True) -> TinyMnist:
-  """Writes digit-like images with labels 0..9 (every class present)."""
+def make_tiny_mnist(directory: str, **kwargs) -> TinyIdx:
+  """make_tiny_idx of MNIST."""
+  return make_tiny_idx(directory, 'mnist', **kwargs)
+
+
+def make_tiny_idx(directory: str, dataset: str, num_train: int = 120,
+                  num_test: int = 40, seed: int = 0,
+                  with_checksums: bool = True) -> TinyIdx:
+  """Writes digit-like images of a vendored dataset's image size, with
+  labels cycling through its classes (every class present)."""
   os.makedirs(directory, exist_ok=True)
   rng = np.random.default_rng(seed)
+  stock = sources.make_builder(
+      settings.DataSpec(dataset=dataset, source_dir=directory),
+      os.path.join(directory, 'unused')).info.features
+  rows, columns = stock['image'].shape[:2]
+  num_classes = stock['label'].num_classes
 
   def images(count):
     """Digit-like: black background, a few bright strokes; unique per index."""
-    canvas = np.zeros((count, 28, 28), dtype=np.uint8)
+    canvas = np.zeros((count, rows, columns), dtype=np.uint8)
     for index in range(count):
       for _ in range(rng.integers(1, 4)):
         row, column = rng.integers(4, 20, size=2)
@@ -61,9 +74,9 @@ def make_tiny_mnist(directory: str, num_train: int = 120, num_test: int = 40,
     return canvas
 
   def labels(count):
-    return (np.arange(count) % 10).astype(np.uint8)
+    return (np.arange(count) % num_classes).astype(np.uint8)
 
-  tiny = TinyMnist(directory, images(num_train), labels(num_train),
+  tiny = TinyIdx(directory, images(num_train), labels(num_train),
                    images(num_test), labels(num_test))
   payloads: Dict[str, bytes] = {
       'train_data': images_idx(tiny.train_images),
@@ -74,14 +87,14 @@ def make_tiny_mnist(directory: str, num_train: int = 120, num_test: int = 40,
   for key, payload in payloads.items():
     write_gz(tiny.path(key), payload)
   if with_checksums:
-    with open(os.path.join(directory, mnist_source.CHECKSUMS_FILENAME), 'w') as sums:
+    with open(os.path.join(directory, sources.CHECKSUMS_FILENAME), 'w') as sums:
       for key, payload in payloads.items():
-        name = mnist_source.SOURCE_FILENAMES[key][:-3]
+        name = sources.SOURCE_FILENAMES[key][:-3]
         sums.write(f'{hashlib.sha256(payload).hexdigest()}  {name}\n')
   return tiny
 
 
-def rewrite(tiny: TinyMnist, key: str, payload: bytes,
+def rewrite(tiny: TinyIdx, key: str, payload: bytes,
             compressed: Optional[bool] = True) -> None:
   """Replaces one source file by `payload` (gzipped unless compressed=False)."""
   if compressed:

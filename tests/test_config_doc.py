@@ -15,7 +15,9 @@ def test_every_field_has_a_row_with_its_meaning():
   rows = {row[0]: row for row in config_doc.field_rows()}
   assert rows['`noise.stddev`'][1:4] == ('float', '`0.2`', '')
   assert rows['`training.max_train_steps`'][1:4] == ('int or none', '`none`', '`32`')
-  assert rows['`data.source_dir`'][2] == '`data/mnist`'  # Not this checkout's path.
+  # Not this checkout's path: the dataset's directory in the project.
+  assert rows['`data.source_dir`'][2] == '`none`'
+  assert '`data/<dataset>` in the project' in rows['`data.source_dir`'][4]
   assert rows['`training.fresh_noise`'][4].endswith('gained nothing from it.')
   assert all(row[4] for row in rows.values()), 'a field without a meaning'
 

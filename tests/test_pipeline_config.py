@@ -13,9 +13,10 @@ def test_full_profile_is_the_default_and_uses_all_of_mnist():
   config = pipeline_config.load_profile()
   assert config == pipeline_config.PipelineConfig()
   assert config.profile == 'full'
-  assert config.data.train_examples + config.data.eval_examples == 60_000
-  assert config.data.test_examples is None
-  assert os.path.isfile(os.path.join(config.data.source_dir,
+  # All of MNIST: the dataset decides (the ExampleGen's split plan).
+  assert (config.data.train_examples, config.data.eval_examples,
+          config.data.test_examples) == (None, None, None)
+  assert os.path.isfile(os.path.join(pipeline_config.vendored_source_dir(config.data),
                                      'train-images-idx3-ubyte.gz'))
   assert config.schema_path is None  # MNIST's curated schema, looked up:
   assert pipeline_config.curated_schema_path(config) == os.path.join(
@@ -50,9 +51,12 @@ def test_unknown_profile_is_rejected():
 @pytest.mark.parametrize('build, field', [
     (lambda: pipeline_config.DataConfig(train_examples=-1), 'data.train_examples'),
     (lambda: pipeline_config.DataConfig(eval_examples=0), 'data.eval_examples'),
-    (lambda: pipeline_config.DataConfig(train_examples=59_000, eval_examples=2_000),
-     'data.eval_examples'),
-    (lambda: pipeline_config.DataConfig(test_examples=10_001), 'data.test_examples'),
+    (lambda: pipeline_config.DataConfig(test_examples=0), 'data.test_examples'),
+    (lambda: pipeline_config.DataConfig(eval_percent=100), 'data.eval_percent'),
+    (lambda: pipeline_config.DataConfig(dataset='fashion_mnist', source_dir=None,
+                                        source='vendored', image_size='8x8'),
+     'data.image_size'),
+    (lambda: pipeline_config.DataConfig(dataset='cifar10'), 'data.source'),
     (lambda: pipeline_config.DataConfig(source='ftp'), 'data.source'),
     (lambda: pipeline_config.NoiseConfig(stddev=1.5), 'noise.stddev'),
     (lambda: pipeline_config.NoiseConfig(stddev=-0.1), 'noise.stddev'),

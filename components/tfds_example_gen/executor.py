@@ -1,11 +1,11 @@
-"""Executor of TfdsExampleGen: TFDS-prepared MNIST to tf.Examples with Beam."""
+"""Executor of TfdsExampleGen: a TFDS-prepared dataset to tf.Examples with Beam."""
 
 import hashlib
+import json
 import os
-import re
 import sys
 import tempfile
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 from absl import logging
 import apache_beam as beam
@@ -28,102 +28,124 @@ from components import example_bytes
 from components import features
 from components import progress
 from components import tfrecord_sink
-from components.tfds_example_gen import mnist_source
+from components.tfds_example_gen import settings
+from components.tfds_example_gen import sources
 
 # Feature names of the emitted tf.Examples (also those of schemas/).
 IMAGE_FEATURE = features.IMAGE
 LABEL_FEATURE = features.LABEL
 
-# Execution-property keys (see component.TfdsExampleGenSpec).
-SOURCE_KEY = 'source'
-TFDS_DATA_DIR_KEY = 'tfds_data_dir'
-
-# TFDS split specs this executor accepts: `train`, `train[:N]`, `train[-N:]`.
-_SPLIT_SPEC = re.compile(r'^(?P<split>[a-z]+)(\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?$')
+# The output splits, in order.
+SPLITS = ('train', 'eval', 'test')
 
 
 class SplitPlanError(ValueError):
-  """The requested splits do not fit the prepared dataset."""
+  """The requested splits do not fit the dataset."""
 
 
-def _split_range(spec: str, lengths: Mapping[str, int]):
-  """Returns (split, first, stop) of a TFDS split spec, stop exclusive."""
-  match = _SPLIT_SPEC.match(spec)
-  if not match or match['split'] not in lengths:
-    raise SplitPlanError(
-        f'split spec {spec!r} is not <split>[start:stop] over one of '
-        f'{sorted(lengths)}')
-  length = lengths[match['split']]
-  start = int(match['start']) if match['start'] else 0
-  stop = int(match['stop']) if match['stop'] else length
-  start, stop = (start + length if start < 0 else start,
-                 stop + length if stop < 0 else stop)
-  if not 0 <= start < stop <= length:
-    raise SplitPlanError(
-        f'split spec {spec!r} asks for images {start}..{stop - 1} but the '
-        f'source\'s {match["split"]!r} split holds {length} images')
-  return match['split'], start, stop
+class SplitSlice(NamedTuple):
+  """One output split: the TFDS split spec it reads and its number of images."""
+  pattern: str
+  size: int
 
 
-def check_split_plan(input_config: example_gen_pb2.Input,
-                     lengths: Mapping[str, int]) -> Dict[str, int]:
-  """Checks every output split fits its source split, without overlaps.
+def plan_splits(data: settings.DataSpec, lengths: Mapping[str, int],
+                name: str) -> Dict[str, SplitSlice]:
+  """The one split plan: each output split's TFDS slice of the dataset.
+
+  A TFDS dataset: `train` is the head of its train split (`train_examples`,
+  None: all but `eval`), `eval` its tail (`eval_examples`, None:
+  `eval_percent` of it), `test` the head of its test split (`test_examples`,
+  None: all). An image folder (whose builder splits it into train, eval and
+  test): the head of each, at most `<split>_examples` (None: all).
 
   Args:
-    input_config: The component's input config (TFDS split specs).
-    lengths: Number of images of each source split ('train', 'test').
-
-  Returns:
-    The number of images of each output split.
+    data: The data settings.
+    lengths: Number of images of each split of the prepared dataset.
+    name: The dataset's name, for errors.
 
   Raises:
-    SplitPlanError: a split asks for more images than exist, or two output
-      splits share images.
+    SplitPlanError: the settings ask for more images than the dataset has
+      (naming the settings and the dataset's sizes), or it lacks a split.
   """
-  sizes = {}
-  taken = []
-  for split in input_config.splits:
-    source, start, stop = _split_range(split.pattern, lengths)
-    for other_name, other_source, other_start, other_stop in taken:
-      if source == other_source and start < other_stop and other_start < stop:
-        raise SplitPlanError(
-            f'splits {other_name!r} ({other_source}[{other_start}:{other_stop}]) '
-            f'and {split.name!r} ({source}[{start}:{stop}]) overlap: the '
-            f'source\'s {source!r} split holds only {lengths[source]} images')
-    taken.append((split.name, source, start, stop))
-    sizes[split.name] = stop - start
-  return sizes
+  if data.image_dir is not None:
+    return _folder_plan(data, lengths)
+  for split in ('train', 'test'):
+    if split not in lengths:
+      raise SplitPlanError(f'dataset {name!r} has no {split!r} split (its '
+                           f'splits: {", ".join(sorted(lengths))})')
+  available, test_available = lengths['train'], lengths['test']
+  evaluation = data.eval_examples or round(available * data.eval_percent / 100)
+  if evaluation < 1:
+    raise SplitPlanError(
+        f'data.eval_percent={data.eval_percent} of the {available} train '
+        f'images of {name!r} is no image; set data.eval_examples')
+  if data.train_examples is None and evaluation >= available:
+    raise SplitPlanError(
+        f'data.eval_examples ({evaluation}) leaves none of the {available} '
+        f'train images of {name!r} for the train split')
+  train = data.train_examples or available - evaluation
+  if train + evaluation > available:
+    raise SplitPlanError(
+        f'data.train_examples ({train}) + data.eval_examples ({evaluation}) '
+        f'= {train + evaluation} images, but the train split of {name!r} '
+        f'holds {available}')
+  test = data.test_examples or test_available
+  if test > test_available:
+    raise SplitPlanError(
+        f'data.test_examples ({test}) exceeds the {test_available} images of '
+        f'the test split of {name!r}')
+  return {
+      'train': SplitSlice(f'train[:{train}]', train),
+      'eval': SplitSlice(f'train[-{evaluation}:]', evaluation),
+      'test': SplitSlice('test' if data.test_examples is None
+                         else f'test[:{test}]', test),
+  }
 
 
-def to_example(features: Mapping[str, np.ndarray]) -> tf.train.Example:
-  """Converts one TFDS MNIST record (numpy) to a tf.Example."""
-  image = np.asarray(features[IMAGE_FEATURE])
-  if image.shape != mnist_source.tfds_mnist.MNIST_IMAGE_SHAPE:
-    raise ValueError(f'MNIST image of shape {image.shape}, expected '
-                     f'{mnist_source.tfds_mnist.MNIST_IMAGE_SHAPE}')
-  return tf.train.Example(features=tf.train.Features(feature={
-      IMAGE_FEATURE: tf.train.Feature(int64_list=tf.train.Int64List(
-          value=image.reshape(-1).astype(np.int64))),
-      LABEL_FEATURE: tf.train.Feature(int64_list=tf.train.Int64List(
-          value=[int(features[LABEL_FEATURE])])),
-  }))
+def _folder_plan(data: settings.DataSpec,
+                 lengths: Mapping[str, int]) -> Dict[str, SplitSlice]:
+  """An image folder's splits, each capped by `<split>_examples`."""
+  plan = {}
+  for split in SPLITS:
+    cap = getattr(data, f'{split}_examples')
+    size = lengths[split] if cap is None else min(cap, lengths[split])
+    plan[split] = SplitSlice(
+        split if size == lengths[split] else f'{split}[:{size}]', size)
+  return plan
 
 
-def serialize_examples(images: np.ndarray, labels: np.ndarray) -> List[bytes]:
+def to_example(record: Mapping[str, np.ndarray]) -> tf.train.Example:
+  """Converts one TFDS record (numpy) to a tf.Example: `image` flattened
+  (row-major, channels last), `label` when the record has one."""
+  feature = {IMAGE_FEATURE: tf.train.Feature(int64_list=tf.train.Int64List(
+      value=np.asarray(record[IMAGE_FEATURE]).reshape(-1).astype(np.int64)))}
+  if LABEL_FEATURE in record:
+    feature[LABEL_FEATURE] = tf.train.Feature(int64_list=tf.train.Int64List(
+        value=[int(record[LABEL_FEATURE])]))
+  return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def serialize_examples(images: np.ndarray, labels: Optional[np.ndarray],
+                       image_shape: Sequence[int]) -> List[bytes]:
   """The tf.Examples `to_example` makes of many images, serialized at once
   (components/example_bytes; ~35x faster than one proto per image here:
   bench/libraries.py).
 
   Args:
-    images: uint8 [count, 28, 28, 1].
-    labels: integers [count].
+    images: uint8 [count, height, width, channels].
+    labels: integers [count]; None: the dataset has no labels.
+    image_shape: The dataset's (height, width, channels), which every image
+      must have.
   """
   images = np.asarray(images)
-  if images.shape[1:] != mnist_source.tfds_mnist.MNIST_IMAGE_SHAPE:
-    raise ValueError(f'MNIST images of shape {images.shape[1:]}, expected '
-                     f'{mnist_source.tfds_mnist.MNIST_IMAGE_SHAPE}')
-  return example_bytes.serialize({IMAGE_FEATURE: images.reshape(len(images), -1),
-                                  LABEL_FEATURE: np.asarray(labels)})
+  if images.shape[1:] != tuple(image_shape):
+    raise ValueError(f'images of shape {images.shape[1:]}, the dataset\'s '
+                     f'are {tuple(image_shape)}')
+  columns = {IMAGE_FEATURE: images.reshape(len(images), -1)}
+  if labels is not None:
+    columns[LABEL_FEATURE] = np.asarray(labels)
+  return example_bytes.serialize(columns)
 
 
 def _split_lengths(builder: tfds.core.DatasetBuilder) -> Dict[str, int]:
@@ -146,12 +168,14 @@ class _ReadTfdsBatches(beam.DoFn):
   beam_utils.py), but in tf.data batches: ReadFromTFDS pulls one example per
   iterator `next()` (~290 us each here, eager) and makes a Beam element of
   each, ~32 s of the 60,000 training images' 42 s. Serialized a batch at a
-  time (`serialize_examples`).
+  time (`serialize_examples`): `image`, and `label` when `info` has classes.
   """
 
-  def __init__(self, builder: tfds.core.DatasetBuilder, batch_size: int):
+  def __init__(self, builder: tfds.core.DatasetBuilder, batch_size: int,
+               info: dataset_info.DatasetInfo):
     self._builder = builder
     self._batch_size = batch_size
+    self._info = info
 
   def process(self, file_instruction) -> Iterable[List[bytes]]:
     file_info = tfds_naming.FilenameInfo.from_str(file_instruction.filename)
@@ -162,24 +186,30 @@ class _ReadTfdsBatches(beam.DoFn):
       dataset = dataset.skip(file_instruction.skip)
     if not file_instruction.takes_all:
       dataset = dataset.take(file_instruction.take)
+    keys = (IMAGE_FEATURE, LABEL_FEATURE) if self._info.labeled else (IMAGE_FEATURE,)
+    if set(self._builder.info.features) != set(keys):
+      # Only the features ingested (others may be of any shape, or a label
+      # that is no ClassLabel); MNIST's two need no extra map per image.
+      dataset = dataset.map(lambda record: {key: record[key] for key in keys})
     for batch in dataset.batch(self._batch_size).as_numpy_iterator():
-      yield serialize_examples(batch[IMAGE_FEATURE], batch[LABEL_FEATURE])
+      yield serialize_examples(batch[IMAGE_FEATURE], batch.get(LABEL_FEATURE),
+                               self._info.image_shape)
 
 
 @beam.ptransform_fn
 def _WriteTfdsSplit(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, builder: tfds.core.DatasetBuilder,
-    split_pattern: str, output_uri: str,
+    info: dataset_info.DatasetInfo, split_pattern: str, output_uri: str,
     total: Optional[int]) -> beam.pvalue.PDone:
-  """Writes one TFDS split spec as gzipped TFRecord files of tf.Examples,
-  reading the spec's TFDS shards in parallel (`total`: the number expected,
-  for the progress bar's ETA)."""
+  """Writes one TFDS split spec as gzipped TFRecord files of tf.Examples
+  (of the dataset `info` describes), reading the spec's TFDS shards in
+  parallel (`total`: the number expected, for the progress bar's ETA)."""
   return (pipeline
           | 'FileInstructions' >> beam.Create(
               builder.info.splits[split_pattern].file_instructions)
           # Breaks fusion, so that a runner can read the shards in parallel.
           | 'Spread' >> beam.Reshuffle()
-          | 'Read' >> beam.ParDo(_ReadTfdsBatches(builder, READ_BATCH_SIZE))
+          | 'Read' >> beam.ParDo(_ReadTfdsBatches(builder, READ_BATCH_SIZE, info))
           | 'Progress' >> beam.ParDo(progress.CountProgress(
               f'ingest {split_pattern}', total, count=len))
           | 'Frame' >> beam.Map(tfrecord_sink.frame_records)
@@ -208,23 +238,27 @@ def _check_output_config(exec_properties: Mapping[str, Any]) -> None:
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-  """Prepares MNIST with TFDS, then writes each split's tf.Examples by Beam.
+  """Prepares the dataset with TFDS, then writes each split's tf.Examples by
+  Beam.
 
   Writes what TFX's ExampleGen writes (gzipped TFRecord files
   `data_tfrecord-*.gz` per split directory, payload and file format set on
   the artifact) without its per-record `WriteSplit`: records are read,
   serialized, framed and written a batch at a time (components/tfrecord_sink).
   Record order within a split follows TFDS's; nothing downstream depends on
-  it (the Trainer shuffles).
+  it (the Trainer shuffles). Records the dataset's description (image shape,
+  class names: components/dataset_info) and split sizes on the artifact.
   """
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     self._log_startup(input_dict, output_dict, exec_properties)
-    source = exec_properties[SOURCE_KEY]
-    source_dir = exec_properties.get(standard_component_specs.INPUT_BASE_KEY)
-    input_config = _input_config(exec_properties)
+    data = settings.DataSpec.from_json(exec_properties[settings.DATA_SPEC_KEY])
+    split_names = [split.name for split in _input_config(exec_properties).splits]
+    if sorted(split_names) != sorted(SPLITS):
+      raise SplitPlanError(f'input_config splits {split_names}; TfdsExampleGen '
+                           f'writes {", ".join(SPLITS)}')
     _check_output_config(exec_properties)
     file_format = write_split.to_file_format_str(
         exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
@@ -232,46 +266,49 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
     with tempfile.TemporaryDirectory(prefix='tfds-example-gen-') as work_dir:
-      data_dir = self._data_dir(exec_properties, work_dir)
-      builder = mnist_source.make_builder(source, source_dir, data_dir)
-      logging.info('Preparing %s (source %s) in %s', builder.name, source,
-                   data_dir)
+      data_dir = self._data_dir(data, exec_properties, work_dir)
+      builder = sources.make_builder(data, data_dir)
+      name = sources.dataset_name(data)
+      sources.dataset_info(builder, name)  # Refuses a dataset of no fixed shape.
+      logging.info('Preparing %s (%s) in %s', name, builder.name, data_dir)
       if not (progress.enabled() and sys.stderr.isatty()):
         # TFDS's nested bars redraw with escape codes: on a terminal only.
         tfds.disable_progress_bar()
-      mnist_source.prepare(builder, os.path.join(work_dir, 'downloads'))
-      sizes = check_split_plan(input_config, _split_lengths(builder))
-      logging.info('Split sizes: %s', sizes)
-      examples.split_names = artifact_utils.encode_split_names(
-          [split.name for split in input_config.splits])
+      sources.prepare(builder, os.path.join(work_dir, 'downloads'))
+      # Again once prepared: some builders learn their class names then.
+      info = sources.dataset_info(builder, name)
+      plan = plan_splits(data, _split_lengths(builder), info.name)
+      sizes = {split: plan[split].size for split in split_names}
+      logging.info('Split plan: %s', plan)
+      examples.split_names = artifact_utils.encode_split_names(split_names)
       with self._make_beam_pipeline() as pipeline:
-        for split in input_config.splits:
-          _ = pipeline | f'WriteSplit[{split.name}]' >> _WriteTfdsSplit(  # pylint: disable=no-value-for-parameter
-              builder, split.pattern,
-              artifact_utils.get_split_uri([examples], split.name),
-              sizes[split.name])
+        for split in split_names:
+          _ = pipeline | f'WriteSplit[{split}]' >> _WriteTfdsSplit(  # pylint: disable=no-value-for-parameter
+              builder, info, plan[split].pattern,
+              artifact_utils.get_split_uri([examples], split), sizes[split])
     examples_utils.set_payload_format(
         examples, exec_properties.get(
             standard_component_specs.OUTPUT_DATA_FORMAT_KEY) or
         example_gen_pb2.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, file_format)
     progress.record_split_sizes(examples, sizes)
-    # Interim: MNIST's description (the generic one comes from the builder).
-    dataset_info.record(examples, dataset_info.DatasetInfo(
-        'mnist', (28, 28, 1), tuple(str(label) for label in range(10))))
-    logging.info('Examples generated.')
+    dataset_info.record(examples, info)
+    logging.info('Examples generated: %s', info)
 
   @staticmethod
-  def _data_dir(exec_properties: Mapping[str, Any], work_dir: str) -> Optional[str]:
-    """Where TFDS prepares the data; never reuses data of other source bytes."""
-    configured = exec_properties.get(TFDS_DATA_DIR_KEY)
-    if exec_properties[SOURCE_KEY] == mnist_source.SOURCE_TFDS:
+  def _data_dir(data: settings.DataSpec, exec_properties: Mapping[str, Any],
+                work_dir: str) -> Optional[str]:
+    """Where TFDS prepares the data; never reuses a preparation of other
+    source bytes or other folder settings."""
+    configured = data.tfds_data_dir
+    if data.image_dir is None and data.source == settings.SOURCE_TFDS:
       return configured  # None: TFDS's default; the stock builder checksums.
     if not configured:
       return os.path.join(work_dir, 'tfds')
-    fingerprint = exec_properties.get(example_gen_utils.FINGERPRINT_PROPERTY_NAME)
-    if not fingerprint:
-      fingerprint = mnist_source.fingerprint_source_dir(
-          exec_properties[standard_component_specs.INPUT_BASE_KEY])
+    fingerprint = (exec_properties.get(example_gen_utils.FINGERPRINT_PROPERTY_NAME)
+                   or sources.source_fingerprint(data))
+    # What else the preparation depends on: an image folder's size and split.
+    preparation = json.dumps([fingerprint, data.image_size, data.eval_percent,
+                              data.test_percent, data.split_seed])
     return os.path.join(configured,
-                        hashlib.sha256(fingerprint.encode()).hexdigest()[:16])
+                        hashlib.sha256(preparation.encode()).hexdigest()[:16])

@@ -9,6 +9,7 @@ when it is read (the executor's split plan): only the dataset knows them.
 
 import dataclasses
 import math
+import os
 import re
 from typing import Optional, Tuple
 
@@ -17,14 +18,21 @@ from components import setting_specs
 SOURCE_VENDORED = 'vendored'  # IDX files in a directory, read by a TFDS builder.
 SOURCE_TFDS = 'tfds'  # TFDS's own download (online), or a prepared data dir.
 SOURCES = (SOURCE_VENDORED, SOURCE_TFDS)
+# The ExampleGen's execution property holding a DataSpec's JSON.
+DATA_SPEC_KEY = 'data_spec'
 # The TFDS datasets whose files are IDX like MNIST's: the vendored source
-# reads them from a directory (components/tfds_example_gen/mnist_source.py).
+# reads them from a directory (components/tfds_example_gen/sources.py).
 VENDORED_DATASETS = ('mnist', 'fashion_mnist', 'kmnist')
 
 # A TFDS name, optionally with a config and a version: 'cifar10',
 # 'emnist/letters', 'mnist:3.0.1'.
 _TFDS_NAME = re.compile(r'^[a-z][a-z0-9_]*(/[a-z0-9_.-]+)?(:[0-9.*]+)?$')
 _IMAGE_SIZE = re.compile(r'^\s*(\d+)\s*[xX]\s*(\d+)\s*$')
+
+# The project's root: <root>/components/tfds_example_gen/settings.py. In the
+# container image that is its WORKDIR (/pipeline).
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 
 class InvalidDataSpec(setting_specs.InvalidSetting):
@@ -130,3 +138,17 @@ class DataSpec(setting_specs.JsonSpec):
   def image_height_width(self) -> Optional[Tuple[int, int]]:
     """`image_size` as (height, width); None when not set."""
     return None if self.image_size is None else parse_image_size(self.image_size)
+
+
+def default_source_dir(dataset: str = 'mnist') -> str:
+  """Where the vendored source of a dataset lives in the project."""
+  return os.path.join(PROJECT_ROOT, 'data', dataset)
+
+
+def vendored_source_dir(data: DataSpec) -> str:
+  """The directory the vendored source reads: `source_dir` (a relative one is
+  inside the project, the same path locally and in the container image), or
+  the dataset's directory in the project."""
+  if data.source_dir is None:
+    return default_source_dir(data.dataset)
+  return os.path.join(PROJECT_ROOT, data.source_dir)  # An absolute one stays.

@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
 from components.data_gate.component import DataAnomaliesError
-from components.tfds_example_gen.mnist_source import MnistSourceError
+from components.tfds_example_gen.sources import SourceError
 from components.visual_report import report as report_lib
 from pipeline import cli
 from pipeline import local_runner
@@ -270,7 +270,7 @@ def test_corrupt_source_file_fails_the_run_naming_it(runs):
   with open(tiny.path('test_data'), 'r+b') as source:
     source.seek(200)
     source.write(b'\x00' * 64)  # Damages the deflate stream or its CRC.
-  with pytest.raises(MnistSourceError, match='t10k-images-idx3-ubyte.gz'):
+  with pytest.raises(SourceError, match='t10k-images-idx3-ubyte.gz'):
     local_runner.run(config)
   states = _states(_latest_run(config))
   # The changed bytes defeated the cache, ExampleGen failed, nothing ran after.

@@ -12,7 +12,8 @@ import apache_beam as beam
 import pytest
 
 from components import progress
-from components.tfds_example_gen import mnist_source
+from components.tfds_example_gen import settings as data_settings
+from components.tfds_example_gen import sources
 from components.trainer import run_fn
 from pipeline import console
 
@@ -170,16 +171,16 @@ def test_compile_writes_no_python_or_tensorflow_warnings(tmp_path):
 
 def test_the_vendored_source_says_which_files_it_reads(tiny_mnist, tmp_path,
                                                       capsys, caplog):
-  builder = mnist_source.make_builder(mnist_source.SOURCE_VENDORED,
-                                      tiny_mnist.directory, str(tmp_path / 'tfds'))
+  builder = sources.make_builder(
+      data_settings.DataSpec(source_dir=tiny_mnist.directory), str(tmp_path / 'tfds'))
   with caplog.at_level(logging.INFO, logger='absl'):
-    mnist_source.prepare(builder, str(tmp_path / 'downloads'))
+    sources.prepare(builder, str(tmp_path / 'downloads'))
   # Not TFDS's "Downloading and preparing dataset Unknown size ...".
   assert capsys.readouterr().out == ''
   read = [record.getMessage() for record in caplog.records
-          if record.getMessage().startswith('Reading MNIST')]
-  assert read == [f'Reading MNIST from {tiny_mnist.directory}: '
-                  + ', '.join(mnist_source.SOURCE_FILENAMES.values())]
+          if record.getMessage().startswith('Reading mnist')]
+  assert read == [f'Reading mnist from {tiny_mnist.directory}: '
+                  + ', '.join(sources.SOURCE_FILENAMES.values())]
 
 
 def test_fit_shows_a_live_bar_on_a_terminal_and_epoch_lines_elsewhere():

@@ -102,7 +102,7 @@ def test_beam_args_and_image_paths_reach_the_tasks(compiled):
   assert '--runner=DataflowRunner' in text
   # The vendored data relative to the project: /pipeline/data/mnist in the
   # image, this checkout's under run-compiled.
-  assert '"constant": "data/mnist"' in text
+  assert _data_spec(written)['source_dir'] == 'data/mnist'
   assert pipeline_config.repository_root() not in text
   assert 'gs://example-bucket/mnist-dae/serving' in text
 
@@ -189,9 +189,14 @@ def test_remote_beam_workers_get_the_image_and_tfds_prepares_under_the_root(comp
   _, written, _ = compiled
   text = json.dumps(written)
   assert f'--sdk_container_image={IMAGE}' in text
-  example_gen = written['pipelineSpec']['root']['dag']['tasks']['TfdsExampleGen']
-  assert example_gen['inputs']['parameters']['tfds_data_dir'] == {
-      'runtimeValue': {'constant': 'gs://example-bucket/mnist-dae/root/tfds'}}
+  assert _data_spec(written)['tfds_data_dir'] == 'gs://example-bucket/mnist-dae/root/tfds'
+
+
+def _data_spec(written):
+  """The ExampleGen's data settings, as compiled (one JSON parameter)."""
+  parameters = written['pipelineSpec']['root']['dag']['tasks']['TfdsExampleGen'][
+      'inputs']['parameters']
+  return json.loads(parameters['data_spec']['runtimeValue']['constant'])
 
 
 def test_no_task_is_one_the_oss_backend_refuses_and_all_use_the_entrypoint(compiled):
@@ -211,12 +216,12 @@ def test_no_task_is_one_the_oss_backend_refuses_and_all_use_the_entrypoint(compi
 def test_the_source_fingerprint_keys_the_example_gens_cache_on_kubeflow(compiled):
   # TFX's KFP v2 step builder runs no custom driver: the fingerprint is a
   # task parameter, computed when compiling from the files the image copies.
-  from components.tfds_example_gen import mnist_source  # pylint: disable=g-import-not-at-top
+  from components.tfds_example_gen import sources  # pylint: disable=g-import-not-at-top
   _, written, _ = compiled
   parameters = written['pipelineSpec']['root']['dag']['tasks']['TfdsExampleGen']['inputs'][
       'parameters']
   assert parameters['source_fingerprint'] == {'runtimeValue': {
-      'constant': mnist_source.fingerprint_source_dir(pipeline_config.default_source_dir())}}
+      'constant': sources.fingerprint_source_dir(pipeline_config.default_source_dir())}}
 
 
 def test_local_paths_are_compiled_absolute(tmp_path, monkeypatch):

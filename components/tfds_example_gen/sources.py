@@ -1,17 +1,21 @@
-"""MNIST as a TFDS dataset, read from local IDX files or downloaded by TFDS.
+"""The ExampleGen's TFDS builders: a dataset setting (DataSpec) to a builder.
 
-Two sources give the same TFDS features (``image``: uint8 ``[28, 28, 1]``,
-``label``: ``ClassLabel(10)``) and the same split names (``train``, ``test``):
+* ``vendored``: the IDX datasets of TFDS (mnist, fashion_mnist, kmnist),
+  read from a local directory by a subclass of TFDS's stock builder of that
+  dataset (same features, splits and version) whose ``_split_generators``
+  extracts the directory's four gzipped IDX files (this repository ships
+  MNIST's in ``data/mnist``) instead of downloading them. It checks what the
+  stock reader does not: IDX magic numbers, image dimensions (the builder's
+  own image shape), file sizes (truncation), image/label counts, labels below
+  the builder's number of classes and, when the directory has a
+  ``SHA256SUMS`` file, the SHA-256 of every decompressed file.
+* ``tfds``: ``tfds.builder(name)`` of any TFDS image dataset, with its own
+  download and checksums (or what is prepared in ``tfds_data_dir``).
+* ``image_dir``: a folder of PNG/JPEG images (components/tfds_example_gen/
+  image_folder.py).
 
-* ``vendored``: :class:`VendoredMnist`, a subclass of TFDS's stock
-  ``mnist`` builder whose ``_split_generators`` extracts the gzipped IDX files
-  of a local directory (this repository ships them in ``data/mnist``) instead
-  of downloading them. It checks what the stock reader does not: IDX magic
-  numbers, image dimensions, file sizes (truncation), image/label counts and,
-  when the directory has a ``SHA256SUMS`` file, the SHA-256 of every
-  decompressed file.
-* ``tfds``: the stock ``mnist`` builder with its own download and checksums,
-  for machines that reach the internet.
+`dataset_info` describes what a builder's images are (shape, class names);
+`source_fingerprint` is what the ExampleGen's cache is keyed on.
 """
 
 from __future__ import annotations
@@ -32,16 +36,10 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import extractor
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
+from components import dataset_info as dataset_info_lib
 from components import features
-
-SOURCE_VENDORED = features.SOURCE_VENDORED
-SOURCE_TFDS = features.SOURCE_TFDS
-SOURCES = (SOURCE_VENDORED, SOURCE_TFDS)
-
-IMAGE_ROWS = 28
-IMAGE_COLUMNS = 28
-IMAGE_PIXELS = IMAGE_ROWS * IMAGE_COLUMNS
-NUM_CLASSES = 10
+from components.tfds_example_gen import image_folder
+from components.tfds_example_gen import settings
 
 # IDX magic numbers: two zero bytes, the type code 0x08 (unsigned byte) and
 # the number of dimensions.
@@ -55,41 +53,29 @@ CHECKSUMS_FILENAME = 'SHA256SUMS'
 # Images PNG-encoded per TF call while preparing (see encode_pngs).
 PNG_ENCODE_BATCH_SIZE = 4096
 
-# The four files of a source directory, keyed as the stock builder keys them.
+# The four files of a source directory, keyed as the stock builders key them
+# (mnist, fashion_mnist and kmnist name their files alike).
 SOURCE_FILENAMES: Dict[str, str] = features.SOURCE_FILENAMES
 
 
-class MnistSourceError(ValueError):
-  """A source file of MNIST is missing, corrupt, truncated or inconsistent."""
-
-
-# The project's root: <root>/components/tfds_example_gen/mnist_source.py. In
-# the container image that is its WORKDIR (/pipeline).
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-
-
-def resolve_source_dir(source_dir: str) -> str:
-  """A relative source dir is inside the project (the same path locally and in
-  the image, so a compiled package names `data/mnist`)."""
-  return os.path.join(PROJECT_ROOT, source_dir)  # An absolute one stays.
+class SourceError(ValueError):
+  """A dataset's source is missing, corrupt, truncated or unusable."""
 
 
 def source_path(source_dir: str, key: str) -> str:
   """Returns the path of one of the four source files of a directory."""
-  return os.path.join(resolve_source_dir(source_dir), SOURCE_FILENAMES[key])
+  return os.path.join(source_dir, SOURCE_FILENAMES[key])
 
 
 def check_source_files_exist(source_dir: str) -> None:
-  """Raises MnistSourceError naming every missing source file."""
+  """Raises SourceError naming every missing source file."""
   missing = [
       source_path(source_dir, key)
       for key in SOURCE_FILENAMES
       if not os.path.isfile(source_path(source_dir, key))
   ]
   if missing:
-    raise MnistSourceError('MNIST source file(s) missing: ' +
-                           ', '.join(missing))
+    raise SourceError('IDX source file(s) missing: ' + ', '.join(missing))
 
 
 def fingerprint_source_dir(source_dir: str) -> str:
@@ -108,23 +94,25 @@ def fingerprint_source_dir(source_dir: str) -> str:
   return ' '.join(parts)
 
 
-def source_fingerprint(source_dir: Optional[str], missing_ok: bool = False) -> str:
-  """What the ExampleGen's cache is keyed on: the vendored files' fingerprint
-  (`source_dir`), or the stock TFDS builder's name (None). With `missing_ok`,
-  '' when files are missing (the executor then fails naming them)."""
-  if not source_dir:
-    return 'tfds:mnist'
+def source_fingerprint(data: settings.DataSpec, missing_ok: bool = False) -> str:
+  """What the ExampleGen's cache is keyed on: the image folder's files, the
+  vendored files' bytes, or the TFDS dataset's name. With `missing_ok`, ''
+  when files are missing (the executor then fails naming them)."""
   try:
-    return fingerprint_source_dir(source_dir)
-  except MnistSourceError:
+    if data.image_dir is not None:
+      return image_folder.fingerprint(data.image_dir)
+    if data.source == settings.SOURCE_VENDORED:
+      return fingerprint_source_dir(settings.vendored_source_dir(data))
+  except (SourceError, image_folder.ImageFolderError):
     if missing_ok:
       return ''
     raise
+  return f'tfds:{data.dataset}'
 
 
 def read_checksums(source_dir: str) -> Dict[str, str]:
   """Reads ``SHA256SUMS`` (sha256sum format) of a directory, {} when absent."""
-  path = os.path.join(resolve_source_dir(source_dir), CHECKSUMS_FILENAME)
+  path = os.path.join(source_dir, CHECKSUMS_FILENAME)
   if not os.path.isfile(path):
     return {}
   checksums = {}
@@ -134,7 +122,7 @@ def read_checksums(source_dir: str) -> Dict[str, str]:
         continue
       fields = line.split()
       if len(fields) != 2 or len(fields[0]) != 64:
-        raise MnistSourceError(
+        raise SourceError(
             f'{path}:{line_number}: expected "<sha256>  <filename>", got {line!r}')
       checksums[fields[1].lstrip('*')] = fields[0].lower()
   return checksums
@@ -152,7 +140,7 @@ def _read_header(path: str, display_name: str, header_bytes: int) -> bytes:
   with open(path, 'rb') as idx_file:
     header = idx_file.read(header_bytes)
   if len(header) != header_bytes:
-    raise MnistSourceError(
+    raise SourceError(
         f'{display_name}: truncated: {len(header)} bytes, shorter than the '
         f'{header_bytes}-byte IDX header')
   return header
@@ -162,44 +150,46 @@ def _check_size(path: str, display_name: str, expected: int) -> None:
   actual = os.path.getsize(path)
   if actual != expected:
     problem = 'truncated' if actual < expected else 'has trailing bytes'
-    raise MnistSourceError(
+    raise SourceError(
         f'{display_name}: {problem}: {actual} bytes decompressed, the IDX '
         f'header promises {expected}')
 
 
-def check_images_file(path: str, display_name: str) -> int:
-  """Checks an IDX3 image file; returns its number of images."""
+def check_images_file(path: str, display_name: str, rows_columns) -> int:
+  """Checks an IDX3 image file of images of `rows_columns` (height, width);
+  returns its number of images."""
   header = _read_header(path, display_name, IMAGES_HEADER_BYTES)
   magic, count, rows, columns = struct.unpack('>IIII', header)
   if magic != IMAGES_MAGIC:
-    raise MnistSourceError(
+    raise SourceError(
         f'{display_name}: wrong magic number 0x{magic:08x} for an IDX image '
         f'file (expected 0x{IMAGES_MAGIC:08x})')
-  if (rows, columns) != (IMAGE_ROWS, IMAGE_COLUMNS):
-    raise MnistSourceError(
+  if (rows, columns) != tuple(rows_columns):
+    raise SourceError(
         f'{display_name}: images are {rows}x{columns}, expected '
-        f'{IMAGE_ROWS}x{IMAGE_COLUMNS}')
+        f'{rows_columns[0]}x{rows_columns[1]}')
   if count == 0:
-    raise MnistSourceError(f'{display_name}: holds no images')
-  _check_size(path, display_name, IMAGES_HEADER_BYTES + count * IMAGE_PIXELS)
+    raise SourceError(f'{display_name}: holds no images')
+  _check_size(path, display_name, IMAGES_HEADER_BYTES + count * rows * columns)
   return count
 
 
-def check_labels_file(path: str, display_name: str) -> int:
-  """Checks an IDX1 label file (magic, size, values); returns its count."""
+def check_labels_file(path: str, display_name: str, num_classes: int) -> int:
+  """Checks an IDX1 label file (magic, size, values below `num_classes`);
+  returns its count."""
   header = _read_header(path, display_name, LABELS_HEADER_BYTES)
   magic, count = struct.unpack('>II', header)
   if magic != LABELS_MAGIC:
-    raise MnistSourceError(
+    raise SourceError(
         f'{display_name}: wrong magic number 0x{magic:08x} for an IDX label '
         f'file (expected 0x{LABELS_MAGIC:08x})')
   _check_size(path, display_name, LABELS_HEADER_BYTES + count)
   with open(path, 'rb') as idx_file:
     idx_file.seek(LABELS_HEADER_BYTES)
     largest = max(idx_file.read(), default=0)
-  if largest >= NUM_CLASSES:
-    raise MnistSourceError(
-        f'{display_name}: label {largest} outside 0..{NUM_CLASSES - 1}')
+  if largest >= num_classes:
+    raise SourceError(
+        f'{display_name}: label {largest} outside 0..{num_classes - 1}')
   return count
 
 
@@ -210,19 +200,21 @@ def check_sha256(path: str, display_name: str, expected: Optional[str]) -> None:
   with open(path, 'rb') as idx_file:
     actual = hashlib.sha256(idx_file.read()).hexdigest()
   if actual != expected:
-    raise MnistSourceError(
+    raise SourceError(
         f'{display_name}: SHA-256 of the decompressed bytes is {actual}, '
         f'{CHECKSUMS_FILENAME} expects {expected}')
 
 
 def check_idx_pair(images_path: str, labels_path: str,
                    images_name: str, labels_name: str,
-                   checksums: Dict[str, str]) -> IdxPair:
-  """Validates decompressed image and label IDX files against each other."""
-  num_images = check_images_file(images_path, images_name)
-  num_labels = check_labels_file(labels_path, labels_name)
+                   checksums: Dict[str, str], rows_columns,
+                   num_classes: int) -> IdxPair:
+  """Validates decompressed image and label IDX files against each other and
+  the builder's features (image `rows_columns`, `num_classes`)."""
+  num_images = check_images_file(images_path, images_name, rows_columns)
+  num_labels = check_labels_file(labels_path, labels_name, num_classes)
   if num_images != num_labels:
-    raise MnistSourceError(
+    raise SourceError(
         f'{images_name} holds {num_images} images but {labels_name} holds '
         f'{num_labels} labels')
   for path, name in ((images_path, images_name), (labels_path, labels_name)):
@@ -234,19 +226,20 @@ def _strip_gz(filename: str) -> str:
   return filename[:-3] if filename.endswith('.gz') else filename
 
 
-class VendoredMnist(tfds_mnist.MNIST):
-  """TFDS's MNIST builder reading gzipped IDX files from a local directory.
+class _VendoredIdx:
+  """Mixin of a stock TFDS IDX builder reading gzipped IDX files from a local
+  directory.
 
-  Same features, splits and version as the stock ``mnist`` builder; only the
-  origin of the four files differs, so the stock checksums (which register
-  the original archives' bytes) are replaced by the IDX checks of this module.
+  Same features, splits and version as the stock builder; only the origin of
+  the four files differs, so the stock checksums (which register the original
+  archives' bytes) are replaced by the IDX checks of this module.
   """
 
   def __init__(self, *, source_dir: str, **kwargs):
     """Creates the builder.
 
     Args:
-      source_dir: Directory holding the four ``*-ubyte.gz`` MNIST files.
+      source_dir: Directory holding the four ``*-ubyte.gz`` files.
       **kwargs: Passed to ``tfds.core.DatasetBuilder`` (``data_dir``, ...).
     """
     self._source_dir = os.fspath(source_dir)
@@ -258,8 +251,7 @@ class VendoredMnist(tfds_mnist.MNIST):
   def _log_download_bytes(self) -> None:
     """Says which files are read, in place of TFDS's "Downloading and
     preparing dataset Unknown size" (nothing is downloaded)."""
-    logging.info('Reading MNIST from %s: %s',
-                 resolve_source_dir(self._source_dir),
+    logging.info('Reading %s from %s: %s', self.STOCK_NAME, self._source_dir,
                  ', '.join(SOURCE_FILENAMES.values()))
 
   def _log_download_done(self) -> None:
@@ -276,14 +268,17 @@ class VendoredMnist(tfds_mnist.MNIST):
       try:
         extracted[key] = os.fspath(dl_manager.extract(path))
       except (extractor.ExtractError, OSError, EOFError, zlib.error) as error:
-        raise MnistSourceError(
+        raise SourceError(
             f'{path}: cannot be decompressed ({type(error).__name__}: '
             f'{error}); the file is corrupt or truncated') from error
+    builder_features = self.info.features
     pairs = {
         split: check_idx_pair(
             extracted[f'{split}_data'], extracted[f'{split}_labels'],
             source_path(self._source_dir, f'{split}_data'),
-            source_path(self._source_dir, f'{split}_labels'), checksums)
+            source_path(self._source_dir, f'{split}_labels'), checksums,
+            builder_features['image'].shape[:2],
+            builder_features['label'].num_classes)
         for split in ('train', 'test')
     }
     return [
@@ -318,7 +313,7 @@ def encode_pngs(images: np.ndarray) -> Iterator[bytes]:
   calls; the feature stores bytes as they come (``encode_image_or_path``).
 
   Args:
-    images: uint8 ``[count, 28, 28, 1]``.
+    images: uint8 ``[count, height, width, channels]``.
 
   Yields:
     The PNG bytes of each image, in order.
@@ -329,6 +324,28 @@ def encode_pngs(images: np.ndarray) -> Iterator[bytes]:
              .batch(PNG_ENCODE_BATCH_SIZE))
   for batch in dataset.as_numpy_iterator():
     yield from batch.tolist()
+
+
+
+class VendoredMnist(_VendoredIdx, tfds_mnist.MNIST):
+  """TFDS's `mnist` from a local directory (registered `vendored_mnist`)."""
+  STOCK_NAME = 'mnist'
+
+
+class VendoredFashionMnist(_VendoredIdx, tfds_mnist.FashionMNIST):
+  """TFDS's `fashion_mnist` from a local directory."""
+  STOCK_NAME = 'fashion_mnist'
+
+
+class VendoredKmnist(_VendoredIdx, tfds_mnist.KMNIST):
+  """TFDS's `kmnist` from a local directory."""
+  STOCK_NAME = 'kmnist'
+
+
+# The vendored builder of each dataset of settings.VENDORED_DATASETS.
+VENDORED_BUILDERS = {builder.STOCK_NAME: builder for builder in (
+    VendoredMnist, VendoredFashionMnist, VendoredKmnist)}
+assert tuple(VENDORED_BUILDERS) == settings.VENDORED_DATASETS
 
 
 
@@ -353,17 +370,52 @@ def _scratch_temporary_files():
       tempfile.tempdir = previous
 
 
-def make_builder(source: str, source_dir: Optional[str],
+def make_builder(data: settings.DataSpec,
                  data_dir: Optional[str]) -> tfds.core.DatasetBuilder:
-  """Returns the TFDS builder for a source (see module docstring)."""
-  if source not in SOURCES:
-    raise MnistSourceError(f'unknown MNIST source {source!r}; one of {SOURCES}')
-  if source == SOURCE_VENDORED and not source_dir:
-    raise MnistSourceError('the vendored source needs a source directory')
+  """Returns the TFDS builder of a data setting (see module docstring)."""
   with _scratch_temporary_files():
-    if source == SOURCE_VENDORED:
-      return VendoredMnist(source_dir=source_dir, data_dir=data_dir)
-    return tfds.builder('mnist', data_dir=data_dir)
+    if data.image_dir is not None:
+      return image_folder.ImageFolderBuilder(
+          image_dir=data.image_dir, image_size=data.image_size,
+          eval_percent=data.eval_percent, test_percent=data.test_percent,
+          split_seed=data.split_seed, data_dir=data_dir)
+    if data.source == settings.SOURCE_VENDORED:
+      return VENDORED_BUILDERS[data.dataset](
+          source_dir=settings.vendored_source_dir(data), data_dir=data_dir)
+    try:
+      return tfds.builder(data.dataset, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as error:
+      raise SourceError(f'data.dataset {data.dataset!r} is not a TFDS dataset '
+                        f'of this tensorflow_datasets: {error}') from None
+
+
+def dataset_name(data: settings.DataSpec) -> str:
+  """What a dataset is called: its TFDS name, or the image folder's name."""
+  if data.image_dir is None:
+    return data.dataset
+  return os.path.basename(data.image_dir.rstrip('/')) or data.image_dir
+
+
+def dataset_info(builder: tfds.core.DatasetBuilder,
+                 name: str) -> dataset_info_lib.DatasetInfo:
+  """What a builder's images are, from its features: the `image` feature's
+  (height, width, channels) and the `label` ClassLabel's names (none: ()).
+
+  Raises:
+    SourceError: no `image` feature of a fixed (H, W, 1 or 3) shape.
+  """
+  builder_features = builder.info.features
+  image = builder_features['image'] if 'image' in builder_features else None
+  shape = getattr(image, 'shape', None)
+  if (not isinstance(image, tfds.features.Image) or len(shape) != 3 or
+      None in shape or shape[2] not in dataset_info_lib.CHANNELS):
+    raise SourceError(
+        f'dataset {name!r} has no "image" feature of a fixed (height, width, '
+        f'1 or 3) shape (image: {shape}), which this pipeline ingests')
+  label = builder_features['label'] if 'label' in builder_features else None
+  class_names = (tuple(label.names)
+                 if isinstance(label, tfds.features.ClassLabel) else ())
+  return dataset_info_lib.DatasetInfo(name, shape, class_names)
 
 
 def prepare(builder: tfds.core.DatasetBuilder, download_dir: str) -> None:

@@ -1,4 +1,5 @@
-"""The TFDS MNIST source on tiny IDX files made here, good and corrupt."""
+"""The TFDS sources (vendored IDX, stock TFDS) on tiny IDX files made here,
+good and corrupt."""
 
 import os
 import pickle
@@ -7,23 +8,27 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from components.tfds_example_gen import mnist_source
-from components.tfds_example_gen.mnist_source import MnistSourceError
+from components import dataset_info
+from components.tfds_example_gen import settings
+from components.tfds_example_gen import sources
+from components.tfds_example_gen.sources import SourceError
 from tests import idx_files
 
 
-def _prepare(tiny, tmp_path):
-  builder = mnist_source.make_builder(mnist_source.SOURCE_VENDORED,
-                                      tiny.directory, str(tmp_path / 'tfds'))
-  mnist_source.prepare(builder, str(tmp_path / 'downloads'))
+def _prepare(tiny, tmp_path, dataset='mnist'):
+  builder = sources.make_builder(
+      settings.DataSpec(dataset=dataset, source_dir=tiny.directory),
+      str(tmp_path / 'tfds'))
+  sources.prepare(builder, str(tmp_path / 'downloads'))
   return builder
 
 
-def _stock_builder(tmp_path):
-  """TFDS's own MNIST builder, not prepared (the TFDS source of make_builder:
-  `tfds.builder('mnist')`, with no temporary directory left behind)."""
-  return mnist_source.make_builder(mnist_source.SOURCE_TFDS, None,
-                                   str(tmp_path / 'unused'))
+def _stock_builder(tmp_path, dataset='mnist'):
+  """TFDS's own builder, not prepared (the TFDS source of make_builder:
+  `tfds.builder(dataset)`, with no temporary directory left behind)."""
+  return sources.make_builder(
+      settings.DataSpec(dataset=dataset, source=settings.SOURCE_TFDS),
+      str(tmp_path / 'unused'))
 
 
 def _as_sorted_pairs(images, labels):
@@ -42,8 +47,7 @@ def test_builder_keeps_the_stock_mnist_features_and_splits(tiny_mnist, tmp_path)
          } == {'train': 120, 'test': 40}
 
 
-@pytest.mark.parametrize('source', [mnist_source.SOURCE_VENDORED,
-                                    mnist_source.SOURCE_TFDS])
+@pytest.mark.parametrize('source', settings.SOURCES)
 def test_making_a_builder_leaves_no_temporary_directory(source, tiny_mnist, tmp_path,
                                                         monkeypatch):
   # TFDS's DatasetInfo.initialize_from_bucket makes a mkdtemp('tfds') it never
@@ -51,8 +55,9 @@ def test_making_a_builder_leaves_no_temporary_directory(source, tiny_mnist, tmp_
   temporary = tmp_path / 'tmp'
   temporary.mkdir()
   monkeypatch.setattr('tempfile.tempdir', str(temporary))
-  builder = mnist_source.make_builder(source, tiny_mnist.directory,
-                                      str(tmp_path / 'tfds'))
+  builder = sources.make_builder(
+      settings.DataSpec(source=source, source_dir=tiny_mnist.directory),
+      str(tmp_path / 'tfds'))
   assert isinstance(builder, tfds.builder_cls('mnist'))
   assert list(temporary.iterdir()) == []
   import tempfile  # pylint: disable=g-import-not-at-top
@@ -82,7 +87,7 @@ def test_builder_stores_the_png_bytes_the_stock_encoder_writes(tiny_mnist, tmp_p
   expected_pngs = sorted(stock_image.encode_example(image[:, :, None])
                          for image in tiny_mnist.train_images)
   assert stored_pngs == expected_pngs
-  assert list(mnist_source.encode_pngs(tiny_mnist.train_images[:3, :, :, None])) == [
+  assert list(sources.encode_pngs(tiny_mnist.train_images[:3, :, :, None])) == [
       stock_image.encode_example(image[:, :, None])
       for image in tiny_mnist.train_images[:3]]
 
@@ -95,12 +100,12 @@ def test_builder_survives_pickling_for_beam_workers(tiny_mnist, tmp_path):
 
 
 def test_fingerprint_changes_with_any_byte(tiny_mnist):
-  before = mnist_source.fingerprint_source_dir(tiny_mnist.directory)
-  assert before == mnist_source.fingerprint_source_dir(tiny_mnist.directory)
+  before = sources.fingerprint_source_dir(tiny_mnist.directory)
+  assert before == sources.fingerprint_source_dir(tiny_mnist.directory)
   labels = tiny_mnist.train_labels.copy()
   labels[0] = (labels[0] + 1) % 10
   idx_files.rewrite(tiny_mnist, 'train_labels', idx_files.labels_idx(labels))
-  assert mnist_source.fingerprint_source_dir(tiny_mnist.directory) != before
+  assert sources.fingerprint_source_dir(tiny_mnist.directory) != before
 
 
 def _corrupt(tiny, case):
@@ -162,13 +167,66 @@ def _corrupt(tiny, case):
 ])
 def test_bad_source_files_fail_naming_the_file(tiny_mnist, tmp_path, case, message):
   bad_path = _corrupt(tiny_mnist, case)
-  with pytest.raises(MnistSourceError, match=message) as raised:
+  with pytest.raises(SourceError, match=message) as raised:
     _prepare(tiny_mnist, tmp_path)
   assert bad_path in str(raised.value)
   # Nothing was published as a prepared dataset.
   assert not list((tmp_path / 'tfds').glob('vendored_mnist/*/dataset_info.json'))
 
 
-def test_unknown_source_is_rejected():
-  with pytest.raises(MnistSourceError, match='unknown MNIST source'):
-    mnist_source.make_builder('ftp', None, None)
+@pytest.mark.parametrize('dataset, stock_class', [
+    ('fashion_mnist', 'FashionMNIST'), ('kmnist', 'KMNIST')])
+def test_other_idx_datasets_keep_their_stock_builders_features(
+    dataset, stock_class, tmp_path):
+  tiny = idx_files.make_tiny_idx(str(tmp_path / dataset), dataset)
+  builder = _prepare(tiny, tmp_path, dataset)
+  stock = _stock_builder(tmp_path, dataset)
+  assert type(stock).__name__ == stock_class
+  assert isinstance(builder, type(stock)) and builder.version == stock.version
+  assert str(builder.info.features) == str(stock.info.features)
+  info = sources.dataset_info(builder, dataset)
+  assert info.image_shape == (28, 28, 1)
+  assert info.class_names == tuple(stock.info.features['label'].names)
+  assert {name: split.num_examples for name, split in builder.info.splits.items()
+         } == {'train': 120, 'test': 40}
+
+
+def test_mnists_classes_are_its_digits(tiny_mnist, tmp_path):
+  info = sources.dataset_info(_prepare(tiny_mnist, tmp_path), 'mnist')
+  assert info == dataset_info.DatasetInfo(
+      'mnist', (28, 28, 1), tuple('0123456789'))
+
+
+def test_a_fashion_mnist_label_beyond_its_classes_is_refused(tmp_path):
+  tiny = idx_files.make_tiny_idx(str(tmp_path / 'fashion'), 'fashion_mnist',
+                                 with_checksums=False)
+  labels = tiny.test_labels.copy()
+  labels[0] = 10
+  idx_files.rewrite(tiny, 'test_labels', idx_files.labels_idx(labels))
+  with pytest.raises(SourceError, match='label 10 outside 0..9'):
+    _prepare(tiny, tmp_path, 'fashion_mnist')
+
+
+def test_a_tfds_dataset_without_a_fixed_image_shape_is_refused(tmp_path):
+  # imagenette: images of any size (None, None, 3); never downloaded here.
+  with pytest.raises(SourceError, match="'imagenette' has no \"image\" feature of a "
+                     r'fixed .*\(None, None, 3\)'):
+    sources.dataset_info(_stock_builder(tmp_path, 'imagenette'), 'imagenette')
+
+
+def test_a_tfds_colour_dataset_is_described_by_its_features(tmp_path):
+  info = sources.dataset_info(_stock_builder(tmp_path, 'cifar10'), 'cifar10')
+  assert info.image_shape == (32, 32, 3) and len(info.class_names) == 10
+
+
+def test_an_unknown_tfds_dataset_is_refused_naming_it(tmp_path):
+  with pytest.raises(SourceError, match="data.dataset 'no_such_set'"):
+    _stock_builder(tmp_path, 'no_such_set')
+
+
+def test_the_vendored_source_reads_data_of_the_dataset_in_the_project():
+  assert settings.vendored_source_dir(settings.DataSpec(dataset='kmnist')) == (
+      os.path.join(settings.PROJECT_ROOT, 'data', 'kmnist'))
+  assert settings.vendored_source_dir(settings.DataSpec(source_dir='data/x')) == (
+      os.path.join(settings.PROJECT_ROOT, 'data', 'x'))
+  assert settings.vendored_source_dir(settings.DataSpec(source_dir='/abs')) == '/abs'

@@ -1,0 +1,242 @@
+"""Image folders (data.image_dir) through TFDS and TfdsExampleGen, on tiny
+PNG/JPEG folders the tests write."""
+
+import glob
+import os
+import pickle
+
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+
+from components import dataset_info
+from components import progress
+from components.tfds_example_gen import component
+from components.tfds_example_gen import executor
+from components.tfds_example_gen import image_folder
+from components.tfds_example_gen import settings
+from components.tfds_example_gen import sources
+from components.tfds_example_gen.image_folder import ImageFolderError
+
+
+def _image(seed, height, width, channels):
+  """A uint8 image unique to its seed (its first pixels encode it)."""
+  pixels = np.random.default_rng(seed).integers(
+      0, 256, size=(height, width, channels), dtype=np.uint8)
+  pixels[0, 0, 0], pixels[0, 1, 0] = seed % 256, seed // 256
+  return pixels
+
+
+def _write(path, pixels, image_format='PNG', mode=None):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  image = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+  (image.convert(mode) if mode else image).save(path, format=image_format)
+
+
+def write_class_folders(directory, classes=('dog', 'cat'), per_class=30,
+                        height=12, width=10, channels=3, start=0):
+  """PNGs in class subfolders; returns {relative path: pixels}."""
+  written = {}
+  seed = start
+  for name in classes:
+    for index in range(per_class):
+      relative = f'{name}/{name}{index:03d}.png'
+      written[relative] = _image(seed, height, width, channels)
+      _write(os.path.join(directory, relative), written[relative])
+      seed += 1
+  return written
+
+
+def write_flat_folder(directory, count=40, height=9, width=7):
+  """Grey PNGs, no subfolders; returns {relative path: pixels}."""
+  written = {}
+  for index in range(count):
+    relative = f'img{index:03d}.png'
+    written[relative] = _image(index, height, width, 1)
+    _write(os.path.join(directory, relative), written[relative])
+  return written
+
+
+def _run(output_dir, **data):
+  examples = standard_artifacts.Examples()
+  examples.uri = str(output_dir)
+  spec = settings.DataSpec(**data)
+  executor.Executor().Do({}, {'examples': [examples]},
+                         component.TfdsExampleGen(spec).exec_properties)
+  return examples
+
+
+def _records(examples, split):
+  """The tf.Examples of a split, as {feature: values} dicts."""
+  files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split),
+                                 '*.gz'))
+  return [{name: list(feature.int64_list.value) for name, feature in
+           tf.train.Example.FromString(record.numpy()).features.feature.items()}
+          for record in tf.data.TFRecordDataset(files, compression_type='GZIP')]
+
+
+def _prepared(directory, tmp_path, name='tfds', **kwargs):
+  builder = image_folder.ImageFolderBuilder(
+      image_dir=str(directory), data_dir=str(tmp_path / name), **kwargs)
+  sources.prepare(builder, str(tmp_path / f'{name}-downloads'))
+  return builder
+
+
+def _split_of_images(builder):
+  """{image bytes: split} of a prepared folder dataset."""
+  return {record['image'].tobytes(): split
+          for split in image_folder.SPLITS
+          for record in tfds.as_numpy(builder.as_dataset(split=split))}
+
+
+def test_rgb_class_folders_become_labelled_colour_examples(tmp_path):
+  written = write_class_folders(str(tmp_path / 'pets'))
+  examples = _run(tmp_path / 'out', image_dir=str(tmp_path / 'pets'))
+  assert dataset_info.recorded(examples) == dataset_info.DatasetInfo(
+      'pets', (12, 10, 3), ('cat', 'dog'))
+  by_pixels = {pixels.reshape(-1).tobytes(): relative
+               for relative, pixels in written.items()}
+  seen = []
+  for split in ('train', 'eval', 'test'):
+    records = _records(examples, split)
+    assert records, split
+    for record in records:
+      assert set(record) == {'image', 'label'}
+      relative = by_pixels[np.array(record['image'], np.uint8).tobytes()]
+      assert record['label'] == [('cat', 'dog').index(relative.split('/')[0])]
+      seen.append(relative)
+  assert sorted(seen) == sorted(written)  # Every image once.
+  assert sum(progress.split_sizes(examples).values()) == 60
+
+
+def test_a_flat_grey_folder_has_no_labels(tmp_path):
+  written = write_flat_folder(str(tmp_path / 'scans'))
+  examples = _run(tmp_path / 'out', image_dir=str(tmp_path / 'scans'))
+  info = dataset_info.recorded(examples)
+  assert info == dataset_info.DatasetInfo('scans', (9, 7, 1), ())
+  assert not info.labeled
+  records = [record for split in ('train', 'eval', 'test')
+             for record in _records(examples, split)]
+  assert all(set(record) == {'image'} and len(record['image']) == 63
+             for record in records)
+  assert sorted(np.array(record['image'], np.uint8).tobytes() for record in records
+                ) == sorted(pixels.reshape(-1).tobytes() for pixels in written.values())
+
+
+def test_caps_limit_each_split(tmp_path):
+  write_class_folders(str(tmp_path / 'pets'))
+  full = _prepared(tmp_path / 'pets', tmp_path)
+  lengths = {split: info.num_examples for split, info in full.info.splits.items()}
+  examples = _run(tmp_path / 'out', image_dir=str(tmp_path / 'pets'),
+                  train_examples=5, eval_examples=2, test_examples=10_000)
+  assert progress.split_sizes(examples) == {
+      'train': 5, 'eval': 2, 'test': lengths['test']}
+  assert len(_records(examples, 'train')) == 5
+
+
+def test_images_of_another_size_are_refused_naming_the_first(tmp_path):
+  directory = tmp_path / 'pets'
+  write_class_folders(str(directory))
+  _write(str(directory / 'dog' / 'dog010.png'), _image(99, 14, 10, 3))
+  with pytest.raises(ImageFolderError,
+                     match=r'dog/dog010.png is 14x10 \(HxW\) but cat/cat000.png '
+                     r'is 12x10; set data.image_size'):
+    image_folder.ImageFolderBuilder(image_dir=str(directory),
+                                    data_dir=str(tmp_path / 'tfds'))
+
+
+def test_image_size_resizes_every_image_to_it(tmp_path):
+  directory = tmp_path / 'pets'
+  write_class_folders(str(directory), per_class=20)
+  _write(str(directory / 'dog' / 'dog010.png'), _image(99, 30, 25, 3))
+  builder = _prepared(directory, tmp_path, image_size='6x5')
+  assert builder.info.features['image'].shape == (6, 5, 3)
+  records = [record for split in image_folder.SPLITS
+             for record in tfds.as_numpy(builder.as_dataset(split=split))]
+  assert len(records) == 40
+  assert all(record['image'].shape == (6, 5, 3) for record in records)
+
+
+def test_jpeg_images_of_any_extension_case_are_read(tmp_path):
+  directory = tmp_path / 'photos'
+  pixels = {}
+  for index in range(30):
+    pixels[index] = np.full((8, 8, 3), index * 8, np.uint8)  # Flat: JPEG-exact.
+    _write(str(directory / f'p{index:02d}.JPG' if index % 2 else
+               directory / f'p{index:02d}.jpeg'), pixels[index], 'JPEG')
+  (directory / 'notes.txt').write_text('not an image')
+  builder = _prepared(directory, tmp_path)
+  read = _split_of_images(builder)
+  assert len(read) == 30
+  assert sorted(read) == sorted(image.tobytes() for image in pixels.values())
+
+
+def test_palette_and_alpha_images_make_a_colour_dataset(tmp_path):
+  directory = tmp_path / 'mixed'
+  write_flat_folder(str(directory), count=30, height=4, width=4)
+  assert image_folder.image_shape(
+      str(directory), image_folder.list_images(str(directory)).paths, None) == (4, 4, 1)
+  _write(str(directory / 'rgba.png'), _image(1, 4, 4, 3), mode='RGBA')
+  _write(str(directory / 'palette.png'), _image(2, 4, 4, 3), mode='P')
+  builder = _prepared(directory, tmp_path)
+  assert builder.info.features['image'].shape == (4, 4, 3)
+  assert len(_split_of_images(builder)) == 32
+
+
+def test_adding_images_moves_no_other_image_between_splits(tmp_path):
+  directory = tmp_path / 'pets'
+  write_class_folders(str(directory))
+  before = _split_of_images(_prepared(directory, tmp_path, name='before'))
+  for index in range(30):  # New images, a new class among them.
+    _write(str(directory / ('dog', 'cat', 'eel')[index % 3] / f'new{index:02d}.png'),
+           _image(1000 + index, 12, 10, 3))
+  after = _split_of_images(_prepared(directory, tmp_path, name='after'))
+  assert len(before) == 60 and len(after) == 90
+  assert {pixels: after[pixels] for pixels in before} == before
+
+
+def test_a_split_left_empty_is_refused(tmp_path):
+  write_flat_folder(str(tmp_path / 'few'), count=2)  # Three splits: one is empty.
+  with pytest.raises(ImageFolderError, match=r"2 images leave the '(train|eval|test)' "
+                     r'split empty \(data.eval_percent=10.0'):
+    image_folder.ImageFolderBuilder(image_dir=str(tmp_path / 'few'),
+                                    data_dir=str(tmp_path / 'tfds'))
+
+
+def test_a_folder_without_images_is_refused(tmp_path):
+  (tmp_path / 'empty' / 'sub').mkdir(parents=True)
+  (tmp_path / 'empty' / 'readme.txt').write_text('no images')
+  with pytest.raises(ImageFolderError, match='holds no PNG or JPEG image'):
+    image_folder.list_images(str(tmp_path / 'empty'))
+
+
+def test_images_beside_class_folders_are_refused(tmp_path):
+  write_class_folders(str(tmp_path / 'pets'), per_class=2)
+  _write(str(tmp_path / 'pets' / 'stray.png'), _image(5, 12, 10, 3))
+  with pytest.raises(ImageFolderError, match=r'both in class subfolders and beside '
+                     r'them \(stray.png\)'):
+    image_folder.list_images(str(tmp_path / 'pets'))
+
+
+def test_the_fingerprint_follows_names_and_bytes(tmp_path):
+  directory = tmp_path / 'pets'
+  write_class_folders(str(directory), per_class=3)
+  before = sources.source_fingerprint(settings.DataSpec(image_dir=str(directory)))
+  assert before == image_folder.fingerprint(str(directory))
+  _write(str(directory / 'cat' / 'cat001.png'), _image(77, 12, 10, 3))
+  edited = image_folder.fingerprint(str(directory))
+  os.rename(directory / 'cat' / 'cat002.png', directory / 'cat' / 'cat009.png')
+  renamed = image_folder.fingerprint(str(directory))
+  assert len({before, edited, renamed}) == 3
+
+
+def test_the_builder_survives_pickling_for_beam_workers(tmp_path):
+  write_class_folders(str(tmp_path / 'pets'))
+  builder = _prepared(tmp_path / 'pets', tmp_path, image_size='6x5', split_seed=3)
+  clone = pickle.loads(pickle.dumps(builder))
+  assert clone.info.features['image'].shape == (6, 5, 3)
+  assert _split_of_images(clone) == _split_of_images(builder)
