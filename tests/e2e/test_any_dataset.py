@@ -7,8 +7,6 @@ shape, and the report shows its classes (or none)."""
 import glob
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,29 +17,28 @@ from tests import idx_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-TIMEOUT_S = 900
 # A few steps: these runs test the plumbing of a dataset, not quality.
 QUICK = ('training.epochs=1', 'training.max_train_steps=2',
          'thresholds.min_psnr_db=0', 'thresholds.max_mse=1')
 
 
-def _cli(cwd, *args):
-  result = subprocess.run([sys.executable, '-m', 'pipeline.cli', *args],
-                          cwd=cwd, capture_output=True, text=True,
-                          timeout=TIMEOUT_S, check=False)
-  assert result.returncode == 0, (args, result.stdout[-3000:],
-                                  result.stderr[-3000:])
-  return result
+def _cli(zygote, cwd, *args):
+  """Runs `dae-pipeline ARGS` in `cwd` (a fork of the e2e zygote, see
+  conftest.py); returns its output (stdout and stderr), asserting success."""
+  log = cwd / f'{args[0]}-{len(list(cwd.glob("*.log")))}.log'
+  status, output = zygote(args, log, cwd=cwd)
+  assert status == 0, (args, output[-4000:])
+  return output
 
 
-def _run(tmp_path, *settings):
-  """Runs the smoke profile with `settings`; returns (root, serving, stdout)."""
+def _run(zygote, tmp_path, *settings):
+  """Runs the smoke profile with `settings`; returns (root, serving, output)."""
   root, serving = tmp_path / 'root', tmp_path / 'serving'
   args = ['run', '--profile', 'smoke', '--pipeline-root', str(root),
           '--serving-dir', str(serving)]
   for setting in settings + QUICK:
     args += ['--set', setting]
-  return root, serving, _cli(tmp_path, *args).stdout
+  return root, serving, _cli(zygote, tmp_path, *args)
 
 
 def _pushed_input_shape(serving):
@@ -60,9 +57,9 @@ def _report_metrics(root):
     return json.load(metrics_file)
 
 
-def _report_page(tmp_path, root, serving):
+def _report_page(zygote, tmp_path, root, serving):
   output = tmp_path / 'report.html'
-  _cli(tmp_path, 'report', '--pipeline-root', str(root), '--serving-dir',
+  _cli(zygote, tmp_path, 'report', '--pipeline-root', str(root), '--serving-dir',
        str(serving), '--output', str(output))
   return output.read_text(encoding='utf-8')
 
@@ -85,51 +82,51 @@ def _blobs(rng, count, height, width, channels):
   return np.rint(images * 255).astype(np.uint8)
 
 
-def test_a_tiny_idx_dataset_named_fashion_mnist_pushes_with_its_classes(tmp_path):
+def test_a_tiny_idx_dataset_named_fashion_mnist_pushes_with_its_classes(zygote, tmp_path):
   tiny = idx_files.make_tiny_idx(str(tmp_path / 'fashion'), 'fashion_mnist',
                                  num_train=100, num_test=30)
   root, serving, stdout = _run(
-      tmp_path, 'data.dataset=fashion_mnist', f'data.source_dir={tiny.directory}',
+      zygote, tmp_path, 'data.dataset=fashion_mnist', f'data.source_dir={tiny.directory}',
       'data.train_examples=70', 'data.eval_examples=30', 'data.test_examples=30')
   assert 'inferring it from the train split' in stdout  # No curated schema.
   assert _pushed_input_shape(serving) == (None, 28, 28, 1)
   dataset = _report_metrics(root)['dataset']
   assert dataset['name'] == 'fashion_mnist'
   assert dataset['class_names'][0] == 'T-shirt/top'
-  assert 'T-shirt/top' in _report_page(tmp_path, root, serving)
+  assert 'T-shirt/top' in _report_page(zygote, tmp_path, root, serving)
 
 
-def test_rgb_class_folders_of_another_size_push_a_model_of_that_shape(tmp_path):
+def test_rgb_class_folders_of_another_size_push_a_model_of_that_shape(zygote, tmp_path):
   rng = np.random.default_rng(0)
   images = _blobs(rng, 60, 12, 20, 3)
   for index, image in enumerate(images):
     _write_png(tmp_path / 'images' / ('cat' if index % 2 else 'dog') /
                f'{index:03d}.png', image)
   root, serving, _ = _run(
-      tmp_path, f'data.image_dir={tmp_path / "images"}', 'data.eval_percent=20',
+      zygote, tmp_path, f'data.image_dir={tmp_path / "images"}', 'data.eval_percent=20',
       'data.test_percent=20')
   assert _pushed_input_shape(serving) == (None, 12, 20, 3)
   metrics = _report_metrics(root)
   assert metrics['dataset']['class_names'] == ['cat', 'dog']
   assert metrics['dataset']['image_shape'] == [12, 20, 3]
-  page = _report_page(tmp_path, root, serving)
+  page = _report_page(zygote, tmp_path, root, serving)
   assert 'cat' in page and 'dog' in page
 
   # The pushed model denoises a colour image of that size.
   _write_png(tmp_path / 'mine.png', images[0])
-  denoised = _cli(tmp_path, 'denoise', 'mine.png', '--serving-dir', str(serving),
+  denoised = _cli(zygote, tmp_path, 'denoise', 'mine.png', '--serving-dir', str(serving),
                   '--output', 'denoised')
-  assert os.path.isfile(tmp_path / 'denoised' / 'mine.png'), denoised.stdout
+  assert os.path.isfile(tmp_path / 'denoised' / 'mine.png'), denoised
   written = tf.io.decode_png(tf.io.read_file(str(tmp_path / 'denoised' / 'mine.png')))
   assert tuple(written.shape) == (12, 20, 3)
 
 
-def test_a_flat_grey_folder_pushes_without_classes(tmp_path):
+def test_a_flat_grey_folder_pushes_without_classes(zygote, tmp_path):
   rng = np.random.default_rng(1)
   for index, image in enumerate(_blobs(rng, 50, 16, 16, 1)):
     _write_png(tmp_path / 'flat' / f'{index:03d}.png', image)
   root, serving, _ = _run(
-      tmp_path, f'data.image_dir={tmp_path / "flat"}', 'data.eval_percent=20',
+      zygote, tmp_path, f'data.image_dir={tmp_path / "flat"}', 'data.eval_percent=20',
       'data.test_percent=20')
   assert _pushed_input_shape(serving) == (None, 16, 16, 1)
   metrics = _report_metrics(root)

@@ -7,14 +7,10 @@ are forked from one process that imported TFX once (tests/e2e/zygote.py);
 the runs of edited code start from scratch, to import the edited files.
 """
 
-import contextlib
 import json
 import os
-import select
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -23,10 +19,10 @@ from pipeline import recovery
 from pipeline import run_summary
 import pipeline_config
 from tests import idx_files
+from tests.e2e import zygote as zygote_lib
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-RUN_TIMEOUT_S = 600
 
 
 def _run_args(tmp_path, source_dir):
@@ -40,39 +36,6 @@ def _run_args(tmp_path, source_dir):
           # floors are off so that every run's model is blessed and pushed.
           '--set', 'training.epochs=2', '--set', 'training.max_train_steps=2',
           '--set', 'thresholds.min_psnr_db=0', '--set', 'thresholds.max_mse=1']
-
-
-@contextlib.contextmanager
-def _zygote(cwd, env=None):
-  """A process that forks `dae-pipeline` runs (see tests/e2e/zygote.py);
-  yields run(args, log path, crash_in=None) -> (exit status, output)."""
-  process = subprocess.Popen([sys.executable, '-m', 'tests.e2e.zygote'],
-                             cwd=cwd, env=env, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-  assert json.loads(process.stdout.readline()) == {'ready': True}
-
-  def run(args, log, crash_in=None):
-    process.stdin.write(json.dumps(
-        {'args': args, 'log': str(log), 'crash_in': crash_in}) + '\n')
-    process.stdin.flush()
-    ready, _, _ = select.select([process.stdout], [], [], RUN_TIMEOUT_S)
-    if not ready:
-      process.kill()
-      pytest.fail(f'no answer within {RUN_TIMEOUT_S} s; see {log}')
-    status = json.loads(process.stdout.readline())['status']
-    return status, log.read_text()
-
-  try:
-    yield run
-  finally:
-    process.stdin.close()
-    process.wait(timeout=60)
-
-
-@pytest.fixture(scope='module')
-def zygote():
-  with _zygote(pipeline_config.repository_root()) as run:
-    yield run
 
 
 def _metadata_path(tmp_path):
@@ -193,7 +156,7 @@ def test_edits_rerun_exactly_the_components_whose_code_changed(tmp_path):
   # The copy shadows the installed project: it is first on sys.path, and each
   # run imports it afresh.
   env = dict(os.environ, PYTHONPATH=str(code))
-  with _zygote(str(code), env) as run:
+  with zygote_lib.client(str(code), env) as run:
     code_first, output = run(args, tmp_path / 'first.log')
     assert code_first == 0, output[-3000:]
     first = _latest_states(tmp_path)
