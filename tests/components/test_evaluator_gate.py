@@ -57,7 +57,7 @@ def _write_examples(uri, info=MNIST, marked=MARKED_CLASS):
         clean = rng.uniform(0.2, 0.8, info.pixels).astype(np.float32)
         clean[:channels] = 0.0
         noisy = clean + OFFSET
-        if label == marked:
+        if label is not None and label == marked:
           noisy[:channels] = 1.0
         feature = {
             features.NOISY: tf.train.Feature(float_list=tf.train.FloatList(value=noisy)),
