@@ -15,7 +15,7 @@ help:
 	@echo "make test    set up if needed, run all tests (PYTEST_ARGS='-m \"not e2e\"' for the fast ones)"
 	@echo "make setup   create $(VENV) from requirements.lock"
 	@echo "make lock    re-resolve requirements.lock from requirements.in with uv"
-	@echo "make tensorboard  TensorBoard on the newest run's training logs and denoised digits"
+	@echo "make tensorboard  TensorBoard on the newest run's training logs and denoised images"
 	@echo "make report  write the newest run's HTML report beside its pipeline root (build/smoke/report.html for smoke)"
 	@echo "make bench-quality / bench-speed   the benchmarks (BENCH_ARGS=--quick for a few minutes)"
 	@echo "make bench-recipes RECIPES_DIR=D   score recipes trained into D (bench/README.md, Recipes)"

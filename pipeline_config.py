@@ -128,15 +128,16 @@ class ThresholdConfig:
     max_mse: Highest acceptable test-set mean squared error (pixels in [0, 1]).
     max_psnr_drop_db: Largest PSNR drop, in dB, tolerated against the latest
       blessed model (0: the candidate must not be worse).
-    max_digit_psnr_drop_db: Largest PSNR drop, in dB, tolerated on any one
-      digit (the test images of that label) against the latest blessed
-      model's PSNR on that digit; None turns the per-digit gate off. A
-      candidate better overall but much worse on one digit is not blessed.
+    max_class_psnr_drop_db: Largest PSNR drop, in dB, tolerated on any one
+      class (the test images of that label; MNIST's classes are its digits)
+      against the latest blessed model's PSNR on that class; None turns the
+      per-class gate off (a dataset without labels has none). A candidate
+      better overall but much worse on one class is not blessed.
   """
   min_psnr_db: float = 24.0
   max_mse: float = 0.004
   max_psnr_drop_db: float = 0.0
-  max_digit_psnr_drop_db: Optional[float] = 0.5
+  max_class_psnr_drop_db: Optional[float] = 0.5
 
   def __post_init__(self):
     _require(math.isfinite(self.min_psnr_db), 'thresholds.min_psnr_db',
@@ -146,11 +147,18 @@ class ThresholdConfig:
     _require(math.isfinite(self.max_psnr_drop_db) and self.max_psnr_drop_db >= 0,
              'thresholds.max_psnr_drop_db',
              f'must be >= 0 dB, got {self.max_psnr_drop_db}')
-    _require(self.max_digit_psnr_drop_db is None or (
-        math.isfinite(self.max_digit_psnr_drop_db)
-        and self.max_digit_psnr_drop_db >= 0),
-             'thresholds.max_digit_psnr_drop_db',
-             f'must be >= 0 dB or None, got {self.max_digit_psnr_drop_db}')
+    _require(self.max_class_psnr_drop_db is None or (
+        math.isfinite(self.max_class_psnr_drop_db)
+        and self.max_class_psnr_drop_db >= 0),
+             'thresholds.max_class_psnr_drop_db',
+             f'must be >= 0 dB or None, got {self.max_class_psnr_drop_db}')
+
+
+# Fields that were renamed: {old dotted name: new one}, so that an old
+# `--set` says where its setting went instead of "unknown".
+RENAMED_FIELDS = {
+    'thresholds.max_digit_psnr_drop_db': 'thresholds.max_class_psnr_drop_db',
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +278,8 @@ def with_overrides(config: PipelineConfig,
   nested: Dict[str, Dict[str, Any]] = {}
   top: Dict[str, Any] = {}
   for dotted, value in overrides.items():
+    if dotted in RENAMED_FIELDS:
+      raise ConfigError(dotted, f'renamed to {RENAMED_FIELDS[dotted]}')
     section, _, name = dotted.rpartition('.')
     owner = type(getattr(config, section, None)) if section else PipelineConfig
     if section and not dataclasses.is_dataclass(owner):

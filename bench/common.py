@@ -109,6 +109,16 @@ def load_mnist(source_dir: Optional[str] = None) -> Dict[str, Tuple[np.ndarray, 
   return splits
 
 
+def mnist_info():
+  """MNIST's DatasetInfo, from MNIST's source module (the benchmarks are
+  MNIST's): 28x28 grey images of the digits 0..9."""
+  from components import dataset_info  # pylint: disable=g-import-not-at-top
+  from components.tfds_example_gen import mnist_source  # pylint: disable=g-import-not-at-top
+  return dataset_info.DatasetInfo(
+      'mnist', (mnist_source.IMAGE_ROWS, mnist_source.IMAGE_COLUMNS, 1),
+      [str(label) for label in range(mnist_source.NUM_CLASSES)])
+
+
 def noisy_copy(images: np.ndarray, labels: np.ndarray,
                noise_config: pipeline_config.NoiseConfig
                ) -> Tuple[np.ndarray, np.ndarray]:
@@ -123,7 +133,7 @@ def noisy_copy(images: np.ndarray, labels: np.ndarray,
   clean = flat.astype(np.float32) / 255.0
   noisy, _ = noise.add_noise(clean, noise.example_keys(flat, labels),
                              noise_config.spec())
-  shape = (-1, 28, 28, 1)
+  shape = (-1,) + mnist_info().image_shape
   return clean.reshape(shape), noisy.reshape(shape)
 
 

@@ -64,7 +64,7 @@ def load_hand_written(commit: str, name: str):
 def mnist_like(count: int, seed: int = 0):
   """uint8 images [count, 784] about as sparse as MNIST's (~19% ink), labels."""
   rng = np.random.default_rng(seed)
-  images = rng.integers(0, 256, (count, noise.PIXELS), dtype=np.uint8)
+  images = rng.integers(0, 256, (count, common.mnist_info().pixels), dtype=np.uint8)
   images[rng.random(images.shape) > 0.19] = 0
   return images, rng.integers(0, 10, count)
 
@@ -116,7 +116,7 @@ class _NoiseAndEncode(beam.DoFn):
     self._spec, self._hand_encoder, self._hand_sink = spec, hand_encoder, hand_sink
 
   def process(self, batch):
-    images, labels = noise_executor.parse_batch(batch, 'train')
+    images, labels = noise_executor.parse_batch(batch, 'train', common.mnist_info())
     clean = images.astype(np.float32) / 255.0
     noisy, levels = noise.add_noise(clean, noise.example_keys(images, labels), self._spec)
     if self._hand_encoder:

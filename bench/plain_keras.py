@@ -27,7 +27,6 @@ def main(argv=None) -> int:
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from bench import common  # pylint: disable=g-import-not-at-top
-  from components import features  # pylint: disable=g-import-not-at-top
   from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import plan as trainer_plan  # pylint: disable=g-import-not-at-top
@@ -62,7 +61,7 @@ def main(argv=None) -> int:
   epochs, per_epoch = plan.epochs, plan.steps_per_epoch
   model = model_lib.compile_model(
       model_lib.build_model(training.architecture, training.loss,
-                            features.IMAGE_SHAPE), training.loss,
+                            common.mnist_info().image_shape), training.loss,
       training.learning_rate, schedule=training.lr_schedule,
       total_steps=epochs * per_epoch)
   dataset = (tf.data.Dataset.from_tensor_slices((train_noisy, train_clean))

@@ -34,6 +34,7 @@ import argparse
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import gzip
 import json
 import os
@@ -194,19 +195,36 @@ RECIPES = (
 RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
 
 
+def _idx_bytes(source_dir: str, split: str, key: str) -> bytes:
+  path = os.path.join(source_dir, features.SOURCE_FILENAMES[f'{split}_{key}'])
+  with gzip.open(path, 'rb') as idx_file:
+    return idx_file.read()
+
+
+@functools.lru_cache(maxsize=None)
+def image_shape(source_dir: Optional[str] = None) -> tuple:
+  """(rows, columns, 1): the images' shape, as MNIST's IDX image header says
+  (magic, count, rows, columns as big-endian int32)."""
+  header = _idx_bytes(source_dir or pipeline_config.default_source_dir(), 'test',
+                      'data')[:features.IDX_IMAGES_HEADER_BYTES]
+  _, _, rows, columns = np.frombuffer(header, '>i4')
+  return (int(rows), int(columns), 1)
+
+
 def read_idx(source_dir: str, split: str):
-  """(uint8 images [N, 784], int64 labels [N]) of a split's gzipped IDX files.
+  """(uint8 images [N, rows x columns], int64 labels [N]) of a split's
+  gzipped IDX files.
 
   Numpy alone (the TFDS builder's checks live in sources, which needs
   TensorFlow), so that training runs where only Keras and a backend are.
   """
   def payload(key: str, header_bytes: int) -> np.ndarray:
-    path = os.path.join(source_dir, features.SOURCE_FILENAMES[f'{split}_{key}'])
-    with gzip.open(path, 'rb') as idx_file:
-      return np.frombuffer(idx_file.read(), np.uint8, offset=header_bytes)
+    return np.frombuffer(_idx_bytes(source_dir, split, key), np.uint8,
+                         offset=header_bytes)
   pixels = payload('data', features.IDX_IMAGES_HEADER_BYTES)
   labels = payload('labels', features.IDX_LABELS_HEADER_BYTES)
-  return pixels.reshape(-1, features.PIXELS), labels.astype(np.int64)
+  rows, columns, _ = image_shape(source_dir)
+  return pixels.reshape(-1, rows * columns), labels.astype(np.int64)
 
 
 def write_order(path: str) -> None:
@@ -265,7 +283,7 @@ class FreshNoiseBatches(keras.utils.PyDataset):
     noisy, _ = noise.add_noise(
         self._clean[chosen], noise.redraw_keys(self._keys[chosen], draws),
         self._spec)
-    shape = (-1,) + features.IMAGE_SHAPE
+    shape = (-1,) + image_shape()
     return noisy.reshape(shape), self._clean[chosen].reshape(shape)
 
   def on_epoch_end(self) -> None:
@@ -285,7 +303,7 @@ def build_uncompiled(recipe: Recipe) -> keras.Model:
   spec = dataclasses.replace(model_lib.UNET_SPECS[recipe.architecture],
                              **recipe.unet)
   return model_lib.build_unet(spec, loss=recipe.loss,
-                              image_shape=features.IMAGE_SHAPE)
+                              image_shape=image_shape())
 
 
 def build(recipe: Recipe, total_steps: int = 0):

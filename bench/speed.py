@@ -182,10 +182,10 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
   images / 4 in eager steps, each after a warm-up)."""
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from components import features  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
   training = config.training
+  image_shape = common.mnist_info().image_shape
 
   # The Trainer's loop: compiled `fit`, its batch size and precision policy.
   keras.utils.set_random_seed(training.seed)
@@ -193,7 +193,7 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
       allow_mixed_precision=training.mixed_precision)
   policy = keras.mixed_precision.global_policy().name
   model = model_lib.compile_model(model_lib.build_model(architecture, training.loss,
-                                                      features.IMAGE_SHAPE),
+                                                      image_shape),
                                   training.loss,
                                   training.learning_rate, schedule=training.lr_schedule,
                                   total_steps=10 * steps)
@@ -209,7 +209,7 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
 
   # The article's loop: eager GradientTape, batch 32, float32.
   keras.mixed_precision.set_global_policy('float32')
-  model = model_lib.build_model(architecture, training.loss, features.IMAGE_SHAPE)
+  model = model_lib.build_model(architecture, training.loss, image_shape)
   loss_fn = model_lib.make_loss(training.loss)
   optimizer = keras.optimizers.Adam(training.learning_rate)
   eager_steps = max(10, steps * training.batch_size // EAGER_BATCH // 4)
@@ -247,18 +247,18 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components.trainer import data  # pylint: disable=g-import-not-at-top
-  from components import features  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
   training = config.training
+  image_shape = common.mnist_info().image_shape
   keras.utils.set_random_seed(training.seed)
   strategy.choose_placement(allow_mixed_precision=training.mixed_precision)
   files = [os.path.join(noisy_examples_uri, 'Split-train', '*')]
-  noisy, clean, _ = data.read_arrays(files)
+  noisy, clean, _ = data.read_arrays(files, common.mnist_info())
   warm_up_steps = max(5, steps // 4)
   model = model_lib.compile_model(model_lib.build_model(training.architecture,
                                                       training.loss,
-                                                      features.IMAGE_SHAPE),
+                                                      image_shape),
                                   training.loss, training.learning_rate,
                                   schedule=training.lr_schedule,
                                   total_steps=2 * (warm_up_steps + repeats * steps))
@@ -269,7 +269,7 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
             .batch(training.batch_size).prefetch(tf.data.AUTOTUNE))
 
   def trainer_input():
-    return data.make_dataset(files, training.batch_size,
+    return data.make_dataset(files, training.batch_size, common.mnist_info(),
                              shuffle_seed=training.seed, repeat=True)
 
   def images_per_s(dataset):
@@ -303,8 +303,10 @@ def noise_throughput(examples_uri: str, config, repeats: int) -> Dict[str, objec
   from components.noise_transform import noise  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  from components import dataset_info  # pylint: disable=g-import-not-at-top
   examples = standard_artifacts.Examples()
   examples.uri = examples_uri
+  dataset_info.record(examples, common.mnist_info())
   splits = sorted(name for name in os.listdir(examples_uri) if name.startswith('Split-'))
   examples.split_names = artifact_utils.encode_split_names(
       [name[len('Split-'):] for name in splits])

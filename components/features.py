@@ -7,12 +7,13 @@ that configuration's code does not change the components' code fingerprints).
 """
 
 # Written by TfdsExampleGen (and the names of TFDS's MNIST features).
-IMAGE = 'image'  # int64 [784]: raw pixels 0..255, row-major 28x28.
-LABEL = 'label'  # int64 [1]: the digit 0..9.
+# Shapes and class names are the dataset's (components/dataset_info.py).
+IMAGE = 'image'  # int64 [H*W*C]: raw pixels 0..255, row-major, channels last.
+LABEL = 'label'  # int64 [1]: the class; absent when the dataset has no labels.
 
 # Written by NoiseTransform.
-CLEAN = 'clean'  # float [784] in [0, 1]: what the model must reconstruct.
-NOISY = 'noisy'  # float [784], [0, 1] scale (outside it when unclipped).
+CLEAN = 'clean'  # float [H*W*C] in [0, 1]: what the model must reconstruct.
+NOISY = 'noisy'  # float [H*W*C], [0, 1] scale (outside it when unclipped).
 NOISE_LEVEL = 'noise_level'  # float [1]: the stddev, or salt-and-pepper amount.
 
 # Custom property of the Examples artifacts of TfdsExampleGen and
@@ -22,9 +23,6 @@ SPLIT_SIZES_PROPERTY = 'split_sizes'
 # made them (components/noise_transform/noise.py), which the Trainer reads to
 # draw fresh noise of the same kind every pass (training.fresh_noise).
 NOISE_SPEC_PROPERTY = 'noise_spec'
-
-IMAGE_SHAPE = (28, 28, 1)
-PIXELS = 28 * 28
 
 # The vendored source: four gzipped IDX files in a directory, keyed as TFDS's
 # stock builder keys them, and the IDX headers before their pixels / labels.

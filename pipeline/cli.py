@@ -207,7 +207,7 @@ def make_parser() -> argparse.ArgumentParser:
                              'build/smoke/report.html for smoke)')
   tensorboard_parser = commands.add_parser(
       'tensorboard', help="open TensorBoard on the newest run's training logs "
-      '(losses per epoch, a few denoised test digits per epoch under Images)')
+      '(losses per epoch, a few denoised held-out images per epoch under Images)')
   _add_location_arguments(tensorboard_parser, serving_dir=False, follow_up=True)
   tensorboard_parser.add_argument('--port', type=int, default=6006,
                                   help='port to serve on (default: 6006)')

@@ -14,7 +14,6 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2
 from tfx.proto import trainer_pb2
 
-from components import features
 from components.data_gate.component import DataValidationGate
 from components.evaluator import metrics as evaluator_metrics
 from components.evaluator.component import ServedBaselineEvaluator
@@ -25,7 +24,6 @@ from components.schema_importer.component import read_schema_text
 from components.schema_importer.component import SchemaImporter
 from components.served_model.component import ServedModel
 from components.tfds_example_gen.component import TfdsExampleGen
-from components.trainer import plan as trainer_plan
 from components.trainer.component import Trainer
 from components.trainer import run_fn as trainer_run_fn
 from components.visual_report.component import VisualReport
@@ -43,7 +41,7 @@ SCHEMA_GEN_ID = 'SchemaGen'
 SCHEMA_UNSEEN_SPLITS = ('eval', 'test')
 # Config fields that orchestrators may turn into per-run parameters (the
 # components take RuntimeParameters there; TFX supports none inside TrainArgs
-# or the EvalConfig, so training steps and thresholds are set when compiling).
+# or the EvalConfig, so training settings and thresholds are set when compiling).
 RUNTIME_PARAMETER_FIELDS = tuple(f'noise.{name}'
                                  for name in NoiseTransform.PER_RUN_FIELDS)
 
@@ -98,12 +96,9 @@ def beam_pipeline_args(config: pipeline_config.PipelineConfig) -> List[str]:
 
 def trainer_custom_config(config: pipeline_config.PipelineConfig
                           ) -> Dict[str, Any]:
-  """Every setting `run_fn` reads (all required there), from the config."""
-  return {
-      trainer_run_fn.TRAINING_KEY: config.training.spec().to_json(),
-      trainer_run_fn.TRAIN_EXAMPLES_KEY: config.data.train_examples,
-      trainer_run_fn.EVAL_EXAMPLES_KEY: config.data.eval_examples,
-  }
+  """The settings `run_fn` reads from the config; the rest (split sizes, the
+  dataset's description, the noise) its executor adds from the examples."""
+  return {trainer_run_fn.TRAINING_KEY: config.training.spec().to_json()}
 
 
 def create_pipeline(config: pipeline_config.PipelineConfig,
@@ -130,13 +125,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     infer_schema: Infer the schema from the train split even when a curated
       one exists (`dae-pipeline schema`, which writes it for curation).
   """
-  data, training = config.data, config.training
-  # For TFX's record: the plan on one replica (run_fn plans for the replicas
-  # it finds, see components/trainer/plan.py).
-  one_replica_plan = trainer_plan.plan_training(
-      data.train_examples, training.batch_size, training.epochs,
-      training.max_train_steps)
-  eval_steps = trainer_plan.steps_per_pass(data.eval_examples, training.batch_size)
+  data = config.data
   unknown = set(runtime_parameters or ()) - set(RUNTIME_PARAMETER_FIELDS)
   if unknown:
     raise ValueError(f'no runtime parameter for {sorted(unknown)}; only for '
@@ -182,12 +171,14 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   noise_transform.add_upstream_node(data_gate)
 
   # Train the denoising autoencoder, noisy -> clean, and export a SavedModel.
+  # No num_steps: run_fn plans its steps from the split sizes the examples
+  # record and the replicas it finds (TFX passes an unset num_steps to it as
+  # None, tfx/components/trainer/fn_args_utils.py).
   trainer = Trainer(
       run_fn=RUN_FN,
       examples=noise_transform.outputs['noisy_examples'],
-      train_args=trainer_pb2.TrainArgs(splits=['train'],
-                                       num_steps=one_replica_plan.total_steps),
-      eval_args=trainer_pb2.EvalArgs(splits=['eval'], num_steps=eval_steps),
+      train_args=trainer_pb2.TrainArgs(splits=['train']),
+      eval_args=trainer_pb2.EvalArgs(splits=['eval']),
       custom_config=trainer_custom_config(config)).with_id(TRAINER_ID)
 
   # Copy the model served now: the baseline the candidate must not lose to
@@ -203,10 +194,9 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       model=trainer.outputs['model'],
       baseline_model=served_model.outputs['model'],
       example_splits=['test'],
-      eval_config=make_eval_config(config.thresholds,
-                                   features.IMAGE_SHAPE)).with_id(EVALUATOR_ID)
+      eval_config=make_eval_config(config.thresholds)).with_id(EVALUATOR_ID)
 
-  # Draw the run's pictures (digit grid, PSNR per digit) and record its verdict's
+  # Draw the run's pictures (class grid, PSNR per class) and record its verdict's
   # facts (failed gates, the noisy input's figures), blessed or not.
   visual_report = VisualReport(
       model=trainer.outputs['model'],

@@ -3,8 +3,9 @@
 The facts (verdict, failed gates, push, figures of the model, the noisy input
 and the last blessed model, split sizes) come from the run's
 `run_outcome.RunOutcome`, the same facts as the run's closing verdict; the
-per-digit PSNR and the pictures from its VisualReport artifact. The page
-embeds its images (base64 data URIs) and needs no network.
+dataset, the per-class PSNR (named by the dataset's class names; none for a
+dataset without labels) and the pictures from its VisualReport artifact.
+The page embeds its images (base64 data URIs) and needs no network.
 """
 
 import base64
@@ -52,6 +53,7 @@ img { max-width: 100%; }
 </section>
 <table id="run"><tr><th>run</th><td><code>{{ run_id }}</code></td></tr>
 <tr><th>profile</th><td>{{ profile }}</td></tr>
+<tr><th>dataset</th><td>{{ dataset }}</td></tr>
 <tr><th>data</th><td>{{ splits }}</td></tr></table>
 <h2>Test metrics</h2>
 <p class="note">{{ baseline_note }}</p>
@@ -66,14 +68,14 @@ img { max-width: 100%; }
 ones: what the model starts from. PSNR is 10&middot;log10(1/MSE) from the
 mean MSE over all test pixels; mean_image_psnr averages per-image PSNR; SSIM
 is the mean of <code>tf.image.ssim</code> (defaults, max_val 1).</p>
-<h2>PSNR per digit</h2>
-<img alt="PSNR per digit" src="data:image/png;base64,{{ chart }}">
-<table id="digits"><tr><th>digit</th>{% for digit in digits %}<th>{{ digit }}</th>{% endfor %}</tr>
-<tr><td>this model (dB)</td>{% for value in digit_candidate %}<td>{{ value }}</td>{% endfor %}</tr>
-{% if compare %}<tr><td>last blessed model (dB)</td>{% for value in digit_baseline %}<td>{{ value }}</td>{% endfor %}</tr>{% endif %}
-</table>
-<h2>Test digits: clean, noisy, denoised</h2>
-<img alt="clean, noisy and denoised test digits" src="data:image/png;base64,{{ grid }}">
+{% if chart %}<h2>PSNR per class</h2>
+<img alt="PSNR per class" src="data:image/png;base64,{{ chart }}">
+<table id="classes"><tr><th>class</th>{% for name in classes %}<th>{{ name }}</th>{% endfor %}</tr>
+<tr><td>this model (dB)</td>{% for value in class_candidate %}<td>{{ value }}</td>{% endfor %}</tr>
+{% if compare %}<tr><td>last blessed model (dB)</td>{% for value in class_baseline %}<td>{{ value }}</td>{% endfor %}</tr>{% endif %}
+</table>{% endif %}
+<h2>Test images: clean, noisy, denoised</h2>
+<img alt="clean, noisy and denoised test images" src="data:image/png;base64,{{ grid }}">
 <p><small>Report artifact: <code>{{ report_uri }}</code></small></p>
 </body></html>
 ''', autoescape=True)
@@ -82,8 +84,8 @@ is the mean of <code>tf.image.ssim</code> (defaults, max_val 1).</p>
 def _format(name: str, value: Optional[float], signed: bool = False) -> str:
   if value is None:
     return '-'
-  digits = 5 if name == 'mse' else (4 if name == 'ssim' else 2)
-  return f'{value:+.{digits}f}' if signed else f'{value:.{digits}f}'
+  places = 5 if name == 'mse' else (4 if name == 'ssim' else 2)
+  return f'{value:+.{places}f}' if signed else f'{value:.{places}f}'
 
 
 def _baseline_note(outcome: run_outcome.RunOutcome) -> str:
@@ -102,6 +104,17 @@ def _splits(split_sizes: Dict[str, int]) -> str:
   if not names:
     return 'sizes not recorded'
   return ', '.join(f'{name} {split_sizes[name]}' for name in names) + ' examples'
+
+
+def _dataset(info: Optional[report_lib.DatasetInfo]) -> str:
+  """'mnist, 28x28 grey, 10 classes' (what the report recorded of it)."""
+  if info is None:
+    return 'not recorded'
+  height, width, channels = info.image_shape
+  colour = 'grey' if channels == 1 else 'colour'
+  classes = (f'{len(info.class_names)} classes' if info.labeled
+             else 'no labels')
+  return f'{info.name}, {width}x{height} {colour}, {classes}'
 
 
 def _metric_rows(outcome: run_outcome.RunOutcome) -> List[dict]:
@@ -125,20 +138,24 @@ def render_html(outcome: run_outcome.RunOutcome, profile: str) -> str:
   metrics, images = report_lib.load_report(outcome.report_uri)
   # A baseline that is the candidate itself would show a column of +0.00.
   compare = outcome.baseline is not None and not outcome.baseline_is_candidate
-  by_digit = report_lib.json_digit_keys(metrics['by_digit'])
-  digit_psnr = by_digit.get(report_lib.CANDIDATE, {}).get('psnr', {})
-  baseline_psnr = by_digit.get(report_lib.BASELINE, {}).get('psnr', {})
-  digits = sorted(digit_psnr)
+  info = report_lib.report_info(metrics)
+  by_class = report_lib.json_class_keys(metrics['by_class'])
+  class_psnr = by_class.get(report_lib.CANDIDATE, {}).get('psnr', {})
+  baseline_psnr = by_class.get(report_lib.BASELINE, {}).get('psnr', {})
+  labels = sorted(class_psnr)
+  chart = images.get(report_lib.PSNR_CHART_FILENAME)
   return _TEMPLATE.render(
-      title='MNIST denoising autoencoder: run report',
+      title='Denoising autoencoder: run report',
+      dataset=_dataset(info),
       blessed=outcome.blessed, failures=outcome.failures,
       push=run_outcome.push_line(outcome), run_id=outcome.run_id,
       profile=profile, splits=_splits(outcome.split_sizes),
       baseline_note=_baseline_note(outcome), compare=compare,
-      overall=_metric_rows(outcome), digits=digits,
-      digit_candidate=[_format('psnr', digit_psnr[digit]) for digit in digits],
-      digit_baseline=[_format('psnr', baseline_psnr.get(digit)) for digit in digits],
-      chart=base64.b64encode(images[report_lib.PSNR_CHART_FILENAME]).decode(),
+      overall=_metric_rows(outcome),
+      classes=[info.class_name(label) if info else str(label) for label in labels],
+      class_candidate=[_format('psnr', class_psnr[label]) for label in labels],
+      class_baseline=[_format('psnr', baseline_psnr.get(label)) for label in labels],
+      chart=base64.b64encode(chart).decode() if chart else None,
       grid=base64.b64encode(images[report_lib.GRID_FILENAME]).decode(),
       report_uri=outcome.report_uri)
 

@@ -128,11 +128,23 @@ def latest_output(metadata_path: str, node_id: str, key: str) -> Tuple[str, str]
   Raises:
     FileNotFoundError: no store, or no run recorded that output.
   """
+  run_id, record = latest_output_record(metadata_path, node_id, key)
+  return run_id, record.output_uris[key]
+
+
+def latest_output_record(metadata_path: str, node_id: str,
+                         key: str) -> Tuple[str, ExecutionRecord]:
+  """(run id, execution) of `node_id` in the newest run that has output
+  `key` (its URI and custom properties are the record's).
+
+  Raises:
+    FileNotFoundError: no store, or no run recorded that output.
+  """
   store = open_store(metadata_path)
   for run_id in reversed(run_ids(store)):
     record = finished_record(run_executions(store, run_id), node_id, key)
     if record is not None:
-      return run_id, record.output_uris[key]
+      return run_id, record
   raise FileNotFoundError(f'no {node_id} output {key!r} recorded in '
                           f'{metadata_path}; run the pipeline first')
 

@@ -4,15 +4,42 @@ from typing import Tuple
 
 import numpy as np
 
+from components import dataset_info
 from pipeline import run_summary
 
 NOISE_NODE = 'NoiseTransform'
 NOISY_EXAMPLES_KEY = 'noisy_examples'
 
 
+class _RecordedArtifact:
+  """An output artifact as its MLMD record has it: its URI and custom
+  properties, read the way TFX's Artifact reads them (dataset_info.recorded)
+  without importing TFX."""
+
+  def __init__(self, uri: str, properties):
+    self.uri = uri
+    self._properties = properties
+
+  def has_custom_property(self, name: str) -> bool:
+    return name in self._properties
+
+  def get_string_custom_property(self, name: str) -> str:
+    return self._properties[name]
+
+
 def read_test_images(metadata_path: str, count: int) -> Tuple[np.ndarray, np.ndarray]:
-  """(noisy, clean) float32 [count, 28, 28, 1] from the latest test split."""
+  """(noisy, clean) float32 [count, height, width, channels] from the latest
+  test split, in the shape its DatasetInfo records.
+
+  Raises:
+    FileNotFoundError: no run recorded NoiseTransform's examples.
+    MissingDatasetInfo: they record no DatasetInfo.
+  """
   from components.trainer import data  # pylint: disable=g-import-not-at-top
-  _, uri = run_summary.latest_output(metadata_path, NOISE_NODE, NOISY_EXAMPLES_KEY)
-  noisy, clean, _ = data.read_arrays([f'{uri}/Split-test/*'], limit=count)
+  _, record = run_summary.latest_output_record(metadata_path, NOISE_NODE,
+                                               NOISY_EXAMPLES_KEY)
+  examples = _RecordedArtifact(record.output_uris[NOISY_EXAMPLES_KEY],
+                               record.output_properties.get(NOISY_EXAMPLES_KEY, {}))
+  noisy, clean, _ = data.read_arrays([f'{examples.uri}/Split-test/*'],
+                                     dataset_info.recorded(examples), limit=count)
   return noisy, clean

@@ -168,6 +168,14 @@ def test_an_unusable_pipeline_root_is_a_configuration_error(capsys):
   assert len(error.splitlines()) == 1
 
 
+def test_a_renamed_setting_says_its_new_name_in_one_line(capsys):
+  assert cli.main(['run', '--set', 'thresholds.max_digit_psnr_drop_db=1']) == 2
+  error = capsys.readouterr().err.strip()
+  assert error == ("dae-pipeline: invalid configuration: config field "
+                   "'thresholds.max_digit_psnr_drop_db': renamed to "
+                   "thresholds.max_class_psnr_drop_db"), error
+
+
 def test_a_run_s_profile_is_known_by_its_pipeline_name():
   assert cli.profile_of('mnist-dae-smoke') == 'smoke'
   assert cli.profile_of('mnist-dae') == 'full'

@@ -6,6 +6,10 @@ while nothing is served. TFX's Evaluator decides "no baseline" by the
 `has_baseline = bool(input_dict.get(BASELINE_MODEL_KEY))`, then the change
 thresholds are dropped: rubber stamp). So an empty baseline is removed from
 the inputs here and the first model is gated on value thresholds alone.
+
+The EvalConfig is completed here for the examples' dataset (their
+DatasetInfo: image shape, classes; eval_config.for_dataset), which is known
+only when the pipeline runs.
 """
 
 import json
@@ -15,12 +19,17 @@ from absl import logging
 from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
+import tensorflow_model_analysis as tfma
 
+from components import dataset_info
 from components import progress
+from components.evaluator import eval_config as eval_config_lib
 from components.evaluator import extractors
 from components.served_model import executor as served_model_executor
 
 BASELINE_MODEL_KEY = standard_component_specs.BASELINE_MODEL_KEY
+EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
 EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
 EXAMPLE_SPLITS_KEY = standard_component_specs.EXAMPLE_SPLITS_KEY
 MODULE_PATH_KEY = standard_component_specs.MODULE_PATH_KEY
@@ -40,6 +49,10 @@ class Executor(evaluator_executor.Executor):
       logging.info('No model is served yet: no baseline, value thresholds only')
       input_dict = {key: artifacts for key, artifacts in input_dict.items()
                     if key != BASELINE_MODEL_KEY}
+    if exec_properties.get(EVAL_CONFIG_KEY):
+      exec_properties = dict(exec_properties, **{
+          EVAL_CONFIG_KEY: eval_config_for_examples(
+              exec_properties[EVAL_CONFIG_KEY], input_dict[EXAMPLES_KEY])})
     if not (exec_properties.get(MODULE_PATH_KEY) or
             exec_properties.get(MODULE_FILE_KEY)):
       # TFMA's default extractors and a progress bar (see extractors.py).
@@ -48,6 +61,18 @@ class Executor(evaluator_executor.Executor):
       extractors.expect_examples(
           expected_examples(input_dict[EXAMPLES_KEY], exec_properties))
     super().Do(input_dict, output_dict, exec_properties)
+
+
+def eval_config_for_examples(eval_config_json: str,
+                             examples: List[types.Artifact]) -> str:
+  """The EvalConfig (JSON) completed for the examples' dataset.
+
+  Raises:
+    MissingDatasetInfo: the examples carry no DatasetInfo.
+  """
+  eval_config = proto_utils.json_to_proto(eval_config_json, tfma.EvalConfig())
+  info = dataset_info.recorded(examples[0])
+  return proto_utils.proto_to_json(eval_config_lib.for_dataset(eval_config, info))
 
 
 def expected_examples(examples: List[types.Artifact],

@@ -1,8 +1,10 @@
 """NoiseTransform: adds seeded, reproducible noise to every example, with Beam.
 
 Consumes TfdsExampleGen's Examples (raw uint8 pixels) and writes Examples with
-``clean`` and ``noisy`` float images in [0, 1] scale (784 values each),
-``label`` and ``noise_level``. The Beam pipeline honours the pipeline's
+``clean`` and ``noisy`` float images in [0, 1] scale (height x width x
+channels values each, as the input's DatasetInfo says, which is copied onto
+the output), ``noise_level`` and, when the dataset is labelled, ``label``.
+The Beam pipeline honours the pipeline's
 ``beam_pipeline_args``, so it runs unchanged on DirectRunner, Dataflow, Flink
 or Spark; the noise of an example depends only on (seed, settings, example),
 see noise.py. Noise lives here only: the exported model never contains it.

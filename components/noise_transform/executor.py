@@ -13,6 +13,7 @@ from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
+from components import dataset_info as dataset_info_lib
 from components import example_bytes
 from components import features
 from components import progress
@@ -63,18 +64,23 @@ def exec_properties_from_spec(spec: noise.NoiseSpec) -> Dict[str, Any]:
   return {SPEC_KEY: spec.to_json()}
 
 
-def parse_example(serialized: bytes, split: str) -> Tuple[np.ndarray, int]:
-  """Reads (pixels uint8 [784], label) from one TfdsExampleGen tf.Example
-  (the slow path, which names what is wrong with a bad example)."""
+def parse_example(serialized: bytes, split: str,
+                  info: dataset_info_lib.DatasetInfo
+                  ) -> Tuple[np.ndarray, Optional[int]]:
+  """Reads (pixels uint8 [pixels], label) from one TfdsExampleGen tf.Example
+  (the slow path, which names what is wrong with a bad example); the label
+  is None for a dataset without labels."""
   features = tf.train.Example.FromString(serialized).features.feature
   pixels = np.asarray(features[IMAGE_FEATURE].int64_list.value, dtype=np.int64)
   labels = features[LABEL_FEATURE].int64_list.value
-  if pixels.shape != (noise.PIXELS,) or len(labels) != 1:
+  expected_labels = 1 if info.labeled else 0
+  if pixels.shape != (info.pixels,) or len(labels) != expected_labels:
     raise BadExampleError(
         f'split {split!r}: example with {pixels.size} pixels and '
-        f'{len(labels)} labels; expected {noise.PIXELS} and 1')
+        f'{len(labels)} labels; expected {info.pixels} and {expected_labels} '
+        f'(dataset {info.name!r}, images {info.image_shape})')
   _check_pixel_range(pixels, split)
-  return pixels.astype(np.uint8), int(labels[0])
+  return pixels.astype(np.uint8), int(labels[0]) if labels else None
 
 
 def _check_pixel_range(pixels: np.ndarray, split: str) -> None:
@@ -84,44 +90,52 @@ def _check_pixel_range(pixels: np.ndarray, split: str) -> None:
         'outside 0..255')
 
 
-# What parse_batch reads of a TfdsExampleGen example.
-_PARSE_SPEC = {
-    IMAGE_FEATURE: tf.io.FixedLenFeature([noise.PIXELS], tf.int64),
-    LABEL_FEATURE: tf.io.FixedLenFeature([1], tf.int64),
-}
+def _parse_spec(info: dataset_info_lib.DatasetInfo) -> Dict[str, Any]:
+  """What parse_batch reads of a TfdsExampleGen example of the dataset."""
+  spec = {IMAGE_FEATURE: tf.io.FixedLenFeature([info.pixels], tf.int64)}
+  if info.labeled:
+    spec[LABEL_FEATURE] = tf.io.FixedLenFeature([1], tf.int64)
+  return spec
 
 
-def parse_batch(serialized: List[bytes], split: str
-                ) -> Tuple[np.ndarray, np.ndarray]:
-  """Reads (pixels uint8 [batch, 784], labels int64 [batch]) from a batch of
-  TfdsExampleGen tf.Examples at once (TensorFlow's vectorised parser).
+def parse_batch(serialized: List[bytes], split: str,
+                info: dataset_info_lib.DatasetInfo
+                ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+  """Reads (pixels uint8 [batch, pixels], labels int64 [batch]) from a batch
+  of TfdsExampleGen tf.Examples at once (TensorFlow's vectorised parser);
+  labels None for a dataset without labels.
 
   Raises:
     BadExampleError: an example has the wrong shape or out-of-range pixels.
   """
   try:
-    parsed = tf.io.parse_example(serialized, _PARSE_SPEC)
+    parsed = tf.io.parse_example(serialized, _parse_spec(info))
   except tf.errors.InvalidArgumentError:
     for record in serialized:  # Finds and names the bad example.
-      parse_example(record, split)
+      parse_example(record, split, info)
     raise
   pixels = parsed[IMAGE_FEATURE].numpy()
   _check_pixel_range(pixels, split)
-  return pixels.astype(np.uint8), parsed[LABEL_FEATURE].numpy()[:, 0]
+  labels = parsed[LABEL_FEATURE].numpy()[:, 0] if info.labeled else None
+  return pixels.astype(np.uint8), labels
 
 
-def serialize_examples(clean: np.ndarray, noisy: np.ndarray, labels: np.ndarray,
+def serialize_examples(clean: np.ndarray, noisy: np.ndarray,
+                       labels: Optional[np.ndarray],
                        levels: np.ndarray) -> List[bytes]:
   """The output tf.Examples of a batch (clean, noisy, label, noise level).
 
   Args:
     clean, noisy: float32 [batch, pixels].
-    labels: integers [batch].
+    labels: integers [batch]; None: the examples get no label feature (a
+      dataset without labels).
     levels: float32 [batch].
   """
-  return example_bytes.serialize({
-      CLEAN_FEATURE: clean, NOISY_FEATURE: noisy, LABEL_FEATURE: labels,
-      NOISE_LEVEL_FEATURE: levels})
+  columns = {CLEAN_FEATURE: clean, NOISY_FEATURE: noisy,
+             NOISE_LEVEL_FEATURE: levels}
+  if labels is not None:
+    columns[LABEL_FEATURE] = labels
+  return example_bytes.serialize(columns)
 
 
 class _ReadRecordBatches(beam.DoFn):
@@ -148,13 +162,15 @@ class _ReadRecordBatches(beam.DoFn):
 class _NoiseBatchDoFn(beam.DoFn):
   """Parses, noises and serializes a batch of examples with array operations."""
 
-  def __init__(self, spec: noise.NoiseSpec, split: str):
+  def __init__(self, spec: noise.NoiseSpec, split: str,
+               info: dataset_info_lib.DatasetInfo):
     self._spec = spec
     self._split = split
+    self._info = info
 
   def process(self, batch: List[bytes]) -> Iterable[bytes]:
     """Yields the batch's noisy examples as one block of framed TFRecords."""
-    images, labels = parse_batch(batch, self._split)
+    images, labels = parse_batch(batch, self._split, self._info)
     clean = images.astype(np.float32) / 255.0
     noisy, levels = noise.add_noise(clean, noise.example_keys(images, labels),
                                     self._spec)
@@ -164,9 +180,11 @@ class _NoiseBatchDoFn(beam.DoFn):
 @beam.ptransform_fn
 def NoiseSplit(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, input_uri: str, output_uri: str, split: str,
-    spec: noise.NoiseSpec, total: Optional[int] = None) -> beam.pvalue.PDone:
-  """Reads one split's examples, noises them in batches, writes them
-  (`total`: the number expected, for the progress bar's ETA)."""
+    spec: noise.NoiseSpec, info: dataset_info_lib.DatasetInfo,
+    total: Optional[int] = None) -> beam.pvalue.PDone:
+  """Reads one split's examples of the dataset `info` describes, noises them
+  in batches, writes them (`total`: the number expected, for the progress
+  bar's ETA)."""
   return (pipeline
           | 'Match' >> fileio.MatchFiles(os.path.join(input_uri, '*'))
           | 'Paths' >> beam.Map(lambda metadata: metadata.path)
@@ -175,7 +193,7 @@ def NoiseSplit(  # pylint: disable=invalid-name
           | 'Read' >> beam.ParDo(_ReadRecordBatches(READ_BATCH_SIZE))
           | 'Progress' >> beam.ParDo(progress.CountProgress(
               f'noise {split}', total, count=len))
-          | 'Noise' >> beam.ParDo(_NoiseBatchDoFn(spec, split))
+          | 'Noise' >> beam.ParDo(_NoiseBatchDoFn(spec, split, info))
           | 'Write' >> tfrecord_sink.WriteFramedTFRecords(
               os.path.join(output_uri, OUTPUT_FILE_PREFIX)))
 
@@ -190,6 +208,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
     noisy_examples = artifact_utils.get_single_instance(
         output_dict[NOISY_EXAMPLES_KEY])
+    info = dataset_info_lib.recorded(examples)
     splits = artifact_utils.decode_split_names(examples.split_names)
     noisy_examples.split_names = artifact_utils.encode_split_names(splits)
     sizes = progress.split_sizes(examples)
@@ -198,10 +217,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         _ = pipeline | f'NoiseSplit[{split}]' >> NoiseSplit(  # pylint: disable=no-value-for-parameter
             artifact_utils.get_split_uri([examples], split),
             artifact_utils.get_split_uri([noisy_examples], split), split, spec,
-            sizes.get(split))
+            info, sizes.get(split))
     if sizes:
       progress.record_split_sizes(noisy_examples, sizes)
     noise.record_spec(noisy_examples, spec)
+    dataset_info_lib.copy(examples, noisy_examples)
     examples_utils.set_payload_format(
         noisy_examples, examples_utils.get_payload_format(examples))
     examples_utils.set_file_format(noisy_examples, 'tfrecords_gzip')

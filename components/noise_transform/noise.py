@@ -4,7 +4,7 @@ The noise of an example is a pure function of (seed, noise settings, example
 identity): a counter-based generator (draws.py) draws every pixel
 independently, so the result is the same whatever the batching, sharding,
 runner or worker order. The identity of an example is the SHA-256 of its
-pixels and label. What each kind of noise draws is its entry in the registry
+pixels and label (label 0 for a dataset without labels). What each kind of noise draws is its entry in the registry
 (kinds.py); this module keys and dispatches through it.
 
 All functions work on whole batches with numpy (no per-pixel Python loops).
@@ -20,8 +20,6 @@ from components import features
 from components.noise_transform import draws as draws_lib
 from components.noise_transform import kinds
 from components.noise_transform import spec as spec_lib
-
-PIXELS = features.PIXELS
 
 NoiseSpec = spec_lib.NoiseSpec
 InvalidNoiseSpec = spec_lib.InvalidNoiseSpec
@@ -55,17 +53,21 @@ def spec_key(spec: NoiseSpec) -> np.uint64:
   return np.frombuffer(digest[:8], dtype='<u8')[0]
 
 
-def example_keys(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def example_keys(images: np.ndarray,
+                 labels: Optional[np.ndarray] = None) -> np.ndarray:
   """The identity of each example: 64 bits of SHA-256 of pixels and label.
 
   Args:
-    images: uint8 [batch, 784].
-    labels: integer [batch].
+    images: uint8 [batch, pixels].
+    labels: integer [batch]; None for a dataset without labels, whose
+      examples are keyed as if every label were 0.
 
   Returns:
     uint64 [batch].
   """
   images = np.ascontiguousarray(images, dtype=np.uint8)
+  if labels is None:
+    labels = np.zeros(len(images), dtype=np.int64)
   digests = b''.join(
       hashlib.sha256(image.tobytes() + int(label).to_bytes(2, 'little')).digest()[:8]
       for image, label in zip(images, labels))

@@ -1,23 +1,40 @@
-"""tf.data input of the Trainer: NoiseTransform's TFRecords to (noisy, clean)."""
+"""tf.data input of the Trainer: NoiseTransform's TFRecords to (noisy, clean).
+
+The images' shape, and whether the examples carry a label, are the
+dataset's: every function takes the DatasetInfo recorded on the examples
+(components/dataset_info.py).
+"""
 
 from typing import Iterable, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from components import dataset_info as dataset_info_lib
 from components import features
 from components.noise_transform import noise
 
 NOISY_FEATURE = features.NOISY
 CLEAN_FEATURE = features.CLEAN
 LABEL_FEATURE = features.LABEL
-IMAGE_SHAPE = features.IMAGE_SHAPE
-PIXELS = features.PIXELS
 
-FEATURE_SPEC = {
-    NOISY_FEATURE: tf.io.FixedLenFeature([PIXELS], tf.float32),
-    CLEAN_FEATURE: tf.io.FixedLenFeature([PIXELS], tf.float32),
-}
+DatasetInfo = dataset_info_lib.DatasetInfo
+
+
+def feature_spec(info: DatasetInfo, *names: str, label: bool = False) -> dict:
+  """The parsing spec of NoiseTransform's image features `names` (default:
+  noisy and clean) for the dataset's images, and with `label` its label
+  when the dataset has labels."""
+  spec = {name: tf.io.FixedLenFeature([info.pixels], tf.float32)
+          for name in names or (NOISY_FEATURE, CLEAN_FEATURE)}
+  if label and info.labeled:
+    spec[LABEL_FEATURE] = tf.io.FixedLenFeature([], tf.int64)
+  return spec
+
+
+def _images(flat: tf.Tensor, info: DatasetInfo) -> tf.Tensor:
+  """[batch, pixels] to [batch, height, width, channels]."""
+  return tf.reshape(flat, (-1,) + info.image_shape)
 
 
 def list_files(file_patterns: Iterable[str]) -> list:
@@ -29,12 +46,11 @@ def list_files(file_patterns: Iterable[str]) -> list:
   return files
 
 
-def parse_batch(serialized: tf.Tensor):
+def parse_batch(serialized: tf.Tensor, info: DatasetInfo):
   """Parses a batch of serialized examples into (noisy, clean) images."""
-  features = tf.io.parse_example(serialized, FEATURE_SPEC)
-  shape = (-1,) + IMAGE_SHAPE
-  return (tf.reshape(features[NOISY_FEATURE], shape),
-          tf.reshape(features[CLEAN_FEATURE], shape))
+  features = tf.io.parse_example(serialized, feature_spec(info))
+  return (_images(features[NOISY_FEATURE], info),
+          _images(features[CLEAN_FEATURE], info))
 
 
 def _read_records(file_patterns: Iterable[str]) -> tf.data.Dataset:
@@ -44,25 +60,26 @@ def _read_records(file_patterns: Iterable[str]) -> tf.data.Dataset:
                                  num_parallel_reads=tf.data.AUTOTUNE).batch(1024)
 
 
-def _parse_clean_and_keys(serialized: tf.Tensor):
-  """Parses a batch into clean pixels float32 [batch, 784] and the examples'
-  noise keys (noise.example_keys, as int64 bits), for fresh noise."""
-  parsed = tf.io.parse_example(serialized, {
-      CLEAN_FEATURE: tf.io.FixedLenFeature([PIXELS], tf.float32),
-      LABEL_FEATURE: tf.io.FixedLenFeature([], tf.int64)})
+def _parse_clean_and_keys(serialized: tf.Tensor, info: DatasetInfo):
+  """Parses a batch into clean pixels float32 [batch, pixels] and the
+  examples' noise keys (noise.example_keys, as int64 bits), for fresh noise;
+  examples of a dataset without labels are keyed without one."""
+  parsed = tf.io.parse_example(serialized,
+                              feature_spec(info, CLEAN_FEATURE, label=True))
 
-  def keys(clean: np.ndarray, labels: np.ndarray) -> np.ndarray:
+  def keys(clean: np.ndarray, *labels: np.ndarray) -> np.ndarray:
     # NoiseTransform wrote clean = pixels / 255 in float32: exactly invertible.
     pixels = np.rint(clean * 255.0).astype(np.uint8)
-    return noise.example_keys(pixels, labels).view(np.int64)
+    return noise.example_keys(pixels, *labels).view(np.int64)
 
-  example_keys = tf.numpy_function(
-      keys, [parsed[CLEAN_FEATURE], parsed[LABEL_FEATURE]], tf.int64,
-      stateful=False)
+  inputs = [parsed[CLEAN_FEATURE]] + (
+      [parsed[LABEL_FEATURE]] if info.labeled else [])
+  example_keys = tf.numpy_function(keys, inputs, tf.int64, stateful=False)
   return parsed[CLEAN_FEATURE], tf.reshape(example_keys, [-1])
 
 
 def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
+                        info: DatasetInfo,
                         batch_size: int, shuffle_seed: Optional[int],
                         shuffle_buffer: int) -> tf.data.Dataset:
   """Endless passes over (clean, key) examples, each with new noise.
@@ -91,19 +108,18 @@ def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
       return noisy
     noisy = tf.numpy_function(draw, [clean, keys, pass_indices], tf.float32,
                               stateful=False)
-    shape = (-1,) + IMAGE_SHAPE
-    return tf.reshape(noisy, shape), tf.reshape(clean, shape)
+    return _images(noisy, info), _images(clean, info)
 
   return passes.batch(batch_size).map(
       corrupt, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def make_dataset(file_patterns: Iterable[str], batch_size: int,
-                 shuffle_seed: Optional[int] = None, repeat: bool = False,
+                 info: DatasetInfo, shuffle_seed: Optional[int] = None, repeat: bool = False,
                  cache: bool = True, shuffle_buffer: int = 10_000,
                  fresh_noise: Optional[noise.NoiseSpec] = None
                  ) -> tf.data.Dataset:
-  """Batches of (noisy, clean) float32 [batch, 28, 28, 1].
+  """Batches of (noisy, clean) float32 [batch, height, width, channels].
 
   Reads files in parallel, parses whole batches at once (vectorised), caches
   the parsed images in memory (when `cache`), shuffles with a seed (when
@@ -112,6 +128,8 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
   Args:
     file_patterns: Globs of NoiseTransform's gzipped TFRecords.
     batch_size: Examples per batch.
+    info: The dataset's description (the examples' DatasetInfo): the shape
+      of its images, whether its examples carry labels.
     shuffle_seed: Seed of the shuffle; None: file order.
     repeat: Repeat endlessly (reshuffled every pass).
     cache: Keep the parsed examples in memory after the first pass.
@@ -125,12 +143,13 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
   # records' noisy copy is not read.
   parse = parse_batch if fresh_noise is None else _parse_clean_and_keys
   dataset = (_read_records(file_patterns)
-             .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+             .map(lambda serialized: parse(serialized, info),
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
              .unbatch())
   if cache:
     dataset = dataset.cache()
   if fresh_noise is not None:
-    return _finish(_fresh_noise_passes(dataset, fresh_noise, batch_size,
+    return _finish(_fresh_noise_passes(dataset, fresh_noise, info, batch_size,
                                        shuffle_seed, shuffle_buffer))
   if shuffle_seed is not None:
     dataset = dataset.shuffle(shuffle_buffer, seed=shuffle_seed,
@@ -150,29 +169,34 @@ def _finish(dataset: tf.data.Dataset) -> tf.data.Dataset:
   return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def read_arrays(file_patterns: Iterable[str], limit: Optional[int] = None
-                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_arrays(file_patterns: Iterable[str], info: DatasetInfo,
+                limit: Optional[int] = None
+                ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
   """(noisy, clean, labels) of NoiseTransform records, in file order.
 
   Args:
-    file_patterns: Globs of gzip TFRecord files of (noisy, clean, label)
+    file_patterns: Globs of gzip TFRecord files of (noisy, clean[, label])
       tf.Examples.
+    info: The dataset's description (the examples' DatasetInfo).
     limit: Read at most this many records (all when None).
 
   Returns:
-    float32 [N, 28, 28, 1] noisy and clean images, int64 [N] digits.
+    float32 [N, height, width, channels] noisy and clean images, int64 [N]
+    classes (None for a dataset without labels).
   """
   dataset = tf.data.TFRecordDataset(list_files(file_patterns),
                                     compression_type='GZIP')
   if limit is not None:
     dataset = dataset.take(limit)
-  spec = dict(FEATURE_SPEC, **{LABEL_FEATURE: tf.io.FixedLenFeature([], tf.int64)})
+  spec = feature_spec(info, label=True)
   noisy, clean, labels = [], [], []
   for serialized in dataset.batch(4096):
     parsed = tf.io.parse_example(serialized, spec)
-    noisy.append(tf.reshape(parsed[NOISY_FEATURE], (-1,) + IMAGE_SHAPE).numpy())
-    clean.append(tf.reshape(parsed[CLEAN_FEATURE], (-1,) + IMAGE_SHAPE).numpy())
-    labels.append(parsed[LABEL_FEATURE].numpy())
+    noisy.append(_images(parsed[NOISY_FEATURE], info).numpy())
+    clean.append(_images(parsed[CLEAN_FEATURE], info).numpy())
+    if info.labeled:
+      labels.append(parsed[LABEL_FEATURE].numpy())
   if not noisy:
     raise ValueError(f'no records in {list(file_patterns)}')
-  return np.concatenate(noisy), np.concatenate(clean), np.concatenate(labels)
+  return (np.concatenate(noisy), np.concatenate(clean),
+          np.concatenate(labels) if info.labeled else None)

@@ -1,10 +1,10 @@
 """How many epochs and steps the Trainer runs: one plan, from the global batch.
 
-Kept free of TensorFlow so that the pipeline can record the plan of one
-replica in its TrainArgs when it is built; `run_fn` plans again with the
-global batch of the strategy it finds (N replicas take N times fewer steps
-for the same epochs), and builds its learning-rate schedule for exactly the
-steps of that plan.
+Kept free of TensorFlow (the benchmarks plan without it). `run_fn` plans
+when it runs, from the split sizes the examples record and the global batch
+of the strategy it finds (N replicas take N times fewer steps for the same
+epochs), and builds its learning-rate schedule for exactly the steps of that
+plan.
 """
 
 import dataclasses

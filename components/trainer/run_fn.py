@@ -4,13 +4,15 @@ Used as ``Trainer(run_fn='components.trainer.run_fn.run_fn', ...)``: the
 function is imported from the installed package, so no module file needs
 packaging. Its settings come in ``custom_config`` under the keys below, every
 one of them required: the TrainingSpec as JSON (settings.py, the one
-definition of the training settings) and the split sizes; see
-`pipeline.pipeline.trainer_custom_config`.
+definition of the training settings), from the pipeline
+(`pipeline.pipeline.trainer_custom_config`); the split sizes and the dataset's
+description (DatasetInfo), which the examples carry and the Trainer's
+executor adds (components/trainer/executor.py).
 
-Steps are planned here, not taken from TrainArgs: the number of replicas is
-known only now, and an epoch is a pass over the train split at the *global*
-batch (`batch_size` per replica times the replicas). TrainArgs records the
-plan of one replica.
+Steps are planned here, not taken from TrainArgs (which sets none): the
+split sizes and the number of replicas are known only now, and an epoch is a
+pass over the train split at the *global* batch (`batch_size` per replica
+times the replicas).
 """
 
 import dataclasses
@@ -26,6 +28,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from components import dataset_info as dataset_info_lib
 from components import features
 from components import progress
 from components.noise_transform import noise
@@ -38,12 +41,15 @@ from components.trainer import plan as plan_lib
 from components.trainer import settings as settings_lib
 from components.trainer import strategy as strategy_lib
 
-# custom_config keys, all required: the TrainingSpec (JSON, see settings.py)
-# and the sizes of the splits it trains and validates on.
+# custom_config keys, all required: the TrainingSpec (JSON, see settings.py),
+# the sizes of the splits it trains and validates on and the dataset's
+# DatasetInfo (JSON); the last three are the examples' (see executor.py).
 TRAINING_KEY = 'training'
 TRAIN_EXAMPLES_KEY = 'train_examples'
 EVAL_EXAMPLES_KEY = 'eval_examples'
-REQUIRED_KEYS = (TRAINING_KEY, TRAIN_EXAMPLES_KEY, EVAL_EXAMPLES_KEY)
+DATASET_INFO_KEY = 'dataset_info'
+REQUIRED_KEYS = (TRAINING_KEY, TRAIN_EXAMPLES_KEY, EVAL_EXAMPLES_KEY,
+                 DATASET_INFO_KEY)
 # Added by the Trainer's executor (components/trainer/executor.py), not by
 # the pipeline: JSON of the noise settings NoiseTransform recorded on the
 # examples, which TrainingSpec.fresh_noise redraws.
@@ -68,6 +74,7 @@ class Settings:
     training: The training settings.
     train_examples: Images of the train split.
     eval_examples: Images of the eval split.
+    dataset: The images' shape and classes.
     fresh_noise: The noise to redraw every pass; None: train on the records'
       noisy copy (training.fresh_noise off).
     cache: Cache parsed images in memory.
@@ -75,6 +82,7 @@ class Settings:
   training: settings_lib.TrainingSpec
   train_examples: int
   eval_examples: int
+  dataset: dataset_info_lib.DatasetInfo
   fresh_noise: Optional[noise.NoiseSpec]
   cache: bool
 
@@ -96,6 +104,8 @@ def read_custom_config(custom_config: Mapping[str, Any]) -> Settings:
   return Settings(training=training,
                   train_examples=int(custom_config[TRAIN_EXAMPLES_KEY]),
                   eval_examples=int(custom_config[EVAL_EXAMPLES_KEY]),
+                  dataset=dataset_info_lib.DatasetInfo.from_json(
+                      custom_config[DATASET_INFO_KEY]),
                   fresh_noise=_fresh_noise_spec(training, custom_config),
                   cache=bool(custom_config.get(CACHE_KEY, True)))
 
@@ -149,10 +159,12 @@ def run_fn(fn_args) -> None:
         flush=True)
   cache = settings.cache
   loss_name = training.loss
+  dataset = settings.dataset
 
   with placement.strategy.scope():
     model = model_lib.compile_model(
-        model_lib.build_model(training.architecture, loss_name, data.IMAGE_SHAPE),
+        model_lib.build_model(training.architecture, loss_name,
+                              dataset.image_shape),
         loss=loss_name,
         learning_rate=training.learning_rate,
         jit_compile=training.xla,
@@ -170,7 +182,7 @@ def run_fn(fn_args) -> None:
   multi_worker = isinstance(placement.strategy,
                             tf.distribute.MultiWorkerMirroredStrategy)
   if plan.total_steps > 0:
-    train_dataset = data.make_dataset(fn_args.train_files, global_batch,
+    train_dataset = data.make_dataset(fn_args.train_files, global_batch, dataset,
                                       shuffle_seed=seed, repeat=True, cache=cache,
                                       fresh_noise=settings.fresh_noise)
   fit_start = time.monotonic()
@@ -181,7 +193,7 @@ def run_fn(fn_args) -> None:
     logging.info('Trained %d steps on several workers, last loss %.4f',
                  plan.total_steps, loss)
   elif plan.total_steps > 0:
-    eval_dataset = data.make_dataset(fn_args.eval_files, global_batch,
+    eval_dataset = data.make_dataset(fn_args.eval_files, global_batch, dataset,
                                      repeat=True, cache=cache)
     model.fit(
         train_dataset,
@@ -195,7 +207,7 @@ def run_fn(fn_args) -> None:
                 os.path.join(fn_args.model_run_dir, 'backup')),
             keras.callbacks.TensorBoard(log_dir=log_dir),
             callbacks_lib.DenoisedImages(log_dir, *_first_images(
-                fn_args.eval_files, TENSORBOARD_IMAGES)),
+                fn_args.eval_files, TENSORBOARD_IMAGES, dataset)),
         ],
         verbose=fit_verbosity(sys.stdout))
   else:
@@ -228,9 +240,11 @@ def run_fn(fn_args) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _first_images(file_patterns, count: int):
+def _first_images(file_patterns, count: int,
+                  dataset: dataset_info_lib.DatasetInfo):
   """(noisy, clean) numpy arrays of the first `count` examples of the files."""
-  noisy, clean = next(iter(data.make_dataset(file_patterns, count, cache=False)))
+  noisy, clean = next(iter(data.make_dataset(file_patterns, count, dataset,
+                                             cache=False)))
   return noisy.numpy(), clean.numpy()
 
 

@@ -1,11 +1,14 @@
 """VisualReport: the pictures of every run, written next to its evaluation.
 
-Denoises the first test digits of each class with the Trainer's SavedModel
-and writes a DenoisingReport artifact: ``grid.png`` (one row per digit:
-clean / noisy / denoised), ``psnr_by_digit.png`` (TFMA's per-digit PSNR,
-beside the last blessed model's when the run had one) and ``metrics.json``
-(the evaluation's overall and per-digit metrics, and whether it blessed).
-`dae-pipeline report` turns the newest one into an HTML page.
+Denoises the first test images of each class with the Trainer's SavedModel
+and writes a DenoisingReport artifact: ``grid.png`` (one row per class,
+named by the dataset's class names: clean / noisy / denoised, in colour for
+colour images), ``psnr_by_class.png`` (TFMA's per-class PSNR, beside the last
+blessed model's when the run had one) and ``metrics.json`` (the evaluation's
+overall and per-class metrics, whether it blessed, the dataset). The
+dataset is the examples' DatasetInfo; one without labels gets a few rows of
+images and no per-class chart. `dae-pipeline report` turns the newest one
+into an HTML page.
 """
 
 import os
@@ -29,7 +32,7 @@ EXAMPLES_KEY = 'examples'
 EVALUATION_KEY = 'evaluation'
 BLESSING_KEY = 'blessing'
 REPORT_KEY = report_lib.REPORT_KEY
-EXAMPLES_PER_DIGIT_KEY = 'examples_per_digit'
+EXAMPLES_PER_CLASS_KEY = 'examples_per_class'
 SPLIT_KEY = 'split'
 
 # ModelBlessing's custom property, as TFX's Evaluator writes it.
@@ -37,7 +40,7 @@ BLESSED_PROPERTY = 'blessed'
 
 
 class DenoisingReport(types.Artifact):
-  """A directory with grid.png, psnr_by_digit.png and metrics.json."""
+  """A directory with grid.png, psnr_by_class.png and metrics.json."""
   # namespace.Name: the form Kubeflow Pipelines v2 requires of custom types.
   TYPE_NAME = 'mnist_dae.DenoisingReport'
 
@@ -50,10 +53,11 @@ def VisualReport(  # pylint: disable=invalid-name
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: InputArtifact[standard_artifacts.ModelBlessing],
     report: OutputArtifact[DenoisingReport],
-    examples_per_digit: Parameter[int] = 3,
+    examples_per_class: Parameter[int] = 3,
     split: Parameter[str] = 'test') -> None:
   """Writes the run's pictures and metrics (see the module docstring)."""
   # Heavy imports stay inside: TFX imports this module to build the DAG.
+  from components import dataset_info  # pylint: disable=g-import-not-at-top
   from components.trainer import data  # pylint: disable=g-import-not-at-top
   from components.trainer import export  # pylint: disable=g-import-not-at-top
   from components import progress  # pylint: disable=g-import-not-at-top
@@ -61,16 +65,19 @@ def VisualReport(  # pylint: disable=invalid-name
   from components.evaluator import eval_config  # pylint: disable=g-import-not-at-top
   from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  info = dataset_info.recorded(examples)
   split_uri = artifact_utils.get_split_uri([examples], split)
-  noisy, clean, labels = data.read_arrays([os.path.join(split_uri, '*')])
+  noisy, clean, labels = data.read_arrays([os.path.join(split_uri, '*')], info)
   # The reference every figure is read against: the noisy input itself.
   noisy_input = metrics.metrics_of_arrays(clean, noisy)
+  if labels is None:  # No classes: rows of images in order.
+    labels = report_lib.unlabelled_rows(len(clean), examples_per_class)
   # Keep only the examples drawn; selecting again among them numbers them
   # in drawing order.
   drawn = [index for indices in report_lib.select_examples(
-      labels, examples_per_digit).values() for index in indices]
+      labels, examples_per_class).values() for index in indices]
   noisy, clean, labels = noisy[drawn], clean[drawn], labels[drawn]
-  rows = report_lib.select_examples(labels, examples_per_digit)
+  rows = report_lib.select_examples(labels, examples_per_class)
   candidate_path = path_utils.serving_model_path(model.uri)
   denoise = export.load_denoiser(candidate_path)
   evaluation_metrics = report_lib.read_evaluation(evaluation.uri)
@@ -84,11 +91,11 @@ def VisualReport(  # pylint: disable=invalid-name
   context = {
       report_lib.NOISY_INPUT: noisy_input,
       report_lib.FAILURES: eval_config.describe_failures(
-          tfma.load_validation_result(evaluation.uri)),
+          tfma.load_validation_result(evaluation.uri), info),
       report_lib.SPLIT_SIZES: progress.split_sizes(examples),
       report_lib.BASELINE_IS_CANDIDATE: bool(same_model),
   }
   paths = report_lib.write_report(report.uri, rows, clean, noisy,
                                   denoise(noisy), evaluation_metrics, blessed,
-                                  context)
+                                  context, info)
   logging.info('VisualReport: wrote %s', ', '.join(paths))

@@ -1,8 +1,11 @@
-"""The pictures of a run: clean / noisy / denoised test digits and PSNR per digit.
+"""The pictures of a run: clean / noisy / denoised test images and PSNR per class.
 
 Pure functions over numpy arrays and TFMA outputs, so the component, the
 `dae-pipeline report` command and the tests share them. Figures are drawn
 with matplotlib's object-oriented API on the Agg canvas (no display needed).
+Colour images are drawn in colour, grey ones in grey; rows and bars are
+named by the dataset's class names (its DatasetInfo). A dataset without
+labels has no per-class rows, PSNR chart or table.
 """
 
 import io
@@ -12,11 +15,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-DIGITS = tuple(range(10))
+from components import dataset_info as dataset_info_lib
+
 # The VisualReport component's output key (components/visual_report/component.py).
 REPORT_KEY = 'report'
 GRID_FILENAME = 'grid.png'
-PSNR_CHART_FILENAME = 'psnr_by_digit.png'
+PSNR_CHART_FILENAME = 'psnr_by_class.png'
 METRICS_FILENAME = 'metrics.json'
 # Model names TFMA gives the compared models (no name without a baseline).
 CANDIDATE = 'candidate'
@@ -26,22 +30,44 @@ NOISY_INPUT = 'noisy_input'  # {metric: value} of the noisy input vs clean.
 FAILURES = 'failures'  # One line per failed gate (empty when blessed).
 SPLIT_SIZES = 'split_sizes'  # {split: examples}.
 BASELINE_IS_CANDIDATE = 'baseline_is_candidate'  # The same model compared.
+DATASET = 'dataset'  # The dataset's DatasetInfo, as a JSON object.
+# Rows of the grid of a dataset without labels (it has no classes to draw by).
+UNLABELLED_ROWS = 3
+
+DatasetInfo = dataset_info_lib.DatasetInfo
 
 
-def select_examples(labels: np.ndarray, per_digit: int) -> Dict[int, List[int]]:
-  """{digit: indices of its first `per_digit` examples} for the digits present.
+def select_examples(labels: np.ndarray, per_class: int) -> Dict[int, List[int]]:
+  """{class: indices of its first `per_class` examples} for the classes
+  present (negative labels: drawn in no row).
 
   Raises:
-    ValueError: no examples at all, or per_digit < 1.
+    ValueError: no examples at all, or per_class < 1.
   """
-  if per_digit < 1:
-    raise ValueError(f'per_digit must be >= 1, got {per_digit}')
-  rows = {digit: [int(index) for index in np.flatnonzero(labels == digit)[:per_digit]]
-          for digit in DIGITS}
-  rows = {digit: indices for digit, indices in rows.items() if indices}
+  if per_class < 1:
+    raise ValueError(f'per_class must be >= 1, got {per_class}')
+  rows = {int(label): [int(index) for index in
+                       np.flatnonzero(labels == label)[:per_class]]
+          for label in np.unique(labels) if label >= 0}
   if not rows:
-    raise ValueError('no test examples of any digit to draw')
+    raise ValueError('no test examples of any class to draw')
   return rows
+
+
+def unlabelled_rows(count: int, per_row: int) -> np.ndarray:
+  """Row numbers standing in for labels of `count` examples without any:
+  the first UNLABELLED_ROWS rows of `per_row` examples in order, -1 after."""
+  rows = np.arange(count) // max(per_row, 1)
+  return np.where(rows < UNLABELLED_ROWS, rows, -1)
+
+
+def row_labels(rows: Dict[int, List[int]],
+               info: Optional[DatasetInfo]) -> Dict[int, str]:
+  """The name of each row: its class's (its number without an `info`); no
+  names for a dataset without labels, whose rows are no class."""
+  if info is not None and not info.labeled:
+    return {}
+  return {row: info.class_name(row) if info else str(row) for row in rows}
 
 
 def image_psnr(clean: np.ndarray, denoised: np.ndarray) -> np.ndarray:
@@ -59,22 +85,36 @@ def _png(figure) -> bytes:
   return buffer.getvalue()
 
 
+def _show(axis, image: np.ndarray) -> None:
+  """Draws an [H, W, C] image in [0, 1]: RGB in colour, one channel in grey."""
+  image = np.clip(image, 0.0, 1.0)
+  if image.shape[-1] == 3:
+    axis.imshow(image, interpolation='nearest')
+  else:
+    axis.imshow(image[..., 0], cmap='gray', vmin=0.0, vmax=1.0,
+                interpolation='nearest')
+
+
 def render_grid(rows: Dict[int, List[int]], clean: np.ndarray,
-                noisy: np.ndarray, denoised: np.ndarray) -> bytes:
-  """PNG: one row per digit of (clean, noisy, denoised) triplets.
+                noisy: np.ndarray, denoised: np.ndarray,
+                names: Optional[Dict[int, str]] = None) -> bytes:
+  """PNG: one row per class of (clean, noisy, denoised) triplets.
 
   Args:
-    rows: {digit: example indices} (see select_examples); a digit with fewer
+    rows: {class: example indices} (see select_examples); a class with fewer
       examples than the widest row leaves its last cells empty.
-    clean, noisy, denoised: [N, 28, 28, 1] images that the indices point
-      into; noisy pixels are shown clipped to [0, 1].
+    clean, noisy, denoised: [N, H, W, C] images that the indices point
+      into (C = 3: drawn in colour); noisy pixels are shown clipped to [0, 1].
+    names: The label of each row (row_labels); None: its number; a row
+      missing from it has none (a dataset without labels).
   """
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  per_digit = max(len(indices) for indices in rows.values())
-  columns = 3 * per_digit
+  names = {row: str(row) for row in rows} if names is None else names
+  per_row = max(len(indices) for indices in rows.values())
+  columns = 3 * per_row
   figure = Figure(figsize=(max(columns * 0.9, 3.0), len(rows) * 1.0 + 0.5))
   axes = figure.subplots(len(rows), columns, squeeze=False)
-  for row, (digit, indices) in enumerate(sorted(rows.items())):
+  for row, (label, indices) in enumerate(sorted(rows.items())):
     for column in range(columns):
       axes[row][column].set_axis_off()
     for example, index in enumerate(indices):
@@ -84,14 +124,14 @@ def render_grid(rows: Dict[int, List[int]], clean: np.ndarray,
       for offset, (title, image) in enumerate(panels):
         axis = axes[row][3 * example + offset]
         axis.set_axis_on()
-        axis.imshow(np.clip(image[..., 0], 0.0, 1.0), cmap='gray',
-                    vmin=0.0, vmax=1.0, interpolation='nearest')
+        _show(axis, image)
         axis.set_xticks([])
         axis.set_yticks([])
         axis.set_title(title, fontsize=7, pad=2)
-    axes[row][0].set_axis_on()
-    axes[row][0].set_ylabel(str(digit), rotation=0, fontsize=11, labelpad=10,
-                            va='center')
+    if label in names:
+      axes[row][0].set_axis_on()
+      axes[row][0].set_ylabel(names[label], rotation=0, fontsize=11,
+                              labelpad=10, ha='right', va='center')
   figure.suptitle('clean | noisy | denoised (PSNR of the denoised image)',
                   fontsize=10)
   figure.subplots_adjust(left=0.04, right=0.995, bottom=0.01, top=0.92,
@@ -100,8 +140,10 @@ def render_grid(rows: Dict[int, List[int]], clean: np.ndarray,
 
 
 def psnr_chart_figure(candidate: Dict[int, float],
-                      baseline: Optional[Dict[int, float]] = None):
-  """The bar chart of PSNR (dB) per digit, beside the baseline's if given.
+                      baseline: Optional[Dict[int, float]] = None,
+                      info: Optional[DatasetInfo] = None):
+  """The bar chart of PSNR (dB) per class, beside the baseline's if given;
+  bars named by `info`'s class names (by number without it).
 
   Returns:
     A matplotlib Figure; its legend (with a baseline) sits above the axes,
@@ -111,45 +153,48 @@ def psnr_chart_figure(candidate: Dict[int, float],
   # Constrained layout makes room for the legend outside the axes.
   figure = Figure(figsize=(7.0, 3.4), layout='constrained')
   axis = figure.subplots()
-  digits = sorted(candidate)
-  positions = np.arange(len(digits))
+  classes = sorted(candidate)
+  positions = np.arange(len(classes))
   width = 0.4 if baseline else 0.7
-  values = [candidate[digit] for digit in digits]
+  values = [candidate[label] for label in classes]
   axis.bar(positions - (width / 2 if baseline else 0.0), values, width,
            label='this model', color='#3b6ea8')
   if baseline:
     axis.bar(positions + width / 2,
-             [baseline.get(digit, np.nan) for digit in digits],
+             [baseline.get(label, np.nan) for label in classes],
              width, label='last blessed model', color='#b0b0b0')
     figure.legend(loc='outside upper right', ncols=2, fontsize=8,
                   frameon=False)
   floor = min(values + list((baseline or {}).values()))
   axis.set_ylim(max(0.0, floor - 3.0), None)
-  axis.set_xticks(positions, [str(digit) for digit in digits])
-  axis.set_xlabel('digit')
+  axis.set_xticks(positions, [info.class_name(label) if info else str(label)
+                              for label in classes])
+  axis.set_xlabel('class')
   axis.set_ylabel('PSNR (dB)')
-  axis.set_title('Test PSNR per digit (from the mean MSE of each digit)',
+  axis.set_title('Test PSNR per class (from the mean MSE of each class)',
                  fontsize=10, loc='left')
   axis.grid(axis='y', alpha=0.3)
   return figure
 
 
 def render_psnr_chart(candidate: Dict[int, float],
-                      baseline: Optional[Dict[int, float]] = None) -> bytes:
+                      baseline: Optional[Dict[int, float]] = None,
+                      info: Optional[DatasetInfo] = None) -> bytes:
   """PNG of psnr_chart_figure."""
-  return _png(psnr_chart_figure(candidate, baseline))
+  return _png(psnr_chart_figure(candidate, baseline, info))
 
 
 def read_evaluation(evaluation_uri: str) -> dict:
-  """Metrics of a TFMA evaluation: overall and per digit, per model.
+  """Metrics of a TFMA evaluation: overall and per class, per model.
 
   Returns:
-    {'overall': {model: {metric: value}}, 'by_digit': {model: {metric:
-    {digit: value}}}} where model is 'candidate' or 'baseline' ('candidate'
-    also when the run had no baseline); change metrics are left out.
+    {'overall': {model: {metric: value}}, 'by_class': {model: {metric:
+    {label: value}}}} where model is 'candidate' or 'baseline' ('candidate'
+    also when the run had no baseline); change metrics are left out;
+    'by_class' is {} for a dataset without labels.
   """
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  overall, by_digit = {}, {}
+  overall, by_class = {}, {}
   for slice_metrics in tfma.load_metrics(evaluation_uri):
     columns = {key.column: key for key in slice_metrics.slice_key.single_slice_keys}
     for entry in slice_metrics.metric_keys_and_values:
@@ -160,40 +205,46 @@ def read_evaluation(evaluation_uri: str) -> dict:
       if not columns:
         overall.setdefault(model, {})[entry.key.name] = value
       elif len(columns) == 1:
-        digit = int(next(iter(columns.values())).int64_value)
-        by_digit.setdefault(model, {}).setdefault(entry.key.name, {})[digit] = value
+        label = int(next(iter(columns.values())).int64_value)
+        by_class.setdefault(model, {}).setdefault(entry.key.name, {})[label] = value
   if not overall:
     raise ValueError(f'no overall metrics in the evaluation at {evaluation_uri}')
-  return {'overall': overall, 'by_digit': by_digit}
+  return {'overall': overall, 'by_class': by_class}
 
 
 def write_report(output_dir: str, rows: Dict[int, List[int]],
                  clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray,
                  evaluation: dict, blessed: Optional[bool],
-                 context: Optional[dict] = None) -> Tuple[str, ...]:
+                 context: Optional[dict] = None,
+                 info: Optional[DatasetInfo] = None) -> Tuple[str, ...]:
   """Writes the grid, the PSNR chart and metrics.json; returns their paths.
 
   `context` ({NOISY_INPUT: ..., FAILURES: ..., ...}) goes into metrics.json
-  beside the evaluation.
+  beside the evaluation, and `info` (the dataset: its classes name the rows
+  and bars) under DATASET. A dataset without labels gets no chart.
   """
-  by_digit = evaluation['by_digit']
-  if 'psnr' not in by_digit.get(CANDIDATE, {}):
-    raise ValueError('the evaluation has no per-digit PSNR (slice by label)')
-  candidate = by_digit[CANDIDATE]['psnr']
+  labelled = info is None or info.labeled
+  by_class = evaluation['by_class']
+  if labelled and 'psnr' not in by_class.get(CANDIDATE, {}):
+    raise ValueError('the evaluation has no per-class PSNR (slice by label)')
+  candidate = by_class.get(CANDIDATE, {}).get('psnr')
   # A baseline that is the candidate itself would draw every bar twice.
   baseline = None if (context or {}).get(BASELINE_IS_CANDIDATE) else (
-      by_digit.get(BASELINE, {}).get('psnr'))
+      by_class.get(BASELINE, {}).get('psnr'))
+  written = dict(evaluation, blessed=blessed, **(context or {}))
+  if info is not None:
+    written[DATASET] = json.loads(info.to_json())
   # The artifact URI may be a bucket: TFX's filesystem layer, imported here
   # (the component has TFX loaded) so that `dae-pipeline report` stays light.
   from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
   fileio.makedirs(output_dir)
   outputs = {
-      GRID_FILENAME: render_grid(rows, clean, noisy, denoised),
-      PSNR_CHART_FILENAME: render_psnr_chart(candidate, baseline),
-      METRICS_FILENAME: json.dumps(
-          dict(evaluation, blessed=blessed, **(context or {})), indent=2,
-          sort_keys=True).encode(),
+      GRID_FILENAME: render_grid(rows, clean, noisy, denoised,
+                                 row_labels(rows, info)),
+      METRICS_FILENAME: json.dumps(written, indent=2, sort_keys=True).encode(),
   }
+  if labelled:
+    outputs[PSNR_CHART_FILENAME] = render_psnr_chart(candidate, baseline, info)
   paths = []
   for name, content in outputs.items():
     path = os.path.join(output_dir, name)
@@ -217,18 +268,30 @@ def _read_bytes(path: str) -> bytes:
 def load_report(report_dir: str, images: bool = True
                 ) -> Tuple[dict, Dict[str, bytes]]:
   """(metrics, {filename: PNG bytes}) of a written report (a path or a URI);
-  no images read when `images` is False."""
+  no images read when `images` is False; no chart for a dataset without
+  labels."""
   metrics = json.loads(_read_bytes(os.path.join(report_dir, METRICS_FILENAME)))
+  info = report_info(metrics)
+  names = (GRID_FILENAME,) + (
+      (PSNR_CHART_FILENAME,) if info is None or info.labeled else ())
   pictures = {name: _read_bytes(os.path.join(report_dir, name))
-              for name in (GRID_FILENAME, PSNR_CHART_FILENAME)} if images else {}
+              for name in names} if images else {}
   return metrics, pictures
 
 
-def json_digit_keys(by_digit: Dict[str, Dict[str, Dict]]) -> Dict[str, Dict[str, Dict[int, float]]]:
-  """by_digit read back from JSON (digit keys are strings there) as ints."""
-  return {model: {metric: {int(digit): value for digit, value in values.items()}
+def report_info(metrics: dict) -> Optional[DatasetInfo]:
+  """The dataset a report's metrics.json records; None when it records
+  none (written without one: rows and bars named by their numbers)."""
+  if DATASET not in metrics:
+    return None
+  return DatasetInfo.from_json(json.dumps(metrics[DATASET]))
+
+
+def json_class_keys(by_class: Dict[str, Dict[str, Dict]]) -> Dict[str, Dict[str, Dict[int, float]]]:
+  """by_class read back from JSON (label keys are strings there) as ints."""
+  return {model: {metric: {int(label): value for label, value in values.items()}
                   for metric, values in metrics.items()}
-          for model, metrics in by_digit.items()}
+          for model, metrics in by_class.items()}
 
 
 def metric_names(overall: Dict[str, Dict[str, float]]) -> Sequence[str]:

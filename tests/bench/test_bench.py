@@ -10,11 +10,12 @@ from bench import classical
 from bench import common
 from bench import quality
 from bench import recipes
-from components import features
 from components.evaluator import metrics
 from components.trainer import model as model_lib
 import pipeline_config
 from tests import idx_files
+
+MNIST_SHAPE = (28, 28, 1)  # The tests' images (tests/idx_files.py writes MNIST's shape).
 
 
 def _digits(count, seed=0):
@@ -201,7 +202,7 @@ def test_recipe_defaults_are_the_sweeps_baseline_and_every_recipe_builds():
 
 
 def test_multiply_adds_count_every_convolution_at_its_resolution():
-  default = recipes.multiply_adds_per_image(model_lib.build_unet(loss='mse', image_shape=features.IMAGE_SHAPE))
+  default = recipes.multiply_adds_per_image(model_lib.build_unet(loss='mse', image_shape=MNIST_SHAPE))
   # By hand: 3x3 convolutions at 28x28 (1->32, 32->32, decoder 64->32,
   # 32->32), 14x14 (32->64, 64->64, 128->64, 64->64), 7x7 (64->64 twice),
   # 2x2 stride-2 transposed ones from 7x7 (64->64) and 14x14 (64->32), and
@@ -214,7 +215,7 @@ def test_multiply_adds_count_every_convolution_at_its_resolution():
   assert default == by_hand
   large = recipes.multiply_adds_per_image(
       model_lib.build_unet(model_lib.UNET_SPECS['unet_large'], loss='mse',
-                           image_shape=features.IMAGE_SHAPE))
+                           image_shape=MNIST_SHAPE))
   assert large / default == pytest.approx(6.6, abs=0.05)  # As model.py says.
 
 

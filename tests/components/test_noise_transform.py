@@ -11,15 +11,19 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.dsl.components.base import base_beam_executor
 
+from components import dataset_info
 from components.noise_transform import component
 from components.noise_transform import draws
 from components.noise_transform import executor
 from components.noise_transform import kinds
 from components.noise_transform import noise
-from components.tfds_example_gen.executor import to_example
 import pipeline_config
 
 SPLITS = ('train', 'eval', 'test')
+MNIST = dataset_info.DatasetInfo('mnist', (28, 28, 1), [str(digit) for digit in range(10)])
+# Not MNIST: small colour images of two classes, and grey ones without labels.
+PETS = dataset_info.DatasetInfo('pets', (12, 10, 3), ('cat', 'dog'))
+UNLABELLED = dataset_info.DatasetInfo('flat_folder', (8, 8, 1))
 
 
 def _spec(**changes):
@@ -132,7 +136,7 @@ def test_random_gaussian_draws_a_level_per_example_within_range():
   # per-example bound at 6 spreads (the old fixed rtol of 0.1 sat at 4, where
   # 1 example in 2,000 crosses it by chance).
   ratio = (noisy - clean).std(axis=1) / levels
-  spread = 1 / np.sqrt(2 * (noise.PIXELS - 1))
+  spread = 1 / np.sqrt(2 * (images.shape[1] - 1))
   assert abs(ratio.mean() - 1) < 0.005
   assert 0.8 * spread < ratio.std() < 1.2 * spread
   assert np.abs(ratio - 1).max() < 6 * spread
@@ -178,10 +182,23 @@ def _examples_channel():
 
 # --- executor ---------------------------------------------------------------
 
-def _write_examples(root, images, labels, files_per_split=1):
+def _example(image, label=None):
+  """An ExampleGen tf.Example: the image's pixels, and its label if given."""
+  feature = {'image': tf.train.Feature(int64_list=tf.train.Int64List(
+      value=np.asarray(image, dtype=np.int64).reshape(-1)))}
+  if label is not None:
+    feature['label'] = tf.train.Feature(int64_list=tf.train.Int64List(
+        value=[int(label)]))
+  return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def _write_examples(root, images, labels, files_per_split=1, info=MNIST):
+  """ExampleGen's Examples artifact of the images (labels None: unlabelled),
+  with `info` recorded on it."""
   examples = standard_artifacts.Examples()
   examples.uri = str(root)
   examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+  dataset_info.record(examples, info)
   for split in SPLITS:
     split_dir = artifact_utils.get_split_uri([examples], split)
     os.makedirs(split_dir)
@@ -190,9 +207,9 @@ def _write_examples(root, images, labels, files_per_split=1):
       with tf.io.TFRecordWriter(os.path.join(split_dir, f'part-{part}.gz'),
                                 options='GZIP') as writer:
         for index in indices:
-          writer.write(to_example({
-              'image': images[index].reshape(28, 28, 1),
-              'label': labels[index]}).SerializeToString())
+          writer.write(_example(
+              images[index],
+              None if labels is None else labels[index]).SerializeToString())
   return examples
 
 
@@ -257,6 +274,7 @@ def test_executor_rejects_bad_examples_naming_the_split(tmp_path, damage, messag
   examples = standard_artifacts.Examples()
   examples.uri = str(tmp_path / 'in')
   examples.split_names = artifact_utils.encode_split_names(['train'])
+  dataset_info.record(examples, MNIST)
   split_dir = artifact_utils.get_split_uri([examples], 'train')
   os.makedirs(split_dir)
   image = damage(_images(1)[0][0].astype(np.int64))
@@ -398,9 +416,9 @@ def test_batched_serialisation_matches_protobuf_for_any_values():
 
 def test_batched_parse_reads_what_the_example_gen_wrote():
   images, labels = _images(40)
-  records = [to_example({'image': image.reshape(28, 28, 1), 'label': label})
-             .SerializeToString() for image, label in zip(images, labels)]
-  pixels, parsed_labels = executor.parse_batch(records, 'train')
+  records = [_example(image, label).SerializeToString()
+             for image, label in zip(images, labels)]
+  pixels, parsed_labels = executor.parse_batch(records, 'train', MNIST)
   np.testing.assert_array_equal(pixels, images)
   np.testing.assert_array_equal(parsed_labels, labels)
   assert pixels.dtype == np.uint8
@@ -414,3 +432,68 @@ def test_executor_records_split_sizes_for_progress(tmp_path):
   output = _run(examples, tmp_path / 'out')
   from components import progress  # pylint: disable=g-import-not-at-top
   assert progress.split_sizes(output) == {'eval': 30, 'test': 30, 'train': 30}
+
+
+# --- datasets other than MNIST ------------------------------------------------
+
+def _features(examples, split='test'):
+  return [tf.train.Example.FromString(record).features.feature
+          for record in _records(examples, split)]
+
+
+def test_executor_noises_colour_images_of_the_recorded_shape_and_copies_it(tmp_path):
+  rng = np.random.default_rng(4)
+  images = rng.integers(0, 256, size=(20, PETS.pixels), dtype=np.uint8)
+  labels = np.arange(20) % 2
+  output = _run(_write_examples(tmp_path / 'in', images, labels, info=PETS),
+                tmp_path / 'out')
+  assert dataset_info.recorded(output) == PETS
+  written = _features(output)
+  assert len(written) == 20
+  for feature in written:
+    assert len(feature['clean'].float_list.value) == 12 * 10 * 3
+    assert len(feature['noisy'].float_list.value) == 12 * 10 * 3
+  assert sorted(feature['label'].int64_list.value[0] for feature in written) == (
+      sorted(labels))
+
+
+def test_executor_writes_no_label_for_a_dataset_without_labels(tmp_path):
+  rng = np.random.default_rng(5)
+  images = rng.integers(0, 256, size=(20, UNLABELLED.pixels), dtype=np.uint8)
+  output = _run(_write_examples(tmp_path / 'in', images, None, info=UNLABELLED),
+                tmp_path / 'out')
+  assert dataset_info.recorded(output) == UNLABELLED
+  written = _features(output)
+  assert len(written) == 20
+  assert all('label' not in feature for feature in written)
+  # Keyed as label 0: the noise is the one noise.add_noise draws for that key.
+  by_clean = {np.round(np.array(feature['clean'].float_list.value) * 255)
+              .astype(np.uint8).tobytes(): np.array(feature['noisy'].float_list.value)
+              for feature in written}
+  expected, _ = noise.add_noise(images.astype(np.float32) / 255.0,
+                                noise.example_keys(images), _spec())
+  np.testing.assert_array_equal(
+      np.stack([by_clean[image.tobytes()] for image in images]), expected)
+  np.testing.assert_array_equal(noise.example_keys(images),
+                                noise.example_keys(images, np.zeros(20, int)))
+
+
+@pytest.mark.parametrize('info, label, message', [
+    (PETS, None, '0 labels; expected 360 and 1'),
+    (PETS, 0, None),  # Right shape: no error (the shape below is wrong).
+])
+def test_executor_rejects_examples_that_do_not_match_the_dataset_info(
+    tmp_path, info, label, message):
+  pixels = info.pixels if message else MNIST.pixels
+  examples = _write_examples(tmp_path / 'in', np.zeros((1, pixels), np.uint8),
+                             None if label is None else [label], info=info)
+  with pytest.raises(Exception, match=message or '784 pixels'):
+    _run(examples, tmp_path / 'out')
+
+
+def test_executor_refuses_examples_without_a_dataset_info(tmp_path):
+  images, labels = _images(3)
+  examples = _write_examples(tmp_path / 'in', images, labels)
+  del examples.mlmd_artifact.custom_properties[dataset_info.PROPERTY]
+  with pytest.raises(dataset_info.MissingDatasetInfo, match='dataset_info'):
+    _run(examples, tmp_path / 'out')

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features
+from components import dataset_info
 from components.noise_transform import noise as noise_lib
 from components.trainer import data
 from components.trainer import export
@@ -20,13 +20,23 @@ from components.trainer import strategy
 from pipeline import pipeline as pipeline_module
 import pipeline_config
 
+MNIST_SHAPE = (28, 28, 1)
+MNIST = dataset_info.DatasetInfo('mnist', MNIST_SHAPE,
+                                 [str(digit) for digit in range(10)])
+# Not MNIST: small colour images of two classes.
+PETS = dataset_info.DatasetInfo('pets', (12, 10, 3), ('cat', 'dog'))
 
-def _pairs(count, seed=0):
+
+def _pairs(count, seed=0, image_shape=MNIST_SHAPE):
   """Synthetic (noisy, clean) images: bright bars on black, Gaussian noise."""
   rng = np.random.default_rng(seed)
-  clean = np.zeros((count, 28, 28, 1), np.float32)
+  height, width, _ = image_shape
+  clean = np.zeros((count,) + tuple(image_shape), np.float32)
+  # A bar 3 x 8 anywhere in the image; from (4, 4) to (19, 19) on MNIST's.
+  high = np.array((height - 8, width - 8))
+  low = np.minimum(4, high - 1)
   for index in range(count):
-    row, column = rng.integers(4, 20, size=2)
+    row, column = rng.integers(low, high)
     clean[index, row:row + 3, column:column + 8] = 1.0
   noisy = clean + rng.normal(0, 0.2, clean.shape).astype(np.float32)
   return noisy, clean
@@ -35,7 +45,7 @@ def _pairs(count, seed=0):
 @pytest.mark.parametrize('loss', model_lib.LOSSES)
 @pytest.mark.parametrize('architecture', model_lib.ARCHITECTURES)
 def test_models_map_images_to_images_in_unit_range(architecture, loss):
-  model = model_lib.build_model(architecture, loss, features.IMAGE_SHAPE)
+  model = model_lib.build_model(architecture, loss, MNIST_SHAPE)
   noisy, _ = _pairs(4)
   output = model.predict(noisy * 50.0, verbose=0)  # Far outside [0, 1] first.
   assert model.input_shape == (None, 28, 28, 1)
@@ -47,20 +57,20 @@ def test_the_output_head_follows_the_loss():
   assert model_lib.output_head('bce') == model_lib.SIGMOID_HEAD
   for loss in ('mse', 'l1'):
     assert model_lib.output_head(loss) == model_lib.CLIP_HEAD
-    model = model_lib.build_model('unet', loss, features.IMAGE_SHAPE)
+    model = model_lib.build_model('unet', loss, MNIST_SHAPE)
     assert model.get_layer('clean_images').activation is keras.activations.linear
     assert isinstance(model.layers[-1], model_lib.StraightThroughClip)
-  sigmoid = model_lib.build_model('unet', 'bce', features.IMAGE_SHAPE)
+  sigmoid = model_lib.build_model('unet', 'bce', MNIST_SHAPE)
   assert sigmoid.get_layer('clean_images').activation is keras.activations.sigmoid
   with pytest.raises(ValueError, match='loss'):
-    model_lib.build_model('unet', 'hinge', features.IMAGE_SHAPE)
+    model_lib.build_model('unet', 'hinge', MNIST_SHAPE)
 
 
 @pytest.mark.parametrize('built_for, compiled_with', [('bce', 'mse'), ('mse', 'bce'),
                                                       ('l1', 'bce')])
 def test_a_model_compiled_with_another_loss_than_its_head_is_refused(
     built_for, compiled_with):
-  model = model_lib.build_model('unet', built_for, features.IMAGE_SHAPE)
+  model = model_lib.build_model('unet', built_for, MNIST_SHAPE)
   with pytest.raises(ValueError, match=f"loss '{compiled_with}' trains the"):
     model_lib.compile_model(model, compiled_with, 1e-3)
   model_lib.compile_model(model, built_for, 1e-3)  # Its own loss is fine.
@@ -81,7 +91,7 @@ def test_straight_through_clip_clips_values_but_not_gradients():
 
 
 def test_article_model_flattens_before_its_128_unit_latent():
-  model = model_lib.build_article(loss='bce', image_shape=features.IMAGE_SHAPE)
+  model = model_lib.build_article(loss='bce', image_shape=MNIST_SHAPE)
   latent = model.get_layer('latent')
   assert latent.units == 128
   assert len(latent.input.shape) == 2  # Dense on a vector, not a 4-D map.
@@ -90,7 +100,7 @@ def test_article_model_flattens_before_its_128_unit_latent():
 
 def test_unknown_architecture_and_loss_are_rejected():
   with pytest.raises(ValueError, match='architecture'):
-    model_lib.build_model('vit', 'bce', features.IMAGE_SHAPE)
+    model_lib.build_model('vit', 'bce', MNIST_SHAPE)
   with pytest.raises(ValueError, match='loss'):
     model_lib.make_loss('hinge')
 
@@ -100,13 +110,13 @@ def _layers_of(model, layer_type):
 
 
 def test_unet_spec_shapes_the_network():
-  plain = model_lib.build_unet(loss='bce', image_shape=features.IMAGE_SHAPE)
+  plain = model_lib.build_unet(loss='bce', image_shape=MNIST_SHAPE)
   assert not _layers_of(plain, keras.layers.BatchNormalization)
   assert len(_layers_of(plain, keras.layers.Conv2DTranspose)) == 2
   assert plain.get_layer('bottleneck_conv2').filters == 64
   spec = model_lib.UNetSpec(widths=(8, 16, 24), convs_per_block=3,
                             batch_norm=True, upsampling='bilinear')
-  model = model_lib.build_unet(spec, loss='bce', image_shape=features.IMAGE_SHAPE)
+  model = model_lib.build_unet(spec, loss='bce', image_shape=MNIST_SHAPE)
   convs = [layer for layer in _layers_of(model, keras.layers.Conv2D)
            if layer.name.startswith('bottleneck')]
   assert [layer.filters for layer in convs] == [24, 24, 24]
@@ -119,14 +129,14 @@ def test_unet_spec_shapes_the_network():
   assert model.predict(noisy, verbose=0).shape == (2, 28, 28, 1)
   with pytest.raises(ValueError, match='upsampling'):
     model_lib.build_unet(model_lib.UNetSpec(upsampling='nearest'), loss='bce',
-                         image_shape=features.IMAGE_SHAPE)
+                         image_shape=MNIST_SHAPE)
 
 
 def test_the_accelerator_unet_is_the_default_scaled_up():
-  large = model_lib.build_model('unet_large', 'bce', features.IMAGE_SHAPE)
+  large = model_lib.build_model('unet_large', 'bce', MNIST_SHAPE)
   assert large.name == 'unet_large_dae'
   assert large.count_params() > 8 * model_lib.build_model(
-      'unet', 'bce', features.IMAGE_SHAPE).count_params()
+      'unet', 'bce', MNIST_SHAPE).count_params()
   assert _layers_of(large, keras.layers.BatchNormalization)
   assert large.get_layer('bottleneck_conv3').filters == 256
 
@@ -137,7 +147,7 @@ def test_a_few_training_steps_learn_more_than_a_black_image(loss):
   # (a sigmoid trained on MSE or L1 does): the output must beat that image.
   keras.utils.set_random_seed(0)
   model = model_lib.compile_model(
-      model_lib.build_unet(loss=loss, image_shape=features.IMAGE_SHAPE), loss, 2e-3)
+      model_lib.build_unet(loss=loss, image_shape=MNIST_SHAPE), loss, 2e-3)
   noisy, clean = _pairs(256)
   history = model.fit(noisy, clean, batch_size=32, epochs=6, verbose=0)
   losses = history.history['loss']
@@ -150,7 +160,7 @@ def test_a_few_training_steps_learn_more_than_a_black_image(loss):
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
   keras.utils.set_random_seed(0)
-  model = model_lib.build_unet(loss='bce', image_shape=features.IMAGE_SHAPE)
+  model = model_lib.build_unet(loss='bce', image_shape=MNIST_SHAPE)
   path = str(tmp_path_factory.mktemp('export') / 'model')
   export.export_saved_model(model, path)
   return model, tf.saved_model.load(path)
@@ -294,14 +304,22 @@ def test_plan_training(examples, batch, epochs, cap, expected):
   assert plan.total_steps <= (cap if cap is not None else epochs * 10**6)
 
 
-def _custom_config(**changes):
-  """Every key run_fn requires, from a TrainingConfig with `changes`."""
+def _pipeline_custom_config(**changes):
+  """What the pipeline gives the Trainer, from a TrainingConfig with `changes`."""
   config = pipeline_config.with_overrides(
       pipeline_config.load_profile('smoke'),
-      {'data.train_examples': 48, 'data.eval_examples': 16,
-       'training.batch_size': 16, 'training.epochs': 2,
+      {'training.batch_size': 16, 'training.epochs': 2,
        'training.max_train_steps': None, **changes})
   return pipeline_module.trainer_custom_config(config)
+
+
+def _custom_config(train_examples=48, eval_examples=16, info=MNIST, **changes):
+  """Every key run_fn requires: the pipeline's, and what the Trainer's
+  executor adds from the examples (split sizes, DatasetInfo)."""
+  return dict(_pipeline_custom_config(**changes), **{
+      run_fn_lib.TRAIN_EXAMPLES_KEY: train_examples,
+      run_fn_lib.EVAL_EXAMPLES_KEY: eval_examples,
+      run_fn_lib.DATASET_INFO_KEY: info.to_json()})
 
 
 class _FnArgs:
@@ -315,8 +333,8 @@ class _FnArgs:
     self.custom_config = custom_config or _custom_config()
 
 
-def _write_noisy_examples(path, count=48):
-  noisy, clean = _pairs(count)
+def _write_noisy_examples(path, count=48, image_shape=MNIST_SHAPE):
+  noisy, clean = _pairs(count, image_shape=image_shape)
   with tf.io.TFRecordWriter(path, options='GZIP') as writer:
     for noisy_image, clean_image in zip(noisy, clean):
       writer.write(tf.train.Example(features=tf.train.Features(feature={
@@ -382,11 +400,11 @@ def test_warm_up_rises_linearly_to_the_rate_then_decays_to_two_percent():
 
 def test_weight_decay_chooses_adamw_with_that_decay():
   adam = model_lib.compile_model(model_lib.build_unet(
-      loss='bce', image_shape=features.IMAGE_SHAPE), 'bce',
+      loss='bce', image_shape=MNIST_SHAPE), 'bce',
                                  1e-3).optimizer
   assert type(adam) is keras.optimizers.Adam  # pylint: disable=unidiomatic-typecheck
   adamw = model_lib.compile_model(model_lib.build_unet(
-      loss='bce', image_shape=features.IMAGE_SHAPE), 'bce', 1e-3,
+      loss='bce', image_shape=MNIST_SHAPE), 'bce', 1e-3,
                                   weight_decay=1e-4).optimizer
   assert isinstance(adamw, keras.optimizers.AdamW)
   assert adamw.weight_decay == pytest.approx(1e-4)
@@ -454,9 +472,15 @@ def test_run_fn_names_every_missing_custom_config_key(tmp_path):
 def test_run_fn_reads_the_pipeline_s_training_spec_whole_and_checks_it():
   config = pipeline_config.with_overrides(pipeline_config.load_profile('smoke'), {
       'training.loss': 'l1', 'training.xla': 'true', 'training.max_train_steps': '5'})
-  settings = run_fn_lib.read_custom_config(pipeline_module.trainer_custom_config(config))
+  # The pipeline gives the training spec alone: sizes and shapes are the data's.
+  pipeline_given = pipeline_module.trainer_custom_config(config)
+  assert set(pipeline_given) == {run_fn_lib.TRAINING_KEY}
+  settings = run_fn_lib.read_custom_config(dict(
+      _custom_config(train_examples=512, eval_examples=128, info=PETS),
+      **pipeline_given))
   assert settings.training == config.training.spec()
   assert (settings.train_examples, settings.eval_examples) == (512, 128)
+  assert settings.dataset == PETS
   broken = dict(_custom_config(), **{run_fn_lib.TRAINING_KEY: '{"batch_size": 0}'})
   with pytest.raises(ValueError, match="training setting 'batch_size': must be positive"):
     run_fn_lib.read_custom_config(broken)
@@ -528,7 +552,16 @@ def noised(tmp_path_factory):
   from tests.components.test_noise_transform import _images, _run, _write_examples  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp('noised')
   images, labels = _images(FRESH_IMAGES)
-  return _run(_write_examples(root / 'in', images, labels), root / 'out')
+  return _run(_recording_sizes(_write_examples(root / 'in', images, labels)),
+              root / 'out')
+
+
+def _recording_sizes(examples, count=FRESH_IMAGES):
+  """ExampleGen's examples with the size of every split recorded."""
+  from components import progress  # pylint: disable=g-import-not-at-top
+  progress.record_split_sizes(examples, {'train': count, 'eval': count,
+                                         'test': count})
+  return examples
 
 
 def _split_files(examples, split):
@@ -549,9 +582,9 @@ def test_fresh_noise_redraws_the_records_noise_every_pass(noised):
   spec = _recorded_spec(noised)
   files = _split_files(noised, 'train')
   [(stored_noisy, stored_clean)] = _batches(
-      data.make_dataset(files, FRESH_IMAGES), 1)
+      data.make_dataset(files, FRESH_IMAGES, MNIST), 1)
   # Unshuffled, one batch is one pass.
-  passes = _batches(data.make_dataset(files, FRESH_IMAGES, fresh_noise=spec), 3)
+  passes = _batches(data.make_dataset(files, FRESH_IMAGES, MNIST, fresh_noise=spec), 3)
   (noisy0, clean0), (noisy1, clean1), (noisy2, clean2) = passes
   np.testing.assert_array_equal(noisy0, stored_noisy)  # Pass 0: the records'.
   for clean in (clean0, clean1, clean2):
@@ -568,7 +601,7 @@ def test_fresh_noise_is_reproducible_and_reshuffled_every_pass(noised):
   files = _split_files(noised, 'train')
 
   def run():
-    return _batches(data.make_dataset(files, FRESH_IMAGES, shuffle_seed=5,
+    return _batches(data.make_dataset(files, FRESH_IMAGES, MNIST, shuffle_seed=5,
                                       fresh_noise=spec), 2)
 
   first, again = run(), run()
@@ -587,14 +620,13 @@ def _trainer_executor_inputs(tmp_path, examples, **changes):
   model.uri = str(tmp_path / 'model')
   model_run = standard_artifacts.ModelRun()
   model_run.uri = str(tmp_path / 'model_run')
-  custom_config = _custom_config(**{'data.train_examples': FRESH_IMAGES,
-                                    'data.eval_examples': FRESH_IMAGES,
-                                    'training.epochs': 2, **changes})
+  # As the pipeline gives them: no steps, no sizes (the examples have them).
+  custom_config = _pipeline_custom_config(**{'training.epochs': 2, **changes})
   exec_properties = {
       'run_fn': pipeline_module.RUN_FN,
       'custom_config': json.dumps(custom_config),
-      'train_args': '{"splits": ["train"], "num_steps": 8}',
-      'eval_args': '{"splits": ["eval"], "num_steps": 4}',
+      'train_args': '{"splits": ["train"]}',
+      'eval_args': '{"splits": ["eval"]}',
   }
   return ({'examples': [examples]}, {'model': [model], 'model_run': [model_run]},
           exec_properties)
@@ -646,7 +678,7 @@ def test_models_take_any_image_size_and_channel_count(architecture, image_shape)
 
 def test_mnist_models_have_no_padding_layers():
   # 28 is a multiple of the pooling: the default model is exactly as before.
-  model = model_lib.build_model('unet', 'mse', features.IMAGE_SHAPE)
+  model = model_lib.build_model('unet', 'mse', MNIST_SHAPE)
   assert not {'pad_to_pooling', 'crop_padding'} & {layer.name for layer in model.layers}
   assert model.count_params() == 301985  # As the smoke run logs it.
 
@@ -665,5 +697,68 @@ def test_export_takes_the_shape_of_the_model(tmp_path):
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match='not compatible with expected shape'):
     loaded.signatures[export.IMAGES_SIGNATURE](
-        images=tf.zeros((1,) + features.IMAGE_SHAPE))
+        images=tf.zeros((1,) + MNIST_SHAPE))
   assert export.load_denoiser(str(tmp_path / 'model')).image_shape == image_shape
+
+
+# --- datasets other than MNIST ------------------------------------------------
+
+def _noised(root, info, count):
+  """NoiseTransform's real output for `count` random images per split of the
+  dataset `info` describes (labelled or not), split sizes recorded."""
+  from tests.components.test_noise_transform import _run, _write_examples  # pylint: disable=g-import-not-at-top
+  images = np.random.default_rng(2).integers(0, 256, size=(count, info.pixels),
+                                             dtype=np.uint8)
+  labels = np.arange(count) % len(info.class_names) if info.labeled else None
+  return _run(_recording_sizes(_write_examples(root / 'in', images, labels,
+                                               info=info), count), root / 'out')
+
+
+def test_trainer_executor_builds_the_model_for_the_examples_dataset_and_sizes(
+    tmp_path):
+  from components.trainer import executor as trainer_executor  # pylint: disable=g-import-not-at-top
+  examples = _noised(tmp_path / 'data', PETS, 20)
+  inputs, outputs, properties = _trainer_executor_inputs(
+      tmp_path, examples, **{'training.batch_size': 8, 'training.epochs': 1,
+                             'training.architecture': 'article',
+                             'training.fresh_noise': True})
+  trainer_executor.Executor().Do(inputs, outputs, properties)
+  with open(os.path.join(outputs['model_run'][0].uri,
+                         run_fn_lib.SETTINGS_FILENAME)) as f:
+    settings = json.load(f)
+  # Planned from the 20 train examples the examples record: 3 steps of 8.
+  assert (settings['epochs'], settings['steps_per_epoch'], settings['steps_run']) == (
+      1, 3, 3)
+  denoiser = export.load_denoiser(os.path.join(outputs['model'][0].uri,
+                                               'Format-Serving'))
+  assert denoiser.image_shape == (12, 10, 3)
+
+
+def test_trainer_executor_needs_the_examples_split_sizes_and_dataset_info(tmp_path):
+  from components.trainer import executor as trainer_executor  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path)
+  dataset_info.record(examples, PETS)
+  with pytest.raises(ValueError, match=r"no size of split\(s\) \['train', 'eval'\]"):
+    trainer_executor.examples_config(examples)
+  from components import progress  # pylint: disable=g-import-not-at-top
+  progress.record_split_sizes(examples, {'train': 5, 'eval': 3})
+  assert trainer_executor.examples_config(examples) == {
+      run_fn_lib.DATASET_INFO_KEY: PETS.to_json(),
+      run_fn_lib.TRAIN_EXAMPLES_KEY: 5, run_fn_lib.EVAL_EXAMPLES_KEY: 3}
+  del examples.mlmd_artifact.custom_properties[dataset_info.PROPERTY]
+  with pytest.raises(dataset_info.MissingDatasetInfo):
+    trainer_executor.examples_config(examples)
+
+
+def test_fresh_noise_redraws_unlabelled_examples_from_their_own_noise(tmp_path):
+  unlabelled = dataset_info.DatasetInfo('flat_folder', (8, 8, 1))
+  examples = _noised(tmp_path, unlabelled, 16)
+  files = _split_files(examples, 'train')
+  [(stored_noisy, _)] = _batches(data.make_dataset(files, 16, unlabelled), 1)
+  passes = _batches(data.make_dataset(files, 16, unlabelled,
+                                      fresh_noise=_recorded_spec(examples)), 2)
+  assert stored_noisy.shape == (16, 8, 8, 1)
+  np.testing.assert_array_equal(passes[0][0], stored_noisy)  # Pass 0: the records'.
+  assert not np.array_equal(passes[1][0], stored_noisy)

@@ -5,38 +5,41 @@ import os
 import numpy as np
 import pytest
 
+from components import dataset_info
 from components.visual_report import report as report_lib
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+PETS = dataset_info.DatasetInfo('pets', (12, 10, 3), ('cat', 'dog'))
+UNLABELLED = dataset_info.DatasetInfo('flat_folder', (8, 8, 1))
 
 
-def _evaluation(with_baseline):
+def _evaluation(with_baseline, classes=10):
   overall = {'candidate': {'psnr': 26.5, 'ssim': 0.97, 'mse': 0.0022}}
-  by_digit = {'candidate': {'psnr': {digit: 25.0 + digit / 10 for digit in range(10)}}}
+  by_class = {'candidate': {'psnr': {label: 25.0 + label / 10 for label in range(classes)}}}
   if with_baseline:
     overall['baseline'] = {'psnr': 26.0, 'ssim': 0.96, 'mse': 0.0025}
-    by_digit['baseline'] = {'psnr': {digit: 24.0 for digit in range(10)}}
-  return {'overall': overall, 'by_digit': by_digit}
+    by_class['baseline'] = {'psnr': {label: 24.0 for label in range(classes)}}
+  return {'overall': overall, 'by_class': by_class}
 
 
-def _images(count, seed=0):
+def _images(count, seed=0, image_shape=(28, 28, 1)):
   rng = np.random.default_rng(seed)
-  clean = (rng.random((count, 28, 28, 1)) > 0.8).astype(np.float32)
+  clean = (rng.random((count,) + image_shape) > 0.8).astype(np.float32)
   noisy = clean + rng.normal(0, 0.3, clean.shape).astype(np.float32)
   denoised = np.clip(clean + rng.normal(0, 0.05, clean.shape), 0, 1).astype(np.float32)
   return clean, noisy, denoised
 
 
-def test_select_examples_takes_the_first_of_each_digit_present():
+def test_select_examples_takes_the_first_of_each_class_present():
   labels = np.array([3, 1, 3, 3, 1, 7, 3])
   assert report_lib.select_examples(labels, 2) == {1: [1, 4], 3: [0, 2], 7: [5]}
 
 
-@pytest.mark.parametrize('labels,per_digit', [(np.array([], np.int64), 2),
+@pytest.mark.parametrize('labels,per_class', [(np.array([], np.int64), 2),
                                               (np.array([1, 2]), 0)])
-def test_select_examples_rejects_nothing_to_draw(labels, per_digit):
+def test_select_examples_rejects_nothing_to_draw(labels, per_class):
   with pytest.raises(ValueError):
-    report_lib.select_examples(labels, per_digit)
+    report_lib.select_examples(labels, per_class)
 
 
 def test_image_psnr_matches_the_definition():
@@ -58,21 +61,21 @@ def test_write_report_writes_pngs_and_metrics_that_load_back(tmp_path):
   assert metrics['overall']['baseline']['psnr'] == 26.0
   for png in images.values():
     assert png.startswith(PNG_MAGIC) and len(png) > 2000
-  digits = report_lib.json_digit_keys(metrics['by_digit'])
-  assert digits['candidate']['psnr'][9] == pytest.approx(25.9)
+  classes = report_lib.json_class_keys(metrics['by_class'])
+  assert classes['candidate']['psnr'][9] == pytest.approx(25.9)
 
 
-def test_write_report_needs_per_digit_psnr(tmp_path):
+def test_write_report_needs_per_class_psnr(tmp_path):
   clean, noisy, denoised = _images(2)
-  evaluation = {'overall': {'candidate': {'psnr': 20.0}}, 'by_digit': {}}
-  with pytest.raises(ValueError, match='per-digit PSNR'):
+  evaluation = {'overall': {'candidate': {'psnr': 20.0}}, 'by_class': {}}
+  with pytest.raises(ValueError, match='per-class PSNR'):
     report_lib.write_report(str(tmp_path), {0: [0]}, clean, noisy, denoised,
                             evaluation, blessed=False)
 
 
 @pytest.mark.parametrize('with_baseline', [True, False])
 def test_psnr_chart_legend_covers_no_bar(with_baseline):
-  evaluation = _evaluation(with_baseline)['by_digit']
+  evaluation = _evaluation(with_baseline)['by_class']
   figure = report_lib.psnr_chart_figure(
       evaluation['candidate']['psnr'],
       evaluation.get('baseline', {}).get('psnr'))
@@ -95,7 +98,7 @@ def test_psnr_chart_of_a_baseline_that_is_the_candidate_draws_it_once(tmp_path):
                           evaluation, blessed=True,
                           context={report_lib.BASELINE_IS_CANDIDATE: True})
   _, images = report_lib.load_report(str(tmp_path))
-  alone = report_lib.render_psnr_chart(evaluation['by_digit']['candidate']['psnr'])
+  alone = report_lib.render_psnr_chart(evaluation['by_class']['candidate']['psnr'])
   assert images[report_lib.PSNR_CHART_FILENAME] == alone
 
 
@@ -120,3 +123,60 @@ def test_write_report_writes_through_tfs_filesystems(tmp_path):
   metrics, images = report_lib.load_report('ram://visual-report/report')  # And back.
   assert metrics['blessed'] is False
   assert images[report_lib.GRID_FILENAME].startswith(b'\x89PNG')
+
+
+# --- datasets other than MNIST ------------------------------------------------
+
+def _labels_drawn(figure):
+  """The row labels of a grid figure, top to bottom."""
+  return [axis.get_ylabel() for axis in figure.axes if axis.get_ylabel()]
+
+
+def test_colour_images_are_drawn_in_colour_and_rows_named_by_class(tmp_path):
+  clean, noisy, denoised = _images(6, image_shape=PETS.image_shape)
+  clean[:, :, :, 1:] = 0.0  # Pure red images: grey would have no red.
+  denoised = clean.copy()
+  rows = report_lib.select_examples(np.arange(6) % 2, 2)
+  report_lib.write_report(str(tmp_path), rows, clean, noisy, denoised,
+                          _evaluation(with_baseline=True, classes=2), True,
+                          info=PETS)
+  metrics, images = report_lib.load_report(str(tmp_path))
+  assert report_lib.report_info(metrics) == PETS
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  import io  # pylint: disable=g-import-not-at-top
+  grid = np.asarray(Image.open(io.BytesIO(images[report_lib.GRID_FILENAME])).convert('RGB'))
+  red = (grid[..., 0] > 200) & (grid[..., 1] < 60) & (grid[..., 2] < 60)
+  assert red.sum() > 500, red.sum()
+  assert report_lib.row_labels(rows, PETS) == {0: 'cat', 1: 'dog'}
+  chart = report_lib.psnr_chart_figure(
+      report_lib.json_class_keys(metrics['by_class'])['candidate']['psnr'], None, PETS)
+  _drawn(chart)
+  axis, = chart.axes
+  assert [tick.get_text() for tick in axis.get_xticklabels()] == ['cat', 'dog']
+
+
+def test_grid_rows_carry_the_class_names(monkeypatch):
+  clean, noisy, denoised = _images(4, image_shape=PETS.image_shape)
+  rows = report_lib.select_examples(np.array([0, 1, 0, 1]), 1)
+  figures = []
+  monkeypatch.setattr(report_lib, '_png', figures.append)
+  report_lib.render_grid(rows, clean, noisy, denoised, report_lib.row_labels(rows, PETS))
+  assert _labels_drawn(figures[0]) == ['cat', 'dog']
+  report_lib.render_grid(rows, clean, noisy, denoised,
+                         report_lib.row_labels(rows, UNLABELLED))
+  assert _labels_drawn(figures[1]) == []
+
+
+def test_a_dataset_without_labels_gets_rows_of_images_and_no_class_chart(tmp_path):
+  clean, noisy, denoised = _images(20, image_shape=UNLABELLED.image_shape)
+  labels = report_lib.unlabelled_rows(20, 3)
+  rows = report_lib.select_examples(labels, 3)
+  assert rows == {0: [0, 1, 2], 1: [3, 4, 5], 2: [6, 7, 8]}
+  evaluation = {'overall': _evaluation(False)['overall'], 'by_class': {}}
+  paths = report_lib.write_report(str(tmp_path), rows, clean, noisy, denoised,
+                                  evaluation, True, info=UNLABELLED)
+  assert sorted(os.path.basename(path) for path in paths) == [
+      report_lib.GRID_FILENAME, report_lib.METRICS_FILENAME]
+  metrics, images = report_lib.load_report(str(tmp_path))
+  assert set(images) == {report_lib.GRID_FILENAME}
+  assert report_lib.report_info(metrics) == UNLABELLED

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 
+from components import dataset_info
 from components.trainer import run_fn as run_fn_lib
 from components.trainer import settings
 from components.trainer import strategy
@@ -29,6 +30,8 @@ class _FnArgs:
             architecture='unet', loss='bce', batch_size=8, learning_rate=1e-3,
             epochs=1).to_json(),
         run_fn_lib.TRAIN_EXAMPLES_KEY: 64, run_fn_lib.EVAL_EXAMPLES_KEY: 64,
+        run_fn_lib.DATASET_INFO_KEY: dataset_info.DatasetInfo(
+            'mnist', (28, 28, 1), [str(digit) for digit in range(10)]).to_json(),
         run_fn_lib.CACHE_KEY: False}
 
 

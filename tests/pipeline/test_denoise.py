@@ -48,7 +48,7 @@ def rgb_model(tmp_path_factory):
   return path
 
 
-def _digit(height=28, width=28, seed=0):
+def _image(height=28, width=28, seed=0):
   """A bright bar on black with a little noise, float [H, W] in [0, 1]."""
   rng = np.random.default_rng(seed)
   image = np.zeros((height, width))
@@ -78,32 +78,32 @@ def _denoise(capsys, *argv):
 
 def test_denoise_writes_a_png_per_image_and_names_the_model(
     tmp_path, capsys, clip_model):
-  digit = _write_png(tmp_path / 'digit.png', _digit())
-  stack = np.stack([_digit(seed=1), _digit(seed=2)])[..., None].astype(np.float32)
+  image = _write_png(tmp_path / 'image.png', _image())
+  stack = np.stack([_image(seed=1), _image(seed=2)])[..., None].astype(np.float32)
   np.save(tmp_path / 'stack.npy', stack)
-  grey = np.rint(_digit(seed=3) * 255).astype(np.uint8)  # [H, W] uint8.
+  grey = np.rint(_image(seed=3) * 255).astype(np.uint8)  # [H, W] uint8.
   np.save(tmp_path / 'grey.npy', grey)
   output = tmp_path / 'out'
-  code, out, err = _denoise(capsys, tmp_path / 'digit.png', tmp_path / 'stack.npy',
+  code, out, err = _denoise(capsys, tmp_path / 'image.png', tmp_path / 'stack.npy',
                             tmp_path / 'grey.npy', '--model', clip_model,
                             '--output', output)
   assert code == 0, err
-  assert sorted(os.listdir(output)) == ['digit.png', 'grey.png', 'stack-0.png',
+  assert sorted(os.listdir(output)) == ['grey.png', 'image.png', 'stack-0.png',
                                         'stack-1.png']
-  np.testing.assert_allclose(_read_png(output / 'digit.png'), digit, atol=1e-6)
+  np.testing.assert_allclose(_read_png(output / 'image.png'), image, atol=1e-6)
   for index in range(2):
     np.testing.assert_allclose(_read_png(output / f'stack-{index}.png'),
                                stack[index], atol=0.5 / 255 + 1e-6)
   np.testing.assert_allclose(_read_png(output / 'grey.png')[..., 0], grey / 255.0,
                              atol=1e-6)
   assert f'model: {clip_model} (takes 28x28x1)' in out
-  assert f'wrote {output}/digit.png' in out
+  assert f'wrote {output}/image.png' in out
   assert f'wrote 2 images of {tmp_path}/stack.npy' in out
 
 
 def test_a_colour_image_is_converted_to_grey_for_a_grey_model(
     tmp_path, capsys, clip_model):
-  colour = np.stack([_digit(), _digit(seed=1) * 0.5, np.zeros((28, 28))], axis=-1)
+  colour = np.stack([_image(), _image(seed=1) * 0.5, np.zeros((28, 28))], axis=-1)
   pixels = _write_png(tmp_path / 'colour.png', colour)
   code, out, err = _denoise(capsys, tmp_path / 'colour.png', '--model', clip_model,
                             '--output', tmp_path / 'out')
@@ -117,7 +117,7 @@ def test_a_colour_image_is_converted_to_grey_for_a_grey_model(
 
 def test_a_grey_image_is_converted_to_rgb_for_a_colour_model_of_its_shape(
     tmp_path, capsys, rgb_model):
-  pixels = _write_png(tmp_path / 'small.png', _digit(16, 16))
+  pixels = _write_png(tmp_path / 'small.png', _image(16, 16))
   code, out, err = _denoise(capsys, tmp_path / 'small.png', '--model', rgb_model,
                             '--output', tmp_path / 'out')
   assert code == 0, err
@@ -136,8 +136,8 @@ def _assert_one_line_error(code, err, *fragments):
 
 def test_an_image_of_another_size_refuses_the_command_before_any_write(
     tmp_path, capsys, clip_model):
-  _write_png(tmp_path / 'good.png', _digit())
-  _write_png(tmp_path / 'big.png', _digit(32, 30))
+  _write_png(tmp_path / 'good.png', _image())
+  _write_png(tmp_path / 'big.png', _image(32, 30))
   output = tmp_path / 'out'
   code, _, err = _denoise(capsys, tmp_path / 'good.png', tmp_path / 'big.png',
                           '--model', clip_model, '--output', output)
@@ -150,13 +150,13 @@ def test_an_image_of_another_size_refuses_the_command_before_any_write(
     ('missing.png', None, 'no such file'),
     ('broken.png', b'not a picture', 'cannot be decoded as an image'),
     ('broken.npy', b'not an array', 'not a .npy array'),
-    ('digit.gif', b'GIF89a', "unsupported file type '.gif'"),
+    ('image.gif', b'GIF89a', "unsupported file type '.gif'"),
     ('labels.npy', np.zeros((28, 28), np.int64), 'int64 pixels'),
     ('odd.npy', np.zeros((5, 28, 28), np.float32), 'an array of shape [5, 28, 28]'),
 ])
 def test_a_bad_file_is_a_one_line_error_naming_it(
     tmp_path, capsys, clip_model, name, contents, fragment):
-  _write_png(tmp_path / 'good.png', _digit())
+  _write_png(tmp_path / 'good.png', _image())
   path = tmp_path / name
   if isinstance(contents, bytes):
     path.write_bytes(contents)
@@ -170,7 +170,7 @@ def test_a_bad_file_is_a_one_line_error_naming_it(
 
 def test_0_to_255_floats_are_refused_by_the_model_naming_the_scale(
     tmp_path, capsys, clip_model):
-  np.save(tmp_path / 'bright.npy', (_digit() * 255).astype(np.float32))
+  np.save(tmp_path / 'bright.npy', (_image() * 255).astype(np.float32))
   code, _, err = _denoise(capsys, tmp_path / 'bright.npy', '--model', clip_model,
                           '--output', tmp_path / 'out')
   _assert_one_line_error(code, err, f'{tmp_path}/bright.npy: the model refused it',
@@ -182,11 +182,11 @@ def test_inputs_that_would_overwrite_each_other_are_refused(
     tmp_path, capsys, clip_model):
   for folder in ('a', 'b'):
     (tmp_path / folder).mkdir()
-    _write_png(tmp_path / folder / 'digit.png', _digit())
-  code, _, err = _denoise(capsys, tmp_path / 'a' / 'digit.png',
-                          tmp_path / 'b' / 'digit.png', '--model', clip_model,
+    _write_png(tmp_path / folder / 'image.png', _image())
+  code, _, err = _denoise(capsys, tmp_path / 'a' / 'image.png',
+                          tmp_path / 'b' / 'image.png', '--model', clip_model,
                           '--output', tmp_path / 'out')
-  _assert_one_line_error(code, err, 'would both be written to digit.png')
+  _assert_one_line_error(code, err, 'would both be written to image.png')
 
 
 def _psnr(clean, images):
@@ -197,7 +197,7 @@ def test_reference_prints_psnr_and_ssim_of_input_and_output(
     tmp_path, capsys, clip_model):
   # Unclipped noise: clipping it (the model) brings the images nearer the clean.
   rng = np.random.default_rng(0)
-  clean = np.stack([_digit(seed=seed) for seed in range(2)])[..., None]
+  clean = np.stack([_image(seed=seed) for seed in range(2)])[..., None]
   noisy = (clean + rng.normal(0, 0.4, clean.shape)).astype(np.float32)
   np.save(tmp_path / 'noisy.npy', noisy)
   np.save(tmp_path / 'clean.npy', clean.astype(np.float32))
@@ -218,8 +218,8 @@ def test_reference_prints_psnr_and_ssim_of_input_and_output(
 
 
 def test_reference_count_must_match_the_images(tmp_path, capsys, clip_model):
-  _write_png(tmp_path / 'a.png', _digit())
-  _write_png(tmp_path / 'b.png', _digit(seed=1))
+  _write_png(tmp_path / 'a.png', _image())
+  _write_png(tmp_path / 'b.png', _image(seed=1))
   code, _, err = _denoise(capsys, tmp_path / 'a.png', tmp_path / 'b.png',
                           '--reference', tmp_path / 'a.png', '--model',
                           clip_model, '--output', tmp_path / 'out')
@@ -234,26 +234,26 @@ def test_the_newest_complete_served_version_is_used(
   # A push cut short: everything but saved_model.pb.
   serving_dir.copy_tree(clip_model, str(base / '300'))
   os.remove(base / '300' / serving_dir.SAVED_MODEL_FILENAME)
-  digit = _write_png(tmp_path / 'digit.png', _digit())
-  code, out, err = _denoise(capsys, tmp_path / 'digit.png', '--serving-dir', base,
+  image = _write_png(tmp_path / 'image.png', _image())
+  code, out, err = _denoise(capsys, tmp_path / 'image.png', '--serving-dir', base,
                             '--output', tmp_path / 'out')
   assert code == 0, err
   assert f'model: version 200 of {base}' in out
-  np.testing.assert_allclose(_read_png(tmp_path / 'out' / 'digit.png'), 1 - digit,
+  np.testing.assert_allclose(_read_png(tmp_path / 'out' / 'image.png'), 1 - image,
                              atol=1e-6)
 
 
 def test_no_served_model_is_a_one_line_error(tmp_path, capsys):
   (tmp_path / 'serving' / '100').mkdir(parents=True)  # Incomplete only.
-  _write_png(tmp_path / 'digit.png', _digit())
-  code, _, err = _denoise(capsys, tmp_path / 'digit.png', '--serving-dir',
+  _write_png(tmp_path / 'image.png', _image())
+  code, _, err = _denoise(capsys, tmp_path / 'image.png', '--serving-dir',
                           tmp_path / 'serving', '--output', tmp_path / 'out')
   _assert_one_line_error(code, err, 'no complete model version in')
 
 
 def test_a_model_dir_without_a_saved_model_is_a_one_line_error(tmp_path, capsys):
-  _write_png(tmp_path / 'digit.png', _digit())
-  code, _, err = _denoise(capsys, tmp_path / 'digit.png', '--model', tmp_path,
+  _write_png(tmp_path / 'image.png', _image())
+  code, _, err = _denoise(capsys, tmp_path / 'image.png', '--model', tmp_path,
                           '--output', tmp_path / 'out')
   _assert_one_line_error(code, err, f'{tmp_path} is not a SavedModel directory')
 
@@ -262,9 +262,9 @@ def test_a_model_dir_without_a_saved_model_is_a_one_line_error(tmp_path, capsys)
 def test_the_denoise_command_leaves_the_tfx_runtime_unimported(
     tmp_path, clip_model):
   # A fresh interpreter: only TFX's small file-I/O module (via serving_dir).
-  _write_png(tmp_path / 'digit.png', _digit())
+  _write_png(tmp_path / 'image.png', _image())
   code = ('import sys; from pipeline import cli\n'
-          f'code = cli.main(["denoise", {str(tmp_path / "digit.png")!r}, '
+          f'code = cli.main(["denoise", {str(tmp_path / "image.png")!r}, '
           f'"--model", {clip_model!r}, "--output", {str(tmp_path / "out")!r}])\n'
           'loaded = sorted(m for m in sys.modules if m.startswith("tfx") and not '
           '(m in ("tfx", "tfx.version", "tfx.dsl") or m.startswith("tfx.dsl.io")))\n'
@@ -273,26 +273,26 @@ def test_the_denoise_command_leaves_the_tfx_runtime_unimported(
   result = subprocess.run([sys.executable, '-c', code], capture_output=True,
                           text=True, check=False)
   assert result.returncode == 0, result.stdout + result.stderr
-  assert (tmp_path / 'out' / 'digit.png').exists()
+  assert (tmp_path / 'out' / 'image.png').exists()
 
 
 def test_an_output_that_would_overwrite_its_input_is_refused(
     tmp_path, capsys, clip_model):
-  original = _write_png(tmp_path / 'digit.png', _digit())
-  code, _, err = _denoise(capsys, tmp_path / 'digit.png', '--model', clip_model,
+  original = _write_png(tmp_path / 'image.png', _image())
+  code, _, err = _denoise(capsys, tmp_path / 'image.png', '--model', clip_model,
                           '--output', tmp_path)
   _assert_one_line_error(code, err, 'would overwrite an input')
-  np.testing.assert_array_equal(_read_png(tmp_path / 'digit.png'), original)
+  np.testing.assert_array_equal(_read_png(tmp_path / 'image.png'), original)
 
 
 @pytest.mark.slow
 def test_the_denoise_command_prints_no_tensorflow_noise(tmp_path, clip_model):
   # A fresh process, as a user runs it: TensorFlow's import says nothing.
-  _write_png(tmp_path / 'digit.png', _digit())
+  _write_png(tmp_path / 'image.png', _image())
   result = subprocess.run(
-      [sys.executable, '-m', 'pipeline.cli', 'denoise', str(tmp_path / 'digit.png'),
+      [sys.executable, '-m', 'pipeline.cli', 'denoise', str(tmp_path / 'image.png'),
        '--model', clip_model, '--output', str(tmp_path / 'out')],
       capture_output=True, text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr
   assert result.stderr == '', result.stderr
-  assert result.stdout.strip().splitlines()[-1] == f'wrote {tmp_path}/out/digit.png'
+  assert result.stdout.strip().splitlines()[-1] == f'wrote {tmp_path}/out/image.png'

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from components import dataset_info
 from components.visual_report import report as report_lib
 from pipeline import report_page
 from pipeline import run_outcome
@@ -22,6 +23,9 @@ BASELINE = {'psnr': 26.0, 'ssim': 0.96, 'mse': 0.0025}
 NOISY_INPUT = {'psnr': 13.98, 'ssim': 0.2987, 'mse': 0.04}
 SPLIT_SIZES = {'train': 80, 'eval': 30, 'test': 20}
 FAILURE = 'psnr 15.20 dB, needs >= 16 dB (thresholds.min_psnr_db)'
+MNIST = dataset_info.DatasetInfo('mnist', (28, 28, 1), [str(digit) for digit in range(10)])
+PETS = dataset_info.DatasetInfo('pets', (12, 10, 3), ('cat', 'dog'))
+UNLABELLED = dataset_info.DatasetInfo('flat_folder', (8, 8, 1))
 # What the page must show, as a reader sees it rendered: figures with units.
 UNIT_TEXTS = ('dB, higher is better', 'unitless, 0..1, higher is better',
               'on [0, 1] pixels, lower is better')
@@ -42,28 +46,33 @@ window.addEventListener('load', () => {
 
 
 def _outcome(tmp_path, blessed=True, baseline=BASELINE, same=False,
-             failures=(), pushed=None):
+             failures=(), pushed=None, info=MNIST):
   """A real VisualReport written on small arrays, read back as the run's
   outcome from its records (with a Pusher's PushedModel properties)."""
   rng = np.random.default_rng(0)
-  clean = (rng.random((10, 28, 28, 1)) > 0.8).astype(np.float32)
+  clean = (rng.random((10,) + info.image_shape) > 0.8).astype(np.float32)
   noisy = clean + rng.normal(0, 0.3, clean.shape).astype(np.float32)
   denoised = np.clip(clean + rng.normal(0, 0.05, clean.shape), 0, 1).astype(np.float32)
   overall = {report_lib.CANDIDATE: CANDIDATE}
-  by_digit = {report_lib.CANDIDATE: {'psnr': {digit: 25.0 + digit / 10
-                                              for digit in range(10)}}}
+  classes = range(len(info.class_names))
+  by_class = {report_lib.CANDIDATE: {'psnr': {label: 25.0 + label / 10
+                                              for label in classes}}}
   if baseline:
     overall[report_lib.BASELINE] = baseline
-    by_digit[report_lib.BASELINE] = {'psnr': {digit: 24.0 for digit in range(10)}}
+    by_class[report_lib.BASELINE] = {'psnr': {label: 24.0 for label in classes}}
+  if not info.labeled:
+    by_class = {}
   context = {report_lib.NOISY_INPUT: NOISY_INPUT,
              report_lib.FAILURES: list(failures),
              report_lib.SPLIT_SIZES: SPLIT_SIZES,
              report_lib.BASELINE_IS_CANDIDATE: same}
   report_dir = str(tmp_path / 'report')
-  report_lib.write_report(report_dir, report_lib.select_examples(np.arange(10), 1),
+  labels = (np.arange(10) % len(info.class_names) if info.labeled
+            else report_lib.unlabelled_rows(10, 1))
+  report_lib.write_report(report_dir, report_lib.select_examples(labels, 1),
                           clean, noisy, denoised,
-                          {'overall': overall, 'by_digit': by_digit}, blessed,
-                          context)
+                          {'overall': overall, 'by_class': by_class}, blessed,
+                          context, info)
   records = [ExecutionRecord('VisualReport', 'COMPLETE', {'report': report_dir})]
   if pushed is not None:
     records.append(ExecutionRecord('Pusher', 'COMPLETE', {'pushed_model': '/p'},
@@ -99,8 +108,10 @@ def test_a_pushed_run_shows_units_the_noisy_input_and_the_last_blessed_model(tmp
       ['mse', 'on [0, 1] pixels, lower is better', '0.00220', '0.04000',
        '0.00250', '-0.00030']]
   assert _cells(page, 'run') == [['run', 'run-2024-7'], ['profile', 'smoke'],
+                                 ['dataset', 'mnist, 28x28 grey, 10 classes'],
                                  ['data', 'train 80, eval 30, test 20 examples']]
-  assert 'last blessed model (dB)' in page  # The per-digit baseline row.
+  assert _cells(page, 'classes')[0] == ['class'] + [str(digit) for digit in range(10)]
+  assert 'last blessed model (dB)' in page  # The per-class baseline row.
   assert 'http' not in page  # Opens offline: nothing to fetch.
   embedded = re.findall(r'data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
   assert len(embedded) == 2
@@ -131,6 +142,21 @@ def test_a_first_run_says_there_was_no_baseline(tmp_path):
       'pushed': 1, 'pushed_destination': '/serving/1', 'pushed_version': '1'}))
   assert 'baseline: none (no blessed model to compare with yet)' in page
   assert 'last blessed model' not in page
+
+
+def test_classes_are_named_by_the_dataset_s_class_names(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, info=PETS))
+  assert _cells(page, 'run')[2] == ['dataset', 'pets, 10x12 colour, 2 classes']
+  assert _cells(page, 'classes') == [['class', 'cat', 'dog'],
+                                     ['this model (dB)', '25.00', '25.10'],
+                                     ['last blessed model (dB)', '24.00', '24.00']]
+
+
+def test_a_dataset_without_labels_has_no_class_section(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, info=UNLABELLED))
+  assert _cells(page, 'run')[2] == ['dataset', 'flat_folder, 8x8 grey, no labels']
+  assert 'id="classes"' not in page and 'PSNR per class' not in page
+  assert len(re.findall(r'data:image/png;base64,', page)) == 1  # The grid.
 
 
 def _chromium():
@@ -165,5 +191,5 @@ def test_chromium_renders_the_verdict_metrics_with_units_and_every_image(tmp_pat
   assert '13.98' in text and 'noisy input (reference)' in text
   assert 'train 80, eval 30, test 20 examples' in text
   assert rendered['images'] == [
-      {'alt': 'PSNR per digit', 'decoded': True},
-      {'alt': 'clean, noisy and denoised test digits', 'decoded': True}]
+      {'alt': 'PSNR per class', 'decoded': True},
+      {'alt': 'clean, noisy and denoised test images', 'decoded': True}]

@@ -15,7 +15,7 @@ def _report(tmp_path, blessed=True, baseline=None, failures=(), same=False):
   overall = {report_lib.CANDIDATE: CANDIDATE}
   if baseline:
     overall[report_lib.BASELINE] = baseline
-  metrics = {'overall': overall, 'by_digit': {}, 'blessed': blessed,
+  metrics = {'overall': overall, 'by_class': {}, 'blessed': blessed,
              report_lib.NOISY_INPUT: NOISY, report_lib.FAILURES: list(failures),
              report_lib.SPLIT_SIZES: {'train': 80, 'eval': 30, 'test': 20},
              report_lib.BASELINE_IS_CANDIDATE: same}
