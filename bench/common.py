@@ -4,6 +4,7 @@ docs/benchmarks.md."""
 
 import contextlib
 import datetime
+import gzip
 import json
 import os
 import platform
@@ -109,14 +110,37 @@ def load_mnist(source_dir: Optional[str] = None) -> Dict[str, Tuple[np.ndarray, 
   return splits
 
 
-def mnist_info():
-  """MNIST's DatasetInfo, from MNIST's source module (the benchmarks are
-  MNIST's): 28x28 grey images of the digits 0..9."""
+def idx_images_header(source_dir: Optional[str] = None, split: str = 'test'
+                      ) -> Tuple[int, int, int]:
+  """(count, rows, columns) of a split's gzipped IDX image file, as its header
+  says (magic, count, rows, columns as big-endian int32): numpy alone, for
+  the benchmarks that run where TensorFlow is not installed."""
+  from components import features  # pylint: disable=g-import-not-at-top
+  path = os.path.join(source_dir or pipeline_config.default_source_dir(),
+                      features.SOURCE_FILENAMES[f'{split}_data'])
+  with gzip.open(path, 'rb') as idx_file:
+    header = idx_file.read(features.IDX_IMAGES_HEADER_BYTES)
+  _, count, rows, columns = np.frombuffer(header, '>i4')
+  return int(count), int(rows), int(columns)
+
+
+def mnist_info(source_dir: Optional[str] = None):
+  """MNIST's DatasetInfo, as the pipeline records it (the benchmarks are
+  MNIST's): the image shape of its IDX files, TFDS's names of its classes."""
   from components import dataset_info  # pylint: disable=g-import-not-at-top
-  from components.tfds_example_gen import mnist_source  # pylint: disable=g-import-not-at-top
-  return dataset_info.DatasetInfo(
-      'mnist', (mnist_source.IMAGE_ROWS, mnist_source.IMAGE_COLUMNS, 1),
-      [str(label) for label in range(mnist_source.NUM_CLASSES)])
+  _, rows, columns = idx_images_header(source_dir)
+  return dataset_info.DatasetInfo('mnist', (rows, columns, 1),
+                                  [str(label) for label in range(10)])
+
+
+def split_sizes(data, source_dir: Optional[str] = None) -> Dict[str, int]:
+  """The images of each split the pipeline makes of MNIST with the data
+  settings `data` (the ExampleGen's one split plan over the IDX files' counts)."""
+  from components.tfds_example_gen import settings  # pylint: disable=g-import-not-at-top
+  lengths = {split: idx_images_header(source_dir, split)[0]
+             for split in ('train', 'test')}
+  return {split: planned.size for split, planned in
+          settings.plan_splits(data, lengths, 'mnist').items()}
 
 
 def noisy_copy(images: np.ndarray, labels: np.ndarray,

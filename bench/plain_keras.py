@@ -43,8 +43,9 @@ def main(argv=None) -> int:
   mnist = common.load_mnist(data.source_dir)
   train_images, train_labels = mnist['train']
   test_images, test_labels = mnist['test']
-  train = (train_images[:data.train_examples], train_labels[:data.train_examples])
-  test = (test_images[:data.test_examples], test_labels[:data.test_examples])
+  sizes = common.split_sizes(data, data.source_dir)
+  train = (train_images[:sizes['train']], train_labels[:sizes['train']])
+  test = (test_images[:sizes['test']], test_labels[:sizes['test']])
   phases['load'] = time.perf_counter() - mark
 
   mark = time.perf_counter()
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
   keras.utils.set_random_seed(training.seed)
   # The Trainer's precision policy.
   strategy.choose_placement(allow_mixed_precision=training.mixed_precision)
-  plan = trainer_plan.plan_training(data.train_examples, training.batch_size,
+  plan = trainer_plan.plan_training(sizes['train'], training.batch_size,
                                     training.epochs, training.max_train_steps)
   epochs, per_epoch = plan.epochs, plan.steps_per_epoch
   model = model_lib.compile_model(

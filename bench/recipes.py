@@ -34,7 +34,6 @@ import argparse
 import collections
 import concurrent.futures
 import dataclasses
-import functools
 import gzip
 import json
 import os
@@ -201,14 +200,9 @@ def _idx_bytes(source_dir: str, split: str, key: str) -> bytes:
     return idx_file.read()
 
 
-@functools.lru_cache(maxsize=None)
 def image_shape(source_dir: Optional[str] = None) -> tuple:
-  """(rows, columns, 1): the images' shape, as MNIST's IDX image header says
-  (magic, count, rows, columns as big-endian int32)."""
-  header = _idx_bytes(source_dir or pipeline_config.default_source_dir(), 'test',
-                      'data')[:features.IDX_IMAGES_HEADER_BYTES]
-  _, _, rows, columns = np.frombuffer(header, '>i4')
-  return (int(rows), int(columns), 1)
+  """(rows, columns, 1): the images' shape, as MNIST's IDX image header says."""
+  return common.mnist_info(source_dir).image_shape
 
 
 def read_idx(source_dir: str, split: str):
@@ -244,7 +238,7 @@ def training_images(order_path: Optional[str]):
   if order_path:
     order = np.load(order_path)
     images, labels = images[order], labels[order]
-  count = pipeline_config.DataConfig.train_examples
+  count = common.split_sizes(pipeline_config.DataConfig())['train']
   return images[:count], labels[:count]
 
 
@@ -475,7 +469,7 @@ def evaluate(out_dir: str,
   """
   from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
   test_noisy, test_clean = test_data()
-  train_examples = pipeline_config.DataConfig.train_examples
+  train_examples = common.split_sizes(pipeline_config.DataConfig())['train']
   provenance = common.provenance()
   rows = {}
   for recipe in RECIPES:

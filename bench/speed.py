@@ -493,7 +493,7 @@ def main(argv=None) -> int:
   training = {architecture: training_throughput(
       config, architecture, 10 if args.quick else 100, noisy, clean)
               for architecture in ('unet', 'article')}
-  steps_per_epoch = -(-config.data.train_examples // config.training.batch_size)
+  steps_per_epoch = -(-common.split_sizes(config.data)['train'] // config.training.batch_size)
   feed = input_pipeline_ab(e2e.pop('noisy_examples_uri'), config,
                            steps_per_epoch, repeats)
   noise_result = noise_throughput(e2e.pop('examples_uri'), config, repeats)

@@ -32,7 +32,7 @@ import tensorflow_datasets as tfds
 from components.tfds_example_gen import settings
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
-SPLITS = ('train', 'eval', 'test')
+SPLITS = settings.SPLITS
 # PIL modes of grey images (one channel once converted to 'L').
 GREY_MODES = ('1', 'L', 'LA')
 

@@ -11,13 +11,14 @@ import dataclasses
 import math
 import os
 import re
-from typing import Optional, Tuple
+from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
 from components import setting_specs
 
 SOURCE_VENDORED = 'vendored'  # IDX files in a directory, read by a TFDS builder.
 SOURCE_TFDS = 'tfds'  # TFDS's own download (online), or a prepared data dir.
 SOURCES = (SOURCE_VENDORED, SOURCE_TFDS)
+SPLITS = ('train', 'eval', 'test')  # What the ExampleGen writes.
 # The ExampleGen's execution property holding a DataSpec's JSON.
 DATA_SPEC_KEY = 'data_spec'
 # The TFDS datasets whose files are IDX like MNIST's: the vendored source
@@ -152,3 +153,79 @@ def vendored_source_dir(data: DataSpec) -> str:
   if data.source_dir is None:
     return default_source_dir(data.dataset)
   return os.path.join(PROJECT_ROOT, data.source_dir)  # An absolute one stays.
+
+
+class SplitPlanError(ValueError):
+  """The requested splits do not fit the dataset."""
+
+
+class SplitSlice(NamedTuple):
+  """One output split: the TFDS split spec it reads and its number of images."""
+  pattern: str
+  size: int
+
+
+def plan_splits(data: DataSpec, lengths: Mapping[str, int],
+                name: str) -> Dict[str, SplitSlice]:
+  """The one split plan: each output split's TFDS slice of the dataset.
+
+  A TFDS dataset: `train` is the head of its train split (`train_examples`,
+  None: all but `eval`), `eval` its tail (`eval_examples`, None:
+  `eval_percent` of it), `test` the head of its test split (`test_examples`,
+  None: all). An image folder (whose builder splits it into train, eval and
+  test): the head of each, at most `<split>_examples` (None: all).
+
+  Args:
+    data: The data settings.
+    lengths: Number of images of each split of the prepared dataset.
+    name: The dataset's name, for errors.
+
+  Raises:
+    SplitPlanError: the settings ask for more images than the dataset has
+      (naming the settings and the dataset's sizes), or it lacks a split.
+  """
+  if data.image_dir is not None:
+    return _folder_plan(data, lengths)
+  for split in ('train', 'test'):
+    if split not in lengths:
+      raise SplitPlanError(f'dataset {name!r} has no {split!r} split (its '
+                           f'splits: {", ".join(sorted(lengths))})')
+  available, test_available = lengths['train'], lengths['test']
+  evaluation = data.eval_examples or round(available * data.eval_percent / 100)
+  if evaluation < 1:
+    raise SplitPlanError(
+        f'data.eval_percent={data.eval_percent} of the {available} train '
+        f'images of {name!r} is no image; set data.eval_examples')
+  if data.train_examples is None and evaluation >= available:
+    raise SplitPlanError(
+        f'data.eval_examples ({evaluation}) leaves none of the {available} '
+        f'train images of {name!r} for the train split')
+  train = data.train_examples or available - evaluation
+  if train + evaluation > available:
+    raise SplitPlanError(
+        f'data.train_examples ({train}) + data.eval_examples ({evaluation}) '
+        f'= {train + evaluation} images, but the train split of {name!r} '
+        f'holds {available}')
+  test = data.test_examples or test_available
+  if test > test_available:
+    raise SplitPlanError(
+        f'data.test_examples ({test}) exceeds the {test_available} images of '
+        f'the test split of {name!r}')
+  return {
+      'train': SplitSlice(f'train[:{train}]', train),
+      'eval': SplitSlice(f'train[-{evaluation}:]', evaluation),
+      'test': SplitSlice('test' if data.test_examples is None
+                         else f'test[:{test}]', test),
+  }
+
+
+def _folder_plan(data: DataSpec,
+                 lengths: Mapping[str, int]) -> Dict[str, SplitSlice]:
+  """An image folder's splits, each capped by `<split>_examples`."""
+  plan = {}
+  for split in SPLITS:
+    cap = getattr(data, f'{split}_examples')
+    size = lengths[split] if cap is None else min(cap, lengths[split])
+    plan[split] = SplitSlice(
+        split if size == lengths[split] else f'{split}[:{size}]', size)
+  return plan
