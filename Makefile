@@ -5,6 +5,9 @@ SETUP_STAMP := $(VENV)/.setup-done
 PROFILE     ?= full
 RUN_ARGS    ?=
 PYTEST_ARGS ?=
+# Every core, a test file per worker (module fixtures run once; tests/conftest.py
+# starts the slowest files first).
+PYTEST_PARALLEL ?= -n auto --dist loadfile --no-loadscope-reorder
 BENCH_ARGS  ?=
 IMAGE       ?= mnist-dae-pipeline:latest
 
@@ -56,7 +59,7 @@ bench-recipes: setup
 	$(VENV)/bin/python -m bench.recipes --evaluate $(RECIPES_DIR)
 
 test: setup
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-fast:
 	$(MAKE) test PYTEST_ARGS='-m "not e2e and not kfp"'
