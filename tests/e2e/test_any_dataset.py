@@ -57,10 +57,10 @@ def _report_metrics(root):
     return json.load(metrics_file)
 
 
-def _report_page(zygote, tmp_path, root, serving):
+def _report_page(zygote, tmp_path, root):
   output = tmp_path / 'report.html'
-  _cli(zygote, tmp_path, 'report', '--pipeline-root', str(root), '--serving-dir',
-       str(serving), '--output', str(output))
+  _cli(zygote, tmp_path, 'report', '--profile', 'smoke', '--pipeline-root',
+       str(root), '--output', str(output))
   return output.read_text(encoding='utf-8')
 
 
@@ -93,7 +93,7 @@ def test_a_tiny_idx_dataset_named_fashion_mnist_pushes_with_its_classes(zygote, 
   dataset = _report_metrics(root)['dataset']
   assert dataset['name'] == 'fashion_mnist'
   assert dataset['class_names'][0] == 'T-shirt/top'
-  assert 'T-shirt/top' in _report_page(zygote, tmp_path, root, serving)
+  assert 'T-shirt/top' in _report_page(zygote, tmp_path, root)
 
 
 def test_rgb_class_folders_of_another_size_push_a_model_of_that_shape(zygote, tmp_path):
@@ -109,7 +109,7 @@ def test_rgb_class_folders_of_another_size_push_a_model_of_that_shape(zygote, tm
   metrics = _report_metrics(root)
   assert metrics['dataset']['class_names'] == ['cat', 'dog']
   assert metrics['dataset']['image_shape'] == [12, 20, 3]
-  page = _report_page(zygote, tmp_path, root, serving)
+  page = _report_page(zygote, tmp_path, root)
   assert 'cat' in page and 'dog' in page
 
   # The pushed model denoises a colour image of that size.
