@@ -14,10 +14,10 @@ def image_strip(noisy: np.ndarray, denoised: np.ndarray,
   """One picture per example: noisy | denoised | clean side by side.
 
   Args:
-    noisy, denoised, clean: float [count, 28, 28, 1].
+    noisy, denoised, clean: float [count, height, width, channels].
 
   Returns:
-    float32 [count, 28, 84, 1], values clipped to [0, 1] for display.
+    float32 [count, height, 3 x width, channels], values clipped to [0, 1] for display.
   """
   strip = np.concatenate([noisy, denoised, clean], axis=2).astype(np.float32)
   return np.clip(strip, 0.0, 1.0)
@@ -28,8 +28,8 @@ class DenoisedImages(keras.callbacks.Callback):
 
   Args:
     log_dir: The TensorBoard log dir (images go to `<log_dir>/images`).
-    noisy: float32 [count, 28, 28, 1]: fixed held-out noisy inputs.
-    clean: float32 [count, 28, 28, 1]: their clean originals.
+    noisy: float32 [count, height, width, channels]: fixed held-out noisy inputs.
+    clean: float32 [count, height, width, channels]: their clean originals.
   """
 
   def __init__(self, log_dir: str, noisy: np.ndarray, clean: np.ndarray):

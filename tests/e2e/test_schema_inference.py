@@ -18,10 +18,9 @@ from tests import idx_files
 
 pytestmark = pytest.mark.e2e
 
-# A dataset with no schema in the test's (empty) schemas directory. The tiny
-# files are MNIST's format; 'fashion_mnist' reads the same files once the
-# ExampleGen reads the dataset it is given (then: DATASET = 'fashion_mnist').
-DATASET = 'mnist'
+# A dataset with no schema in the test's (empty) schemas directory: tiny IDX
+# files of Fashion-MNIST's layout.
+DATASET = 'fashion_mnist'
 GATE = 'DataValidationGate'
 
 
@@ -33,7 +32,7 @@ def _states(records):
 def data(tmp_path_factory):
   """(pixels of an image, the settings of runs on tiny data)."""
   tmp_path = tmp_path_factory.mktemp('schema')
-  tiny = idx_files.make_tiny_mnist(str(tmp_path / 'idx'))
+  tiny = idx_files.make_tiny_idx(str(tmp_path / 'idx'), DATASET)
   return tiny.train_images[0].size, {
       'pipeline_root': str(tmp_path / 'root'),
       'serving_dir': str(tmp_path / 'serving'),

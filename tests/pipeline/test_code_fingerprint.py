@@ -31,6 +31,16 @@ def test_the_trainer_is_keyed_on_the_model_and_everything_run_fn_imports():
   assert 'pipeline_config' not in _modules('components.noise_transform.component')
 
 
+def test_each_component_is_keyed_on_the_module_of_its_settings_type():
+  """An edit of a spec's module (its fields, defaults, checks) re-runs the
+  component that takes it, and what follows."""
+  for component, spec_module in (
+      ('components.tfds_example_gen.component', 'components.tfds_example_gen.settings'),
+      ('components.noise_transform.component', 'components.noise_transform.spec'),
+      ('components.trainer.run_fn', 'components.trainer.settings')):
+    assert spec_module in _modules(component), component
+
+
 def test_imports_inside_functions_count():
   # VisualReport imports the Trainer's data and export code in its body.
   modules = _modules('components.visual_report.component')
