@@ -245,7 +245,7 @@ def main(argv=None) -> int:
   test = (test_images_array[:test_images], test_labels[:test_images])
   config = pipeline_config.load_profile('full')
   # The head of the eval split (train[-eval_examples:]): never trained on.
-  first_eval = len(mnist['train'][0]) - config.data.eval_examples
+  first_eval = len(mnist['train'][0]) - common.split_sizes(config.data)['eval']
   tuning = tuple(array[first_eval:first_eval + tuning_count] for array in mnist['train'])
 
   settings = {}
