@@ -20,6 +20,7 @@ Files are read through ``tf.io.gfile`` (a folder may be a bucket).
 
 import dataclasses
 import hashlib
+import io
 import os
 import posixpath
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -35,6 +36,8 @@ IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 SPLITS = settings.SPLITS
 # PIL modes of grey images (one channel once converted to 'L').
 GREY_MODES = ('1', 'L', 'LA')
+# PIL modes of more than 8 bits a value, which converting to 8 bits would clip.
+DEEP_MODES = ('I', 'F')
 
 
 class ImageFolderError(ValueError):
@@ -53,7 +56,14 @@ class Layout:
 
 
 def _is_image(name: str) -> bool:
-  return name.lower().endswith(IMAGE_EXTENSIONS)
+  """PNG/JPEG by extension; hidden files (macOS's `._x.jpg`) are not images."""
+  return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith('.')
+
+
+def _is_hidden(relative_directory: str) -> bool:
+  """A folder under a hidden one (`.ipynb_checkpoints/`, `.git/`) is no class."""
+  return any(part.startswith('.') for part in relative_directory.split('/')
+             if part not in ('', '.'))
 
 
 def list_images(image_dir: str) -> Layout:
@@ -66,6 +76,8 @@ def list_images(image_dir: str) -> Layout:
   paths = []
   for directory, _, files in tf.io.gfile.walk(image_dir):
     relative = os.path.relpath(directory, image_dir).replace(os.sep, '/')
+    if _is_hidden(relative):
+      continue
     paths.extend(name if relative == '.' else f'{relative}/{name}'
                  for name in files if _is_image(name))
   paths.sort()
@@ -106,10 +118,25 @@ def split_of(path: str, split_seed: int, eval_percent: float,
   return 'train'
 
 
-def _open(image_dir: str, path: str) -> Image.Image:
+def _open(image_dir: str, path: str, header_only: bool = False) -> Image.Image:
+  """One image of the folder (its pixels read unless `header_only`).
+
+  Raises:
+    ImageFolderError: the file is not a readable 8-bit PNG/JPEG (named).
+  """
   with tf.io.gfile.GFile(posixpath.join(image_dir, path), 'rb') as image_file:
-    image = Image.open(image_file)
-    image.load()
+    data = image_file.read()
+  try:
+    image = Image.open(io.BytesIO(data))
+    if not header_only:
+      image.load()
+  except (OSError, ValueError, Image.DecompressionBombError) as error:
+    raise ImageFolderError(f'data.image_dir: {path} is not a readable PNG or '
+                           f'JPEG image ({error})') from None
+  if image.mode.split(';')[0] in DEEP_MODES:
+    raise ImageFolderError(
+        f'data.image_dir: {path} has more than 8 bits per value (mode '
+        f'{image.mode}); only 8-bit grey or colour images are read')
   return image
 
 
@@ -123,9 +150,8 @@ def image_shape(image_dir: str, paths: Sequence[str],
   """
   first_size, grey = None, True
   for path in paths:
-    with tf.io.gfile.GFile(posixpath.join(image_dir, path), 'rb') as image_file:
-      image = Image.open(image_file)  # Reads the header only.
-      size, mode = image.size, image.mode
+    image = _open(image_dir, path, header_only=True)
+    size, mode = image.size, image.mode
     grey = grey and mode in GREY_MODES
     if first_size is None:
       first_size = size

@@ -222,6 +222,35 @@ def test_images_beside_class_folders_are_refused(tmp_path):
     image_folder.list_images(str(tmp_path / 'pets'))
 
 
+def test_hidden_files_and_folders_are_neither_images_nor_classes(tmp_path):
+  write_class_folders(str(tmp_path / 'pets'), per_class=2)
+  _write(str(tmp_path / 'pets' / 'cat' / '._0.png'), _image(6, 12, 10, 3))
+  _write(str(tmp_path / 'pets' / '.ipynb_checkpoints' / 'x.png'), _image(7, 12, 10, 3))
+  layout = image_folder.list_images(str(tmp_path / 'pets'))
+  assert layout.class_names == ('cat', 'dog')
+  assert not any('/.' in path or path.startswith('.') for path in layout.paths)
+
+
+@pytest.mark.parametrize('content', [b'', b'not an image at all',
+                                     b'\x89PNG\r\n\x1a\n truncated'])
+def test_an_unreadable_image_is_refused_naming_it(tmp_path, content):
+  write_flat_folder(str(tmp_path / 'flat'), count=3)
+  (tmp_path / 'flat' / 'broken.png').write_bytes(content)
+  with pytest.raises(ImageFolderError, match=r'broken.png is not a readable PNG '
+                     r'or JPEG image'):
+    image_folder.ImageFolderBuilder(image_dir=str(tmp_path / 'flat'),
+                                    data_dir=str(tmp_path / 'tfds'))
+
+
+def test_a_16_bit_image_is_refused_not_clipped(tmp_path):
+  write_flat_folder(str(tmp_path / 'flat'), count=3)
+  Image.fromarray(np.full((9, 7), 40000, np.uint16)).save(
+      str(tmp_path / 'flat' / 'deep.png'))
+  with pytest.raises(ImageFolderError, match=r'deep.png has more than 8 bits'):
+    image_folder.ImageFolderBuilder(image_dir=str(tmp_path / 'flat'),
+                                    data_dir=str(tmp_path / 'tfds'))
+
+
 def test_the_fingerprint_follows_names_and_bytes(tmp_path):
   directory = tmp_path / 'pets'
   write_class_folders(str(directory), per_class=3)
