@@ -18,6 +18,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from components import dataset_info
+
 METRICS_MODULE = __name__
 
 
@@ -106,8 +108,8 @@ class MeanImagePSNR(_Mean):
     return tf.image.psnr(y_true, y_pred, max_val=1.0)
 
 
-# tf.image.ssim's defaults.
-SSIM_FILTER_SIZE = 11
+# tf.image.ssim's defaults (the window is why images have a smallest side).
+SSIM_FILTER_SIZE = dataset_info.MIN_SIDE
 SSIM_FILTER_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03

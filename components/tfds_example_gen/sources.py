@@ -402,7 +402,8 @@ def dataset_info(builder: tfds.core.DatasetBuilder,
   (height, width, channels) and the `label` ClassLabel's names (none: ()).
 
   Raises:
-    SourceError: no `image` feature of a fixed (H, W, 1 or 3) shape.
+    SourceError: no `image` feature of a fixed (H, W, 1 or 3) shape, or one
+      smaller than dataset_info.MIN_SIDE.
   """
   builder_features = builder.info.features
   image = builder_features['image'] if 'image' in builder_features else None
@@ -412,6 +413,11 @@ def dataset_info(builder: tfds.core.DatasetBuilder,
     raise SourceError(
         f'dataset {name!r} has no "image" feature of a fixed (height, width, '
         f'1 or 3) shape (image: {shape}), which this pipeline ingests')
+  if min(shape[:2]) < dataset_info_lib.MIN_SIDE:
+    raise SourceError(
+        f'dataset {name!r} has images of {shape[0]}x{shape[1]} (HxW); the '
+        f'evaluation (SSIM) needs at least {dataset_info_lib.MIN_SIDE} pixels a '
+        'side: set data.image_size=HxW to resize them')
   label = builder_features['label'] if 'label' in builder_features else None
   class_names = (tuple(label.names)
                  if isinstance(label, tfds.features.ClassLabel) else ())

@@ -38,7 +38,7 @@ def _write(path, pixels, image_format='PNG', mode=None):
 
 
 def write_class_folders(directory, classes=('dog', 'cat'), per_class=30,
-                        height=12, width=10, channels=3, start=0):
+                        height=12, width=11, channels=3, start=0):
   """PNGs in class subfolders; returns {relative path: pixels}."""
   written = {}
   seed = start
@@ -51,7 +51,7 @@ def write_class_folders(directory, classes=('dog', 'cat'), per_class=30,
   return written
 
 
-def write_flat_folder(directory, count=40, height=9, width=7):
+def write_flat_folder(directory, count=40, height=12, width=11):
   """Grey PNGs, no subfolders; returns {relative path: pixels}."""
   written = {}
   for index in range(count):
@@ -97,7 +97,7 @@ def test_rgb_class_folders_become_labelled_colour_examples(tmp_path):
   written = write_class_folders(str(tmp_path / 'pets'))
   examples = _run(tmp_path / 'out', image_dir=str(tmp_path / 'pets'))
   assert dataset_info.recorded(examples) == dataset_info.DatasetInfo(
-      'pets', (12, 10, 3), ('cat', 'dog'))
+      'pets', (12, 11, 3), ("cat", "dog"))
   by_pixels = {pixels.reshape(-1).tobytes(): relative
                for relative, pixels in written.items()}
   seen = []
@@ -117,11 +117,11 @@ def test_a_flat_grey_folder_has_no_labels(tmp_path):
   written = write_flat_folder(str(tmp_path / 'scans'))
   examples = _run(tmp_path / 'out', image_dir=str(tmp_path / 'scans'))
   info = dataset_info.recorded(examples)
-  assert info == dataset_info.DatasetInfo('scans', (9, 7, 1), ())
+  assert info == dataset_info.DatasetInfo("scans", (12, 11, 1), ())
   assert not info.labeled
   records = [record for split in ('train', 'eval', 'test')
              for record in _records(examples, split)]
-  assert all(set(record) == {'image'} and len(record['image']) == 63
+  assert all(set(record) == {'image'} and len(record["image"]) == 132
              for record in records)
   assert sorted(np.array(record['image'], np.uint8).tobytes() for record in records
                 ) == sorted(pixels.reshape(-1).tobytes() for pixels in written.values())
@@ -144,7 +144,7 @@ def test_images_of_another_size_are_refused_naming_the_first(tmp_path):
   _write(str(directory / 'dog' / 'dog010.png'), _image(99, 14, 10, 3))
   with pytest.raises(ImageFolderError,
                      match=r'dog/dog010.png is 14x10 \(HxW\) but cat/cat000.png '
-                     r'is 12x10; set data.image_size'):
+                     r'is 12x11; set data.image_size'):
     image_folder.ImageFolderBuilder(image_dir=str(directory),
                                     data_dir=str(tmp_path / 'tfds'))
 
@@ -193,7 +193,7 @@ def test_adding_images_moves_no_other_image_between_splits(tmp_path):
   before = _split_of_images(_prepared(directory, tmp_path, name='before'))
   for index in range(30):  # New images, a new class among them.
     _write(str(directory / ('dog', 'cat', 'eel')[index % 3] / f'new{index:02d}.png'),
-           _image(1000 + index, 12, 10, 3))
+           _image(1000 + index, 12, 11, 3))
   after = _split_of_images(_prepared(directory, tmp_path, name='after'))
   assert len(before) == 60 and len(after) == 90
   assert {pixels: after[pixels] for pixels in before} == before
@@ -216,7 +216,7 @@ def test_a_folder_without_images_is_refused(tmp_path):
 
 def test_images_beside_class_folders_are_refused(tmp_path):
   write_class_folders(str(tmp_path / 'pets'), per_class=2)
-  _write(str(tmp_path / 'pets' / 'stray.png'), _image(5, 12, 10, 3))
+  _write(str(tmp_path / 'pets' / 'stray.png'), _image(5, 12, 11, 3))
   with pytest.raises(ImageFolderError, match=r'both in class subfolders and beside '
                      r'them \(stray.png\)'):
     image_folder.list_images(str(tmp_path / 'pets'))
@@ -224,8 +224,8 @@ def test_images_beside_class_folders_are_refused(tmp_path):
 
 def test_hidden_files_and_folders_are_neither_images_nor_classes(tmp_path):
   write_class_folders(str(tmp_path / 'pets'), per_class=2)
-  _write(str(tmp_path / 'pets' / 'cat' / '._0.png'), _image(6, 12, 10, 3))
-  _write(str(tmp_path / 'pets' / '.ipynb_checkpoints' / 'x.png'), _image(7, 12, 10, 3))
+  _write(str(tmp_path / 'pets' / 'cat' / '._0.png'), _image(6, 12, 11, 3))
+  _write(str(tmp_path / 'pets' / '.ipynb_checkpoints' / 'x.png'), _image(7, 12, 11, 3))
   layout = image_folder.list_images(str(tmp_path / 'pets'))
   assert layout.class_names == ('cat', 'dog')
   assert not any('/.' in path or path.startswith('.') for path in layout.paths)
@@ -256,7 +256,7 @@ def test_the_fingerprint_follows_names_and_bytes(tmp_path):
   write_class_folders(str(directory), per_class=3)
   before = sources.source_fingerprint(settings.DataSpec(image_dir=str(directory)))
   assert before == image_folder.fingerprint(str(directory))
-  _write(str(directory / 'cat' / 'cat001.png'), _image(77, 12, 10, 3))
+  _write(str(directory / 'cat' / 'cat001.png'), _image(77, 12, 11, 3))
   edited = image_folder.fingerprint(str(directory))
   os.rename(directory / 'cat' / 'cat002.png', directory / 'cat' / 'cat009.png')
   renamed = image_folder.fingerprint(str(directory))
@@ -269,3 +269,10 @@ def test_the_builder_survives_pickling_for_beam_workers(tmp_path):
   clone = pickle.loads(pickle.dumps(builder))
   assert clone.info.features['image'].shape == (6, 5, 3)
   assert _split_of_images(clone) == _split_of_images(builder)
+
+
+def test_images_too_small_for_the_evaluation_are_refused_before_training(tmp_path):
+  write_flat_folder(str(tmp_path / 'icons'), count=20, height=9, width=7)
+  with pytest.raises(sources.SourceError, match=r'9x7 \(HxW\); the evaluation '
+                     r'\(SSIM\) needs at least 11 pixels a side'):
+    _run(str(tmp_path / 'out'), image_dir=str(tmp_path / 'icons'))

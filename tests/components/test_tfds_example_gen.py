@@ -294,7 +294,7 @@ class TinyColourSet(tfds.core.GeneratorBasedBuilder):
 
   def _info(self):
     return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-        'image': tfds.features.Image(shape=(6, 5, 3)),
+        'image': tfds.features.Image(shape=(12, 11, 3)),
         'label': tfds.features.ClassLabel(names=['red', 'green', 'blue']),
         'strokes': tfds.features.Tensor(shape=(None,), dtype=np.int64)}))
 
@@ -303,7 +303,7 @@ class TinyColourSet(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, count, first):
     for index in range(first, first + count):
-      image = np.full((6, 5, 3), index, np.uint8)
+      image = np.full((12, 11, 3), index, np.uint8)
       yield index, {'image': image, 'label': index % 3,
                     'strokes': np.arange(index % 4 + 1)}
 
@@ -313,10 +313,10 @@ def test_any_tfds_image_dataset_is_ingested_with_its_shape_and_classes(tmp_path)
       dataset='tiny_colour_set', source=settings.SOURCE_TFDS,
       tfds_data_dir=str(tmp_path / 'tfds')), tmp_path / 'out')
   assert dataset_info.recorded(examples) == dataset_info.DatasetInfo(
-      'tiny_colour_set', (6, 5, 3), ('red', 'green', 'blue'))
+      'tiny_colour_set', (12, 11, 3), ('red', 'green', 'blue'))
   from components import progress  # pylint: disable=g-import-not-at-top
   assert progress.split_sizes(examples) == {'train': 45, 'eval': 5, 'test': 9}
   test = _read_split(examples, 'test')
   assert sorted((int(image[0]), label[0]) for image, label in test) == [
       (index, index % 3) for index in range(50, 59)]
-  assert all(image.shape == (90,) for image, _ in test)
+  assert all(image.shape == (396,) for image, _ in test)
