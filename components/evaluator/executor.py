@@ -19,6 +19,7 @@ from absl import logging
 from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import standard_component_specs
+from tfx.utils import path_utils
 from tfx.utils import proto_utils
 import tensorflow_model_analysis as tfma
 
@@ -27,6 +28,7 @@ from components import progress
 from components.evaluator import eval_config as eval_config_lib
 from components.evaluator import extractors
 from components.served_model import executor as served_model_executor
+from components.trainer import export
 
 BASELINE_MODEL_KEY = standard_component_specs.BASELINE_MODEL_KEY
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
@@ -49,6 +51,9 @@ class Executor(evaluator_executor.Executor):
       logging.info('No model is served yet: no baseline, value thresholds only')
       input_dict = {key: artifacts for key, artifacts in input_dict.items()
                     if key != BASELINE_MODEL_KEY}
+    elif baseline:
+      check_baseline_takes_the_examples(
+          baseline[0], dataset_info.recorded(input_dict[EXAMPLES_KEY][0]))
     if exec_properties.get(EVAL_CONFIG_KEY):
       exec_properties = dict(exec_properties, **{
           EVAL_CONFIG_KEY: eval_config_for_examples(
@@ -61,6 +66,34 @@ class Executor(evaluator_executor.Executor):
       extractors.expect_examples(
           expected_examples(input_dict[EXAMPLES_KEY], exec_properties))
     super().Do(input_dict, output_dict, exec_properties)
+
+
+class BaselineOfAnotherDataset(ValueError):
+  """The model served takes images of another shape than the examples'."""
+
+
+def check_baseline_takes_the_examples(baseline: types.Artifact,
+                                      info: dataset_info.DatasetInfo) -> None:
+  """Refuses a served model made for another dataset's images.
+
+  Its serving dir then belongs to another dataset (the same --serving-dir for
+  two datasets): comparing would fail inside TFMA, and pushing would put a
+  model of another input shape on top of it. Nothing is pushed.
+
+  Raises:
+    BaselineOfAnotherDataset: the shapes differ (both named).
+  """
+  served_shape = export.saved_model_image_shape(
+      path_utils.serving_model_path(baseline.uri))
+  if served_shape != info.image_shape:
+    version = baseline.get_string_custom_property(
+        served_model_executor.SERVED_VERSION_PROPERTY) or '?'
+    raise BaselineOfAnotherDataset(
+        f'the served model (version {version}) takes '
+        f'{"x".join(map(str, served_shape))} images but the {info.name} examples '
+        f'are {"x".join(map(str, info.image_shape))}: give this dataset a '
+        'serving dir (and pipeline root) of its own, --serving-dir and '
+        '--pipeline-root; nothing was pushed')
 
 
 def eval_config_for_examples(eval_config_json: str,

@@ -121,3 +121,9 @@ class Denoiser:
 def load_denoiser(model_dir: str) -> Denoiser:
   """A function [N, H, W, C] float32 -> denoised numpy, from a SavedModel."""
   return Denoiser(model_dir)
+
+
+def saved_model_image_shape(model_dir: str) -> tuple:
+  """(height, width, channels) of the images a SavedModel's serving signature
+  takes (Denoiser's checks apply)."""
+  return Denoiser(model_dir).image_shape

@@ -352,3 +352,14 @@ def test_the_visual_report_of_unlabelled_examples_has_no_classes(tmp_path):
   assert metrics['by_class'] == {} and metrics['failures'] == []
   assert metrics['blessed'] is True
   assert set(images) == {'grid.png'}
+
+
+def test_a_served_model_of_another_dataset_is_refused_naming_both_shapes(tmp_path):
+  served = _model(str(tmp_path / 'served'), 0.0, 0.0, image_shape=MNIST.image_shape)
+  served.set_string_custom_property('served_version', '3')
+  with pytest.raises(evaluator_executor.BaselineOfAnotherDataset,
+                     match=r'the served model \(version 3\) takes 28x28x1 images '
+                     r'but the pets examples are 12x14x3: give this dataset a '
+                     r'serving dir'):
+    evaluator_executor.check_baseline_takes_the_examples(served, PETS)
+  evaluator_executor.check_baseline_takes_the_examples(served, MNIST)  # Same shape.
