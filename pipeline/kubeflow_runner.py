@@ -90,11 +90,15 @@ def for_remote_beam(config: pipeline_config.PipelineConfig,
 
 def local_path_warnings(config: pipeline_config.PipelineConfig):
   """Paths that a cluster's tasks cannot share (no URI scheme)."""
+  # An image folder is fingerprinted when the package is compiled (KFP v2 runs
+  # no ExampleGen driver): a folder that grows later stays cached until the
+  # package is compiled again.
   return [f'{field} {value!r} is a local path: tasks on a cluster need shared '
           'storage such as gs://, s3:// or minio://'
           for field, value in (('pipeline_root', config.pipeline_root),
-                               ('serving_dir', config.serving_dir))
-          if '://' not in value]
+                               ('serving_dir', config.serving_dir),
+                               ('data.image_dir', config.data.image_dir))
+          if value is not None and '://' not in value]
 
 
 def _runtime_parameters(config: pipeline_config.PipelineConfig):

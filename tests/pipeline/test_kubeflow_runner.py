@@ -233,3 +233,13 @@ def test_local_paths_are_compiled_absolute(tmp_path, monkeypatch):
   job = kubeflow_runner.compile_pipeline(config, kubeflow_runner.KubeflowOptions(gpu_count=0))
   assert job['runtimeConfig']['gcsOutputDirectory'] == str(tmp_path / 'root')
   assert str(tmp_path / 'serving') in json.dumps(job)
+
+
+def test_a_local_image_folder_is_warned_about_a_bucket_one_is_not():
+  config = pipeline_config.with_overrides(pipeline_config.load_profile('smoke'), {
+      'pipeline_root': 'gs://b/root', 'serving_dir': 'gs://b/serving',
+      'data.image_dir': '/home/me/photos'})
+  [warning] = kubeflow_runner.local_path_warnings(config)
+  assert warning.startswith("data.image_dir '/home/me/photos' is a local path")
+  bucket = pipeline_config.with_overrides(config, {'data.image_dir': 'gs://b/photos'})
+  assert kubeflow_runner.local_path_warnings(bucket) == []
