@@ -1,9 +1,10 @@
-"""The one configuration of the MNIST denoising-autoencoder pipeline.
+"""The one configuration of the denoising-autoencoder pipeline.
 
 Everything a user can tune is a field of a frozen dataclass below, defined
 once with its unit and meaning. Two profiles exist:
 
-* ``full`` (default): all 70,000 MNIST images, the real training run.
+* ``full`` (default): the whole dataset (all 70,000 MNIST images by default),
+  the real training run.
 * ``smoke``: a few hundred examples and a few steps, for tests and quick checks.
 
 Nothing here does work at import time. Invalid values raise

@@ -146,8 +146,9 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
   _add_location_arguments(parser)
   parser.add_argument('--source', help='vendored (offline IDX files) or tfds '
                       '(the stock TFDS download)')
-  parser.add_argument('--source-dir', help='directory of the four MNIST '
-                      '*-ubyte.gz files (vendored source)')
+  parser.add_argument('--source-dir', help="directory of the four *-ubyte.gz "
+                      "IDX files of the vendored source (data.source_dir; "
+                      "default: the dataset's data/<dataset>)")
   _add_set_argument(parser)
   parser.add_argument('--no-cache', action='store_true',
                       help='re-run every component even when cached')

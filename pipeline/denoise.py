@@ -150,8 +150,8 @@ def fit_to_model(image_file: ImageFile, image_shape: Sequence[int]) -> ImageFile
   images = image_file.images
   if images.shape[1:3] != (height, width):
     raise DenoiseError(
-        f'{image_file.path} is {images.shape[2]}x{images.shape[1]} pixels; the '
-        f'model takes {width}x{height}')
+        f'{image_file.path} is {images.shape[1]}x{images.shape[2]} (HxW); the '
+        f'model takes {height}x{width}')
   if images.shape[-1] in (2, 4):  # Grey or colour with alpha.
     images = images[..., :-1]
   if images.shape[-1] == 3 and channels == 1:
@@ -281,7 +281,7 @@ def denoise_command(images: Sequence[str], output_dir: str,
   directory, description = model_directory(model_dir, base_directory)
   denoiser = load_model(directory)
   height, width, channels = denoiser.image_shape
-  print(f'model: {description} (takes {width}x{height}x{channels})')
+  print(f'model: {description} (takes {height}x{width}x{channels} images, HxWxC)')
   image_files = [read_image_file(path) for path in images]
   image_files = [fit_to_model(image_file, denoiser.image_shape)
                  for image_file in image_files]

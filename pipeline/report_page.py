@@ -107,14 +107,14 @@ def _splits(split_sizes: Dict[str, int]) -> str:
 
 
 def _dataset(info: Optional[report_lib.DatasetInfo]) -> str:
-  """'mnist, 28x28 grey, 10 classes' (what the report recorded of it)."""
+  """'mnist, 28x28 (HxW) grey, 10 classes' (what the report recorded of it)."""
   if info is None:
     return 'not recorded'
   height, width, channels = info.image_shape
   colour = 'grey' if channels == 1 else 'colour'
   classes = (f'{len(info.class_names)} classes' if info.labeled
              else 'no labels')
-  return f'{info.name}, {width}x{height} {colour}, {classes}'
+  return f'{info.name}, {height}x{width} (HxW) {colour}, {classes}'
 
 
 def _metric_rows(outcome: run_outcome.RunOutcome) -> List[dict]:

@@ -39,9 +39,11 @@ class NoiseSpec(setting_specs.JsonSpec):
   """The corruption applied to clean images (pixels scaled to [0, 1]).
 
   Attributes:
-    kind: 'gaussian' (additive, `stddev`), 'salt_and_pepper' (`amount`), or
-      'random_gaussian' (per-example stddev drawn uniformly from
-      [`min_stddev`, `max_stddev`], for a blind denoiser).
+    kind: A kind of the registry (components/noise_transform/kinds.py; one
+      of `kinds.KINDS`): built in, 'gaussian' (additive, `stddev`),
+      'salt_and_pepper' (`amount`) and 'random_gaussian' (per-example stddev
+      drawn uniformly from [`min_stddev`, `max_stddev`], for a blind
+      denoiser).
     stddev: Standard deviation of Gaussian noise, in pixel units of [0, 1].
     min_stddev: Lower bound of the per-example stddev (random_gaussian).
     max_stddev: Upper bound of the per-example stddev (random_gaussian).

@@ -96,7 +96,7 @@ def test_denoise_writes_a_png_per_image_and_names_the_model(
                                stack[index], atol=0.5 / 255 + 1e-6)
   np.testing.assert_allclose(_read_png(output / 'grey.png')[..., 0], grey / 255.0,
                              atol=1e-6)
-  assert f'model: {clip_model} (takes 28x28x1)' in out
+  assert f'model: {clip_model} (takes 28x28x1 images, HxWxC)' in out
   assert f'wrote {output}/image.png' in out
   assert f'wrote 2 images of {tmp_path}/stack.npy' in out
 
@@ -141,7 +141,7 @@ def test_an_image_of_another_size_refuses_the_command_before_any_write(
   output = tmp_path / 'out'
   code, _, err = _denoise(capsys, tmp_path / 'good.png', tmp_path / 'big.png',
                           '--model', clip_model, '--output', output)
-  _assert_one_line_error(code, err, f'{tmp_path}/big.png is 30x32 pixels',
+  _assert_one_line_error(code, err, f'{tmp_path}/big.png is 32x30 (HxW)',
                          'the model takes 28x28')
   assert not output.exists()
 

@@ -108,7 +108,7 @@ def test_a_pushed_run_shows_units_the_noisy_input_and_the_last_blessed_model(tmp
       ['mse', 'on [0, 1] pixels, lower is better', '0.00220', '0.04000',
        '0.00250', '-0.00030']]
   assert _cells(page, 'run') == [['run', 'run-2024-7'], ['profile', 'smoke'],
-                                 ['dataset', 'mnist, 28x28 grey, 10 classes'],
+                                 ['dataset', 'mnist, 28x28 (HxW) grey, 10 classes'],
                                  ['data', 'train 80, eval 30, test 20 examples']]
   assert _cells(page, 'classes')[0] == ['class'] + [str(digit) for digit in range(10)]
   assert 'last blessed model (dB)' in page  # The per-class baseline row.
@@ -146,7 +146,7 @@ def test_a_first_run_says_there_was_no_baseline(tmp_path):
 
 def test_classes_are_named_by_the_dataset_s_class_names(tmp_path):
   page = _page(tmp_path, _outcome(tmp_path, info=PETS))
-  assert _cells(page, 'run')[2] == ['dataset', 'pets, 10x12 colour, 2 classes']
+  assert _cells(page, 'run')[2] == ['dataset', 'pets, 12x10 (HxW) colour, 2 classes']
   assert _cells(page, 'classes') == [['class', 'cat', 'dog'],
                                      ['this model (dB)', '25.00', '25.10'],
                                      ['last blessed model (dB)', '24.00', '24.00']]
@@ -154,7 +154,7 @@ def test_classes_are_named_by_the_dataset_s_class_names(tmp_path):
 
 def test_a_dataset_without_labels_has_no_class_section(tmp_path):
   page = _page(tmp_path, _outcome(tmp_path, info=UNLABELLED))
-  assert _cells(page, 'run')[2] == ['dataset', 'flat_folder, 8x8 grey, no labels']
+  assert _cells(page, 'run')[2] == ['dataset', 'flat_folder, 8x8 (HxW) grey, no labels']
   assert 'id="classes"' not in page and 'PSNR per class' not in page
   assert len(re.findall(r'data:image/png;base64,', page)) == 1  # The grid.
 
