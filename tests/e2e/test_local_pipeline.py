@@ -144,9 +144,10 @@ def test_every_run_writes_a_visual_report(runs):
   # The second run is compared with the model the first one pushed: itself.
   assert second['overall']['baseline']['psnr'] == pytest.approx(
       second['overall']['candidate']['psnr'])
-  test_digits = {str(digit) for digit in
-                 runs['tiny'].test_labels[:SPLIT_SIZES['test']]}
-  assert set(second['by_digit']['candidate']['psnr']) == test_digits
+  test_classes = {str(digit) for digit in
+                  runs['tiny'].test_labels[:SPLIT_SIZES['test']]}
+  assert set(second['by_class']['candidate']['psnr']) == test_classes
+  assert second['dataset']['class_names'] == [str(digit) for digit in range(10)]
 
 
 def test_tensorboard_logs_hold_denoised_digits_per_epoch(runs, capsys):
