@@ -248,20 +248,14 @@ def make_parser() -> argparse.ArgumentParser:
     remote = commands.add_parser(name, help=help_text)
     _add_config_arguments(remote)
     _add_kubeflow_arguments(remote)
-    remote.add_argument('--target', choices=['kubeflow', 'vertex'], default='kubeflow',
-                        help='open-source Kubeflow Pipelines (--host) or Vertex AI '
-                        'Pipelines (--project, --region)')
-    remote.add_argument('--host', help='KFP API endpoint, e.g. http://localhost:8080 '
-                        '(--target kubeflow)')
+    _add_target_arguments(remote)
     remote.add_argument('--experiment', default='mnist-dae',
                         help='KFP experiment (--target kubeflow)')
-    remote.add_argument('--project', help='Google Cloud project (--target vertex)')
-    remote.add_argument('--region', help='Vertex AI region, e.g. europe-west4')
     remote.add_argument('--service-account', help="the runs' service account "
                         '(--target vertex; default: the project\'s default)')
     _add_param_argument(remote)
-    remote.add_argument('--timeout', type=float, default=60.0,
-                        help='seconds to wait for each answer of the host')
+    if name == 'submit':
+      _add_follow_arguments(remote)
     if name == 'schedule':
       remote.add_argument('--cron', required=True,
                           help='cron schedule, 5 fields ("0 3 * * *"); Kubeflow '
@@ -272,7 +266,77 @@ def make_parser() -> argparse.ArgumentParser:
       remote.add_argument('--replace', action='store_true',
                           help='replace the recurring run of that name if it exists '
                           '(without: refuse, changing nothing)')
+      _add_schedule_policy_arguments(remote)
+  _add_status_parser(commands)
   return parser
+
+
+def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
+  """Where a remote command goes, and how it signs in."""
+  parser.add_argument('--target', choices=['kubeflow', 'vertex'], default='kubeflow',
+                      help='open-source Kubeflow Pipelines (--host) or Vertex AI '
+                      'Pipelines (--project, --region; signs in with Application '
+                      'Default Credentials: gcloud auth application-default login, '
+                      'no flags)')
+  parser.add_argument('--host', help='KFP API endpoint, e.g. http://localhost:8080 '
+                      'or https://kubeflow.example.com/pipeline (--target kubeflow)')
+  parser.add_argument('--project', help='Google Cloud project (--target vertex)')
+  parser.add_argument('--region', help='Vertex AI region, e.g. europe-west4')
+  sign_in = parser.add_argument_group(
+      'signing in to a multi-user Kubeflow (--target kubeflow; no value is '
+      'ever printed or logged)')
+  sign_in.add_argument('--namespace', help='your Kubeflow profile namespace: '
+                       'the runs and experiment belong to it')
+  sign_in.add_argument('--token-file', metavar='FILE',
+                       help='file holding a bearer token (e.g. kubectl create '
+                       'token); default: in a pod, the projected ServiceAccount '
+                       'token at $KF_PIPELINES_SA_TOKEN_PATH, as kfp reads it')
+  sign_in.add_argument('--cookies-file', metavar='FILE',
+                       help='file holding the Dex/oauth2-proxy session cookie '
+                       'from your browser, e.g. authservice_session=... (or a '
+                       'cookies.txt export)')
+  sign_in.add_argument('--ca-cert', metavar='PEM',
+                       help="CA certificate that signed the host's TLS "
+                       'certificate (a private CA)')
+  parser.add_argument('--timeout', type=float, default=60.0,
+                      help='seconds to wait for each answer of the host')
+
+
+def _add_follow_arguments(parser: argparse.ArgumentParser) -> None:
+  from pipeline import run_follow  # pylint: disable=g-import-not-at-top
+  parser.add_argument(
+      '--wait', nargs='?', type=float, const=math.inf, default=None,
+      metavar='SECONDS',
+      help="follow the run: print each task's state as it changes, then the "
+      f'run\'s; exit {run_follow.EXIT_SUCCEEDED} when it succeeded, '
+      f'{run_follow.EXIT_FAILED} when it failed (naming the task and its logs), '
+      f'{run_follow.EXIT_WAIT_RAN_OUT} when SECONDS ran out (default: as long as '
+      'it takes); Ctrl-C stops following, not the run')
+  parser.add_argument('--poll-interval', type=float,
+                      default=run_follow.DEFAULT_POLL_INTERVAL_S, metavar='SECONDS',
+                      help='seconds between looks at the run (default: '
+                      f'{run_follow.DEFAULT_POLL_INTERVAL_S:g})')
+
+
+def _add_schedule_policy_arguments(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument('--max-concurrency', type=int, default=1, metavar='N',
+                      help='runs of the schedule active at once, at most '
+                      '(default: 1); a time that comes while N run waits for one '
+                      'to end (Kubeflow) or is skipped (Vertex AI)')
+  parser.add_argument('--catchup', action='store_true',
+                      help='Kubeflow: after a pause, or runs that outlast their '
+                      'interval, start one run per missed time (backfill); '
+                      'default: one run for the latest missed time only')
+
+
+def _add_status_parser(commands) -> None:
+  status = commands.add_parser(
+      'status', help="show a remote run's state and its tasks' (--wait: follow "
+      'it to its end)')
+  status.add_argument('run', metavar='RUN', help='the run id (Kubeflow) or '
+                      'PipelineJob resource name (Vertex AI) that submit printed')
+  _add_target_arguments(status)
+  _add_follow_arguments(status)
 
 
 def _add_denoise_parser(commands) -> None:
@@ -352,27 +416,112 @@ def _compile(args, config) -> int:
   return 0
 
 
+def _sign_in(args):
+  from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
+  return kfp_client.SignIn(namespace=args.namespace, token_file=args.token_file,
+                           cookies_file=args.cookies_file, ca_cert=args.ca_cert)
+
+
+def _target_client(args, pipeline_root: Optional[str] = None):
+  """The KubeflowClient (signed in, before any work) or VertexClient."""
+  from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
+  from pipeline import vertex_client  # pylint: disable=g-import-not-at-top
+  if args.target == 'vertex':
+    return vertex_client.VertexClient(
+        args.project, args.region, pipeline_root,
+        service_account=getattr(args, 'service_account', None),
+        timeout_s=args.timeout)
+  if not args.host:
+    raise pipeline_config.ConfigError('host', '--target kubeflow needs --host')
+  return kfp_client.KubeflowClient(args.host, timeout_s=args.timeout,
+                                   sign_in=_sign_in(args))
+
+
+def _status_command(args, run_id: str) -> str:
+  """The `dae-pipeline status` command that follows this run again (file
+  names of credentials, never their contents)."""
+  import shlex  # pylint: disable=g-import-not-at-top
+  words = [_program(), 'status', run_id]
+  if args.target == 'vertex':
+    words += ['--target', 'vertex', '--project', args.project, '--region', args.region]
+  else:
+    words += ['--host', args.host]
+    for flag in ('namespace', 'token_file', 'cookies_file', 'ca_cert'):
+      if getattr(args, flag):
+        words += ['--' + flag.replace('_', '-'), getattr(args, flag)]
+  return ' '.join(shlex.quote(word) for word in words) + ' --wait'
+
+
+def _follow(args, client, run_id: str) -> int:
+  """Follows the run for --wait seconds (one look without it); its exit
+  status. Ctrl-C stops following and says how to follow again."""
+  from pipeline import run_follow  # pylint: disable=g-import-not-at-top
+  wait_s = 0.0 if args.wait is None else args.wait
+  again = _status_command(args, run_id)
+  try:
+    view = run_follow.follow(lambda: client.run_view(run_id), wait_s,
+                             args.poll_interval, lambda line: print(line, flush=True))
+  except KeyboardInterrupt:
+    print(f'dae-pipeline: stopped following run {run_id}; the run goes on. '
+          f'Follow it again: {again}', file=sys.stderr)
+    return 130
+  if view.finished:
+    print(run_follow.verdict(view), file=sys.stdout if view.state ==
+          run_follow.SUCCEEDED else sys.stderr)
+  elif args.wait is None:
+    print(f'run {run_id} is {view.state}; follow it: {again}')
+  else:
+    print(f'dae-pipeline: run {run_id} is still {view.state} after {wait_s:g} s; '
+          f'follow it again: {again}', file=sys.stderr)
+  return run_follow.exit_code(view)
+
+
+def _refused(args, error) -> int:
+  """A refused sign-in, in its one line."""
+  print(f'dae-pipeline: {args.command}: {error}', file=sys.stderr)
+  return EXIT_FAILED
+
+
+def _status(args) -> int:
+  from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
+  try:
+    return _follow(args, _target_client(args), args.run)
+  except kfp_client.SignInRefused as error:
+    return _refused(args, error)
+
+
 def _remote(args, config) -> int:
+  from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
+  from pipeline import vertex_client  # pylint: disable=g-import-not-at-top
+  if args.command == 'schedule':  # A bad cron or policy fails before any work.
+    policy = kfp_client.SchedulePolicy(max_concurrency=args.max_concurrency,
+                                       catchup=args.catchup)
+    if args.target == 'kubeflow':
+      kfp_client.kfp_cron(args.cron)
+      policy.check(kfp_client.KFP_MAX_CONCURRENCY, 'Kubeflow Pipelines')
+    else:
+      vertex_client.vertex_cron(args.cron)
+  try:
+    # Signed in before the compile (tens of seconds): a refused credential
+    # or an unreachable host fails at once.
+    client = _target_client(args, config.pipeline_root)
+    return _compile_and_send(args, config, client)
+  except kfp_client.SignInRefused as error:
+    return _refused(args, error)
+
+
+def _compile_and_send(args, config, client) -> int:
   import os  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
   from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
-  from pipeline import vertex_client  # pylint: disable=g-import-not-at-top
   kubeflow_runner, options, config = _kubeflow(args, config)
   parameters = kubeflow_runner.split_parameters(args.param)
   schedule_name = (getattr(args, 'schedule_name', None)
                    or f'{config.pipeline_name}-recurring')
-  if args.target == 'kubeflow':
-    if not args.host:
-      raise pipeline_config.ConfigError('host', '--target kubeflow needs --host')
-    if args.command == 'schedule':
-      kfp_client.kfp_cron(args.cron)  # A bad cron fails before any work.
-  else:
-    if args.command == 'schedule':
-      vertex_client.vertex_cron(args.cron)
-    client = vertex_client.VertexClient(
-        args.project, args.region, config.pipeline_root,
-        service_account=args.service_account, timeout_s=args.timeout)
+  policy = (kfp_client.SchedulePolicy(max_concurrency=args.max_concurrency,
+                                      catchup=args.catchup)
+            if args.command == 'schedule' else None)
   stamp = time.strftime('%Y%m%d-%H%M%S')
   with tempfile.TemporaryDirectory() as package_dir:
     # Vertex takes the PipelineJob (.json), the kfp client the PipelineSpec.
@@ -380,26 +529,25 @@ def _remote(args, config) -> int:
         package_dir, 'pipeline.json' if args.target == 'vertex' else 'pipeline.yaml')
     kubeflow_runner.compile_pipeline(config, options, package)
     if args.target == 'vertex':
-      if args.command == 'submit':
-        name = client.submit(package, f'{config.pipeline_name}-{stamp}', parameters)
-        print(f'started Vertex AI pipeline run {name}')
-      else:
+      if args.command == 'schedule':
         name = client.schedule(package, schedule_name, args.cron, parameters,
-                               replace=args.replace)
+                               replace=args.replace, policy=policy)
         print(f'created Vertex AI schedule {name} ({args.cron})')
-      return 0
-    client = kfp_client.KubeflowClient(args.host, timeout_s=args.timeout)
-    if args.command == 'submit':
-      run_id = client.submit(package, args.experiment,
-                             f'{config.pipeline_name}-{stamp}', parameters)
-      print(f'started run {run_id} in experiment {args.experiment!r}')
-    else:
+        return 0
+      run_id = client.submit(package, f'{config.pipeline_name}-{stamp}', parameters)
+      print(f'started Vertex AI pipeline run {run_id}', flush=True)
+    elif args.command == 'schedule':
       job_id = client.schedule(package, config.pipeline_name, stamp,
                                args.experiment, schedule_name, args.cron,
-                               parameters, replace=args.replace)
+                               parameters, replace=args.replace, policy=policy)
       print(f'created recurring run {schedule_name!r} ({job_id}, {args.cron}) in '
             f'experiment {args.experiment!r}')
-  return 0
+      return 0
+    else:
+      run_id = client.submit(package, args.experiment,
+                             f'{config.pipeline_name}-{stamp}', parameters)
+      print(f'started run {run_id} in experiment {args.experiment!r}', flush=True)
+  return 0 if args.wait is None else _follow(args, client, run_id)
 
 
 def _write_samples(config: pipeline_config.PipelineConfig, count: int,
@@ -653,6 +801,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   if args.command == 'run-compiled':
     return _run_compiled(args)
   try:
+    if args.command == 'status':  # Reads no configuration.
+      return _status(args)
     if args.command == 'denoise':
       # Finding the newest served model imports TensorFlow (through the
       # serving dir's file I/O): its import-time noise is filtered first.

@@ -11,6 +11,10 @@ TFX's resolver executors, but the package has none).
 `schedule` is idempotent per display name in the project and region: it
 refuses when a schedule of that name exists, or replaces it with
 `replace=True` (new schedule first, then the old one deleted).
+
+Signing in is Application Default Credentials (`gcloud auth
+application-default login`, or the service account of the machine), as
+aiplatform uses them: no flags.
 """
 
 from typing import Any, Dict, Optional
@@ -41,6 +45,12 @@ def vertex_cron(expression: str) -> str:
   return timezone + ' '.join(fields[1:])
 
 
+def _custom_job(task) -> Optional[str]:
+  """`CustomJob <name>` of a PipelineTaskDetail's container, if it has one."""
+  job = task.executor_detail.container_detail.main_job
+  return f'CustomJob {job}' if job else None
+
+
 def _aiplatform():
   from google.cloud import aiplatform  # pylint: disable=g-import-not-at-top
   return aiplatform
@@ -52,19 +62,20 @@ class VertexClient:
   Args:
     project: Google Cloud project id.
     region: Vertex AI region, e.g. europe-west4.
-    pipeline_root: gs:// root of the runs' artifacts.
+    pipeline_root: gs:// root of the runs' artifacts (None: a client that
+      only looks at runs).
     service_account: The runs' service account (None: the default one).
     timeout_s: Deadline of each call that creates something.
     aiplatform: The `google.cloud.aiplatform` module (tests pass stand-ins
       made with create_autospec of its classes).
   """
 
-  def __init__(self, project: str, region: str, pipeline_root: str,
+  def __init__(self, project: str, region: str, pipeline_root: Optional[str],
                service_account: Optional[str] = None,
                timeout_s: float = DEFAULT_TIMEOUT_S, aiplatform=None):
     if not project or not region:
       raise VertexError('Vertex AI needs --project and --region')
-    if not pipeline_root.startswith('gs://'):
+    if pipeline_root is not None and not pipeline_root.startswith('gs://'):
       raise VertexError(f'pipeline root {pipeline_root!r}: Vertex AI needs gs://')
     self._project, self._region = project, region
     self._pipeline_root = pipeline_root
@@ -98,14 +109,33 @@ class VertexClient:
     return job.resource_name
 
   def schedule(self, package_path: str, display_name: str, cron: str,
-               parameters: Dict[str, Any], replace: bool = False) -> str:
+               parameters: Dict[str, Any], replace: bool = False,
+               policy: Optional[kfp_client.SchedulePolicy] = None) -> str:
     """Creates the schedule `display_name`; returns its resource name.
 
+    At most `policy.max_concurrency` of its runs start and are active at
+    once: `max_concurrent_run_count` bounds only the starting of runs and
+    `max_concurrent_active_run_count` the runs not yet over (aiplatform_v1
+    types/schedule.py, Schedule); a time that comes while that many are
+    active is skipped (`allow_queueing` stays false). Vertex has no
+    backfill at creation: catch-up is chosen when a paused schedule is
+    resumed (`PipelineJobSchedule.resume(catch_up=...)`).
+
     Raises:
-      VertexError: a bad cron (before any call), a schedule of that name
-        exists and `replace` is false (nothing changed), or a call failed.
+      VertexError: a bad cron or policy (before any call), a schedule of
+        that name exists and `replace` is false (nothing changed), or a call
+        failed.
     """
     cron = vertex_cron(cron)
+    policy = policy or kfp_client.SchedulePolicy()
+    if policy.catchup:
+      raise VertexError('--catchup: Vertex AI schedules do not backfill when '
+                        'created; catch-up is chosen when a paused schedule is '
+                        'resumed (gcloud ai schedules resume --catch-up)')
+    try:
+      policy.check(None, 'Vertex AI')
+    except kfp_client.KfpError as error:
+      raise VertexError(str(error)) from None
     existing = self._call(lambda: self._aiplatform.PipelineJobSchedule.list(
         filter=f'display_name="{display_name}"', project=self._project,
         location=self._region), 'list schedules')
@@ -118,8 +148,42 @@ class VertexClient:
                      'read package')
     schedule = self._call(lambda: job.create_schedule(
         cron=cron, display_name=display_name,
+        max_concurrent_run_count=policy.max_concurrency,
+        max_concurrent_active_run_count=policy.max_concurrency,
         service_account=self._service_account,
         create_request_timeout=self._timeout_s), 'create schedule')
     for old in existing:
       self._call(old.delete, 'delete the replaced schedule')
     return schedule.resource_name
+
+  def run_url(self, resource_name: str) -> str:
+    """The run's page in the Google Cloud console."""
+    job_id = resource_name.rstrip('/').rpartition('/')[2]
+    return (f'https://console.cloud.google.com/vertex-ai/locations/{self._region}'
+            f'/pipelines/runs/{job_id}?project={self._project}')
+
+  def run_view(self, resource_name: str):
+    """One look at a run (`PipelineJob.get`, under the deadline) as a
+    RunView: `.state` and `.task_details` (PipelineTaskDetail: task_name,
+    state, error, the CustomJob of its container in executor_detail)."""
+    from pipeline import run_follow  # pylint: disable=g-import-not-at-top
+    what = f'get run (Vertex AI, {self._project}/{self._region})'
+
+    def look():
+      # Each of .state and .task_details fetches the job again: both here,
+      # under the deadline.
+      job = self._aiplatform.PipelineJob.get(
+          resource_name, project=self._project, location=self._region)
+      return job.state, job.task_details
+
+    try:
+      state, details = kfp_client.with_deadline(look, self._timeout_s, what)
+    except kfp_client.KfpError as error:
+      raise VertexError(str(error)) from error.__cause__
+    tasks = tuple(run_follow.TaskView(
+        name=task.task_name, state=run_follow.state_name(task.state),
+        ran_in=_custom_job(task),
+        error=task.error.message or None) for task in details or [])
+    return run_follow.RunView(
+        run_id=resource_name, state=run_follow.state_name(state),
+        tasks=tasks, logs=self.run_url(resource_name))

@@ -58,8 +58,9 @@ def _patch_emulator_for_empty_uploads() -> None:
   server._empty_body_patched = True  # pylint: disable=protected-access
 
 
-def _write_certificates(directory: str):
-  """A throw-away CA and a certificate for the GCS hosts; returns their paths."""
+def _write_certificates(directory: str, hosts=GCS_HOSTS):
+  """A throw-away CA and a certificate for `hosts` (default: the GCS hosts);
+  returns their paths."""
   from cryptography import x509  # pylint: disable=g-import-not-at-top
   from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=g-import-not-at-top
   from cryptography.hazmat.primitives.asymmetric import ec  # pylint: disable=g-import-not-at-top
@@ -76,11 +77,11 @@ def _write_certificates(directory: str):
         .sign(ca_key, hashes.SHA256()))
   key = ec.generate_private_key(ec.SECP256R1())
   leaf = (x509.CertificateBuilder()
-          .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, GCS_HOSTS[0])]))
+          .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
           .issuer_name(ca_name).public_key(key.public_key())
           .serial_number(x509.random_serial_number())
           .not_valid_before(valid['not_valid_before']).not_valid_after(valid['not_valid_after'])
-          .add_extension(x509.SubjectAlternativeName([x509.DNSName(host) for host in GCS_HOSTS]),
+          .add_extension(x509.SubjectAlternativeName([x509.DNSName(host) for host in hosts]),
                          critical=False)
           .sign(ca_key, hashes.SHA256()))
   paths = {name: os.path.join(directory, name) for name in ('ca.pem', 'cert.pem', 'key.pem')}
