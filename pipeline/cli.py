@@ -501,6 +501,7 @@ def _remote(args, config) -> int:
       policy.check(kfp_client.KFP_MAX_CONCURRENCY, 'Kubeflow Pipelines')
     else:
       vertex_client.vertex_cron(args.cron)
+      vertex_client.check_policy(policy)
   try:
     # Signed in before the compile (tens of seconds): a refused credential
     # or an unreachable host fails at once.

@@ -124,8 +124,29 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
 
 
 def first_line(error: BaseException) -> str:
+  """The error's first line; for the generated client's ApiException (whose
+  text starts with `(status)` alone), its status, reason and the server's
+  message."""
   text = str(error).strip() or repr(error)
+  if isinstance(getattr(error, 'status', None), int) and hasattr(error, 'body'):
+    text = f'({error.status}) {getattr(error, "reason", "") or ""}'.strip()
+    message = _server_message(getattr(error, 'body', None))
+    if message:
+      text += f': {message}'
   return text.splitlines()[0][:300]
+
+
+def _server_message(body) -> Optional[str]:
+  """The `error` (or `message`) of a KFP API error body (grpc-gateway's JSON)."""
+  if isinstance(body, bytes):
+    body = body.decode('utf-8', 'replace')
+  try:
+    decoded = json.loads(body or '')
+  except ValueError:
+    return (body or '').strip() or None
+  if isinstance(decoded, dict):
+    return str(decoded.get('error') or decoded.get('message') or '') or None
+  return None
 
 
 # kfp 2.5's names for the projected ServiceAccount token in a pod

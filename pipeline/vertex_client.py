@@ -45,6 +45,18 @@ def vertex_cron(expression: str) -> str:
   return timezone + ' '.join(fields[1:])
 
 
+def check_policy(policy: kfp_client.SchedulePolicy) -> None:
+  """Raises VertexError for a policy a Vertex AI schedule cannot have."""
+  if policy.catchup:
+    raise VertexError('--catchup: Vertex AI schedules do not backfill when '
+                      'created; catch-up is chosen when a paused schedule is '
+                      'resumed (aiplatform PipelineJobSchedule.resume(catch_up=True))')
+  try:
+    policy.check(None, 'Vertex AI')
+  except kfp_client.KfpError as error:
+    raise VertexError(str(error)) from None
+
+
 def _custom_job(task) -> Optional[str]:
   """`CustomJob <name>` of a PipelineTaskDetail's container, if it has one."""
   job = task.executor_detail.container_detail.main_job
@@ -128,14 +140,7 @@ class VertexClient:
     """
     cron = vertex_cron(cron)
     policy = policy or kfp_client.SchedulePolicy()
-    if policy.catchup:
-      raise VertexError('--catchup: Vertex AI schedules do not backfill when '
-                        'created; catch-up is chosen when a paused schedule is '
-                        'resumed (gcloud ai schedules resume --catch-up)')
-    try:
-      policy.check(None, 'Vertex AI')
-    except kfp_client.KfpError as error:
-      raise VertexError(str(error)) from None
+    check_policy(policy)
     existing = self._call(lambda: self._aiplatform.PipelineJobSchedule.list(
         filter=f'display_name="{display_name}"', project=self._project,
         location=self._region), 'list schedules')

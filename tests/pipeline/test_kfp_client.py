@@ -3,6 +3,8 @@
 No KFP server is reachable from here: the call sequences are checked with a
 recording stand-in for kfp.Client, and the error paths with the real
 kfp.Client against loopback sockets (a closed port, a silent listener).
+Signing in, schedules' bodies and following runs are tested with the real
+kfp.Client against tests/kfp_api_server.py (test_kfp_signed_in.py).
 """
 
 import http.server
@@ -38,9 +40,9 @@ def _stand_in(existing_pipeline_id=None, existing_recurring=()):
 
 def _client(existing=None, existing_recurring=()):
   made = []
-  def factory(host):
+  def factory(host, **arguments):
     made.append(_stand_in(existing, existing_recurring))
-    made[-1].host = host
+    made[-1].host, made[-1].arguments = host, arguments
     return made[-1]
   return kfp_client.KubeflowClient('http://kfp.example:8080', client_factory=factory), made
 
@@ -68,7 +70,7 @@ def test_submit_starts_a_run_of_the_package():
   assert made[0].host == 'http://kfp.example:8080'
   made[0].create_run_from_pipeline_package.assert_called_once_with(
       '/tmp/p.yaml', arguments={'noise_stddev': 0.3}, run_name='run-a',
-      experiment_name='exp')
+      experiment_name='exp', namespace=None)
 
 
 def test_schedule_uploads_a_new_pipeline_then_a_recurring_run():
@@ -82,6 +84,20 @@ def test_schedule_uploads_a_new_pipeline_then_a_recurring_run():
   assert recurring['cron_expression'] == '0 0 3 * * *'
   assert (recurring['pipeline_id'], recurring['version_id']) == ('p-new', 'v-1')
   assert recurring['experiment_id'] == 'e-1' and recurring['enabled']
+  assert (recurring['max_concurrency'], recurring['no_catchup']) == (1, True)
+
+
+def test_schedule_policy_is_passed_and_checked_before_any_call():
+  client, made = _client()
+  client.schedule('/tmp/p.yaml', 'mnist-dae', 'v2', 'exp', 'daily', '0 3 * * *', {},
+                  policy=kfp_client.SchedulePolicy(max_concurrency=3, catchup=True))
+  recurring = made[0].create_recurring_run.call_args.kwargs
+  assert (recurring['max_concurrency'], recurring['no_catchup']) == (3, False)
+  client, made = _client()
+  with pytest.raises(KfpError, match=r'--max-concurrency 11: Kubeflow Pipelines takes 1 to 10'):
+    client.schedule('/tmp/p.yaml', 'mnist-dae', 'v2', 'exp', 'daily', '0 3 * * *', {},
+                    policy=kfp_client.SchedulePolicy(max_concurrency=11))
+  assert made[0].method_calls == []
 
 
 def test_schedule_reuses_an_existing_pipeline():
