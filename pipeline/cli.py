@@ -464,7 +464,7 @@ def _follow(args, client, run_id: str) -> int:
   except KeyboardInterrupt:
     print(f'dae-pipeline: stopped following run {run_id}; the run goes on. '
           f'Follow it again: {again}', file=sys.stderr)
-    return 130
+    return run_follow.EXIT_STOPPED_FOLLOWING
   if view.finished:
     print(run_follow.verdict(view), file=sys.stdout if view.state ==
           run_follow.SUCCEEDED else sys.stderr)
@@ -493,6 +493,7 @@ def _status(args) -> int:
 def _remote(args, config) -> int:
   from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
   from pipeline import vertex_client  # pylint: disable=g-import-not-at-top
+  policy = None
   if args.command == 'schedule':  # A bad cron or policy fails before any work.
     policy = kfp_client.SchedulePolicy(max_concurrency=args.max_concurrency,
                                        catchup=args.catchup)
@@ -506,23 +507,21 @@ def _remote(args, config) -> int:
     # Signed in before the compile (tens of seconds): a refused credential
     # or an unreachable host fails at once.
     client = _target_client(args, config.pipeline_root)
-    return _compile_and_send(args, config, client)
+    return _compile_and_send(args, config, client, policy)
   except kfp_client.SignInRefused as error:
     return _refused(args, error)
 
 
-def _compile_and_send(args, config, client) -> int:
+def _compile_and_send(args, config, client, policy) -> int:
+  """Compiles the package, then starts the run (following it with --wait)
+  or creates the schedule with `policy`."""
   import os  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
-  from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
   kubeflow_runner, options, config = _kubeflow(args, config)
   parameters = kubeflow_runner.split_parameters(args.param)
   schedule_name = (getattr(args, 'schedule_name', None)
                    or f'{config.pipeline_name}-recurring')
-  policy = (kfp_client.SchedulePolicy(max_concurrency=args.max_concurrency,
-                                      catchup=args.catchup)
-            if args.command == 'schedule' else None)
   stamp = time.strftime('%Y%m%d-%H%M%S')
   with tempfile.TemporaryDirectory() as package_dir:
     # Vertex takes the PipelineJob (.json), the kfp client the PipelineSpec.

@@ -22,6 +22,7 @@ FINAL_STATES = (SUCCEEDED, FAILED, CANCELED)
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
 EXIT_WAIT_RAN_OUT = 124  # As timeout(1) exits when its time runs out.
+EXIT_STOPPED_FOLLOWING = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it.
 
 DEFAULT_POLL_INTERVAL_S = 10.0
 

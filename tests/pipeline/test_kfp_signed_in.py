@@ -315,3 +315,28 @@ def test_status_in_a_fresh_interpreter_imports_no_tfx(files):
                           env={**os.environ, kfp_client.SA_TOKEN_ENV: ''})
   assert done.stdout.splitlines()[-1] == 'no tfx 0'
   _assert_no_secret(done.stdout, done.stderr)
+
+
+def test_a_403_says_the_identity_has_no_access_to_the_namespace(files):
+  sign_in = SignIn(namespace='team-b', token_file=files['token'])
+  assert kfp_client.refusal('https://kf.example.com/pipeline', sign_in, 403, {}) == (
+      'the KFP API at https://kf.example.com/pipeline refused the bearer token from '
+      "--token-file (403: the identity has no access to namespace 'team-b')")
+  assert kfp_client.refusal('https://kf.example.com', sign_in, 200,
+                            {'Content-Type': 'application/json'}) is None
+
+
+def test_unreadable_credential_files_are_one_line_without_their_contents(
+    tmp_path, monkeypatch):
+  empty = kfp_api_server.write_file(str(tmp_path), 'empty', '\n')
+  with pytest.raises(KfpError, match=f'^--token-file {empty}: the file is empty$'):
+    SignIn(token_file=empty).client_arguments()
+  with pytest.raises(KfpError, match=r'^--cookies-file /nowhere: cannot read it \('):
+    SignIn(cookies_file='/nowhere').client_arguments()
+  monkeypatch.setenv(kfp_client.SA_TOKEN_ENV, str(tmp_path / 'not-mounted'))
+  with pytest.raises(KfpError, match=f'^{kfp_client.SA_TOKEN_ENV} .*not-mounted: cannot read'):
+    SignIn(namespace='team-a').client_arguments()
+
+
+def test_cookies_file_lines_make_one_cookie_header():
+  assert kfp_client.cookie_header('a=1;\n# comment\nb=2; c=3\n') == 'a=1; b=2; c=3'
