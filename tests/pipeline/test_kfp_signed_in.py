@@ -340,3 +340,21 @@ def test_unreadable_credential_files_are_one_line_without_their_contents(
 
 def test_cookies_file_lines_make_one_cookie_header():
   assert kfp_client.cookie_header('a=1;\n# comment\nb=2; c=3\n') == 'a=1; b=2; c=3'
+
+
+def test_schedule_command_end_to_end_sends_its_policy(files, capsys):
+  """`schedule` as a user runs it (the real compile): signed in with a cookie,
+  in a namespace, --max-concurrency reaches the recurring run's body."""
+  with KfpApiServer(cookie=COOKIE) as server:
+    code = cli.main(['schedule', '--profile', 'smoke', '--host', server.url,
+                     '--namespace', 'team-a', '--cookies-file', files['cookies'],
+                     '--pipeline-root', 'gs://bucket/root', '--cron', '0 3 * * *',
+                     '--max-concurrency', '2'])
+  out, err = capsys.readouterr()
+  assert code == 0, err
+  [body] = [request.json() for request in server.calls('POST', f'{API}/recurringruns')]
+  assert (body['no_catchup'], int(body['max_concurrency'])) == (True, 2)
+  assert "created recurring run 'mnist-dae-smoke-recurring'" in out
+  uploaded = server.calls('POST', f'{API}/pipelines/upload')[0].body.decode('utf-8', 'replace')
+  assert 'Trainer' in uploaded
+  _assert_no_secret(uploaded, out, err)
