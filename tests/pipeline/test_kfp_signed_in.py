@@ -277,18 +277,24 @@ def test_status_reports_a_refused_credential_in_one_line(files, capsys):
   assert out == ''
 
 
+def _compile_and_send(server, capsys, command, *flags):
+  """Runs `dae-pipeline <command>` on the smoke profile against the server
+  (the real compile, TFX); its stdout and stderr, once it exited 0."""
+  code = cli.main([command, '--profile', 'smoke', '--host', server.url,
+                   '--namespace', 'team-a', '--pipeline-root', 'gs://bucket/root', *flags])
+  out, err = capsys.readouterr()
+  assert code == 0, err
+  return out, err
+
+
 def test_submit_wait_end_to_end_compiles_signs_in_and_follows(files, capsys, caplog):
   """The CLI as a user runs it: compile the real pipeline (TFX), sign in with
   a token, start the run in a namespace, follow it to its end."""
   caplog.set_level(logging.DEBUG)
   with KfpApiServer(token=TOKEN) as server:
     server.run_script = PENDING_RUNNING_SUCCEEDED
-    code = cli.main(['submit', '--profile', 'smoke', '--host', server.url,
-                     '--namespace', 'team-a', '--token-file', files['token'],
-                     '--pipeline-root', 'gs://bucket/root', '--wait', '60',
-                     '--poll-interval', '0.01'])
-  out, err = capsys.readouterr()
-  assert code == 0, err
+    out, err = _compile_and_send(server, capsys, 'submit', '--token-file', files['token'],
+                                 '--wait', '60', '--poll-interval', '0.01')
   assert 'started run run-2 in experiment' in out and out.splitlines()[-1] == 'run run-2 succeeded'
   run_body = server.calls('POST', f'{API}/runs')[0].body.decode()
   assert '"pipeline_spec"' in run_body and 'Trainer' in run_body
@@ -346,12 +352,9 @@ def test_schedule_command_end_to_end_sends_its_policy(files, capsys):
   """`schedule` as a user runs it (the real compile): signed in with a cookie,
   in a namespace, --max-concurrency reaches the recurring run's body."""
   with KfpApiServer(cookie=COOKIE) as server:
-    code = cli.main(['schedule', '--profile', 'smoke', '--host', server.url,
-                     '--namespace', 'team-a', '--cookies-file', files['cookies'],
-                     '--pipeline-root', 'gs://bucket/root', '--cron', '0 3 * * *',
-                     '--max-concurrency', '2'])
-  out, err = capsys.readouterr()
-  assert code == 0, err
+    out, err = _compile_and_send(server, capsys, 'schedule', '--cookies-file',
+                                 files['cookies'], '--cron', '0 3 * * *',
+                                 '--max-concurrency', '2')
   [body] = [request.json() for request in server.calls('POST', f'{API}/recurringruns')]
   assert (body['no_catchup'], int(body['max_concurrency'])) == (True, 2)
   assert "created recurring run 'mnist-dae-smoke-recurring'" in out
