@@ -139,10 +139,24 @@ def _learning_rate(model: keras.Model) -> float:
 def run_fn(fn_args) -> None:
   """Trains and exports the model (TFX FnArgs in, SavedModel out).
 
+  Keras' precision policy is process-global and the Trainer sets it (mixed
+  bfloat16 on CPUs with native bfloat16): it is restored afterwards, so that
+  what runs next in the same process (LocalDagRunner's other components, a
+  test) computes in the precision it had.
+
   Args:
     fn_args: TFX FnArgs: train/eval files, serving and model-run directories,
       custom_config (keys above).
   """
+  previous_policy = keras.mixed_precision.global_policy()
+  try:
+    _train_and_export(fn_args)
+  finally:
+    keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train_and_export(fn_args) -> None:
+  """run_fn's work, under the precision policy it chooses."""
   settings = read_custom_config(fn_args.custom_config)
   training = settings.training
   seed = training.seed

@@ -762,3 +762,16 @@ def test_fresh_noise_redraws_unlabelled_examples_from_their_own_noise(tmp_path):
   assert stored_noisy.shape == (16, 8, 8, 1)
   np.testing.assert_array_equal(passes[0][0], stored_noisy)  # Pass 0: the records'.
   assert not np.array_equal(passes[1][0], stored_noisy)
+
+
+def test_run_fn_restores_the_precision_policy_it_trained_under(tmp_path, monkeypatch):
+  """The policy is process-global: a local run's later components (and later
+  tests) must not compute in the Trainer's bfloat16."""
+  monkeypatch.setattr(strategy, 'cpu_has_native_bfloat16', lambda: True)
+  _write_noisy_examples(str(tmp_path / 'data.gz'), count=16)
+  fn_args = _FnArgs(tmp_path / 'run', str(tmp_path / '*.gz'),
+                    _custom_config(**{'training.max_train_steps': 1}))
+  keras.mixed_precision.set_global_policy('float32')
+  run_fn_lib.run_fn(fn_args)
+  assert _settings(fn_args)['precision_policy'] == 'mixed_bfloat16'
+  assert keras.mixed_precision.global_policy().name == 'float32'
