@@ -1,4 +1,4 @@
-"""Exports the trained model as a SavedModel with two serving signatures.
+"""Exports the trained model as a SavedModel with three serving signatures.
 
 * ``serving_default``: ``images`` float32 ``[N, H, W, C]`` (noisy, [0, 1]
   scale) -> ``{'output': denoised [N, H, W, C]}``, in the shape the model was
@@ -6,6 +6,15 @@
 * ``serving_examples``: ``examples`` string ``[N]`` of serialized tf.Examples
   with a ``noisy`` float feature of H*W*C values -> ``{'output': ...}``; what
   TFMA calls.
+* ``serving_image_bytes``: ``image_bytes`` string ``[N]`` of PNG or JPEG
+  files (H x W, any colour: converted to C channels) -> ``{'denoised_bytes':
+  PNG files [N]}``, the images of ``serving_default`` rounded to 8 bits. Both
+  names end in ``_bytes`` because TF Serving's REST API carries a tensor whose
+  name ends in ``_bytes`` as base64, ``{"b64": "..."}``, in requests and
+  answers ("Output of binary values" and "Encoding binary values" in
+  https://github.com/tensorflow/serving/blob/master/tensorflow_serving/g3doc/api_rest.md;
+  ``kBytesTensorNameSuffix`` in tensorflow_serving/util/json_tensor.cc):
+  without the suffix the PNGs would come back as raw, invalid UTF-8 strings.
 
 Shapes are checked in the graph: a wrong shape is rejected with an error,
 never reshaped (signatures alone do not check shapes when called).
@@ -23,7 +32,12 @@ from components.trainer import data
 
 IMAGES_SIGNATURE = 'serving_default'
 EXAMPLES_SIGNATURE = 'serving_examples'
+IMAGE_BYTES_SIGNATURE = 'serving_image_bytes'
 OUTPUT_KEY = 'output'
+IMAGE_BYTES_INPUT_KEY = 'image_bytes'
+DENOISED_BYTES_KEY = 'denoised_bytes'
+# 8-bit PNG pixels: 0..MAX_PIXEL_VALUE is [0, 1].
+MAX_PIXEL_VALUE = 255.0
 
 # The highest pixel an input may have: above it, the input is on the 0..255
 # scale, not [0, 1]. Noisy inputs exceed 1 by their noise, so the bound sits
@@ -39,11 +53,54 @@ SCALE_MESSAGE = (f'input images must be on the [0, 1] scale (a pixel is above '
                  f'{MAX_INPUT_PIXEL:g}: divide 0..255 pixels by 255)')
 
 
+def _shape_name(shape) -> str:
+  """'28x28x1' for (28, 28, 1), from static or tensor sides."""
+  return 'x'.join(str(side) for side in shape)
+
+
+def _decode_image(image_bytes, image_shape: tuple):
+  """One PNG/JPEG file -> uint8 [H, W, C], in the graph; a file of another
+  size fails with an error naming both sizes, undecodable bytes with
+  decode_image's ('Unknown image file format...')."""
+  image = tf.io.decode_image(image_bytes, channels=image_shape[-1],
+                             expand_animations=False)
+  shape = tf.shape(image)
+  # Assert, not assert_equal: its message is a tensor, so it can name the
+  # image's own size.
+  size_check = tf.debugging.Assert(
+      tf.reduce_all(tf.equal(shape, image_shape)),
+      [tf.strings.format(
+          'image is {}x{}x{}, the model takes ' + _shape_name(image_shape),
+          (shape[0], shape[1], shape[2]))])
+  with tf.control_dependencies([size_check]):
+    image = tf.identity(image)
+  # Static shape for the model's graph; the check above has run.
+  image.set_shape(image_shape)
+  return image
+
+
+def _decode_images(image_bytes, image_shape: tuple):
+  """[N] PNG/JPEG files -> float32 [N, H, W, C] on the [0, 1] scale."""
+  images = tf.map_fn(
+      lambda one: _decode_image(one, image_shape), image_bytes,
+      fn_output_signature=tf.TensorSpec(image_shape, tf.uint8))
+  return tf.cast(images, tf.float32) / MAX_PIXEL_VALUE
+
+
+def _encode_pngs(images):
+  """float32 [N, H, W, C] on [0, 1] -> [N] PNG files, each pixel rounded to
+  the nearest 8-bit value (a cast alone would truncate: 0.999 -> 254)."""
+  pixels = tf.cast(tf.round(
+      tf.clip_by_value(images, 0.0, 1.0) * MAX_PIXEL_VALUE), tf.uint8)
+  return tf.map_fn(tf.io.encode_png, pixels,
+                   fn_output_signature=tf.TensorSpec([], tf.string))
+
+
 def export_saved_model(model: keras.Model, export_dir: str) -> None:
-  """Writes `model` with the two signatures to `export_dir`, for the image
+  """Writes `model` with the three signatures to `export_dir`, for the image
   shape the model takes."""
   image_shape = tuple(int(side) for side in model.input_shape[1:])
-  shape_name = 'x'.join(str(side) for side in image_shape)
+  shape_name = _shape_name(image_shape)
 
   def denoise(images):
     # Signatures do not check shapes at call time, and a wrong shape reaching
@@ -64,6 +121,10 @@ def export_saved_model(model: keras.Model, export_dir: str) -> None:
     images = tf.reshape(features[data.NOISY_FEATURE], (-1,) + image_shape)
     return denoise(images)
 
+  def denoise_image_bytes(image_bytes):
+    denoised = denoise(_decode_images(image_bytes, image_shape))[OUTPUT_KEY]
+    return {DENOISED_BYTES_KEY: _encode_pngs(denoised)}
+
   archive = keras.export.ExportArchive()
   archive.track(model)
   archive.add_endpoint(
@@ -73,6 +134,10 @@ def export_saved_model(model: keras.Model, export_dir: str) -> None:
   archive.add_endpoint(
       name=EXAMPLES_SIGNATURE, fn=denoise_examples,
       input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  archive.add_endpoint(
+      name=IMAGE_BYTES_SIGNATURE, fn=denoise_image_bytes,
+      input_signature=[tf.TensorSpec([None], tf.string,
+                                     name=IMAGE_BYTES_INPUT_KEY)])
   archive.write_out(export_dir, verbose=False)
 
 

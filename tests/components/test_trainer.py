@@ -176,7 +176,8 @@ def _serialized(noisy):
 
 def test_export_has_image_and_example_signatures_that_agree(exported):
   model, loaded = exported
-  assert set(loaded.signatures) == {export.IMAGES_SIGNATURE, export.EXAMPLES_SIGNATURE}
+  assert set(loaded.signatures) == {export.IMAGES_SIGNATURE, export.EXAMPLES_SIGNATURE,
+                                   export.IMAGE_BYTES_SIGNATURE}
   noisy, _ = _pairs(3)
   by_images = loaded.signatures[export.IMAGES_SIGNATURE](images=tf.constant(noisy))
   by_examples = loaded.signatures[export.EXAMPLES_SIGNATURE](
