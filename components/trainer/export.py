@@ -54,7 +54,7 @@ SCALE_MESSAGE = (f'input images must be on the [0, 1] scale (a pixel is above '
 
 
 def _shape_name(shape) -> str:
-  """'28x28x1' for (28, 28, 1), from static or tensor sides."""
+  """'28x28x1' for (28, 28, 1)."""
   return 'x'.join(str(side) for side in shape)
 
 
@@ -72,9 +72,11 @@ def _decode_image(image_bytes, image_shape: tuple):
       [tf.strings.format(
           'image is {}x{}x{}, the model takes ' + _shape_name(image_shape),
           (shape[0], shape[1], shape[2]))])
+  # The image flows only through the check, and only then gets its static
+  # shape (tf.ensure_shape here ran before the Assert and failed with its own,
+  # vaguer message).
   with tf.control_dependencies([size_check]):
     image = tf.identity(image)
-  # Static shape for the model's graph; the check above has run.
   image.set_shape(image_shape)
   return image
 
