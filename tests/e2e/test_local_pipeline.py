@@ -320,6 +320,8 @@ def test_pushed_model_denoises_through_saved_model_cli(runs, tmp_path):
                          capture_output=True, text=True, check=True).stdout
   assert "signature_def['serving_default']" in shown
   assert "signature_def['serving_examples']" in shown
+  # What a REST client sends image files to ({"b64": ...}): docs/serving.md.
+  assert "signature_def['serving_image_bytes']" in shown
   subprocess.run([saved_model_cli, 'run', '--dir', version_dir, '--tag_set', 'serve',
                   '--signature_def', 'serving_default',
                   '--inputs', f'images={noisy_path}', '--outdir', str(tmp_path / 'out')],
