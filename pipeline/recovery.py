@@ -79,11 +79,7 @@ def close_interrupted(metadata_path: str, pipeline_name: str,
     node_id = run_summary.execution_node_id(store, execution)
     removed = _partial_outputs(pipeline_root, node_id, execution.id)
     for path in removed:
-      # An output may be a file at its URI (VisualReport's HTML page).
-      if fileio.isdir(path):
-        fileio.rmtree(path)
-      else:
-        fileio.remove(path)
+      fileio.rmtree(path)
     execution.last_known_state = metadata_store_pb2.Execution.CANCELED
     execution.custom_properties[INTERRUPTED_PROPERTY].string_value = reason
     store.put_executions([execution])
