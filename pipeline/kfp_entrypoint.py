@@ -29,6 +29,8 @@ What the OSS backend does differently (read in kubeflow/pipelines, backend
    requires, while TFX's entrypoint imports a custom type's title as a
    class path (`kubeflow_v2_entrypoint_utils._retrieve_class_path`): the
    title is mapped to the class (PROJECT_ARTIFACT_TYPES), on both backends.
+   So is `system.HTML`, KFP's own type that VisualReport's HtmlReport is
+   compiled as (pipeline/kubeflow_runner.py) so that the UIs render it.
 5. TF's GCS filesystem writes zero-byte ``dir/`` marker objects; the OSS
    launcher downloads input artifacts to local paths and fails on them
    (``mkdir .../model: not a directory``, kubeflow/pipelines#13476), which
@@ -52,6 +54,7 @@ SYSTEM_TITLE_PREFIX = 'system.'
 # The project's artifact types: schema title (TYPE_NAME) -> class path.
 PROJECT_ARTIFACT_TYPES = {
     'mnist_dae.DenoisingReport': 'components.visual_report.component.DenoisingReport',
+    'system.HTML': 'components.visual_report.component.HtmlReport',
 }
 # A system.* title's TFX type, told by the metadata keys that type carries;
 # the first rule whose keys are all present wins, the last is the default.

@@ -16,6 +16,11 @@ import pipeline_config
 
 IMAGE_ROOT = '/pipeline'  # WORKDIR of the Dockerfile: the project's copy.
 DEFAULT_IMAGE = 'mnist-dae-pipeline:latest'
+# KFP's own artifact types that the project's TFX types stand for: schema
+# title -> schema version, as the kfp SDK compiles kfp.dsl.HTML
+# (kfp/dsl/types/artifact_types.py). The KFP v2 UI and Vertex AI render
+# `system.HTML` artifacts (docs/kubeflow.md#the-report-in-the-kfp-and-vertex-uis).
+KFP_SYSTEM_TYPES = {'system.HTML': '0.0.1'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +166,24 @@ def _condition_inputs_by_name(job: Dict[str, Any]) -> None:
     task['triggerPolicy']['condition'] = kfp_local.CONDITION_INPUT.sub(own_name, condition)
 
 
+def _kfp_system_types(job: Dict[str, Any]) -> None:
+  """Gives outputs of KFP's own types (KFP_SYSTEM_TYPES) KFP's schema title.
+
+  TFX writes a custom type as the generic Artifact schema with its TYPE_NAME
+  as the `title` of an `instanceSchema` (tfx/orchestration/kubeflow/v2/
+  compiler_utils.py, get_artifact_schema); the kfp SDK writes its own types
+  as `schemaTitle` and `schemaVersion`, the form the UIs look up.
+  """
+  from pipeline import kfp_entrypoint  # pylint: disable=g-import-not-at-top
+  for component in job['pipelineSpec']['components'].values():
+    outputs = component.get('outputDefinitions', {}).get('artifacts', {})
+    for definition in outputs.values():
+      title = kfp_entrypoint.schema_title(definition.get('artifactType'))
+      if title in KFP_SYSTEM_TYPES:
+        definition['artifactType'] = {'schemaTitle': title,
+                                      'schemaVersion': KFP_SYSTEM_TYPES[title]}
+
+
 def _use_entrypoint(job: Dict[str, Any]) -> None:
   """Every container task runs the project's entrypoint (pipeline/
   kfp_entrypoint.py: TFX's, made to work with the OSS KFP v2 driver), with
@@ -210,6 +233,7 @@ def compile_pipeline(config: pipeline_config.PipelineConfig,
   # Built without a fingerprint: what is served is only known when it runs.
   _never_cache(job, pipeline_module.never_cached_nodes(served_fingerprint=None))
   _use_entrypoint(job)
+  _kfp_system_types(job)
   _condition_inputs_by_name(job)
   refusals = kfp_local.oss_refusals(job['pipelineSpec'])
   if refusals:  # A bug here, never the user's: fail before anyone submits it.

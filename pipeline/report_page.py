@@ -6,6 +6,11 @@ and the last blessed model, split sizes) come from the run's
 dataset, the per-class PSNR (named by the dataset's class names; none for a
 dataset without labels) and the pictures from its VisualReport artifact.
 The page embeds its images (base64 data URIs) and needs no network.
+
+The VisualReport writes the same page as its `html_report` artifact
+(artifact_page): rendered from the report artifact alone, with no MLMD, it
+shows what the report knows; the push, which the Pusher decides beside it,
+is left to the Pusher's own artifact.
 """
 
 import base64
@@ -16,6 +21,7 @@ import jinja2
 
 from components.visual_report import report as report_lib
 from pipeline import run_outcome
+from pipeline import run_summary
 
 # What each figure is measured in, and which way is better.
 UNITS = {
@@ -26,6 +32,10 @@ UNITS = {
 }
 # The data splits in the order a reader expects them.
 SPLIT_ORDER = ('train', 'eval', 'test')
+# The push line of an artifact page: the Pusher runs beside the VisualReport,
+# so what it did is not known when the page is written.
+PUSH_DECIDED_LATER = ('decided by the Pusher, a separate step of this run '
+                      '(see its pushed_model artifact)')
 
 _TEMPLATE = jinja2.Template('''<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -51,9 +61,9 @@ img { max-width: 100%; }
 {% endfor %}</ul>{% endif %}
 <p>Push: {{ push }}</p>
 </section>
-<table id="run"><tr><th>run</th><td><code>{{ run_id }}</code></td></tr>
-<tr><th>profile</th><td>{{ profile }}</td></tr>
-<tr><th>dataset</th><td>{{ dataset }}</td></tr>
+<table id="run">{% if run_id %}<tr><th>run</th><td><code>{{ run_id }}</code></td></tr>
+{% endif %}{% if profile %}<tr><th>profile</th><td>{{ profile }}</td></tr>
+{% endif %}<tr><th>dataset</th><td>{{ dataset }}</td></tr>
 <tr><th>data</th><td>{{ splits }}</td></tr></table>
 <h2>Test metrics</h2>
 <p class="note">{{ baseline_note }}</p>
@@ -133,8 +143,16 @@ def _metric_rows(outcome: run_outcome.RunOutcome) -> List[dict]:
   return rows
 
 
-def render_html(outcome: run_outcome.RunOutcome, profile: str) -> str:
-  """The report page of one run's outcome (run with profile `profile`)."""
+def render_html(outcome: run_outcome.RunOutcome, profile: Optional[str],
+                push: Optional[str] = None) -> str:
+  """The report page of one run's outcome.
+
+  Args:
+    outcome: The run's outcome; its report artifact gives the pictures.
+    profile: The configuration profile the run used (None: not known, no
+      row); likewise no run row for an outcome without a run id.
+    push: What the page says of the push (None: what the outcome records).
+  """
   metrics, images = report_lib.load_report(outcome.report_uri)
   # A baseline that is the candidate itself would show a column of +0.00.
   compare = outcome.baseline is not None and not outcome.baseline_is_candidate
@@ -148,7 +166,7 @@ def render_html(outcome: run_outcome.RunOutcome, profile: str) -> str:
       title='Denoising autoencoder: run report',
       dataset=_dataset(info),
       blessed=outcome.blessed, failures=outcome.failures,
-      push=run_outcome.push_line(outcome), run_id=outcome.run_id,
+      push=push or run_outcome.push_line(outcome), run_id=outcome.run_id,
       profile=profile, splits=_splits(outcome.split_sizes),
       baseline_note=_baseline_note(outcome), compare=compare,
       overall=_metric_rows(outcome),
@@ -167,3 +185,37 @@ def write_page(outcome: run_outcome.RunOutcome, profile: str,
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, 'w', encoding='utf-8') as output_file:
     output_file.write(page)
+
+
+def artifact_page(report_uri: str) -> str:
+  """The report page of a VisualReport artifact alone (a path or a URI), read
+  with no MLMD: the outcome of a run whose only finished record is that
+  report's, which is all the VisualReport itself knows."""
+  outcome = run_outcome.from_records([run_summary.ExecutionRecord(
+      run_outcome.REPORT_NODE, 'COMPLETE', {run_outcome.REPORT_KEY: report_uri})])
+  return render_html(outcome, profile=None,
+                     push=PUSH_DECIDED_LATER if outcome.blessed else None)
+
+
+def write_artifact_page(report_uri: str, page_uri: str) -> None:
+  """Writes artifact_page(report_uri) as the file `page_uri` (may be gs://).
+
+  KFP's HTML artifacts are the file at their URI (the UI reads that file,
+  frontend/src/components/viewers/MetricsVisualizations.tsx,
+  getHtmlViewerConfig), while TFX's local launcher makes every output
+  artifact's URI a directory before the executor runs
+  (tfx/orchestration/portable/outputs_utils.py, make_output_dirs): that
+  empty directory gives way to the file.
+  """
+  # The URI may be a bucket: TFX's filesystem layer (the component has TFX
+  # loaded; imported here so that `dae-pipeline report` stays light).
+  from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
+  page = artifact_page(report_uri)
+  if fileio.isdir(page_uri):
+    if fileio.listdir(page_uri):
+      raise FileExistsError(f'{page_uri} is a directory with files in it; '
+                            'the HTML report must be written as that file')
+    fileio.rmtree(page_uri)
+  fileio.makedirs(os.path.dirname(page_uri))
+  with fileio.open(page_uri, 'w') as page_file:
+    page_file.write(page)

@@ -8,7 +8,9 @@ blessed model's when the run had one) and ``metrics.json`` (the evaluation's
 overall and per-class metrics, whether it blessed, the dataset). The
 dataset is the examples' DatasetInfo; one without labels gets a few rows of
 images and no per-class chart. `dae-pipeline report` turns the newest one
-into an HTML page.
+into an HTML page; the same page, without what only MLMD knows (the push),
+is the second output, an HtmlReport that the Kubeflow Pipelines and Vertex
+AI UIs show.
 """
 
 import os
@@ -32,6 +34,7 @@ EXAMPLES_KEY = 'examples'
 EVALUATION_KEY = 'evaluation'
 BLESSING_KEY = 'blessing'
 REPORT_KEY = report_lib.REPORT_KEY
+HTML_REPORT_KEY = report_lib.HTML_REPORT_KEY
 EXAMPLES_PER_CLASS_KEY = 'examples_per_class'
 SPLIT_KEY = 'split'
 
@@ -45,6 +48,18 @@ class DenoisingReport(types.Artifact):
   TYPE_NAME = 'mnist_dae.DenoisingReport'
 
 
+class HtmlReport(types.Artifact):
+  """The report as one self-contained HTML page: the file at the URI itself,
+  not a directory, as KFP's own HTML artifacts (kfp.dsl.HTML) are."""
+  # KFP's HTML type, which the KFP v2 UI (frontend/src/components/viewers/
+  # MetricsVisualizations.tsx, `filterLinkedArtifactsByType('system.HTML')`)
+  # and Vertex AI render. TFX's compiler titles a custom type by its TYPE_NAME
+  # (tfx/orchestration/kubeflow/v2/compiler_utils.py, get_artifact_schema);
+  # pipeline/kubeflow_runner.py makes it KFP's schemaTitle and
+  # pipeline/kfp_entrypoint.py maps it back to this class.
+  TYPE_NAME = 'system.HTML'
+
+
 @component
 def VisualReport(  # pylint: disable=invalid-name
     model: InputArtifact[standard_artifacts.Model],
@@ -53,6 +68,7 @@ def VisualReport(  # pylint: disable=invalid-name
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     blessing: InputArtifact[standard_artifacts.ModelBlessing],
     report: OutputArtifact[DenoisingReport],
+    html_report: OutputArtifact[HtmlReport],
     examples_per_class: Parameter[int] = 3,
     split: Parameter[str] = 'test') -> None:
   """Writes the run's pictures and metrics (see the module docstring)."""
@@ -98,4 +114,8 @@ def VisualReport(  # pylint: disable=invalid-name
   paths = report_lib.write_report(report.uri, rows, clean, noisy,
                                   denoise(noisy), evaluation_metrics, blessed,
                                   context, info)
-  logging.info('VisualReport: wrote %s', ', '.join(paths))
+  # The page's code lives with `dae-pipeline report`, which renders the same
+  # page from the same artifact (imported here: TFX builds the DAG without it).
+  from pipeline import report_page  # pylint: disable=g-import-not-at-top
+  report_page.write_artifact_page(report.uri, html_report.uri)
+  logging.info('VisualReport: wrote %s', ', '.join(paths + (html_report.uri,)))

@@ -17,8 +17,10 @@ import numpy as np
 
 from components import dataset_info as dataset_info_lib
 
-# The VisualReport component's output key (components/visual_report/component.py).
+# The VisualReport component's output keys (components/visual_report/component.py):
+# the report's directory, and the same report as one HTML page.
 REPORT_KEY = 'report'
+HTML_REPORT_KEY = 'html_report'
 GRID_FILENAME = 'grid.png'
 PSNR_CHART_FILENAME = 'psnr_by_class.png'
 METRICS_FILENAME = 'metrics.json'

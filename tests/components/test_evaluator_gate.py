@@ -8,9 +8,12 @@ shape and classes by default; small colour images of two named classes, and
 grey ones without labels, show the gate reads the examples' DatasetInfo.
 """
 
+import base64
 import dataclasses
+import html
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -325,29 +328,41 @@ def test_the_eval_config_is_completed_for_the_examples_dataset():
 
 def _visual_report(tmp_path, info, marked):
   """The VisualReport component's function run on a real evaluation of
-  `info`'s examples (candidate bad on the marked class); its metrics.json."""
+  `info`'s examples (candidate bad on the marked class): its metrics.json,
+  its pictures and its HTML page (the file at the html_report's URI)."""
   from components.visual_report import component as report_component  # pylint: disable=g-import-not-at-top
   from components.visual_report import report as report_lib  # pylint: disable=g-import-not-at-top
   artifacts = _run_evaluator(tmp_path, (-OFFSET + 0.01, 0.2), (0.0, 0.0), None,
                              info, marked)
   report = report_component.DenoisingReport()
   report.uri = str(tmp_path / 'report')
+  html_report = report_component.HtmlReport()
+  html_report.uri = str(tmp_path / 'html_report')
   report_component.VisualReport.EXECUTOR_SPEC.executor_class._FUNCTION(  # pylint: disable=protected-access
-      report=report, examples_per_class=2, split='test', **artifacts)
-  return report_lib.load_report(report.uri)
+      report=report, html_report=html_report, examples_per_class=2,
+      split='test', **artifacts)
+  with open(html_report.uri, encoding='utf-8') as page:
+    return report_lib.load_report(report.uri) + (page.read(),)
 
 
 def test_the_visual_report_names_the_classes_and_their_failures(tmp_path):
-  metrics, images = _visual_report(tmp_path, PETS, PETS_MARKED)
+  metrics, images, page = _visual_report(tmp_path, PETS, PETS_MARKED)
   assert metrics['dataset']['class_names'] == ['cat', 'dog']
   assert sorted(metrics['by_class']['candidate']['psnr']) == ['0', '1']
-  assert [line.split(':')[0] for line in metrics['failures']
-          if line.startswith('class ')] == ['class dog'], metrics['failures']
+  failures = [line for line in metrics['failures'] if line.startswith('class ')]
+  assert [line.split(':')[0] for line in failures] == ['class dog'], metrics['failures']
   assert set(images) == {'grid.png', 'psnr_by_class.png'}
+  # The page the Kubeflow UIs show: the verdict, its failed gate, the metrics
+  # table, and the two pictures inline (nothing it would fetch).
+  assert 'Verdict: not blessed' in page and html.escape(failures[0]) in page
+  assert '<table id="metrics">' in page and '<table id="classes">' in page
+  assert re.findall(r'(?:src|href)="([^"]*)"', page) == [
+      'data:image/png;base64,' + base64.b64encode(images[name]).decode()
+      for name in ('psnr_by_class.png', 'grid.png')]
 
 
 def test_the_visual_report_of_unlabelled_examples_has_no_classes(tmp_path):
-  metrics, images = _visual_report(tmp_path, UNLABELLED, None)
+  metrics, images, _ = _visual_report(tmp_path, UNLABELLED, None)
   assert metrics['dataset']['class_names'] == []
   assert metrics['by_class'] == {} and metrics['failures'] == []
   assert metrics['blessed'] is True

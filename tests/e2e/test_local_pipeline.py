@@ -141,6 +141,11 @@ def test_every_run_writes_a_visual_report(runs):
   second, images = report_lib.load_report(_uri(runs['second'], 'VisualReport', 'report'))
   assert set(images) == {report_lib.GRID_FILENAME, report_lib.PSNR_CHART_FILENAME}
   assert first['blessed'] is True and 'baseline' not in first['overall']
+  # The page for the KFP and Vertex UIs: the file at the html_report's URI,
+  # where TFX's local launcher made a directory before the executor ran.
+  page_uri = _uri(runs['first'], 'VisualReport', report_lib.HTML_REPORT_KEY)
+  with open(page_uri, encoding='utf-8') as page:
+    assert 'Verdict: blessed' in page.read()
   # The second run is compared with the model the first one pushed: itself.
   assert second['overall']['baseline']['psnr'] == pytest.approx(
       second['overall']['candidate']['psnr'])

@@ -11,6 +11,7 @@ baseline), not blessed, and not pushed.
 """
 
 import contextlib
+from html import parser as html_parser
 import json
 import os
 import subprocess
@@ -59,6 +60,33 @@ def _versions(serving_dir):
   names = {blob.name[len(prefix):].split('/')[0]
            for blob in storage.Client().list_blobs(BUCKET, prefix=prefix)}
   return sorted(name for name in names if name)
+
+
+def _read_text(uri):
+  """A file's text, on gs:// through the emulator's client."""
+  if not uri.startswith('gs://'):
+    with open(uri, encoding='utf-8') as local_file:
+      return local_file.read()
+  from google.cloud import storage  # pylint: disable=g-import-not-at-top
+  return storage.Client().bucket(BUCKET).blob(
+      uri[len(f'gs://{BUCKET}/'):]).download_as_text()
+
+
+class _Page(html_parser.HTMLParser):
+  """A page's elements, links (src, href) and text, as an HTML parser reads it."""
+
+  def __init__(self, page):
+    super().__init__()
+    self.tags, self.links, self.text = [], [], []
+    self.feed(page)
+    self.close()
+
+  def handle_starttag(self, tag, attrs):
+    self.tags.append(tag)
+    self.links += [value for name, value in attrs if name in ('src', 'href')]
+
+  def handle_data(self, data):
+    self.text.append(data)
 
 
 @pytest.fixture(scope='module', params=['local', 'gs'])
@@ -116,6 +144,14 @@ def test_the_first_run_completes_every_task_and_pushes_a_loadable_model(runs):
   # Output URIs as the OSS driver lays them out: <root>/<pipeline>/<run>/<task>/<salt>/<key>.
   uri = first['Trainer'].outputs['model'][0]['uri']
   assert uri.startswith(f'{config.pipeline_root}/{config.pipeline_name}/first/Trainer/')
+  # The report as the KFP and Vertex UIs show it: the file at the html_report
+  # artifact's URI, one self-contained page with the verdict and metrics.
+  page = _Page(_read_text(first['VisualReport'].outputs['html_report'][0]['uri']))
+  text = ' '.join(' '.join(page.text).split())
+  assert page.tags[:2] == ['html', 'head'] and page.tags.count('table') >= 2
+  assert 'Verdict: blessed' in text and 'Test metrics' in text and 'psnr' in text
+  assert len(page.links) == 2 and all(
+      link.startswith('data:image/png;base64,') for link in page.links)
 
 
 @pytest.mark.parametrize('runs', ['gs'], indirect=True)

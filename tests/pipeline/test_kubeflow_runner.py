@@ -213,6 +213,28 @@ def test_no_task_is_one_the_oss_backend_refuses_and_all_use_the_entrypoint(compi
       'taskOutputArtifact': {'outputArtifactKey': 'model', 'producerTask': 'ServedModel'}}
 
 
+def test_the_html_report_is_kfps_html_type_and_runs_as_the_projects_class(compiled):
+  from components.visual_report import component as report_component  # pylint: disable=g-import-not-at-top
+  from pipeline import kfp_entrypoint  # pylint: disable=g-import-not-at-top
+  _, written, _ = compiled
+  spec = written['pipelineSpec']
+  name = spec['root']['dag']['tasks']['VisualReport']['componentRef']['name']
+  outputs = spec['components'][name]['outputDefinitions']['artifacts']
+  # As the kfp SDK compiles kfp.dsl.HTML: the type the KFP and Vertex UIs render.
+  assert outputs['html_report']['artifactType'] == {
+      'schemaTitle': 'system.HTML', 'schemaVersion': '0.0.1'}
+  assert kfp_entrypoint.schema_title(outputs['report']['artifactType']) == (
+      'mnist_dae.DenoisingReport')
+  # At run time the entrypoint hands TFX the project's class for that type.
+  executor_input = {'outputs': {'artifacts': {'html_report': {'artifacts': [{
+      'name': 'html_report', 'uri': 'gs://bucket/html_report',
+      'type': outputs['html_report']['artifactType']}]}}}}
+  kfp_entrypoint.normalize_executor_input(executor_input, None)
+  title = executor_input['outputs']['artifacts']['html_report']['artifacts'][0]['type']
+  assert title == {'schemaTitle': 'components.visual_report.component.HtmlReport'}
+  assert report_component.HtmlReport.TYPE_NAME == 'system.HTML'
+
+
 def test_the_source_fingerprint_keys_the_example_gens_cache_on_kubeflow(compiled):
   # TFX's KFP v2 step builder runs no custom driver: the fingerprint is a
   # task parameter, computed when compiling from the files the image copies.

@@ -55,6 +55,10 @@ def test_unfinished_executions_are_canceled_and_their_outputs_removed(tmp_path):
   for directory in outputs.values():
     directory.mkdir(parents=True)
     (directory / 'partial').write_text('x')
+  # An output that is the file at its URI (the VisualReport's HTML page).
+  page = root / 'Trainer' / 'html_report' / str(ids['Trainer'])
+  page.parent.mkdir(parents=True)
+  page.write_text('<html></html>')
 
   closed = recovery.close_interrupted(str(metadata_path), PIPELINE, str(root),
                                       reason='stopped by SIGTERM')
@@ -67,6 +71,7 @@ def test_unfinished_executions_are_canceled_and_their_outputs_removed(tmp_path):
     assert execution.custom_properties[
         recovery.INTERRUPTED_PROPERTY].string_value == 'stopped by SIGTERM'
     assert not outputs[node_id].exists()
+  assert not page.exists()
   # A finished execution and its outputs are left alone.
   assert by_id[ids['NoiseTransform']].last_known_state == State.COMPLETE
   assert (outputs['NoiseTransform'] / 'partial').exists()

@@ -2,6 +2,7 @@
 
 import base64
 import html
+from html import parser as html_parser
 import io
 import json
 import re
@@ -157,6 +158,72 @@ def test_a_dataset_without_labels_has_no_class_section(tmp_path):
   assert _cells(page, 'run')[2] == ['dataset', 'flat_folder, 8x8 (HxW) grey, no labels']
   assert 'id="classes"' not in page and 'PSNR per class' not in page
   assert len(re.findall(r'data:image/png;base64,', page)) == 1  # The grid.
+
+
+class _Links(html_parser.HTMLParser):
+  """Every src and href of a page, and its elements, as an HTML parser reads it."""
+
+  def __init__(self):
+    super().__init__()
+    self.links, self.tags = [], []
+
+  def handle_starttag(self, tag, attrs):
+    self.tags.append(tag)
+    self.links += [value for name, value in attrs if name in ('src', 'href')]
+
+
+def _parsed(page):
+  links = _Links()
+  links.feed(page)
+  links.close()
+  return links
+
+
+def _artifact_page(tmp_path, outcome):
+  """The artifact page of `outcome`'s report, written at a URI where TFX's
+  local launcher has made the output's (empty) directory."""
+  page_uri = tmp_path / 'html_report' / '7'
+  page_uri.mkdir(parents=True)
+  report_page.write_artifact_page(outcome.report_uri, str(page_uri))
+  assert page_uri.is_file()
+  return page_uri.read_text()
+
+
+def test_the_artifact_page_is_the_report_page_from_the_artifact_alone(tmp_path):
+  # The local page of the same report once pushed, to compare with.
+  outcome = _outcome(tmp_path, pushed={
+      'pushed': 1, 'pushed_destination': '/serving/17', 'pushed_version': '17'})
+  page = _artifact_page(tmp_path, outcome)
+  assert 'Verdict: blessed' in page
+  assert f'Push: {report_page.PUSH_DECIDED_LATER}' in page
+  local = _page(tmp_path, outcome)
+  for table in ('metrics', 'classes'):
+    assert _cells(page, table) == _cells(local, table)
+  # No MLMD: no run id, no profile; the dataset and data as recorded.
+  assert _cells(page, 'run') == _cells(local, 'run')[2:]
+  parsed = _parsed(page)
+  assert parsed.tags[:2] == ['html', 'head'] and 'table' in parsed.tags
+  # Self-contained: nothing to fetch, every picture inline.
+  assert len(parsed.links) == 2 and all(
+      link.startswith('data:image/png;base64,') for link in parsed.links)
+  assert 'http' not in page
+
+
+def test_the_artifact_page_of_a_run_not_blessed_says_nothing_is_pushed(tmp_path):
+  page = _artifact_page(tmp_path, _outcome(tmp_path, blessed=False,
+                                           failures=[FAILURE]))
+  assert 'Verdict: not blessed' in page
+  assert f'<li>{html.escape(FAILURE)}</li>' in page
+  assert 'Push: nothing pushed' in page
+
+
+def test_the_artifact_page_never_replaces_a_directory_with_files(tmp_path):
+  outcome = _outcome(tmp_path)
+  page_uri = tmp_path / 'html_report'
+  (page_uri / 'kept').mkdir(parents=True)
+  with pytest.raises(FileExistsError, match='html_report is a directory with files'):
+    report_page.write_artifact_page(outcome.report_uri, str(page_uri))
+  assert (page_uri / 'kept').is_dir()
 
 
 def _chromium():
