@@ -4,7 +4,8 @@ The facts (verdict, failed gates, push, figures of the model, the noisy input
 and the last blessed model, split sizes) come from the run's
 `run_outcome.RunOutcome`, the same facts as the run's closing verdict; the
 dataset, the per-class PSNR (named by the dataset's class names; none for a
-dataset without labels) and the pictures from its VisualReport artifact.
+dataset without labels) and the pictures from its VisualReport artifact;
+the serving dir's push records add a chart of PSNR by version.
 The page embeds its images (base64 data URIs) and needs no network.
 """
 
@@ -13,6 +14,7 @@ import os
 from typing import Dict, List, Optional
 
 import jinja2
+import markupsafe
 
 from components.visual_report import report as report_lib
 from pipeline import run_outcome
@@ -24,6 +26,8 @@ UNITS = {
     'ssim': 'unitless, 0..1, higher is better',
     'mse': 'on [0, 1] pixels, lower is better',
 }
+# components/push_records.RECORDS_DIRNAME (that module imports TensorFlow).
+RECORDS_DIRNAME = '.push-records'
 # The data splits in the order a reader expects them.
 SPLIT_ORDER = ('train', 'eval', 'test')
 
@@ -74,6 +78,10 @@ is the mean of <code>tf.image.ssim</code> (defaults, max_val 1).</p>
 <tr><td>this model (dB)</td>{% for value in class_candidate %}<td>{{ value }}</td>{% endfor %}</tr>
 {% if compare %}<tr><td>last blessed model (dB)</td>{% for value in class_baseline %}<td>{{ value }}</td>{% endfor %}</tr>{% endif %}
 </table>{% endif %}
+{% if history %}<h2>PSNR by version</h2>
+<p class="note">Test PSNR of each version of the serving dir, oldest first
+(red: a rollback; ringed: served now). <code>dae-pipeline models</code> lists them.</p>
+<div id="history">{{ history }}</div>{% endif %}
 <h2>Test images: clean, noisy, denoised</h2>
 <img alt="clean, noisy and denoised test images" src="data:image/png;base64,{{ grid }}">
 <p><small>Report artifact: <code>{{ report_uri }}</code></small></p>
@@ -133,8 +141,24 @@ def _metric_rows(outcome: run_outcome.RunOutcome) -> List[dict]:
   return rows
 
 
-def render_html(outcome: run_outcome.RunOutcome, profile: str) -> str:
-  """The report page of one run's outcome (run with profile `profile`)."""
+def _history(serving_dir: Optional[str]) -> Optional[markupsafe.Markup]:
+  """The serving dir's chart of PSNR by version (pipeline/versions.py);
+  None without a serving dir or push records."""
+  if not serving_dir or ('://' not in serving_dir and not os.path.isdir(
+      os.path.join(serving_dir, RECORDS_DIRNAME))):
+    # Checked without TensorFlow's filesystems (whose import takes seconds):
+    # a page of a run on a local disk without records stays quick.
+    return None
+  from pipeline import versions  # pylint: disable=g-import-not-at-top
+  chart = versions.psnr_chart_svg(versions.list_versions(serving_dir))
+  # Built from numbers and escaped titles: safe to embed as markup.
+  return markupsafe.Markup(chart) if chart else None
+
+
+def render_html(outcome: run_outcome.RunOutcome, profile: str,
+                serving_dir: Optional[str] = None) -> str:
+  """The report page of one run's outcome (run with profile `profile`),
+  with the PSNR history of `serving_dir`'s versions when it has records."""
   metrics, images = report_lib.load_report(outcome.report_uri)
   # A baseline that is the candidate itself would show a column of +0.00.
   compare = outcome.baseline is not None and not outcome.baseline_is_candidate
@@ -157,13 +181,14 @@ def render_html(outcome: run_outcome.RunOutcome, profile: str) -> str:
       class_baseline=[_format('psnr', baseline_psnr.get(label)) for label in labels],
       chart=base64.b64encode(chart).decode() if chart else None,
       grid=base64.b64encode(images[report_lib.GRID_FILENAME]).decode(),
+      history=_history(serving_dir),
       report_uri=outcome.report_uri)
 
 
 def write_page(outcome: run_outcome.RunOutcome, profile: str,
-               output: str) -> None:
+               output: str, serving_dir: Optional[str] = None) -> None:
   """Writes the report page of `outcome` to the local file `output`."""
-  page = render_html(outcome, profile)
+  page = render_html(outcome, profile, serving_dir)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, 'w', encoding='utf-8') as output_file:
     output_file.write(page)
