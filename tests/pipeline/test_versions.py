@@ -41,11 +41,13 @@ def gcs():
 
 
 @pytest.fixture(params=['local', 'gs'])
-def root(request, tmp_path):
-  """Where serving dirs and artifacts go: a directory, or a bucket prefix."""
+def serving(request, tmp_path):
+  """A serving dir: a directory, or a bucket prefix (the artifacts stay in
+  tmp_path: TFMA's files are written with tf.io.TFRecordWriter, which the
+  emulator does not take)."""
   if request.param == 'local':
-    return str(tmp_path)
-  return f'{request.getfixturevalue("gcs")}/{tmp_path.name}'
+    return str(tmp_path / 'serving')
+  return f'{request.getfixturevalue("gcs")}/{tmp_path.name}/serving'
 
 
 def _write(path, content: bytes):
@@ -161,8 +163,8 @@ def _rows(listing):
 
 # Records written by the Pusher.
 
-def test_a_push_records_metrics_worst_class_baseline_run_and_fingerprints(root):
-  serving = f'{root}/serving'
+def test_a_push_records_metrics_worst_class_baseline_run_and_fingerprints(tmp_path, serving):
+  root = str(tmp_path)
   first = _push(root, serving, b'first', 'a', psnr=20.0, run_id='run-a')
   second = _push(root, serving, b'second', 'b', psnr=22.0, run_id='run-b')
   record = push_records.read(serving, second)
@@ -233,8 +235,8 @@ def test_a_push_without_an_evaluation_has_a_record_without_metrics(tmp_path):
 
 # `dae-pipeline models`.
 
-def test_models_lists_every_version_newest_first_and_marks_the_served_one(root, capsys):
-  serving = f'{root}/serving'
+def test_models_lists_every_version_newest_first_and_marks_the_served_one(tmp_path, serving, capsys):
+  root = str(tmp_path)
   first = _push(root, serving, b'first', 'a', psnr=20.0, run_id='run-a')
   second = _push(root, serving, b'second', 'b', psnr=22.0, run_id='run-b')
   by_hand = str(int(second) + 1)
@@ -267,8 +269,8 @@ def test_models_of_an_empty_serving_dir_says_so(tmp_path, capsys):
 
 # `dae-pipeline rollback`.
 
-def test_two_pushes_and_a_rollback_serve_the_first_model_as_a_third_version(root, capsys):
-  serving = f'{root}/serving'
+def test_two_pushes_and_a_rollback_serve_the_first_model_as_a_third_version(tmp_path, serving, capsys):
+  root = str(tmp_path)
   first = _push(root, serving, b'first', 'a', psnr=20.0, run_id='run-a')
   second = _push(root, serving, b'second', 'b', psnr=22.0, run_id='run-b')
   status, out, err = _cli(capsys, 'rollback', '--serving-dir', serving)
@@ -312,8 +314,8 @@ def test_rollback_to_a_named_version_and_again_goes_further_back(tmp_path, capsy
       serving, serving_dir.newest_complete_version(serving)).rollback_of == pushed[0]
 
 
-def test_rollback_refuses_unknown_incomplete_and_served_versions(root, capsys):
-  serving = f'{root}/serving'
+def test_rollback_refuses_unknown_incomplete_and_served_versions(tmp_path, serving, capsys):
+  root = str(tmp_path)
   status, _, err = _cli(capsys, 'rollback', '--serving-dir', serving)
   assert status == 2 and 'nothing is served' in err
   first = _push(root, serving, b'first', 'a', psnr=20.0)
