@@ -380,12 +380,10 @@ def _add_version_parsers(commands) -> None:
       'push time, PSNR/SSIM, worst class, the version each beat, its run; '
       'the one served now marked')
   _add_location_arguments(models_parser, follow_up=True, pipeline_root=False)
-  _add_set_argument(models_parser)
   rollback_parser = commands.add_parser(
       'rollback', help='serve an earlier version again, as a copy published '
       'as the new highest version (with a record saying what it rolls back to)')
   _add_location_arguments(rollback_parser, follow_up=True, pipeline_root=False)
-  _add_set_argument(rollback_parser)
   rollback_parser.add_argument(
       'version', nargs='?', metavar='VERSION',
       help='the version to serve again (default: the one before the served '

@@ -6,9 +6,9 @@ blessing naming ServedModel's real copy of the baseline); `models` and
 `rollback` run through the CLI; gs:// is tests/gcs_emulator.py's emulator.
 """
 
-import contextlib
 import datetime
-import json
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
@@ -40,7 +40,7 @@ def gcs():
     yield f'gs://{BUCKET}'
 
 
-@pytest.fixture(params=['local', 'gs'])
+@pytest.fixture(params=['local', pytest.param('gs', marks=pytest.mark.slow)])
 def serving(request, tmp_path):
   """A serving dir: a directory, or a bucket prefix (the artifacts stay in
   tmp_path: TFMA's files are written with tf.io.TFRecordWriter, which the
@@ -360,3 +360,19 @@ def test_the_chart_marks_rollbacks_and_the_served_version(tmp_path):
 
 def test_the_report_page_keeps_one_name_for_the_records_directory():
   assert report_page.RECORDS_DIRNAME == push_records.RECORDS_DIRNAME
+
+
+def test_models_and_rollback_import_neither_tfx_v1_nor_tfma(tmp_path):
+  serving = str(tmp_path / 'serving')
+  _hand_push(serving, '100', b'one')
+  _hand_push(serving, '200', b'two')
+  code = ('import sys; from pipeline import cli\n'
+          f'codes = [cli.main(["models", "--serving-dir", {serving!r}]),\n'
+          f'         cli.main(["rollback", "--serving-dir", {serving!r}])]\n'
+          'heavy = [name for name in ("tfx.v1", "tensorflow_model_analysis") '
+          'if name in sys.modules]\n'
+          'sys.exit(f"{codes} {heavy}" if codes != [0, 0] or heavy else 0)')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert serving_dir.versions(serving)[-1] != '200'  # The rollback published.
