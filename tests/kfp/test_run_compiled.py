@@ -51,14 +51,15 @@ def _metadata(results, task, key):
 
 
 def _versions(serving_dir):
-  """The serving dir's entries, listed the way a model server sees it."""
+  """The serving dir's versions, listed the way a model server sees them
+  (numeric names: not the push records beside them)."""
   if not serving_dir.startswith('gs://'):
-    return sorted(os.listdir(serving_dir))
+    return sorted(name for name in os.listdir(serving_dir) if name.isdigit())
   from google.cloud import storage  # pylint: disable=g-import-not-at-top
   prefix = serving_dir[len(f'gs://{BUCKET}/'):] + '/'
   names = {blob.name[len(prefix):].split('/')[0]
            for blob in storage.Client().list_blobs(BUCKET, prefix=prefix)}
-  return sorted(name for name in names if name)
+  return sorted(name for name in names if name.isdigit())
 
 
 @pytest.fixture(scope='module', params=['local', 'gs'])
