@@ -19,6 +19,7 @@ record beside an incomplete version.
 
 import dataclasses
 import datetime
+import hashlib
 import json
 from typing import Any, Dict, Optional, Tuple
 
@@ -32,9 +33,9 @@ RECORDS_DIRNAME = '.push-records'
 RECORD_SUFFIX = '.json'
 # The evaluation's overall metrics a record keeps.
 HEADLINE_METRICS = ('psnr', 'ssim', 'mse')
-# Execution properties pipeline.py adds to the Pusher: fingerprints of the
-# data source (TfdsExampleGen's) and of the code that trained the model
-# (the Trainer's code_fingerprint).
+# Execution properties pipeline.py adds to the Pusher: fingerprints (SHA-256)
+# of the data source (of TfdsExampleGen's, digest_of) and of the code that
+# trained the model (the Trainer's code_fingerprint).
 DATASET_FINGERPRINT_KEY = 'dataset_fingerprint'
 MODEL_CODE_FINGERPRINT_KEY = 'model_code_fingerprint'
 # Where a pushed model's run ran.
@@ -93,6 +94,13 @@ class PushRecord:
       raise ValueError('not a push record (no version or pushed_at)')
     known = {field.name for field in dataclasses.fields(cls)}
     return cls(**{name: value for name, value in values.items() if name in known})
+
+
+def digest_of(text: str) -> str:
+  """SHA-256 (hex) of a fingerprint of any form ('' stays ''): one short,
+  comparable name for a data source (TfdsExampleGen's source fingerprint
+  lists each file's digest)."""
+  return hashlib.sha256(text.encode()).hexdigest() if text else ''
 
 
 def utc_now() -> str:

@@ -232,8 +232,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     code_fingerprint.attach(node, *code)
   # What the push record says the model was made of (components/push_records.py).
   pusher.exec_properties.update({
-      push_records.DATASET_FINGERPRINT_KEY:
-          example_gen.exec_properties[SOURCE_FINGERPRINT_KEY],
+      push_records.DATASET_FINGERPRINT_KEY: push_records.digest_of(
+          example_gen.exec_properties[SOURCE_FINGERPRINT_KEY]),
       push_records.MODEL_CODE_FINGERPRINT_KEY:
           trainer.exec_properties[code_fingerprint.CODE_FINGERPRINT_KEY]})
 
