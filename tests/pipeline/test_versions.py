@@ -184,6 +184,9 @@ def test_a_push_records_metrics_worst_class_baseline_run_and_fingerprints(tmp_pa
   assert record.rollback_of is None
   first_record = push_records.read(serving, first)
   assert (first_record.baseline_version, first_record.psnr_gain_db) == (None, None)
+  # The baseline is the version served when it ran, not any older one.
+  third = _push(root, serving, b'third', 'c', psnr=23.0, run_id='run-c')
+  assert push_records.read(serving, third).baseline_version == second
 
 
 def test_on_kubeflow_the_run_is_named_by_the_output_uri(tmp_path):
