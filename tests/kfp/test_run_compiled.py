@@ -92,7 +92,11 @@ def runs(request, tmp_path_factory):
          f'{config.serving_dir}/{served_after_first[0]}'] if served_after_first else ['false'],
         capture_output=True, text=True, check=False,
         env={**os.environ, 'PATH': f'{os.path.dirname(sys.executable)}:{os.environ["PATH"]}'})
+    from components import push_records  # pylint: disable=g-import-not-at-top
+    record = push_records.read(config.serving_dir, served_after_first[0]) if (
+        served_after_first) else None
     yield dict(config=config, first=first, second=second, storage=storage,
+               record=record,
                served_after_first=served_after_first,
                served_after_second=served_after_second, loadable=loadable)
 
@@ -117,6 +121,9 @@ def test_the_first_run_completes_every_task_and_pushes_a_loadable_model(runs):
   # Output URIs as the OSS driver lays them out: <root>/<pipeline>/<run>/<task>/<salt>/<key>.
   uri = first['Trainer'].outputs['model'][0]['uri']
   assert uri.startswith(f'{config.pipeline_root}/{config.pipeline_name}/first/Trainer/')
+  # The push record names the Kubeflow run (no MLMD needed to read it).
+  assert (runs['record'].run_id, runs['record'].orchestrator) == ('first', 'kubeflow')
+  assert set(runs['record'].metrics) == {'psnr', 'ssim', 'mse'}
 
 
 @pytest.mark.parametrize('runs', ['gs'], indirect=True)
