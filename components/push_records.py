@@ -14,14 +14,16 @@ A record is written before any file of its version is copied
 (`publish_with_record`), so a complete version never lacks the record of its
 push; a failed push removes it again. Readers still tolerate both gaps: a
 version copied in by hand has no record, and a push killed mid-copy leaves a
-record beside an incomplete version.
+record beside an incomplete version (or none), which a push deletes once its
+version is gone and older than serving_dir.INCOMPLETE_GRACE_S.
 """
 
 import dataclasses
 import datetime
 import hashlib
 import json
-from typing import Any, Dict, Optional, Tuple
+import time
+from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
 from tfx.dsl.io import fileio
@@ -161,12 +163,27 @@ def read_all(base_directory: str) -> Dict[str, PushRecord]:
   return records
 
 
+def remove_orphan_records(base_directory: str,
+                          grace_s: float = serving_dir.INCOMPLETE_GRACE_S) -> List[str]:
+  """Deletes the records of versions that are gone (a push killed before its
+  rename, an incomplete version deleted) once older than `grace_s`, as
+  serving_dir.remove_incomplete_versions does; returns their versions."""
+  present = set(serving_dir.versions(base_directory))
+  now = time.time()
+  orphans = [version for version in read_all(base_directory)
+             if version not in present and int(version) < now - grace_s]
+  for version in orphans:
+    remove(base_directory, version)
+  return orphans
+
+
 def publish_with_record(model_path: str, base_directory: str,
                         record: PushRecord) -> str:
   """Publishes a SavedModel as a new version (serving_dir.publish) with its
   record (`record` with the version publish picks), written before any of
   the model's files; a failed publish removes it. Returns the version's
   directory."""
+  remove_orphan_records(base_directory)
   written = []
 
   def write_record(version: str) -> None:

@@ -379,3 +379,12 @@ def test_models_and_rollback_import_neither_tfx_v1_nor_tfma(tmp_path):
                           text=True, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   assert serving_dir.versions(serving)[-1] != '200'  # The rollback published.
+
+
+def test_records_of_versions_long_gone_are_removed_by_the_next_push(tmp_path):
+  serving = str(tmp_path / 'serving')
+  old, young = '1000', str(int(serving_dir.time.time()) - 60)  # Young: maybe a push in progress.
+  for version in (old, young):
+    push_records.write(serving, push_records.PushRecord(version, push_records.utc_now()))
+  version = _push(str(tmp_path), serving, b'model', 'a', psnr=20.0)
+  assert sorted(push_records.read_all(serving)) == sorted([young, version])
