@@ -30,7 +30,7 @@ import hashlib
 import os
 import socket
 import time
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from absl import logging
 from tfx.dsl.io import fileio
@@ -181,13 +181,24 @@ def copy_tree(source: str, destination: str, last: Optional[str] = None) -> None
     fileio.copy(f'{source.rstrip("/")}/{relative}', target, overwrite=True)
 
 
-def publish(model_path: str, base_directory: str) -> str:
+def publish(model_path: str, base_directory: str,
+            before_copy: Optional[Callable[[str], None]] = None) -> str:
   """Publishes a SavedModel as a new version (see the module doc); returns
-  the version's directory."""
+  the version's directory.
+
+  Args:
+    model_path: The SavedModel directory to copy.
+    base_directory: The serving dir.
+    before_copy: Called with the version number before any file of it is
+      copied (the push record is written there: a version is never complete
+      without it).
+  """
   fileio.makedirs(base_directory)
   remove_interrupted_pushes(base_directory)
   version = next_version(base_directory)
   serving_path = version_path(base_directory, version)
+  if before_copy is not None:
+    before_copy(version)
   if is_object_store(base_directory):
     copy_tree(model_path, serving_path, last=SAVED_MODEL_FILENAME)
     return serving_path

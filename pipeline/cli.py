@@ -28,7 +28,10 @@ MODEL_RUN_KEY = 'model_run'
 
 # Commands that read what a run left: without --profile or --pipeline-root
 # they read the newest run of any profile.
-FOLLOW_UP_COMMANDS = ('report', 'sample', 'tensorboard', 'denoise')
+FOLLOW_UP_COMMANDS = ('report', 'sample', 'tensorboard', 'denoise', 'models',
+                      'rollback')
+# Follow-up commands that read the serving dir, not a run's artifacts.
+SERVING_DIR_COMMANDS = ('denoise', 'models', 'rollback')
 
 
 class NoRunFound(FileNotFoundError):
@@ -38,7 +41,7 @@ class NoRunFound(FileNotFoundError):
 def _has_what_it_reads(command: str, config: pipeline_config.PipelineConfig) -> bool:
   """Whether a profile's default paths hold what `command` reads."""
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
-  if command == 'denoise':
+  if command in SERVING_DIR_COMMANDS:
     from components import serving_dir  # pylint: disable=g-import-not-at-top
     return serving_dir.newest_complete_version(config.serving_dir) is not None
   node_id, key = {'report': ('VisualReport', 'report'),
@@ -218,6 +221,7 @@ def make_parser() -> argparse.ArgumentParser:
   tensorboard_parser.add_argument('--print-logdir', action='store_true',
                                   help='print the log directory and exit')
   _add_denoise_parser(commands)
+  _add_version_parsers(commands)
   compile_parser = commands.add_parser(
       'compile', help='compile the pipeline for an orchestrator (Kubeflow '
       'Pipelines v2); runs nothing')
@@ -367,6 +371,42 @@ def _denoise(args, config) -> int:
   except denoise.DenoiseError as error:
     print(f'dae-pipeline: denoise: {error}', file=sys.stderr)
     return EXIT_INVALID_CONFIG
+  return 0
+
+
+def _add_version_parsers(commands) -> None:
+  models_parser = commands.add_parser(
+      'models', help='list the versions of the serving dir, newest first: '
+      'push time, PSNR/SSIM, worst class, the version each beat, its run; '
+      'the one served now marked')
+  _add_location_arguments(models_parser, follow_up=True, pipeline_root=False)
+  rollback_parser = commands.add_parser(
+      'rollback', help='serve an earlier version again, as a copy published '
+      'as the new highest version (with a record saying what it rolls back to)')
+  _add_location_arguments(rollback_parser, follow_up=True, pipeline_root=False)
+  rollback_parser.add_argument(
+      'version', nargs='?', metavar='VERSION',
+      help='the version to serve again (default: the one before the served '
+      'one; after a rollback to N, the one before N)')
+
+
+def _models(config) -> int:
+  from pipeline import versions  # pylint: disable=g-import-not-at-top
+  print(versions.format_versions(
+      config.serving_dir, versions.list_versions(config.serving_dir)))
+  return 0
+
+
+def _rollback(args, config) -> int:
+  from pipeline import versions  # pylint: disable=g-import-not-at-top
+  try:
+    new_version, target = versions.rollback(config.serving_dir, args.version)
+  except versions.RollbackRefused as error:
+    print(f'dae-pipeline: rollback refused in {config.serving_dir}: {error}',
+          file=sys.stderr)
+    return EXIT_INVALID_CONFIG
+  print(f'rolled back {config.serving_dir} to version {target}: served now '
+        f'as version {new_version}')
   return 0
 
 
@@ -731,7 +771,7 @@ def _report(args, config) -> int:
         'to a bucket with gsutil or gcloud storage cp')
   outcome = run_outcome.latest(config.resolved_metadata_path)
   profile = profile_of(outcome.pipeline_name) or config.profile
-  report_page.write_page(outcome, profile, output)
+  report_page.write_page(outcome, profile, output, config.serving_dir)
   print(f'wrote the report of run {outcome.run_id} ({profile} profile) '
         f'to {output}')
   return 0
@@ -803,7 +843,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     if args.command == 'status':  # Reads no configuration.
       return _status(args)
-    if args.command == 'denoise':
+    if args.command in SERVING_DIR_COMMANDS:
       # Finding the newest served model imports TensorFlow (through the
       # serving dir's file I/O): its import-time noise is filtered first.
       from pipeline import console  # pylint: disable=g-import-not-at-top
@@ -825,6 +865,10 @@ def main(argv: Optional[List[str]] = None) -> int:
       return _denoise(args, config)
     if args.command == 'tensorboard':
       return _tensorboard(args, config)
+    if args.command == 'models':
+      return _models(config)
+    if args.command == 'rollback':
+      return _rollback(args, config)
     if args.command in ('submit', 'schedule'):
       return _remote(args, config)
     return _run(args, config, start)

@@ -19,10 +19,12 @@ from components.evaluator import metrics as evaluator_metrics
 from components.evaluator.component import ServedBaselineEvaluator
 from components.evaluator.eval_config import make_eval_config
 from components.noise_transform.component import NoiseTransform
+from components import push_records
 from components.pusher.component import AtomicPusher
 from components.schema_importer.component import read_schema_text
 from components.schema_importer.component import SchemaImporter
 from components.served_model.component import ServedModel
+from components.tfds_example_gen.component import SOURCE_FINGERPRINT_KEY
 from components.tfds_example_gen.component import TfdsExampleGen
 from components.trainer.component import Trainer
 from components.trainer import run_fn as trainer_run_fn
@@ -211,6 +213,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     pusher = AtomicPusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
+        evaluation=evaluator.outputs['evaluation'],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=config.serving_dir))).with_id(PUSHER_ID)
@@ -227,6 +230,12 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
                       (visual_report, VisualReport.__module__),
                       (pusher, AtomicPusher.__module__)):
     code_fingerprint.attach(node, *code)
+  # What the push record says the model was made of (components/push_records.py).
+  pusher.exec_properties.update({
+      push_records.DATASET_FINGERPRINT_KEY: push_records.digest_of(
+          example_gen.exec_properties[SOURCE_FINGERPRINT_KEY]),
+      push_records.MODEL_CODE_FINGERPRINT_KEY:
+          trainer.exec_properties[code_fingerprint.CODE_FINGERPRINT_KEY]})
 
   return tfx_pipeline.Pipeline(
       pipeline_name=config.pipeline_name,

@@ -4,7 +4,8 @@ The facts (verdict, failed gates, push, figures of the model, the noisy input
 and the last blessed model, split sizes) come from the run's
 `run_outcome.RunOutcome`, the same facts as the run's closing verdict; the
 dataset, the per-class PSNR (named by the dataset's class names; none for a
-dataset without labels) and the pictures from its VisualReport artifact.
+dataset without labels) and the pictures from its VisualReport artifact;
+the serving dir's push records add a chart of PSNR by version.
 The page embeds its images (base64 data URIs) and needs no network.
 
 The VisualReport writes the same page as its `html_report` artifact
@@ -18,6 +19,7 @@ import os
 from typing import Dict, List, Optional
 
 import jinja2
+import markupsafe
 
 from components.visual_report import report as report_lib
 from pipeline import run_outcome
@@ -30,6 +32,8 @@ UNITS = {
     'ssim': 'unitless, 0..1, higher is better',
     'mse': 'on [0, 1] pixels, lower is better',
 }
+# components/push_records.RECORDS_DIRNAME (that module imports TensorFlow).
+RECORDS_DIRNAME = '.push-records'
 # The data splits in the order a reader expects them.
 SPLIT_ORDER = ('train', 'eval', 'test')
 # The push line of an artifact page: the Pusher runs beside the VisualReport,
@@ -84,6 +88,10 @@ is the mean of <code>tf.image.ssim</code> (defaults, max_val 1).</p>
 <tr><td>this model (dB)</td>{% for value in class_candidate %}<td>{{ value }}</td>{% endfor %}</tr>
 {% if compare %}<tr><td>last blessed model (dB)</td>{% for value in class_baseline %}<td>{{ value }}</td>{% endfor %}</tr>{% endif %}
 </table>{% endif %}
+{% if history %}<h2>PSNR by version</h2>
+<p class="note">Test PSNR of each version of the serving dir, oldest first
+(red: a rollback; ringed: served now). <code>dae-pipeline models</code> lists them.</p>
+<div id="history">{{ history }}</div>{% endif %}
 <h2>Test images: clean, noisy, denoised</h2>
 <img alt="clean, noisy and denoised test images" src="data:image/png;base64,{{ grid }}">
 <p><small>Report artifact: <code>{{ report_uri }}</code></small></p>
@@ -143,8 +151,23 @@ def _metric_rows(outcome: run_outcome.RunOutcome) -> List[dict]:
   return rows
 
 
+def _history(serving_dir: Optional[str]) -> Optional[markupsafe.Markup]:
+  """The serving dir's chart of PSNR by version (pipeline/versions.py);
+  None without a serving dir or push records."""
+  if not serving_dir or ('://' not in serving_dir and not os.path.isdir(
+      os.path.join(serving_dir, RECORDS_DIRNAME))):
+    # Checked without TensorFlow's filesystems (whose import takes seconds):
+    # a page of a run on a local disk without records stays quick.
+    return None
+  from pipeline import versions  # pylint: disable=g-import-not-at-top
+  chart = versions.psnr_chart_svg(versions.list_versions(serving_dir))
+  # Built from numbers and escaped titles: safe to embed as markup.
+  return markupsafe.Markup(chart) if chart else None
+
+
 def render_html(outcome: run_outcome.RunOutcome, profile: Optional[str],
-                push: Optional[str] = None) -> str:
+                push: Optional[str] = None,
+                serving_dir: Optional[str] = None) -> str:
   """The report page of one run's outcome.
 
   Args:
@@ -152,6 +175,8 @@ def render_html(outcome: run_outcome.RunOutcome, profile: Optional[str],
     profile: The configuration profile the run used (None: not known, no
       row); likewise no run row for an outcome without a run id.
     push: What the page says of the push (None: what the outcome records).
+    serving_dir: Its push records' PSNR by version is charted, when it has
+      records (None: no chart).
   """
   metrics, images = report_lib.load_report(outcome.report_uri)
   # A baseline that is the candidate itself would show a column of +0.00.
@@ -175,13 +200,14 @@ def render_html(outcome: run_outcome.RunOutcome, profile: Optional[str],
       class_baseline=[_format('psnr', baseline_psnr.get(label)) for label in labels],
       chart=base64.b64encode(chart).decode() if chart else None,
       grid=base64.b64encode(images[report_lib.GRID_FILENAME]).decode(),
+      history=_history(serving_dir),
       report_uri=outcome.report_uri)
 
 
 def write_page(outcome: run_outcome.RunOutcome, profile: str,
-               output: str) -> None:
+               output: str, serving_dir: Optional[str] = None) -> None:
   """Writes the report page of `outcome` to the local file `output`."""
-  page = render_html(outcome, profile)
+  page = render_html(outcome, profile, serving_dir=serving_dir)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, 'w', encoding='utf-8') as output_file:
     output_file.write(page)

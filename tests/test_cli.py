@@ -85,15 +85,15 @@ def test_every_flag_of_every_command_has_a_help_line():
   assert not missing
 
 
-@pytest.mark.parametrize('command', ['report', 'sample', 'tensorboard', 'denoise'])
+@pytest.mark.parametrize('command', cli.FOLLOW_UP_COMMANDS)
 def test_follow_up_commands_list_only_their_own_flags(command):
   flags = {flag for action in _subcommands()[command]._actions  # pylint: disable=protected-access
            for flag in action.option_strings}
-  # denoise reads a served model, the others a run's records.
-  assert {'--profile', '--serving-dir' if command == 'denoise'
-          else '--pipeline-root'} <= flags
+  # denoise, models and rollback read the serving dir, the others a run's records.
+  serving = command in cli.SERVING_DIR_COMMANDS
+  assert {'--profile', '--serving-dir' if serving else '--pipeline-root'} <= flags
   assert not flags & {'--set', '--no-cache', '--source', '--source-dir', '--wait'}
-  if command == 'denoise':
+  if serving:
     assert not flags & {'--pipeline-root', '--metadata-path'}
 
 

@@ -16,21 +16,31 @@ must not add a version): the artifact records `pushed = 0` and the version
 already serving it. The pipeline never serves the Pusher from cache, so a
 re-run pushes the blessed model again when the serving dir lost it, and only
 then.
+
+Each version pushed gets its push record (components/push_records.py),
+written before the version's files: the evaluation's headline metrics and
+worst class, the baseline it beat, the run, data and code fingerprints.
 """
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from absl import logging
 from tfx import types
+from tfx.components.evaluator import constants as evaluator_constants
 from tfx.components.pusher import executor as pusher_executor
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
+from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
+from components import push_records
 from components import serving_dir
+from components.visual_report import report
 
 ALREADY_SERVED_VERSION_KEY = 'already_served_version'
+# The optional input with the Evaluator's evaluation (component.py).
+EVALUATION_KEY = 'evaluation'
 
 
 class Executor(pusher_executor.Executor):
@@ -62,8 +72,40 @@ class Executor(pusher_executor.Executor):
       self._MarkNotPushed(model_push)
       model_push.set_string_custom_property(ALREADY_SERVED_VERSION_KEY, served)
       return
-    serving_path = serving_dir.publish(model_path, base_directory)
+    serving_path = push_records.publish_with_record(
+        model_path, base_directory,
+        self._push_record(input_dict, exec_properties, model_push, base_directory))
     logging.info('Model pushed to %s', serving_path)
     serving_dir.copy_tree(model_path, model_push.uri)  # The archive copy in MLMD.
     self._MarkPushed(model_push, pushed_destination=serving_path,
                      pushed_version=serving_path.rstrip('/').rpartition('/')[2])
+
+  def _push_record(self, input_dict: Dict[str, List[types.Artifact]],
+                   exec_properties: Dict[str, Any],
+                   model_push: types.Artifact,
+                   base_directory: str) -> push_records.PushRecord:
+    """The record of this push (before publishing: bad input fails first)."""
+    evaluation = input_dict.get(EVALUATION_KEY)
+    run_id, orchestrator = push_records.run_identity(
+        self._context.pipeline_run_id if self._context else None, model_push.uri)
+    return push_records.for_push(
+        report.read_evaluation(evaluation[0].uri) if evaluation else None,
+        push_records.baseline_version(base_directory,
+                                      _baseline_model_dir(input_dict)),
+        run_id, orchestrator,
+        dataset_fingerprint=exec_properties.get(
+            push_records.DATASET_FINGERPRINT_KEY, ''),
+        code_fingerprint=exec_properties.get(
+            push_records.MODEL_CODE_FINGERPRINT_KEY, ''))
+
+
+def _baseline_model_dir(input_dict: Dict[str, List[types.Artifact]]
+                        ) -> Optional[str]:
+  """The SavedModel the Evaluator compared with: the blessing names its
+  Model artifact (tfx/components/evaluator/executor.py records
+  `baseline_model`, the URI); None without a baseline."""
+  blessings = input_dict.get(standard_component_specs.MODEL_BLESSING_KEY)
+  key = evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY
+  if not blessings or not blessings[0].has_custom_property(key):
+    return None
+  return path_utils.serving_model_path(blessings[0].get_string_custom_property(key))

@@ -8,8 +8,15 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 from tfx.proto import pusher_pb2
 
+from components import push_records
 from components import serving_dir
 from components.pusher import executor
+
+
+def _entries(serving):
+  """The serving dir's entries but the push records' directory."""
+  return [name.rstrip('/') for name in serving_dir.fileio.listdir(str(serving))
+          if name.rstrip('/') != push_records.RECORDS_DIRNAME]
 
 
 def _model_dir(root, content=b'graph'):
@@ -39,7 +46,7 @@ def _push(root, content=b'graph', blessed=True, name='push', serving=None):
 
 def test_blessed_model_lands_as_a_complete_numbered_version(tmp_path):
   pushed = _push(tmp_path)
-  versions = os.listdir(tmp_path / 'serving')
+  versions = _entries(tmp_path / 'serving')
   assert len(versions) == 1 and versions[0].isdigit()
   served = tmp_path / 'serving' / versions[0]
   assert (served / 'saved_model.pb').read_bytes() == b'graph'
@@ -58,7 +65,7 @@ def test_unblessed_model_is_not_pushed(tmp_path):
 def test_new_models_get_increasing_versions_and_no_staging_is_left(tmp_path):
   _push(tmp_path, b'first', name='a')
   _push(tmp_path, b'second', name='b')  # Same second: the version is bumped.
-  versions = sorted(os.listdir(tmp_path / 'serving'), key=int)
+  versions = sorted(_entries(tmp_path / 'serving'), key=int)
   assert len(versions) == 2 and int(versions[1]) > int(versions[0])
   assert (tmp_path / 'serving' / versions[1] / 'saved_model.pb').read_bytes() == b'second'
 
@@ -66,7 +73,7 @@ def test_new_models_get_increasing_versions_and_no_staging_is_left(tmp_path):
 def test_identical_model_is_not_pushed_twice(tmp_path):
   _push(tmp_path, b'same', name='a')
   again = _push(tmp_path, b'same', name='b')
-  versions = os.listdir(tmp_path / 'serving')
+  versions = _entries(tmp_path / 'serving')
   assert len(versions) == 1
   assert again.get_int_custom_property('pushed') == 0
   assert again.get_string_custom_property(executor.ALREADY_SERVED_VERSION_KEY) == versions[0]
@@ -79,7 +86,7 @@ def test_failed_copy_leaves_no_version(tmp_path, monkeypatch):
   monkeypatch.setattr(serving_dir, 'copy_tree', broken_copy)
   with pytest.raises(OSError, match='disk full'):
     _push(tmp_path)
-  assert os.listdir(tmp_path / 'serving') == []  # No version, no staging.
+  assert _entries(tmp_path / 'serving') == []  # No version, no staging.
 
 
 def test_staging_of_dead_processes_is_removed_and_a_live_ones_kept(tmp_path):
@@ -99,7 +106,7 @@ def test_staging_of_dead_processes_is_removed_and_a_live_ones_kept(tmp_path):
   (serving / '99' / 'saved_model.pb').write_bytes(b'served')
   removed = serving_dir.remove_abandoned_staging(str(serving))
   assert sorted(removed) == sorted([names['dead'], names['old_format_dead']])
-  assert sorted(os.listdir(serving)) == sorted(['99', names['live'], names['other_host']])
+  assert sorted(_entries(serving)) == sorted(['99', names['live'], names['other_host']])
   _push(tmp_path, b'new')  # A push cleans up too, and adds its version.
   assert len([name for name in os.listdir(serving) if name.isdigit()]) == 2
 
@@ -124,7 +131,7 @@ def test_on_an_object_store_saved_model_pb_is_written_last(tmp_path, monkeypatch
   published = [path for path in copied if path.startswith(serving)]
   assert published[-1] == f'{serving}/{version}/saved_model.pb'
   assert len(published) == 2  # variables.index, then saved_model.pb.
-  assert not any(name.startswith('.') for name in serving_dir.fileio.listdir(serving))
+  assert not any(name.startswith('.') for name in _entries(serving))
   assert serving_dir.newest_complete_version(serving) == version
 
 

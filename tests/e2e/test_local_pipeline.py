@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
+from components import push_records
 from components.data_gate.component import DataAnomaliesError
 from components.tfds_example_gen.sources import SourceError
 from components.visual_report import report as report_lib
@@ -65,8 +66,9 @@ def _latest_run(config):
 
 
 def _versions(config):
-  return sorted(os.listdir(config.serving_dir)) if os.path.isdir(
-      config.serving_dir) else []
+  """The version directories (not the push records beside them)."""
+  return sorted(name for name in os.listdir(config.serving_dir)
+                if name.isdigit()) if os.path.isdir(config.serving_dir) else []
 
 
 def _validation(records):
@@ -110,6 +112,22 @@ def test_first_run_blesses_and_pushes_a_servable_model(runs):
   noisy, clean = samples.read_test_images(config.resolved_metadata_path, 20)
   denoised = loaded.signatures['serving_default'](images=tf.constant(noisy))['output']
   assert np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2)
+
+
+def test_the_push_is_recorded_beside_its_version_with_the_run_s_facts(runs):
+  config = runs['config']
+  [version] = runs['served_after_first']
+  record = push_records.read(config.serving_dir, version)
+  evaluation = report_lib.read_evaluation(_uri(runs['first'], 'Evaluator', 'evaluation'))
+  assert record.metrics == push_records.headline_metrics(evaluation, report_lib.CANDIDATE)
+  assert set(record.metrics) == set(push_records.HEADLINE_METRICS)
+  by_class = evaluation['by_class'][report_lib.CANDIDATE]['psnr']
+  assert record.worst_class == min(by_class, key=by_class.get)
+  assert record.baseline_version is None  # Nothing was served before.
+  store = run_summary.open_store(config.resolved_metadata_path)
+  assert (record.run_id, record.orchestrator) == (
+      run_summary.run_ids(store)[0], push_records.LOCAL)
+  assert len(record.dataset_fingerprint) == len(record.code_fingerprint) == 64
 
 
 def test_rerun_is_served_from_cache_and_pushes_nothing_new(runs):
@@ -256,9 +274,7 @@ def test_a_lost_serving_dir_gets_the_blessed_model_again_and_only_then(runs, tmp
     records = local_runner.run(config)  # Served now: nothing more to push.
     assert _versions(config) == again
   finally:
-    for version in _versions(config):
-      shutil.rmtree(os.path.join(config.serving_dir, version))
-    os.rmdir(config.serving_dir)
+    shutil.rmtree(config.serving_dir)  # Its versions and their records.
     os.rename(moved, config.serving_dir)
 
 

@@ -52,14 +52,15 @@ def _metadata(results, task, key):
 
 
 def _versions(serving_dir):
-  """The serving dir's entries, listed the way a model server sees it."""
+  """The serving dir's versions, listed the way a model server sees them
+  (numeric names: not the push records beside them)."""
   if not serving_dir.startswith('gs://'):
-    return sorted(os.listdir(serving_dir))
+    return sorted(name for name in os.listdir(serving_dir) if name.isdigit())
   from google.cloud import storage  # pylint: disable=g-import-not-at-top
   prefix = serving_dir[len(f'gs://{BUCKET}/'):] + '/'
   names = {blob.name[len(prefix):].split('/')[0]
            for blob in storage.Client().list_blobs(BUCKET, prefix=prefix)}
-  return sorted(name for name in names if name)
+  return sorted(name for name in names if name.isdigit())
 
 
 def _read_text(uri):
@@ -119,7 +120,11 @@ def runs(request, tmp_path_factory):
          f'{config.serving_dir}/{served_after_first[0]}'] if served_after_first else ['false'],
         capture_output=True, text=True, check=False,
         env={**os.environ, 'PATH': f'{os.path.dirname(sys.executable)}:{os.environ["PATH"]}'})
+    from components import push_records  # pylint: disable=g-import-not-at-top
+    record = push_records.read(config.serving_dir, served_after_first[0]) if (
+        served_after_first) else None
     yield dict(config=config, first=first, second=second, storage=storage,
+               record=record,
                served_after_first=served_after_first,
                served_after_second=served_after_second, loadable=loadable)
 
@@ -152,6 +157,9 @@ def test_the_first_run_completes_every_task_and_pushes_a_loadable_model(runs):
   assert 'Verdict: blessed' in text and 'Test metrics' in text and 'psnr' in text
   assert len(page.links) == 2 and all(
       link.startswith('data:image/png;base64,') for link in page.links)
+  # The push record names the Kubeflow run (no MLMD needed to read it).
+  assert (runs['record'].run_id, runs['record'].orchestrator) == ('first', 'kubeflow')
+  assert set(runs['record'].metrics) == {'psnr', 'ssim', 'mse'}
 
 
 @pytest.mark.parametrize('runs', ['gs'], indirect=True)

@@ -1,0 +1,240 @@
+"""The serving dir's versions: their history (`dae-pipeline models`) and
+rollback (`dae-pipeline rollback`), from the push records beside them
+(components/push_records.py), on a disk or a bucket, without MLMD.
+
+Which version is served: TF Serving's default version policy, `latest`
+with one version (tensorflow/serving,
+`tensorflow_serving/sources/storage_path/file_system_storage_path_source.proto`,
+ServableVersionPolicy.Latest: "Serve the latest versions (i.e. the ones with
+the highest version numbers), among those found on disk. This is the default
+policy, with the default number of versions as 1."). A version loads only
+once its ``saved_model.pb`` is there, so the served one is the newest
+complete version (serving_dir.newest_complete_version).
+
+A rollback therefore publishes a copy of the older version as a new,
+highest version, through serving_dir.publish (the Pusher's rules: never a
+half-copied version loadable), with a record saying what it is a rollback
+of. (TF Serving's `specific` policy could pin an old version instead, but
+that is the model server's configuration, not the serving dir's: every
+server would need it changed, and the next push would be ignored.)
+"""
+
+import dataclasses
+import html
+from typing import List, Optional, Tuple
+
+from components import push_records
+from components import serving_dir
+
+SERVED_MARK = '*'
+SHORT_FINGERPRINT = 8  # Hex digits of a fingerprint a listing shows.
+# The columns of `models` and their widths (the last is unpadded).
+COLUMNS = (('', 1), ('VERSION', 10), ('PUSHED AT (UTC)', 19), ('PSNR', 6),
+           ('SSIM', 6), ('WORST CLASS', 14), ('BEAT', 24), ('RUN', 24),
+           ('DATA/CODE', 0))
+
+
+class RollbackRefused(ValueError):
+  """A rollback that would serve nothing new or nothing loadable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionEntry:
+  """One version directory of the serving dir.
+
+  Attributes:
+    version: Its name (a number).
+    complete: Whether a model server can load it (saved_model.pb is there).
+    served: Whether it is the one served now (the newest complete version).
+    record: Its push record; None for a version copied in by hand.
+  """
+  version: str
+  complete: bool
+  served: bool
+  record: Optional[push_records.PushRecord]
+
+
+def list_versions(base_directory: str) -> List[VersionEntry]:
+  """Every version directory, newest first, with its record (records of
+  versions no longer there, interrupted pushes, are left out)."""
+  records = push_records.read_all(base_directory)
+  served = serving_dir.newest_complete_version(base_directory)
+  return [VersionEntry(
+      version=version,
+      complete=serving_dir.is_complete(
+          serving_dir.version_path(base_directory, version)),
+      served=version == served, record=records.get(version))
+          for version in reversed(serving_dir.versions(base_directory))]
+
+
+def _number(value: Optional[float], places: int) -> str:
+  return '-' if value is None else f'{value:.{places}f}'
+
+
+def _pushed_at(record: push_records.PushRecord) -> str:
+  """'2026-12-02 12:41:04' of an ISO time (as it is when not ISO)."""
+  return record.pushed_at.replace('T', ' ')[:19]
+
+
+def _beat(record: push_records.PushRecord) -> str:
+  """What the version beat, or what it is a rollback of."""
+  if record.rollback_of:
+    return f'rollback of {record.rollback_of}'
+  if not record.baseline_version:
+    return 'first push'
+  gain = ('' if record.psnr_gain_db is None
+          else f' {record.psnr_gain_db:+.2f} dB')
+  return f'{record.baseline_version}{gain}'
+
+
+def _worst(record: push_records.PushRecord) -> str:
+  if record.worst_class is None:
+    return '-'
+  return f'{record.worst_class} ({_number(record.worst_class_psnr, 2)} dB)'
+
+
+def _run(record: push_records.PushRecord) -> str:
+  return f'{record.orchestrator or "?"}:{record.run_id or "?"}'
+
+
+def _fingerprints(record: push_records.PushRecord) -> str:
+  return '/'.join(fingerprint[:SHORT_FINGERPRINT] or '-' for fingerprint in (
+      record.dataset_fingerprint, record.code_fingerprint))
+
+
+def _cells(entry: VersionEntry) -> Tuple[str, ...]:
+  mark = SERVED_MARK if entry.served else ''
+  if not entry.complete:
+    return (mark, entry.version, 'incomplete: a push in progress or '
+            'interrupted (never served)')
+  record = entry.record
+  if record is None:
+    return (mark, entry.version, 'no push record (copied in by hand?)')
+  return (mark, entry.version, _pushed_at(record),
+          _number(record.metrics.get('psnr'), 2),
+          _number(record.metrics.get('ssim'), 4), _worst(record),
+          _beat(record), _run(record), _fingerprints(record))
+
+
+def _line(cells: Tuple[str, ...]) -> str:
+  padded = [cell.ljust(width) if index < len(cells) - 1 else cell
+            for index, (cell, (_, width)) in enumerate(zip(cells, COLUMNS))]
+  return '  '.join(padded).rstrip()
+
+
+def format_versions(base_directory: str, entries: List[VersionEntry]) -> str:
+  """The `models` listing: one row per version, newest first."""
+  if not entries:
+    return f'no versions in {base_directory}'
+  lines = [_line(tuple(name for name, _ in COLUMNS))]
+  lines += [_line(_cells(entry)) for entry in entries]
+  lines.append(f'{SERVED_MARK} served now: the highest complete version (TF '
+               "Serving's default version policy); PSNR in dB, DATA/CODE: "
+               'fingerprints of the data source and the training code')
+  return '\n'.join(lines)
+
+
+def _older_than(entries: List[VersionEntry], version: str) -> Optional[str]:
+  """The newest complete version older than `version`, or None."""
+  return next((entry.version for entry in entries
+               if entry.complete and int(entry.version) < int(version)), None)
+
+
+def rollback_target(entries: List[VersionEntry],
+                    version: Optional[str] = None) -> str:
+  """The version a rollback serves again: `version`, or the one before the
+  served one. When the served one is itself a rollback of N, that is the
+  version before N (rolling back again goes further back, not back to what
+  was rolled back).
+
+  Raises:
+    RollbackRefused: nothing is served, `version` is unknown, incomplete or
+      the one served, or there is nothing older to roll back to.
+  """
+  served = next((entry for entry in entries if entry.served), None)
+  if served is None:
+    raise RollbackRefused('nothing is served: no complete version to roll back from')
+  if version is None:
+    start = (served.record.rollback_of if served.record and
+             served.record.rollback_of else served.version)
+    target = _older_than(entries, start)
+    if target is None:
+      raise RollbackRefused(f'no complete version older than {start} to roll back to')
+    return target
+  found = next((entry for entry in entries if entry.version == version), None)
+  if found is None:
+    known = ', '.join(entry.version for entry in entries)
+    raise RollbackRefused(f'no version {version} (versions: {known})')
+  if not found.complete:
+    raise RollbackRefused(f'version {version} is incomplete (no saved_model.pb): '
+                          'it cannot be served')
+  if found.served:
+    raise RollbackRefused(f'version {version} is already the one served')
+  return version
+
+
+def rollback(base_directory: str, version: Optional[str] = None
+             ) -> Tuple[str, str]:
+  """Serves an earlier version again as a new, highest version (see the
+  module doc); returns (new version, the version it copies).
+
+  Raises:
+    RollbackRefused: see rollback_target, or the target holds exactly the
+      model served now (serving it again would change nothing).
+  """
+  entries = list_versions(base_directory)
+  target = rollback_target(entries, version)
+  served = next(entry.version for entry in entries if entry.served)
+  target_path = serving_dir.version_path(base_directory, target)
+  if serving_dir.directory_digest(target_path) == serving_dir.directory_digest(
+      serving_dir.version_path(base_directory, served)):
+    raise RollbackRefused(f'version {target} holds the model served now (as '
+                          f'version {served}): nothing to roll back')
+  record = push_records.for_rollback(
+      push_records.read(base_directory, target), rollback_of=target)
+  published = push_records.publish_with_record(target_path, base_directory, record)
+  return published.rstrip('/').rpartition('/')[2], target
+
+
+def psnr_chart_svg(entries: List[VersionEntry], width: int = 480,
+                   height: int = 150) -> Optional[str]:
+  """A small inline SVG of PSNR by version, oldest on the left: rollbacks
+  in red, the served version ringed; None when fewer than one record has a
+  PSNR."""
+  points = [(entry, entry.record.metrics['psnr'])
+            for entry in reversed(entries)
+            if entry.complete and entry.record and 'psnr' in entry.record.metrics]
+  if not points:
+    return None
+  values = [value for _, value in points]
+  low, high = min(values) - 0.5, max(values) + 0.5
+  left, right, top, bottom = 44, 12, 12, 28
+  step = (width - left - right) / max(len(points) - 1, 1)
+
+  def position(index: int, value: float) -> Tuple[float, float]:
+    x = left + (index * step if len(points) > 1 else (width - left - right) / 2)
+    y = top + (high - value) / (high - low) * (height - top - bottom)
+    return round(x, 1), round(y, 1)
+
+  placed = [position(index, value) for index, (_, value) in enumerate(points)]
+  parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+           f'height="{height}" role="img" aria-label="PSNR by version">',
+           f'<text x="4" y="{top + 4}" font-size="10">{high:.1f} dB</text>',
+           f'<text x="4" y="{height - bottom}" font-size="10">{low:.1f} dB</text>',
+           '<polyline fill="none" stroke="#3b6ea8" stroke-width="1.5" points="'
+           + ' '.join(f'{x},{y}' for x, y in placed) + '"/>']
+  for (entry, value), (x, y) in zip(points, placed):
+    rolled = entry.record.rollback_of
+    title = f'version {entry.version}: {value:.2f} dB' + (
+        f', rollback of {rolled}' if rolled else '') + (
+            ', served now' if entry.served else '')
+    ring = ' stroke="#222" stroke-width="2"' if entry.served else ''
+    parts.append(f'<circle class="{"rollback" if rolled else "push"}" cx="{x}" '
+                 f'cy="{y}" r="4" fill="{"#b42318" if rolled else "#3b6ea8"}"'
+                 f'{ring}><title>{html.escape(title)}</title></circle>')
+  for index in {0, len(points) - 1}:
+    x, _ = placed[index]
+    parts.append(f'<text x="{x}" y="{height - 8}" font-size="10" '
+                 f'text-anchor="middle">{points[index][0].version}</text>')
+  parts.append('</svg>')
+  return ''.join(parts)
