@@ -295,4 +295,15 @@ def test_signatures_that_disagree_or_leave_the_unit_range_are_failures(tmp_path)
   result = _probed(tmp_path / 'range', with_bytes=False,
                    images_fn=lambda images: images * 2.0 + 1.0,
                    examples_fn=lambda images: images * 2.0 + 1.0)
-  assert all('leaves [0, 1]' in failure for failure in result[probe.FAILURES])
+  assert [failure.split(':')[0] for failure in result[probe.FAILURES]] == [
+      "signature 'serving_default' output 'output' leaves [0, 1]",
+      "signature 'serving_examples' output 'output' leaves [0, 1]"]
+
+
+def test_a_signature_compared_with_a_nan_reference_is_a_failure(tmp_path):
+  result = _probed(tmp_path, with_bytes=False, examples_fn=_nan)
+  assert result[probe.FAILURES] == [
+      "signature 'serving_default' output 'output' differs from "
+      "'serving_examples' by nan (> 1e-05)",
+      "signature 'serving_examples' output 'output' has non-finite values "
+      '(NaN/inf)']
