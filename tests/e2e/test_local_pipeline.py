@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 
 NODES = ['SchemaImporter', 'TfdsExampleGen', 'StatisticsGen', 'ExampleValidator',
          'DataValidationGate', 'NoiseTransform', 'Trainer',
-         'ServedModel', 'Evaluator', 'VisualReport', 'Pusher']
+         'ServedModel', 'Evaluator', 'ServingCheck', 'VisualReport', 'Pusher']
 UPSTREAM_OF_EVALUATOR = NODES[:7]
 SPLIT_SIZES = {'train': 80, 'eval': 30, 'test': 20}
 
