@@ -266,6 +266,10 @@ def probe(model_dir: str, noisy: np.ndarray, output_dir: str) -> dict:
       except CheckFailed as failure:
         result[FAILURES].append(str(failure))
         continue
+      except Exception as error:  # pylint: disable=broad-except
+        # Answers no check foresaw (a reference of another shape, ...).
+        result[FAILURES].append(f'signature {name!r}: {_one_line(error)}')
+        continue
       result[SIGNATURES][name] = summary
       requests.append(request)
       latencies += timed

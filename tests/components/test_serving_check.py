@@ -307,3 +307,17 @@ def test_a_signature_compared_with_a_nan_reference_is_a_failure(tmp_path):
       "'serving_examples' by nan (> 1e-05)",
       "signature 'serving_examples' output 'output' has non-finite values "
       '(NaN/inf)']
+
+
+def test_the_infra_blessing_is_named_as_tfx_s_infra_validator_and_pusher_name_it():
+  from tfx.components.infra_validator import executor as infra_validator  # pylint: disable=g-import-not-at-top
+  from tfx.components.pusher import executor as tfx_pusher  # pylint: disable=g-import-not-at-top
+  # pylint: disable=protected-access
+  assert (executor.BLESSED_PROPERTY, executor.HAS_MODEL_PROPERTY,
+          executor.BLESSED_FILENAME, executor.NOT_BLESSED_FILENAME) == (
+              infra_validator._BLESSED_KEY, infra_validator._MODEL_FLAG_KEY,
+              infra_validator._BLESSED_FILENAME,
+              infra_validator._NOT_BLESSED_FILENAME)
+  assert executor.HAS_MODEL_PROPERTY == tfx_pusher._INFRA_BLESSING_MODEL_FLAG_KEY == (
+      pusher_executor.INFRA_BLESSING_HAS_MODEL_KEY)
+  assert path_utils.warmup_file_path('/m') == f'/m/{executor.WARMUP_RELATIVE_PATH}'

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from tensorflow_serving.apis import prediction_log_pb2
 
 from components.data_gate.component import DataAnomaliesError
 from components.tfds_example_gen.sources import SourceError
@@ -110,6 +111,16 @@ def test_first_run_blesses_and_pushes_a_servable_model(runs):
   noisy, clean = samples.read_test_images(config.resolved_metadata_path, 20)
   denoised = loaded.signatures['serving_default'](images=tf.constant(noisy))['output']
   assert np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2)
+  # The serving check blessed it and pushed its stamped copy: TF Serving's
+  # warm-up requests, one per signature.
+  infra = store.get_artifacts_by_uri(_uri(runs['first'], 'ServingCheck', 'blessing'))[0]
+  assert infra.custom_properties['blessed'].int_value == 1
+  assert infra.custom_properties['latency_p99_ms'].double_value > 0
+  warmup = os.path.join(version_dir, 'assets.extra', 'tf_serving_warmup_requests')
+  logs = [prediction_log_pb2.PredictionLog.FromString(record)
+          for record in tf.data.TFRecordDataset(warmup).as_numpy_iterator()]
+  assert {log.predict_log.request.model_spec.signature_name for log in logs} == set(
+      loaded.signatures)
 
 
 def test_rerun_is_served_from_cache_and_pushes_nothing_new(runs):
