@@ -36,6 +36,9 @@ from absl import logging
 from tfx.dsl.io import fileio
 
 SAVED_MODEL_FILENAME = 'saved_model.pb'
+# TF Serving's extras of a version (warm-up requests), not part of the model:
+# the serving check's stamped copy adds them to the Trainer's model.
+SERVING_EXTRAS_DIRNAME = 'assets.extra'
 STAGING_PREFIX = '.staging-'
 # Incomplete versions younger than this may be a push in progress (seconds).
 INCOMPLETE_GRACE_S = 3600
@@ -90,12 +93,16 @@ def next_version(base_directory: str) -> str:
 
 
 def directory_digest(directory: str) -> str:
-  """SHA-256 over the relative paths and bytes of every file below `directory`."""
+  """SHA-256 over the relative paths and bytes of every file below `directory`
+  but TF Serving's extras (`SERVING_EXTRAS_DIRNAME`): a model and its copy
+  stamped with warm-up requests digest alike."""
   digest = hashlib.sha256()
   root_length = len(directory.rstrip('/')) + 1
   for root, _, files in sorted(fileio.walk(directory)):
     for name in sorted(files):
       path = f'{root.rstrip("/")}/{name}'
+      if path[root_length:].split('/')[0] == SERVING_EXTRAS_DIRNAME:
+        continue
       digest.update(path[root_length:].encode() + b'\0')
       with fileio.open(path, 'rb') as model_file:
         digest.update(model_file.read())

@@ -25,6 +25,7 @@ from components.schema_importer.component import read_schema_text
 from components.schema_importer.component import SchemaImporter
 from components.served_model.component import ServedModel
 from components.tfds_example_gen.component import SOURCE_FINGERPRINT_KEY
+from components.serving_check.component import ServingCheck
 from components.tfds_example_gen.component import TfdsExampleGen
 from components.trainer.component import Trainer
 from components.trainer import run_fn as trainer_run_fn
@@ -37,6 +38,7 @@ TRAINER_ID = 'Trainer'
 PUSHER_ID = 'Pusher'
 EVALUATOR_ID = 'Evaluator'
 SERVED_MODEL_ID = 'ServedModel'
+SERVING_CHECK_ID = 'ServingCheck'
 SCHEMA_GEN_ID = 'SchemaGen'
 # The splits an inferred schema is not learned from: it is learned from
 # `train` alone, so that validating `eval` and `test` against it checks them.
@@ -207,13 +209,23 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       evaluation=evaluator.outputs['evaluation'],
       blessing=evaluator.outputs['blessing'])
 
-  # Push a blessed model, atomically, as a new version of the serving dir.
+  # Load a blessed model in a fresh process, as a server would, and send
+  # every signature canaries from the test split; then push it, atomically,
+  # as a new version of the serving dir, only if it answered (the Pusher's
+  # CheckBlessing refuses an unblessed InfraBlessing) and with its warm-up
+  # requests (the InfraBlessing's stamped copy).
   with Cond(evaluator.outputs['blessing'].future()[0].custom_property(
       'blessed') == 1):
+    serving_check = ServingCheck(
+        model=trainer.outputs['model'],
+        model_blessing=evaluator.outputs['blessing'],
+        examples=noise_transform.outputs['noisy_examples'],
+        split='test').with_id(SERVING_CHECK_ID)
     pusher = AtomicPusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
         evaluation=evaluator.outputs['evaluation'],
+        infra_blessing=serving_check.outputs['blessing'],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=config.serving_dir))).with_id(PUSHER_ID)
@@ -228,6 +240,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
                       (evaluator, evaluator_metrics.METRICS_MODULE,
                        ServedBaselineEvaluator.__module__),
                       (visual_report, VisualReport.__module__),
+                      (serving_check, ServingCheck.__module__),
                       (pusher, AtomicPusher.__module__)):
     code_fingerprint.attach(node, *code)
   # What the push record says the model was made of (components/push_records.py).
@@ -243,7 +256,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       components=[
           example_gen, statistics_gen, schema_node, example_validator,
           data_gate, noise_transform, trainer, served_model, evaluator,
-          visual_report, pusher
+          visual_report, serving_check, pusher
       ],
       enable_cache=config.enable_cache,
       metadata_connection_config=metadata_connection_config,

@@ -1,7 +1,8 @@
 """What a run decided, read back from MLMD: its verdict, figures and push.
 
 The facts come from the run's own records: VisualReport's metrics.json
-(the evaluation's metrics, the failed gates, the noisy input's figures) and
+(the evaluation's metrics, the failed gates, the noisy input's figures),
+ServingCheck's InfraBlessing (why a blessed model may not be served) and
 the Pusher's PushedModel artifact (where and as which version it pushed).
 `dae-pipeline run` prints them as its closing verdict and `dae-pipeline
 report` shows them on its page. No TensorFlow or TFX import: both stay quick.
@@ -25,6 +26,12 @@ PUSHED_PROPERTY = 'pushed'
 PUSHED_DESTINATION_PROPERTY = 'pushed_destination'
 PUSHED_VERSION_PROPERTY = 'pushed_version'
 ALREADY_SERVED_VERSION_PROPERTY = 'already_served_version'
+# ServingCheck's InfraBlessing: its key and custom properties
+# (components/serving_check/executor.py; the test checks them too).
+SERVING_CHECK_NODE = 'ServingCheck'
+INFRA_BLESSING_KEY = 'blessing'
+INFRA_BLESSED_PROPERTY = 'blessed'
+SERVING_FAILURE_PROPERTY = 'failure'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +54,8 @@ class RunOutcome:
     already_served_version: The version already serving this very model
       when the Pusher found it there (not pushed again).
     pipeline_name: The pipeline the run belongs to ('' where unknown).
+    serving_failure: Why the serving check refused the blessed model (None:
+      it passed, or did not run).
   """
   run_id: str
   report_uri: str
@@ -61,6 +70,7 @@ class RunOutcome:
   pushed_version: Optional[str] = None
   already_served_version: Optional[str] = None
   pipeline_name: str = ''
+  serving_failure: Optional[str] = None
 
 
 def from_records(records: List[run_summary.ExecutionRecord], run_id: str = ''
@@ -76,6 +86,14 @@ def from_records(records: List[run_summary.ExecutionRecord], run_id: str = ''
   pushed = run_summary.finished_record(records, PUSHER_NODE, PUSHED_MODEL_KEY)
   properties = pushed.output_properties.get(PUSHED_MODEL_KEY, {}) if pushed else {}
   was_pushed = properties.get(PUSHED_PROPERTY) == 1
+  check = run_summary.finished_record(records, SERVING_CHECK_NODE,
+                                      INFRA_BLESSING_KEY)
+  check_properties = (check.output_properties.get(INFRA_BLESSING_KEY, {})
+                      if check else {})
+  serving_failure = None
+  if check_properties.get(INFRA_BLESSED_PROPERTY) == 0:
+    serving_failure = (check_properties.get(SERVING_FAILURE_PROPERTY)
+                       or 'no reason recorded')
   return RunOutcome(
       run_id=run_id,
       report_uri=report.output_uris[REPORT_KEY],
@@ -88,7 +106,8 @@ def from_records(records: List[run_summary.ExecutionRecord], run_id: str = ''
       split_sizes=dict(metrics.get(report_lib.SPLIT_SIZES, {})),
       pushed_path=properties.get(PUSHED_DESTINATION_PROPERTY) if was_pushed else None,
       pushed_version=properties.get(PUSHED_VERSION_PROPERTY) if was_pushed else None,
-      already_served_version=properties.get(ALREADY_SERVED_VERSION_PROPERTY) or None)
+      already_served_version=properties.get(ALREADY_SERVED_VERSION_PROPERTY) or None,
+      serving_failure=serving_failure)
 
 
 def latest(metadata_path: str) -> RunOutcome:
@@ -122,6 +141,8 @@ def push_line(outcome: RunOutcome) -> str:
   """What the Pusher did, in words (the verdict's and the report page's)."""
   if not outcome.blessed:
     return 'nothing pushed'
+  if outcome.serving_failure:
+    return f'NOT pushed: the serving check failed: {outcome.serving_failure}'
   if outcome.pushed_path:
     return f'pushed as version {outcome.pushed_version} to {outcome.pushed_path}'
   if outcome.already_served_version:

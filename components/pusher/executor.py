@@ -41,10 +41,24 @@ from components.visual_report import report
 ALREADY_SERVED_VERSION_KEY = 'already_served_version'
 # The optional input with the Evaluator's evaluation (component.py).
 EVALUATION_KEY = 'evaluation'
+# The InfraBlessing's flag of a stamped model (TFX's Pusher reads the same,
+# tfx/components/pusher/executor.py: _INFRA_BLESSING_MODEL_FLAG_KEY).
+INFRA_BLESSING_HAS_MODEL_KEY = 'has_model'
 
 
 class Executor(pusher_executor.Executor):
   """Pushes a blessed model to a filesystem serving directory atomically."""
+
+  def GetModelPath(self, input_dict: Dict[str, List[types.Artifact]]) -> str:
+    """The InfraBlessing's stamped model (the model with its warm-up
+    requests, components/serving_check) when it has one, else TFX's choice
+    (which prefers the Trainer's model whenever `model` is an input)."""
+    infra_blessings = input_dict.get(standard_component_specs.INFRA_BLESSING_KEY)
+    if infra_blessings:
+      infra_blessing = artifact_utils.get_single_instance(infra_blessings)
+      if infra_blessing.get_int_custom_property(INFRA_BLESSING_HAS_MODEL_KEY) == 1:
+        return path_utils.stamped_model_path(infra_blessing.uri)
+    return super().GetModelPath(input_dict)
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from tensorflow_serving.apis import prediction_log_pb2
 
 from components import push_records
 from components.data_gate.component import DataAnomaliesError
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.e2e
 
 NODES = ['SchemaImporter', 'TfdsExampleGen', 'StatisticsGen', 'ExampleValidator',
          'DataValidationGate', 'NoiseTransform', 'Trainer',
-         'ServedModel', 'Evaluator', 'VisualReport', 'Pusher']
+         'ServedModel', 'Evaluator', 'ServingCheck', 'VisualReport', 'Pusher']
 UPSTREAM_OF_EVALUATOR = NODES[:7]
 SPLIT_SIZES = {'train': 80, 'eval': 30, 'test': 20}
 
@@ -112,6 +113,16 @@ def test_first_run_blesses_and_pushes_a_servable_model(runs):
   noisy, clean = samples.read_test_images(config.resolved_metadata_path, 20)
   denoised = loaded.signatures['serving_default'](images=tf.constant(noisy))['output']
   assert np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2)
+  # The serving check blessed it and pushed its stamped copy: TF Serving's
+  # warm-up requests, one per signature.
+  infra = store.get_artifacts_by_uri(_uri(runs['first'], 'ServingCheck', 'blessing'))[0]
+  assert infra.custom_properties['blessed'].int_value == 1
+  assert infra.custom_properties['latency_p99_ms'].double_value > 0
+  warmup = os.path.join(version_dir, 'assets.extra', 'tf_serving_warmup_requests')
+  logs = [prediction_log_pb2.PredictionLog.FromString(record)
+          for record in tf.data.TFRecordDataset(warmup).as_numpy_iterator()]
+  assert {log.predict_log.request.model_spec.signature_name for log in logs} == set(
+      loaded.signatures)
 
 
 def test_the_push_is_recorded_beside_its_version_with_the_run_s_facts(runs):

@@ -170,8 +170,10 @@ def test_the_second_run_takes_the_first_push_as_baseline_and_does_not_push(runs)
   blessing = _metadata(second, 'Evaluator', 'blessing')
   assert blessing['blessed'] == 0.0
   assert blessing['baseline_model'] == second['ServedModel'].outputs['model'][0]['uri']
-  assert second['Pusher'].state == 'SKIPPED'
-  assert 'condition false' in second['Pusher'].reason
+  assert second['ServingCheck'].state == second['Pusher'].state == 'SKIPPED'
+  assert 'condition false' in second['ServingCheck'].reason
+  # The Pusher's own condition is false too; run-compiled names the first cause.
+  assert second['Pusher'].reason == "upstream skipped: ['ServingCheck']"
   assert second['VisualReport'].state == 'COMPLETE'  # Drawn, blessed or not.
   assert runs['served_after_second'] == runs['served_after_first']
 

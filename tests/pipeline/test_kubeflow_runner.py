@@ -62,8 +62,9 @@ def test_spec_holds_every_component_of_the_local_dag_in_dependency_order(compile
       assert dependents, f'{component.id} does not wait for {upstream.id}'
   # The condition reads the Pusher's own blessing input (TFX 1.16 names an
   # input the task lacks; compile_pipeline renames it).
-  assert tasks['Pusher'].trigger_policy.condition == (
-      "(inputs.artifacts['model_blessing'].artifacts[0].metadata['blessed'] == 1.0)")
+  for task in ('ServingCheck', 'Pusher'):
+    assert tasks[task].trigger_policy.condition == (
+        "(inputs.artifacts['model_blessing'].artifacts[0].metadata['blessed'] == 1.0)")
 
 
 def test_every_task_uses_the_image_and_only_the_trainer_requests_gpus(compiled):
@@ -120,7 +121,7 @@ def test_only_the_pusher_is_never_cached_and_project_code_keys_the_cache(compile
       if code_fingerprint.CODE_FINGERPRINT_KEY in task.get('inputs', {}).get('parameters', {})}
   assert fingerprinted == {'TfdsExampleGen', 'SchemaImporter', 'DataValidationGate',
                            'NoiseTransform', 'Trainer', 'ServedModel', 'Evaluator',
-                           'VisualReport', 'Pusher'}
+                           'VisualReport', 'ServingCheck', 'Pusher'}
 
 
 def test_yaml_package_is_the_bare_pipeline_spec(compiled, tmp_path):

@@ -65,6 +65,29 @@ def test_a_rerun_says_its_baseline_is_the_same_model_already_served(tmp_path):
                            'trained)')
 
 
+def test_a_blessed_model_that_failed_the_serving_check_says_why_it_was_not_pushed(
+    tmp_path):
+  why = "signature 'serving_default' output 'output' has non-finite values (NaN/inf)"
+  records = [_report(tmp_path),
+             ExecutionRecord('ServingCheck', 'COMPLETE', {'blessing': '/b'},
+                             output_properties={'blessing': {
+                                 'blessed': 0, 'failure': why}}),
+             _pusher(pushed=0)]
+  lines = run_outcome.verdict_lines(run_outcome.from_records(records), 'r')
+  assert lines[0] == f'verdict: blessed; NOT pushed: the serving check failed: {why}'
+
+
+def test_a_passed_serving_check_changes_nothing(tmp_path):
+  records = [_report(tmp_path),
+             ExecutionRecord('ServingCheck', 'COMPLETE', {'blessing': '/b'},
+                             output_properties={'blessing': {
+                                 'blessed': 1, 'failure': ''}}),
+             _pusher(pushed=1, pushed_destination='/s/17', pushed_version='17')]
+  outcome = run_outcome.from_records(records)
+  assert outcome.serving_failure is None
+  assert run_outcome.push_line(outcome) == 'pushed as version 17 to /s/17'
+
+
 def test_a_run_that_stopped_before_its_report_has_no_outcome():
   assert run_outcome.from_records(
       [ExecutionRecord('Trainer', 'FAILED', {'model': '/m'})]) is None
@@ -82,3 +105,8 @@ def test_the_keys_read_without_tfx_are_the_ones_tfx_and_the_pusher_write():
               tfx_pusher._PUSHED_VERSION_KEY)  # pylint: disable=protected-access
   assert run_outcome.ALREADY_SERVED_VERSION_PROPERTY == pusher.ALREADY_SERVED_VERSION_KEY
   assert run_outcome.PUSHER_NODE == pipeline_module.PUSHER_ID
+  from components.serving_check import executor as serving_check  # pylint: disable=g-import-not-at-top
+  assert (run_outcome.SERVING_CHECK_NODE, run_outcome.INFRA_BLESSING_KEY,
+          run_outcome.INFRA_BLESSED_PROPERTY, run_outcome.SERVING_FAILURE_PROPERTY) == (
+              pipeline_module.SERVING_CHECK_ID, serving_check.BLESSING_KEY,
+              serving_check.BLESSED_PROPERTY, serving_check.FAILURE_PROPERTY)
