@@ -35,7 +35,8 @@ class AtomicPusher(Pusher):
   def __init__(self, model: types.BaseChannel,
                model_blessing: types.BaseChannel,
                push_destination: pusher_pb2.PushDestination,
-               evaluation: Optional[types.BaseChannel] = None):
+               evaluation: Optional[types.BaseChannel] = None,
+               infra_blessing: Optional[types.BaseChannel] = None):
     """Creates the component.
 
     Args:
@@ -44,9 +45,12 @@ class AtomicPusher(Pusher):
       push_destination: The serving dir (a filesystem destination).
       evaluation: The Evaluator's evaluation: the push record's metrics
         (without it the record has none).
+      infra_blessing: ServingCheck's InfraBlessing: an unblessed one is not
+        pushed, a stamped model (with warm-up requests) is pushed instead.
     """
     # Pusher.__init__ builds TFX's own spec: this one is built here instead.
     base_component.BaseComponent.__init__(self, spec=AtomicPusherSpec(
         model=model, model_blessing=model_blessing,
         push_destination=push_destination, evaluation=evaluation,
+        infra_blessing=infra_blessing,
         pushed_model=types.Channel(type=standard_artifacts.PushedModel)))
