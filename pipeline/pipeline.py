@@ -205,12 +205,14 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       evaluation=evaluator.outputs['evaluation'],
       blessing=evaluator.outputs['blessing'])
 
-  # Push a blessed model, atomically, as a new version of the serving dir.
+  # Push a blessed model, atomically, as a new version of the serving dir,
+  # only while it still serves the baseline (another run may have pushed).
   with Cond(evaluator.outputs['blessing'].future()[0].custom_property(
       'blessed') == 1):
     pusher = AtomicPusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
+        baseline_model=served_model.outputs['model'],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=config.serving_dir))).with_id(PUSHER_ID)

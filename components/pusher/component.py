@@ -1,12 +1,56 @@
-"""AtomicPusher: TFX's Pusher with the atomic filesystem executor (executor.py)."""
+"""AtomicPusher: TFX's Pusher with the atomic filesystem executor (executor.py)
+and the baseline the candidate was evaluated against, for compare-and-push."""
 
+from typing import Optional
+
+from tfx import types
 from tfx.components import Pusher
+from tfx.dsl.components.base import base_component
 from tfx.dsl.components.base import executor_spec
+from tfx.proto import pusher_pb2
+from tfx.types import component_spec
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs
 
 from components.pusher import executor
 
+BASELINE_MODEL_KEY = executor.BASELINE_MODEL_KEY
+
+
+class AtomicPusherSpec(standard_component_specs.PusherSpec):
+  """TFX's Pusher spec, plus the optional baseline (ServedModel's output)."""
+  INPUTS = {
+      **standard_component_specs.PusherSpec.INPUTS,
+      BASELINE_MODEL_KEY: component_spec.ChannelParameter(
+          type=standard_artifacts.Model, optional=True),
+  }
+
 
 class AtomicPusher(Pusher):
-  """Pushes a blessed model as a new, atomically published version directory."""
+  """Pushes a blessed model as a new, atomically published version directory,
+  only while the serving dir still serves its baseline (executor.py)."""
 
+  SPEC_CLASS = AtomicPusherSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+  def __init__(self, model: types.BaseChannel,
+               model_blessing: types.BaseChannel,
+               push_destination: pusher_pb2.PushDestination,
+               baseline_model: Optional[types.BaseChannel] = None,
+               infra_blessing: Optional[types.BaseChannel] = None):
+    """Creates the component.
+
+    Args:
+      model: The candidate (the Trainer's Model).
+      model_blessing: The Evaluator's blessing of it.
+      push_destination: Where to push (a filesystem base directory).
+      baseline_model: ServedModel's Model, which the Evaluator compared the
+        candidate with: the push happens only while it is still served.
+      infra_blessing: TFX's InfraValidator blessing, as TFX's Pusher takes it.
+    """
+    # TFX's Pusher.__init__ builds its own spec class; the base component
+    # takes any spec.
+    base_component.BaseComponent.__init__(self, spec=AtomicPusherSpec(
+        model=model, model_blessing=model_blessing,
+        infra_blessing=infra_blessing, push_destination=push_destination, baseline_model=baseline_model,
+        pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

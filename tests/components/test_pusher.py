@@ -9,7 +9,14 @@ from tfx.utils import proto_utils
 from tfx.proto import pusher_pb2
 
 from components import serving_dir
+from components import serving_lock
 from components.pusher import executor
+from components.served_model import executor as served_model_executor
+
+
+def _listing(serving):
+  """The serving dir's entries, less the push lock file (not a version)."""
+  return [name for name in os.listdir(serving) if name != serving_lock.LOCK_FILENAME]
 
 
 def _model_dir(root, content=b'graph'):
@@ -20,7 +27,17 @@ def _model_dir(root, content=b'graph'):
   return model
 
 
-def _push(root, content=b'graph', blessed=True, name='push', serving=None):
+def _baseline(root, served_version):
+  """ServedModel's output, recording what was served when it ran."""
+  baseline = standard_artifacts.Model()
+  baseline.uri = str(root / 'baseline')
+  baseline.set_string_custom_property(
+      served_model_executor.SERVED_VERSION_PROPERTY, served_version)
+  return baseline
+
+
+def _push(root, content=b'graph', blessed=True, name='push', serving=None,
+          baseline_version=None):
   model = standard_artifacts.Model()
   model.uri = str(_model_dir(root / name, content).parent)
   blessing = standard_artifacts.ModelBlessing()
@@ -31,15 +48,18 @@ def _push(root, content=b'graph', blessed=True, name='push', serving=None):
   destination = pusher_pb2.PushDestination(
       filesystem=pusher_pb2.PushDestination.Filesystem(
           base_directory=serving or str(root / 'serving')))
+  inputs = {'model': [model], 'model_blessing': [blessing]}
+  if baseline_version is not None:
+    inputs[executor.BASELINE_MODEL_KEY] = [_baseline(root / name, baseline_version)]
   executor.Executor().Do(
-      {'model': [model], 'model_blessing': [blessing]}, {'pushed_model': [pushed]},
+      inputs, {'pushed_model': [pushed]},
       {'push_destination': proto_utils.proto_to_json(destination)})
   return pushed
 
 
 def test_blessed_model_lands_as_a_complete_numbered_version(tmp_path):
   pushed = _push(tmp_path)
-  versions = os.listdir(tmp_path / 'serving')
+  versions = _listing(tmp_path / 'serving')
   assert len(versions) == 1 and versions[0].isdigit()
   served = tmp_path / 'serving' / versions[0]
   assert (served / 'saved_model.pb').read_bytes() == b'graph'
@@ -58,7 +78,7 @@ def test_unblessed_model_is_not_pushed(tmp_path):
 def test_new_models_get_increasing_versions_and_no_staging_is_left(tmp_path):
   _push(tmp_path, b'first', name='a')
   _push(tmp_path, b'second', name='b')  # Same second: the version is bumped.
-  versions = sorted(os.listdir(tmp_path / 'serving'), key=int)
+  versions = sorted(_listing(tmp_path / 'serving'), key=int)
   assert len(versions) == 2 and int(versions[1]) > int(versions[0])
   assert (tmp_path / 'serving' / versions[1] / 'saved_model.pb').read_bytes() == b'second'
 
@@ -66,7 +86,7 @@ def test_new_models_get_increasing_versions_and_no_staging_is_left(tmp_path):
 def test_identical_model_is_not_pushed_twice(tmp_path):
   _push(tmp_path, b'same', name='a')
   again = _push(tmp_path, b'same', name='b')
-  versions = os.listdir(tmp_path / 'serving')
+  versions = _listing(tmp_path / 'serving')
   assert len(versions) == 1
   assert again.get_int_custom_property('pushed') == 0
   assert again.get_string_custom_property(executor.ALREADY_SERVED_VERSION_KEY) == versions[0]
@@ -79,7 +99,7 @@ def test_failed_copy_leaves_no_version(tmp_path, monkeypatch):
   monkeypatch.setattr(serving_dir, 'copy_tree', broken_copy)
   with pytest.raises(OSError, match='disk full'):
     _push(tmp_path)
-  assert os.listdir(tmp_path / 'serving') == []  # No version, no staging.
+  assert _listing(tmp_path / 'serving') == []  # No version, no staging.
 
 
 def test_staging_of_dead_processes_is_removed_and_a_live_ones_kept(tmp_path):
@@ -154,3 +174,68 @@ def test_a_push_killed_on_an_object_store_leaves_nothing_loadable(tmp_path, monk
   assert incomplete not in serving_dir.versions(serving)
   assert serving_dir.newest_complete_version(serving) == (
       third.get_string_custom_property('pushed_version'))
+
+
+# Compare-and-push: a push happens only while the baseline is still served.
+
+def test_a_model_evaluated_against_nothing_is_not_pushed_over_a_new_version(tmp_path):
+  first = _push(tmp_path, b'first', name='a')  # Another run pushed meanwhile.
+  served = first.get_string_custom_property('pushed_version')
+  late = _push(tmp_path, b'late', name='b', baseline_version='')
+  assert serving_dir.versions(str(tmp_path / 'serving')) == [served]
+  assert late.get_int_custom_property('pushed') == 0
+  reason = late.get_string_custom_property(executor.NOT_PUSHED_REASON_KEY)
+  assert f'serves version {served} now, not nothing' in reason, reason
+  assert late.get_string_custom_property(executor.SERVED_CHANGED_TO_KEY) == served
+
+
+def test_a_model_evaluated_against_what_is_still_served_is_pushed(tmp_path):
+  first = _push(tmp_path, b'first', name='a', baseline_version='')
+  served = first.get_string_custom_property('pushed_version')
+  second = _push(tmp_path, b'second', name='b', baseline_version=served)
+  assert second.get_int_custom_property('pushed') == 1
+  assert not second.has_custom_property(executor.NOT_PUSHED_REASON_KEY)
+  assert serving_dir.versions(str(tmp_path / 'serving')) == [
+      served, second.get_string_custom_property('pushed_version')]
+
+
+def test_a_baseline_that_records_no_served_version_is_an_error(tmp_path):
+  model = standard_artifacts.Model()
+  model.uri = str(tmp_path / 'not-served-model')
+  with pytest.raises(ValueError, match="records no 'served_version'"):
+    executor._baseline_version({executor.BASELINE_MODEL_KEY: [model]})  # pylint: disable=protected-access
+
+
+def test_the_lock_file_is_no_version_and_changes_no_fingerprint(tmp_path):
+  first = _push(tmp_path, b'first', name='a', baseline_version='')
+  serving = str(tmp_path / 'serving')
+  assert os.path.exists(os.path.join(serving, serving_lock.LOCK_FILENAME))
+  assert serving_dir.versions(serving) == [
+      first.get_string_custom_property('pushed_version')]
+  before = serving_dir.served_fingerprint(serving)
+  with serving_lock.hold(serving):
+    assert serving_dir.served_fingerprint(serving) == before
+
+
+def test_a_held_local_lock_makes_a_pusher_wait_then_fail_naming_its_holder(
+    tmp_path, monkeypatch):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  serving = tmp_path / 'serving'
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time; from components import '
+       'serving_lock\nwith serving_lock.hold(sys.argv[1]):\n print("held", '
+       'flush=True); time.sleep(60)', str(serving)],
+      stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    monkeypatch.setattr(serving_lock, 'WAIT_S', 1.0)
+    with pytest.raises(serving_lock.ServingDirBusy,
+                       match=f'pid {holder.pid} on .*waiting 1 s'):
+      _push(tmp_path, baseline_version='')
+  finally:
+    holder.kill()
+    holder.wait()
+  assert serving_dir.versions(str(serving)) == []
+  pushed = _push(tmp_path, name='after', baseline_version='')  # Released by its death.
+  assert pushed.get_int_custom_property('pushed') == 1
