@@ -175,11 +175,14 @@ def _gcs_lease(base_directory: str, wait_s: float,
     current = bucket.get_blob(prefix)
     if current is None:
       continue  # Released meanwhile: try again at once.
+    # Before the download, which resets `generation` from headers a server
+    # may not send.
+    seen_generation = int(current.generation)
     holder = _read_json(current.download_as_text())
     if float(holder.get('expires_at', 0)) < time.time():
       logging.warning('Taking over the expired push lease of %s (%s)',
                       base_directory, holder)
-      generation = _take_lease(blob, me, int(current.generation))
+      generation = _take_lease(blob, me, seen_generation)
       if generation is not None:
         break
       continue

@@ -1,5 +1,6 @@
 """The Pusher executor and the serving directory it publishes to."""
 
+import contextlib
 import os
 import time
 
@@ -239,3 +240,66 @@ def test_a_held_local_lock_makes_a_pusher_wait_then_fail_naming_its_holder(
   assert serving_dir.versions(str(serving)) == []
   pushed = _push(tmp_path, name='after', baseline_version='')  # Released by its death.
   assert pushed.get_int_custom_property('pushed') == 1
+
+
+# On gs:// (the test emulator, tests/gcs_emulator.py), the lock is a lease
+# object created under the storage's generation preconditions.
+
+@pytest.fixture(scope='module')
+def gcs_bucket():
+  from google.cloud import storage  # pylint: disable=g-import-not-at-top
+  from tests import gcs_emulator  # pylint: disable=g-import-not-at-top
+  with gcs_emulator.running('serving-bucket') as environment, (
+      gcs_emulator.applied(environment)):
+    yield storage.Client().bucket('serving-bucket')
+
+
+def _lease(bucket, serving):
+  return bucket.get_blob(serving_lock.lease_uri(serving)[len('gs://serving-bucket/'):])
+
+
+def test_a_push_to_gs_holds_the_lease_while_it_publishes_then_deletes_it(
+    tmp_path, gcs_bucket, monkeypatch):
+  serving = 'gs://serving-bucket/released/serving'
+  seen = []
+  real_publish = serving_dir.publish
+  def publish_seeing_the_lease(model_path, base_directory):
+    seen.append(_lease(gcs_bucket, serving).download_as_bytes())
+    return real_publish(model_path, base_directory)
+  monkeypatch.setattr(serving_dir, 'publish', publish_seeing_the_lease)
+  pushed = _push(tmp_path, serving=serving, baseline_version='')
+  assert pushed.get_int_custom_property('pushed') == 1
+  assert b'"expires_at"' in seen[0]
+  assert _lease(gcs_bucket, serving) is None
+  # The lease is no version: the pushed one is what is served.
+  assert serving_dir.versions(serving) == [
+      pushed.get_string_custom_property('pushed_version')]
+
+
+def test_a_held_lease_makes_a_second_pusher_wait_then_fail_naming_its_holder(
+    tmp_path, gcs_bucket, monkeypatch):
+  serving = 'gs://serving-bucket/held/serving'
+  monkeypatch.setattr(serving_lock, 'WAIT_S', 1.0)
+  with serving_lock.hold(serving) as holder:
+    with pytest.raises(serving_lock.ServingDirBusy,
+                       match=f"pid {holder['pid']} on {holder['host']}.*expiring"):
+      _push(tmp_path, serving=serving, baseline_version='')
+  assert serving_dir.versions(serving) == []
+  pushed = _push(tmp_path, name='after', serving=serving, baseline_version='')
+  assert pushed.get_int_custom_property('pushed') == 1
+
+
+def test_an_expired_lease_is_taken_over_and_its_late_release_spares_the_new_one(
+    tmp_path, gcs_bucket):
+  serving = 'gs://serving-bucket/expired/serving'
+  with contextlib.ExitStack() as dead, contextlib.ExitStack() as successor:
+    # A pusher that stopped while holding a lease, which has expired.
+    dead.enter_context(serving_lock.hold(serving, lease_ttl_s=-1))
+    pushed = _push(tmp_path, serving=serving, baseline_version='')
+    assert pushed.get_int_custom_property('pushed') == 1
+    assert _lease(gcs_bucket, serving) is None
+    successor_holds = successor.enter_context(serving_lock.hold(serving))
+    dead.close()  # It wakes and releases: under its generation, not the successor's.
+    assert successor_holds['pid'] == os.getpid()
+    assert _lease(gcs_bucket, serving) is not None
+  assert _lease(gcs_bucket, serving) is None
