@@ -55,9 +55,8 @@ class ServingDirBusy(RuntimeError):
   """Another pusher holds the serving dir's lock or lease."""
 
   def __init__(self, base_directory: str, holder: dict, waited_s: float):
-    who = (f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, since "
-           f"{holder.get('started', '?')} ({holder.get('command', '?')})"
-           if holder else 'another process')
+    who = (f"{_who(holder)}, since {holder.get('started', '?')} "
+           f"({holder.get('command', '?')})" if holder else 'another process')
     expiry = (f', its lease expiring at {holder["expires_at"]}'
               if 'expires_at' in holder else '')
     super().__init__(
@@ -65,6 +64,13 @@ class ServingDirBusy(RuntimeError):
         f'gave up after waiting {waited_s:.0f} s. Nothing was pushed; run '
         'again once that push is done.')
     self.holder = holder
+
+
+def _who(holder: dict) -> str:
+  """'pid 12 on host' of a holder's record (short: a log line's)."""
+  if not holder:
+    return 'holder unknown'
+  return f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
 
 
 def _holder_record() -> dict:
@@ -98,7 +104,7 @@ def _local_lock(base_directory: str, wait_s: float,
   except portalocker.AlreadyLocked:
     holder = _read_json(_read_local(path))
     logging.info('Waiting up to %.0f s for the push in progress to %s (%s)',
-                 wait_s, base_directory, holder or 'holder unknown')
+                 wait_s, base_directory, _who(holder))
     lock = portalocker.Lock(path, mode='a+', timeout=wait_s,
                             check_interval=POLL_SECONDS, encoding='utf-8')
     try:
@@ -191,7 +197,7 @@ def _gcs_lease(base_directory: str, wait_s: float,
       raise ServingDirBusy(base_directory, holder, waited_s)
     if not logged_wait:
       logging.info('Waiting up to %.0f s for the push in progress to %s (%s)',
-                   wait_s, base_directory, holder)
+                   wait_s, base_directory, _who(holder))
       logged_wait = True
     time.sleep(POLL_SECONDS)
   try:
