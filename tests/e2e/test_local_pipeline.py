@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
+from components import serving_lock
 from components.data_gate.component import DataAnomaliesError
 from components.tfds_example_gen.sources import SourceError
 from components.visual_report import report as report_lib
@@ -65,8 +66,10 @@ def _latest_run(config):
 
 
 def _versions(config):
-  return sorted(os.listdir(config.serving_dir)) if os.path.isdir(
-      config.serving_dir) else []
+  """The serving dir's entries, less the push lock file (no version)."""
+  return sorted(name for name in os.listdir(config.serving_dir)
+                if name != serving_lock.LOCK_FILENAME) if os.path.isdir(
+                    config.serving_dir) else []
 
 
 def _validation(records):
@@ -253,6 +256,7 @@ def test_a_lost_serving_dir_gets_the_blessed_model_again_and_only_then(runs, tmp
   finally:
     for version in _versions(config):
       shutil.rmtree(os.path.join(config.serving_dir, version))
+    os.remove(os.path.join(config.serving_dir, serving_lock.LOCK_FILENAME))
     os.rmdir(config.serving_dir)
     os.rename(moved, config.serving_dir)
 

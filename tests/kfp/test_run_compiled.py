@@ -18,6 +18,7 @@ import sys
 
 import pytest
 
+from components import serving_lock
 from pipeline import cli
 from pipeline import kfp_local
 from pipeline import kubeflow_runner
@@ -53,12 +54,15 @@ def _metadata(results, task, key):
 def _versions(serving_dir):
   """The serving dir's entries, listed the way a model server sees it."""
   if not serving_dir.startswith('gs://'):
-    return sorted(os.listdir(serving_dir))
+    return sorted(name for name in os.listdir(serving_dir)
+                  if name != serving_lock.LOCK_FILENAME)
   from google.cloud import storage  # pylint: disable=g-import-not-at-top
   prefix = serving_dir[len(f'gs://{BUCKET}/'):] + '/'
   names = {blob.name[len(prefix):].split('/')[0]
            for blob in storage.Client().list_blobs(BUCKET, prefix=prefix)}
-  return sorted(name for name in names if name)
+  return sorted(name for name in names
+                if name and name not in (serving_lock.LOCK_FILENAME,
+                                         serving_lock.LEASE_NAME))
 
 
 @pytest.fixture(scope='module', params=['local', 'gs'])
