@@ -57,13 +57,18 @@ class ServingDirBusy(RuntimeError):
   def __init__(self, base_directory: str, holder: dict, waited_s: float):
     who = (f"{_who(holder)}, since {holder.get('started', '?')} "
            f"({holder.get('command', '?')})" if holder else 'another process')
-    expiry = (f', its lease expiring at {holder["expires_at"]}'
+    expiry = (f', its lease expiring at {_local_time(holder["expires_at"])}'
               if 'expires_at' in holder else '')
     super().__init__(
         f'serving dir {base_directory} is being pushed to by {who}{expiry}; '
         f'gave up after waiting {waited_s:.0f} s. Nothing was pushed; run '
         'again once that push is done.')
     self.holder = holder
+
+
+def _local_time(unix_seconds: float) -> str:
+  return datetime.datetime.fromtimestamp(float(unix_seconds)).astimezone(
+      ).isoformat(timespec='seconds')
 
 
 def _who(holder: dict) -> str:
