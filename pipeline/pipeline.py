@@ -212,8 +212,9 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # Load a blessed model in a fresh process, as a server would, and send
   # every signature canaries from the test split; then push it, atomically,
   # as a new version of the serving dir, only if it answered (the Pusher's
-  # CheckBlessing refuses an unblessed InfraBlessing) and with its warm-up
-  # requests (the InfraBlessing's stamped copy).
+  # CheckBlessing refuses an unblessed InfraBlessing), with its warm-up
+  # requests (the InfraBlessing's stamped copy), and only while the serving
+  # dir still serves the baseline (another run may have pushed meanwhile).
   with Cond(evaluator.outputs['blessing'].future()[0].custom_property(
       'blessed') == 1):
     serving_check = ServingCheck(
@@ -224,6 +225,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     pusher = AtomicPusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
+        baseline_model=served_model.outputs['model'],
         evaluation=evaluator.outputs['evaluation'],
         infra_blessing=serving_check.outputs['blessing'],
         push_destination=pusher_pb2.PushDestination(

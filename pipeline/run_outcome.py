@@ -20,7 +20,8 @@ PUSHER_NODE = 'Pusher'
 # The PushedModel's key and custom properties, as TFX's Pusher names them
 # (tfx/components/pusher/executor.py, standard_component_specs; not imported:
 # TFX's import costs ~20 s) and components/pusher's ALREADY_SERVED_VERSION_KEY
-# (tests/pipeline/test_run_outcome.py checks both against their sources).
+# and NOT_PUSHED_REASON_KEY (tests/pipeline/test_run_outcome.py checks them
+# against their sources).
 PUSHED_MODEL_KEY = 'pushed_model'
 PUSHED_PROPERTY = 'pushed'
 PUSHED_DESTINATION_PROPERTY = 'pushed_destination'
@@ -32,6 +33,7 @@ SERVING_CHECK_NODE = 'ServingCheck'
 INFRA_BLESSING_KEY = 'blessing'
 INFRA_BLESSED_PROPERTY = 'blessed'
 SERVING_FAILURE_PROPERTY = 'failure'
+NOT_PUSHED_REASON_PROPERTY = 'not_pushed_reason'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +55,8 @@ class RunOutcome:
     pushed_version: That version's name.
     already_served_version: The version already serving this very model
       when the Pusher found it there (not pushed again).
+    not_pushed_reason: Why a blessed model was not pushed (the serving dir
+      changed after the candidate was evaluated), None otherwise.
     pipeline_name: The pipeline the run belongs to ('' where unknown).
     serving_failure: Why the serving check refused the blessed model (None:
       it passed, or did not run).
@@ -69,6 +73,7 @@ class RunOutcome:
   pushed_path: Optional[str] = None
   pushed_version: Optional[str] = None
   already_served_version: Optional[str] = None
+  not_pushed_reason: Optional[str] = None
   pipeline_name: str = ''
   serving_failure: Optional[str] = None
 
@@ -107,6 +112,7 @@ def from_records(records: List[run_summary.ExecutionRecord], run_id: str = ''
       pushed_path=properties.get(PUSHED_DESTINATION_PROPERTY) if was_pushed else None,
       pushed_version=properties.get(PUSHED_VERSION_PROPERTY) if was_pushed else None,
       already_served_version=properties.get(ALREADY_SERVED_VERSION_PROPERTY) or None,
+      not_pushed_reason=properties.get(NOT_PUSHED_REASON_PROPERTY) or None,
       serving_failure=serving_failure)
 
 
@@ -145,6 +151,8 @@ def push_line(outcome: RunOutcome) -> str:
     return f'NOT pushed: the serving check failed: {outcome.serving_failure}'
   if outcome.pushed_path:
     return f'pushed as version {outcome.pushed_version} to {outcome.pushed_path}'
+  if outcome.not_pushed_reason:
+    return f'not pushed: {outcome.not_pushed_reason}'
   if outcome.already_served_version:
     return (f'already served as version {outcome.already_served_version} '
             '(the same model; not pushed again)')

@@ -25,6 +25,7 @@ from typing import List, Optional, Tuple
 
 from components import push_records
 from components import serving_dir
+from components import serving_lock
 
 SERVED_MARK = '*'
 SHORT_FINGERPRINT = 8  # Hex digits of a fingerprint a listing shows.
@@ -182,17 +183,21 @@ def rollback(base_directory: str, version: Optional[str] = None
     RollbackRefused: see rollback_target, or the target holds exactly the
       model served now (serving it again would change nothing).
   """
-  entries = list_versions(base_directory)
-  target = rollback_target(entries, version)
-  served = next(entry.version for entry in entries if entry.served)
-  target_path = serving_dir.version_path(base_directory, target)
-  if serving_dir.directory_digest(target_path) == serving_dir.directory_digest(
-      serving_dir.version_path(base_directory, served)):
-    raise RollbackRefused(f'version {target} holds the model served now (as '
-                          f'version {served}): nothing to roll back')
-  record = push_records.for_rollback(
-      push_records.read(base_directory, target), rollback_of=target)
-  published = push_records.publish_with_record(target_path, base_directory, record)
+  # Under the Pusher's lock: a push cannot land between the choice of the
+  # target and its publication (components/serving_lock.py).
+  with serving_lock.hold(base_directory):
+    entries = list_versions(base_directory)
+    target = rollback_target(entries, version)
+    served = next(entry.version for entry in entries if entry.served)
+    target_path = serving_dir.version_path(base_directory, target)
+    if serving_dir.directory_digest(target_path) == serving_dir.directory_digest(
+        serving_dir.version_path(base_directory, served)):
+      raise RollbackRefused(f'version {target} holds the model served now (as '
+                            f'version {served}): nothing to roll back')
+    record = push_records.for_rollback(
+        push_records.read(base_directory, target), rollback_of=target)
+    published = push_records.publish_with_record(target_path, base_directory,
+                                                 record)
   return published.rstrip('/').rpartition('/')[2], target
 
 

@@ -16,7 +16,12 @@
   GCE_METADATA_HOST; a fake one here hands out a dummy token, which the
   emulator ignores. An empty CLOUDSDK_CONFIG hides any gcloud login.
 * The emulator is patched at start-up: it fails an upload with an empty body
-  (`len(None)`), which TF's CreateDir sends.
+  (`len(None)`), which TF's CreateDir sends; and it ignores the JSON API's
+  generation preconditions (`ifGenerationMatch`, `ifGenerationNotMatch`;
+  https://cloud.google.com/storage/docs/request-preconditions), which the
+  push lease relies on (components/serving_lock.py): uploads and deletes
+  here check them, atomically with the write, and answer 412 Precondition
+  Failed on a mismatch, as Cloud Storage does.
 
 Everything starts on 127.0.0.1 and stops with the context manager; nothing
 leaves the machine. `environment()` gives the variables for subprocesses.
@@ -24,6 +29,7 @@ leaves the machine. `environment()` gives the variables for subprocesses.
 
 import contextlib
 import datetime
+import http
 import http.client
 import http.server
 import json
@@ -56,6 +62,65 @@ def _patch_emulator_for_empty_uploads() -> None:
 
   server._read_data = read_empty_uploads_as_bytes  # pylint: disable=protected-access
   server._empty_body_patched = True  # pylint: disable=protected-access
+
+
+def _precondition_holds(query, generation) -> bool:
+  """Whether `ifGenerationMatch` / `ifGenerationNotMatch` of a request's
+  query hold for an object of `generation` (None: no live object); 0 stands
+  for "no live object", as in Cloud Storage."""
+  match = query.get('ifGenerationMatch')
+  if match and int(match[0]) != int(generation or 0):
+    return False
+  not_match = query.get('ifGenerationNotMatch')
+  return not (not_match and int(not_match[0]) == int(generation or 0))
+
+
+def _patch_emulator_for_preconditions() -> None:
+  from gcp_storage_emulator import server  # pylint: disable=g-import-not-at-top
+  from gcp_storage_emulator.exceptions import NotFound  # pylint: disable=g-import-not-at-top
+  from gcp_storage_emulator.handlers import objects  # pylint: disable=g-import-not-at-top
+  if getattr(server, '_preconditions_patched', False):
+    return
+  # One write at a time, so that a check and its write are one step (the
+  # emulator serves each request on a thread of its own).
+  write_lock = threading.Lock()
+
+  def guarded(handler, object_name):
+    def handle(request, response, storage, *args, **kwargs):
+      with write_lock:
+        try:
+          generation = storage.get_file_obj(
+              request.params['bucket_name'], object_name(request))['generation']
+        except NotFound:
+          generation = None
+        if not _precondition_holds(request.query, generation):
+          response.status = http.HTTPStatus.PRECONDITION_FAILED
+          response.json({'error': {
+              'code': 412, 'message': 'conditionNotMet',
+              'errors': [{'reason': 'conditionNotMet',
+                          'message': 'Precondition Failed'}]}})
+          return None
+        return handler(request, response, storage, *args, **kwargs)
+    return handle
+
+  def upload_name(request):
+    if 'name' in request.query:
+      return request.query['name'][0]
+    data = request.data
+    if isinstance(data, dict):
+      return (data.get('meta') or data).get('name')
+    return None
+
+  replaced = {objects.insert: guarded(objects.insert, upload_name),
+              objects.delete: guarded(objects.delete,
+                                      lambda request: request.params['object_id'])}
+  for _, handlers in server.HANDLERS:
+    for method, handler in list(handlers.items()):
+      if handler in replaced:
+        handlers[method] = replaced[handler]
+  # The router's fallback for uploads posted without the /upload prefix.
+  objects.insert = replaced[objects.insert]
+  server._preconditions_patched = True  # pylint: disable=protected-access
 
 
 def _write_certificates(directory: str, hosts=GCS_HOSTS):
@@ -229,6 +294,7 @@ def running(bucket: str) -> Iterator[Dict[str, str]]:
   set it in this process with `applied(...)`, or pass it to subprocesses."""
   from gcp_storage_emulator import server  # pylint: disable=g-import-not-at-top
   _patch_emulator_for_empty_uploads()
+  _patch_emulator_for_preconditions()
   emulator_port = free_port()
   emulator = server.create_server('127.0.0.1', emulator_port, in_memory=True,
                                   default_bucket=bucket)

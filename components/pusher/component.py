@@ -1,6 +1,7 @@
-"""AtomicPusher: TFX's Pusher with the atomic filesystem executor (executor.py)
-and the Evaluator's evaluation as an optional input (the push record's
-metrics, components/push_records.py)."""
+"""AtomicPusher: TFX's Pusher with the atomic filesystem executor (executor.py),
+the baseline the candidate was evaluated against (for compare-and-push) and the
+Evaluator's evaluation (the push record's metrics, components/push_records.py)
+as optional inputs."""
 
 from typing import Optional
 
@@ -11,16 +12,21 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import pusher_pb2
 from tfx.types import component_spec
 from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs
 
 from components.pusher import executor
 
+BASELINE_MODEL_KEY = executor.BASELINE_MODEL_KEY
 EVALUATION_KEY = executor.EVALUATION_KEY
 
 
-class AtomicPusherSpec(Pusher.SPEC_CLASS):
-  """TFX's PusherSpec plus the evaluation of the model pushed."""
+class AtomicPusherSpec(standard_component_specs.PusherSpec):
+  """TFX's Pusher spec, plus the optional baseline (ServedModel's output) and
+  the evaluation of the model pushed."""
   INPUTS = {
-      **Pusher.SPEC_CLASS.INPUTS,
+      **standard_component_specs.PusherSpec.INPUTS,
+      BASELINE_MODEL_KEY: component_spec.ChannelParameter(
+          type=standard_artifacts.Model, optional=True),
       EVALUATION_KEY: component_spec.ChannelParameter(
           type=standard_artifacts.ModelEvaluation, optional=True),
   }
@@ -35,22 +41,26 @@ class AtomicPusher(Pusher):
   def __init__(self, model: types.BaseChannel,
                model_blessing: types.BaseChannel,
                push_destination: pusher_pb2.PushDestination,
+               baseline_model: Optional[types.BaseChannel] = None,
                evaluation: Optional[types.BaseChannel] = None,
                infra_blessing: Optional[types.BaseChannel] = None):
     """Creates the component.
 
     Args:
-      model: The Trainer's model.
+      model: The candidate (the Trainer's Model).
       model_blessing: The Evaluator's blessing of it.
-      push_destination: The serving dir (a filesystem destination).
+      push_destination: Where to push (a filesystem base directory).
+      baseline_model: ServedModel's Model, which the Evaluator compared the
+        candidate with: the push happens only while it is still served.
       evaluation: The Evaluator's evaluation: the push record's metrics
         (without it the record has none).
       infra_blessing: ServingCheck's InfraBlessing: an unblessed one is not
         pushed, a stamped model (with warm-up requests) is pushed instead.
     """
-    # Pusher.__init__ builds TFX's own spec: this one is built here instead.
+    # TFX's Pusher.__init__ builds its own spec class; the base component
+    # takes any spec.
     base_component.BaseComponent.__init__(self, spec=AtomicPusherSpec(
         model=model, model_blessing=model_blessing,
-        push_destination=push_destination, evaluation=evaluation,
-        infra_blessing=infra_blessing,
+        push_destination=push_destination, baseline_model=baseline_model,
+        evaluation=evaluation, infra_blessing=infra_blessing,
         pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

@@ -20,6 +20,20 @@ then.
 Each version pushed gets its push record (components/push_records.py),
 written before the version's files: the evaluation's headline metrics and
 worst class, the baseline it beat, the run, data and code fingerprints.
+
+Compare-and-push: the Evaluator blessed the candidate against the model
+ServedModel copied when its task ran (the `baseline_model` input, recording
+its `served_version`, '' for nothing served). Another run may have pushed
+since. Right before publishing, under the serving dir's push lock
+(components/serving_lock.py), the executor re-reads the newest complete
+version and publishes only if it is still that baseline (or both are
+nothing); otherwise it pushes nothing and records why on the PushedModel
+(`not_pushed_reason`, `served_changed_to`): the next run evaluates against
+the new model. The check and the write happen under one lock, so between
+pushers that take it (this executor, on a local path or gs://) nothing can
+come in between; what remains is a writer that ignores the lock (a hand copy
+into the serving dir, a pusher on s3://, which has no lock here), for the
+time the publish takes (a copy of a few MB: seconds).
 """
 
 from typing import Any, Dict, List, Optional
@@ -36,6 +50,8 @@ from tfx.utils import proto_utils
 
 from components import push_records
 from components import serving_dir
+from components import serving_lock
+from components.served_model import executor as served_model_executor
 from components.visual_report import report
 
 ALREADY_SERVED_VERSION_KEY = 'already_served_version'
@@ -44,6 +60,31 @@ EVALUATION_KEY = 'evaluation'
 # The InfraBlessing's flag of a stamped model (TFX's Pusher reads the same,
 # tfx/components/pusher/executor.py: _INFRA_BLESSING_MODEL_FLAG_KEY).
 INFRA_BLESSING_HAS_MODEL_KEY = 'has_model'
+# The ServedModel's output: what the candidate was evaluated against.
+BASELINE_MODEL_KEY = 'baseline_model'
+# Recorded on the PushedModel when the served version changed since then.
+NOT_PUSHED_REASON_KEY = 'not_pushed_reason'
+SERVED_CHANGED_TO_KEY = 'served_changed_to'
+
+
+def _describe(version: str) -> str:
+  return f'version {version}' if version else 'nothing'
+
+
+def _baseline_version(input_dict: Dict[str, List[types.Artifact]]
+                      ) -> Optional[str]:
+  """The served version the candidate was evaluated against ('' for nothing
+  served), or None for a Pusher given no baseline."""
+  baselines = input_dict.get(BASELINE_MODEL_KEY) or []
+  if not baselines:
+    return None
+  baseline = artifact_utils.get_single_instance(baselines)
+  key = served_model_executor.SERVED_VERSION_PROPERTY
+  if not baseline.has_custom_property(key):
+    raise ValueError(
+        f'the baseline model {baseline.uri} records no {key!r} (not an output '
+        'of ServedModel?); nothing was pushed')
+  return baseline.get_string_custom_property(key)
 
 
 class Executor(pusher_executor.Executor):
@@ -77,22 +118,44 @@ class Executor(pusher_executor.Executor):
       raise NotImplementedError('only filesystem push destinations are supported')
     model_path = self.GetModelPath(input_dict)
     base_directory = push_destination.filesystem.base_directory
-    served = serving_dir.newest_complete_version(base_directory)
-    if served and serving_dir.directory_digest(model_path) == (
-        serving_dir.directory_digest(
-            serving_dir.version_path(base_directory, served))):
-      logging.info('The model is already served as version %s; not pushed again',
-                   served)
-      self._MarkNotPushed(model_push)
-      model_push.set_string_custom_property(ALREADY_SERVED_VERSION_KEY, served)
-      return
-    serving_path = push_records.publish_with_record(
-        model_path, base_directory,
-        self._push_record(input_dict, exec_properties, model_push, base_directory))
+    compared_with = _baseline_version(input_dict)
+    with serving_lock.hold(base_directory):
+      # From here to the end of publish, no other pusher decides or writes.
+      served = serving_dir.newest_complete_version(base_directory)
+      if compared_with is not None and (served or '') != compared_with:
+        self._MarkServedChanged(model_push, base_directory, served or '',
+                                compared_with)
+        return
+      if served and serving_dir.directory_digest(model_path) == (
+          serving_dir.directory_digest(
+              serving_dir.version_path(base_directory, served))):
+        logging.info('The model is already served as version %s; not pushed '
+                     'again', served)
+        self._MarkNotPushed(model_push)
+        model_push.set_string_custom_property(ALREADY_SERVED_VERSION_KEY,
+                                              served)
+        return
+      serving_path = push_records.publish_with_record(
+          model_path, base_directory,
+          self._push_record(input_dict, exec_properties, model_push,
+                            base_directory))
     logging.info('Model pushed to %s', serving_path)
     serving_dir.copy_tree(model_path, model_push.uri)  # The archive copy in MLMD.
     self._MarkPushed(model_push, pushed_destination=serving_path,
                      pushed_version=serving_path.rstrip('/').rpartition('/')[2])
+
+  def _MarkServedChanged(self, model_push: types.Artifact, base_directory: str,
+                         served: str, compared_with: str) -> None:
+    """Records (and logs) that another push changed the served model since
+    the candidate was evaluated."""
+    reason = (f'{base_directory} serves {_describe(served)} now, not '
+              f'{_describe(compared_with)} as when this candidate was '
+              'evaluated (another run pushed meanwhile?); the next run '
+              'evaluates against what is served')
+    logging.warning('Not pushed: %s', reason)
+    self._MarkNotPushed(model_push)
+    model_push.set_string_custom_property(NOT_PUSHED_REASON_KEY, reason)
+    model_push.set_string_custom_property(SERVED_CHANGED_TO_KEY, served)
 
   def _push_record(self, input_dict: Dict[str, List[types.Artifact]],
                    exec_properties: Dict[str, Any],

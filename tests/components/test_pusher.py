@@ -1,5 +1,6 @@
 """The Pusher executor and the serving directory it publishes to."""
 
+import contextlib
 import os
 import time
 
@@ -10,13 +11,19 @@ from tfx.proto import pusher_pb2
 
 from components import push_records
 from components import serving_dir
+from components import serving_lock
 from components.pusher import executor
+from components.served_model import executor as served_model_executor
+
+
 
 
 def _entries(serving):
-  """The serving dir's entries but the push records' directory."""
+  """The serving dir's entries but the push records' directory and the push
+  lock file (neither is a version)."""
   return [name.rstrip('/') for name in serving_dir.fileio.listdir(str(serving))
-          if name.rstrip('/') != push_records.RECORDS_DIRNAME]
+          if name.rstrip('/') not in (push_records.RECORDS_DIRNAME,
+                                      serving_lock.LOCK_FILENAME)]
 
 
 def _model_dir(root, content=b'graph'):
@@ -27,7 +34,17 @@ def _model_dir(root, content=b'graph'):
   return model
 
 
-def _push(root, content=b'graph', blessed=True, name='push', serving=None):
+def _baseline(root, served_version):
+  """ServedModel's output, recording what was served when it ran."""
+  baseline = standard_artifacts.Model()
+  baseline.uri = str(root / 'baseline')
+  baseline.set_string_custom_property(
+      served_model_executor.SERVED_VERSION_PROPERTY, served_version)
+  return baseline
+
+
+def _push(root, content=b'graph', blessed=True, name='push', serving=None,
+          baseline_version=None):
   model = standard_artifacts.Model()
   model.uri = str(_model_dir(root / name, content).parent)
   blessing = standard_artifacts.ModelBlessing()
@@ -38,8 +55,11 @@ def _push(root, content=b'graph', blessed=True, name='push', serving=None):
   destination = pusher_pb2.PushDestination(
       filesystem=pusher_pb2.PushDestination.Filesystem(
           base_directory=serving or str(root / 'serving')))
+  inputs = {'model': [model], 'model_blessing': [blessing]}
+  if baseline_version is not None:
+    inputs[executor.BASELINE_MODEL_KEY] = [_baseline(root / name, baseline_version)]
   executor.Executor().Do(
-      {'model': [model], 'model_blessing': [blessing]}, {'pushed_model': [pushed]},
+      inputs, {'pushed_model': [pushed]},
       {'push_destination': proto_utils.proto_to_json(destination)})
   return pushed
 
@@ -161,3 +181,131 @@ def test_a_push_killed_on_an_object_store_leaves_nothing_loadable(tmp_path, monk
   assert incomplete not in serving_dir.versions(serving)
   assert serving_dir.newest_complete_version(serving) == (
       third.get_string_custom_property('pushed_version'))
+
+
+# Compare-and-push: a push happens only while the baseline is still served.
+
+def test_a_model_evaluated_against_nothing_is_not_pushed_over_a_new_version(tmp_path):
+  first = _push(tmp_path, b'first', name='a')  # Another run pushed meanwhile.
+  served = first.get_string_custom_property('pushed_version')
+  late = _push(tmp_path, b'late', name='b', baseline_version='')
+  assert serving_dir.versions(str(tmp_path / 'serving')) == [served]
+  assert late.get_int_custom_property('pushed') == 0
+  reason = late.get_string_custom_property(executor.NOT_PUSHED_REASON_KEY)
+  assert f'serves version {served} now, not nothing' in reason, reason
+  assert late.get_string_custom_property(executor.SERVED_CHANGED_TO_KEY) == served
+
+
+def test_a_model_evaluated_against_what_is_still_served_is_pushed(tmp_path):
+  first = _push(tmp_path, b'first', name='a', baseline_version='')
+  served = first.get_string_custom_property('pushed_version')
+  second = _push(tmp_path, b'second', name='b', baseline_version=served)
+  assert second.get_int_custom_property('pushed') == 1
+  assert not second.has_custom_property(executor.NOT_PUSHED_REASON_KEY)
+  assert serving_dir.versions(str(tmp_path / 'serving')) == [
+      served, second.get_string_custom_property('pushed_version')]
+
+
+def test_a_baseline_that_records_no_served_version_is_an_error(tmp_path):
+  model = standard_artifacts.Model()
+  model.uri = str(tmp_path / 'not-served-model')
+  with pytest.raises(ValueError, match="records no 'served_version'"):
+    executor._baseline_version({executor.BASELINE_MODEL_KEY: [model]})  # pylint: disable=protected-access
+
+
+def test_the_lock_file_is_no_version_and_changes_no_fingerprint(tmp_path):
+  first = _push(tmp_path, b'first', name='a', baseline_version='')
+  serving = str(tmp_path / 'serving')
+  assert os.path.exists(os.path.join(serving, serving_lock.LOCK_FILENAME))
+  assert serving_dir.versions(serving) == [
+      first.get_string_custom_property('pushed_version')]
+  before = serving_dir.served_fingerprint(serving)
+  with serving_lock.hold(serving):
+    assert serving_dir.served_fingerprint(serving) == before
+
+
+def test_a_held_local_lock_makes_a_pusher_wait_then_fail_naming_its_holder(
+    tmp_path, monkeypatch):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  serving = tmp_path / 'serving'
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time; from components import '
+       'serving_lock\nwith serving_lock.hold(sys.argv[1]):\n print("held", '
+       'flush=True); time.sleep(60)', str(serving)],
+      stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    monkeypatch.setattr(serving_lock, 'WAIT_S', 1.0)
+    with pytest.raises(serving_lock.ServingDirBusy,
+                       match=f'pid {holder.pid} on .*waiting 1 s'):
+      _push(tmp_path, baseline_version='')
+  finally:
+    holder.kill()
+    holder.wait()
+  assert serving_dir.versions(str(serving)) == []
+  pushed = _push(tmp_path, name='after', baseline_version='')  # Released by its death.
+  assert pushed.get_int_custom_property('pushed') == 1
+
+
+# On gs:// (the test emulator, tests/gcs_emulator.py), the lock is a lease
+# object created under the storage's generation preconditions.
+
+@pytest.fixture(scope='module')
+def gcs_bucket():
+  from google.cloud import storage  # pylint: disable=g-import-not-at-top
+  from tests import gcs_emulator  # pylint: disable=g-import-not-at-top
+  with gcs_emulator.running('serving-bucket') as environment, (
+      gcs_emulator.applied(environment)):
+    yield storage.Client().bucket('serving-bucket')
+
+
+def _lease(bucket, serving):
+  return bucket.get_blob(serving_lock.lease_uri(serving)[len('gs://serving-bucket/'):])
+
+
+def test_a_push_to_gs_holds_the_lease_while_it_publishes_then_deletes_it(
+    tmp_path, gcs_bucket, monkeypatch):
+  serving = 'gs://serving-bucket/released/serving'
+  seen = []
+  real_publish = serving_dir.publish
+  def publish_seeing_the_lease(model_path, base_directory):
+    seen.append(_lease(gcs_bucket, serving).download_as_bytes())
+    return real_publish(model_path, base_directory)
+  monkeypatch.setattr(serving_dir, 'publish', publish_seeing_the_lease)
+  pushed = _push(tmp_path, serving=serving, baseline_version='')
+  assert pushed.get_int_custom_property('pushed') == 1
+  assert b'"expires_at"' in seen[0]
+  assert _lease(gcs_bucket, serving) is None
+  # The lease is no version: the pushed one is what is served.
+  assert serving_dir.versions(serving) == [
+      pushed.get_string_custom_property('pushed_version')]
+
+
+def test_a_held_lease_makes_a_second_pusher_wait_then_fail_naming_its_holder(
+    tmp_path, gcs_bucket, monkeypatch):
+  serving = 'gs://serving-bucket/held/serving'
+  monkeypatch.setattr(serving_lock, 'WAIT_S', 1.0)
+  with serving_lock.hold(serving) as holder:
+    with pytest.raises(serving_lock.ServingDirBusy,
+                       match=f"pid {holder['pid']} on {holder['host']}.*expiring"):
+      _push(tmp_path, serving=serving, baseline_version='')
+  assert serving_dir.versions(serving) == []
+  pushed = _push(tmp_path, name='after', serving=serving, baseline_version='')
+  assert pushed.get_int_custom_property('pushed') == 1
+
+
+def test_an_expired_lease_is_taken_over_and_its_late_release_spares_the_new_one(
+    tmp_path, gcs_bucket):
+  serving = 'gs://serving-bucket/expired/serving'
+  with contextlib.ExitStack() as dead, contextlib.ExitStack() as successor:
+    # A pusher that stopped while holding a lease, which has expired.
+    dead.enter_context(serving_lock.hold(serving, lease_ttl_s=-1))
+    pushed = _push(tmp_path, serving=serving, baseline_version='')
+    assert pushed.get_int_custom_property('pushed') == 1
+    assert _lease(gcs_bucket, serving) is None
+    successor_holds = successor.enter_context(serving_lock.hold(serving))
+    dead.close()  # It wakes and releases: under its generation, not the successor's.
+    assert successor_holds['pid'] == os.getpid()
+    assert _lease(gcs_bucket, serving) is not None
+  assert _lease(gcs_bucket, serving) is None

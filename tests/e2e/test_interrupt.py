@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from components import serving_dir
 from pipeline import recovery
 from pipeline import run_summary
 from tests import idx_files
@@ -108,4 +109,4 @@ def test_ctrl_c_and_sigterm_end_in_one_line_and_the_next_run_resumes(tmp_path):
   assert verdict[2].startswith('  noisy input: PSNR '), verdict
   assert 'last blessed model: none (nothing served yet)' in verdict[2]
   assert verdict[3].startswith('next: ') and ' report --pipeline-root ' in verdict[3]
-  assert os.listdir(tmp_path / 'serving')
+  assert serving_dir.complete_versions(str(tmp_path / 'serving'))

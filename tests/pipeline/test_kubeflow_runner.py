@@ -67,6 +67,13 @@ def test_spec_holds_every_component_of_the_local_dag_in_dependency_order(compile
         "(inputs.artifacts['model_blessing'].artifacts[0].metadata['blessed'] == 1.0)")
 
 
+def test_the_pusher_gets_the_served_baseline_it_compares_against(compiled):
+  _, _, spec = compiled
+  baseline = spec.root.dag.tasks['Pusher'].inputs.artifacts['baseline_model']
+  assert baseline.task_output_artifact.producer_task == 'ServedModel'
+  assert baseline.task_output_artifact.output_artifact_key == 'model'
+
+
 def test_every_task_uses_the_image_and_only_the_trainer_requests_gpus(compiled):
   _, written, _ = compiled
   executors = written['pipelineSpec']['deploymentSpec']['executors']

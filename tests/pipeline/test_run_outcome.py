@@ -88,6 +88,14 @@ def test_a_passed_serving_check_changes_nothing(tmp_path):
   assert run_outcome.push_line(outcome) == 'pushed as version 17 to /s/17'
 
 
+def test_a_run_whose_serving_dir_changed_before_its_push_says_why(tmp_path):
+  reason = '/s serves version 18 now, not nothing as when ... evaluated'
+  records = [_report(tmp_path),
+             _pusher(pushed=0, not_pushed_reason=reason, served_changed_to='18')]
+  lines = run_outcome.verdict_lines(run_outcome.from_records(records), 'r')
+  assert lines[0] == f'verdict: blessed; not pushed: {reason}'
+
+
 def test_a_run_that_stopped_before_its_report_has_no_outcome():
   assert run_outcome.from_records(
       [ExecutionRecord('Trainer', 'FAILED', {'model': '/m'})]) is None
@@ -104,6 +112,7 @@ def test_the_keys_read_without_tfx_are_the_ones_tfx_and_the_pusher_write():
               tfx_pusher._PUSHED_KEY, tfx_pusher._PUSHED_DESTINATION_KEY,  # pylint: disable=protected-access
               tfx_pusher._PUSHED_VERSION_KEY)  # pylint: disable=protected-access
   assert run_outcome.ALREADY_SERVED_VERSION_PROPERTY == pusher.ALREADY_SERVED_VERSION_KEY
+  assert run_outcome.NOT_PUSHED_REASON_PROPERTY == pusher.NOT_PUSHED_REASON_KEY
   assert run_outcome.PUSHER_NODE == pipeline_module.PUSHER_ID
   from components.serving_check import executor as serving_check  # pylint: disable=g-import-not-at-top
   assert (run_outcome.SERVING_CHECK_NODE, run_outcome.INFRA_BLESSING_KEY,
