@@ -269,9 +269,9 @@ def test_a_push_to_gs_holds_the_lease_while_it_publishes_then_deletes_it(
   serving = 'gs://serving-bucket/released/serving'
   seen = []
   real_publish = serving_dir.publish
-  def publish_seeing_the_lease(model_path, base_directory):
+  def publish_seeing_the_lease(model_path, base_directory, **kwargs):
     seen.append(_lease(gcs_bucket, serving).download_as_bytes())
-    return real_publish(model_path, base_directory)
+    return real_publish(model_path, base_directory, **kwargs)
   monkeypatch.setattr(serving_dir, 'publish', publish_seeing_the_lease)
   pushed = _push(tmp_path, serving=serving, baseline_version='')
   assert pushed.get_int_custom_property('pushed') == 1

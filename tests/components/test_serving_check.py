@@ -188,8 +188,9 @@ def test_a_good_model_is_blessed_with_its_load_time_and_latencies(good):
   assert 0 < p50 <= p99
   with open(os.path.join(blessing.uri, probe.RESULT_FILENAME)) as result_file:
     result = json.load(result_file)
-  assert set(result[probe.SIGNATURES]) == {export.IMAGES_SIGNATURE,
-                                           export.EXAMPLES_SIGNATURE}
+  assert set(result[probe.SIGNATURES]) == {
+      export.IMAGES_SIGNATURE, export.EXAMPLES_SIGNATURE,
+      export.IMAGE_BYTES_SIGNATURE}
   assert result[probe.SIGNATURES][export.IMAGES_SIGNATURE]['inputs'] == {
       'images': 'images'}
 
@@ -201,14 +202,19 @@ def test_the_warm_up_requests_parse_and_the_model_answers_each(good):
   logs = [prediction_log_pb2.PredictionLog.FromString(record) for record in
           tf.data.TFRecordDataset(warmup).as_numpy_iterator()]
   assert {log.predict_log.request.model_spec.signature_name for log in logs} == {
-      export.IMAGES_SIGNATURE, export.EXAMPLES_SIGNATURE}
+      export.IMAGES_SIGNATURE, export.EXAMPLES_SIGNATURE,
+      export.IMAGE_BYTES_SIGNATURE}
   loaded = tf.saved_model.load(stamped)  # The stamped copy loads too.
   for log in logs:
     request = log.predict_log.request
     outputs = loaded.signatures[request.model_spec.signature_name](**{
         name: tf.constant(tf.make_ndarray(tensor))
         for name, tensor in request.inputs.items()})
-    assert outputs[export.OUTPUT_KEY].shape == (3,) + SHAPE
+    if export.DENOISED_BYTES_KEY in outputs:  # PNG files, one per request.
+      images = [tf.io.decode_png(png) for png in outputs[export.DENOISED_BYTES_KEY]]
+      assert [tuple(image.shape) for image in images] == [SHAPE] * 3
+    else:
+      assert outputs[export.OUTPUT_KEY].shape == (3,) + SHAPE
 
 
 def test_the_pusher_pushes_the_stamped_model_once(good, tmp_path):
