@@ -189,7 +189,10 @@ def _gcs_lease(base_directory: str, wait_s: float,
     # Before the download, which resets `generation` from headers a server
     # may not send.
     seen_generation = int(current.generation)
-    holder = _read_json(current.download_as_text())
+    try:
+      holder = _read_json(current.download_as_text())
+    except exceptions.NotFound:
+      continue  # Released (or taken over) since the listing: try again.
     if float(holder.get('expires_at', 0)) < time.time():
       logging.warning('Taking over the expired push lease of %s (%s)',
                       base_directory, holder)

@@ -309,3 +309,21 @@ def test_an_expired_lease_is_taken_over_and_its_late_release_spares_the_new_one(
     assert successor_holds['pid'] == os.getpid()
     assert _lease(gcs_bucket, serving) is not None
   assert _lease(gcs_bucket, serving) is None
+
+
+def test_a_lease_released_while_a_waiter_reads_it_is_taken_not_a_crash(
+    tmp_path, gcs_bucket, monkeypatch):
+  from google.cloud import storage  # pylint: disable=g-import-not-at-top
+  serving = 'gs://serving-bucket/handover/serving'
+  holder = contextlib.ExitStack()
+  holder.enter_context(serving_lock.hold(serving))
+  real_download = storage.Blob.download_as_text
+
+  def release_then_download(blob, *args, **kwargs):
+    holder.close()  # Between the waiter's look at the lease and its read.
+    return real_download(blob, *args, **kwargs)
+
+  monkeypatch.setattr(storage.Blob, 'download_as_text', release_then_download)
+  pushed = _push(tmp_path, serving=serving, baseline_version='')
+  assert pushed.get_int_custom_property('pushed') == 1
+  assert _lease(gcs_bucket, serving) is None
