@@ -24,6 +24,7 @@ import http.server
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from typing import Dict, Iterable, Iterator, Mapping, Optional, Tuple
@@ -166,6 +167,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _Server(http.server.ThreadingHTTPServer):
   daemon_threads = True
+
+  def handle_error(self, request, client_address):
+    # A client dropping its idle keep-alive connection is no error.
+    if not isinstance(sys.exc_info()[1], ConnectionError):
+      super().handle_error(request, client_address)
 
 
 @contextlib.contextmanager
