@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 from pipeline import kfp_local
 from pipeline import kubeflow_runner
@@ -88,8 +88,10 @@ def run(package: str, run_id: str, work_dir: str):
     return error.results, error
 
 
-def run_both(tmp_path, storage: str, second: bool = True):
-  """The first run (pushes) and, if `second`, the untrained second run."""
+def run_both(tmp_path, storage: str, second: bool = True,
+             before_second: Callable[[], None] = lambda: None):
+  """The first run (pushes) and, if `second`, the untrained second run
+  (`before_second` called just before it)."""
   # Fresh noise: the Trainer redraws noise with the settings NoiseTransform
   # records on its output, which must reach it through the artifact's metadata.
   config, good = compile_package(tmp_path, 'good', storage,
@@ -104,6 +106,7 @@ def run_both(tmp_path, storage: str, second: bool = True):
                  served_after_first=served_after_first, second=None,
                  second_error=None, served_after_second=None)
   if second and first_error is None:
+    before_second()
     outcome['second'], outcome['second_error'] = run(untrained, 'second', work_dir)
     outcome['served_after_second'] = versions(config.serving_dir)
   outcome['loadable'] = load_model(
