@@ -153,7 +153,17 @@ def _gcs_client():
 
 
 def remove_directory_markers(uris: Iterable[str], client=None) -> List[str]:
-  """Deletes zero-byte ``.../`` objects below gs:// URIs; returns their URIs."""
+  """Deletes zero-byte ``.../`` objects below gs:// URIs; returns their URIs.
+
+  Both calls retry transient errors (429, 5xx, dropped connections) with
+  google-cloud-storage's DEFAULT_RETRY: listing is idempotent and retried by
+  default; a delete is retried only when it is conditional
+  (`DEFAULT_RETRY_IF_GENERATION_SPECIFIED`, google/cloud/storage/retry.py),
+  so each marker is deleted with `if_generation_match` its listed
+  generation: a retry never deletes an object written since. A retry whose
+  first attempt did delete finds the marker gone (404): that is done too.
+  """
+  from google.api_core import exceptions  # pylint: disable=g-import-not-at-top
   removed = []
   for uri in uris:
     if not uri.startswith('gs://'):
@@ -164,7 +174,10 @@ def remove_directory_markers(uris: Iterable[str], client=None) -> List[str]:
     bucket = client.bucket(bucket_name)
     for blob in client.list_blobs(bucket_name, prefix=prefix):
       if blob.name.endswith('/') and not blob.size:
-        bucket.delete_blob(blob.name)
+        try:
+          bucket.delete_blob(blob.name, if_generation_match=blob.generation)
+        except exceptions.NotFound:
+          pass
         removed.append(f'gs://{bucket_name}/{blob.name}')
   return removed
 

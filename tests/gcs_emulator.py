@@ -21,7 +21,9 @@
   https://cloud.google.com/storage/docs/request-preconditions), which the
   push lease relies on (components/serving_lock.py): uploads and deletes
   here check them, atomically with the write, and answer 412 Precondition
-  Failed on a mismatch, as Cloud Storage does.
+  Failed on a mismatch, as Cloud Storage does. And it tells a resumable
+  upload that has received nothing that it has one byte (see
+  `_patch_emulator_for_resumed_uploads`).
 
 Everything starts on 127.0.0.1 and stops with the context manager; nothing
 leaves the machine. `environment()` gives the variables for subprocesses.
@@ -39,7 +41,7 @@ import socketserver
 import ssl
 import tempfile
 import threading
-from typing import Dict, Iterator
+from typing import Callable, Dict, Iterator, Optional
 
 GCS_HOSTS = ('storage.googleapis.com', 'www.googleapis.com', 'oauth2.googleapis.com')
 
@@ -121,6 +123,25 @@ def _patch_emulator_for_preconditions() -> None:
   # The router's fallback for uploads posted without the /upload prefix.
   objects.insert = replaced[objects.insert]
   server._preconditions_patched = True  # pylint: disable=protected-access
+
+
+def _patch_emulator_for_resumed_uploads() -> None:
+  """A resumable upload's status, when no byte has arrived, has no Range
+  header (GCS docs, "Perform resumable uploads", checking the status); the
+  emulator answers `bytes=0-0` (one byte), so a client resuming after a
+  dropped connection (TF's `RequestUploadSessionStatus`) skips a byte."""
+  from gcp_storage_emulator.handlers import objects  # pylint: disable=g-import-not-at-top
+  if getattr(objects, '_resume_patched', False):
+    return
+  incomplete = objects._resumable_incomplete  # pylint: disable=protected-access
+
+  def incomplete_without_range_when_empty(response, storage, upload_id, fallback_end=0):
+    incomplete(response, storage, upload_id, fallback_end)
+    if not storage.get_resumable_byte_count(upload_id):
+      response._headers.pop('Range', None)  # pylint: disable=protected-access
+
+  objects._resumable_incomplete = incomplete_without_range_when_empty  # pylint: disable=protected-access
+  objects._resume_patched = True  # pylint: disable=protected-access
 
 
 def _write_certificates(directory: str, hosts=GCS_HOSTS):
@@ -289,16 +310,21 @@ class _ProxyServer(socketserver.ThreadingTCPServer):
 
 
 @contextlib.contextmanager
-def running(bucket: str) -> Iterator[Dict[str, str]]:
+def running(bucket: str, front: Optional[Callable[[int], int]] = None
+            ) -> Iterator[Dict[str, str]]:
   """The emulator (with `bucket`) and the proxy; yields their environment:
-  set it in this process with `applied(...)`, or pass it to subprocesses."""
+  set it in this process with `applied(...)`, or pass it to subprocesses.
+  `front`, given the emulator's port, returns the port every client is to
+  reach it at instead (tests/fault_proxy.py in between)."""
   from gcp_storage_emulator import server  # pylint: disable=g-import-not-at-top
   _patch_emulator_for_empty_uploads()
   _patch_emulator_for_preconditions()
+  _patch_emulator_for_resumed_uploads()
   emulator_port = free_port()
   emulator = server.create_server('127.0.0.1', emulator_port, in_memory=True,
                                   default_bucket=bucket)
   emulator.start()
+  emulator_port = front(emulator_port) if front else emulator_port
   with tempfile.TemporaryDirectory(prefix='gcs-proxy-') as directory:
     paths = _write_certificates(directory)
     proxy = _ProxyServer(('127.0.0.1', 0), _ProxyHandler)
