@@ -66,6 +66,9 @@ class PushRecord:
     code_fingerprint: Fingerprint of the project code that trained it.
     rollback_of: For a rollback: the version this one is a copy of (its
       other fields are that version's); None for a push.
+    rolled_back_from: For a rollback: the version served when it was made,
+      which it took out of service (the Pusher does not push that model
+      again, rolled_back_version); None for a push.
   """
   version: str
   pushed_at: str
@@ -79,6 +82,7 @@ class PushRecord:
   dataset_fingerprint: str = ''
   code_fingerprint: str = ''
   rollback_of: Optional[str] = None
+  rolled_back_from: Optional[str] = None
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -278,11 +282,38 @@ def for_push(evaluation: Optional[Dict[str, Any]], baseline: Optional[str],
 
 
 def for_rollback(original: Optional[PushRecord], rollback_of: str,
+                 rolled_back_from: Optional[str] = None,
                  pushed_at: Optional[str] = None) -> PushRecord:
-  """The record of a rollback to version `rollback_of`: its model, metrics,
-  run and fingerprints (`original`, its record; None: it has none), a new
-  push time, and no baseline (it beat nothing)."""
+  """The record of a rollback to version `rollback_of` from the served
+  version `rolled_back_from`: its model, metrics, run and fingerprints
+  (`original`, its record; None: it has none), a new push time, and no
+  baseline (it beat nothing)."""
   kept = original or PushRecord(version='', pushed_at='')
   return dataclasses.replace(kept, version='', pushed_at=pushed_at or utc_now(),
                              baseline_version=None, psnr_gain_db=None,
-                             rollback_of=rollback_of)
+                             rollback_of=rollback_of,
+                             rolled_back_from=rolled_back_from)
+
+
+def rolled_back_version(base_directory: str, model_path: str
+                        ) -> Optional[Tuple[str, str]]:
+  """(version, rollback) when the model at `model_path` has the files of a
+  version that a rollback took out of service; None otherwise.
+
+  A run after a rollback may bless that very model again (its Trainer from
+  cache, the same data and code): pushing it would undo the rollback without
+  a word, so the Pusher refuses it (`dae-pipeline rollback VERSION` serves it
+  again on purpose).
+  """
+  rollbacks = [(record.rolled_back_from, version)
+               for version, record in read_all(base_directory).items()
+               if record.rolled_back_from]
+  if not rollbacks:
+    return None
+  digest = serving_dir.directory_digest(model_path)
+  for rolled_back, rollback in sorted(rollbacks, key=lambda pair: int(pair[1])):
+    version_path = serving_dir.version_path(base_directory, rolled_back)
+    if serving_dir.is_complete(version_path) and (
+        serving_dir.directory_digest(version_path) == digest):
+      return rolled_back, rollback
+  return None

@@ -195,7 +195,8 @@ def rollback(base_directory: str, version: Optional[str] = None
       raise RollbackRefused(f'version {target} holds the model served now (as '
                             f'version {served}): nothing to roll back')
     record = push_records.for_rollback(
-        push_records.read(base_directory, target), rollback_of=target)
+        push_records.read(base_directory, target), rollback_of=target,
+        rolled_back_from=served)
     published = push_records.publish_with_record(target_path, base_directory,
                                                  record)
   return published.rstrip('/').rpartition('/')[2], target

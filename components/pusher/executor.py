@@ -119,6 +119,10 @@ class Executor(pusher_executor.Executor):
     model_path = self.GetModelPath(input_dict)
     base_directory = push_destination.filesystem.base_directory
     compared_with = _baseline_version(input_dict)
+    # Built before the lock (it reads the evaluation): the lock is held for
+    # the decision and the publish only.
+    record = self._push_record(input_dict, exec_properties, model_push,
+                               base_directory, compared_with)
     with serving_lock.hold(base_directory):
       # From here to the end of publish, no other pusher decides or writes.
       served = serving_dir.newest_complete_version(base_directory)
@@ -135,10 +139,13 @@ class Executor(pusher_executor.Executor):
         model_push.set_string_custom_property(ALREADY_SERVED_VERSION_KEY,
                                               served)
         return
+      # After the check above: a model rolled forward to on purpose is served.
+      rolled_back = push_records.rolled_back_version(base_directory, model_path)
+      if rolled_back:
+        self._MarkRolledBack(model_push, *rolled_back)
+        return
       serving_path = push_records.publish_with_record(
-          model_path, base_directory,
-          self._push_record(input_dict, exec_properties, model_push,
-                            base_directory))
+          model_path, base_directory, record)
     logging.info('Model pushed to %s', serving_path)
     serving_dir.copy_tree(model_path, model_push.uri)  # The archive copy in MLMD.
     self._MarkPushed(model_push, pushed_destination=serving_path,
@@ -157,16 +164,30 @@ class Executor(pusher_executor.Executor):
     model_push.set_string_custom_property(NOT_PUSHED_REASON_KEY, reason)
     model_push.set_string_custom_property(SERVED_CHANGED_TO_KEY, served)
 
+  def _MarkRolledBack(self, model_push: types.Artifact, version: str,
+                      rollback: str) -> None:
+    """Records (and logs) that the candidate is a model a rollback took out
+    of service."""
+    reason = (f'this model is version {version}, which the rollback published '
+              f'as version {rollback} took out of service; not pushed again '
+              f'(serve it on purpose with: dae-pipeline rollback {version})')
+    logging.warning('Not pushed: %s', reason)
+    self._MarkNotPushed(model_push)
+    model_push.set_string_custom_property(NOT_PUSHED_REASON_KEY, reason)
+
   def _push_record(self, input_dict: Dict[str, List[types.Artifact]],
                    exec_properties: Dict[str, Any],
-                   model_push: types.Artifact,
-                   base_directory: str) -> push_records.PushRecord:
-    """The record of this push (before publishing: bad input fails first)."""
+                   model_push: types.Artifact, base_directory: str,
+                   compared_with: Optional[str]) -> push_records.PushRecord:
+    """The record of this push (before publishing: bad input fails first);
+    its baseline is `compared_with` ('' for nothing served) when the Pusher
+    was given ServedModel's, else the version the blessing's baseline matches."""
     evaluation = input_dict.get(EVALUATION_KEY)
     run_id, orchestrator = push_records.run_identity(
         self._context.pipeline_run_id if self._context else None, model_push.uri)
     return push_records.for_push(
         report.read_evaluation(evaluation[0].uri) if evaluation else None,
+        (compared_with or None) if compared_with is not None else
         push_records.baseline_version(base_directory,
                                       _baseline_model_dir(input_dict)),
         run_id, orchestrator,

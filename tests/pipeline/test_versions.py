@@ -110,7 +110,7 @@ def _served_model(root, serving, name):
 
 
 def _push(root, serving, content, name, psnr, run_id='run-1', context=True,
-          pushed_uri=None, evaluation=True):
+          pushed_uri=None, evaluation=True, artifact=False):
   """One real Pusher execution of a blessed model, as a local run makes it:
   the blessing names ServedModel's copy of what is served as its baseline."""
   baseline = _served_model(root, serving, name)
@@ -136,7 +136,7 @@ def _push(root, serving, content, name, psnr, run_id='run-1', context=True,
       'push_destination': proto_utils.proto_to_json(destination),
       push_records.DATASET_FINGERPRINT_KEY: DATA_FINGERPRINT,
       push_records.MODEL_CODE_FINGERPRINT_KEY: CODE_FINGERPRINT})
-  return pushed.get_string_custom_property('pushed_version')
+  return pushed if artifact else pushed.get_string_custom_property('pushed_version')
 
 
 def _hand_push(serving, version, content):
@@ -388,3 +388,24 @@ def test_records_of_versions_long_gone_are_removed_by_the_next_push(tmp_path):
     push_records.write(serving, push_records.PushRecord(version, push_records.utc_now()))
   version = _push(str(tmp_path), serving, b'model', 'a', psnr=20.0)
   assert sorted(push_records.read_all(serving)) == sorted([young, version])
+
+
+def test_the_model_a_rollback_took_out_of_service_is_not_pushed_again(tmp_path, capsys):
+  # A run after the rollback blesses the rolled-away model again (its Trainer
+  # from cache): pushing it would undo the rollback without a word.
+  root, serving = str(tmp_path), str(tmp_path / 'serving')
+  first = _push(root, serving, b'first', 'a', psnr=20.0)
+  second = _push(root, serving, b'second', 'b', psnr=22.0)
+  assert _cli(capsys, 'rollback', '--serving-dir', serving)[0] == 0
+  rollback = serving_dir.newest_complete_version(serving)
+  assert push_records.read(serving, rollback).rolled_back_from == second
+  again = _push(root, serving, b'second', 'again', psnr=22.0, artifact=True)
+  assert again.get_int_custom_property('pushed') == 0
+  assert again.get_string_custom_property(pusher_executor.NOT_PUSHED_REASON_KEY) == (
+      f'this model is version {second}, which the rollback published as version '
+      f'{rollback} took out of service; not pushed again (serve it on purpose '
+      f'with: dae-pipeline rollback {second})')
+  assert serving_dir.newest_complete_version(serving) == rollback
+  # A new model is pushed as ever, and rolling forward on purpose works.
+  assert _push(root, serving, b'third', 'c', psnr=23.0)
+  assert _cli(capsys, 'rollback', second, '--serving-dir', serving)[0] == 0
