@@ -18,6 +18,7 @@ import base64
 import os
 from typing import Dict, List, Optional
 
+from absl import logging as absl_logging
 import jinja2
 import markupsafe
 
@@ -159,8 +160,19 @@ def _history(serving_dir: Optional[str]) -> Optional[markupsafe.Markup]:
     # Checked without TensorFlow's filesystems (whose import takes seconds):
     # a page of a run on a local disk without records stays quick.
     return None
+  # The records are read through TensorFlow's filesystems (buckets too):
+  # its start-up noise is filtered as for the other follow-up commands.
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  console.configure(console.NORMAL)
   from pipeline import versions  # pylint: disable=g-import-not-at-top
-  chart = versions.psnr_chart_svg(versions.list_versions(serving_dir))
+  try:
+    chart = versions.psnr_chart_svg(versions.list_versions(serving_dir))
+  except Exception as error:  # pylint: disable=broad-except
+    # The chart is an extra: a serving dir that cannot be read (a bucket
+    # without credentials) leaves it out, not the page.
+    absl_logging.warning('No version history on the report page: %s cannot be '
+                         'read (%s)', serving_dir, error)
+    return None
   # Built from numbers and escaped titles: safe to embed as markup.
   return markupsafe.Markup(chart) if chart else None
 

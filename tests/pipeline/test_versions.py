@@ -361,6 +361,18 @@ def test_the_chart_marks_rollbacks_and_the_served_version(tmp_path):
   assert report_page._history(str(tmp_path / 'no-records')) is None  # pylint: disable=protected-access
 
 
+def test_a_serving_dir_that_cannot_be_read_leaves_the_chart_out_not_the_page(
+    tmp_path, monkeypatch):
+  serving = str(tmp_path / 'serving')
+  _push(str(tmp_path), serving, b'first', 'a', psnr=20.0)
+
+  def unreadable(base_directory):
+    raise PermissionError(f'{base_directory}: 403 Forbidden')
+
+  monkeypatch.setattr(versions, 'list_versions', unreadable)
+  assert report_page._history(serving) is None  # pylint: disable=protected-access
+
+
 def test_the_report_page_keeps_one_name_for_the_records_directory():
   assert report_page.RECORDS_DIRNAME == push_records.RECORDS_DIRNAME
 
