@@ -198,7 +198,10 @@ def publish_with_record(model_path: str, base_directory: str,
     return serving_dir.publish(model_path, base_directory, before_copy=write_record)
   except BaseException:
     for version in written:
-      remove(base_directory, version)
+      # An interruption after the version became complete keeps its record.
+      if not serving_dir.is_complete(
+          serving_dir.version_path(base_directory, version)):
+        remove(base_directory, version)
     raise
 
 

@@ -78,13 +78,17 @@ def _write_canaries(examples: types.Artifact, split: str, count: int,
 
 def _probe_environment() -> Dict[str, str]:
   """This process's environment, with the project importable in the probe
-  (wherever it runs from) and TensorFlow's C++ info logs off."""
+  (wherever it runs from), TensorFlow's C++ info logs off, and no GPU: in a
+  local run the Trainer's and Evaluator's TensorFlow in this process may hold
+  nearly all GPU memory (TensorFlow's default), where the probe could not
+  start; a few canaries need none."""
   root = os.path.dirname(os.path.dirname(os.path.abspath(components.__file__)))
   environment = dict(os.environ)
   environment['PYTHONPATH'] = os.pathsep.join(
       [root] + [path for path in environment.get('PYTHONPATH', '').split(
           os.pathsep) if path])
   environment.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  environment.setdefault('CUDA_VISIBLE_DEVICES', '-1')
   return environment
 
 
