@@ -398,6 +398,7 @@ def _models(config) -> int:
 
 
 def _rollback(args, config) -> int:
+  from components import serving_lock  # pylint: disable=g-import-not-at-top
   from pipeline import versions  # pylint: disable=g-import-not-at-top
   try:
     new_version, target = versions.rollback(config.serving_dir, args.version)
@@ -405,6 +406,9 @@ def _rollback(args, config) -> int:
     print(f'dae-pipeline: rollback refused in {config.serving_dir}: {error}',
           file=sys.stderr)
     return EXIT_INVALID_CONFIG
+  except serving_lock.ServingDirBusy as error:  # A push in progress.
+    print(f'dae-pipeline: rollback: {error}', file=sys.stderr)
+    return EXIT_BUSY
   print(f'rolled back {config.serving_dir} to version {target}: served now '
         f'as version {new_version}')
   return 0

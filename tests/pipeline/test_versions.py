@@ -21,6 +21,7 @@ from tfx.utils import proto_utils
 
 from components import push_records
 from components import serving_dir
+from components import serving_lock
 from components.pusher import executor as pusher_executor
 from components.served_model import executor as served_model_executor
 from pipeline import cli
@@ -421,3 +422,27 @@ def test_the_model_a_rollback_took_out_of_service_is_not_pushed_again(tmp_path, 
   # A new model is pushed as ever, and rolling forward on purpose works.
   assert _push(root, serving, b'third', 'c', psnr=23.0)
   assert _cli(capsys, 'rollback', second, '--serving-dir', serving)[0] == 0
+
+
+def test_a_rollback_during_a_push_waits_then_says_who_pushes(tmp_path, capsys,
+                                                             monkeypatch):
+  serving = str(tmp_path / 'serving')
+  _push(str(tmp_path), serving, b'first', 'a', psnr=20.0)
+  _push(str(tmp_path), serving, b'second', 'b', psnr=22.0)
+  monkeypatch.setattr(serving_lock, 'WAIT_S', 0.5)
+  script = ('import sys, time; from components import serving_lock\n'
+            'with serving_lock.hold(sys.argv[1]):\n print("held", flush=True); '
+            'time.sleep(30)')
+  holder = subprocess.Popen([sys.executable, '-c', script, serving],
+                            stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    status, _, err = _cli(capsys, 'rollback', '--serving-dir', serving)
+  finally:
+    holder.kill()
+    holder.wait()
+  assert status == cli.EXIT_BUSY
+  assert err.splitlines()[-1].startswith(
+      f'dae-pipeline: rollback: serving dir {serving} is being pushed to by pid '
+      f'{holder.pid}'), err
+  assert len(serving_dir.versions(serving)) == 2
