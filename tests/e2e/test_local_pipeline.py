@@ -289,6 +289,46 @@ def test_a_lost_serving_dir_gets_the_blessed_model_again_and_only_then(runs, tmp
     os.rename(moved, config.serving_dir)
 
 
+def test_after_a_bad_push_and_a_rollback_the_next_run_is_compared_with_the_rolled_back_model(
+    runs, tmp_path, capsys):
+  config = pipeline_config.with_overrides(
+      runs['config'], {'serving_dir': str(tmp_path / 'serving')})
+  [good] = runs['served_after_first']
+  shutil.copytree(os.path.join(runs['config'].serving_dir, good),
+                  os.path.join(config.serving_dir, good))
+  # A bad push by hand: another model (the same one with a file more).
+  bad = str(int(good) + 1)
+  shutil.copytree(os.path.join(config.serving_dir, good),
+                  os.path.join(config.serving_dir, bad))
+  with open(os.path.join(config.serving_dir, bad, 'bad.txt'), 'w') as extra:
+    extra.write('a change')
+  capsys.readouterr()
+  assert cli.main(['rollback', '--serving-dir', config.serving_dir]) == 0
+  rollback = _versions(config)[-1]
+  assert capsys.readouterr().out.strip() == (
+      f'rolled back {config.serving_dir} to version {good}: served now as version '
+      f'{rollback}')
+  records = local_runner.run(config)
+  states = _states(records)
+  assert states['Trainer'] == 'CACHED'
+  assert states['ServedModel'] == states['Evaluator'] == 'COMPLETE'
+  store = run_summary.open_store(config.resolved_metadata_path)
+  [served] = store.get_artifacts_by_uri(_uri(records, 'ServedModel', 'model'))
+  assert served.custom_properties['served_version'].string_value == rollback
+  # The candidate is the rolled-back model itself: already served, not pushed.
+  [pushed] = store.get_artifacts_by_uri(_uri(records, 'Pusher', 'pushed_model'))
+  assert pushed.custom_properties['pushed'].int_value == 0
+  assert pushed.custom_properties['already_served_version'].string_value == rollback
+  assert _versions(config) == [good, bad, rollback]
+  # Done when: models lists the three versions, the rollback served.
+  assert cli.main(['models', '--serving-dir', config.serving_dir]) == 0
+  rows = [line for line in capsys.readouterr().out.splitlines()
+          if line[3:13].isdigit()]
+  assert [(row[:1], row[3:13]) for row in rows] == [
+      ('*', rollback), (' ', bad), (' ', good)], rows
+  assert f'rollback of {good}' in rows[0]
+
+
 def test_threshold_out_of_reach_keeps_the_serving_dir(runs):
   config = pipeline_config.with_overrides(runs['config'],
                                           {'thresholds.min_psnr_db': 99.0})
