@@ -240,21 +240,6 @@ def run_identity(pipeline_run_id: Optional[str], pushed_model_uri: str
   return (parts[-4] if len(parts) >= 5 else ''), KUBEFLOW
 
 
-def baseline_version(base_directory: str,
-                     baseline_model_dir: Optional[str]) -> Optional[str]:
-  """The complete version whose files equal `baseline_model_dir` (the
-  Evaluator's baseline: ServedModel's copy of what was served), newest
-  first; None without a baseline or a match."""
-  if not baseline_model_dir or not serving_dir.is_complete(baseline_model_dir):
-    return None
-  digest = serving_dir.directory_digest(baseline_model_dir)
-  for version in reversed(serving_dir.complete_versions(base_directory)):
-    if serving_dir.directory_digest(
-        serving_dir.version_path(base_directory, version)) == digest:
-      return version
-  return None
-
-
 def for_push(evaluation: Optional[Dict[str, Any]], baseline: Optional[str],
              run_id: str, orchestrator: str,
              dataset_fingerprint: str = '', code_fingerprint: str = '',
@@ -263,7 +248,7 @@ def for_push(evaluation: Optional[Dict[str, Any]], baseline: Optional[str],
 
   Args:
     evaluation: The Evaluator's metrics (read_evaluation), None if unknown.
-    baseline: The served version the model beat (baseline_version).
+    baseline: The served version the model beat (None: nothing was served).
     run_id: See run_identity.
     orchestrator: See run_identity.
     dataset_fingerprint: Of the data source.

@@ -40,7 +40,6 @@ from typing import Any, Dict, List, Optional
 
 from absl import logging
 from tfx import types
-from tfx.components.evaluator import constants as evaluator_constants
 from tfx.components.pusher import executor as pusher_executor
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
@@ -122,7 +121,7 @@ class Executor(pusher_executor.Executor):
     # Built before the lock (it reads the evaluation): the lock is held for
     # the decision and the publish only.
     record = self._push_record(input_dict, exec_properties, model_push,
-                               base_directory, compared_with)
+                               compared_with)
     with serving_lock.hold(base_directory):
       # From here to the end of publish, no other pusher decides or writes.
       served = serving_dir.newest_complete_version(base_directory)
@@ -177,33 +176,20 @@ class Executor(pusher_executor.Executor):
 
   def _push_record(self, input_dict: Dict[str, List[types.Artifact]],
                    exec_properties: Dict[str, Any],
-                   model_push: types.Artifact, base_directory: str,
+                   model_push: types.Artifact,
                    compared_with: Optional[str]) -> push_records.PushRecord:
     """The record of this push (before publishing: bad input fails first);
-    its baseline is `compared_with` ('' for nothing served) when the Pusher
-    was given ServedModel's, else the version the blessing's baseline matches."""
+    its baseline is `compared_with`, the version ServedModel copied (none
+    for '' or a Pusher given no baseline)."""
     evaluation = input_dict.get(EVALUATION_KEY)
     run_id, orchestrator = push_records.run_identity(
         self._context.pipeline_run_id if self._context else None, model_push.uri)
     return push_records.for_push(
         report.read_evaluation(evaluation[0].uri) if evaluation else None,
-        (compared_with or None) if compared_with is not None else
-        push_records.baseline_version(base_directory,
-                                      _baseline_model_dir(input_dict)),
+        compared_with or None,
         run_id, orchestrator,
         dataset_fingerprint=exec_properties.get(
             push_records.DATASET_FINGERPRINT_KEY, ''),
         code_fingerprint=exec_properties.get(
             push_records.MODEL_CODE_FINGERPRINT_KEY, ''))
 
-
-def _baseline_model_dir(input_dict: Dict[str, List[types.Artifact]]
-                        ) -> Optional[str]:
-  """The SavedModel the Evaluator compared with: the blessing names its
-  Model artifact (tfx/components/evaluator/executor.py records
-  `baseline_model`, the URI); None without a baseline."""
-  blessings = input_dict.get(standard_component_specs.MODEL_BLESSING_KEY)
-  key = evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY
-  if not blessings or not blessings[0].has_custom_property(key):
-    return None
-  return path_utils.serving_model_path(blessings[0].get_string_custom_property(key))

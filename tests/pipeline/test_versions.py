@@ -113,7 +113,8 @@ def _served_model(root, serving, name):
 def _push(root, serving, content, name, psnr, run_id='run-1', context=True,
           pushed_uri=None, evaluation=True, artifact=False):
   """One real Pusher execution of a blessed model, as a local run makes it:
-  the blessing names ServedModel's copy of what is served as its baseline."""
+  the blessing names ServedModel's copy of what is served as its baseline,
+  which the Pusher takes as baseline_model."""
   baseline = _served_model(root, serving, name)
   blessing = standard_artifacts.ModelBlessing()
   blessing.uri = f'{root}/{name}/blessing'
@@ -124,7 +125,7 @@ def _push(root, serving, content, name, psnr, run_id='run-1', context=True,
   pushed = standard_artifacts.PushedModel()
   pushed.uri = pushed_uri or f'{root}/{name}/pushed'
   inputs = {'model': [_model(f'{root}/{name}/model', content)],
-            'model_blessing': [blessing]}
+            'model_blessing': [blessing], 'baseline_model': [baseline]}
   if evaluation:
     inputs['evaluation'] = [_evaluation(
         f'{root}/{name}/evaluation', psnr,
