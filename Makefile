@@ -64,15 +64,17 @@ test: setup
 test-fast:
 	$(MAKE) test PYTEST_ARGS='-m "not e2e and not kfp"'
 
+# For the stack's one target, whatever host resolves it: Python 3.13 on
+# x86-64 Linux with glibc >= 2.39 (scripts/setup.sh, the Dockerfile).
+LOCK_TARGET := --python-version 3.13 --python-platform x86_64-manylinux_2_39
+
 lock:
-	uv pip compile requirements.in -o requirements.lock --generate-hashes \
-	  --python $(VENV)/bin/python --quiet
+	uv pip compile requirements.in -o requirements.lock --generate-hashes $(LOCK_TARGET) --quiet
 	$(MAKE) lock-gpu
 
 # The GPU image's lock: requirements.lock's pins plus TensorFlow's CUDA wheels.
 lock-gpu:
-	uv pip compile requirements-gpu.in -o requirements-gpu.lock --generate-hashes \
-	  --python $(VENV)/bin/python --quiet
+	uv pip compile requirements-gpu.in -o requirements-gpu.lock --generate-hashes $(LOCK_TARGET) --quiet
 
 compile: setup
 	$(VENV)/bin/dae-pipeline compile --target kubeflow --output build/pipeline.json --image $(IMAGE) $(RUN_ARGS)

@@ -31,9 +31,13 @@ _COMPONENT_LINE = re.compile(r'^Component \S+ is (running|finished)\.')
 _MAX_LINE_CHARS = 300
 # Warnings written on every local run about what a run does not need:
 # LocalDagRunner resolves inputs without property predicates; Beam's TFRecord
-# reader checks CRCs with crcmod's C extension (~100 MB/s), not python-snappy's.
+# reader checks CRCs with crcmod's C extension, not python-snappy's; ML Metadata
+# 1.21 has no ZetaSQL, so TFX filters each of its context queries in Python
+# (tfx/orchestration/portable/mlmd/execution_lib.py), same result.
 _HARMLESS_WARNINGS = (
     'ArtifactQuery.property_predicate is not supported.',
+    'Fallback to non-ZetaSQL contexts execution query due to: filter_query is '
+    'not supported - ZetaSQL dependency removed',
     "Couldn't find python-snappy so the implementation of "
     '_TFRecordUtil._masked_crc32c is not as fast as it could be.')
 # The logger of Beam's python-snappy warning (it is not absl's).

@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
-# Creates .venv from requirements.lock with Python 3.10 (the TFX 1.16 stack
-# needs Python < 3.11), then installs this project into it (editable).
-# Idempotent: `make setup` calls it only when the lock file or pyproject.toml
-# changed since the last successful run.
+# Creates .venv from requirements.lock, then installs this project into it
+# (editable). Idempotent: `make setup` calls it only when the lock file,
+# pyproject.toml or this script changed since the last successful run.
+#
+# The stack (TFX 1.21) needs glibc >= 2.39 and Python 3.13:
+# - a host that has both (Debian 13, Ubuntu 24.04 with uv's Python 3.13, ...)
+#   gets a plain .venv;
+# - an older Linux host, as root, gets a Debian 13 root made once by
+#   scripts/debian-root.sh: the environment is built inside it
+#   (.venv-debian13), and .venv/bin holds a wrapper per command that runs it
+#   there, so `.venv/bin/python`, `.venv/bin/dae-pipeline`, ... work from the
+#   host shell as on any other host;
+# - anywhere else, one line says what is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=${VENV:-.venv}
+VENV=.venv
+ROOT_VENV=.venv-debian13
 LOCK=requirements.lock
+PYTHON_VERSION=3.13
+MIN_GLIBC=2.39
 
 die() { echo "setup: error: $*" >&2; exit 1; }
 
@@ -17,8 +29,8 @@ if [ -z "${SSL_CERT_FILE:-}" ] && [ -z "${UV_NATIVE_TLS:-}" ]; then
   export UV_NATIVE_TLS=1
 fi
 
-# 1. uv resolves and installs the stack in seconds (pip backtracks for minutes).
-if ! command -v uv >/dev/null 2>&1; then
+ensure_uv() {
+  command -v uv >/dev/null 2>&1 && return 0
   echo "setup: uv not found; installing it with pip" >&2
   # --user first; a PEP 668 system Python refuses that unless told that a
   # user-site install is meant (it touches ~/.local only).
@@ -28,52 +40,107 @@ if ! command -v uv >/dev/null 2>&1; then
     || die "uv is missing and 'python3 -m pip install uv' failed; install uv (https://docs.astral.sh/uv/)"
   export PATH="$HOME/.local/bin:$PATH"
   command -v uv >/dev/null 2>&1 || die "uv was installed but is not on PATH"
-fi
+}
 
-# 2. Find Python 3.10: $PYTHON, pyenv, python3.10 on PATH, or uv's own.
-is_py310() { [ -n "$1" ] && [ -x "$1" ] && "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; }
+glibc_version() { getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}'; }
+
+glibc_fits() {
+  local have
+  have=$(glibc_version)
+  [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$MIN_GLIBC" "$have" | sort -V | head -n 1)" = "$MIN_GLIBC" ]
+}
+
+is_wanted_python() {
+  [ -n "$1" ] && [ -x "$1" ] && [ "$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$PYTHON_VERSION" ]
+}
+
+# Python 3.13: $PYTHON, python3.13 or python3 on PATH, or uv's own.
 find_python() {
   local candidate
   if [ -n "${PYTHON:-}" ]; then
-    is_py310 "$PYTHON" && { echo "$PYTHON"; return; }
-    die "PYTHON=$PYTHON is not a Python 3.10 interpreter"
+    is_wanted_python "$PYTHON" && { echo "$PYTHON"; return 0; }
+    die "PYTHON=$PYTHON is not a Python $PYTHON_VERSION interpreter"
   fi
-  if command -v pyenv >/dev/null 2>&1; then
-    for version in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.10\.[0-9]+$' | sort -t. -k3 -n -r); do
-      candidate="$(pyenv prefix "$version")/bin/python3.10"
-      is_py310 "$candidate" && { echo "$candidate"; return; }
-    done
-  fi
-  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10.*/bin/python3.10; do
-    is_py310 "$candidate" && { echo "$candidate"; return; }
+  for candidate in "$(command -v "python$PYTHON_VERSION" || true)" "$(command -v python3 || true)" \
+                   "$(uv python find "$PYTHON_VERSION" 2>/dev/null || true)"; do
+    is_wanted_python "$candidate" && { echo "$candidate"; return 0; }
   done
-  candidate=$(command -v python3.10 || true)
-  is_py310 "$candidate" && { echo "$candidate"; return; }
-  candidate=$(uv python find 3.10 2>/dev/null || true)
-  is_py310 "$candidate" && { echo "$candidate"; return; }
-  die "no Python 3.10 found (TFX 1.16 needs Python 3.10). Install it (pyenv install 3.10.13, or 'uv python install 3.10'), or point PYTHON=/path/to/python3.10"
+  return 1
 }
-PY=$(find_python)
-echo "setup: using $PY ($("$PY" --version 2>&1))" >&2
 
-# 3. The virtual environment, with pip inside: TFX packages module files with
-#    `python -m pip`.
-if [ -x "$VENV/bin/python" ] && ! is_py310 "$VENV/bin/python"; then
-  echo "setup: $VENV is not Python 3.10; recreating it" >&2
+# The locked stack into $1 with $2, then this project without dependencies.
+# --compile-bytecode: uv, unlike pip, writes no .pyc files by default
+# (docs.astral.sh/uv/reference/cli/#uv-pip-sync--compile-bytecode), and with
+# PYTHONDONTWRITEBYTECODE set (as in this project's image and CI) Python never
+# caches them either: every process would compile the tens of thousands of
+# TF/TFX/Beam sources it imports (docs/benchmarks.md has the import times).
+install_venv() {
+  local venv=$1 python=$2
+  if [ -x "$venv/bin/python" ] && ! is_wanted_python "$venv/bin/python"; then
+    echo "setup: $venv is not Python $PYTHON_VERSION; recreating it" >&2
+    # Its contents: inside the Debian root the folder is a mount point.
+    find "$venv" -mindepth 1 -delete
+  fi
+  # --seed: pip inside, since TFX packages module files with `python -m pip`.
+  [ -x "$venv/bin/python" ] || uv venv --seed --python "$python" "$venv" >&2
+  uv pip sync --python "$venv/bin/python" --compile-bytecode "$LOCK" >&2
+  uv pip install --python "$venv/bin/python" --no-deps -e . >&2
+  "$venv/bin/python" -m pip --version >/dev/null || die "pip is missing from $venv"
+  "$venv/bin/dae-pipeline" --help >/dev/null || die "the dae-pipeline command does not start"
+}
+
+# .venv/bin on the host: one wrapper per command of the root's environment.
+write_wrappers() {
+  local repo name
+  repo=$(pwd -P)
   rm -rf "$VENV"
-fi
-[ -x "$VENV/bin/python" ] || uv venv --seed --python "$PY" "$VENV" >&2
+  mkdir -p "$VENV/bin"
+  for name in $(ls "$ROOT_VENV/bin"); do
+    # activate scripts are sourced, not run: they have no use on the host.
+    case "$name" in activate*|deactivate*) continue;; esac
+    [ -x "$ROOT_VENV/bin/$name" ] || continue
+    cat > "$VENV/bin/$name" <<EOF
+#!/bin/sh
+# Runs .venv/bin/$name inside the Debian 13 root (scripts/debian-root.sh;
+# docs/development.md). Made by scripts/setup.sh.
+exec "$repo/scripts/debian-root.sh" run "$repo/$VENV/bin/$name" "\$@"
+EOF
+    chmod +x "$VENV/bin/$name"
+  done
+  echo "debian13-root" > "$VENV/.kind"
+}
 
-# 4. Exactly the locked stack, then this project without dependencies.
-#    --compile-bytecode: uv, unlike pip, writes no .pyc files by default
-#    (docs.astral.sh/uv/reference/cli/#uv-pip-sync--compile-bytecode), and
-#    with PYTHONDONTWRITEBYTECODE set (as in this project's image and CI)
-#    Python never caches them either: every process then compiles the ~24,000
-#    source files of TF/TFX/Beam it imports. Measured on the 2-core dev machine:
-#    `import tfx.v1` 61 s without, 17 s with (~55 s once, here).
-uv pip sync --python "$VENV/bin/python" --compile-bytecode "$LOCK" >&2
-uv pip install --python "$VENV/bin/python" --no-deps -e . >&2
-"$VENV/bin/python" -m pip --version >/dev/null || die "pip is missing from $VENV"
-"$VENV/bin/dae-pipeline" --help >/dev/null || die "the dae-pipeline command does not start"
+native_setup() {
+  local python
+  python=$(find_python) || die "no Python $PYTHON_VERSION found. Install it ('uv python install $PYTHON_VERSION', or your distribution's python$PYTHON_VERSION), or point PYTHON=/path/to/python$PYTHON_VERSION"
+  echo "setup: using $python ($("$python" --version 2>&1)), glibc $(glibc_version)" >&2
+  [ -f "$VENV/.kind" ] && rm -rf "$VENV"  # wrappers from a Debian-root setup
+  install_venv "$VENV" "$python"
+}
+
+root_setup() {
+  echo "setup: this host has glibc $(glibc_version) (the stack needs >= $MIN_GLIBC): using a Debian 13 root" >&2
+  bash scripts/debian-root.sh build
+  mkdir -p "$ROOT_VENV" "$VENV"
+  # Inside the root, $ROOT_VENV is bound over .venv: the environment is built
+  # at the path the host's wrappers name.
+  bash scripts/debian-root.sh run env DAE_SETUP_INSIDE_ROOT=1 bash scripts/setup.sh
+  write_wrappers
+}
+
+ensure_uv
+if [ "${DAE_SETUP_INSIDE_ROOT:-}" = 1 ]; then
+  # uv's cache (the host's, bound in) is on another mount: copy, don't link.
+  export UV_LINK_MODE=${UV_LINK_MODE:-copy}
+  install_venv "$VENV" "/usr/bin/python$PYTHON_VERSION"
+  exit 0
+fi
+if glibc_fits && find_python >/dev/null; then
+  native_setup
+elif [ "$(uname -s)" = Linux ] && [ "$(id -u)" -eq 0 ]; then
+  root_setup
+else
+  die "this host has $(uname -s) glibc $(glibc_version || true) and no Python $PYTHON_VERSION with glibc >= $MIN_GLIBC; as root on Linux, setup builds a Debian 13 root; elsewhere use the container image (make image; docs/development.md)"
+fi
 touch "$VENV/.setup-done"
 echo "setup: $VENV is ready" >&2

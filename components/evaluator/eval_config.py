@@ -9,7 +9,7 @@ examples' DatasetInfo knows those.
 import json
 from typing import Any, List, Optional
 
-import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.proto import config_pb2
 
 from components import dataset_info as dataset_info_lib
 from components import features
@@ -20,36 +20,37 @@ LABEL_KEY = features.CLEAN  # The clean image: what the model must reconstruct.
 SLICE_FEATURE = features.LABEL  # The class: metrics are also reported per class.
 
 
-OVERALL = tfma.SlicingSpec()
-PER_CLASS = tfma.SlicingSpec(feature_keys=[SLICE_FEATURE])
+OVERALL = config_pb2.SlicingSpec()
+PER_CLASS = config_pb2.SlicingSpec(feature_keys=[SLICE_FEATURE])
 
 
-def _gated(slicing_spec: tfma.SlicingSpec, **threshold) -> tfma.PerSliceMetricThreshold:
+def _gated(slicing_spec: config_pb2.SlicingSpec,
+           **threshold) -> config_pb2.PerSliceMetricThreshold:
   """A threshold on the slices of one spec only.
 
   TFMA (0.47, `evaluators/metrics_validator.py`) applies a MetricConfig's
   plain `threshold` to *every* slice computed, the per-class ones included;
   per-slice thresholds say which slices each bound is for.
   """
-  return tfma.PerSliceMetricThreshold(
-      slicing_specs=[slicing_spec], threshold=tfma.MetricThreshold(**threshold))
+  return config_pb2.PerSliceMetricThreshold(
+      slicing_specs=[slicing_spec], threshold=config_pb2.MetricThreshold(**threshold))
 
 
 def _metric(class_name: str,
-            *gates: tfma.PerSliceMetricThreshold) -> tfma.MetricConfig:
+            *gates: config_pb2.PerSliceMetricThreshold) -> config_pb2.MetricConfig:
   """A metric of `metrics` with its gates (its image shape: for_dataset)."""
-  return tfma.MetricConfig(
+  return config_pb2.MetricConfig(
       class_name=class_name, module=metrics.METRICS_MODULE,
       per_slice_thresholds=gates)
 
 
-def _no_drop_below_baseline(max_drop_db: float) -> tfma.GenericChangeThreshold:
-  return tfma.GenericChangeThreshold(
-      direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+def _no_drop_below_baseline(max_drop_db: float) -> config_pb2.GenericChangeThreshold:
+  return config_pb2.GenericChangeThreshold(
+      direction=config_pb2.MetricDirection.HIGHER_IS_BETTER,
       absolute={'value': -max_drop_db})
 
 
-def make_eval_config(thresholds: Any) -> tfma.EvalConfig:
+def make_eval_config(thresholds: Any) -> config_pb2.EvalConfig:
   """Overall and per-class MSE, PSNR, mean-image PSNR and SSIM, and the gate.
 
   The candidate is blessed only if, over the whole test split, its PSNR and
@@ -67,36 +68,36 @@ def make_eval_config(thresholds: Any) -> tfma.EvalConfig:
   """
   psnr_gates = [_gated(
       OVERALL,
-      value_threshold=tfma.GenericValueThreshold(
+      value_threshold=config_pb2.GenericValueThreshold(
           lower_bound={'value': thresholds.min_psnr_db}),
       change_threshold=_no_drop_below_baseline(thresholds.max_psnr_drop_db))]
   if thresholds.max_class_psnr_drop_db is not None:
     psnr_gates.append(_gated(PER_CLASS, change_threshold=_no_drop_below_baseline(
         thresholds.max_class_psnr_drop_db)))
-  mse_gate = _gated(OVERALL, value_threshold=tfma.GenericValueThreshold(
+  mse_gate = _gated(OVERALL, value_threshold=config_pb2.GenericValueThreshold(
       upper_bound={'value': thresholds.max_mse}))
-  return tfma.EvalConfig(
-      model_specs=[tfma.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
+  return config_pb2.EvalConfig(
+      model_specs=[config_pb2.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
                                   label_key=LABEL_KEY,
                                   prediction_key=export.OUTPUT_KEY)],
       slicing_specs=[OVERALL, PER_CLASS],
-      metrics_specs=[tfma.MetricsSpec(metrics=[
+      metrics_specs=[config_pb2.MetricsSpec(metrics=[
           _metric('PSNR', *psnr_gates),
           _metric('MSE', mse_gate),
           _metric('MeanImagePSNR'),
           _metric('SSIM'),
       ])],
-      options=tfma.Options(include_default_metrics={'value': False}))
+      options=config_pb2.Options(include_default_metrics={'value': False}))
 
 
-def for_dataset(eval_config: tfma.EvalConfig,
-                info: dataset_info_lib.DatasetInfo) -> tfma.EvalConfig:
+def for_dataset(eval_config: config_pb2.EvalConfig,
+                info: dataset_info_lib.DatasetInfo) -> config_pb2.EvalConfig:
   """The EvalConfig completed for the examples of a dataset (a copy).
 
   Every metric is told the images' shape (see metrics._as_images); a dataset
   without labels has no per-class slices, nor gates on them.
   """
-  completed = tfma.EvalConfig()
+  completed = config_pb2.EvalConfig()
   completed.CopyFrom(eval_config)
   if not info.labeled:
     _drop_slicing(completed, PER_CLASS)
@@ -108,8 +109,8 @@ def for_dataset(eval_config: tfma.EvalConfig,
   return completed
 
 
-def _drop_slicing(eval_config: tfma.EvalConfig,
-                  slicing_spec: tfma.SlicingSpec) -> None:
+def _drop_slicing(eval_config: config_pb2.EvalConfig,
+                  slicing_spec: config_pb2.SlicingSpec) -> None:
   """Removes a slicing spec, and every gate on its slices, in place."""
   kept = [spec for spec in eval_config.slicing_specs if spec != slicing_spec]
   del eval_config.slicing_specs[:]

@@ -21,7 +21,7 @@ from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import standard_component_specs
 from tfx.utils import path_utils
 from tfx.utils import proto_utils
-import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.proto import config_pb2
 
 from components import dataset_info
 from components import progress
@@ -103,7 +103,7 @@ def eval_config_for_examples(eval_config_json: str,
   Raises:
     MissingDatasetInfo: the examples carry no DatasetInfo.
   """
-  eval_config = proto_utils.json_to_proto(eval_config_json, tfma.EvalConfig())
+  eval_config = proto_utils.json_to_proto(eval_config_json, config_pb2.EvalConfig())
   info = dataset_info.recorded(examples[0])
   return proto_utils.proto_to_json(eval_config_lib.for_dataset(eval_config, info))
 
