@@ -10,15 +10,16 @@
 # requirements-gpu.lock (the same packages plus TensorFlow's CUDA 12 wheels,
 # tensorflow[and-cuda] at the locked TensorFlow version; the node supplies the
 # NVIDIA driver through the device plugin).
-ARG BEAM_VERSION=2.59.0
+ARG BEAM_VERSION=2.78.0
 
 # Dataflow starts workers with /opt/apache/beam/boot, which must be the
 # image's ENTRYPOINT (cloud.google.com/dataflow/docs/guides/build-container-image;
 # beam.apache.org "Modify an existing container image"): copied from Beam's
 # SDK image of the locked Beam and Python versions.
-FROM apache/beam_python3.10_sdk:${BEAM_VERSION} AS beam
+FROM apache/beam_python3.13_sdk:${BEAM_VERSION} AS beam
 
-FROM python:3.10.13-slim-bookworm
+# Debian 13: TFX 1.21's TFDV and ML Metadata wheels need glibc >= 2.39.
+FROM python:3.13-slim-trixie
 ARG LOCK=requirements.lock
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

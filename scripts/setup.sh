@@ -98,7 +98,8 @@ write_wrappers() {
   for name in $(ls "$ROOT_VENV/bin"); do
     # activate scripts are sourced, not run: they have no use on the host.
     case "$name" in activate*|deactivate*) continue;; esac
-    [ -x "$ROOT_VENV/bin/$name" ] || continue
+    # python links to the root's interpreter, absent on the host.
+    [ -x "$ROOT_VENV/bin/$name" ] || [ -L "$ROOT_VENV/bin/$name" ] || continue
     cat > "$VENV/bin/$name" <<EOF
 #!/bin/sh
 # Runs .venv/bin/$name inside the Debian 13 root (scripts/debian-root.sh;

@@ -10,12 +10,9 @@ model that loads and is complete, no version is left loadable half-written,
 and the second run (faults off) completes against the first push. A task
 that does fail is named, with its log's end, by the first run's test.
 
-Spared from faults (forwarded untouched), because its client does not retry:
-Beam 2.59's `GcsIO.copy_batch` / `delete_batch` (apache_beam/io/gcp/gcsio.py:
-unlike `copy` and `delete`, they have no `retry.with_exponential_backoff`, and
-their batch request is sent with `raise_exception=False` and no retry), which
-`GCSFileSystem.rename` uses when a Beam sink finalises its files: requests to
-the JSON API's batch endpoint, `/batch/storage/v1`.
+No request is spared: Beam's batch copy and delete (`GCSFileSystem.rename`,
+when a Beam sink finalises its files) retry their batch requests since
+`GcsIO._batch_with_retry` (tests/pipeline/test_storage_retries.py pins it).
 """
 
 import contextlib
@@ -30,13 +27,11 @@ from tests.kfp import compiled_runs
 pytestmark = pytest.mark.kfp
 
 SEED = 32
-# Beam's batch copy/delete: not retried by Beam 2.59 (see the module doc).
-SPARED = (r'^POST /batch/storage/v1',)
 
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-  policy = fault_proxy.FaultPolicy(seed=SEED, spared=SPARED)
+  policy = fault_proxy.FaultPolicy(seed=SEED)
   with contextlib.ExitStack() as stack:
     front = stack.enter_context(fault_proxy.running(policy))
     environment = stack.enter_context(gcs_emulator.running(compiled_runs.BUCKET, front=front))
