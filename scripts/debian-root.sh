@@ -132,21 +132,31 @@ enter() {
   exec chroot "$ROOT" /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$PWD" "$@"
 }
 
-# Runs CMD in the root (a child process; `run` below execs instead).
-in_root() {
-  if [ "${DAE_IN_DEBIAN_ROOT:-}" = 1 ]; then "$@"; return; fi
+# The checks before entering, and the command that enters (then __enter).
+ENTER=(unshare --mount --propagation private -- bash "${BASH_SOURCE[0]}" __enter)
+check_enterable() {
   [ "$(id -u)" -eq 0 ] || die "entering the Debian 13 root needs root"
   [ -x "$ROOT/usr/bin/python3" ] || die "no Debian 13 root at $ROOT: run scripts/setup.sh (or make setup)"
-  unshare --mount --propagation private -- bash "${BASH_SOURCE[0]}" __enter "$@"
+}
+
+# Runs CMD in the root as a child process (`run` execs instead).
+in_root() { check_enterable; "${ENTER[@]}" "$@"; }
+
+run() {
+  if [ "${DAE_IN_DEBIAN_ROOT:-}" = 1 ]; then
+    # A host wrapper seen inside means the root's venv is not bound over
+    # .venv: running it would come back here, forever.
+    ! grep -qs 'Made by scripts/setup.sh' "$1" \
+      || die "$1 is the host's wrapper, not the root's environment (was .venv removed while this ran? run make setup)"
+    exec "$@"
+  fi
+  check_enterable
+  exec "${ENTER[@]}" "$@"
 }
 
 case "${1:-}" in
   build) build;;
-  run) shift; [ $# -gt 0 ] || die "usage: $0 run CMD [ARG...]"
-       if [ "${DAE_IN_DEBIAN_ROOT:-}" = 1 ]; then exec "$@"; fi
-       [ "$(id -u)" -eq 0 ] || die "entering the Debian 13 root needs root"
-       [ -x "$ROOT/usr/bin/python3" ] || die "no Debian 13 root at $ROOT: run scripts/setup.sh (or make setup)"
-       exec unshare --mount --propagation private -- bash "${BASH_SOURCE[0]}" __enter "$@";;
+  run) shift; [ $# -gt 0 ] || die "usage: $0 run CMD [ARG...]"; run "$@";;
   path) echo "$ROOT";;
   __enter) shift; enter "$@";;
   *) die "usage: $0 build | run CMD [ARG...] | path";;

@@ -91,10 +91,14 @@ install_venv() {
 
 # .venv/bin on the host: one wrapper per command of the root's environment.
 write_wrappers() {
-  local repo name
+  local repo name root
   repo=$(pwd -P)
-  rm -rf "$VENV"
+  root=$(bash scripts/debian-root.sh path)
+  # The folder itself stays: in a command running now, the root's venv is
+  # bound over it, and a removed mount point would take that bind away.
   mkdir -p "$VENV/bin"
+  find "$VENV" -mindepth 1 -maxdepth 1 ! -name bin -exec rm -rf {} +
+  find "$VENV/bin" -mindepth 1 -delete
   for name in $(ls "$ROOT_VENV/bin"); do
     # activate scripts are sourced, not run: they have no use on the host.
     case "$name" in activate*|deactivate*) continue;; esac
@@ -104,7 +108,7 @@ write_wrappers() {
 #!/bin/sh
 # Runs .venv/bin/$name inside the Debian 13 root (scripts/debian-root.sh;
 # docs/development.md). Made by scripts/setup.sh.
-exec "$repo/scripts/debian-root.sh" run "$repo/$VENV/bin/$name" "\$@"
+DAE_DEBIAN_ROOT='$root' exec "$repo/scripts/debian-root.sh" run "$repo/$VENV/bin/$name" "\$@"
 EOF
     chmod +x "$VENV/bin/$name"
   done
@@ -129,6 +133,11 @@ root_setup() {
   write_wrappers
 }
 
+# --native-fits: exit 0 where this host takes a plain .venv (CI asks).
+if [ "${1:-}" = --native-fits ]; then
+  glibc_fits && find_python >/dev/null
+  exit
+fi
 ensure_uv
 if [ "${DAE_SETUP_INSIDE_ROOT:-}" = 1 ]; then
   # uv's cache (the host's, bound in) is on another mount: copy, don't link.

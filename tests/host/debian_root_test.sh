@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The host side of the Debian 13 root (scripts/debian-root.sh): what .venv/bin's
+# wrappers must pass through from the host shell. Runs on the host, after
+# `make setup` made the wrappers (pytest runs inside the root, so it cannot
+# see this side). .ci/run calls it where set-up chose the root.
+#
+#   bash tests/host/debian_root_test.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$(pwd -P)
+PY="$REPO/.venv/bin/python"
+passed=0 failed=0
+
+check() {  # check NAME EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok: $1"
+  else failed=$((failed + 1)); echo "FAILED: $1: expected [$2], got [$3]"; fi
+}
+
+[ -f .venv/.kind ] && grep -q debian13-root .venv/.kind \
+  || { echo "debian_root_test: .venv is not a Debian-root set-up; nothing to test" >&2; exit 1; }
+root=$(sed -n "s/^DAE_DEBIAN_ROOT='\(.*\)' exec .*/\1/p" .venv/bin/python)
+mounts_before=$(wc -l < /proc/self/mounts)
+
+check "the stack's Python and glibc inside" "3.13 2.41" \
+  "$("$PY" -c 'import platform, sys; print("%d.%d" % sys.version_info[:2], platform.libc_ver()[1])')"
+
+"$PY" -c 'import sys; sys.exit(7)'
+check "exit code passes through" 7 $?
+
+check "stdin in, stdout and stderr out" "HELLO|warn" \
+  "$(echo hello | "$PY" -c 'import sys; print(sys.stdin.read().strip().upper()); print("warn", file=sys.stderr)' 2>&1 | paste -sd'|')"
+
+scratch=$(mktemp -d /tmp/debian-root-test.XXXXXX)
+check "the current directory is the host's" "$scratch" "$(cd "$scratch" && "$PY" -c 'import os; print(os.getcwd())')"
+check "a relative path resolves from it" "relative" \
+  "$(cd "$scratch" && echo relative > file && "$PY" -c 'print(open("file").read().strip())')"
+check "environment variables pass through" "set here" "$(DAE_TEST_VALUE='set here' "$PY" -c 'import os; print(os.environ["DAE_TEST_VALUE"])')"
+
+# A path under a system folder the root lacks, named as `--set key=PATH`.
+system_dir=/usr/share/dae-debian-root-test-$$
+mkdir -p "$system_dir" && echo digits > "$system_dir/file"
+check "a named path under /usr/share resolves as on the host" "digits" \
+  "$("$PY" -c 'import sys; print(open(sys.argv[1].split("=")[1] + "/file").read().strip())' "data.image_dir=$system_dir")"
+rm -rf "$system_dir" "$root$system_dir"
+
+# SIGINT (what Ctrl-C sends) reaches the program: the wrapper's PID is its PID.
+ready="$scratch/ready"
+"$PY" -c '
+import signal, sys, time
+signal.signal(signal.SIGINT, lambda *_: sys.exit(42))
+open(sys.argv[1], "w").close()
+time.sleep(60)' "$ready" &
+pid=$!
+for _ in $(seq 600); do [ -e "$ready" ] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+check "SIGINT reaches the program (its handler's exit code)" 42 $?
+
+check "the project command runs from the host" "0" \
+  "$("$REPO/.venv/bin/dae-pipeline" --help >/dev/null 2>&1; echo $?)"
+
+check "no mount is left on the host" "$mounts_before" "$(wc -l < /proc/self/mounts)"
+check "nothing is mounted under the root on the host" "" "$(awk -v r="$root" 'index($2, r) == 1' /proc/mounts)"
+rm -rf "$scratch"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
