@@ -27,7 +27,7 @@ help:
 
 setup: $(SETUP_STAMP)
 
-$(SETUP_STAMP): requirements.lock pyproject.toml scripts/setup.sh
+$(SETUP_STAMP): requirements.lock pyproject.toml scripts/setup.sh scripts/debian-root.sh
 	bash scripts/setup.sh
 
 run: setup

@@ -68,7 +68,8 @@ def main(argv=None) -> int:
   dataset = (tf.data.Dataset.from_tensor_slices((train_noisy, train_clean))
              .shuffle(10_000, seed=training.seed).repeat()
              .batch(training.batch_size).prefetch(tf.data.AUTOTUNE))
-  model.fit(dataset, epochs=epochs, steps_per_epoch=per_epoch, verbose=2)
+  model.fit(dataset, epochs=epochs, steps_per_epoch=per_epoch, verbose=2,
+            shuffle=False)  # The dataset shuffles itself.
   phases['train'] = time.perf_counter() - mark
 
   mark = time.perf_counter()

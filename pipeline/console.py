@@ -56,12 +56,26 @@ _TFX_COMPONENTS_DIR = os.sep + os.path.join('tfx', 'components') + os.sep
 # that would hide every C++ error for the whole run (a GPU node's "failed call
 # to cuInit", file-system errors), so the import's noise is cut line by line.
 _TF_CPP_MIN_LOG_LEVEL = {QUIET: '2', NORMAL: '2', VERBOSE: '0'}
-# What TensorFlow 2.16 writes at ERROR level while it is imported: its CUDA
-# plugins register their cuFFT, cuDNN and cuBLAS factories twice (also on
-# machines without a GPU); the first registration serves, nothing fails.
+# What TensorFlow writes while it is imported on a machine without CUDA,
+# whatever TF_CPP_MIN_LOG_LEVEL says: two of its libraries each carry XLA's
+# CUDA runtime stub, which says it found no driver (xla/tsl/cuda/cudart_stub.cc),
+# each after absl's notice that it logs before absl::InitializeLog. A CPU run
+# needs no driver; a GPU node's CPU image is named by the Trainer itself.
 _TF_IMPORT_NOISE = re.compile(
-    rb'Unable to register cu(FFT|DNN|BLAS) factory: Attempting to register '
-    rb'factory for plugin cu\w+ when one has already been registered')
+    rb'cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will '
+    rb'not be used\.|^WARNING: All log messages before absl::InitializeLog\(\) is '
+    rb'called are written to STDERR')
+# What its first look for GPUs writes at ERROR level where the machine has no
+# NVIDIA driver at all (xla/stream_executor/cuda/cuda_platform.cc): noise
+# there, and kept where a driver is loaded (a GPU node's failing cuInit).
+_NO_DRIVER_NOISE = re.compile(rb'cuda_platform\.cc:\d+\] failed call to cuInit: ')
+# The kernel's NVIDIA driver, also seen from a container on a GPU node.
+_NVIDIA_DRIVER = '/proc/driver/nvidia/version'
+
+
+def _import_noise(line: bytes) -> bool:
+  return bool(_TF_IMPORT_NOISE.search(line) or (
+      _NO_DRIVER_NOISE.search(line) and not os.path.exists(_NVIDIA_DRIVER)))
 
 
 class _CurrentStderrHandler(logging.StreamHandler):
@@ -109,7 +123,7 @@ def import_tensorflow() -> None:
 
   TensorFlow's C++ code writes to file descriptor 2, not to `sys.stderr`:
   during the import that descriptor points to a temporary file, whose lines
-  are written to stderr afterwards, all but the `_TF_IMPORT_NOISE` ones.
+  are written to stderr afterwards, all but the noise (`_import_noise`).
   (Should the import kill the process, what it wrote is lost: `--verbose`
   imports TensorFlow without this.) Does nothing once TensorFlow is imported.
   """
@@ -121,13 +135,15 @@ def import_tensorflow() -> None:
     with tempfile.TemporaryFile() as captured:
       os.dup2(captured.fileno(), 2)
       try:
-        import tensorflow  # pylint: disable=g-import-not-at-top,import-outside-toplevel,unused-import
+        import tensorflow  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+        # TensorFlow looks for GPUs once a process; its noise falls here.
+        tensorflow.config.list_physical_devices('GPU')
       finally:
         sys.stderr.flush()
         os.dup2(stderr_copy, 2)
         captured.seek(0)
         for line in captured:
-          if not _TF_IMPORT_NOISE.search(line):
+          if not _import_noise(line):
             os.write(2, line)
   finally:
     os.close(stderr_copy)
@@ -165,13 +181,9 @@ def configure(verbosity: str = NORMAL, stream=None) -> None:
   logging.getLogger('apache_beam').setLevel(
       logging.INFO if verbosity == VERBOSE else logging.WARNING)
   if verbosity != VERBOSE:
-    # Printed at import by Google's client libraries (Python 3.10 support,
+    # Printed at import by Google's client libraries (supported Python and
     # google-cloud-storage versions): about the environment, not the run.
     warnings.filterwarnings('ignore', category=FutureWarning, module=r'google\..*')
-    # TensorBoard 2.16 imports pkg_resources, which warns that it is deprecated
-    # (requirements.in keeps a setuptools that still has it).
-    warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
-                            category=UserWarning)
     # TensorFlow's deprecation notices about library code (TFMA's writers).
     logging.getLogger('tensorflow').setLevel(logging.ERROR)
     import_tensorflow()

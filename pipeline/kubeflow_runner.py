@@ -139,7 +139,7 @@ def _never_cache(job: Dict[str, Any], node_ids) -> None:
 def _condition_inputs_by_name(job: Dict[str, Any]) -> None:
   """Points each task condition at the task's own input artifact.
 
-  TFX 1.16's step builder writes a Cond on a channel the task already takes
+  TFX's step builder (1.16 to 1.21) writes a Cond on a channel the task already takes
   as `inputs.artifacts['_<Producer>.<key>']` (the channel's implicit key)
   without adding that input, because the task has it under its own name
   (tfx/orchestration/kubeflow/v2/step_builder.py, `implicit_keys_map`): the

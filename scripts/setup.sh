@@ -91,26 +91,33 @@ install_venv() {
 
 # .venv/bin on the host: one wrapper per command of the root's environment.
 write_wrappers() {
-  local repo name root
+  local repo name root wrapper
   repo=$(pwd -P)
   root=$(bash scripts/debian-root.sh path)
+  [ -d "$ROOT_VENV/bin" ] || die "$ROOT_VENV/bin is missing: the environment was not built in the root"
   # The folder itself stays: in a command running now, the root's venv is
   # bound over it, and a removed mount point would take that bind away.
   mkdir -p "$VENV/bin"
-  find "$VENV" -mindepth 1 -maxdepth 1 ! -name bin -exec rm -rf {} +
-  find "$VENV/bin" -mindepth 1 -delete
-  for name in $(ls "$ROOT_VENV/bin"); do
+  for wrapper in "$VENV"/bin/*; do
+    name=${wrapper##*/}
+    [ -e "$ROOT_VENV/bin/$name" ] || [ -L "$ROOT_VENV/bin/$name" ] || rm -f "$wrapper"
+  done
+  for wrapper in "$ROOT_VENV"/bin/*; do
+    name=${wrapper##*/}
     # activate scripts are sourced, not run: they have no use on the host.
     case "$name" in activate*|deactivate*) continue;; esac
     # python links to the root's interpreter, absent on the host.
-    [ -x "$ROOT_VENV/bin/$name" ] || [ -L "$ROOT_VENV/bin/$name" ] || continue
-    cat > "$VENV/bin/$name" <<EOF
-#!/bin/sh
-# Runs .venv/bin/$name inside the Debian 13 root (scripts/debian-root.sh;
-# docs/development.md). Made by scripts/setup.sh.
-DAE_DEBIAN_ROOT='$root' exec "$repo/scripts/debian-root.sh" run "$repo/$VENV/bin/$name" "\$@"
-EOF
-    chmod +x "$VENV/bin/$name"
+    [ -x "$wrapper" ] || [ -L "$wrapper" ] || continue
+    # Written beside and renamed: a command starting now finds the old or the new.
+    {
+      echo '#!/bin/sh'
+      echo "# Runs .venv/bin/$name inside the Debian 13 root (scripts/debian-root.sh;"
+      echo '# docs/development.md). Made by scripts/setup.sh.'
+      printf 'DAE_DEBIAN_ROOT=%q exec %q run %q "$@"\n' \
+        "$root" "$repo/scripts/debian-root.sh" "$repo/$VENV/bin/$name"
+    } > "$VENV/bin/.$name.new"
+    chmod +x "$VENV/bin/.$name.new"
+    mv -f "$VENV/bin/.$name.new" "$VENV/bin/$name"
   done
   echo "debian13-root" > "$VENV/.kind"
 }
@@ -125,6 +132,7 @@ native_setup() {
 
 root_setup() {
   echo "setup: this host has glibc $(glibc_version) (the stack needs >= $MIN_GLIBC): using a Debian 13 root" >&2
+  [ ! -L "$VENV" ] || die "$VENV is a symbolic link; the Debian 13 root binds its environment over it: remove the link"
   bash scripts/debian-root.sh build
   mkdir -p "$ROOT_VENV" "$VENV"
   # Inside the root, $ROOT_VENV is bound over .venv: the environment is built
@@ -138,19 +146,26 @@ if [ "${1:-}" = --native-fits ]; then
   glibc_fits && find_python >/dev/null
   exit
 fi
-ensure_uv
 if [ "${DAE_SETUP_INSIDE_ROOT:-}" = 1 ]; then
-  # uv's cache (the host's, bound in) is on another mount: copy, don't link.
+  # The root's uv; its cache (the host's, bound in) is on another mount:
+  # copy, don't link.
   export UV_LINK_MODE=${UV_LINK_MODE:-copy}
   install_venv "$VENV" "/usr/bin/python$PYTHON_VERSION"
   exit 0
 fi
-if glibc_fits && find_python >/dev/null; then
+# One set-up at a time in this checkout.
+exec 7>"$VENV-setup.lock"
+flock 7
+if glibc_fits; then
+  ensure_uv
+  # uv's own Python where the system has no 3.13 (Ubuntu 24.04).
+  find_python >/dev/null || uv python install "$PYTHON_VERSION" >&2 \
+    || die "no Python $PYTHON_VERSION found and 'uv python install $PYTHON_VERSION' failed; install it, or point PYTHON=/path/to/python$PYTHON_VERSION"
   native_setup
 elif [ "$(uname -s)" = Linux ] && [ "$(id -u)" -eq 0 ]; then
   root_setup
 else
-  die "this host has $(uname -s) glibc $(glibc_version || true) and no Python $PYTHON_VERSION with glibc >= $MIN_GLIBC; as root on Linux, setup builds a Debian 13 root; elsewhere use the container image (make image; docs/development.md)"
+  die "this host ($(uname -s), glibc $(glibc_version || echo none)) is older than the stack (glibc >= $MIN_GLIBC, Python $PYTHON_VERSION): as root on Linux, setup builds a Debian 13 root for it; otherwise use the container image (make image; docs/development.md)"
 fi
 touch "$VENV/.setup-done"
 echo "setup: $VENV is ready" >&2

@@ -160,6 +160,12 @@ def _write_certificates(directory: str, hosts=GCS_HOSTS):
         .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(valid['not_valid_before']).not_valid_after(valid['not_valid_after'])
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+            key_encipherment=False, data_encipherment=False, key_agreement=False,
+            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                       critical=False)
         .sign(ca_key, hashes.SHA256()))
   key = ec.generate_private_key(ec.SECP256R1())
   leaf = (x509.CertificateBuilder()
@@ -168,6 +174,10 @@ def _write_certificates(directory: str, hosts=GCS_HOSTS):
           .serial_number(x509.random_serial_number())
           .not_valid_before(valid['not_valid_before']).not_valid_after(valid['not_valid_after'])
           .add_extension(x509.SubjectAlternativeName([x509.DNSName(host) for host in hosts]),
+                         critical=False)
+          # Python >= 3.13 verifies strictly (ssl.VERIFY_X509_STRICT): a leaf
+          # must name its issuer's key, as every real CA's leaves do.
+          .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                          critical=False)
           .sign(ca_key, hashes.SHA256()))
   paths = {name: os.path.join(directory, name) for name in ('ca.pem', 'cert.pem', 'key.pem')}

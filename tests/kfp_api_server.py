@@ -67,7 +67,7 @@ def run_model(run_id: str, experiment_id: str, step: Step) -> kfp_server_api.V2b
   details = [kfp_server_api.V2beta1PipelineTaskDetail(
       run_id=run_id, task_id=f'{run_id}-{index}', display_name=name, state=task_state,
       child_tasks=[kfp_server_api.PipelineTaskDetailChildTask(pod_name=pod)] if pod else None,
-      error=kfp_server_api.GooglerpcStatus(code=2, message=error) if error else None)
+      error=kfp_server_api.GoogleRpcStatus(code=2, message=error) if error else None)
              for index, (name, task_state, pod, error) in enumerate(tasks)]
   return kfp_server_api.V2beta1Run(
       run_id=run_id, experiment_id=experiment_id, display_name=run_id, state=state,

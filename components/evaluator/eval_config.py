@@ -28,7 +28,7 @@ def _gated(slicing_spec: config_pb2.SlicingSpec,
            **threshold) -> config_pb2.PerSliceMetricThreshold:
   """A threshold on the slices of one spec only.
 
-  TFMA (0.47, `evaluators/metrics_validator.py`) applies a MetricConfig's
+  TFMA (0.52, `evaluators/metrics_validator.py`) applies a MetricConfig's
   plain `threshold` to *every* slice computed, the per-class ones included;
   per-slice thresholds say which slices each bound is for.
   """

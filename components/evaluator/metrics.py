@@ -1,7 +1,8 @@
 """Reconstruction metrics computed in-graph, as tf_keras metrics TFMA can load.
 
-TFMA 0.47 runs tf_keras (Keras 2) metrics: these subclass
-``tf_keras.metrics.Metric`` (a Keras 3 metric is refused). Labels arrive as
+TFMA (0.52 too) loads a custom metric as a tf_keras (Keras 2) class only
+(metrics/metric_specs.py, ``to_computations``): these subclass
+``tf_keras.metrics.Metric``; a Keras 3 metric has no ``computations`` there. Labels arrive as
 the flattened ``clean`` feature (H*W*C values) and are reshaped to the
 predictions' image shape, so any image size works.
 

@@ -1,7 +1,8 @@
 """A compiled training loop for MultiWorkerMirroredStrategy.
 
 Keras 3's `Model.fit` fails under MultiWorkerMirroredStrategy ("Attempt to
-convert a value (PerReplica...)", keras-team/keras#20585), so several workers
+convert a value (PerReplica...)", keras-team/keras#20585, open; Keras 3.15's
+TF trainer still reduces every step output per replica), so several workers
 train with this loop instead: `strategy.run` of one step inside a
 `tf.function` (compiled, never eager), gradients all-reduced by the strategy,
 the loss averaged over the global batch. Under the mixed_float16 policy Keras

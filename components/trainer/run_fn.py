@@ -223,7 +223,10 @@ def _train_and_export(fn_args) -> None:
             callbacks_lib.DenoisedImages(log_dir, *_first_images(
                 fn_args.eval_files, TENSORBOARD_IMAGES, dataset)),
         ],
-        verbose=fit_verbosity(sys.stdout))
+        verbose=fit_verbosity(sys.stdout),
+        # The dataset shuffles itself (seeded, data.py); Keras ignores this
+        # for a tf.data.Dataset but warns on its default, True.
+        shuffle=False)
   else:
     logging.warning('No training steps planned: exporting the untrained model')
   fit_seconds = time.monotonic() - fit_start

@@ -18,7 +18,8 @@ check() {  # check NAME EXPECTED ACTUAL
 
 [ -f .venv/.kind ] && grep -q debian13-root .venv/.kind \
   || { echo "debian_root_test: .venv is not a Debian-root set-up; nothing to test" >&2; exit 1; }
-root=$(sed -n "s/^DAE_DEBIAN_ROOT='\(.*\)' exec .*/\1/p" .venv/bin/python)
+root=$(sed -n 's/^DAE_DEBIAN_ROOT=\([^ ]*\) exec .*/\1/p' .venv/bin/python)
+[ -d "$root" ] || { echo "debian_root_test: no root named in .venv/bin/python" >&2; exit 1; }
 mounts_before=$(wc -l < /proc/self/mounts)
 
 check "the stack's Python and glibc inside" "3.13 2.41" \
@@ -36,12 +37,21 @@ check "a relative path resolves from it" "relative" \
   "$(cd "$scratch" && echo relative > file && "$PY" -c 'print(open("file").read().strip())')"
 check "environment variables pass through" "set here" "$(DAE_TEST_VALUE='set here' "$PY" -c 'import os; print(os.environ["DAE_TEST_VALUE"])')"
 
-# A path under a system folder the root lacks, named as `--set key=PATH`.
+# A path under a system folder the root lacks, named as `--set key=PATH`;
+# twice, since the first call leaves its mount point behind in the root.
 system_dir=/usr/share/dae-debian-root-test-$$
 mkdir -p "$system_dir" && echo digits > "$system_dir/file"
+read_named='import sys; print(open(sys.argv[1].split("=")[1] + "/file").read().strip())'
 check "a named path under /usr/share resolves as on the host" "digits" \
-  "$("$PY" -c 'import sys; print(open(sys.argv[1].split("=")[1] + "/file").read().strip())' "data.image_dir=$system_dir")"
-rm -rf "$system_dir" "$root$system_dir"
+  "$("$PY" -c "$read_named" "data.image_dir=$system_dir")"
+echo more > "$system_dir/file"
+check "... and again, the second time" "more" "$("$PY" -c "$read_named" "data.image_dir=$system_dir")"
+# An output named under a system folder, not there yet, lands on the host.
+"$PY" -c 'import sys; open(sys.argv[1], "w").write("out")' "$system_dir/output"
+check "a new output under /usr/share lands on the host" "out" "$(cat "$system_dir/output" 2>&1)"
+rm -rf "$system_dir"
+check "the host's resolver file is read-only inside" "Read-only" \
+  "$("$PY" -c 'open("/etc/resolv.conf", "a")' 2>&1 | grep -o 'Read-only' | head -n 1)"
 
 # SIGINT (what Ctrl-C sends) reaches the program: the wrapper's PID is its PID.
 ready="$scratch/ready"

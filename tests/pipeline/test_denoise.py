@@ -261,13 +261,16 @@ def test_a_model_dir_without_a_saved_model_is_a_one_line_error(tmp_path, capsys)
 @pytest.mark.slow
 def test_the_denoise_command_leaves_the_tfx_runtime_unimported(
     tmp_path, clip_model):
-  # A fresh interpreter: only TFX's small file-I/O module (via serving_dir).
+  # A fresh interpreter: only TFX's small file-I/O module (via serving_dir),
+  # and what `import tfx` itself loads (TFX 1.21's tfx/__init__.py imports
+  # tfx_bsl.arrow.sql_util, milliseconds).
   _write_png(tmp_path / 'image.png', _image())
   code = ('import sys; from pipeline import cli\n'
           f'code = cli.main(["denoise", {str(tmp_path / "image.png")!r}, '
           f'"--model", {clip_model!r}, "--output", {str(tmp_path / "out")!r}])\n'
           'loaded = sorted(m for m in sys.modules if m.startswith("tfx") and not '
-          '(m in ("tfx", "tfx.version", "tfx.dsl") or m.startswith("tfx.dsl.io")))\n'
+          '(m in ("tfx", "tfx.version", "tfx.dsl", "tfx_bsl", "tfx_bsl.version", '
+          '"tfx_bsl.arrow", "tfx_bsl.arrow.sql_util") or m.startswith("tfx.dsl.io")))\n'
           'print(loaded)\n'
           'sys.exit(code or (10 if loaded else 0))')
   result = subprocess.run([sys.executable, '-c', code], capture_output=True,

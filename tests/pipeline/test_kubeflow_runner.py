@@ -60,7 +60,7 @@ def test_spec_holds_every_component_of_the_local_dag_in_dependency_order(compile
           name for name in tasks if name == component.id and
           any(dep == upstream.id for dep in tasks[name].dependent_tasks)]
       assert dependents, f'{component.id} does not wait for {upstream.id}'
-  # The condition reads the Pusher's own blessing input (TFX 1.16 names an
+  # The condition reads the Pusher's own blessing input (TFX 1.21, as 1.16, names an
   # input the task lacks; compile_pipeline renames it).
   for task in ('ServingCheck', 'Pusher'):
     assert tasks[task].trigger_policy.condition == (
