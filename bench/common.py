@@ -197,6 +197,14 @@ def write_json(name: str, payload: Dict[str, object]) -> str:
   return path
 
 
+def median_range(value: Dict[str, object], unit: str = '', digits: int = 0) -> str:
+  """'median (min-max over N)' of a spread, e.g. '1,234 (1,200-1,300 over 3) images/s'."""
+  if len(value['values']) == 1:
+    return f'{value["median"]:,.{digits}f}{unit} (one measurement)'
+  return (f'{value["median"]:,.{digits}f}{unit} ({value["min"]:,.{digits}f}-'
+          f'{value["max"]:,.{digits}f} over {len(value["values"])})')
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
   """A GitHub Markdown table."""
   lines = ['| ' + ' | '.join(header) + ' |',

@@ -382,14 +382,6 @@ def inference(model_dir: str, calls: int) -> Dict[str, float]:
           'batch256_images_per_s': round(throughput), 'calls': calls}
 
 
-def _median_range(value: Dict[str, object], unit: str = '', digits: int = 0) -> str:
-  """'median (min-max)' of a spread, e.g. '1,234 (1,200-1,300) images/s'."""
-  if value['min'] == value['max']:
-    return f'{value["median"]:,.{digits}f}{unit} (one measurement)'
-  return (f'{value["median"]:,.{digits}f}{unit} ({value["min"]:,.{digits}f}-'
-          f'{value["max"]:,.{digits}f} over {len(value["values"])})')
-
-
 def render_table(result: Dict[str, object]) -> str:
   """The Markdown table of docs/benchmarks.md: medians with their spread."""
   e2e, noise_result = result['end_to_end'], result['noise']
@@ -398,9 +390,9 @@ def render_table(result: Dict[str, object]) -> str:
   capped = e2e.get('max_train_steps')
   rows = [
       ('**pipeline overhead**: cold `dae-pipeline run` wall minus the Trainer\'s `fit`',
-       _median_range(e2e['pipeline_overhead_s'], ' s', 1), ''),
+       common.median_range(e2e['pipeline_overhead_s'], ' s', 1), ''),
       ('plain script overhead: its wall minus its `fit`',
-       _median_range(e2e['plain_overhead_s'], ' s', 1), ''),
+       common.median_range(e2e['plain_overhead_s'], ' s', 1), ''),
   ]
   for architecture, train in result['training'].items():
     rows.append((f'training, {architecture}: Trainer loop (batch {train["trainer_batch"]}, '
@@ -410,15 +402,15 @@ def render_table(result: Dict[str, object]) -> str:
   feed = result['input_pipeline']
   rows.append((f'training input: Trainer\'s input pipeline (fresh, cache empty) vs in-memory '
                f'arrays, {feed["steps"]} steps each, interleaved',
-               f'{_median_range(feed["trainer_input_images_per_s"])} vs '
-               f'{_median_range(feed["in_memory_images_per_s"])} images/s',
-               _median_range(feed['trainer_input_over_in_memory'], 'x', 2)))
+               f'{common.median_range(feed["trainer_input_images_per_s"])} vs '
+               f'{common.median_range(feed["in_memory_images_per_s"])} images/s',
+               common.median_range(feed['trainer_input_over_in_memory'], 'x', 2)))
   for name in ('beam_direct_in_memory', 'beam_multi_processing_2'):
     rows.append((f'noise, NoiseTransform on {name.replace("_", " ")} vs numpy in memory '
                  '(interleaved)',
                  f'{noise_result[name]["median"]:,.0f} vs '
                  f'{noise_result["numpy_in_memory"]["median"]:,.0f} examples/s',
-                 _median_range(noise_result[name + '_over_numpy'], 'x', 2)))
+                 common.median_range(noise_result[name + '_over_numpy'], 'x', 2)))
   if example_gen_s:
     rows.append(('ingestion, TfdsExampleGen (cold run, from MLMD)',
                  f'{result["examples"] / example_gen_s:,.0f} examples/s '
@@ -428,9 +420,9 @@ def render_table(result: Dict[str, object]) -> str:
                f'{inference_result["batch1_p50_ms"]} / {inference_result["batch1_p99_ms"]} ms', ''))
   rows.append(('SavedModel inference, batch 256', f'{inference_result["batch256_images_per_s"]:,} images/s', ''))
   rows.append(('end to end: `dae-pipeline run` (cold) vs plain Keras script',
-               f'{_median_range(e2e["pipeline_cold"]["seconds"], " s")} vs '
-               f'{_median_range(e2e["plain_script"]["seconds"], " s")}',
-               _median_range(e2e['pipeline_over_plain'], 'x', 2)))
+               f'{common.median_range(e2e["pipeline_cold"]["seconds"], " s")} vs '
+               f'{common.median_range(e2e["plain_script"]["seconds"], " s")}',
+               common.median_range(e2e['pipeline_over_plain'], 'x', 2)))
   rerun = e2e['pipeline_rerun_after_push']
   rows.append(('end to end: re-run after the first push (re-evaluates against the new baseline)'
                if rerun.get('cold_run_pushed', True) else

@@ -137,15 +137,14 @@ def _stack_title(stack: Dict[str, object]) -> str:
 def render_table(result: Dict[str, object]) -> str:
   """The stacks table of docs/benchmarks.md: medians, ranges and ratios."""
   old, new = result['stacks']['old'], result['stacks']['new']
-  rows = [(label, f'{speed._median_range(old[key], " s", 1)}',  # pylint: disable=protected-access
-           f'{speed._median_range(new[key], " s", 1)}',  # pylint: disable=protected-access
+  rows = [(label, common.median_range(old[key], ' s', 1), common.median_range(new[key], ' s', 1),
            f'{result["new_over_old"][key]["median"]:.2f}x '
            f'({result["new_over_old"][key]["min"]:.2f}-{result["new_over_old"][key]["max"]:.2f})')
           for key, label in MEASURES]
   table = common.markdown_table(
       ('what (median, range)', f'old: {_stack_title(old)}', f'new: {_stack_title(new)}',
        'new / old'), rows)
-  return (f'{table}\n\n{result["repeats"]} interleaved repeats; '
+  return (f'{table}\n\n{result["repeats"]} interleaved repeats. '
           f'{common.provenance_line(result)}\n')
 
 
