@@ -25,13 +25,13 @@ import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 # The settings types live with the components that take them (no TF import).
-from components.setting_specs import InvalidSetting
+from components.common.setting_specs import InvalidSetting
 from components.tfds_example_gen.settings import DataSpec
 from components.tfds_example_gen.settings import default_source_dir
 from components.tfds_example_gen.settings import vendored_source_dir
 from components.tfds_example_gen.settings import SOURCE_TFDS
 from components.tfds_example_gen.settings import SOURCE_VENDORED
-from components.noise_transform.spec import NoiseSpec
+from components.common.noise.spec import NoiseSpec
 from components.trainer.settings import TrainingSpec
 
 PROFILES = ('full', 'smoke')
@@ -95,7 +95,7 @@ class DataConfig(DataSpec):
 @dataclasses.dataclass(frozen=True)
 class NoiseConfig(NoiseSpec):
   """The corruption applied to clean images: the components' NoiseSpec whole
-  (its fields, units, defaults and checks: components/noise_transform/spec.py),
+  (its fields, units, defaults and checks: components/common/noise/spec.py),
   with errors naming the field `noise.<field>`."""
 
   def __post_init__(self):

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from components import cpu_info
+from components.trainer import cpu_info
 import pipeline_config
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -115,11 +115,11 @@ def idx_images_header(source_dir: Optional[str] = None, split: str = 'test'
   """(count, rows, columns) of a split's gzipped IDX image file, as its header
   says (magic, count, rows, columns as big-endian int32): numpy alone, for
   the benchmarks that run where TensorFlow is not installed."""
-  from components import features  # pylint: disable=g-import-not-at-top
+  from components.common import names  # pylint: disable=g-import-not-at-top
   path = os.path.join(source_dir or pipeline_config.default_source_dir(),
-                      features.SOURCE_FILENAMES[f'{split}_data'])
+                      names.SOURCE_FILENAMES[f'{split}_data'])
   with gzip.open(path, 'rb') as idx_file:
-    header = idx_file.read(features.IDX_IMAGES_HEADER_BYTES)
+    header = idx_file.read(names.IDX_IMAGES_HEADER_BYTES)
   _, count, rows, columns = np.frombuffer(header, '>i4')
   return int(count), int(rows), int(columns)
 
@@ -127,7 +127,7 @@ def idx_images_header(source_dir: Optional[str] = None, split: str = 'test'
 def mnist_info(source_dir: Optional[str] = None):
   """MNIST's DatasetInfo, as the pipeline records it (the benchmarks are
   MNIST's): the image shape of its IDX files, TFDS's names of its classes."""
-  from components import dataset_info  # pylint: disable=g-import-not-at-top
+  from components.common import dataset_info  # pylint: disable=g-import-not-at-top
   _, rows, columns = idx_images_header(source_dir)
   return dataset_info.DatasetInfo('mnist', (rows, columns, 1),
                                   [str(label) for label in range(10)])
@@ -149,10 +149,10 @@ def noisy_copy(images: np.ndarray, labels: np.ndarray,
   """(clean, noisy) float32 [N, 28, 28, 1]: the pipeline's own noise.
 
   The noise of an example depends only on its pixels, label and the noise
-  settings (see components/noise_transform/noise.py), so these are the
+  settings (see components/common/noise/__init__.py), so these are the
   images the pipeline's Evaluator sees for the same settings.
   """
-  from components.noise_transform import noise  # pylint: disable=g-import-not-at-top
+  from components.common import noise  # pylint: disable=g-import-not-at-top
   flat = images.reshape(len(images), -1)
   clean = flat.astype(np.float32) / 255.0
   noisy, _ = noise.add_noise(clean, noise.example_keys(flat, labels),

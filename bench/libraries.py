@@ -1,8 +1,8 @@
 """Libraries against the hand-written code of the data components.
 
 Two pieces of TfdsExampleGen and NoiseTransform were hand-written for speed:
-tf.Example bytes (now tfx_bsl's encoder, `components/example_bytes.py`) and
-gzipped TFRecord framing and writing (`components/tfrecord_sink.py`, kept:
+tf.Example bytes (now tfx_bsl's encoder, `components/common/example_bytes.py`) and
+gzipped TFRecord framing and writing (`components/common/tfrecord_sink.py`, kept:
 Beam's `WriteToTFRecord` costs more). This measures, in one process and
 interleaved (A, B, A, B, ...; medians and their ratios, so that the load of
 a shared machine falls on all variants alike), on 10,000 MNIST-like records:
@@ -37,9 +37,9 @@ import numpy as np
 import tensorflow as tf
 
 from bench import common
-from components import tfrecord_sink
+from components.common import tfrecord_sink
 from components.noise_transform import executor as noise_executor
-from components.noise_transform import noise
+from components.common import noise
 from components.tfds_example_gen import executor as example_gen_executor
 import pipeline_config
 

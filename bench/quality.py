@@ -13,7 +13,7 @@ and pepper 10%), on the test images with the pipeline's own seeded noise:
   `dae-pipeline run` (its own pipeline root; TFX's cache makes a repeated
   benchmark skip the training).
 
-Metrics (components/evaluator/metrics.py, the classes TFMA runs): MSE over
+Metrics (components/common/metrics.py, the classes TFMA runs): MSE over
 all pixels; PSNR = 10 log10(1 / MSE) from that mean MSE; SSIM = mean of
 per-image tf.image.ssim with its defaults (11x11 Gaussian window, sigma 1.5,
 k1 0.01, k2 0.03), max_val 1. Writes bench/results/quality.json and the
@@ -93,7 +93,7 @@ def serving_dir(arguments: List[str], profile: str) -> str:
 
 
 def _metrics(clean: np.ndarray, denoised: np.ndarray) -> Dict[str, float]:
-  from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
+  from components.common import metrics  # pylint: disable=g-import-not-at-top
   values = metrics.metrics_of_arrays(clean, np.asarray(denoised, np.float32))
   return {name: round(value, 6 if name == 'mse' else 4)
           for name, value in values.items()}
@@ -237,8 +237,8 @@ def main(argv=None) -> int:
   subset = args.subset or (200 if args.quick else 1000)
 
   trained = train_models(dae_models(), args.quick)
-  from components.trainer import export  # pylint: disable=g-import-not-at-top
-  denoisers = {name: export.load_denoiser(model['model_dir'])
+  from components.common import saved_model  # pylint: disable=g-import-not-at-top
+  denoisers = {name: saved_model.load_denoiser(model['model_dir'])
                for name, model in trained.items()}
   mnist = common.load_mnist()
   test_images_array, test_labels = mnist['test']

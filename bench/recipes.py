@@ -15,7 +15,7 @@ OUT/NAME.json (test PSNR from the mean MSE, seconds, losses) and
 OUT/NAME.weights.npz. `--evaluate` (TensorFlow backend, this project's
 environment) loads each recipe's weights into the same model built here,
 scores the test set with the Evaluator's metric classes
-(components/evaluator/metrics.py), times a float32 training step of each model
+(components/common/metrics.py), times a float32 training step of each model
 on this machine's CPU, and writes bench/results/recipes.json and the table
 of docs/benchmarks.md, keeping the recorded rows of recipes OUT did not train.
 
@@ -47,8 +47,8 @@ import numpy as np
 
 from bench import classical
 from bench import common
-from components import features
-from components.noise_transform import noise
+from components.common import names
+from components.common import noise
 from components.trainer import model as model_lib
 from components.trainer import plan as plan_lib
 import pipeline_config
@@ -195,7 +195,7 @@ RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
 
 
 def _idx_bytes(source_dir: str, split: str, key: str) -> bytes:
-  path = os.path.join(source_dir, features.SOURCE_FILENAMES[f'{split}_{key}'])
+  path = os.path.join(source_dir, names.SOURCE_FILENAMES[f'{split}_{key}'])
   with gzip.open(path, 'rb') as idx_file:
     return idx_file.read()
 
@@ -215,8 +215,8 @@ def read_idx(source_dir: str, split: str):
   def payload(key: str, header_bytes: int) -> np.ndarray:
     return np.frombuffer(_idx_bytes(source_dir, split, key), np.uint8,
                          offset=header_bytes)
-  pixels = payload('data', features.IDX_IMAGES_HEADER_BYTES)
-  labels = payload('labels', features.IDX_LABELS_HEADER_BYTES)
+  pixels = payload('data', names.IDX_IMAGES_HEADER_BYTES)
+  labels = payload('labels', names.IDX_LABELS_HEADER_BYTES)
   rows, columns, _ = image_shape(source_dir)
   return pixels.reshape(-1, rows * columns), labels.astype(np.int64)
 
@@ -467,7 +467,7 @@ def evaluate(out_dir: str,
       recipes that OUT_DIR did not train are kept, each with the date and
       commit it was scored at, so that one sweep adds to the table.
   """
-  from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
+  from components.common import metrics  # pylint: disable=g-import-not-at-top
   test_noisy, test_clean = test_data()
   train_examples = common.split_sizes(pipeline_config.DataConfig())['train']
   provenance = common.provenance()
@@ -526,7 +526,7 @@ def average_outputs(clean: np.ndarray,
     residual_correlation is Pearson's r of the two models' per-pixel errors
     (denoised - clean).
   """
-  from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
+  from components.common import metrics  # pylint: disable=g-import-not-at-top
   if len(outputs) < 2:
     raise ValueError(f'averaging needs two models or more, got {list(outputs)}')
   def score(names):

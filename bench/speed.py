@@ -101,7 +101,7 @@ def trainer_fit_seconds(metadata_path: str) -> float:
   from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   _, model_run = run_summary.latest_output(
-      metadata_path, pipeline_module.TRAINER_ID, standard_component_specs.MODEL_RUN_KEY)
+      metadata_path, names.TRAINER_NODE, standard_component_specs.MODEL_RUN_KEY)
   with open(os.path.join(model_run, run_fn.SETTINGS_FILENAME)) as settings:
     return float(json.load(settings)['fit_seconds'])
 
@@ -110,7 +110,7 @@ def end_to_end(profile: str, repeats: int, max_train_steps=None) -> Dict[str, ob
   """Cold pipeline runs interleaved with the plain script (A, B, A, B, ...),
   then a re-run and a cached run; each side's overhead is its wall seconds
   minus its training (`fit`) seconds, which drift cancels out of."""
-  from components import serving_dir  # pylint: disable=g-import-not-at-top
+  from components.common import serving_dir  # pylint: disable=g-import-not-at-top
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   root = os.path.join(common.WORK_DIR, 'speed', profile)
   cap = ([] if max_train_steps is None
@@ -246,7 +246,7 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   """
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from components.trainer import data  # pylint: disable=g-import-not-at-top
+  from components.common import examples as examples_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
   training = config.training
@@ -254,7 +254,7 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   keras.utils.set_random_seed(training.seed)
   strategy.choose_placement(allow_mixed_precision=training.mixed_precision)
   files = [os.path.join(noisy_examples_uri, 'Split-train', '*')]
-  noisy, clean, _ = data.read_arrays(files, common.mnist_info())
+  noisy, clean, _ = examples_lib.read_arrays(files, common.mnist_info())
   warm_up_steps = max(5, steps // 4)
   model = model_lib.compile_model(model_lib.build_model(training.architecture,
                                                       training.loss,
@@ -300,10 +300,10 @@ def noise_throughput(examples_uri: str, config, repeats: int) -> Dict[str, objec
   from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
   from components.noise_transform import executor  # pylint: disable=g-import-not-at-top
-  from components.noise_transform import noise  # pylint: disable=g-import-not-at-top
+  from components.common import noise  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
-  from components import dataset_info  # pylint: disable=g-import-not-at-top
+  from components.common import dataset_info  # pylint: disable=g-import-not-at-top
   examples = standard_artifacts.Examples()
   examples.uri = examples_uri
   dataset_info.record(examples, common.mnist_info())
@@ -359,8 +359,8 @@ def noise_throughput(examples_uri: str, config, repeats: int) -> Dict[str, objec
 def inference(model_dir: str, calls: int) -> Dict[str, float]:
   """Batch-1 latency percentiles and batch-256 throughput of a SavedModel."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from components.trainer import export  # pylint: disable=g-import-not-at-top
-  signature = tf.saved_model.load(model_dir).signatures[export.IMAGES_SIGNATURE]
+  from components.common import saved_model  # pylint: disable=g-import-not-at-top
+  signature = tf.saved_model.load(model_dir).signatures[saved_model.IMAGES_SIGNATURE]
   rng = np.random.default_rng(0)
   one = tf.constant(rng.random((1, 28, 28, 1), np.float32))
   batch = tf.constant(rng.random((256, 28, 28, 1), np.float32))
@@ -370,12 +370,12 @@ def inference(model_dir: str, calls: int) -> Dict[str, float]:
   latencies = []
   for _ in range(calls):
     start = time.perf_counter()
-    signature(images=one)[export.OUTPUT_KEY].numpy()
+    signature(images=one)[saved_model.OUTPUT_KEY].numpy()
     latencies.append(time.perf_counter() - start)
   batches = max(5, calls // 20)
   start = time.perf_counter()
   for _ in range(batches):
-    signature(images=batch)[export.OUTPUT_KEY].numpy()
+    signature(images=batch)[saved_model.OUTPUT_KEY].numpy()
   throughput = batches * 256 / (time.perf_counter() - start)
   return {'batch1_p50_ms': round(float(np.percentile(latencies, 50)) * 1000, 2),
           'batch1_p99_ms': round(float(np.percentile(latencies, 99)) * 1000, 2),

@@ -12,19 +12,13 @@ import sys
 import time
 from typing import List, Optional
 
+from components.common import names
 from pipeline import kfp_local
 import pipeline_config
 
 EXIT_FAILED = 1
 EXIT_INVALID_CONFIG = 2
 EXIT_BUSY = 3  # Another run holds the pipeline root.
-
-# The Trainer's node id and its output with the TensorBoard logs, as
-# pipeline.TRAINER_ID and TFX's MODEL_RUN_KEY (tests check both): the
-# tensorboard command reads MLMD without importing TFX (~30 s).
-TRAINER_ID = 'Trainer'
-MODEL_RUN_KEY = 'model_run'
-
 
 # Commands that read what a run left: without --profile or --pipeline-root
 # they read the newest run of any profile.
@@ -42,10 +36,10 @@ def _has_what_it_reads(command: str, config: pipeline_config.PipelineConfig) -> 
   """Whether a profile's default paths hold what `command` reads."""
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   if command in SERVING_DIR_COMMANDS:
-    from components import serving_dir  # pylint: disable=g-import-not-at-top
+    from components.common import serving_dir  # pylint: disable=g-import-not-at-top
     return serving_dir.newest_complete_version(config.serving_dir) is not None
   node_id, key = {'report': ('VisualReport', 'report'),
-                  'tensorboard': (TRAINER_ID, MODEL_RUN_KEY),
+                  'tensorboard': (names.TRAINER_NODE, names.MODEL_RUN_KEY),
                   'sample': ('NoiseTransform', 'noisy_examples')}[command]
   try:
     run_summary.latest_output(config.resolved_metadata_path, node_id, key)
@@ -398,7 +392,7 @@ def _models(config) -> int:
 
 
 def _rollback(args, config) -> int:
-  from components import serving_lock  # pylint: disable=g-import-not-at-top
+  from components.common import serving_lock  # pylint: disable=g-import-not-at-top
   from pipeline import versions  # pylint: disable=g-import-not-at-top
   try:
     new_version, target = versions.rollback(config.serving_dir, args.version)
@@ -614,7 +608,7 @@ def _write_samples(config: pipeline_config.PipelineConfig, count: int,
 def _tensorboard(args, config) -> int:
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   run_id, log_dir = run_summary.latest_output(
-      config.resolved_metadata_path, TRAINER_ID, MODEL_RUN_KEY)
+      config.resolved_metadata_path, names.TRAINER_NODE, names.MODEL_RUN_KEY)
   if args.print_logdir:
     print(log_dir)
     return 0

@@ -193,5 +193,5 @@ def configure(verbosity: str = NORMAL, stream=None) -> None:
   else:
     beam_tfrecord_logger.addFilter(_not_harmless)  # Once: addFilter dedups.
   # Imports Beam (and with it Google's client libraries): after the filters.
-  from components import progress  # pylint: disable=g-import-not-at-top
+  from components.common import progress  # pylint: disable=g-import-not-at-top
   progress.set_enabled(verbosity != QUIET)

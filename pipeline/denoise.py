@@ -1,7 +1,7 @@
 """`dae-pipeline denoise`: denoises PNG/JPEG/.npy images with a SavedModel.
 
 The model is the newest complete version of the serving directory (what a
-model server serves, see components/serving_dir.py) or a SavedModel named on
+model server serves, see components/common/serving_dir.py) or a SavedModel named on
 the command line; the image shape it takes is read from its signature.
 
 Everything is read and checked before anything is written: a bad file (missing,
@@ -21,8 +21,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from components import serving_dir
-from components.trainer import export
+from components.common import serving_dir
+from components.common import saved_model
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 NUMPY_EXTENSION = '.npy'
@@ -81,10 +81,10 @@ def model_directory(model_dir: Optional[str], base_directory: str) -> Tuple[str,
           f'version {version} of {base_directory}')
 
 
-def load_model(model_dir: str) -> export.Denoiser:
+def load_model(model_dir: str) -> saved_model.Denoiser:
   """The SavedModel's images signature; DenoiseError when it has none."""
   try:
-    return export.Denoiser(model_dir)
+    return saved_model.Denoiser(model_dir)
   except (ValueError, OSError, tf.errors.OpError) as error:
     raise DenoiseError(f'cannot load the model {model_dir}: {error}') from None
 
@@ -167,12 +167,12 @@ def fit_to_model(image_file: ImageFile, image_shape: Sequence[int]) -> ImageFile
 
 
 def _model_error_reason(error: tf.errors.OpError) -> str:
-  """The message of an in-graph check (export.py), else the error's first line."""
+  """The message of an in-graph check (saved_model.py), else the error's first line."""
   found = re.search(r'assertion failed: \[(.*?)\] \[', error.message)
   return found.group(1) if found else error.message.strip().splitlines()[0]
 
 
-def denoise_file(denoiser: export.Denoiser, image_file: ImageFile) -> np.ndarray:
+def denoise_file(denoiser: saved_model.Denoiser, image_file: ImageFile) -> np.ndarray:
   """The model's output for the file's images; DenoiseError if it refuses them."""
   try:
     return denoiser(image_file.images)
@@ -233,7 +233,7 @@ def quality_lines(image_file: ImageFile, denoised: np.ndarray,
   PSNR is tf.image.psnr and SSIM metrics.ssim (tf.image.ssim's definition),
   both with max_val 1: the Evaluator's per-image metrics.
   """
-  from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
+  from components.common import metrics  # pylint: disable=g-import-not-at-top
   clean = tf.constant(reference.images)
   figures = []
   for images in (image_file.images, denoised):

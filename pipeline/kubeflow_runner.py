@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any, Dict, Optional
 
+from components.common import names
 from pipeline import kfp_local
 import pipeline_config
 
@@ -223,7 +224,7 @@ def compile_pipeline(config: pipeline_config.PipelineConfig,
     resources.accelerator.CopyFrom(resource_spec.AcceleratorConfig(
         type=options.gpu_type, count=options.gpu_count))
   trainer = next(component for component in dag.components
-                 if component.id == pipeline_module.TRAINER_ID)
+                 if component.id == names.TRAINER_NODE)
   trainer.with_platform_config(resources)
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(

@@ -19,6 +19,7 @@ from typing import Iterator, List, Optional
 
 from absl import logging
 
+from components.common import names
 from pipeline import run_lock
 from pipeline import run_summary
 import pipeline_config
@@ -191,7 +192,7 @@ def run(config: pipeline_config.PipelineConfig,
     # Importing TFX takes 20-30 s: only once a run is certain.
     from tfx.orchestration import metadata as tfx_metadata  # pylint: disable=g-import-not-at-top
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
-    from components import serving_dir  # pylint: disable=g-import-not-at-top
+    from components.common import serving_dir  # pylint: disable=g-import-not-at-top
     from pipeline import recovery  # pylint: disable=g-import-not-at-top
     from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
     for closed in recovery.close_interrupted(config.resolved_metadata_path,
@@ -236,10 +237,10 @@ def inferred_schema_text(config: pipeline_config.PipelineConfig,
   from tfx.components.schema_gen import executor as schema_gen_executor  # pylint: disable=g-import-not-at-top
   from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
-  records = run(config, wait_s, to_node=pipeline_module.SCHEMA_GEN_ID,
+  records = run(config, wait_s, to_node=names.SCHEMA_GEN_NODE,
                 infer_schema=True)
   [uri] = [record.output_uris['schema'] for record in records
-           if record.node_id == pipeline_module.SCHEMA_GEN_ID]
+           if record.node_id == names.SCHEMA_GEN_NODE]
   # The artifact may be on a bucket, as the pipeline root.
   with fileio.open(os.path.join(uri, schema_gen_executor.DEFAULT_FILE_NAME),
                    'r') as schema_file:

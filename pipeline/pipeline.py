@@ -15,11 +15,12 @@ from tfx.proto import pusher_pb2
 from tfx.proto import trainer_pb2
 
 from components.data_gate.component import DataValidationGate
-from components.evaluator import metrics as evaluator_metrics
+from components.common import metrics as evaluator_metrics
 from components.evaluator.component import ServedBaselineEvaluator
 from components.evaluator.eval_config import make_eval_config
 from components.noise_transform.component import NoiseTransform
-from components import push_records
+from components.common import names
+from components.common import push_records
 from components.pusher.component import AtomicPusher
 from components.schema_importer.component import read_schema_text
 from components.schema_importer.component import SchemaImporter
@@ -34,12 +35,6 @@ from pipeline import code_fingerprint
 import pipeline_config
 
 RUN_FN = 'components.trainer.run_fn.run_fn'
-TRAINER_ID = 'Trainer'
-PUSHER_ID = 'Pusher'
-EVALUATOR_ID = 'Evaluator'
-SERVED_MODEL_ID = 'ServedModel'
-SERVING_CHECK_ID = 'ServingCheck'
-SCHEMA_GEN_ID = 'SchemaGen'
 # The splits an inferred schema is not learned from: it is learned from
 # `train` alone, so that validating `eval` and `test` against it checks them.
 SCHEMA_UNSEEN_SPLITS = ('eval', 'test')
@@ -63,8 +58,8 @@ def never_cached_nodes(served_fingerprint: Optional[str]) -> Tuple[str, ...]:
   keyed on what is served (a fingerprint, not None).
   """
   if served_fingerprint is None:
-    return (SERVED_MODEL_ID, PUSHER_ID)
-  return (PUSHER_ID,)
+    return (names.SERVED_MODEL_NODE, names.PUSHER_NODE)
+  return (names.PUSHER_NODE,)
 
 
 def _display_path(path: str) -> str:
@@ -121,7 +116,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     runtime_parameters: RuntimeParameters replacing config values, keyed by
       field (one of RUNTIME_PARAMETER_FIELDS); None or {} for plain values.
     served_fingerprint: What the serving dir served when the run started
-      (components.serving_dir.served_fingerprint), from a runner that looks
+      (components.common.serving_dir.served_fingerprint), from a runner that looks
       before it runs (local): ServedModel must copy exactly that model, and
       may then come from cache while it is served (never_cached_nodes).
       None: ServedModel copies what is served when it runs, never from cache
@@ -155,7 +150,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     schema_node = SchemaGen(
         statistics=statistics_gen.outputs['statistics'],
         infer_feature_shape=True,  # image [H*W*C], label [1]: fixed shapes.
-        exclude_splits=list(SCHEMA_UNSEEN_SPLITS)).with_id(SCHEMA_GEN_ID)
+        exclude_splits=list(SCHEMA_UNSEEN_SPLITS)).with_id(names.SCHEMA_GEN_NODE)
 
   # Compare every split's statistics with the schema.
   example_validator = ExampleValidator(
@@ -171,7 +166,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   noise_transform = NoiseTransform(
       examples=example_gen.outputs['examples'], spec=config.noise.spec(),
       per_run={field.partition('.')[2]: parameter
-               for field, parameter in (runtime_parameters or {}).items()})
+               for field, parameter in (runtime_parameters or {}).items()}
+  ).with_id(names.NOISE_TRANSFORM_NODE)
   noise_transform.add_upstream_node(data_gate)
 
   # Train the denoising autoencoder, noisy -> clean, and export a SavedModel.
@@ -180,34 +176,34 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # None, tfx/components/trainer/fn_args_utils.py).
   trainer = Trainer(
       run_fn=RUN_FN,
-      examples=noise_transform.outputs['noisy_examples'],
+      examples=noise_transform.outputs[names.NOISY_EXAMPLES_KEY],
       train_args=trainer_pb2.TrainArgs(splits=['train']),
       eval_args=trainer_pb2.EvalArgs(splits=['eval']),
-      custom_config=trainer_custom_config(config)).with_id(TRAINER_ID)
+      custom_config=trainer_custom_config(config)).with_id(names.TRAINER_NODE)
 
   # Copy the model served now: the baseline the candidate must not lose to
   # (none on the first push). A plain task on every orchestrator (no TFX
   # Resolver, which open-source KFP v2 refuses).
   served_model = ServedModel(
       serving_dir=config.serving_dir,
-      expected_fingerprint=served_fingerprint).with_id(SERVED_MODEL_ID)
+      expected_fingerprint=served_fingerprint).with_id(names.SERVED_MODEL_NODE)
 
   # Evaluate on the test split with TFMA; bless only above the thresholds.
   evaluator = ServedBaselineEvaluator(
-      examples=noise_transform.outputs['noisy_examples'],
+      examples=noise_transform.outputs[names.NOISY_EXAMPLES_KEY],
       model=trainer.outputs['model'],
       baseline_model=served_model.outputs['model'],
       example_splits=['test'],
-      eval_config=make_eval_config(config.thresholds)).with_id(EVALUATOR_ID)
+      eval_config=make_eval_config(config.thresholds)).with_id(names.EVALUATOR_NODE)
 
   # Draw the run's pictures (class grid, PSNR per class) and record its verdict's
   # facts (failed gates, the noisy input's figures), blessed or not.
   visual_report = VisualReport(
       model=trainer.outputs['model'],
       baseline_model=served_model.outputs['model'],
-      examples=noise_transform.outputs['noisy_examples'],
+      examples=noise_transform.outputs[names.NOISY_EXAMPLES_KEY],
       evaluation=evaluator.outputs['evaluation'],
-      blessing=evaluator.outputs['blessing'])
+      blessing=evaluator.outputs['blessing']).with_id(names.VISUAL_REPORT_NODE)
 
   # Load a blessed model in a fresh process, as a server would, and send
   # every signature canaries from the test split; then push it, atomically,
@@ -220,8 +216,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     serving_check = ServingCheck(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
-        examples=noise_transform.outputs['noisy_examples'],
-        split='test').with_id(SERVING_CHECK_ID)
+        examples=noise_transform.outputs[names.NOISY_EXAMPLES_KEY],
+        split='test').with_id(names.SERVING_CHECK_NODE)
     pusher = AtomicPusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
@@ -230,7 +226,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
         infra_blessing=serving_check.outputs['blessing'],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
-                base_directory=config.serving_dir))).with_id(PUSHER_ID)
+                base_directory=config.serving_dir))).with_id(names.PUSHER_NODE)
 
   # Key the cache of every node that runs project code on that code, so an
   # edit re-runs what it affects (see pipeline/code_fingerprint.py).
@@ -245,7 +241,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
                       (serving_check, ServingCheck.__module__),
                       (pusher, AtomicPusher.__module__)):
     code_fingerprint.attach(node, *code)
-  # What the push record says the model was made of (components/push_records.py).
+  # What the push record says the model was made of (components/common/push_records.py).
   pusher.exec_properties.update({
       push_records.DATASET_FINGERPRINT_KEY: push_records.digest_of(
           example_gen.exec_properties[SOURCE_FINGERPRINT_KEY]),

@@ -11,46 +11,17 @@ report` shows them on its page. No TensorFlow or TFX import: both stay quick.
 import dataclasses
 from typing import Dict, List, Optional
 
-from components.visual_report import report as report_lib
+from components.common import names
+from components.visual_report import page as page_lib
 from pipeline import run_summary
-
-REPORT_NODE = 'VisualReport'
-REPORT_KEY = report_lib.REPORT_KEY
-PUSHER_NODE = 'Pusher'
-# The PushedModel's key and custom properties, as TFX's Pusher names them
-# (tfx/components/pusher/executor.py, standard_component_specs; not imported:
-# TFX's import costs ~20 s) and components/pusher's ALREADY_SERVED_VERSION_KEY
-# and NOT_PUSHED_REASON_KEY (tests/pipeline/test_run_outcome.py checks them
-# against their sources).
-PUSHED_MODEL_KEY = 'pushed_model'
-PUSHED_PROPERTY = 'pushed'
-PUSHED_DESTINATION_PROPERTY = 'pushed_destination'
-PUSHED_VERSION_PROPERTY = 'pushed_version'
-ALREADY_SERVED_VERSION_PROPERTY = 'already_served_version'
-# ServingCheck's InfraBlessing: its key and custom properties
-# (components/serving_check/executor.py; the test checks them too).
-SERVING_CHECK_NODE = 'ServingCheck'
-INFRA_BLESSING_KEY = 'blessing'
-INFRA_BLESSED_PROPERTY = 'blessed'
-SERVING_FAILURE_PROPERTY = 'failure'
-NOT_PUSHED_REASON_PROPERTY = 'not_pushed_reason'
 
 
 @dataclasses.dataclass(frozen=True)
-class RunOutcome:
-  """What one pipeline run decided.
+class RunOutcome(page_lib.ReportFacts):
+  """What one run decided: its report's facts, and what MLMD adds.
 
   Attributes:
     run_id: The MLMD pipeline-run id.
-    report_uri: The VisualReport artifact's directory.
-    blessed: Whether the Evaluator blessed the candidate.
-    failures: One line per failed gate (empty when blessed).
-    candidate: {metric: value} of the candidate on the test split.
-    baseline: The same of the last blessed model, None without one.
-    noisy_input: The same of the noisy input against the clean images.
-    baseline_is_candidate: The baseline is the candidate itself (a re-run
-      that trained nothing new).
-    split_sizes: {split: examples} of the run's data.
     pushed_path: Where the Pusher wrote the model (None: nothing pushed).
     pushed_version: That version's name.
     already_served_version: The version already serving this very model
@@ -61,15 +32,7 @@ class RunOutcome:
     serving_failure: Why the serving check refused the blessed model (None:
       it passed, or did not run).
   """
-  run_id: str
-  report_uri: str
-  blessed: bool
-  failures: List[str]
-  candidate: Dict[str, float]
-  baseline: Optional[Dict[str, float]]
-  noisy_input: Optional[Dict[str, float]]
-  baseline_is_candidate: bool
-  split_sizes: Dict[str, int]
+  run_id: str = ''
   pushed_path: Optional[str] = None
   pushed_version: Optional[str] = None
   already_served_version: Optional[str] = None
@@ -82,37 +45,29 @@ def from_records(records: List[run_summary.ExecutionRecord], run_id: str = ''
                  ) -> Optional[RunOutcome]:
   """The outcome of a run from its executions; None when it drew no report
   (it failed or stopped before the VisualReport)."""
-  report = run_summary.finished_record(records, REPORT_NODE, REPORT_KEY)
+  report = run_summary.finished_record(records, names.VISUAL_REPORT_NODE, names.REPORT_KEY)
   if report is None:
     return None
-  metrics, _ = report_lib.load_report(report.output_uris[REPORT_KEY],
-                                      images=False)
-  overall = metrics['overall']
-  pushed = run_summary.finished_record(records, PUSHER_NODE, PUSHED_MODEL_KEY)
-  properties = pushed.output_properties.get(PUSHED_MODEL_KEY, {}) if pushed else {}
-  was_pushed = properties.get(PUSHED_PROPERTY) == 1
-  check = run_summary.finished_record(records, SERVING_CHECK_NODE,
-                                      INFRA_BLESSING_KEY)
-  check_properties = (check.output_properties.get(INFRA_BLESSING_KEY, {})
+  pushed = run_summary.finished_record(records, names.PUSHER_NODE, names.PUSHED_MODEL_KEY)
+  properties = pushed.output_properties.get(names.PUSHED_MODEL_KEY, {}) if pushed else {}
+  was_pushed = properties.get(names.PUSHED_PROPERTY) == 1
+  check = run_summary.finished_record(records, names.SERVING_CHECK_NODE,
+                                      names.INFRA_BLESSING_KEY)
+  check_properties = (check.output_properties.get(names.INFRA_BLESSING_KEY, {})
                       if check else {})
   serving_failure = None
-  if check_properties.get(INFRA_BLESSED_PROPERTY) == 0:
-    serving_failure = (check_properties.get(SERVING_FAILURE_PROPERTY)
+  if check_properties.get(names.INFRA_BLESSED_PROPERTY) == 0:
+    serving_failure = (check_properties.get(names.SERVING_FAILURE_PROPERTY)
                        or 'no reason recorded')
+  facts = page_lib.read_facts(report.output_uris[names.REPORT_KEY])
   return RunOutcome(
+      **{field.name: getattr(facts, field.name)
+         for field in dataclasses.fields(facts)},
       run_id=run_id,
-      report_uri=report.output_uris[REPORT_KEY],
-      blessed=bool(metrics.get('blessed')),
-      failures=list(metrics.get(report_lib.FAILURES, [])),
-      candidate=overall[report_lib.CANDIDATE],
-      baseline=overall.get(report_lib.BASELINE),
-      noisy_input=metrics.get(report_lib.NOISY_INPUT),
-      baseline_is_candidate=bool(metrics.get(report_lib.BASELINE_IS_CANDIDATE)),
-      split_sizes=dict(metrics.get(report_lib.SPLIT_SIZES, {})),
-      pushed_path=properties.get(PUSHED_DESTINATION_PROPERTY) if was_pushed else None,
-      pushed_version=properties.get(PUSHED_VERSION_PROPERTY) if was_pushed else None,
-      already_served_version=properties.get(ALREADY_SERVED_VERSION_PROPERTY) or None,
-      not_pushed_reason=properties.get(NOT_PUSHED_REASON_PROPERTY) or None,
+      pushed_path=properties.get(names.PUSHED_DESTINATION_PROPERTY) if was_pushed else None,
+      pushed_version=properties.get(names.PUSHED_VERSION_PROPERTY) if was_pushed else None,
+      already_served_version=properties.get(names.ALREADY_SERVED_VERSION_PROPERTY) or None,
+      not_pushed_reason=properties.get(names.NOT_PUSHED_REASON_PROPERTY) or None,
       serving_failure=serving_failure)
 
 
@@ -146,7 +101,7 @@ def _figures(metrics: Optional[Dict[str, float]]) -> str:
 def push_line(outcome: RunOutcome) -> str:
   """What the Pusher did, in words (the verdict's and the report page's)."""
   if not outcome.blessed:
-    return 'nothing pushed'
+    return page_lib.NOTHING_PUSHED
   if outcome.serving_failure:
     return f'NOT pushed: the serving check failed: {outcome.serving_failure}'
   if outcome.pushed_path:

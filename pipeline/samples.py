@@ -4,11 +4,9 @@ from typing import Tuple
 
 import numpy as np
 
-from components import dataset_info
+from components.common import dataset_info
+from components.common import names
 from pipeline import run_summary
-
-NOISE_NODE = 'NoiseTransform'
-NOISY_EXAMPLES_KEY = 'noisy_examples'
 
 
 class _RecordedArtifact:
@@ -35,11 +33,11 @@ def read_test_images(metadata_path: str, count: int) -> Tuple[np.ndarray, np.nda
     FileNotFoundError: no run recorded NoiseTransform's examples.
     MissingDatasetInfo: they record no DatasetInfo.
   """
-  from components.trainer import data  # pylint: disable=g-import-not-at-top
-  _, record = run_summary.latest_output_record(metadata_path, NOISE_NODE,
-                                               NOISY_EXAMPLES_KEY)
-  examples = _RecordedArtifact(record.output_uris[NOISY_EXAMPLES_KEY],
-                               record.output_properties.get(NOISY_EXAMPLES_KEY, {}))
-  noisy, clean, _ = data.read_arrays([f'{examples.uri}/Split-test/*'],
+  from components.common import examples as examples_lib  # pylint: disable=g-import-not-at-top
+  _, record = run_summary.latest_output_record(metadata_path, names.NOISE_TRANSFORM_NODE,
+                                               names.NOISY_EXAMPLES_KEY)
+  examples = _RecordedArtifact(record.output_uris[names.NOISY_EXAMPLES_KEY],
+                               record.output_properties.get(names.NOISY_EXAMPLES_KEY, {}))
+  noisy, clean, _ = examples_lib.read_arrays([f'{examples.uri}/Split-test/*'],
                                      dataset_info.recorded(examples), limit=count)
   return noisy, clean

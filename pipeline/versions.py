@@ -1,6 +1,6 @@
 """The serving dir's versions: their history (`dae-pipeline models`) and
 rollback (`dae-pipeline rollback`), from the push records beside them
-(components/push_records.py), on a disk or a bucket, without MLMD.
+(components/common/push_records.py), on a disk or a bucket, without MLMD.
 
 Which version is served: TF Serving's default version policy, `latest`
 with one version (tensorflow/serving,
@@ -23,9 +23,9 @@ import dataclasses
 import html
 from typing import List, Optional, Tuple
 
-from components import push_records
-from components import serving_dir
-from components import serving_lock
+from components.common import push_records
+from components.common import serving_dir
+from components.common import serving_lock
 
 SERVED_MARK = '*'
 SHORT_FINGERPRINT = 8  # Hex digits of a fingerprint a listing shows.
@@ -184,7 +184,7 @@ def rollback(base_directory: str, version: Optional[str] = None
       model served now (serving it again would change nothing).
   """
   # Under the Pusher's lock: a push cannot land between the choice of the
-  # target and its publication (components/serving_lock.py).
+  # target and its publication (components/common/serving_lock.py).
   with serving_lock.hold(base_directory):
     entries = list_versions(base_directory)
     target = rollback_target(entries, version)

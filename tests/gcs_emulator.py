@@ -19,7 +19,7 @@
   (`len(None)`), which TF's CreateDir sends; and it ignores the JSON API's
   generation preconditions (`ifGenerationMatch`, `ifGenerationNotMatch`;
   https://cloud.google.com/storage/docs/request-preconditions), which the
-  push lease relies on (components/serving_lock.py): uploads and deletes
+  push lease relies on (components/common/serving_lock.py): uploads and deletes
   here check them, atomically with the write, and answer 412 Precondition
   Failed on a mismatch, as Cloud Storage does. And it tells a resumable
   upload that has received nothing that it has one byte (see

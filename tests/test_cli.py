@@ -63,13 +63,6 @@ def test_tensorboard_command_finds_nothing_without_importing_tfx(tmp_path):
   assert 'no MLMD store' in result.stderr
 
 
-def test_tensorboard_command_names_the_pipeline_s_trainer_output():
-  from tfx.types import standard_component_specs  # pylint: disable=g-import-not-at-top
-  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
-  assert cli.TRAINER_ID == pipeline_module.TRAINER_ID
-  assert cli.MODEL_RUN_KEY == standard_component_specs.MODEL_RUN_KEY
-
-
 def _subcommands():
   parser = cli.make_parser()
   [commands] = [action for action in parser._actions  # pylint: disable=protected-access

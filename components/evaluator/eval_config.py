@@ -7,21 +7,22 @@ examples' DatasetInfo knows those.
 """
 
 import json
-from typing import Any, List, Optional
+from typing import Any
 
 from tensorflow_model_analysis.proto import config_pb2
 
-from components import dataset_info as dataset_info_lib
-from components import features
-from components.evaluator import metrics
-from components.trainer import export
+from components.common import dataset_info as dataset_info_lib
+from components.common import evaluation
+from components.common import names
+from components.common import metrics
+from components.common import saved_model
 
-LABEL_KEY = features.CLEAN  # The clean image: what the model must reconstruct.
-SLICE_FEATURE = features.LABEL  # The class: metrics are also reported per class.
+LABEL_KEY = names.CLEAN  # The clean image: what the model must reconstruct.
 
 
 OVERALL = config_pb2.SlicingSpec()
-PER_CLASS = config_pb2.SlicingSpec(feature_keys=[SLICE_FEATURE])
+# Metrics are also reported per class.
+PER_CLASS = config_pb2.SlicingSpec(feature_keys=[evaluation.SLICE_FEATURE])
 
 
 def _gated(slicing_spec: config_pb2.SlicingSpec,
@@ -77,9 +78,9 @@ def make_eval_config(thresholds: Any) -> config_pb2.EvalConfig:
   mse_gate = _gated(OVERALL, value_threshold=config_pb2.GenericValueThreshold(
       upper_bound={'value': thresholds.max_mse}))
   return config_pb2.EvalConfig(
-      model_specs=[config_pb2.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
+      model_specs=[config_pb2.ModelSpec(signature_name=saved_model.EXAMPLES_SIGNATURE,
                                   label_key=LABEL_KEY,
-                                  prediction_key=export.OUTPUT_KEY)],
+                                  prediction_key=saved_model.OUTPUT_KEY)],
       slicing_specs=[OVERALL, PER_CLASS],
       metrics_specs=[config_pb2.MetricsSpec(metrics=[
           _metric('PSNR', *psnr_gates),
@@ -121,68 +122,3 @@ def _drop_slicing(eval_config: config_pb2.EvalConfig,
                if list(gate.slicing_specs) != [slicing_spec]]
       del metric.per_slice_thresholds[:]
       metric.per_slice_thresholds.extend(gates)
-
-
-# Which config field each gate of `make_eval_config` comes from, by (metric,
-# per-slice or overall, value or change threshold): what a failure names.
-_GATE_FIELDS = {
-    ('psnr', False, 'value'): 'thresholds.min_psnr_db',
-    ('psnr', False, 'change'): 'thresholds.max_psnr_drop_db',
-    ('psnr', True, 'change'): 'thresholds.max_class_psnr_drop_db',
-    ('mse', False, 'value'): 'thresholds.max_mse',
-}
-_UNITS = {'psnr': ' dB'}
-
-
-def _bound(value_threshold) -> str:
-  """'>= 24.0' or '<= 0.004': the side of a value threshold that is set."""
-  if value_threshold.HasField('lower_bound'):
-    return f'>= {value_threshold.lower_bound.value:g}'
-  return f'<= {value_threshold.upper_bound.value:g}'
-
-
-def _slice_name(slice_key,
-                info: Optional[dataset_info_lib.DatasetInfo]) -> str:
-  """'' for the whole split, 'class 3: ' or 'class T-shirt/top: ' for a
-  per-class slice (named by `info`'s class names; by number without one)."""
-  columns = [column for column in slice_key.single_slice_keys]
-  if not columns:
-    return ''
-  return ', '.join(_column_name(column, info) for column in columns) + ': '
-
-
-def _column_name(column, info: Optional[dataset_info_lib.DatasetInfo]) -> str:
-  """'class T-shirt/top' for the class column, 'COLUMN VALUE' for others."""
-  if column.column == SLICE_FEATURE and column.HasField('int64_value'):
-    label = int(column.int64_value)
-    return f'class {info.class_name(label) if info else label}'
-  value = (column.int64_value if column.HasField('int64_value') else
-           column.bytes_value.decode())
-  return f'{column.column} {value}'
-
-
-def describe_failures(validation_result,
-                      info: Optional[dataset_info_lib.DatasetInfo] = None
-                      ) -> List[str]:
-  """One line per failed gate of a TFMA ValidationResult, with the numbers
-  and the config field that sets the bound, e.g. 'psnr 15.21 dB, needs >= 16
-  (thresholds.min_psnr_db)' or 'class T-shirt/top: psnr -0.71 dB against ...'
-  (classes named by `info`, the examples' DatasetInfo)."""
-  lines = []
-  for per_slice in validation_result.metric_validations_per_slice:
-    where = _slice_name(per_slice.slice_key, info)
-    for failure in per_slice.failures:
-      name = failure.metric_key.name
-      unit = _UNITS.get(name, '')
-      value = failure.metric_value.double_value.value
-      threshold = failure.metric_threshold
-      kind = 'change' if failure.metric_key.is_diff else 'value'
-      field = _GATE_FIELDS.get((name, bool(where), kind), 'a threshold')
-      if kind == 'change':
-        allowed = -threshold.change_threshold.absolute.value
-        lines.append(f'{where}{name} {value:+.2f}{unit} against the last blessed '
-                     f'model, more than the {allowed:g}{unit} drop allowed ({field})')
-      else:
-        lines.append(f'{where}{name} {value:.4g}{unit}, needs '
-                     f'{_bound(threshold.value_threshold)}{unit} ({field})')
-  return lines

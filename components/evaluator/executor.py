@@ -23,12 +23,13 @@ from tfx.utils import path_utils
 from tfx.utils import proto_utils
 from tensorflow_model_analysis.proto import config_pb2
 
-from components import dataset_info
-from components import progress
+from components.common import dataset_info
+from components.common import names
+from components.common import progress
 from components.evaluator import eval_config as eval_config_lib
 from components.evaluator import extractors
-from components.served_model import executor as served_model_executor
-from components.trainer import export
+from components.common import saved_model
+from components.common import serving_dir
 
 BASELINE_MODEL_KEY = standard_component_specs.BASELINE_MODEL_KEY
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
@@ -47,7 +48,7 @@ class Executor(evaluator_executor.Executor):
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     baseline = input_dict.get(BASELINE_MODEL_KEY) or []
-    if baseline and not served_model_executor.holds_model(baseline[0]):
+    if baseline and not serving_dir.holds_model(baseline[0]):
       logging.info('No model is served yet: no baseline, value thresholds only')
       input_dict = {key: artifacts for key, artifacts in input_dict.items()
                     if key != BASELINE_MODEL_KEY}
@@ -83,11 +84,11 @@ def check_baseline_takes_the_examples(baseline: types.Artifact,
   Raises:
     BaselineOfAnotherDataset: the shapes differ (both named).
   """
-  served_shape = export.saved_model_image_shape(
+  served_shape = saved_model.saved_model_image_shape(
       path_utils.serving_model_path(baseline.uri))
   if served_shape != info.image_shape:
     version = baseline.get_string_custom_property(
-        served_model_executor.SERVED_VERSION_PROPERTY) or '?'
+        names.SERVED_VERSION_PROPERTY) or '?'
     raise BaselineOfAnotherDataset(
         f'the served model (version {version}) takes '
         f'{"x".join(map(str, served_shape))} images but the {info.name} examples '

@@ -22,7 +22,7 @@ from typing import List, Optional
 import apache_beam as beam
 import tensorflow_model_analysis as tfma
 
-from components import progress
+from components.common import progress
 
 STAGE_NAME = 'CountEvaluatedExamples'
 # The bar's description.

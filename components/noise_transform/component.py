@@ -23,7 +23,7 @@ from tfx.types.component_spec import ComponentSpec
 from tfx.types.component_spec import ExecutionParameter
 
 from components.noise_transform import executor
-from components.noise_transform import noise
+from components.common import noise
 
 _FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(noise.NoiseSpec)}
 

@@ -13,16 +13,16 @@ from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
-from components import dataset_info as dataset_info_lib
-from components import example_bytes
-from components import features
-from components import progress
-from components import tfrecord_sink
-from components.noise_transform import noise
+from components.common import dataset_info as dataset_info_lib
+from components.common import example_bytes
+from components.common import names
+from components.common import progress
+from components.common import tfrecord_sink
+from components.common import noise
 
 # Artifact keys.
 EXAMPLES_KEY = 'examples'
-NOISY_EXAMPLES_KEY = 'noisy_examples'
+NOISY_EXAMPLES_KEY = names.NOISY_EXAMPLES_KEY
 
 # Parameter keys: the NoiseSpec as JSON, and the settings that may be set
 # per run (Kubeflow's RuntimeParameters), applied onto it when present.
@@ -30,11 +30,11 @@ SPEC_KEY = 'noise_spec'
 PER_RUN_FIELDS = ('stddev', 'amount', 'seed')
 
 # Features read (written by TfdsExampleGen) and written.
-IMAGE_FEATURE = features.IMAGE
-LABEL_FEATURE = features.LABEL
-CLEAN_FEATURE = features.CLEAN
-NOISY_FEATURE = features.NOISY
-NOISE_LEVEL_FEATURE = features.NOISE_LEVEL
+IMAGE_FEATURE = names.IMAGE
+LABEL_FEATURE = names.LABEL
+CLEAN_FEATURE = names.CLEAN
+NOISY_FEATURE = names.NOISY
+NOISE_LEVEL_FEATURE = names.NOISE_LEVEL
 
 OUTPUT_FILE_PREFIX = 'noisy_examples'
 # Records per batch that is parsed, noised and serialized at once.

@@ -1,6 +1,6 @@
 """AtomicPusher: TFX's Pusher with the atomic filesystem executor (executor.py),
 the baseline the candidate was evaluated against (for compare-and-push) and the
-Evaluator's evaluation (the push record's metrics, components/push_records.py)
+Evaluator's evaluation (the push record's metrics, components/common/push_records.py)
 as optional inputs."""
 
 from typing import Optional

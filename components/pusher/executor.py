@@ -4,7 +4,7 @@ TFX's stock Pusher copies the SavedModel file by file into
 ``<base>/<version>/``, so a model server scanning the directory can see a
 half-written version, and two pushes within a second share a version and the
 second is silently skipped. This executor publishes through
-`components.serving_dir.publish`: a staged rename on a local file system, a
+`components.common.serving_dir.publish`: a staged rename on a local file system, a
 copy with ``saved_model.pb`` last on an object store (see that module for why
 a server never loads a half-written version and what a killed push leaves).
 The destination and version are recorded on the PushedModel artifact in MLMD,
@@ -17,7 +17,7 @@ already serving it. The pipeline never serves the Pusher from cache, so a
 re-run pushes the blessed model again when the serving dir lost it, and only
 then.
 
-Each version pushed gets its push record (components/push_records.py),
+Each version pushed gets its push record (components/common/push_records.py),
 written before the version's files: the evaluation's headline metrics and
 worst class, the baseline it beat, the run, data and code fingerprints.
 
@@ -25,7 +25,7 @@ Compare-and-push: the Evaluator blessed the candidate against the model
 ServedModel copied when its task ran (the `baseline_model` input, recording
 its `served_version`, '' for nothing served). Another run may have pushed
 since. Right before publishing, under the serving dir's push lock
-(components/serving_lock.py), the executor re-reads the newest complete
+(components/common/serving_lock.py), the executor re-reads the newest complete
 version and publishes only if it is still that baseline (or both are
 nothing); otherwise it pushes nothing and records why on the PushedModel
 (`not_pushed_reason`, `served_changed_to`): the next run evaluates against
@@ -47,13 +47,13 @@ from tfx.types import standard_component_specs
 from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
-from components import push_records
-from components import serving_dir
-from components import serving_lock
-from components.served_model import executor as served_model_executor
-from components.visual_report import report
+from components.common import names
+from components.common import push_records
+from components.common import serving_dir
+from components.common import serving_lock
+from components.common import evaluation as evaluation_lib
 
-ALREADY_SERVED_VERSION_KEY = 'already_served_version'
+ALREADY_SERVED_VERSION_KEY = names.ALREADY_SERVED_VERSION_PROPERTY
 # The optional input with the Evaluator's evaluation (component.py).
 EVALUATION_KEY = 'evaluation'
 # The InfraBlessing's flag of a stamped model (TFX's Pusher reads the same,
@@ -62,7 +62,7 @@ INFRA_BLESSING_HAS_MODEL_KEY = 'has_model'
 # The ServedModel's output: what the candidate was evaluated against.
 BASELINE_MODEL_KEY = 'baseline_model'
 # Recorded on the PushedModel when the served version changed since then.
-NOT_PUSHED_REASON_KEY = 'not_pushed_reason'
+NOT_PUSHED_REASON_KEY = names.NOT_PUSHED_REASON_PROPERTY
 SERVED_CHANGED_TO_KEY = 'served_changed_to'
 
 
@@ -78,7 +78,7 @@ def _baseline_version(input_dict: Dict[str, List[types.Artifact]]
   if not baselines:
     return None
   baseline = artifact_utils.get_single_instance(baselines)
-  key = served_model_executor.SERVED_VERSION_PROPERTY
+  key = names.SERVED_VERSION_PROPERTY
   if not baseline.has_custom_property(key):
     raise ValueError(
         f'the baseline model {baseline.uri} records no {key!r} (not an output '
@@ -185,7 +185,7 @@ class Executor(pusher_executor.Executor):
     run_id, orchestrator = push_records.run_identity(
         self._context.pipeline_run_id if self._context else None, model_push.uri)
     return push_records.for_push(
-        report.read_evaluation(evaluation[0].uri) if evaluation else None,
+        evaluation_lib.read_evaluation(evaluation[0].uri) if evaluation else None,
         compared_with or None,
         run_id, orchestrator,
         dataset_fingerprint=exec_properties.get(

@@ -5,7 +5,7 @@ artifact when nothing is served yet.
 The copy makes the baseline an ordinary Model artifact that every
 orchestrator hands on the same way (local, Kubeflow's launcher, Vertex);
 the served model is small (a few MB). Whether the artifact holds a model is
-decided by its files (`holds_model`), not by metadata, which orchestrators
+decided by its files (`serving_dir.holds_model`), not by metadata, which orchestrators
 translate differently.
 """
 
@@ -17,7 +17,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components import serving_dir
+from components.common import names
+from components.common import serving_dir
 
 MODEL_KEY = 'model'
 SERVING_DIR_KEY = 'serving_dir'
@@ -25,18 +26,13 @@ SERVING_DIR_KEY = 'serving_dir'
 # served_fingerprint); absent: take what is served when the node runs.
 EXPECTED_FINGERPRINT_KEY = 'expected_fingerprint'
 # Custom properties recorded on the artifact, for people and MLMD queries.
-SERVED_VERSION_PROPERTY = 'served_version'
-SERVED_PATH_PROPERTY = 'served_path'
-SERVED_FINGERPRINT_PROPERTY = 'served_fingerprint'
+SERVED_VERSION_PROPERTY = names.SERVED_VERSION_PROPERTY
+SERVED_PATH_PROPERTY = names.SERVED_PATH_PROPERTY
+SERVED_FINGERPRINT_PROPERTY = names.SERVED_FINGERPRINT_PROPERTY
 
 
 class ServedModelChanged(RuntimeError):
   """The serving dir no longer serves what the run found when it started."""
-
-
-def holds_model(model: types.Artifact) -> bool:
-  """Whether a Model artifact (of ServedModel or a Trainer) holds a SavedModel."""
-  return serving_dir.is_complete(path_utils.serving_model_path(model.uri))
 
 
 class Executor(base_executor.BaseExecutor):

@@ -28,14 +28,15 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 import components
-from components import dataset_info
-from components import serving_dir
+from components.common import dataset_info
+from components.common import names
+from components.common import serving_dir
 from components.serving_check import probe
 
 MODEL_KEY = 'model'
 MODEL_BLESSING_KEY = 'model_blessing'
 EXAMPLES_KEY = 'examples'
-BLESSING_KEY = 'blessing'  # InfraValidator's output key.
+BLESSING_KEY = names.INFRA_BLESSING_KEY  # InfraValidator's output key.
 SPLIT_KEY = 'split'
 CANARIES_KEY = 'canaries'
 TIMEOUT_KEY = 'timeout_s'
@@ -46,12 +47,12 @@ DEFAULT_TIMEOUT_S = 300
 # InfraBlessing custom properties and files, as InfraValidator names them
 # (its executor's _BLESSED_KEY, _MODEL_FLAG_KEY, _BLESSED_FILENAME and
 # _NOT_BLESSED_FILENAME; TFX's Pusher reads the first two).
-BLESSED_PROPERTY = 'blessed'
+BLESSED_PROPERTY = names.INFRA_BLESSED_PROPERTY
 HAS_MODEL_PROPERTY = 'has_model'
 BLESSED_FILENAME = 'INFRA_BLESSED'
 NOT_BLESSED_FILENAME = 'INFRA_NOT_BLESSED'
 # Ours.
-FAILURE_PROPERTY = 'failure'
+FAILURE_PROPERTY = names.SERVING_FAILURE_PROPERTY
 LOAD_SECONDS_PROPERTY = probe.LOAD_SECONDS
 LATENCY_P50_PROPERTY = probe.LATENCY_P50_MS
 LATENCY_P99_PROPERTY = probe.LATENCY_P99_MS

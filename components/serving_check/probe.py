@@ -38,13 +38,13 @@ from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
-from components import features
-from components.trainer import export
+from components.common import names
+from components.common import saved_model
 
 RESULT_FILENAME = 'serving_check.json'
 WARMUP_FILENAME = 'tf_serving_warmup_requests'
 # The signature the Evaluator's predictions came from (TFMA calls it).
-REFERENCE_SIGNATURE = export.EXAMPLES_SIGNATURE
+REFERENCE_SIGNATURE = saved_model.EXAMPLES_SIGNATURE
 BYTES_SUFFIX = '_bytes'
 FLOAT_TOLERANCE = 1e-5
 # A PNG holds 8-bit pixels: rounding moves a value by at most half a level.
@@ -77,7 +77,7 @@ def _png_batch(pixels: np.ndarray) -> tf.Tensor:
 def _example_batch(pixels: np.ndarray) -> tf.Tensor:
   """[N] serialized tf.Examples holding `pixels` as their noisy images."""
   return tf.constant([tf.train.Example(features=tf.train.Features(feature={
-      features.NOISY: tf.train.Feature(float_list=tf.train.FloatList(
+      names.NOISY: tf.train.Feature(float_list=tf.train.FloatList(
           value=image.reshape(-1)))})).SerializeToString() for image in pixels])
 
 
@@ -177,12 +177,12 @@ def _check_png_output(where: str, value: np.ndarray, expected_shape: Tuple,
 
 def _reference_output(outputs: Dict[str, np.ndarray]) -> np.ndarray:
   """The reference signature's images: its OUTPUT_KEY, or its sole output."""
-  if export.OUTPUT_KEY in outputs:
-    return outputs[export.OUTPUT_KEY]
+  if saved_model.OUTPUT_KEY in outputs:
+    return outputs[saved_model.OUTPUT_KEY]
   if len(outputs) == 1:
     return next(iter(outputs.values()))
   raise CheckFailed(f'signature {REFERENCE_SIGNATURE!r} has no '
-                    f'{export.OUTPUT_KEY!r} output (it has {sorted(outputs)})')
+                    f'{saved_model.OUTPUT_KEY!r} output (it has {sorted(outputs)})')
 
 
 def _timed_ms(function: Callable[[], object]) -> float:
@@ -240,9 +240,9 @@ def check_signature(name: str, signature, reference, noisy: np.ndarray
 def read_canaries(path: str, image_shape: Tuple[int, ...]) -> np.ndarray:
   """The noisy images [N, H, W, C] of the serialized examples in `path`."""
   serialized = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
-  parsed = tf.io.parse_example(serialized, {features.NOISY: (
+  parsed = tf.io.parse_example(serialized, {names.NOISY: (
       tf.io.FixedLenFeature([int(np.prod(image_shape))], tf.float32))})
-  return parsed[features.NOISY].numpy().reshape((-1,) + tuple(image_shape))
+  return parsed[names.NOISY].numpy().reshape((-1,) + tuple(image_shape))
 
 
 def probe(model_dir: str, noisy: np.ndarray, output_dir: str) -> dict:

@@ -23,17 +23,17 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
-from components import dataset_info
-from components import example_bytes
-from components import features
-from components import progress
-from components import tfrecord_sink
+from components.common import dataset_info
+from components.common import example_bytes
+from components.common import names
+from components.common import progress
+from components.common import tfrecord_sink
 from components.tfds_example_gen import settings
 from components.tfds_example_gen import sources
 
 # Feature names of the emitted tf.Examples (also those of schemas/).
-IMAGE_FEATURE = features.IMAGE
-LABEL_FEATURE = features.LABEL
+IMAGE_FEATURE = names.IMAGE
+LABEL_FEATURE = names.LABEL
 
 # The output splits, in order.
 SPLITS = settings.SPLITS

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
-from components import setting_specs
+from components.common import setting_specs
 
 SOURCE_VENDORED = 'vendored'  # IDX files in a directory, read by a TFDS builder.
 SOURCE_TFDS = 'tfds'  # TFDS's own download (online), or a prepared data dir.

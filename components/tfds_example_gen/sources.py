@@ -36,8 +36,8 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import extractor
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
-from components import dataset_info as dataset_info_lib
-from components import features
+from components.common import dataset_info as dataset_info_lib
+from components.common import names
 from components.tfds_example_gen import image_folder
 from components.tfds_example_gen import settings
 
@@ -45,8 +45,8 @@ from components.tfds_example_gen import settings
 # the number of dimensions.
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
-IMAGES_HEADER_BYTES = features.IDX_IMAGES_HEADER_BYTES
-LABELS_HEADER_BYTES = features.IDX_LABELS_HEADER_BYTES
+IMAGES_HEADER_BYTES = names.IDX_IMAGES_HEADER_BYTES
+LABELS_HEADER_BYTES = names.IDX_LABELS_HEADER_BYTES
 
 CHECKSUMS_FILENAME = 'SHA256SUMS'
 
@@ -55,7 +55,7 @@ PNG_ENCODE_BATCH_SIZE = 4096
 
 # The four files of a source directory, keyed as the stock builders key them
 # (mnist, fashion_mnist and kmnist name their files alike).
-SOURCE_FILENAMES: Dict[str, str] = features.SOURCE_FILENAMES
+SOURCE_FILENAMES: Dict[str, str] = names.SOURCE_FILENAMES
 
 
 class SourceError(ValueError):

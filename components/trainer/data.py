@@ -2,7 +2,7 @@
 
 The images' shape, and whether the examples carry a label, are the
 dataset's: every function takes the DatasetInfo recorded on the examples
-(components/dataset_info.py).
+(components/common/dataset_info.py).
 """
 
 from typing import Iterable, Optional, Tuple
@@ -10,52 +10,23 @@ from typing import Iterable, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from components import dataset_info as dataset_info_lib
-from components import features
-from components.noise_transform import noise
-
-NOISY_FEATURE = features.NOISY
-CLEAN_FEATURE = features.CLEAN
-LABEL_FEATURE = features.LABEL
+from components.common import dataset_info as dataset_info_lib
+from components.common import examples as examples_lib
+from components.common import noise
 
 DatasetInfo = dataset_info_lib.DatasetInfo
 
 
-def feature_spec(info: DatasetInfo, *names: str, label: bool = False) -> dict:
-  """The parsing spec of NoiseTransform's image features `names` (default:
-  noisy and clean) for the dataset's images, and with `label` its label
-  when the dataset has labels."""
-  spec = {name: tf.io.FixedLenFeature([info.pixels], tf.float32)
-          for name in names or (NOISY_FEATURE, CLEAN_FEATURE)}
-  if label and info.labeled:
-    spec[LABEL_FEATURE] = tf.io.FixedLenFeature([], tf.int64)
-  return spec
-
-
-def _images(flat: tf.Tensor, info: DatasetInfo) -> tf.Tensor:
-  """[batch, pixels] to [batch, height, width, channels]."""
-  return tf.reshape(flat, (-1,) + info.image_shape)
-
-
-def list_files(file_patterns: Iterable[str]) -> list:
-  """The sorted files matching the patterns; raises when there are none."""
-  files = sorted(path for pattern in file_patterns
-                 for path in tf.io.gfile.glob(pattern))
-  if not files:
-    raise FileNotFoundError(f'no input files match {list(file_patterns)}')
-  return files
-
-
 def parse_batch(serialized: tf.Tensor, info: DatasetInfo):
   """Parses a batch of serialized examples into (noisy, clean) images."""
-  features = tf.io.parse_example(serialized, feature_spec(info))
-  return (_images(features[NOISY_FEATURE], info),
-          _images(features[CLEAN_FEATURE], info))
+  features = tf.io.parse_example(serialized, examples_lib.feature_spec(info))
+  return (examples_lib.images(features[examples_lib.NOISY_FEATURE], info),
+          examples_lib.images(features[examples_lib.CLEAN_FEATURE], info))
 
 
 def _read_records(file_patterns: Iterable[str]) -> tf.data.Dataset:
   """The serialized records of the files, read in parallel, in batches of 1,024."""
-  return tf.data.TFRecordDataset(list_files(file_patterns),
+  return tf.data.TFRecordDataset(examples_lib.list_files(file_patterns),
                                  compression_type='GZIP',
                                  num_parallel_reads=tf.data.AUTOTUNE).batch(1024)
 
@@ -65,17 +36,18 @@ def _parse_clean_and_keys(serialized: tf.Tensor, info: DatasetInfo):
   examples' noise keys (noise.example_keys, as int64 bits), for fresh noise;
   examples of a dataset without labels are keyed without one."""
   parsed = tf.io.parse_example(serialized,
-                              feature_spec(info, CLEAN_FEATURE, label=True))
+                              examples_lib.feature_spec(
+                                  info, examples_lib.CLEAN_FEATURE, label=True))
 
   def keys(clean: np.ndarray, *labels: np.ndarray) -> np.ndarray:
     # NoiseTransform wrote clean = pixels / 255 in float32: exactly invertible.
     pixels = np.rint(clean * 255.0).astype(np.uint8)
     return noise.example_keys(pixels, *labels).view(np.int64)
 
-  inputs = [parsed[CLEAN_FEATURE]] + (
-      [parsed[LABEL_FEATURE]] if info.labeled else [])
+  inputs = [parsed[examples_lib.CLEAN_FEATURE]] + (
+      [parsed[examples_lib.LABEL_FEATURE]] if info.labeled else [])
   example_keys = tf.numpy_function(keys, inputs, tf.int64, stateful=False)
-  return parsed[CLEAN_FEATURE], tf.reshape(example_keys, [-1])
+  return parsed[examples_lib.CLEAN_FEATURE], tf.reshape(example_keys, [-1])
 
 
 def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
@@ -108,7 +80,7 @@ def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
       return noisy
     noisy = tf.numpy_function(draw, [clean, keys, pass_indices], tf.float32,
                               stateful=False)
-    return _images(noisy, info), _images(clean, info)
+    return examples_lib.images(noisy, info), examples_lib.images(clean, info)
 
   return passes.batch(batch_size).map(
       corrupt, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -167,36 +139,3 @@ def _finish(dataset: tf.data.Dataset) -> tf.data.Dataset:
   options.experimental_distribute.auto_shard_policy = (
       tf.data.experimental.AutoShardPolicy.DATA)
   return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
-
-
-def read_arrays(file_patterns: Iterable[str], info: DatasetInfo,
-                limit: Optional[int] = None
-                ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-  """(noisy, clean, labels) of NoiseTransform records, in file order.
-
-  Args:
-    file_patterns: Globs of gzip TFRecord files of (noisy, clean[, label])
-      tf.Examples.
-    info: The dataset's description (the examples' DatasetInfo).
-    limit: Read at most this many records (all when None).
-
-  Returns:
-    float32 [N, height, width, channels] noisy and clean images, int64 [N]
-    classes (None for a dataset without labels).
-  """
-  dataset = tf.data.TFRecordDataset(list_files(file_patterns),
-                                    compression_type='GZIP')
-  if limit is not None:
-    dataset = dataset.take(limit)
-  spec = feature_spec(info, label=True)
-  noisy, clean, labels = [], [], []
-  for serialized in dataset.batch(4096):
-    parsed = tf.io.parse_example(serialized, spec)
-    noisy.append(_images(parsed[NOISY_FEATURE], info).numpy())
-    clean.append(_images(parsed[CLEAN_FEATURE], info).numpy())
-    if info.labeled:
-      labels.append(parsed[LABEL_FEATURE].numpy())
-  if not noisy:
-    raise ValueError(f'no records in {list(file_patterns)}')
-  return (np.concatenate(noisy), np.concatenate(clean),
-          np.concatenate(labels) if info.labeled else None)

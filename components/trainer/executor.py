@@ -11,7 +11,7 @@ and adds them to custom_config:
   `run_fn.TRAIN_EXAMPLES_KEY` / `EVAL_EXAMPLES_KEY`, which the steps are
   planned from (the dataset decides them: the config may leave them unset);
 - with `training.fresh_noise`, the noise settings that made the examples
-  (`noise_spec`, see components/noise_transform/noise.py; they may be runtime
+  (`noise_spec`, see components/common/noise/__init__.py; they may be runtime
   parameters of a Kubeflow run), under `run_fn.NOISE_SPEC_KEY`.
 """
 
@@ -23,9 +23,9 @@ from tfx.components.trainer import fn_args_utils
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 
-from components import dataset_info
-from components import progress
-from components.noise_transform import noise
+from components.common import dataset_info
+from components.common import progress
+from components.common import noise
 from components.trainer import run_fn as run_fn_lib
 
 

@@ -28,11 +28,11 @@ from typing import Optional, Sequence, Tuple
 
 import keras
 
-from components import features
+from components.common import names
 
-ARCHITECTURES = features.ARCHITECTURES
-LOSSES = features.LOSSES
-LR_SCHEDULES = features.LR_SCHEDULES
+ARCHITECTURES = names.ARCHITECTURES
+LOSSES = names.LOSSES
+LR_SCHEDULES = names.LR_SCHEDULES
 UPSAMPLINGS = ('transpose', 'bilinear')
 # The cosine schedule ends at this fraction of the peak learning rate.
 COSINE_FINAL_FRACTION = 0.02

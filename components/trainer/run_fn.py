@@ -28,13 +28,13 @@ from absl import logging
 import keras
 import tensorflow as tf
 
-from components import dataset_info as dataset_info_lib
-from components import features
-from components import progress
-from components.noise_transform import noise
+from components.common import dataset_info as dataset_info_lib
+from components.common import names
+from components.common import progress
+from components.common import noise
 from components.trainer import callbacks as callbacks_lib
 from components.trainer import data
-from components.trainer import export
+from components.common import saved_model
 from components.trainer import model as model_lib
 from components.trainer import multi_worker as multi_worker_lib
 from components.trainer import plan as plan_lib
@@ -118,7 +118,7 @@ def _fresh_noise_spec(training: settings_lib.TrainingSpec,
   if NOISE_SPEC_KEY not in custom_config:
     raise ValueError(
         'training.fresh_noise needs the noise settings NoiseTransform records '
-        f'on its examples (property {features.NOISE_SPEC_PROPERTY!r}); the '
+        f'on its examples (property {names.NOISE_SPEC_PROPERTY!r}); the '
         "Trainer's examples carry none: they were not written by NoiseTransform, "
         'or the Trainer does not run components.trainer.executor.Executor')
   return noise.NoiseSpec.from_json(custom_config[NOISE_SPEC_KEY])
@@ -230,7 +230,7 @@ def _train_and_export(fn_args) -> None:
   else:
     logging.warning('No training steps planned: exporting the untrained model')
   fit_seconds = time.monotonic() - fit_start
-  export.export_saved_model(model, export_dir)
+  saved_model.export_saved_model(model, export_dir)
   if chief:
     logging.info('Exported the SavedModel to %s', export_dir)
     _write_settings(fn_args.model_run_dir, {

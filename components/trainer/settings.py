@@ -11,8 +11,8 @@ import dataclasses
 import math
 from typing import Optional
 
-from components import setting_specs
-from components import features
+from components.common import setting_specs
+from components.common import names
 
 
 class InvalidTrainingSpec(setting_specs.InvalidSetting):
@@ -74,9 +74,9 @@ class TrainingSpec(setting_specs.JsonSpec):
   fresh_noise: bool = False
 
   def __post_init__(self):
-    for name, options in (('architecture', features.ARCHITECTURES),
-                          ('loss', features.LOSSES),
-                          ('lr_schedule', features.LR_SCHEDULES)):
+    for name, options in (('architecture', names.ARCHITECTURES),
+                          ('loss', names.LOSSES),
+                          ('lr_schedule', names.LR_SCHEDULES)):
       _require(getattr(self, name) in options, name,
                f'{getattr(self, name)!r} is not one of {", ".join(options)}')
     for name in ('epochs', 'batch_size'):

@@ -8,7 +8,7 @@ import os
 from absl import logging
 import tensorflow as tf
 
-from components import cpu_info
+from components.trainer import cpu_info
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,17 +73,18 @@ def VisualReport(  # pylint: disable=invalid-name
     split: Parameter[str] = 'test') -> None:
   """Writes the run's pictures and metrics (see the module docstring)."""
   # Heavy imports stay inside: TFX imports this module to build the DAG.
-  from components import dataset_info  # pylint: disable=g-import-not-at-top
-  from components.trainer import data  # pylint: disable=g-import-not-at-top
-  from components.trainer import export  # pylint: disable=g-import-not-at-top
-  from components import progress  # pylint: disable=g-import-not-at-top
-  from components import serving_dir  # pylint: disable=g-import-not-at-top
-  from components.evaluator import eval_config  # pylint: disable=g-import-not-at-top
-  from components.evaluator import metrics  # pylint: disable=g-import-not-at-top
+  from components.common import dataset_info  # pylint: disable=g-import-not-at-top
+  from components.common import examples as examples_lib  # pylint: disable=g-import-not-at-top
+  from components.common import saved_model  # pylint: disable=g-import-not-at-top
+  from components.common import progress  # pylint: disable=g-import-not-at-top
+  from components.common import serving_dir  # pylint: disable=g-import-not-at-top
+  from components.common import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
+  from components.common import metrics  # pylint: disable=g-import-not-at-top
+  from components.visual_report import page as page_lib  # pylint: disable=g-import-not-at-top
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   info = dataset_info.recorded(examples)
   split_uri = artifact_utils.get_split_uri([examples], split)
-  noisy, clean, labels = data.read_arrays([os.path.join(split_uri, '*')], info)
+  noisy, clean, labels = examples_lib.read_arrays([os.path.join(split_uri, '*')], info)
   # The reference every figure is read against: the noisy input itself.
   noisy_input = metrics.metrics_of_arrays(clean, noisy)
   if labels is None:  # No classes: rows of images in order.
@@ -95,8 +96,8 @@ def VisualReport(  # pylint: disable=invalid-name
   noisy, clean, labels = noisy[drawn], clean[drawn], labels[drawn]
   rows = report_lib.select_examples(labels, examples_per_class)
   candidate_path = path_utils.serving_model_path(model.uri)
-  denoise = export.load_denoiser(candidate_path)
-  evaluation_metrics = report_lib.read_evaluation(evaluation.uri)
+  denoise = saved_model.load_denoiser(candidate_path)
+  evaluation_metrics = evaluation_lib.read_evaluation(evaluation.uri)
   blessed = blessing.get_int_custom_property(BLESSED_PROPERTY) == 1
   baseline_path = path_utils.serving_model_path(baseline_model.uri)
   # A re-run whose Trainer came from cache compares the served model with
@@ -106,7 +107,7 @@ def VisualReport(  # pylint: disable=invalid-name
       == serving_dir.directory_digest(candidate_path))
   context = {
       report_lib.NOISY_INPUT: noisy_input,
-      report_lib.FAILURES: eval_config.describe_failures(
+      report_lib.FAILURES: evaluation_lib.describe_failures(
           tfma.load_validation_result(evaluation.uri), info),
       report_lib.SPLIT_SIZES: progress.split_sizes(examples),
       report_lib.BASELINE_IS_CANDIDATE: bool(same_model),
@@ -114,8 +115,5 @@ def VisualReport(  # pylint: disable=invalid-name
   paths = report_lib.write_report(report.uri, rows, clean, noisy,
                                   denoise(noisy), evaluation_metrics, blessed,
                                   context, info)
-  # The page's code lives with `dae-pipeline report`, which renders the same
-  # page from the same artifact (imported here: TFX builds the DAG without it).
-  from pipeline import report_page  # pylint: disable=g-import-not-at-top
-  report_page.write_artifact_page(report.uri, html_report.uri)
+  page_lib.write_artifact_page(report.uri, html_report.uri)
   logging.info('VisualReport: wrote %s', ', '.join(paths + (html_report.uri,)))

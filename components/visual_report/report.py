@@ -15,18 +15,17 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from components import dataset_info as dataset_info_lib
+from components.common import dataset_info as dataset_info_lib
+from components.common import evaluation as evaluation_lib
+from components.common import names
 
 # The VisualReport component's output keys (components/visual_report/component.py):
 # the report's directory, and the same report as one HTML page.
-REPORT_KEY = 'report'
-HTML_REPORT_KEY = 'html_report'
+REPORT_KEY = names.REPORT_KEY
+HTML_REPORT_KEY = names.HTML_REPORT_KEY
 GRID_FILENAME = 'grid.png'
 PSNR_CHART_FILENAME = 'psnr_by_class.png'
 METRICS_FILENAME = 'metrics.json'
-# Model names TFMA gives the compared models (no name without a baseline).
-CANDIDATE = 'candidate'
-BASELINE = 'baseline'
 # Keys of metrics.json beside the evaluation's metrics and `blessed`.
 NOISY_INPUT = 'noisy_input'  # {metric: value} of the noisy input vs clean.
 FAILURES = 'failures'  # One line per failed gate (empty when blessed).
@@ -186,34 +185,6 @@ def render_psnr_chart(candidate: Dict[int, float],
   return _png(psnr_chart_figure(candidate, baseline, info))
 
 
-def read_evaluation(evaluation_uri: str) -> dict:
-  """Metrics of a TFMA evaluation: overall and per class, per model.
-
-  Returns:
-    {'overall': {model: {metric: value}}, 'by_class': {model: {metric:
-    {label: value}}}} where model is 'candidate' or 'baseline' ('candidate'
-    also when the run had no baseline); change metrics are left out;
-    'by_class' is {} for a dataset without labels.
-  """
-  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  overall, by_class = {}, {}
-  for slice_metrics in tfma.load_metrics(evaluation_uri):
-    columns = {key.column: key for key in slice_metrics.slice_key.single_slice_keys}
-    for entry in slice_metrics.metric_keys_and_values:
-      if entry.key.is_diff:
-        continue
-      model = entry.key.model_name or CANDIDATE
-      value = entry.value.double_value.value
-      if not columns:
-        overall.setdefault(model, {})[entry.key.name] = value
-      elif len(columns) == 1:
-        label = int(next(iter(columns.values())).int64_value)
-        by_class.setdefault(model, {}).setdefault(entry.key.name, {})[label] = value
-  if not overall:
-    raise ValueError(f'no overall metrics in the evaluation at {evaluation_uri}')
-  return {'overall': overall, 'by_class': by_class}
-
-
 def write_report(output_dir: str, rows: Dict[int, List[int]],
                  clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray,
                  evaluation: dict, blessed: Optional[bool],
@@ -227,12 +198,12 @@ def write_report(output_dir: str, rows: Dict[int, List[int]],
   """
   labelled = info is None or info.labeled
   by_class = evaluation['by_class']
-  if labelled and 'psnr' not in by_class.get(CANDIDATE, {}):
+  if labelled and 'psnr' not in by_class.get(evaluation_lib.CANDIDATE, {}):
     raise ValueError('the evaluation has no per-class PSNR (slice by label)')
-  candidate = by_class.get(CANDIDATE, {}).get('psnr')
+  candidate = by_class.get(evaluation_lib.CANDIDATE, {}).get('psnr')
   # A baseline that is the candidate itself would draw every bar twice.
   baseline = None if (context or {}).get(BASELINE_IS_CANDIDATE) else (
-      by_class.get(BASELINE, {}).get('psnr'))
+      by_class.get(evaluation_lib.BASELINE, {}).get('psnr'))
   written = dict(evaluation, blessed=blessed, **(context or {}))
   if info is not None:
     written[DATASET] = json.loads(info.to_json())

@@ -10,7 +10,7 @@ from bench import classical
 from bench import common
 from bench import quality
 from bench import recipes
-from components.evaluator import metrics
+from components.common import metrics
 from components.trainer import model as model_lib
 import pipeline_config
 from tests import idx_files

@@ -25,12 +25,13 @@ from tfx.types import standard_component_specs
 from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
-from components import dataset_info
-from components import features
-from components import progress
+from components.common import dataset_info
+from components.common import names
+from components.common import progress
 from components.evaluator import executor as evaluator_executor
 from components.evaluator import eval_config as eval_config_lib
-from components.trainer import export
+from components.common import evaluation as evaluation_lib
+from components.common import saved_model
 import pipeline_config
 
 pytestmark = pytest.mark.slow
@@ -63,11 +64,11 @@ def _write_examples(uri, info=MNIST, marked=MARKED_CLASS):
         if label is not None and label == marked:
           noisy[:channels] = 1.0
         feature = {
-            features.NOISY: tf.train.Feature(float_list=tf.train.FloatList(value=noisy)),
-            features.CLEAN: tf.train.Feature(float_list=tf.train.FloatList(value=clean)),
+            names.NOISY: tf.train.Feature(float_list=tf.train.FloatList(value=noisy)),
+            names.CLEAN: tf.train.Feature(float_list=tf.train.FloatList(value=clean)),
         }
         if label is not None:
-          feature[features.LABEL] = tf.train.Feature(
+          feature[names.LABEL] = tf.train.Feature(
               int64_list=tf.train.Int64List(value=[label]))
         writer.write(tf.train.Example(features=tf.train.Features(
             feature=feature)).SerializeToString())
@@ -88,7 +89,7 @@ def _model(uri, normal_shift, marked_shift, image_shape=MNIST.image_shape):
 
   inputs = keras.Input(image_shape)
   model = keras.Model(inputs, keras.layers.Lambda(shift)(inputs))
-  export.export_saved_model(model, path_utils.serving_model_path(uri))
+  saved_model.export_saved_model(model, path_utils.serving_model_path(uri))
   artifact = standard_artifacts.Model()
   artifact.uri = uri
   return artifact
@@ -217,7 +218,7 @@ def test_expected_examples_sum_the_evaluated_splits_or_are_unknown():
 
 
 def _described_failures(tmp_path, info=MNIST):
-  return eval_config_lib.describe_failures(
+  return evaluation_lib.describe_failures(
       tfma.load_validation_result(str(tmp_path / 'evaluation')), info)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.evaluator import metrics
+from components.common import metrics
 
 
 def _images(seed, count=6):

@@ -13,8 +13,8 @@ import tensorflow_datasets as tfds
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
-from components import dataset_info
-from components import progress
+from components.common import dataset_info
+from components.common import progress
 from components.tfds_example_gen import component
 from components.tfds_example_gen import executor
 from components.tfds_example_gen import image_folder

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.trainer import export
+from components.common import saved_model
 from components.trainer import model as model_lib
 
 # MNIST's shape and a non-square colour one: the signature follows the model.
 SHAPES = [(28, 28, 1), (20, 16, 3)]
 # An 8-bit PNG holds the float output to within half a step.
-PNG_TOLERANCE = 0.5 / export.MAX_PIXEL_VALUE + 1e-6
+PNG_TOLERANCE = 0.5 / saved_model.MAX_PIXEL_VALUE + 1e-6
 
 
 @pytest.fixture(scope='module', params=SHAPES, ids=lambda shape: 'x'.join(map(str, shape)))
@@ -26,7 +26,7 @@ def exported(request, tmp_path_factory):
   model = model_lib.build_unet(model_lib.UNetSpec(widths=(4, 8, 8)), loss='bce',
                                image_shape=image_shape)
   path = str(tmp_path_factory.mktemp('export') / 'model')
-  export.export_saved_model(model, path)
+  saved_model.export_saved_model(model, path)
   return path, tf.saved_model.load(path), image_shape
 
 
@@ -37,17 +37,17 @@ def _images(count, image_shape, seed=0):
 
 def _by_bytes(loaded, files):
   """The image signature's PNGs for `files`, decoded to uint8 numpy."""
-  signature = loaded.signatures[export.IMAGE_BYTES_SIGNATURE]
-  outputs = signature(**{export.IMAGE_BYTES_INPUT_KEY: tf.constant(files)})
+  signature = loaded.signatures[saved_model.IMAGE_BYTES_SIGNATURE]
+  outputs = signature(**{saved_model.IMAGE_BYTES_INPUT_KEY: tf.constant(files)})
   return np.stack([tf.io.decode_png(png).numpy()
-                   for png in outputs[export.DENOISED_BYTES_KEY].numpy()])
+                   for png in outputs[saved_model.DENOISED_BYTES_KEY].numpy()])
 
 
 def _by_images(loaded, pixels):
   """serving_default's float output for uint8 `pixels`."""
-  images = tf.constant(pixels.astype(np.float32) / export.MAX_PIXEL_VALUE)
-  return loaded.signatures[export.IMAGES_SIGNATURE](images=images)[
-      export.OUTPUT_KEY].numpy()
+  images = tf.constant(pixels.astype(np.float32) / saved_model.MAX_PIXEL_VALUE)
+  return loaded.signatures[saved_model.IMAGES_SIGNATURE](images=images)[
+      saved_model.OUTPUT_KEY].numpy()
 
 
 def test_png_input_gives_serving_default_s_images_as_8_bit_pngs(exported):
@@ -55,7 +55,7 @@ def test_png_input_gives_serving_default_s_images_as_8_bit_pngs(exported):
   pixels = _images(3, image_shape)
   denoised = _by_bytes(loaded, [tf.io.encode_png(image).numpy() for image in pixels])
   assert denoised.dtype == np.uint8 and denoised.shape == (3,) + image_shape
-  np.testing.assert_allclose(denoised / export.MAX_PIXEL_VALUE,
+  np.testing.assert_allclose(denoised / saved_model.MAX_PIXEL_VALUE,
                              _by_images(loaded, pixels), rtol=0, atol=PNG_TOLERANCE)
 
 
@@ -65,7 +65,7 @@ def test_jpeg_input_decodes(exported):
   # JPEG is lossy: compare with what the same file decodes to.
   decoded = np.stack([tf.io.decode_jpeg(jpeg, channels=image_shape[-1]).numpy()
                       for jpeg in jpegs])
-  np.testing.assert_allclose(_by_bytes(loaded, jpegs) / export.MAX_PIXEL_VALUE,
+  np.testing.assert_allclose(_by_bytes(loaded, jpegs) / saved_model.MAX_PIXEL_VALUE,
                              _by_images(loaded, decoded), rtol=0, atol=PNG_TOLERANCE)
 
 
@@ -74,7 +74,7 @@ def test_grey_files_are_converted_to_the_model_s_channels(exported):
   grey = _images(1, image_shape[:2] + (1,))
   as_model_takes = np.repeat(grey, image_shape[-1], axis=-1)
   np.testing.assert_allclose(
-      _by_bytes(loaded, [tf.io.encode_png(grey[0]).numpy()]) / export.MAX_PIXEL_VALUE,
+      _by_bytes(loaded, [tf.io.encode_png(grey[0]).numpy()]) / saved_model.MAX_PIXEL_VALUE,
       _by_images(loaded, as_model_takes), rtol=0, atol=PNG_TOLERANCE)
 
 
@@ -104,12 +104,12 @@ def test_saved_model_cli_lists_the_signature_with_string_input_and_output(export
   saved_model_cli = os.path.join(os.path.dirname(sys.executable), 'saved_model_cli')
   shown = subprocess.run([saved_model_cli, 'show', '--all', '--dir', path],
                          capture_output=True, text=True, check=True).stdout
-  block = shown.split(f"signature_def['{export.IMAGE_BYTES_SIGNATURE}']:")[1].split(
+  block = shown.split(f"signature_def['{saved_model.IMAGE_BYTES_SIGNATURE}']:")[1].split(
       'Method name is')[0]
   inputs, outputs = block.split('the following output(s)')
-  assert f"inputs['{export.IMAGE_BYTES_INPUT_KEY}']" in inputs
-  assert f"outputs['{export.DENOISED_BYTES_KEY}']" in outputs
+  assert f"inputs['{saved_model.IMAGE_BYTES_INPUT_KEY}']" in inputs
+  assert f"outputs['{saved_model.DENOISED_BYTES_KEY}']" in outputs
   assert inputs.count('dtype: DT_STRING') == 1 and outputs.count('dtype: DT_STRING') == 1
   # TF Serving's REST API base64-encodes only tensors named *_bytes.
-  assert export.IMAGE_BYTES_INPUT_KEY.endswith('_bytes')
-  assert export.DENOISED_BYTES_KEY.endswith('_bytes')
+  assert saved_model.IMAGE_BYTES_INPUT_KEY.endswith('_bytes')
+  assert saved_model.DENOISED_BYTES_KEY.endswith('_bytes')

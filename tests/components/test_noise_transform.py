@@ -11,12 +11,12 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.dsl.components.base import base_beam_executor
 
-from components import dataset_info
+from components.common import dataset_info
 from components.noise_transform import component
-from components.noise_transform import draws
+from components.common.noise import draws
 from components.noise_transform import executor
-from components.noise_transform import kinds
-from components.noise_transform import noise
+from components.common.noise import kinds
+from components.common import noise
 import pipeline_config
 
 SPLITS = ('train', 'eval', 'test')
@@ -430,7 +430,7 @@ def test_executor_records_split_sizes_for_progress(tmp_path):
   examples.set_string_custom_property('split_sizes',
                                       '{"eval": 30, "test": 30, "train": 30}')
   output = _run(examples, tmp_path / 'out')
-  from components import progress  # pylint: disable=g-import-not-at-top
+  from components.common import progress  # pylint: disable=g-import-not-at-top
   assert progress.split_sizes(output) == {'eval': 30, 'test': 30, 'train': 30}
 
 

@@ -9,9 +9,9 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 from tfx.proto import pusher_pb2
 
-from components import push_records
-from components import serving_dir
-from components import serving_lock
+from components.common import push_records
+from components.common import serving_dir
+from components.common import serving_lock
 from components.pusher import executor
 from components.served_model import executor as served_model_executor
 
@@ -230,7 +230,7 @@ def test_a_held_local_lock_makes_a_pusher_wait_then_fail_naming_its_holder(
   import sys  # pylint: disable=g-import-not-at-top
   serving = tmp_path / 'serving'
   holder = subprocess.Popen(
-      [sys.executable, '-c', 'import sys, time; from components import '
+      [sys.executable, '-c', 'import sys, time; from components.common import '
        'serving_lock\nwith serving_lock.hold(sys.argv[1]):\n print("held", '
        'flush=True); time.sleep(60)', str(serving)],
       stdout=subprocess.PIPE, text=True)

@@ -7,7 +7,7 @@ from tfx.types import standard_artifacts
 
 import pytest
 
-from components import serving_dir
+from components.common import serving_dir
 from components.served_model import executor
 
 
@@ -33,7 +33,7 @@ def _look_up(serving, uri, expected_fingerprint=None):
 
 def test_nothing_served_gives_an_empty_model(tmp_path):
   model = _look_up(str(tmp_path / 'absent'), str(tmp_path / 'model'))
-  assert not executor.holds_model(model)
+  assert not serving_dir.holds_model(model)
   assert model.get_string_custom_property(executor.SERVED_VERSION_PROPERTY) == ''
 
 
@@ -43,7 +43,7 @@ def test_the_newest_complete_version_is_the_baseline(tmp_path):
   _serve(serving, '200', b'served')
   _serve(serving, '300', b'half-pushed', complete=False)
   model = _look_up(serving, str(tmp_path / 'model'))
-  assert executor.holds_model(model)
+  assert serving_dir.holds_model(model)
   copied = tmp_path / 'model' / 'Format-Serving'
   assert (copied / 'saved_model.pb').read_bytes() == b'served'
   assert (copied / 'variables' / 'variables.index').read_bytes() == b'index-served'
@@ -55,7 +55,7 @@ def test_a_bucket_serving_dir_works_the_same(tmp_path):
   serving = f'ram://{tmp_path.name}/serving'
   _serve(serving, '100', b'served')
   model = _look_up(serving, f'ram://{tmp_path.name}/model')
-  assert executor.holds_model(model)
+  assert serving_dir.holds_model(model)
   with fileio.open(f'{model.uri}/Format-Serving/saved_model.pb', 'rb') as graph:
     assert graph.read() == b'served'
   assert not os.path.exists(tmp_path / 'model')
@@ -78,12 +78,12 @@ def test_a_pinned_lookup_copies_the_model_found_at_the_start(tmp_path):
   _serve(serving, '100', b'served')
   expected = serving_dir.served_fingerprint(serving)
   model = _look_up(serving, str(tmp_path / 'model'), expected)
-  assert executor.holds_model(model)
+  assert serving_dir.holds_model(model)
   assert model.get_string_custom_property(
       executor.SERVED_FINGERPRINT_PROPERTY) == expected
   nothing = _look_up(str(tmp_path / 'absent'), str(tmp_path / 'empty'),
                      serving_dir.NOTHING_SERVED)
-  assert not executor.holds_model(nothing)
+  assert not serving_dir.holds_model(nothing)
 
 
 @pytest.mark.parametrize('change', ['newer version', 'rewritten', 'emptied'])

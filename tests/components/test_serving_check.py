@@ -15,13 +15,13 @@ from tfx.utils import path_utils
 from tfx.utils import proto_utils
 from tfx.proto import pusher_pb2
 
-from components import dataset_info
-from components import features
-from components import serving_dir
+from components.common import dataset_info
+from components.common import names
+from components.common import serving_dir
 from components.pusher import executor as pusher_executor
 from components.serving_check import executor
 from components.serving_check import probe
-from components.trainer import export
+from components.common import saved_model
 
 pytestmark = pytest.mark.slow
 
@@ -44,9 +44,9 @@ def _examples(root):
   with tf.io.TFRecordWriter(str(split_dir / 'data.gz'), 'GZIP') as writer:
     for noisy_image, clean_image in zip(noisy, clean):
       writer.write(tf.train.Example(features=tf.train.Features(feature={
-          features.NOISY: tf.train.Feature(float_list=tf.train.FloatList(
+          names.NOISY: tf.train.Feature(float_list=tf.train.FloatList(
               value=noisy_image.reshape(-1))),
-          features.CLEAN: tf.train.Feature(float_list=tf.train.FloatList(
+          names.CLEAN: tf.train.Feature(float_list=tf.train.FloatList(
               value=clean_image.reshape(-1))),
       })).SerializeToString())
   examples = standard_artifacts.Examples()
@@ -61,7 +61,7 @@ def _good_model(uri):
   inputs = keras.Input(SHAPE)
   outputs = keras.layers.Lambda(
       lambda images: keras.ops.clip(images * 0.5 + 0.25, 0.0, 1.0))(inputs)
-  export.export_saved_model(keras.Model(inputs, outputs),
+  saved_model.export_saved_model(keras.Model(inputs, outputs),
                             path_utils.serving_model_path(uri))
   return uri
 
@@ -71,9 +71,9 @@ def _denoise(images):
 
 
 def _parse(examples):
-  parsed = tf.io.parse_example(examples, {features.NOISY: tf.io.FixedLenFeature(
+  parsed = tf.io.parse_example(examples, {names.NOISY: tf.io.FixedLenFeature(
       [int(np.prod(SHAPE))], tf.float32)})
-  return tf.reshape(parsed[features.NOISY], (-1,) + SHAPE)
+  return tf.reshape(parsed[names.NOISY], (-1,) + SHAPE)
 
 
 class _Served(tf.Module):
@@ -89,12 +89,12 @@ class _Served(tf.Module):
   @tf.function(input_signature=[tf.TensorSpec((None,) + SHAPE, tf.float32,
                                               name='images')])
   def images(self, images):
-    return {export.OUTPUT_KEY: self._images_fn(images)}
+    return {saved_model.OUTPUT_KEY: self._images_fn(images)}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                               name='examples')])
   def examples(self, examples):
-    return {export.OUTPUT_KEY: self._examples_fn(_parse(examples))}
+    return {saved_model.OUTPUT_KEY: self._examples_fn(_parse(examples))}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                               name='image_bytes')])
@@ -110,8 +110,8 @@ class _Served(tf.Module):
 
 def _hand_built(uri, with_bytes=True, **broken):
   module = _Served(**broken)
-  signatures = {export.IMAGES_SIGNATURE: module.images,
-                export.EXAMPLES_SIGNATURE: module.examples}
+  signatures = {saved_model.IMAGES_SIGNATURE: module.images,
+                saved_model.EXAMPLES_SIGNATURE: module.examples}
   if with_bytes:
     signatures['serving_image_bytes'] = module.image_bytes
   tf.saved_model.save(module, path_utils.serving_model_path(uri),
@@ -189,9 +189,9 @@ def test_a_good_model_is_blessed_with_its_load_time_and_latencies(good):
   with open(os.path.join(blessing.uri, probe.RESULT_FILENAME)) as result_file:
     result = json.load(result_file)
   assert set(result[probe.SIGNATURES]) == {
-      export.IMAGES_SIGNATURE, export.EXAMPLES_SIGNATURE,
-      export.IMAGE_BYTES_SIGNATURE}
-  assert result[probe.SIGNATURES][export.IMAGES_SIGNATURE]['inputs'] == {
+      saved_model.IMAGES_SIGNATURE, saved_model.EXAMPLES_SIGNATURE,
+      saved_model.IMAGE_BYTES_SIGNATURE}
+  assert result[probe.SIGNATURES][saved_model.IMAGES_SIGNATURE]['inputs'] == {
       'images': 'images'}
 
 
@@ -202,19 +202,19 @@ def test_the_warm_up_requests_parse_and_the_model_answers_each(good):
   logs = [prediction_log_pb2.PredictionLog.FromString(record) for record in
           tf.data.TFRecordDataset(warmup).as_numpy_iterator()]
   assert {log.predict_log.request.model_spec.signature_name for log in logs} == {
-      export.IMAGES_SIGNATURE, export.EXAMPLES_SIGNATURE,
-      export.IMAGE_BYTES_SIGNATURE}
+      saved_model.IMAGES_SIGNATURE, saved_model.EXAMPLES_SIGNATURE,
+      saved_model.IMAGE_BYTES_SIGNATURE}
   loaded = tf.saved_model.load(stamped)  # The stamped copy loads too.
   for log in logs:
     request = log.predict_log.request
     outputs = loaded.signatures[request.model_spec.signature_name](**{
         name: tf.constant(tf.make_ndarray(tensor))
         for name, tensor in request.inputs.items()})
-    if export.DENOISED_BYTES_KEY in outputs:  # PNG files, one per request.
-      images = [tf.io.decode_png(png) for png in outputs[export.DENOISED_BYTES_KEY]]
+    if saved_model.DENOISED_BYTES_KEY in outputs:  # PNG files, one per request.
+      images = [tf.io.decode_png(png) for png in outputs[saved_model.DENOISED_BYTES_KEY]]
       assert [tuple(image.shape) for image in images] == [SHAPE] * 3
     else:
-      assert outputs[export.OUTPUT_KEY].shape == (3,) + SHAPE
+      assert outputs[saved_model.OUTPUT_KEY].shape == (3,) + SHAPE
 
 
 def test_the_pusher_pushes_the_stamped_model_once(good, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from components import dataset_info
+from components.common import dataset_info
 from components.tfds_example_gen import settings
 from components.tfds_example_gen import sources
 from components.tfds_example_gen.sources import SourceError

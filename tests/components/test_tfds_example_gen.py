@@ -15,7 +15,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components import dataset_info
+from components.common import dataset_info
 from components.tfds_example_gen import component
 from components.tfds_example_gen import driver
 from components.tfds_example_gen import executor
@@ -131,7 +131,7 @@ def test_hash_partitioned_output_config_is_refused(tiny_mnist, tmp_path):
 
 
 def test_executor_records_its_split_sizes(tiny_mnist, tmp_path):
-  from components import progress  # pylint: disable=g-import-not-at-top
+  from components.common import progress  # pylint: disable=g-import-not-at-top
   examples = _run(tiny_mnist.directory, tmp_path / 'out')
   assert progress.split_sizes(examples) == {'train': 80, 'eval': 30, 'test': 20}
 
@@ -218,7 +218,7 @@ def test_the_vendored_fashion_mnist_gives_examples_with_its_class_names(tmp_path
   assert info.name == 'fashion_mnist' and info.image_shape == (28, 28, 1)
   assert info.class_names[:2] == ('T-shirt/top', 'Trouser') and len(info.class_names) == 10
   # None sizes: the dataset decides (eval 10% of its 120 train images).
-  from components import progress  # pylint: disable=g-import-not-at-top
+  from components.common import progress  # pylint: disable=g-import-not-at-top
   assert progress.split_sizes(examples) == {'train': 108, 'eval': 12, 'test': 40}
   assert _keys(_read_split(examples, 'test')) == _source_keys(tiny.test_images,
                                                              tiny.test_labels)
@@ -314,7 +314,7 @@ def test_any_tfds_image_dataset_is_ingested_with_its_shape_and_classes(tmp_path)
       tfds_data_dir=str(tmp_path / 'tfds')), tmp_path / 'out')
   assert dataset_info.recorded(examples) == dataset_info.DatasetInfo(
       'tiny_colour_set', (12, 11, 3), ('red', 'green', 'blue'))
-  from components import progress  # pylint: disable=g-import-not-at-top
+  from components.common import progress  # pylint: disable=g-import-not-at-top
   assert progress.split_sizes(examples) == {'train': 45, 'eval': 5, 'test': 9}
   test = _read_split(examples, 'test')
   assert sorted((int(image[0]), label[0]) for image, label in test) == [

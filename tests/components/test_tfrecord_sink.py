@@ -1,4 +1,4 @@
-"""components/tfrecord_sink.py: framed TFRecord blocks and their gzip writer."""
+"""components/common/tfrecord_sink.py: framed TFRecord blocks and their gzip writer."""
 
 import glob
 import gzip
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import tfrecord_sink
+from components.common import tfrecord_sink
 
 
 def _records(count, seed=0):

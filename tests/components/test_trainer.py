@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import dataset_info
-from components.noise_transform import noise as noise_lib
+from components.common import dataset_info
+from components.common import noise as noise_lib
 from components.trainer import data
-from components.trainer import export
+from components.common import saved_model
 from components.trainer import model as model_lib
 from components.trainer import multi_worker
 from components.trainer import plan as plan_lib
@@ -162,7 +162,7 @@ def exported(tmp_path_factory):
   keras.utils.set_random_seed(0)
   model = model_lib.build_unet(loss='bce', image_shape=MNIST_SHAPE)
   path = str(tmp_path_factory.mktemp('export') / 'model')
-  export.export_saved_model(model, path)
+  saved_model.export_saved_model(model, path)
   return model, tf.saved_model.load(path)
 
 
@@ -176,11 +176,11 @@ def _serialized(noisy):
 
 def test_export_has_image_and_example_signatures_that_agree(exported):
   model, loaded = exported
-  assert set(loaded.signatures) == {export.IMAGES_SIGNATURE, export.EXAMPLES_SIGNATURE,
-                                   export.IMAGE_BYTES_SIGNATURE}
+  assert set(loaded.signatures) == {saved_model.IMAGES_SIGNATURE, saved_model.EXAMPLES_SIGNATURE,
+                                   saved_model.IMAGE_BYTES_SIGNATURE}
   noisy, _ = _pairs(3)
-  by_images = loaded.signatures[export.IMAGES_SIGNATURE](images=tf.constant(noisy))
-  by_examples = loaded.signatures[export.EXAMPLES_SIGNATURE](
+  by_images = loaded.signatures[saved_model.IMAGES_SIGNATURE](images=tf.constant(noisy))
+  by_examples = loaded.signatures[saved_model.EXAMPLES_SIGNATURE](
       examples=_serialized(noisy))
   np.testing.assert_allclose(by_images['output'], model.predict(noisy, verbose=0),
                              atol=1e-5)
@@ -196,7 +196,7 @@ def test_export_rejects_wrong_shapes(exported, bad):
   _, loaded = exported
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match='not compatible with expected shape'):
-    loaded.signatures[export.IMAGES_SIGNATURE](images=tf.constant(bad))
+    loaded.signatures[saved_model.IMAGES_SIGNATURE](images=tf.constant(bad))
 
 
 def test_export_rejects_examples_with_the_wrong_number_of_pixels(exported):
@@ -204,7 +204,7 @@ def test_export_rejects_examples_with_the_wrong_number_of_pixels(exported):
   short = tf.train.Example(features=tf.train.Features(feature={
       'noisy': tf.train.Feature(float_list=tf.train.FloatList(value=[0.5] * 700))}))
   with pytest.raises(tf.errors.InvalidArgumentError):
-    loaded.signatures[export.EXAMPLES_SIGNATURE](
+    loaded.signatures[saved_model.EXAMPLES_SIGNATURE](
         examples=tf.constant([short.SerializeToString()]))
 
 
@@ -214,7 +214,7 @@ def test_export_rejects_non_finite_images(exported, value):
   images = np.zeros((1, 28, 28, 1), np.float32)
   images[0, 3, 3, 0] = value
   with pytest.raises(tf.errors.InvalidArgumentError, match='must be finite'):
-    loaded.signatures[export.IMAGES_SIGNATURE](images=tf.constant(images))
+    loaded.signatures[saved_model.IMAGES_SIGNATURE](images=tf.constant(images))
 
 
 def test_export_rejects_images_on_the_0_to_255_scale(exported):
@@ -223,16 +223,16 @@ def test_export_rejects_images_on_the_0_to_255_scale(exported):
   _, clean = _pairs(2)
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r'must be on the \[0, 1\] scale'):
-    loaded.signatures[export.IMAGES_SIGNATURE](images=tf.constant(clean * 255))
+    loaded.signatures[saved_model.IMAGES_SIGNATURE](images=tf.constant(clean * 255))
   with pytest.raises(tf.errors.InvalidArgumentError, match=r'\[0, 1\] scale'):
-    loaded.signatures[export.EXAMPLES_SIGNATURE](examples=_serialized(clean * 255))
+    loaded.signatures[saved_model.EXAMPLES_SIGNATURE](examples=_serialized(clean * 255))
 
 
 def test_the_scale_bound_is_beyond_the_pipeline_s_largest_possible_noise():
   # draws.uniform's smallest draw is 0.5 / 2^53: Box-Muller's largest radius.
   largest_radius = np.sqrt(-2.0 * np.log(0.5 / 2.0**53))
   largest_stddev = 1.0  # NoiseSpec's limit.
-  assert 1.0 + largest_stddev * largest_radius < export.MAX_INPUT_PIXEL
+  assert 1.0 + largest_stddev * largest_radius < saved_model.MAX_INPUT_PIXEL
 
 
 @pytest.mark.parametrize('kind, stddev', [('gaussian', 1.0), ('random_gaussian', 0.5)])
@@ -245,7 +245,7 @@ def test_export_accepts_the_pipeline_s_unclipped_noise(exported, kind, stddev):
   noisy, _ = noise_lib.add_noise(np.ones((count, 784)),
                                  np.arange(count, dtype=np.uint64), spec)
   assert noisy.max() > 1.0 + 3 * stddev  # Well outside [0, 1].
-  output = loaded.signatures[export.IMAGES_SIGNATURE](
+  output = loaded.signatures[saved_model.IMAGES_SIGNATURE](
       images=tf.constant(noisy.reshape(count, 28, 28, 1)))['output']
   assert output.shape == (count, 28, 28, 1)
 
@@ -276,7 +276,7 @@ def test_cpu_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags, expected):
 
 
 def test_cpu_info_reads_the_first_processors_model_name_and_flags(tmp_path):
-  from components import cpu_info  # pylint: disable=g-import-not-at-top
+  from components.trainer import cpu_info  # pylint: disable=g-import-not-at-top
   cpuinfo = tmp_path / 'cpuinfo'
   cpuinfo.write_text('processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx512f\n\n'
                      'processor\t: 1\nmodel name\t: other\nflags\t\t: fpu\n')
@@ -352,7 +352,7 @@ def test_run_fn_trains_logs_and_exports(tmp_path):
   run_fn_lib.run_fn(fn_args)
   assert os.path.isfile(os.path.join(fn_args.serving_model_dir, 'saved_model.pb'))
   loaded = tf.saved_model.load(fn_args.serving_model_dir)
-  assert export.EXAMPLES_SIGNATURE in loaded.signatures
+  assert saved_model.EXAMPLES_SIGNATURE in loaded.signatures
   logs = [name for _, _, names in os.walk(fn_args.model_run_dir) for name in names]
   assert any(name.startswith('events.out.tfevents') for name in logs)
 
@@ -559,7 +559,7 @@ def noised(tmp_path_factory):
 
 def _recording_sizes(examples, count=FRESH_IMAGES):
   """ExampleGen's examples with the size of every split recorded."""
-  from components import progress  # pylint: disable=g-import-not-at-top
+  from components.common import progress  # pylint: disable=g-import-not-at-top
   progress.record_split_sizes(examples, {'train': count, 'eval': count,
                                          'test': count})
   return examples
@@ -687,19 +687,19 @@ def test_mnist_models_have_no_padding_layers():
 def test_export_takes_the_shape_of_the_model(tmp_path):
   image_shape = (30, 26, 3)
   model = model_lib.build_model('unet', 'mse', image_shape)
-  export.export_saved_model(model, str(tmp_path / 'model'))
+  saved_model.export_saved_model(model, str(tmp_path / 'model'))
   loaded = tf.saved_model.load(str(tmp_path / 'model'))
   noisy = np.random.default_rng(1).uniform(size=(2,) + image_shape).astype(np.float32)
-  by_images = loaded.signatures[export.IMAGES_SIGNATURE](images=tf.constant(noisy))
-  by_examples = loaded.signatures[export.EXAMPLES_SIGNATURE](
+  by_images = loaded.signatures[saved_model.IMAGES_SIGNATURE](images=tf.constant(noisy))
+  by_examples = loaded.signatures[saved_model.EXAMPLES_SIGNATURE](
       examples=_serialized(noisy))
   assert by_images['output'].shape == (2,) + image_shape
   np.testing.assert_allclose(by_images['output'], by_examples['output'], atol=1e-6)
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match='not compatible with expected shape'):
-    loaded.signatures[export.IMAGES_SIGNATURE](
+    loaded.signatures[saved_model.IMAGES_SIGNATURE](
         images=tf.zeros((1,) + MNIST_SHAPE))
-  assert export.load_denoiser(str(tmp_path / 'model')).image_shape == image_shape
+  assert saved_model.load_denoiser(str(tmp_path / 'model')).image_shape == image_shape
 
 
 # --- datasets other than MNIST ------------------------------------------------
@@ -730,7 +730,7 @@ def test_trainer_executor_builds_the_model_for_the_examples_dataset_and_sizes(
   # Planned from the 20 train examples the examples record: 3 steps of 8.
   assert (settings['epochs'], settings['steps_per_epoch'], settings['steps_run']) == (
       1, 3, 3)
-  denoiser = export.load_denoiser(os.path.join(outputs['model'][0].uri,
+  denoiser = saved_model.load_denoiser(os.path.join(outputs['model'][0].uri,
                                                'Format-Serving'))
   assert denoiser.image_shape == (12, 10, 3)
 
@@ -743,7 +743,7 @@ def test_trainer_executor_needs_the_examples_split_sizes_and_dataset_info(tmp_pa
   dataset_info.record(examples, PETS)
   with pytest.raises(ValueError, match=r"no size of split\(s\) \['train', 'eval'\]"):
     trainer_executor.examples_config(examples)
-  from components import progress  # pylint: disable=g-import-not-at-top
+  from components.common import progress  # pylint: disable=g-import-not-at-top
   progress.record_split_sizes(examples, {'train': 5, 'eval': 3})
   assert trainer_executor.examples_config(examples) == {
       run_fn_lib.DATASET_INFO_KEY: PETS.to_json(),

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from components import dataset_info
+from components.common import dataset_info
 from components.visual_report import report as report_lib
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from components import dataset_info
+from components.common import dataset_info
 from components.trainer import run_fn as run_fn_lib
 from components.trainer import settings
 from components.trainer import strategy

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.trainer import export
+from components.common import saved_model
 from tests import idx_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -46,7 +46,7 @@ def _pushed_input_shape(serving):
   versions = sorted(glob.glob(str(serving / '*' / 'saved_model.pb')))
   assert len(versions) == 1, versions
   signature = tf.saved_model.load(os.path.dirname(versions[0])).signatures[
-      export.IMAGES_SIGNATURE]
+      saved_model.IMAGES_SIGNATURE]
   (spec,) = signature.structured_input_signature[1].values()
   return tuple(spec.shape)
 

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from components import serving_dir
+from components.common import serving_dir
 from pipeline import recovery
 from pipeline import run_summary
 from tests import idx_files

@@ -15,9 +15,10 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow_serving.apis import prediction_log_pb2
 
-from components import push_records
+from components.common import push_records
 from components.data_gate.component import DataAnomaliesError
 from components.tfds_example_gen.sources import SourceError
+from components.common import evaluation as evaluation_lib
 from components.visual_report import report as report_lib
 from pipeline import cli
 from pipeline import local_runner
@@ -129,10 +130,10 @@ def test_the_push_is_recorded_beside_its_version_with_the_run_s_facts(runs):
   config = runs['config']
   [version] = runs['served_after_first']
   record = push_records.read(config.serving_dir, version)
-  evaluation = report_lib.read_evaluation(_uri(runs['first'], 'Evaluator', 'evaluation'))
-  assert record.metrics == push_records.headline_metrics(evaluation, report_lib.CANDIDATE)
+  evaluation = evaluation_lib.read_evaluation(_uri(runs['first'], 'Evaluator', 'evaluation'))
+  assert record.metrics == push_records.headline_metrics(evaluation, evaluation_lib.CANDIDATE)
   assert set(record.metrics) == set(push_records.HEADLINE_METRICS)
-  by_class = evaluation['by_class'][report_lib.CANDIDATE]['psnr']
+  by_class = evaluation['by_class'][evaluation_lib.CANDIDATE]['psnr']
   assert record.worst_class == min(by_class, key=by_class.get)
   assert record.baseline_version is None  # Nothing was served before.
   store = run_summary.open_store(config.resolved_metadata_path)
@@ -202,7 +203,7 @@ def test_tensorboard_logs_hold_denoised_digits_per_epoch(runs, capsys):
 
 
 def test_examples_record_their_split_sizes_and_the_table_its_seconds(runs):
-  from components import progress  # pylint: disable=g-import-not-at-top
+  from components.common import progress  # pylint: disable=g-import-not-at-top
   store = run_summary.open_store(runs['config'].resolved_metadata_path)
   for node, key in (('TfdsExampleGen', 'examples'),
                     ('NoiseTransform', 'noisy_examples')):

@@ -5,7 +5,7 @@ Both find nothing served when they start, so both Evaluators bless against
 nothing. Whether the second run's ServedModel, or only its Pusher, comes
 after the first push depends on timing; the test takes the interleaving
 that raced before compare-and-push: it holds the serving dir's push lock
-(components/serving_lock.py) until both Pushers wait for it, then lets them
+(components/common/serving_lock.py) until both Pushers wait for it, then lets them
 go. Each run is a real CLI process (LocalDagRunner, SQLite MLMD, Beam, TFMA)
 on tiny IDX data, the smoke profile shrunk as in the other e2e tests.
 """
@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from components import serving_dir
-from components import serving_lock
+from components.common import serving_dir
+from components.common import serving_lock
 from tests import idx_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -14,7 +14,7 @@ import signal
 
 import pytest
 
-from components import serving_dir
+from components.common import serving_dir
 from pipeline import recovery
 from pipeline import run_summary
 import pipeline_config

@@ -9,6 +9,7 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from components.common import names
 from pipeline import cli
 from pipeline import local_runner
 from pipeline import pipeline as pipeline_module
@@ -57,7 +58,7 @@ def test_infer_curate_import(data, capsys):
   # 1. No curated schema: the run infers it from train and validates all
   #    three splits against it without an anomaly.
   inferred = _states(local_runner.run(config, to_node=GATE))
-  assert inferred[pipeline_module.SCHEMA_GEN_ID] == 'COMPLETE'
+  assert inferred[names.SCHEMA_GEN_NODE] == 'COMPLETE'
   assert inferred[GATE] == 'COMPLETE' and 'SchemaImporter' not in inferred
 
   # 2. `dae-pipeline schema` writes it where the lookup finds it, from the
@@ -69,7 +70,7 @@ def test_infer_curate_import(data, capsys):
   store = run_summary.open_store(config.resolved_metadata_path)
   assert _states(run_summary.run_executions(store, run_summary.run_ids(store)[-1])) == {
       node: 'CACHED' for node in ('TfdsExampleGen', 'StatisticsGen',
-                                  pipeline_module.SCHEMA_GEN_ID)}
+                                  names.SCHEMA_GEN_NODE)}
   output = pipeline_config.schema_location(config)
   said = capsys.readouterr().out.strip().splitlines()[-1]
   assert said == (f'wrote the schema inferred from the train split of {DATASET} '
@@ -90,6 +91,6 @@ def test_infer_curate_import(data, capsys):
   assert pipeline_config.curated_schema_path(config) == output
   imported = _states(local_runner.run(config, to_node=GATE))
   assert imported['SchemaImporter'] == 'COMPLETE'
-  assert pipeline_module.SCHEMA_GEN_ID not in imported
+  assert names.SCHEMA_GEN_NODE not in imported
   assert imported['TfdsExampleGen'] == 'CACHED'
   assert imported[GATE] == 'COMPLETE'

@@ -141,7 +141,7 @@ def run_both(tmp_path, storage: str, second: bool = True,
     outcome['served_after_second'] = versions(config.serving_dir)
   outcome['loadable'] = load_model(
       f'{config.serving_dir}/{served_after_first[0]}') if served_after_first else None
-  from components import push_records  # pylint: disable=g-import-not-at-top
+  from components.common import push_records  # pylint: disable=g-import-not-at-top
   outcome['record'] = push_records.read(config.serving_dir, served_after_first[0]) if (
       served_after_first) else None
   return outcome

@@ -16,9 +16,9 @@ def _modules(root):
 def test_the_trainer_is_keyed_on_the_model_and_everything_run_fn_imports():
   modules = _modules('components.trainer.run_fn')
   assert {'components.trainer.model', 'components.trainer.data',
-          'components.trainer.export', 'components.trainer.plan',
+          'components.common.saved_model', 'components.trainer.plan',
           'components.trainer.strategy', 'components.trainer.multi_worker',
-          'components.features', 'components.trainer', 'components'} <= modules
+          'components.common.names', 'components.trainer', 'components'} <= modules
   # Not the report, and not the CLI's configuration module.
   assert not any(name.startswith('components.visual_report') for name in modules)
   assert 'pipeline_config' not in modules
@@ -26,7 +26,7 @@ def test_the_trainer_is_keyed_on_the_model_and_everything_run_fn_imports():
   # redraws with training.fresh_noise, again without the configuration.
   modules = _modules('components.trainer.component')
   assert {'components.trainer.executor', 'components.trainer.run_fn',
-          'components.noise_transform.noise', 'components.noise_transform.spec'} <= modules
+          'components.common.noise', 'components.common.noise.spec'} <= modules
   assert 'pipeline_config' not in modules
   assert 'pipeline_config' not in _modules('components.noise_transform.component')
 
@@ -36,16 +36,16 @@ def test_each_component_is_keyed_on_the_module_of_its_settings_type():
   component that takes it, and what follows."""
   for component, spec_module in (
       ('components.tfds_example_gen.component', 'components.tfds_example_gen.settings'),
-      ('components.noise_transform.component', 'components.noise_transform.spec'),
+      ('components.noise_transform.component', 'components.common.noise.spec'),
       ('components.trainer.run_fn', 'components.trainer.settings')):
     assert spec_module in _modules(component), component
 
 
 def test_imports_inside_functions_count():
-  # VisualReport imports the Trainer's data and export code in its body.
+  # VisualReport imports the examples' reader and the serving contract in its body.
   modules = _modules('components.visual_report.component')
-  assert {'components.visual_report.report', 'components.trainer.data',
-          'components.trainer.export'} <= modules
+  assert {'components.visual_report.report', 'components.common.examples',
+          'components.common.saved_model'} <= modules
   assert 'components.trainer.model' not in modules
 
 
@@ -64,7 +64,7 @@ def test_every_node_running_project_code_carries_its_fingerprint():
   assert carried['Trainer'] == code_fingerprint.fingerprint(
       ['components.trainer.run_fn', 'components.trainer.component'])
   assert carried['Evaluator'] == code_fingerprint.fingerprint(
-      ['components.evaluator.metrics', 'components.evaluator.component'])
+      ['components.common.metrics', 'components.evaluator.component'])
 
 
 def test_no_component_code_imports_the_configuration():
@@ -74,7 +74,7 @@ def test_no_component_code_imports_the_configuration():
   node_classes = {type(node).__module__ for node in dag.components
                   if code_fingerprint.CODE_FINGERPRINT_KEY in node.exec_properties}
   node_code = node_classes | {pipeline_module.RUN_FN.rpartition('.')[0],
-                              'components.evaluator.metrics'}
+                              'components.common.metrics'}
   assert len(node_code) >= 10
   for module in node_code:
     assert 'pipeline_config' not in _modules(module), module

@@ -11,7 +11,7 @@ import time
 import apache_beam as beam
 import pytest
 
-from components import progress
+from components.common import progress
 from components.tfds_example_gen import settings as data_settings
 from components.tfds_example_gen import sources
 from components.trainer import run_fn

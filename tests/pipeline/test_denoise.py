@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import serving_dir
-from components.trainer import export
+from components.common import serving_dir
+from components.common import saved_model
 from pipeline import cli
 
 
 def _export(path, layer):
   """Exports a 28x28x1 model made of one layer, as the Trainer exports."""
   inputs = keras.Input((28, 28, 1))
-  export.export_saved_model(keras.Model(inputs, layer(inputs)), str(path))
+  saved_model.export_saved_model(keras.Model(inputs, layer(inputs)), str(path))
   return str(path)
 
 
@@ -40,11 +40,11 @@ def rgb_model(tmp_path_factory):
   """A 16x16 RGB SavedModel (not the Trainer's shape): output = input."""
   module = tf.Module()
   module.denoise = tf.function(
-      lambda images: {export.OUTPUT_KEY: tf.identity(images)},
+      lambda images: {saved_model.OUTPUT_KEY: tf.identity(images)},
       input_signature=[tf.TensorSpec([None, 16, 16, 3], tf.float32, name='images')])
   path = str(tmp_path_factory.mktemp('rgb') / 'model')
   tf.saved_model.save(module, path, signatures={
-      export.IMAGES_SIGNATURE: module.denoise.get_concrete_function()})
+      saved_model.IMAGES_SIGNATURE: module.denoise.get_concrete_function()})
   return path
 
 

@@ -13,7 +13,9 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from components import dataset_info
+from components.common import dataset_info
+from components.common import evaluation as evaluation_lib
+from components.visual_report import page as page_lib
 from components.visual_report import report as report_lib
 from pipeline import report_page
 from pipeline import run_outcome
@@ -54,13 +56,13 @@ def _outcome(tmp_path, blessed=True, baseline=BASELINE, same=False,
   clean = (rng.random((10,) + info.image_shape) > 0.8).astype(np.float32)
   noisy = clean + rng.normal(0, 0.3, clean.shape).astype(np.float32)
   denoised = np.clip(clean + rng.normal(0, 0.05, clean.shape), 0, 1).astype(np.float32)
-  overall = {report_lib.CANDIDATE: CANDIDATE}
+  overall = {evaluation_lib.CANDIDATE: CANDIDATE}
   classes = range(len(info.class_names))
-  by_class = {report_lib.CANDIDATE: {'psnr': {label: 25.0 + label / 10
+  by_class = {evaluation_lib.CANDIDATE: {'psnr': {label: 25.0 + label / 10
                                               for label in classes}}}
   if baseline:
-    overall[report_lib.BASELINE] = baseline
-    by_class[report_lib.BASELINE] = {'psnr': {label: 24.0 for label in classes}}
+    overall[evaluation_lib.BASELINE] = baseline
+    by_class[evaluation_lib.BASELINE] = {'psnr': {label: 24.0 for label in classes}}
   if not info.labeled:
     by_class = {}
   context = {report_lib.NOISY_INPUT: NOISY_INPUT,
@@ -184,7 +186,7 @@ def _artifact_page(tmp_path, outcome):
   local launcher has made the output's (empty) directory."""
   page_uri = tmp_path / 'html_report' / '7'
   page_uri.mkdir(parents=True)
-  report_page.write_artifact_page(outcome.report_uri, str(page_uri))
+  page_lib.write_artifact_page(outcome.report_uri, str(page_uri))
   assert page_uri.is_file()
   return page_uri.read_text()
 
@@ -195,7 +197,7 @@ def test_the_artifact_page_is_the_report_page_from_the_artifact_alone(tmp_path):
       'pushed': 1, 'pushed_destination': '/serving/17', 'pushed_version': '17'})
   page = _artifact_page(tmp_path, outcome)
   assert 'Verdict: blessed' in page
-  assert f'Push: {report_page.PUSH_DECIDED_LATER}' in page
+  assert f'Push: {page_lib.PUSH_DECIDED_LATER}' in page
   local = _page(tmp_path, outcome)
   for table in ('metrics', 'classes'):
     assert _cells(page, table) == _cells(local, table)
@@ -222,7 +224,7 @@ def test_the_artifact_page_never_replaces_a_directory_with_files(tmp_path):
   page_uri = tmp_path / 'html_report'
   (page_uri / 'kept').mkdir(parents=True)
   with pytest.raises(FileExistsError, match='html_report is a directory with files'):
-    report_page.write_artifact_page(outcome.report_uri, str(page_uri))
+    page_lib.write_artifact_page(outcome.report_uri, str(page_uri))
   assert (page_uri / 'kept').is_dir()
 
 

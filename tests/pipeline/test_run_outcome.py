@@ -2,6 +2,7 @@
 
 import json
 
+from components.common import evaluation as evaluation_lib
 from components.visual_report import report as report_lib
 from pipeline import run_outcome
 from pipeline.run_summary import ExecutionRecord
@@ -12,9 +13,9 @@ NOISY = {'psnr': 13.98, 'ssim': 0.2987, 'mse': 0.04}
 
 
 def _report(tmp_path, blessed=True, baseline=None, failures=(), same=False):
-  overall = {report_lib.CANDIDATE: CANDIDATE}
+  overall = {evaluation_lib.CANDIDATE: CANDIDATE}
   if baseline:
-    overall[report_lib.BASELINE] = baseline
+    overall[evaluation_lib.BASELINE] = baseline
   metrics = {'overall': overall, 'by_class': {}, 'blessed': blessed,
              report_lib.NOISY_INPUT: NOISY, report_lib.FAILURES: list(failures),
              report_lib.SPLIT_SIZES: {'train': 80, 'eval': 30, 'test': 20},
@@ -99,23 +100,3 @@ def test_a_run_whose_serving_dir_changed_before_its_push_says_why(tmp_path):
 def test_a_run_that_stopped_before_its_report_has_no_outcome():
   assert run_outcome.from_records(
       [ExecutionRecord('Trainer', 'FAILED', {'model': '/m'})]) is None
-
-
-def test_the_keys_read_without_tfx_are_the_ones_tfx_and_the_pusher_write():
-  from tfx.components.pusher import executor as tfx_pusher  # pylint: disable=g-import-not-at-top
-  from tfx.types import standard_component_specs  # pylint: disable=g-import-not-at-top
-  from components.pusher import executor as pusher  # pylint: disable=g-import-not-at-top
-  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
-  assert run_outcome.PUSHED_MODEL_KEY == standard_component_specs.PUSHED_MODEL_KEY
-  assert (run_outcome.PUSHED_PROPERTY, run_outcome.PUSHED_DESTINATION_PROPERTY,
-          run_outcome.PUSHED_VERSION_PROPERTY) == (
-              tfx_pusher._PUSHED_KEY, tfx_pusher._PUSHED_DESTINATION_KEY,  # pylint: disable=protected-access
-              tfx_pusher._PUSHED_VERSION_KEY)  # pylint: disable=protected-access
-  assert run_outcome.ALREADY_SERVED_VERSION_PROPERTY == pusher.ALREADY_SERVED_VERSION_KEY
-  assert run_outcome.NOT_PUSHED_REASON_PROPERTY == pusher.NOT_PUSHED_REASON_KEY
-  assert run_outcome.PUSHER_NODE == pipeline_module.PUSHER_ID
-  from components.serving_check import executor as serving_check  # pylint: disable=g-import-not-at-top
-  assert (run_outcome.SERVING_CHECK_NODE, run_outcome.INFRA_BLESSING_KEY,
-          run_outcome.INFRA_BLESSED_PROPERTY, run_outcome.SERVING_FAILURE_PROPERTY) == (
-              pipeline_module.SERVING_CHECK_ID, serving_check.BLESSING_KEY,
-              serving_check.BLESSED_PROPERTY, serving_check.FAILURE_PROPERTY)

@@ -5,7 +5,8 @@ from ml_metadata.proto import metadata_store_pb2
 import numpy as np
 import pytest
 
-from components import dataset_info
+from components.common import names
+from components.common import dataset_info
 from pipeline import samples
 
 PETS = dataset_info.DatasetInfo('pets', (12, 10, 3), ('cat', 'dog'))
@@ -28,7 +29,7 @@ def _record_noise_output(metadata_path, examples_uri, properties):
   for name, value in properties.items():
     artifact.custom_properties[name].string_value = value
   event = metadata_store_pb2.Event(type=metadata_store_pb2.Event.OUTPUT)
-  event.path.steps.add().key = samples.NOISY_EXAMPLES_KEY
+  event.path.steps.add().key = names.NOISY_EXAMPLES_KEY
   store.put_execution(
       metadata_store_pb2.Execution(
           type_id=execution_type,

@@ -5,6 +5,7 @@ import json
 
 from tfx.components import SchemaGen
 
+from components.common import names
 from components.schema_importer.component import SchemaImporter
 from pipeline import code_fingerprint
 from pipeline import pipeline as pipeline_module
@@ -44,13 +45,13 @@ def _without_curated_schema(tmp_path):
 def test_a_dataset_without_a_curated_schema_infers_it_from_the_train_split(tmp_path):
   nodes = _nodes(_without_curated_schema(tmp_path))
   assert 'SchemaImporter' not in nodes
-  schema_gen = nodes[pipeline_module.SCHEMA_GEN_ID]
+  schema_gen = nodes[names.SCHEMA_GEN_NODE]
   assert isinstance(schema_gen, SchemaGen)
   assert schema_gen.inputs['statistics'].get_data_dependent_node_ids() == {'StatisticsGen'}
   assert schema_gen.exec_properties['infer_feature_shape']
   assert sorted(json.loads(schema_gen.exec_properties['exclude_splits'])) == [
       'eval', 'test']
-  assert _schema_producer(nodes) == {pipeline_module.SCHEMA_GEN_ID}
+  assert _schema_producer(nodes) == {names.SCHEMA_GEN_NODE}
   # TFX's code alone: no project code to key its cache on.
   assert code_fingerprint.CODE_FINGERPRINT_KEY not in schema_gen.exec_properties
 

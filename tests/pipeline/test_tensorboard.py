@@ -14,6 +14,7 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.common import names
 from pipeline import cli
 from pipeline import run_summary
 from tests.gcs_emulator import free_port
@@ -38,7 +39,7 @@ def record_trainer_logs(metadata_path: str, log_dir: str) -> None:
           name=run_summary.PIPELINE_RUN_CONTEXT)), name='run-1')
   node_context = metadata_store_pb2.Context(
       type_id=store.put_context_type(metadata_store_pb2.ContextType(
-          name=run_summary.NODE_CONTEXT)), name=f'mnist-dae.{cli.TRAINER_ID}')
+          name=run_summary.NODE_CONTEXT)), name=f'mnist-dae.{names.TRAINER_NODE}')
   execution = metadata_store_pb2.Execution(
       type_id=store.put_execution_type(metadata_store_pb2.ExecutionType(
           name='tfx.components.trainer.component.Trainer')),
@@ -47,7 +48,7 @@ def record_trainer_logs(metadata_path: str, log_dir: str) -> None:
       type_id=store.put_artifact_type(metadata_store_pb2.ArtifactType(
           name='ModelRun')), uri=log_dir, state=metadata_store_pb2.Artifact.LIVE)
   event = metadata_store_pb2.Event(type=metadata_store_pb2.Event.OUTPUT)
-  event.path.steps.add().key = cli.MODEL_RUN_KEY
+  event.path.steps.add().key = names.MODEL_RUN_KEY
   store.put_execution(execution, [(artifact, event)], [run_context, node_context])
 
 

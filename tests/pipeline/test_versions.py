@@ -19,9 +19,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components import push_records
-from components import serving_dir
-from components import serving_lock
+from components.common import push_records
+from components.common import serving_dir
+from components.common import serving_lock
 from components.pusher import executor as pusher_executor
 from components.served_model import executor as served_model_executor
 from pipeline import cli
@@ -119,7 +119,7 @@ def _push(root, serving, content, name, psnr, run_id='run-1', context=True,
   blessing = standard_artifacts.ModelBlessing()
   blessing.uri = f'{root}/{name}/blessing'
   blessing.set_int_custom_property('blessed', 1)
-  has_baseline = served_model_executor.holds_model(baseline)
+  has_baseline = serving_dir.holds_model(baseline)
   if has_baseline:
     blessing.set_string_custom_property('baseline_model', baseline.uri)
   pushed = standard_artifacts.PushedModel()
@@ -375,10 +375,6 @@ def test_a_serving_dir_that_cannot_be_read_leaves_the_chart_out_not_the_page(
   assert report_page._history(serving) is None  # pylint: disable=protected-access
 
 
-def test_the_report_page_keeps_one_name_for_the_records_directory():
-  assert report_page.RECORDS_DIRNAME == push_records.RECORDS_DIRNAME
-
-
 def test_models_and_rollback_import_neither_tfx_v1_nor_tfma(tmp_path):
   serving = str(tmp_path / 'serving')
   _hand_push(serving, '100', b'one')
@@ -431,7 +427,7 @@ def test_a_rollback_during_a_push_waits_then_says_who_pushes(tmp_path, capsys,
   _push(str(tmp_path), serving, b'first', 'a', psnr=20.0)
   _push(str(tmp_path), serving, b'second', 'b', psnr=22.0)
   monkeypatch.setattr(serving_lock, 'WAIT_S', 0.5)
-  script = ('import sys, time; from components import serving_lock\n'
+  script = ('import sys, time; from components.common import serving_lock\n'
             'with serving_lock.hold(sys.argv[1]):\n print("held", flush=True); '
             'time.sleep(30)')
   holder = subprocess.Popen([sys.executable, '-c', script, serving],

@@ -11,8 +11,8 @@ import dataclasses
 import math
 import numbers
 
-from components import setting_specs
-from components.noise_transform import kinds
+from components.common import setting_specs
+from components.common.noise import kinds
 
 # Bounds of a numeric setting, and the words its error uses for them.
 _BOUNDS = 'bounds'
@@ -39,7 +39,7 @@ class NoiseSpec(setting_specs.JsonSpec):
   """The corruption applied to clean images (pixels scaled to [0, 1]).
 
   Attributes:
-    kind: A kind of the registry (components/noise_transform/kinds.py; one
+    kind: A kind of the registry (components/common/noise/kinds.py; one
       of `kinds.KINDS`): built in, 'gaussian' (additive, `stddev`),
       'salt_and_pepper' (`amount`) and 'random_gaussian' (per-example stddev
       drawn uniformly from [`min_stddev`, `max_stddev`], for a blind

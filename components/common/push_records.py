@@ -28,10 +28,12 @@ from typing import Any, Dict, List, Optional, Tuple
 from absl import logging
 from tfx.dsl.io import fileio
 
-from components import serving_dir
-from components.visual_report import report
+from components.common import names
 
-RECORDS_DIRNAME = '.push-records'
+from components.common import serving_dir
+from components.common import evaluation as evaluation_lib
+
+RECORDS_DIRNAME = names.PUSH_RECORDS_DIRNAME
 RECORD_SUFFIX = '.json'
 # The evaluation's overall metrics a record keeps.
 HEADLINE_METRICS = ('psnr', 'ssim', 'mse')
@@ -207,7 +209,7 @@ def publish_with_record(model_path: str, base_directory: str,
 
 def headline_metrics(evaluation: Dict[str, Any], model: str) -> Dict[str, float]:
   """HEADLINE_METRICS of one model ('candidate' or 'baseline') in an
-  evaluation as components.visual_report.report.read_evaluation returns it."""
+  evaluation as components.common.evaluation.read_evaluation returns it."""
   overall = evaluation.get('overall', {}).get(model, {})
   return {name: overall[name] for name in HEADLINE_METRICS if name in overall}
 
@@ -256,9 +258,9 @@ def for_push(evaluation: Optional[Dict[str, Any]], baseline: Optional[str],
     pushed_at: The push time (default: now).
   """
   evaluation = evaluation or {}
-  metrics = headline_metrics(evaluation, report.CANDIDATE)
-  label, label_psnr = worst_class(evaluation, report.CANDIDATE)
-  beaten = headline_metrics(evaluation, report.BASELINE)
+  metrics = headline_metrics(evaluation, evaluation_lib.CANDIDATE)
+  label, label_psnr = worst_class(evaluation, evaluation_lib.CANDIDATE)
+  beaten = headline_metrics(evaluation, evaluation_lib.BASELINE)
   gain = (metrics['psnr'] - beaten['psnr']
           if baseline and 'psnr' in metrics and 'psnr' in beaten else None)
   return PushRecord(

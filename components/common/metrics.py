@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from components import dataset_info
+from components.common import dataset_info
 
 METRICS_MODULE = __name__
 

@@ -8,7 +8,7 @@ whatever the batching, sharding, runner or worker order.
 import numpy as np
 
 # Independent streams of the generator. A noise kind draws each of its
-# random quantities from a stream of its own (components/noise_transform/kinds.py).
+# random quantities from a stream of its own (components/common/noise/kinds.py).
 STREAM_RADIUS = 1  # Box-Muller's radius (standard_normal).
 STREAM_ANGLE = 2  # Box-Muller's angle (standard_normal).
 STREAM_SALT_MASK = 3

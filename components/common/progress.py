@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Iterable, Optional
 import apache_beam as beam
 import tqdm
 
-from components import features
+from components.common import names
 
 # Seconds between two status lines when stderr is not a terminal.
 LOG_INTERVAL_S = 30.0
@@ -115,17 +115,17 @@ def close_shared(description: str) -> None:
 def record_split_sizes(examples, sizes: Dict[str, int]) -> None:
   """Records {split: number of examples} on an Examples artifact (read back
   by `split_sizes` as the totals of the next component's bars)."""
-  examples.set_string_custom_property(features.SPLIT_SIZES_PROPERTY,
+  examples.set_string_custom_property(names.SPLIT_SIZES_PROPERTY,
                                       json.dumps(sizes, sort_keys=True))
 
 
 def split_sizes(examples) -> Dict[str, int]:
   """{split: number of examples} an Examples artifact's producer recorded
   (TfdsExampleGen, NoiseTransform); {} when it recorded none."""
-  if not examples.has_custom_property(features.SPLIT_SIZES_PROPERTY):
+  if not examples.has_custom_property(names.SPLIT_SIZES_PROPERTY):
     return {}
   return json.loads(
-      examples.get_string_custom_property(features.SPLIT_SIZES_PROPERTY))
+      examples.get_string_custom_property(names.SPLIT_SIZES_PROPERTY))
 
 
 class CountProgress(beam.DoFn):

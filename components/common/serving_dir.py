@@ -51,6 +51,13 @@ def is_object_store(path: str) -> bool:
   return '://' in path
 
 
+def holds_model(model) -> bool:
+  """Whether a Model artifact (of ServedModel or a Trainer) holds a SavedModel."""
+  # Imported here: the CLI reads serving dirs without TFX's artifact types.
+  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
+  return is_complete(path_utils.serving_model_path(model.uri))
+
+
 def _names(directory: str) -> List[str]:
   """Entries of a directory, without gs://'s trailing '/' on directories."""
   if not fileio.exists(directory):

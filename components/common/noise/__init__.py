@@ -16,10 +16,10 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from components import features
-from components.noise_transform import draws as draws_lib
-from components.noise_transform import kinds
-from components.noise_transform import spec as spec_lib
+from components.common import names
+from components.common.noise import draws as draws_lib
+from components.common.noise import kinds
+from components.common.noise import spec as spec_lib
 
 NoiseSpec = spec_lib.NoiseSpec
 InvalidNoiseSpec = spec_lib.InvalidNoiseSpec
@@ -27,7 +27,7 @@ InvalidNoiseSpec = spec_lib.InvalidNoiseSpec
 
 def record_spec(examples, spec: NoiseSpec) -> None:
   """Records the spec on an Examples artifact (NoiseTransform's output)."""
-  examples.set_string_custom_property(features.NOISE_SPEC_PROPERTY,
+  examples.set_string_custom_property(names.NOISE_SPEC_PROPERTY,
                                       spec.to_json())
 
 
@@ -35,9 +35,9 @@ def recorded_spec_json(examples) -> Optional[str]:
   """The settings NoiseTransform recorded on its Examples artifact (JSON of a
   NoiseSpec), or None where it recorded none (examples not written by
   NoiseTransform, or by a version before it recorded its settings)."""
-  if not examples.has_custom_property(features.NOISE_SPEC_PROPERTY):
+  if not examples.has_custom_property(names.NOISE_SPEC_PROPERTY):
     return None
-  return examples.get_string_custom_property(features.NOISE_SPEC_PROPERTY)
+  return examples.get_string_custom_property(names.NOISE_SPEC_PROPERTY)
 
 
 def _parameters(spec: NoiseSpec) -> Dict[str, float]:

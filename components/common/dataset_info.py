@@ -16,7 +16,7 @@ from typing import Tuple
 PROPERTY = 'dataset_info'
 CHANNELS = (1, 3)  # Grey or RGB.
 # The smallest image side the pipeline takes: the evaluation's SSIM window
-# (tf.image.ssim's default, 11x11: components/evaluator/metrics.py) must fit.
+# (tf.image.ssim's default, 11x11: components/common/metrics.py) must fit.
 MIN_SIDE = 11
 
 

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components.trainer import data
+from components.common import names
 
 IMAGES_SIGNATURE = 'serving_default'
 EXAMPLES_SIGNATURE = 'serving_examples'
@@ -118,9 +118,9 @@ def export_saved_model(model: keras.Model, export_dir: str) -> None:
     return {OUTPUT_KEY: tf.cast(model(images, training=False), tf.float32)}
 
   def denoise_examples(examples):
-    features = tf.io.parse_example(examples, {data.NOISY_FEATURE: (
+    features = tf.io.parse_example(examples, {names.NOISY: (
         tf.io.FixedLenFeature([int(np.prod(image_shape))], tf.float32))})
-    images = tf.reshape(features[data.NOISY_FEATURE], (-1,) + image_shape)
+    images = tf.reshape(features[names.NOISY], (-1,) + image_shape)
     return denoise(images)
 
   def denoise_image_bytes(image_bytes):

@@ -1,7 +1,7 @@
 """The registry of noise kinds: each kind defined once, by name, settings and draws.
 
 A kind is a `NoiseKind` registered here: the NoiseSpec settings it reads
-(their defaults, units and bounds: components/noise_transform/spec.py) and
+(their defaults, units and bounds: components/common/noise/spec.py) and
 its two functions. NoiseSpec accepts exactly the registered names, and
 noise.py's key and dispatch go through the registry, so a new kind is one
 `register(NoiseKind(...))` (and a NoiseSpec field for a new setting).
@@ -15,7 +15,7 @@ from typing import Callable, Dict, Mapping, Tuple
 
 import numpy as np
 
-from components.noise_transform import draws
+from components.common.noise import draws
 
 # A kind's settings: {NoiseSpec field: value}, only the fields it declares.
 Parameters = Mapping[str, float]

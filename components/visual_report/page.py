@@ -1,0 +1,263 @@
+"""A run's report as one offline HTML page: verdict, figures and pictures.
+
+The facts (verdict, failed gates, figures of the model, the noisy input and
+the last blessed model, split sizes) are the VisualReport artifact's
+metrics.json (`read_facts`); the dataset, the per-class PSNR (named by the
+dataset's class names; none for a dataset without labels) and the pictures
+are its files. The page embeds its images (base64 data URIs) and needs no
+network.
+
+The VisualReport writes the page as its `html_report` artifact
+(`write_artifact_page`): from the report artifact alone, it shows what the
+report knows; the push, which the Pusher decides beside it, is left to the
+Pusher's own artifact. `dae-pipeline report` renders the same page with
+what only MLMD and the serving dir know: the push, the run, the history.
+"""
+
+import base64
+import dataclasses
+import os
+from typing import Dict, List, Optional
+
+import jinja2
+import markupsafe
+
+from components.common import evaluation as evaluation_lib
+from components.visual_report import report as report_lib
+
+# What each figure is measured in, and which way is better.
+UNITS = {
+    'psnr': 'dB, higher is better',
+    'mean_image_psnr': 'dB, higher is better',
+    'ssim': 'unitless, 0..1, higher is better',
+    'mse': 'on [0, 1] pixels, lower is better',
+}
+# The data splits in the order a reader expects them.
+SPLIT_ORDER = ('train', 'eval', 'test')
+# The push line of an artifact page: the Pusher runs beside the VisualReport,
+# so what it did is not known when the page is written.
+PUSH_DECIDED_LATER = ('decided by the Pusher, a separate step of this run '
+                      '(see its pushed_model artifact)')
+NOTHING_PUSHED = 'nothing pushed'  # The push line of a run not blessed.
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportFacts:
+  """What a VisualReport artifact records of its run.
+
+  Attributes:
+    report_uri: The VisualReport artifact's directory.
+    blessed: Whether the Evaluator blessed the candidate.
+    failures: One line per failed gate (empty when blessed).
+    candidate: {metric: value} of the candidate on the test split.
+    baseline: The same of the last blessed model, None without one.
+    noisy_input: The same of the noisy input against the clean images.
+    baseline_is_candidate: The baseline is the candidate itself (a re-run
+      that trained nothing new).
+    split_sizes: {split: examples} of the run's data.
+  """
+  report_uri: str
+  blessed: bool
+  failures: List[str]
+  candidate: Dict[str, float]
+  baseline: Optional[Dict[str, float]]
+  noisy_input: Optional[Dict[str, float]]
+  baseline_is_candidate: bool
+  split_sizes: Dict[str, int]
+
+
+def read_facts(report_uri: str) -> ReportFacts:
+  """The facts of the VisualReport artifact at `report_uri` (its metrics.json)."""
+  metrics, _ = report_lib.load_report(report_uri, images=False)
+  overall = metrics['overall']
+  return ReportFacts(
+      report_uri=report_uri,
+      blessed=bool(metrics.get('blessed')),
+      failures=list(metrics.get(report_lib.FAILURES, [])),
+      candidate=overall[evaluation_lib.CANDIDATE],
+      baseline=overall.get(evaluation_lib.BASELINE),
+      noisy_input=metrics.get(report_lib.NOISY_INPUT),
+      baseline_is_candidate=bool(metrics.get(report_lib.BASELINE_IS_CANDIDATE)),
+      split_sizes=dict(metrics.get(report_lib.SPLIT_SIZES, {})))
+
+
+_TEMPLATE = jinja2.Template('''<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{{ title }}</title>
+<style>
+body { font-family: sans-serif; margin: 2em auto; max-width: 1000px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.8em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th.unit, td.unit, #run td { text-align: left; } td.unit { color: #555; }
+.verdict { border-left: 0.4em solid; padding: 0.2em 1em; margin: 1em 0; }
+.verdict.blessed { border-color: #1a7f37; background: #eef8f0; }
+.verdict.not-blessed { border-color: #b42318; background: #fdf0ef; }
+.blessed h2 { color: #1a7f37; } .not-blessed h2 { color: #b42318; }
+.note { color: #555; }
+img { max-width: 100%; }
+</style></head><body>
+<h1>{{ title }}</h1>
+<section id="verdict" class="verdict {{ 'blessed' if blessed else 'not-blessed' }}">
+<h2>Verdict: {{ 'blessed' if blessed else 'not blessed' }}</h2>
+{% if failures %}<p>Failed gates:</p><ul>
+{% for failure in failures %}<li>{{ failure }}</li>
+{% endfor %}</ul>{% endif %}
+<p>Push: {{ push }}</p>
+</section>
+<table id="run">{% if run_id %}<tr><th>run</th><td><code>{{ run_id }}</code></td></tr>
+{% endif %}{% if profile %}<tr><th>profile</th><td>{{ profile }}</td></tr>
+{% endif %}<tr><th>dataset</th><td>{{ dataset }}</td></tr>
+<tr><th>data</th><td>{{ splits }}</td></tr></table>
+<h2>Test metrics</h2>
+<p class="note">{{ baseline_note }}</p>
+<table id="metrics"><tr><th>metric</th><th class="unit">unit</th><th>this model</th>
+<th>noisy input (reference)</th>
+{% if compare %}<th>last blessed model</th><th>change</th>{% endif %}</tr>
+{% for row in overall %}<tr><td>{{ row.name }}</td><td class="unit">{{ row.unit }}</td>
+<td>{{ row.candidate }}</td><td>{{ row.noisy_input }}</td>
+{% if compare %}<td>{{ row.baseline }}</td><td>{{ row.change }}</td>{% endif %}</tr>
+{% endfor %}</table>
+<p>The noisy input column scores the noisy test images against the clean
+ones: what the model starts from. PSNR is 10&middot;log10(1/MSE) from the
+mean MSE over all test pixels; mean_image_psnr averages per-image PSNR; SSIM
+is the mean of <code>tf.image.ssim</code> (defaults, max_val 1).</p>
+{% if chart %}<h2>PSNR per class</h2>
+<img alt="PSNR per class" src="data:image/png;base64,{{ chart }}">
+<table id="classes"><tr><th>class</th>{% for name in classes %}<th>{{ name }}</th>{% endfor %}</tr>
+<tr><td>this model (dB)</td>{% for value in class_candidate %}<td>{{ value }}</td>{% endfor %}</tr>
+{% if compare %}<tr><td>last blessed model (dB)</td>{% for value in class_baseline %}<td>{{ value }}</td>{% endfor %}</tr>{% endif %}
+</table>{% endif %}
+{% if history %}<h2>PSNR by version</h2>
+<p class="note">Test PSNR of each version of the serving dir, oldest first
+(red: a rollback; ringed: served now). <code>dae-pipeline models</code> lists them.</p>
+<div id="history">{{ history }}</div>{% endif %}
+<h2>Test images: clean, noisy, denoised</h2>
+<img alt="clean, noisy and denoised test images" src="data:image/png;base64,{{ grid }}">
+<p><small>Report artifact: <code>{{ report_uri }}</code></small></p>
+</body></html>
+''', autoescape=True)
+
+
+def _format(name: str, value: Optional[float], signed: bool = False) -> str:
+  if value is None:
+    return '-'
+  places = 5 if name == 'mse' else (4 if name == 'ssim' else 2)
+  return f'{value:+.{places}f}' if signed else f'{value:.{places}f}'
+
+
+def _baseline_note(facts: ReportFacts) -> str:
+  """What the model is compared with, in words."""
+  if facts.baseline_is_candidate:
+    return 'baseline: the same model (nothing new was trained)'
+  if facts.baseline is None:
+    return 'baseline: none (no blessed model to compare with yet)'
+  return 'baseline: the last blessed model'
+
+
+def _splits(split_sizes: Dict[str, int]) -> str:
+  """'train 80, eval 30, test 20 examples' (the splits the run recorded)."""
+  names = [name for name in SPLIT_ORDER if name in split_sizes]
+  names += sorted(set(split_sizes) - set(SPLIT_ORDER))
+  if not names:
+    return 'sizes not recorded'
+  return ', '.join(f'{name} {split_sizes[name]}' for name in names) + ' examples'
+
+
+def _dataset(info: Optional[report_lib.DatasetInfo]) -> str:
+  """'mnist, 28x28 (HxW) grey, 10 classes' (what the report recorded of it)."""
+  if info is None:
+    return 'not recorded'
+  height, width, channels = info.image_shape
+  colour = 'grey' if channels == 1 else 'colour'
+  classes = (f'{len(info.class_names)} classes' if info.labeled
+             else 'no labels')
+  return f'{info.name}, {height}x{width} (HxW) {colour}, {classes}'
+
+
+def _metric_rows(facts: ReportFacts) -> List[dict]:
+  """One row per metric: unit, the model, the noisy input, the baseline."""
+  baseline, noisy_input = facts.baseline or {}, facts.noisy_input or {}
+  rows = []
+  for name in report_lib.metric_names(
+      {evaluation_lib.CANDIDATE: facts.candidate, evaluation_lib.BASELINE: baseline}):
+    value, previous = facts.candidate.get(name), baseline.get(name)
+    change = (value - previous) if value is not None and previous is not None else None
+    rows.append(dict(name=name, unit=UNITS.get(name, ''),
+                     candidate=_format(name, value),
+                     noisy_input=_format(name, noisy_input.get(name)),
+                     baseline=_format(name, previous),
+                     change=_format(name, change, signed=True)))
+  return rows
+
+
+def render_html(facts: ReportFacts, push: str, run_id: str = '',
+                profile: Optional[str] = None,
+                history_svg: Optional[str] = None) -> str:
+  """The report page of one run.
+
+  Args:
+    facts: The run's report (its verdict and figures); its artifact gives
+      the pictures.
+    push: What the page says of the push.
+    run_id: The run's id (empty: not known, no row).
+    profile: The configuration profile the run used (None: not known, no
+      row).
+    history_svg: A chart of PSNR by version of the serving dir, as SVG
+      built from numbers and escaped titles (None: no chart).
+  """
+  metrics, images = report_lib.load_report(facts.report_uri)
+  # A baseline that is the candidate itself would show a column of +0.00.
+  compare = facts.baseline is not None and not facts.baseline_is_candidate
+  info = report_lib.report_info(metrics)
+  by_class = report_lib.json_class_keys(metrics['by_class'])
+  class_psnr = by_class.get(evaluation_lib.CANDIDATE, {}).get('psnr', {})
+  baseline_psnr = by_class.get(evaluation_lib.BASELINE, {}).get('psnr', {})
+  labels = sorted(class_psnr)
+  chart = images.get(report_lib.PSNR_CHART_FILENAME)
+  return _TEMPLATE.render(
+      title='Denoising autoencoder: run report',
+      dataset=_dataset(info),
+      blessed=facts.blessed, failures=facts.failures,
+      push=push, run_id=run_id,
+      profile=profile, splits=_splits(facts.split_sizes),
+      baseline_note=_baseline_note(facts), compare=compare,
+      overall=_metric_rows(facts),
+      classes=[info.class_name(label) if info else str(label) for label in labels],
+      class_candidate=[_format('psnr', class_psnr[label]) for label in labels],
+      class_baseline=[_format('psnr', baseline_psnr.get(label)) for label in labels],
+      chart=base64.b64encode(chart).decode() if chart else None,
+      grid=base64.b64encode(images[report_lib.GRID_FILENAME]).decode(),
+      history=markupsafe.Markup(history_svg) if history_svg else None,
+      report_uri=facts.report_uri)
+
+
+def artifact_page(report_uri: str) -> str:
+  """The report page of a VisualReport artifact alone (a path or a URI), read
+  with no MLMD: what the VisualReport itself knows."""
+  facts = read_facts(report_uri)
+  return render_html(facts, PUSH_DECIDED_LATER if facts.blessed else NOTHING_PUSHED)
+
+
+def write_artifact_page(report_uri: str, page_uri: str) -> None:
+  """Writes artifact_page(report_uri) as the file `page_uri` (may be gs://).
+
+  KFP's HTML artifacts are the file at their URI (the UI reads that file,
+  frontend/src/components/viewers/MetricsVisualizations.tsx,
+  getHtmlViewerConfig), while TFX's local launcher makes every output
+  artifact's URI a directory before the executor runs
+  (tfx/orchestration/portable/outputs_utils.py, make_output_dirs): that
+  empty directory gives way to the file.
+  """
+  # The URI may be a bucket: TFX's filesystem layer (the component has TFX
+  # loaded; imported here so that `dae-pipeline report` stays light).
+  from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
+  page = artifact_page(report_uri)
+  if fileio.isdir(page_uri):
+    if fileio.listdir(page_uri):
+      raise FileExistsError(f'{page_uri} is a directory with files in it; '
+                            'the HTML report must be written as that file')
+    fileio.rmtree(page_uri)
+  fileio.makedirs(os.path.dirname(page_uri))
+  with fileio.open(page_uri, 'w') as page_file:
+    page_file.write(page)
