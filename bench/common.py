@@ -40,8 +40,8 @@ def git_commit() -> str:
 
 
 # /proc/cpuinfo flags that change how fast this project trains (oneDNN picks
-# its kernels by them), and how a table names them. Two machines with the same
-# model name ("AMD EPYC") ran the default's float32 step in ~700 and 270 ms.
+# its kernels by them), and how a table names them: two machines with the same
+# model name can train at very different speeds.
 CPU_FEATURES = {'avx512f': 'AVX-512', 'avx512_bf16': 'bfloat16', 'amx_bf16': 'AMX'}
 
 

@@ -58,8 +58,8 @@ HEADLINE_NOISE = pipeline_config.NoiseConfig(kind='gaussian', stddev=0.2)
 
 
 # The sweep's baseline differs from today's pipeline default in these two:
-# it was the default when the sweep was recorded (bench/results/recipes.json,
-# 2026-11-26), and its best same-cost change, `mse-batch32`, has been the
+# it was the default when the sweep was recorded (bench/results/recipes.json
+# has its provenance), and its best same-cost change, `mse-batch32`, has been the
 # default since. Kept, so that a re-run means what the recorded rows mean.
 BASELINE_LOSS = 'bce'
 BASELINE_BATCH_SIZE = 128
@@ -161,7 +161,7 @@ RECIPES = (
     Recipe('fresh-epochs30', 'fresh noise every epoch, 30 epochs',
            fresh_noise=True, epochs=30),
     # The default's compute spent on width instead of epochs (trained on a
-    # CPU, 2026-11-27): a quarter of its epochs at ~4x the multiply-adds per
+    # CPU): a quarter of its epochs at ~4x the multiply-adds per
     # image, against the same quarter, and half, of the default.
     Recipe('mse-batch32-epochs2', 'MSE loss, batch of 32, 2 epochs', loss='mse',
            batch_size=32, epochs=2),

@@ -189,7 +189,7 @@ def run(config: pipeline_config.PipelineConfig,
   pipeline_config.check_paths(config)
   os.makedirs(os.path.dirname(config.resolved_metadata_path), exist_ok=True)
   with run_lock.hold(config, wait_s):
-    # Importing TFX takes 20-30 s: only once a run is certain.
+    # Importing TFX takes seconds: only once a run is certain.
     from tfx.orchestration import metadata as tfx_metadata  # pylint: disable=g-import-not-at-top
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner  # pylint: disable=g-import-not-at-top
     from components.common import serving_dir  # pylint: disable=g-import-not-at-top

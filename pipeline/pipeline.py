@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ml_metadata.proto import metadata_store_pb2
 # TFX's modules, not its `tfx.v1` facade: importing `tfx.v1` also imports its
-# Google Cloud extensions (google-cloud-aiplatform), ~16 s on this machine.
+# Google Cloud extensions (google-cloud-aiplatform), which takes seconds.
 from tfx.components import ExampleValidator
 from tfx.components import SchemaGen
 from tfx.components import StatisticsGen
@@ -71,7 +71,7 @@ def _display_path(path: str) -> str:
 # The Beam arguments that tell TFX its Python package is already provided.
 # Without one, every Beam executor builds an sdist of TFX for remote workers
 # (tfx/utils/dependency_utils.py: make_beam_dependency_flags, called from
-# BaseBeamExecutor.__init__): ~2 s and a 42 MB copy of TFX left in /tmp per
+# BaseBeamExecutor.__init__): seconds, and a copy of TFX left in /tmp, per
 # component and run.
 _BEAM_DEPENDENCY_FLAGS = ('--extra_package', '--extra_packages', '--setup_file',
                           '--requirements_file', '--sdk_container_image',
@@ -212,7 +212,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # requests (the InfraBlessing's stamped copy), and only while the serving
   # dir still serves the baseline (another run may have pushed meanwhile).
   with Cond(evaluator.outputs['blessing'].future()[0].custom_property(
-      'blessed') == 1):
+      names.MODEL_BLESSED_PROPERTY) == 1):
     serving_check = ServingCheck(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],

@@ -10,16 +10,13 @@ dies, `kill -9` included: a stale lock never blocks. The file records who holds 
 """
 
 import contextlib
-import datetime
-import json
 import os
-import socket
-import sys
 import time
 from typing import Iterator, Optional
 
 import portalocker
 
+from components.common import holder as holder_lib
 import pipeline_config
 
 LOCK_FILENAME = '.dae-pipeline.lock'
@@ -30,7 +27,7 @@ class PipelineRootBusy(RuntimeError):
   """Another live run holds the pipeline root's lock."""
 
   def __init__(self, pipeline_root: str, holder: dict, waited_s: float):
-    who = (f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started "
+    who = (f"{holder_lib.short(holder)}, started "
            f"{holder.get('started', '?')} ({holder.get('command', '?')})"
            if holder else 'another process')
     waited = f' after waiting {waited_s:.0f} s' if waited_s else ''
@@ -53,8 +50,8 @@ def _read_holder(path: str) -> dict:
   """What the lock file records of its holder ({} when nothing readable)."""
   try:
     with open(path, encoding='utf-8') as lock_file:
-      return json.loads(lock_file.read() or '{}')
-  except (OSError, json.JSONDecodeError):
+      return holder_lib.parse(lock_file.read())
+  except OSError:
     return {}
 
 
@@ -86,15 +83,9 @@ def hold(config: pipeline_config.PipelineConfig,
     raise PipelineRootBusy(config.pipeline_root, _read_holder(path),
                            time.monotonic() - started) from None
   try:
-    me = {'pid': os.getpid(), 'host': socket.gethostname(),
-          'started': datetime.datetime.now().astimezone().isoformat(
-              timespec='seconds'),
-          'command': ' '.join(sys.argv)}
-    lock_file.write(json.dumps(me))
-    lock_file.flush()
+    me = holder_lib.record()
+    holder_lib.write(lock_file, me)
     yield me
   finally:
-    lock_file.seek(0)
-    lock_file.truncate()
-    lock_file.flush()
+    holder_lib.clear(lock_file)
     lock.release()

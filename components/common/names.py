@@ -71,9 +71,15 @@ PUSHED_DESTINATION_PROPERTY = 'pushed_destination'
 PUSHED_VERSION_PROPERTY = 'pushed_version'
 ALREADY_SERVED_VERSION_PROPERTY = 'already_served_version'
 NOT_PUSHED_REASON_PROPERTY = 'not_pushed_reason'
+# Of the Evaluator's ModelBlessing, as TFX's Evaluator writes it
+# (tfx/components/evaluator/constants.py, ARTIFACT_PROPERTY_BLESSED_KEY).
+MODEL_BLESSED_PROPERTY = 'blessed'
 # Of the InfraBlessing: as TFX's InfraValidator names its flag (its
 # executor's _BLESSED_KEY), then ours, why it was not blessed.
 INFRA_BLESSED_PROPERTY = 'blessed'
+# Its flag of a blessing that carries a stamped model (_MODEL_FLAG_KEY; TFX's
+# Pusher reads it as _INFRA_BLESSING_MODEL_FLAG_KEY).
+INFRA_HAS_MODEL_PROPERTY = 'has_model'
 SERVING_FAILURE_PROPERTY = 'failure'
 # Of ServedModel's Model: what the serving dir served when it ran.
 SERVED_VERSION_PROPERTY = 'served_version'

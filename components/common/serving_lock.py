@@ -32,14 +32,14 @@ import contextlib
 import datetime
 import json
 import os
-import socket
-import sys
 import time
 from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from absl import logging
 import portalocker
 from tfx.dsl.io import fileio
+
+from components.common import holder as holder_lib
 
 LOCK_FILENAME = '.push.lock'
 LEASE_NAME = '.push-lease'
@@ -55,7 +55,7 @@ class ServingDirBusy(RuntimeError):
   """Another pusher holds the serving dir's lock or lease."""
 
   def __init__(self, base_directory: str, holder: dict, waited_s: float):
-    who = (f"{_who(holder)}, since {holder.get('started', '?')} "
+    who = (f"{holder_lib.short(holder)}, since {holder.get('started', '?')} "
            f"({holder.get('command', '?')})" if holder else 'another process')
     expiry = (f', its lease expiring at {_local_time(holder["expires_at"])}'
               if 'expires_at' in holder else '')
@@ -71,29 +71,6 @@ def _local_time(unix_seconds: float) -> str:
       ).isoformat(timespec='seconds')
 
 
-def _who(holder: dict) -> str:
-  """'pid 12 on host' of a holder's record (short: a log line's)."""
-  if not holder:
-    return 'holder unknown'
-  return f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
-
-
-def _holder_record() -> dict:
-  """Who holds the lock: written into the lock file or the lease."""
-  return {'pid': os.getpid(), 'host': socket.gethostname(),
-          'started': datetime.datetime.now().astimezone().isoformat(
-              timespec='seconds'),
-          'command': ' '.join(sys.argv)[:300]}
-
-
-def _read_json(text: str) -> dict:
-  try:
-    record = json.loads(text or '{}')
-  except json.JSONDecodeError:
-    return {}
-  return record if isinstance(record, dict) else {}
-
-
 @contextlib.contextmanager
 def _local_lock(base_directory: str, wait_s: float,
                 lease_ttl_s: float) -> Iterator[dict]:
@@ -107,27 +84,22 @@ def _local_lock(base_directory: str, wait_s: float,
   try:
     lock_file = lock.acquire()
   except portalocker.AlreadyLocked:
-    holder = _read_json(_read_local(path))
+    holder = holder_lib.parse(_read_local(path))
     logging.info('Waiting up to %.0f s for the push in progress to %s (%s)',
-                 wait_s, base_directory, _who(holder))
+                 wait_s, base_directory, holder_lib.short(holder))
     lock = portalocker.Lock(path, mode='a+', timeout=wait_s,
                             check_interval=POLL_SECONDS, encoding='utf-8')
     try:
       lock_file = lock.acquire()
     except portalocker.AlreadyLocked:
-      raise ServingDirBusy(base_directory, _read_json(_read_local(path)),
+      raise ServingDirBusy(base_directory, holder_lib.parse(_read_local(path)),
                            time.monotonic() - started) from None
   try:
-    me = _holder_record()
-    lock_file.seek(0)
-    lock_file.truncate()
-    lock_file.write(json.dumps(me))
-    lock_file.flush()
+    me = holder_lib.record()
+    holder_lib.write(lock_file, me)
     yield me
   finally:
-    lock_file.seek(0)
-    lock_file.truncate()
-    lock_file.flush()
+    holder_lib.clear(lock_file)
     lock.release()
 
 
@@ -179,7 +151,7 @@ def _gcs_lease(base_directory: str, wait_s: float,
   started = time.monotonic()
   logged_wait = False
   while True:
-    me = dict(_holder_record(), expires_at=time.time() + lease_ttl_s)
+    me = dict(holder_lib.record(), expires_at=time.time() + lease_ttl_s)
     generation = _take_lease(blob, me, 0)
     if generation is not None:
       break
@@ -190,7 +162,7 @@ def _gcs_lease(base_directory: str, wait_s: float,
     # may not send.
     seen_generation = int(current.generation)
     try:
-      holder = _read_json(current.download_as_text())
+      holder = holder_lib.parse(current.download_as_text())
     except exceptions.NotFound:
       continue  # Released (or taken over) since the listing: try again.
     if float(holder.get('expires_at', 0)) < time.time():
@@ -205,7 +177,7 @@ def _gcs_lease(base_directory: str, wait_s: float,
       raise ServingDirBusy(base_directory, holder, waited_s)
     if not logged_wait:
       logging.info('Waiting up to %.0f s for the push in progress to %s (%s)',
-                   wait_s, base_directory, _who(holder))
+                   wait_s, base_directory, holder_lib.short(holder))
       logged_wait = True
     time.sleep(POLL_SECONDS)
   try:

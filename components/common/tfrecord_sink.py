@@ -1,23 +1,20 @@
 """Gzipped TFRecord files written a batch of records at a time.
 
 `beam.io.WriteToTFRecord` handles one record per element: per record it
-computes two CRC32Cs with crcmod (~20 us here) and feeds Beam's gzip writer,
+computes two CRC32Cs with crcmod (in Python) and feeds Beam's gzip writer,
 whose zlib compression at the default level runs on the thread that also
-parses, noises and serializes (~150 us per 6.3 KB noisy example here: more
-than the noise itself). A component that produces records in batches can
-instead frame a whole batch at once (`frame_records`, hardware CRC32C) and
-write it with `WriteFramedTFRecords`, whose writer compresses on a second
-thread: CPython's zlib releases the GIL while it deflates, so compression
-overlaps the next batch's work.
+parses, noises and serializes: it costs more than the noise itself. A
+component that produces records in batches can instead frame a whole batch
+at once (`frame_records`, hardware CRC32C) and write it with
+`WriteFramedTFRecords`, whose writer compresses on a second thread:
+CPython's zlib releases the GIL while it deflates, so compression overlaps
+the next batch's work.
 
-Kept rather than `WriteToTFRecord` because it is faster by far more than the
-10% of its step that would justify custom code: NoiseTransform's Beam step
-for 10,000 MNIST-like records (read, parse, noise, encode with tfx_bsl,
-write) took a median 3.87 s with this sink and 6.30 s with WriteToTFRecord
-(1.63x; 3 interleaved runs each on a shared 2-core machine; 1.50x in an
-earlier run of the same benchmark). Re-measure with
-`python -m bench.libraries` (bench/results/libraries.json, `noise_transform_step`:
-`tfx_bsl_and_hand_written_sink` against `libraries`).
+Kept rather than `WriteToTFRecord` because it makes NoiseTransform's Beam
+step faster by far more than the 10% that would justify custom code:
+`python -m bench.libraries` measures both (bench/results/libraries.json,
+`noise_transform_step`: `tfx_bsl_and_hand_written_sink` against
+`libraries`; the table in docs/benchmarks.md).
 
 The files hold what WriteToTFRecord writes: the same framing
 (https://www.tensorflow.org/tutorials/load_data/tfrecord#tfrecords_format_details),

@@ -18,10 +18,6 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
-# Artifact and parameter keys.
-ANOMALIES_KEY = 'anomalies'
-REQUIRED_SPLITS_KEY = 'required_splits'
-
 # Written by TFX's ExampleValidator in each split's directory.
 ANOMALIES_FILENAME = 'SchemaDiff.pb'
 

@@ -56,9 +56,6 @@ from components.common import evaluation as evaluation_lib
 ALREADY_SERVED_VERSION_KEY = names.ALREADY_SERVED_VERSION_PROPERTY
 # The optional input with the Evaluator's evaluation (component.py).
 EVALUATION_KEY = 'evaluation'
-# The InfraBlessing's flag of a stamped model (TFX's Pusher reads the same,
-# tfx/components/pusher/executor.py: _INFRA_BLESSING_MODEL_FLAG_KEY).
-INFRA_BLESSING_HAS_MODEL_KEY = 'has_model'
 # The ServedModel's output: what the candidate was evaluated against.
 BASELINE_MODEL_KEY = 'baseline_model'
 # Recorded on the PushedModel when the served version changed since then.
@@ -96,7 +93,7 @@ class Executor(pusher_executor.Executor):
     infra_blessings = input_dict.get(standard_component_specs.INFRA_BLESSING_KEY)
     if infra_blessings:
       infra_blessing = artifact_utils.get_single_instance(infra_blessings)
-      if infra_blessing.get_int_custom_property(INFRA_BLESSING_HAS_MODEL_KEY) == 1:
+      if infra_blessing.get_int_custom_property(names.INFRA_HAS_MODEL_PROPERTY) == 1:
         return path_utils.stamped_model_path(infra_blessing.uri)
     return super().GetModelPath(input_dict)
 

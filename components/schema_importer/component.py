@@ -18,11 +18,6 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
-# Artifact and parameter keys.
-SCHEMA_KEY = 'schema'
-SCHEMA_TEXT_KEY = 'schema_text'
-SCHEMA_SOURCE_KEY = 'schema_source'
-
 SCHEMA_FILENAME = 'schema.pbtxt'
 
 

@@ -41,14 +41,14 @@ SPLIT_KEY = 'split'
 CANARIES_KEY = 'canaries'
 TIMEOUT_KEY = 'timeout_s'
 DEFAULT_CANARIES = 4
-# A fresh process imports TensorFlow (~10 s on 2 busy cores) before loading.
+# A fresh process imports TensorFlow (seconds on a busy machine) before loading.
 DEFAULT_TIMEOUT_S = 300
 
 # InfraBlessing custom properties and files, as InfraValidator names them
 # (its executor's _BLESSED_KEY, _MODEL_FLAG_KEY, _BLESSED_FILENAME and
 # _NOT_BLESSED_FILENAME; TFX's Pusher reads the first two).
 BLESSED_PROPERTY = names.INFRA_BLESSED_PROPERTY
-HAS_MODEL_PROPERTY = 'has_model'
+HAS_MODEL_PROPERTY = names.INFRA_HAS_MODEL_PROPERTY
 BLESSED_FILENAME = 'INFRA_BLESSED'
 NOT_BLESSED_FILENAME = 'INFRA_NOT_BLESSED'
 # Ours.
@@ -56,8 +56,6 @@ FAILURE_PROPERTY = names.SERVING_FAILURE_PROPERTY
 LOAD_SECONDS_PROPERTY = probe.LOAD_SECONDS
 LATENCY_P50_PROPERTY = probe.LATENCY_P50_MS
 LATENCY_P99_PROPERTY = probe.LATENCY_P99_MS
-# The Evaluator's ModelBlessing property.
-MODEL_BLESSED_PROPERTY = 'blessed'
 # Where TF Serving looks for warm-up requests in a SavedModel directory.
 WARMUP_RELATIVE_PATH = (f'{serving_dir.SERVING_EXTRAS_DIRNAME}/'
                         f'{probe.WARMUP_FILENAME}')
@@ -155,7 +153,7 @@ class Executor(base_executor.BaseExecutor):
     examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
     blessing = artifact_utils.get_single_instance(output_dict[BLESSING_KEY])
     fileio.makedirs(blessing.uri)
-    if model_blessing.get_int_custom_property(MODEL_BLESSED_PROPERTY) != 1:
+    if model_blessing.get_int_custom_property(names.MODEL_BLESSED_PROPERTY) != 1:
       _mark(blessing, ['the Evaluator did not bless the model; not probed'])
       return
     model_dir = path_utils.serving_model_path(

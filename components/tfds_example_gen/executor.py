@@ -96,8 +96,8 @@ class _ReadTfdsBatches(beam.DoFn):
   What `tfds.beam.ReadFromTFDS` does per file instruction (the same
   `<split>[<shard>shard]` read, skip and take: tensorflow_datasets/core/
   beam_utils.py), but in tf.data batches: ReadFromTFDS pulls one example per
-  iterator `next()` (~290 us each here, eager) and makes a Beam element of
-  each, ~32 s of the 60,000 training images' 42 s. Serialized a batch at a
+  iterator `next()` (eagerly) and makes a Beam element of each, which
+  takes most of the read's time. Serialized a batch at a
   time (`serialize_examples`): `image`, and `label` when `info` has classes.
   """
 

@@ -5,7 +5,7 @@ dataset's: every function takes the DatasetInfo recorded on the examples
 (components/common/dataset_info.py).
 """
 
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, Optional
 
 import numpy as np
 import tensorflow as tf

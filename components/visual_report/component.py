@@ -25,21 +25,9 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
+from components.common import names
 from components.visual_report import report as report_lib
 
-# Artifact and parameter keys.
-MODEL_KEY = 'model'
-BASELINE_MODEL_KEY = 'baseline_model'
-EXAMPLES_KEY = 'examples'
-EVALUATION_KEY = 'evaluation'
-BLESSING_KEY = 'blessing'
-REPORT_KEY = report_lib.REPORT_KEY
-HTML_REPORT_KEY = report_lib.HTML_REPORT_KEY
-EXAMPLES_PER_CLASS_KEY = 'examples_per_class'
-SPLIT_KEY = 'split'
-
-# ModelBlessing's custom property, as TFX's Evaluator writes it.
-BLESSED_PROPERTY = 'blessed'
 
 
 class DenoisingReport(types.Artifact):
@@ -98,7 +86,7 @@ def VisualReport(  # pylint: disable=invalid-name
   candidate_path = path_utils.serving_model_path(model.uri)
   denoise = saved_model.load_denoiser(candidate_path)
   evaluation_metrics = evaluation_lib.read_evaluation(evaluation.uri)
-  blessed = blessing.get_int_custom_property(BLESSED_PROPERTY) == 1
+  blessed = blessing.get_int_custom_property(names.MODEL_BLESSED_PROPERTY) == 1
   baseline_path = path_utils.serving_model_path(baseline_model.uri)
   # A re-run whose Trainer came from cache compares the served model with
   # itself: every change is 0 by construction, which the page must say.

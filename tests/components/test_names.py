@@ -1,5 +1,6 @@
 """The names that MLMD records are read by without importing TFX are TFX's own."""
 
+from tfx.components.evaluator import constants as evaluator_constants
 from tfx.components.infra_validator import executor as infra_validator
 from tfx.components.pusher import executor as tfx_pusher
 from tfx.types import standard_component_specs
@@ -19,6 +20,7 @@ def test_the_tfx_properties_the_cli_reads_are_the_ones_tfx_writes():
               tfx_pusher._PUSHED_KEY, tfx_pusher._PUSHED_DESTINATION_KEY,  # pylint: disable=protected-access
               tfx_pusher._PUSHED_VERSION_KEY)  # pylint: disable=protected-access
   assert names.INFRA_BLESSED_PROPERTY == infra_validator._BLESSED_KEY  # pylint: disable=protected-access
+  assert names.MODEL_BLESSED_PROPERTY == evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY
 
 
 def test_names_imports_nothing():

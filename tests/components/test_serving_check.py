@@ -325,5 +325,5 @@ def test_the_infra_blessing_is_named_as_tfx_s_infra_validator_and_pusher_name_it
               infra_validator._BLESSED_FILENAME,
               infra_validator._NOT_BLESSED_FILENAME)
   assert executor.HAS_MODEL_PROPERTY == tfx_pusher._INFRA_BLESSING_MODEL_FLAG_KEY == (
-      pusher_executor.INFRA_BLESSING_HAS_MODEL_KEY)
+      names.INFRA_HAS_MODEL_PROPERTY)
   assert path_utils.warmup_file_path('/m') == f'/m/{executor.WARMUP_RELATIVE_PATH}'
