@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import threading
 import time
 
 import pytest
@@ -308,6 +309,56 @@ def test_an_expired_lease_is_taken_over_and_its_late_release_spares_the_new_one(
     dead.close()  # It wakes and releases: under its generation, not the successor's.
     assert successor_holds['pid'] == os.getpid()
     assert _lease(gcs_bucket, serving) is not None
+  assert _lease(gcs_bucket, serving) is None
+
+
+def test_of_two_takers_of_one_expired_lease_only_one_holds_it(gcs_bucket, monkeypatch):
+  """Both read the expired lease before either writes (they meet at a barrier
+  after their first read), so both try to take it over at once: the write
+  under the lease's generation lets one of them through; the other's gets 412
+  and it finds the winner's live lease (no wait here: it gives up at once)."""
+  from google.cloud import storage  # pylint: disable=g-import-not-at-top
+  serving = 'gs://serving-bucket/contended/serving'
+  dead = contextlib.ExitStack()
+  dead.enter_context(serving_lock.hold(serving, lease_ttl_s=-1))  # Expired at once.
+  both_read = threading.Barrier(2, timeout=120)
+  have_read = set()
+  real_download = storage.Blob.download_as_text
+
+  def download_then_meet_the_other(blob, *args, **kwargs):
+    text = real_download(blob, *args, **kwargs)
+    if threading.get_ident() not in have_read:  # Its first read: the dead lease.
+      have_read.add(threading.get_ident())
+      both_read.wait()
+    return text
+
+  monkeypatch.setattr(storage.Blob, 'download_as_text', download_then_meet_the_other)
+  outcomes, decided, let_go = [], threading.Condition(), threading.Event()
+
+  def contend():
+    try:
+      with serving_lock.hold(serving, wait_s=0) as holder:
+        with decided:
+          outcomes.append(('held', holder))
+          decided.notify_all()
+        let_go.wait(120)  # Holds it while the other tries.
+    except serving_lock.ServingDirBusy as busy:
+      with decided:
+        outcomes.append(('busy', busy.holder))
+        decided.notify_all()
+
+  contenders = [threading.Thread(target=contend) for _ in range(2)]
+  for contender in contenders:
+    contender.start()
+  with decided:
+    decided.wait_for(lambda: len(outcomes) == 2, timeout=120)
+  let_go.set()
+  for contender in contenders:
+    contender.join()
+  dead.close()  # Its late release spares the winner's (see the test above).
+  assert sorted(kind for kind, _ in outcomes) == ['busy', 'held'], outcomes
+  held, busy = dict(outcomes)['held'], dict(outcomes)['busy']
+  assert busy['expires_at'] == held['expires_at']  # The loser saw the winner's lease.
   assert _lease(gcs_bucket, serving) is None
 
 
