@@ -100,6 +100,26 @@ def test_identical_model_is_not_pushed_twice(tmp_path):
   assert again.get_string_custom_property(executor.ALREADY_SERVED_VERSION_KEY) == versions[0]
 
 
+def test_versions_of_more_digits_are_newer_and_the_newest_is_the_baseline(tmp_path):
+  # As strings '10' < '2' < '9': version 9 would be taken for the one served.
+  serving = tmp_path / 'serving'
+  serving.mkdir()
+  for version in ('10', '9', '2'):
+    model = _model_dir(tmp_path / version, content=f'graph {version}'.encode())
+    os.rename(model, serving / version)
+  assert serving_dir.versions(str(serving)) == ['2', '9', '10']
+  assert serving_dir.newest_complete_version(str(serving)) == '10'
+  assert serving_dir.served_fingerprint(str(serving)).startswith('10:')
+  assert int(serving_dir.next_version(str(serving))) > 10
+  baseline = standard_artifacts.Model()
+  baseline.uri = str(tmp_path / 'baseline')
+  served_model_executor.Executor().Do(
+      {}, {served_model_executor.MODEL_KEY: [baseline]},
+      {served_model_executor.SERVING_DIR_KEY: str(serving)})
+  assert baseline.get_string_custom_property(
+      served_model_executor.SERVED_VERSION_PROPERTY) == '10'
+
+
 def test_failed_copy_leaves_no_version(tmp_path, monkeypatch):
   def broken_copy(source, destination, **kwargs):
     os.makedirs(destination)
