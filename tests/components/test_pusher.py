@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import threading
 import time
 
@@ -253,14 +254,16 @@ def test_a_held_local_lock_makes_a_pusher_wait_then_fail_naming_its_holder(
   holder = subprocess.Popen(
       [sys.executable, '-c', 'import sys, time; from components import '
        'serving_lock\nwith serving_lock.hold(sys.argv[1]):\n print("held", '
-       'flush=True); time.sleep(60)', str(serving)],
+       'flush=True); time.sleep(3600)', str(serving)],  # Killed below.
       stdout=subprocess.PIPE, text=True)
   try:
     assert holder.stdout.readline().strip() == 'held'
     monkeypatch.setattr(serving_lock, 'WAIT_S', 1.0)
     with pytest.raises(serving_lock.ServingDirBusy,
-                       match=f'pid {holder.pid} on .*waiting 1 s'):
+                       match=f'pid {holder.pid} on .*waiting [0-9]+ s') as busy:
       _push(tmp_path, baseline_version='')
+    # The seconds it waited, rounded: 1 at least, more on a busy machine.
+    assert int(re.search(r'waiting ([0-9]+) s', str(busy.value))[1]) >= 1
   finally:
     holder.kill()
     holder.wait()

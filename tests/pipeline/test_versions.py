@@ -455,7 +455,7 @@ def test_a_rollback_during_a_push_waits_then_says_who_pushes(tmp_path, capsys,
   monkeypatch.setattr(serving_lock, 'WAIT_S', 0.5)
   script = ('import sys, time; from components import serving_lock\n'
             'with serving_lock.hold(sys.argv[1]):\n print("held", flush=True); '
-            'time.sleep(30)')
+            'time.sleep(3600)')  # Killed below.
   holder = subprocess.Popen([sys.executable, '-c', script, serving],
                             stdout=subprocess.PIPE, text=True)
   try:
