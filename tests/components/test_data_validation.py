@@ -156,3 +156,35 @@ def test_gate_reads_anomalies_through_tfs_filesystems():
     out.write(proto.SerializeToString())
   loaded = data_gate.load_split_anomalies(anomalies, 'train')
   assert loaded.anomaly_info['image'].short_description == 'too many values'
+
+
+def test_noise_transform_and_all_after_it_wait_for_the_data_gate():
+  """NoiseTransform reads ExampleGen's examples, not anything of the gate's
+  (the gate has no output): only the pipeline's explicit dependency keeps it,
+  and all that trains on its examples, from running on data the gate
+  stopped. In the IR the local runner runs, and in a partial run up to it."""
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+  gate = 'DataValidationGate'
+  dag = pipeline_module.create_pipeline(pipeline_config.load_profile('smoke'))
+  ir = local_runner.compile_for_local(dag, never_cached=())
+  upstream = {node.pipeline_node.node_info.id: set(node.pipeline_node.upstream_nodes)
+              for node in ir.nodes}
+  assert gate in upstream['NoiseTransform'], upstream['NoiseTransform']
+
+  def ancestors(node_id):
+    found, pending = set(), [node_id]
+    while pending:
+      for parent in upstream[pending.pop()] - found:
+        found.add(parent)
+        pending.append(parent)
+    return found
+
+  past_the_noise = {node for node in upstream if 'NoiseTransform' in ancestors(node)}
+  assert {'Trainer', 'Evaluator', 'Pusher'} <= past_the_noise
+  assert all(gate in ancestors(node) for node in past_the_noise)
+  partial = local_runner.compile_for_local(dag, never_cached=(),
+                                           to_node='NoiseTransform')
+  skipped = {node.pipeline_node.node_info.id for node in partial.nodes
+             if node.pipeline_node.execution_options.HasField('skip')}
+  assert gate not in skipped and 'Trainer' in skipped

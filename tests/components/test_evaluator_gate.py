@@ -379,3 +379,57 @@ def test_a_served_model_of_another_dataset_is_refused_naming_both_shapes(tmp_pat
                      r'serving dir'):
     evaluator_executor.check_baseline_takes_the_examples(served, PETS)
   evaluator_executor.check_baseline_takes_the_examples(served, MNIST)  # Same shape.
+
+
+# --- the split the pipeline's Evaluator reads ---------------------------------
+
+def _add_split(examples, split, offset):
+  """A split of MNIST-shaped labelled examples whose noise is `offset`,
+  beside the artifact's others."""
+  rng = np.random.default_rng(1)
+  split_dir = os.path.join(examples.uri, f'Split-{split}')
+  os.makedirs(split_dir)
+  with tf.io.TFRecordWriter(os.path.join(split_dir, 'data.gz'), 'GZIP') as writer:
+    for label in range(len(MNIST.class_names)):
+      for _ in range(EXAMPLES_PER_CLASS):
+        clean = rng.uniform(0.2, 0.8, MNIST.pixels).astype(np.float32)
+        writer.write(tf.train.Example(features=tf.train.Features(feature={
+            features.NOISY: tf.train.Feature(float_list=tf.train.FloatList(
+                value=clean + offset)),
+            features.CLEAN: tf.train.Feature(float_list=tf.train.FloatList(
+                value=clean)),
+            features.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(
+                value=[label])),
+        })).SerializeToString())
+  examples.split_names = json.dumps(
+      sorted(json.loads(examples.split_names) + [split]))
+
+
+def test_the_pipeline_s_evaluator_gates_on_the_test_split_not_the_train_split(tmp_path):
+  # The candidate removes the test split's noise (0.1) but not the train
+  # split's (0.5): 40 dB on `test`, 8 dB on `train`, far under the smoke
+  # profile's 16 dB floor. Run with the pipeline's own Evaluator settings, it
+  # must be blessed.
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+  dag = pipeline_module.create_pipeline(pipeline_config.load_profile('smoke'))
+  evaluator = {node.id: node for node in dag.components}[pipeline_module.EVALUATOR_ID]
+  examples = _write_examples(str(tmp_path / 'examples'))
+  _add_split(examples, 'train', offset=0.5)
+  candidate = _model(str(tmp_path / 'candidate'), -OFFSET + 0.01, -OFFSET + 0.01)
+  nothing_served = standard_artifacts.Model()
+  nothing_served.uri = str(tmp_path / 'baseline')
+  os.makedirs(nothing_served.uri)
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(tmp_path / 'blessing')
+  evaluation = standard_artifacts.ModelEvaluation()
+  evaluation.uri = str(tmp_path / 'evaluation')
+  evaluator_executor.Executor().Do(
+      {standard_component_specs.EXAMPLES_KEY: [examples],
+       standard_component_specs.MODEL_KEY: [candidate],
+       standard_component_specs.BASELINE_MODEL_KEY: [nothing_served]},
+      {standard_component_specs.EVALUATION_KEY: [evaluation],
+       standard_component_specs.BLESSING_KEY: [blessing]},
+      {key: value for key, value in evaluator.exec_properties.items()
+       if value is not None})
+  assert blessing.get_int_custom_property('blessed') == 1, (
+      _described_failures(tmp_path))

@@ -2,6 +2,7 @@
 PNG/JPEG folders the tests write."""
 
 import glob
+import io
 import os
 import pickle
 
@@ -240,6 +241,32 @@ def test_an_unreadable_image_is_refused_naming_it(tmp_path, content):
                      r'or JPEG image'):
     image_folder.ImageFolderBuilder(image_dir=str(tmp_path / 'flat'),
                                     data_dir=str(tmp_path / 'tfds'))
+
+
+def _cut_in_its_pixels(pixels):
+  """A grey PNG of `pixels` cut off halfway through its image data: its
+  header (size, mode) reads as a good image's, its pixels do not."""
+  buffer = io.BytesIO()
+  Image.fromarray(pixels[:, :, 0]).save(buffer, format='PNG')
+  data = buffer.getvalue()
+  idat = data.index(b'IDAT')
+  data_length = int.from_bytes(data[idat - 4:idat], 'big')
+  return data[:idat + 4 + data_length // 2]
+
+
+def test_an_image_with_a_good_header_and_a_cut_off_body_is_refused_naming_it(tmp_path):
+  # Neither skipped nor read with its missing pixels filled in: the dataset
+  # would silently hold fewer images, or a black band.
+  write_flat_folder(str(tmp_path / 'flat'), count=30)
+  cut = _cut_in_its_pixels(_image(99, 12, 11, 1))
+  (tmp_path / 'flat' / 'img007.png').write_bytes(cut)
+  header = Image.open(io.BytesIO(cut))
+  assert (header.format, header.size, header.mode) == ('PNG', (11, 12), 'L')
+  builder = image_folder.ImageFolderBuilder(image_dir=str(tmp_path / 'flat'),
+                                            data_dir=str(tmp_path / 'tfds'))
+  with pytest.raises(ImageFolderError, match=r'img007.png is not a readable PNG '
+                     r'or JPEG image'):
+    sources.prepare(builder, str(tmp_path / 'downloads'))
 
 
 def test_a_16_bit_image_is_refused_not_clipped(tmp_path):

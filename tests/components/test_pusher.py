@@ -2,6 +2,8 @@
 
 import contextlib
 import os
+import re
+import threading
 import time
 
 import pytest
@@ -97,6 +99,26 @@ def test_identical_model_is_not_pushed_twice(tmp_path):
   assert len(versions) == 1
   assert again.get_int_custom_property('pushed') == 0
   assert again.get_string_custom_property(executor.ALREADY_SERVED_VERSION_KEY) == versions[0]
+
+
+def test_versions_of_more_digits_are_newer_and_the_newest_is_the_baseline(tmp_path):
+  # As strings '10' < '2' < '9': version 9 would be taken for the one served.
+  serving = tmp_path / 'serving'
+  serving.mkdir()
+  for version in ('10', '9', '2'):
+    model = _model_dir(tmp_path / version, content=f'graph {version}'.encode())
+    os.rename(model, serving / version)
+  assert serving_dir.versions(str(serving)) == ['2', '9', '10']
+  assert serving_dir.newest_complete_version(str(serving)) == '10'
+  assert serving_dir.served_fingerprint(str(serving)).startswith('10:')
+  assert int(serving_dir.next_version(str(serving))) > 10
+  baseline = standard_artifacts.Model()
+  baseline.uri = str(tmp_path / 'baseline')
+  served_model_executor.Executor().Do(
+      {}, {served_model_executor.MODEL_KEY: [baseline]},
+      {served_model_executor.SERVING_DIR_KEY: str(serving)})
+  assert baseline.get_string_custom_property(
+      served_model_executor.SERVED_VERSION_PROPERTY) == '10'
 
 
 def test_failed_copy_leaves_no_version(tmp_path, monkeypatch):
@@ -232,14 +254,16 @@ def test_a_held_local_lock_makes_a_pusher_wait_then_fail_naming_its_holder(
   holder = subprocess.Popen(
       [sys.executable, '-c', 'import sys, time; from components.common import '
        'serving_lock\nwith serving_lock.hold(sys.argv[1]):\n print("held", '
-       'flush=True); time.sleep(60)', str(serving)],
+       'flush=True); time.sleep(3600)', str(serving)],  # Killed below.
       stdout=subprocess.PIPE, text=True)
   try:
     assert holder.stdout.readline().strip() == 'held'
     monkeypatch.setattr(serving_lock, 'WAIT_S', 1.0)
     with pytest.raises(serving_lock.ServingDirBusy,
-                       match=f'pid {holder.pid} on .*waiting 1 s'):
+                       match=f'pid {holder.pid} on .*waiting [0-9]+ s') as busy:
       _push(tmp_path, baseline_version='')
+    # The seconds it waited, rounded: 1 at least, more on a busy machine.
+    assert int(re.search(r'waiting ([0-9]+) s', str(busy.value))[1]) >= 1
   finally:
     holder.kill()
     holder.wait()
@@ -308,6 +332,56 @@ def test_an_expired_lease_is_taken_over_and_its_late_release_spares_the_new_one(
     dead.close()  # It wakes and releases: under its generation, not the successor's.
     assert successor_holds['pid'] == os.getpid()
     assert _lease(gcs_bucket, serving) is not None
+  assert _lease(gcs_bucket, serving) is None
+
+
+def test_of_two_takers_of_one_expired_lease_only_one_holds_it(gcs_bucket, monkeypatch):
+  """Both read the expired lease before either writes (they meet at a barrier
+  after their first read), so both try to take it over at once: the write
+  under the lease's generation lets one of them through; the other's gets 412
+  and it finds the winner's live lease (no wait here: it gives up at once)."""
+  from google.cloud import storage  # pylint: disable=g-import-not-at-top
+  serving = 'gs://serving-bucket/contended/serving'
+  dead = contextlib.ExitStack()
+  dead.enter_context(serving_lock.hold(serving, lease_ttl_s=-1))  # Expired at once.
+  both_read = threading.Barrier(2, timeout=120)
+  have_read = set()
+  real_download = storage.Blob.download_as_text
+
+  def download_then_meet_the_other(blob, *args, **kwargs):
+    text = real_download(blob, *args, **kwargs)
+    if threading.get_ident() not in have_read:  # Its first read: the dead lease.
+      have_read.add(threading.get_ident())
+      both_read.wait()
+    return text
+
+  monkeypatch.setattr(storage.Blob, 'download_as_text', download_then_meet_the_other)
+  outcomes, decided, let_go = [], threading.Condition(), threading.Event()
+
+  def contend():
+    try:
+      with serving_lock.hold(serving, wait_s=0) as holder:
+        with decided:
+          outcomes.append(('held', holder))
+          decided.notify_all()
+        let_go.wait(120)  # Holds it while the other tries.
+    except serving_lock.ServingDirBusy as busy:
+      with decided:
+        outcomes.append(('busy', busy.holder))
+        decided.notify_all()
+
+  contenders = [threading.Thread(target=contend) for _ in range(2)]
+  for contender in contenders:
+    contender.start()
+  with decided:
+    decided.wait_for(lambda: len(outcomes) == 2, timeout=120)
+  let_go.set()
+  for contender in contenders:
+    contender.join()
+  dead.close()  # Its late release spares the winner's (see the test above).
+  assert sorted(kind for kind, _ in outcomes) == ['busy', 'held'], outcomes
+  held, busy = dict(outcomes)['held'], dict(outcomes)['busy']
+  assert busy['expires_at'] == held['expires_at']  # The loser saw the winner's lease.
   assert _lease(gcs_bucket, serving) is None
 
 

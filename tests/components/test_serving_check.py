@@ -36,10 +36,7 @@ def _noisy(count=TEST_EXAMPLES, seed=0):
   return clean + rng.normal(0, 0.2, clean.shape).astype(np.float32), clean
 
 
-def _examples(root):
-  """NoiseTransform's test split of TEST_EXAMPLES tiny images."""
-  noisy, clean = _noisy()
-  split_dir = root / 'examples' / 'Split-test'
+def _write_split(split_dir, noisy, clean):
   split_dir.mkdir(parents=True)
   with tf.io.TFRecordWriter(str(split_dir / 'data.gz'), 'GZIP') as writer:
     for noisy_image, clean_image in zip(noisy, clean):
@@ -49,6 +46,11 @@ def _examples(root):
           names.CLEAN: tf.train.Feature(float_list=tf.train.FloatList(
               value=clean_image.reshape(-1))),
       })).SerializeToString())
+
+
+def _examples(root):
+  """NoiseTransform's test split of TEST_EXAMPLES tiny images."""
+  _write_split(root / 'examples' / 'Split-test', *_noisy())
   examples = standard_artifacts.Examples()
   examples.uri = str(root / 'examples')
   examples.split_names = json.dumps(['test'])
@@ -262,6 +264,45 @@ def test_a_probe_past_its_timeout_is_a_failure(tmp_path):
   assert blessing.get_int_custom_property(executor.BLESSED_PROPERTY) == 0
   assert blessing.get_string_custom_property(executor.FAILURE_PROPERTY) == (
       'the model did not load and answer its canaries within 1 s')
+
+
+def _warmup_images(blessing):
+  """The images of the warm-up request of the images signature: the canaries."""
+  warmup = os.path.join(path_utils.stamped_model_path(blessing.uri),
+                        executor.WARMUP_RELATIVE_PATH)
+  for record in tf.data.TFRecordDataset(warmup).as_numpy_iterator():
+    request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
+    if request.model_spec.signature_name == export.IMAGES_SIGNATURE:
+      return tf.make_ndarray(request.inputs['images'])
+  raise AssertionError(f'no {export.IMAGES_SIGNATURE} request in {warmup}')
+
+
+def test_the_pipeline_s_serving_check_sends_canaries_of_the_test_split(tmp_path):
+  """Run with the pipeline's own ServingCheck settings on examples whose
+  train split holds other images, the canaries are the test split's first."""
+  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+  import pipeline_config  # pylint: disable=g-import-not-at-top
+  dag = pipeline_module.create_pipeline(pipeline_config.load_profile('smoke'))
+  serving_check = {node.id: node for node in dag.components}[
+      pipeline_module.SERVING_CHECK_ID]
+  examples = _examples(tmp_path)
+  _write_split(tmp_path / 'examples' / 'Split-train', *_noisy(seed=1))
+  examples.split_names = json.dumps(['test', 'train'])
+  model = standard_artifacts.Model()
+  model.uri = _good_model(str(tmp_path / 'model'))
+  model_blessing = standard_artifacts.ModelBlessing()
+  model_blessing.set_int_custom_property('blessed', 1)
+  blessing = standard_artifacts.InfraBlessing()
+  blessing.uri = str(tmp_path / 'infra_blessing')
+  executor.Executor().Do(
+      {executor.MODEL_KEY: [model], executor.MODEL_BLESSING_KEY: [model_blessing],
+       executor.EXAMPLES_KEY: [examples]},
+      {executor.BLESSING_KEY: [blessing]}, dict(serving_check.exec_properties))
+  assert blessing.get_int_custom_property(executor.BLESSED_PROPERTY) == 1
+  canaries = _warmup_images(blessing)
+  count = serving_check.exec_properties[executor.CANARIES_KEY]
+  assert canaries.shape == (count,) + SHAPE
+  np.testing.assert_array_equal(canaries, _noisy()[0][:count])
 
 
 # The probe itself, in this process (the executor runs it in a fresh one).

@@ -54,14 +54,16 @@ check "the host's resolver file is read-only inside" "Read-only" \
   "$("$PY" -c 'open("/etc/resolv.conf", "a")' 2>&1 | grep -o 'Read-only' | head -n 1)"
 
 # SIGINT (what Ctrl-C sends) reaches the program: the wrapper's PID is its PID.
+# Sent once its handler is in place (up to 300 s for Python to start on a
+# loaded machine, then it fails); the sleep is never waited out.
 ready="$scratch/ready"
 "$PY" -c '
 import signal, sys, time
 signal.signal(signal.SIGINT, lambda *_: sys.exit(42))
 open(sys.argv[1], "w").close()
-time.sleep(60)' "$ready" &
+time.sleep(600)' "$ready" &
 pid=$!
-for _ in $(seq 600); do [ -e "$ready" ] && break; sleep 0.1; done
+for _ in $(seq 3000); do [ -e "$ready" ] && break; sleep 0.1; done
 kill -INT "$pid"
 wait "$pid"
 check "SIGINT reaches the program (its handler's exit code)" 42 $?

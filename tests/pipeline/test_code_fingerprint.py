@@ -4,6 +4,8 @@ That an edit really re-runs the node is tried end to end in
 tests/e2e/test_reliability.py; here, what each fingerprint covers.
 """
 
+import sys
+
 from pipeline import code_fingerprint
 from pipeline import pipeline as pipeline_module
 import pipeline_config
@@ -78,3 +80,31 @@ def test_no_component_code_imports_the_configuration():
   assert len(node_code) >= 10
   for module in node_code:
     assert 'pipeline_config' not in _modules(module), module
+
+
+def test_an_edit_of_a_file_s_contents_changes_the_fingerprint_under_the_same_names(
+    tmp_path, monkeypatch):
+  # A project of its own, on disk: `fp_probe.node` imports `fp_probe.model`.
+  package = tmp_path / 'fp_probe'
+  package.mkdir()
+  (package / '__init__.py').write_text('')
+  (package / 'node.py').write_text('from fp_probe import model\nSTEPS = 3\n')
+  (package / 'model.py').write_text('LAYERS = 2\n')
+  monkeypatch.syspath_prepend(str(tmp_path))
+  monkeypatch.setattr(code_fingerprint, 'PROJECT_TOP_LEVEL',
+                      code_fingerprint.PROJECT_TOP_LEVEL + ('fp_probe',))
+  try:
+    names = set(code_fingerprint.project_sources(['fp_probe.node']))
+    assert names == {'fp_probe', 'fp_probe.node', 'fp_probe.model'}
+    before = code_fingerprint.fingerprint(['fp_probe.node'])
+    (package / 'model.py').write_text('LAYERS = 3\n')  # Imported, not a root.
+    edited_import = code_fingerprint.fingerprint(['fp_probe.node'])
+    (package / 'node.py').write_text('from fp_probe import model\nSTEPS = 4\n')
+    edited_root = code_fingerprint.fingerprint(['fp_probe.node'])
+    assert set(code_fingerprint.project_sources(['fp_probe.node'])) == names
+    assert len({before, edited_import, edited_root}) == 3
+    (package / 'model.py').write_text('LAYERS = 2\n')
+    (package / 'node.py').write_text('from fp_probe import model\nSTEPS = 3\n')
+    assert code_fingerprint.fingerprint(['fp_probe.node']) == before  # Contents alone.
+  finally:
+    sys.modules.pop('fp_probe', None)  # Imported by find_spec.

@@ -99,6 +99,9 @@ def test_a_condition_on_an_input_the_task_lacks_is_refused():
 
 # Real task processes (no TFX): each writes its executor output file, so the
 # runner's scheduling, hand-over, skipping and failure handling are exercised.
+# Tasks 'a' and 'b' each wait until the other has started (up to 120 s, which
+# bounds a failure alone): run side by side they overlap however slowly the
+# machine starts them; run one after the other they do not.
 TASK_SCRIPT = """
 import json, sys, time
 executor_input = json.loads(sys.argv[1])
@@ -112,7 +115,13 @@ upstream = [artifact['metadata'].get('n', 0)
             for artifact in value['artifacts']]
 outputs = {key: {'artifacts': [dict(value['artifacts'][0], metadata={'n': 1 + sum(upstream)})]}
            for key, value in executor_input['outputs']['artifacts'].items()}
-time.sleep(0.5)
+partner = {'a': 'b', 'b': 'a'}.get(name)
+deadline = time.monotonic() + 120
+while partner and time.monotonic() < deadline:
+  with open(sys.argv[3]) as trace:
+    if any(line.split()[:2] == [partner, 'start'] for line in trace):
+      break
+  time.sleep(0.05)
 with open(executor_input['outputs']['outputFile'], 'w') as out:
   json.dump({'artifacts': outputs}, out)
 with open(sys.argv[3], 'a') as trace:

@@ -7,6 +7,9 @@ import _thread
 import logging
 import os
 
+# Imported now, not inside the first call's deadline where the client imports
+# it (pipeline/kfp_client.py), which a cold import on a loaded machine can pass.
+import kfp  # pylint: disable=unused-import
 import pytest
 
 from pipeline import cli
@@ -18,6 +21,8 @@ from tests.kfp_api_server import API, KfpApiServer
 TOKEN = 'eyJhbGciOiJSUzI1NiJ9.bearer-token-value-0123456789'
 COOKIE = ('authservice_session', 'MTcwMDAwMDAwMHxzZXNzaW9uLWNvb2tpZS12YWx1ZQ')
 SECRETS = (TOKEN, COOKIE[1])
+# Each call's deadline: these calls are answered at once; it ends a hang only.
+DEADLINE_S = 60
 
 PENDING_RUNNING_SUCCEEDED = [
     ('PENDING', []),
@@ -79,7 +84,7 @@ def _assert_no_secret(*texts):
 def test_namespace_and_bearer_token_reach_the_server(files, tiny_package):
   with KfpApiServer(token=TOKEN) as server:
     client = kfp_client.KubeflowClient(
-        server.url, timeout_s=10, sign_in=SignIn(namespace='team-a', token_file=files['token']))
+        server.url, timeout_s=DEADLINE_S, sign_in=SignIn(namespace='team-a', token_file=files['token']))
     run_id = client.submit(tiny_package, 'exp', 'run-a', {})
   assert run_id.startswith('run-')
   assert server.requests and all(request.headers['authorization'] == f'Bearer {TOKEN}'
@@ -97,7 +102,7 @@ def test_namespace_and_bearer_token_reach_the_server(files, tiny_package):
 def test_session_cookie_reaches_the_server(tmp_path, cookies_text):
   cookies = kfp_api_server.write_file(str(tmp_path), 'cookies', cookies_text)
   with KfpApiServer(cookie=COOKIE) as server:
-    kfp_client.KubeflowClient(server.url, timeout_s=10,
+    kfp_client.KubeflowClient(server.url, timeout_s=DEADLINE_S,
                               sign_in=SignIn(namespace='team-a', cookies_file=cookies))
   assert server.requests[0].path == f'{API}/healthz'
   assert server.requests[0].headers['cookie'] == f'{COOKIE[0]}={COOKIE[1]}'
@@ -110,7 +115,7 @@ def test_a_pod_signs_in_with_its_projected_token_read_before_each_request(
   token_path = kfp_api_server.write_file(str(tmp_path), 'sa-token', 'first-token')
   monkeypatch.setenv(kfp_client.SA_TOKEN_ENV, token_path)
   with KfpApiServer(token='first-token') as server:
-    client = kfp_client.KubeflowClient(server.url, timeout_s=10,
+    client = kfp_client.KubeflowClient(server.url, timeout_s=DEADLINE_S,
                                        sign_in=SignIn(namespace='team-a'))
     kfp_api_server.write_file(str(tmp_path), 'sa-token', 'rotated-token')
     server.token = 'rotated-token'
@@ -122,11 +127,11 @@ def test_a_pod_signs_in_with_its_projected_token_read_before_each_request(
 def test_https_with_a_private_ca(tmp_path):
   with KfpApiServer(token=TOKEN, tls_dir=str(tmp_path)) as server:
     token = kfp_api_server.write_file(str(tmp_path), 'token', TOKEN)
-    kfp_client.KubeflowClient(server.url, timeout_s=10, sign_in=SignIn(
+    kfp_client.KubeflowClient(server.url, timeout_s=DEADLINE_S, sign_in=SignIn(
         namespace='team-a', token_file=token, ca_cert=server.ca_cert))
     assert server.url.startswith('https://')
     with pytest.raises(KfpError, match='CERTIFICATE_VERIFY_FAILED') as refused:
-      kfp_client.KubeflowClient(server.url, timeout_s=10,
+      kfp_client.KubeflowClient(server.url, timeout_s=DEADLINE_S,
                                 sign_in=SignIn(namespace='team-a', token_file=token))
   _assert_no_secret(str(refused.value))
   with pytest.raises(KfpError, match=r'^--ca-cert /nowhere/ca.pem: no such file$'):
@@ -155,7 +160,7 @@ def test_a_refused_sign_in_is_one_line_naming_the_credential(
       name: files[key] for name, key in sign_in_files.items()})
   with KfpApiServer(**server_args) as server:
     with pytest.raises(SignInRefused) as refused:
-      kfp_client.KubeflowClient(server.url, timeout_s=10, sign_in=sign_in)
+      kfp_client.KubeflowClient(server.url, timeout_s=DEADLINE_S, sign_in=sign_in)
   assert len(server.requests) == 1  # Refused at the first answer, not retried.
   assert refused.match(expected.format(url=server.url))
 
@@ -165,7 +170,7 @@ def test_without_a_namespace_the_first_answer_is_checked_too(files):
   # there is not retried for 25 s.
   with KfpApiServer(token=TOKEN) as server:
     with pytest.raises(SignInRefused, match=r'refused the bearer token .*\(401\)'):
-      kfp_client.KubeflowClient(server.url, timeout_s=10,
+      kfp_client.KubeflowClient(server.url, timeout_s=DEADLINE_S,
                                 sign_in=SignIn(token_file=files['wrong_token']))
   assert len(server.requests) == 1
 
@@ -173,17 +178,17 @@ def test_without_a_namespace_the_first_answer_is_checked_too(files):
 def test_a_multi_user_api_without_a_namespace_asks_for_one(files):
   with KfpApiServer(token=TOKEN) as server:
     with pytest.raises(KfpError, match=r'is multi-user: pass --namespace'):
-      kfp_client.KubeflowClient(server.url, timeout_s=10,
+      kfp_client.KubeflowClient(server.url, timeout_s=DEADLINE_S,
                                 sign_in=SignIn(token_file=files['token']))
   with KfpApiServer(multi_user=False) as server:
-    kfp_client.KubeflowClient(server.url, timeout_s=10)  # Single-user: none needed.
+    kfp_client.KubeflowClient(server.url, timeout_s=DEADLINE_S)  # Single-user: none needed.
 
 
 def test_an_error_that_echoes_credentials_is_scrubbed(files, caplog):
   caplog.set_level(logging.DEBUG)
   with KfpApiServer(token=TOKEN, cookie=COOKIE) as server:
     server.echo_failures = (f'{API}/recurringruns',)
-    client = kfp_client.KubeflowClient(server.url, timeout_s=10, sign_in=SignIn(
+    client = kfp_client.KubeflowClient(server.url, timeout_s=DEADLINE_S, sign_in=SignIn(
         namespace='team-a', token_file=files['token'], cookies_file=files['cookies']))
     with pytest.raises(KfpError, match='list recurring runs') as failed:
       client.recurring_runs_named('experiment-1', 'nightly')
@@ -195,7 +200,7 @@ def test_an_error_that_echoes_credentials_is_scrubbed(files, caplog):
 def test_a_recurring_run_neither_backfills_nor_overlaps(files, tiny_package):
   with KfpApiServer(token=TOKEN) as server:
     client = kfp_client.KubeflowClient(
-        server.url, timeout_s=10, sign_in=SignIn(namespace='team-a', token_file=files['token']))
+        server.url, timeout_s=DEADLINE_S, sign_in=SignIn(namespace='team-a', token_file=files['token']))
     client.schedule(tiny_package, 'tiny', 'v1', 'exp', 'nightly', '0 3 * * *', {})
     client.schedule(tiny_package, 'tiny', 'v2', 'exp', 'weekly', '0 3 * * 1', {},
                     policy=kfp_client.SchedulePolicy(max_concurrency=2, catchup=True))

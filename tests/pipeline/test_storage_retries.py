@@ -57,10 +57,12 @@ def test_the_proxy_resets_uploads_only_and_spares_what_it_is_told():
 
 
 def test_the_proxy_delays_answers_within_its_bound():
+  # Delayed by its 0.5 s at least; above, a bound no loaded machine reaches
+  # on one loopback request, which still catches a delay far past its bound.
   with _faulty_storage({'delay': 1.0}) as (policy, port):
     started = time.monotonic()
     assert _request(port, 'GET', f'/storage/v1/b/{BUCKET}/o')[0] == 200
-    assert 0.5 <= time.monotonic() - started < 5
+    assert 0.5 <= time.monotonic() - started < 30
   assert fault_proxy.counts_of(policy)['delay'] == 1
 
 

@@ -272,6 +272,28 @@ def test_models_of_an_empty_serving_dir_says_so(tmp_path, capsys):
   assert status == 0 and out.strip() == f'no versions in {tmp_path / "none"}'
 
 
+def test_versions_are_ordered_as_numbers_in_the_listing_and_rollbacks(tmp_path, capsys):
+  # As strings '10' < '2' < '9': 9 would be served and listed newest, and a
+  # rollback from 9 would go "back" to 10.
+  serving = str(tmp_path / 'serving')
+  for version, content in (('2', b'two'), ('9', b'nine'), ('10', b'ten')):
+    _hand_push(serving, version, content)
+  _, listing, _ = _cli(capsys, 'models', '--serving-dir', serving)
+  rows = _rows(listing)
+  assert list(rows) == ['10', '9', '2']
+  assert [mark for mark, _ in rows.values()] == ['*', '', '']
+  status, out, err = _cli(capsys, 'rollback', '--serving-dir', serving)
+  assert status == 0, err
+  assert out.startswith(f'rolled back {serving} to version 9:'), out
+  # Served: a copy of 9; rolling back again goes to 2, the one before 9.
+  status, out, err = _cli(capsys, 'rollback', '--serving-dir', serving)
+  assert status == 0, err
+  assert out.startswith(f'rolled back {serving} to version 2:'), out
+  assert serving_dir.directory_digest(
+      f'{serving}/{serving_dir.newest_complete_version(serving)}') == (
+          serving_dir.directory_digest(f'{serving}/2'))
+
+
 # `dae-pipeline rollback`.
 
 def test_two_pushes_and_a_rollback_serve_the_first_model_as_a_third_version(tmp_path, serving, capsys):
@@ -429,7 +451,7 @@ def test_a_rollback_during_a_push_waits_then_says_who_pushes(tmp_path, capsys,
   monkeypatch.setattr(serving_lock, 'WAIT_S', 0.5)
   script = ('import sys, time; from components.common import serving_lock\n'
             'with serving_lock.hold(sys.argv[1]):\n print("held", flush=True); '
-            'time.sleep(30)')
+            'time.sleep(3600)')  # Killed below.
   holder = subprocess.Popen([sys.executable, '-c', script, serving],
                             stdout=subprocess.PIPE, text=True)
   try:
