@@ -394,11 +394,11 @@ def _add_split(examples, split, offset):
       for _ in range(EXAMPLES_PER_CLASS):
         clean = rng.uniform(0.2, 0.8, MNIST.pixels).astype(np.float32)
         writer.write(tf.train.Example(features=tf.train.Features(feature={
-            features.NOISY: tf.train.Feature(float_list=tf.train.FloatList(
+            names.NOISY: tf.train.Feature(float_list=tf.train.FloatList(
                 value=clean + offset)),
-            features.CLEAN: tf.train.Feature(float_list=tf.train.FloatList(
+            names.CLEAN: tf.train.Feature(float_list=tf.train.FloatList(
                 value=clean)),
-            features.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(
+            names.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(
                 value=[label])),
         })).SerializeToString())
   examples.split_names = json.dumps(
@@ -412,7 +412,7 @@ def test_the_pipeline_s_evaluator_gates_on_the_test_split_not_the_train_split(tm
   # must be blessed.
   from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
   dag = pipeline_module.create_pipeline(pipeline_config.load_profile('smoke'))
-  evaluator = {node.id: node for node in dag.components}[pipeline_module.EVALUATOR_ID]
+  evaluator = {node.id: node for node in dag.components}[names.EVALUATOR_NODE]
   examples = _write_examples(str(tmp_path / 'examples'))
   _add_split(examples, 'train', offset=0.5)
   candidate = _model(str(tmp_path / 'candidate'), -OFFSET + 0.01, -OFFSET + 0.01)

@@ -272,9 +272,9 @@ def _warmup_images(blessing):
                         executor.WARMUP_RELATIVE_PATH)
   for record in tf.data.TFRecordDataset(warmup).as_numpy_iterator():
     request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
-    if request.model_spec.signature_name == export.IMAGES_SIGNATURE:
+    if request.model_spec.signature_name == saved_model.IMAGES_SIGNATURE:
       return tf.make_ndarray(request.inputs['images'])
-  raise AssertionError(f'no {export.IMAGES_SIGNATURE} request in {warmup}')
+  raise AssertionError(f'no {saved_model.IMAGES_SIGNATURE} request in {warmup}')
 
 
 def test_the_pipeline_s_serving_check_sends_canaries_of_the_test_split(tmp_path):
@@ -284,7 +284,7 @@ def test_the_pipeline_s_serving_check_sends_canaries_of_the_test_split(tmp_path)
   import pipeline_config  # pylint: disable=g-import-not-at-top
   dag = pipeline_module.create_pipeline(pipeline_config.load_profile('smoke'))
   serving_check = {node.id: node for node in dag.components}[
-      pipeline_module.SERVING_CHECK_ID]
+      names.SERVING_CHECK_NODE]
   examples = _examples(tmp_path)
   _write_split(tmp_path / 'examples' / 'Split-train', *_noisy(seed=1))
   examples.split_names = json.dumps(['test', 'train'])
