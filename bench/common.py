@@ -115,11 +115,11 @@ def idx_images_header(source_dir: Optional[str] = None, split: str = 'test'
   """(count, rows, columns) of a split's gzipped IDX image file, as its header
   says (magic, count, rows, columns as big-endian int32): numpy alone, for
   the benchmarks that run where TensorFlow is not installed."""
-  from components.common import names  # pylint: disable=g-import-not-at-top
+  from components.tfds_example_gen import settings as example_gen_settings  # pylint: disable=g-import-not-at-top
   path = os.path.join(source_dir or pipeline_config.default_source_dir(),
-                      names.SOURCE_FILENAMES[f'{split}_data'])
+                      example_gen_settings.SOURCE_FILENAMES[f'{split}_data'])
   with gzip.open(path, 'rb') as idx_file:
-    header = idx_file.read(names.IDX_IMAGES_HEADER_BYTES)
+    header = idx_file.read(example_gen_settings.IDX_IMAGES_HEADER_BYTES)
   _, count, rows, columns = np.frombuffer(header, '>i4')
   return int(count), int(rows), int(columns)
 

@@ -47,7 +47,7 @@ import numpy as np
 
 from bench import classical
 from bench import common
-from components.common import names
+from components.tfds_example_gen import settings as example_gen_settings
 from components.common import noise
 from components.trainer import model as model_lib
 from components.trainer import plan as plan_lib
@@ -195,7 +195,7 @@ RECIPES_BY_NAME = {recipe.name: recipe for recipe in RECIPES}
 
 
 def _idx_bytes(source_dir: str, split: str, key: str) -> bytes:
-  path = os.path.join(source_dir, names.SOURCE_FILENAMES[f'{split}_{key}'])
+  path = os.path.join(source_dir, example_gen_settings.SOURCE_FILENAMES[f'{split}_{key}'])
   with gzip.open(path, 'rb') as idx_file:
     return idx_file.read()
 
@@ -215,8 +215,8 @@ def read_idx(source_dir: str, split: str):
   def payload(key: str, header_bytes: int) -> np.ndarray:
     return np.frombuffer(_idx_bytes(source_dir, split, key), np.uint8,
                          offset=header_bytes)
-  pixels = payload('data', names.IDX_IMAGES_HEADER_BYTES)
-  labels = payload('labels', names.IDX_LABELS_HEADER_BYTES)
+  pixels = payload('data', example_gen_settings.IDX_IMAGES_HEADER_BYTES)
+  labels = payload('labels', example_gen_settings.IDX_LABELS_HEADER_BYTES)
   rows, columns, _ = image_shape(source_dir)
   return pixels.reshape(-1, rows * columns), labels.astype(np.int64)
 

@@ -24,17 +24,6 @@ SPLIT_SIZES_PROPERTY = 'split_sizes'
 # draw fresh noise of the same kind every pass (training.fresh_noise).
 NOISE_SPEC_PROPERTY = 'noise_spec'
 
-# The vendored source: four gzipped IDX files in a directory, keyed as TFDS's
-# stock builder keys them, and the IDX headers before their pixels / labels.
-SOURCE_FILENAMES = {
-    'train_data': 'train-images-idx3-ubyte.gz',
-    'train_labels': 'train-labels-idx1-ubyte.gz',
-    'test_data': 't10k-images-idx3-ubyte.gz',
-    'test_labels': 't10k-labels-idx1-ubyte.gz',
-}
-IDX_IMAGES_HEADER_BYTES = 16
-IDX_LABELS_HEADER_BYTES = 8
-
 # Option names of the components' settings.
 ARCHITECTURES = ('article', 'unet', 'unet_large')
 LOSSES = ('bce', 'mse', 'l1')

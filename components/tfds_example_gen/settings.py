@@ -24,6 +24,18 @@ DATA_SPEC_KEY = 'data_spec'
 # The TFDS datasets whose files are IDX like MNIST's: the vendored source
 # reads them from a directory (components/tfds_example_gen/sources.py).
 VENDORED_DATASETS = ('mnist', 'fashion_mnist', 'kmnist')
+# The vendored source: four gzipped IDX files in a directory, keyed as TFDS's
+# stock builders key them (mnist, fashion_mnist and kmnist name their files
+# alike), and the IDX headers before their pixels / labels (TF-free here, so
+# the benchmarks read the files with numpy alone).
+SOURCE_FILENAMES = {
+    'train_data': 'train-images-idx3-ubyte.gz',
+    'train_labels': 'train-labels-idx1-ubyte.gz',
+    'test_data': 't10k-images-idx3-ubyte.gz',
+    'test_labels': 't10k-labels-idx1-ubyte.gz',
+}
+IDX_IMAGES_HEADER_BYTES = 16
+IDX_LABELS_HEADER_BYTES = 8
 
 # A TFDS name, optionally with a config and a version: 'cifar10',
 # 'emnist/letters', 'mnist:3.0.1'.

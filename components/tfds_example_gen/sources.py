@@ -45,17 +45,15 @@ from components.tfds_example_gen import settings
 # the number of dimensions.
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
-IMAGES_HEADER_BYTES = names.IDX_IMAGES_HEADER_BYTES
-LABELS_HEADER_BYTES = names.IDX_LABELS_HEADER_BYTES
+IMAGES_HEADER_BYTES = settings.IDX_IMAGES_HEADER_BYTES
+LABELS_HEADER_BYTES = settings.IDX_LABELS_HEADER_BYTES
 
 CHECKSUMS_FILENAME = 'SHA256SUMS'
 
 # Images PNG-encoded per TF call while preparing (see encode_pngs).
 PNG_ENCODE_BATCH_SIZE = 4096
 
-# The four files of a source directory, keyed as the stock builders key them
-# (mnist, fashion_mnist and kmnist name their files alike).
-SOURCE_FILENAMES: Dict[str, str] = names.SOURCE_FILENAMES
+SOURCE_FILENAMES: Dict[str, str] = settings.SOURCE_FILENAMES
 
 
 class SourceError(ValueError):
