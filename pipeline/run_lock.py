@@ -82,10 +82,5 @@ def hold(config: pipeline_config.PipelineConfig,
   except portalocker.AlreadyLocked:
     raise PipelineRootBusy(config.pipeline_root, _read_holder(path),
                            time.monotonic() - started) from None
-  try:
-    me = holder_lib.record()
-    holder_lib.write(lock_file, me)
+  with holder_lib.holding(lock, lock_file) as me:
     yield me
-  finally:
-    holder_lib.clear(lock_file)
-    lock.release()

@@ -6,12 +6,13 @@ is in its way. Standard library only: the CLI takes the root's lock before
 it imports TFX.
 """
 
+import contextlib
 import datetime
 import json
 import os
 import socket
 import sys
-from typing import IO
+from typing import IO, Iterator
 
 # A command line longer than this is cut in the record (a lease is small).
 MAX_COMMAND_CHARS = 300
@@ -41,7 +42,24 @@ def short(holder: dict) -> str:
   return f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
 
 
-def write(lock_file: IO[str], holder: dict) -> None:
+@contextlib.contextmanager
+def holding(lock, lock_file: IO[str]) -> Iterator[dict]:
+  """Records this process in the file of an acquired lock for the `with`
+  block, then empties the file and releases the lock (a portalocker.Lock).
+
+  Yields:
+    The record written.
+  """
+  try:
+    me = record()
+    _write(lock_file, me)
+    yield me
+  finally:
+    _clear(lock_file)
+    lock.release()
+
+
+def _write(lock_file: IO[str], holder: dict) -> None:
   """Replaces what an open lock file records with `holder`."""
   lock_file.seek(0)
   lock_file.truncate()
@@ -49,7 +67,7 @@ def write(lock_file: IO[str], holder: dict) -> None:
   lock_file.flush()
 
 
-def clear(lock_file: IO[str]) -> None:
+def _clear(lock_file: IO[str]) -> None:
   """Empties an open lock file: its holder is leaving."""
   lock_file.seek(0)
   lock_file.truncate()

@@ -94,13 +94,8 @@ def _local_lock(base_directory: str, wait_s: float,
     except portalocker.AlreadyLocked:
       raise ServingDirBusy(base_directory, holder_lib.parse(_read_local(path)),
                            time.monotonic() - started) from None
-  try:
-    me = holder_lib.record()
-    holder_lib.write(lock_file, me)
+  with holder_lib.holding(lock, lock_file) as me:
     yield me
-  finally:
-    holder_lib.clear(lock_file)
-    lock.release()
 
 
 def _read_local(path: str) -> str:
