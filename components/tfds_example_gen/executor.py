@@ -59,8 +59,8 @@ def to_example(record: Mapping[str, np.ndarray]) -> tf.train.Example:
 def serialize_examples(images: np.ndarray, labels: Optional[np.ndarray],
                        image_shape: Sequence[int]) -> List[bytes]:
   """The tf.Examples `to_example` makes of many images, serialized at once
-  (components/example_bytes; ~35x faster than one proto per image here:
-  bench/libraries.py).
+  (components/common/example_bytes.py; much faster than a proto per image:
+  bench/libraries.py measures both).
 
   Args:
     images: uint8 [count, height, width, channels].
