@@ -3,8 +3,8 @@
 The components that write many images (TfdsExampleGen, NoiseTransform) hold
 a batch's features as numpy arrays; `serialize` hands them to tfx_bsl's
 `RecordBatchToExamplesEncoder` as one Arrow record batch instead of building
-one protobuf message per image (~200 us each here, values converted element
-by element).
+one protobuf message per image (values converted element by element, in
+Python).
 
 The encoder writes each example's feature map in protobuf's (unordered) map
 order, so the bytes of one example may differ from run to run while its

@@ -144,8 +144,7 @@ class _ReadRecordBatches(beam.DoFn):
 
   tf.data reads and checks the records in C++, through TensorFlow's
   filesystems (local, gs://, ...), instead of `beam.io.ReadFromTFRecord`'s
-  Python reader (~60 us per record under a profiler here) and a Beam element
-  per record until `BatchElements`. A gzip file cannot be split, so a file is
+  Python reader and a Beam element per record until `BatchElements`. A gzip file cannot be split, so a file is
   the unit of parallelism either way.
   """
 

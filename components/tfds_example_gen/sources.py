@@ -305,8 +305,7 @@ def encode_pngs(images: np.ndarray) -> Iterator[bytes]:
 
   TFDS's stock MNIST generator yields numpy images, and its ``Image`` feature
   encodes each with ``tf.image.encode_png`` (default compression) in one
-  TensorFlow call per image: ~250 us each, most of a 30-second prepare on a
-  2-core machine. The same op mapped over a ``tf.data`` pipeline in parallel,
+  TensorFlow call per image, most of the time MNIST's prepare takes. The same op mapped over a ``tf.data`` pipeline in parallel,
   read back a batch at a time, gives the same bytes for a fraction of the
   calls; the feature stores bytes as they come (``encode_image_or_path``).
 
