@@ -188,3 +188,36 @@ def test_the_handler_answers_each_refused_image_with_its_reason(invert_model):
   assert answers[1].image is None and 'not compatible with expected shape' in answers[1].reason
   assert answers[2].image is None and answers[2].reason.startswith(
       'input images must be finite (no NaN/inf)')
+
+
+class _Terminal(io.StringIO):
+  def isatty(self):
+    return True
+
+
+def test_a_terminal_shows_a_bar_counting_the_files(tmp_path, invert_model,
+                                                    monkeypatch):
+  _scans(tmp_path / 'scans', ['a.png', 'b.png'])
+  terminal = _Terminal()
+  monkeypatch.setattr('sys.stderr', terminal)
+  _run(f'{tmp_path}/scans/*.png', tmp_path / 'out', invert_model)
+  assert f'{batch_denoise.PROGRESS_DESCRIPTION}: 2 files' in terminal.getvalue()
+
+
+def test_a_bucket_is_denoised_into_a_bucket(tmp_path, invert_model):
+  # Beam's gcsio on the test emulator (tests/gcs_emulator.py); the model local.
+  from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
+  from tests import gcs_emulator  # pylint: disable=g-import-not-at-top
+  paths = _scans(tmp_path / 'scans', ['a.png', 'sub/b.png'])
+  with gcs_emulator.running('bucket') as environment, gcs_emulator.applied(environment):
+    for path, name in zip(paths, ['a.png', 'sub/b.png']):
+      with FileSystems.create(f'gs://bucket/scans/{name}') as uploaded:
+        uploaded.write(open(path, 'rb').read())
+    summary, _ = _run('gs://bucket/scans/**.png', 'gs://bucket/out', invert_model)
+    assert (summary.written, summary.skipped, summary.unreadable) == (2, 0, 0)
+    written = sorted(metadata.path for metadata in FileSystems.match(
+        ['gs://bucket/out/**'])[0].metadata_list)
+    assert written == ['gs://bucket/out/a.png', 'gs://bucket/out/manifest.jsonl',
+                       'gs://bucket/out/sub/b.png', 'gs://bucket/out/unreadable.txt']
+    summary, _ = _run('gs://bucket/scans/**.png', 'gs://bucket/out', invert_model)
+    assert (summary.written, summary.skipped) == (0, 2)
