@@ -122,11 +122,13 @@ def test_bad_files_are_listed_with_their_reasons_and_the_others_written(
   _write_png(scans / 'big.png', _image(32, 30))
   (scans / 'twin.jpg').write_bytes(png)  # Its output would be twin.png's.
   (scans / 'notes.txt').write_text('scanned on a Tuesday')
+  _write_png(scans / 'colour.png', np.stack([_image()] * 3, axis=-1))  # Fine.
   output = tmp_path / 'out'
   summary, printed = _run(f'{scans}/*', output, invert_model)
-  assert (summary.written, summary.skipped, summary.unreadable) == (1, 0, 6)
+  assert (summary.written, summary.skipped, summary.unreadable) == (2, 0, 6)
   assert f'6 unreadable (listed in {output}/{batch_denoise.UNREADABLE_NAME})' in printed
-  assert sorted(os.listdir(output)) == ['good.png', batch_denoise.MANIFEST_NAME,
+  assert sorted(os.listdir(output)) == ['colour.png', 'good.png',
+                                        batch_denoise.MANIFEST_NAME,
                                         batch_denoise.UNREADABLE_NAME]
   reasons = (output / batch_denoise.UNREADABLE_NAME).read_text().splitlines()
   expected = {
@@ -143,8 +145,10 @@ def test_bad_files_are_listed_with_their_reasons_and_the_others_written(
     assert [reason for reason in reasons
             if reason.startswith(f'{scans}/{fragment}')], (name, reasons)
   manifest = _manifest(output)
-  assert len(manifest) == 7
+  assert len(manifest) == 8
   assert manifest[f'{scans}/good.png']['status'] == batch_denoise.WRITTEN
+  assert manifest[f'{scans}/colour.png']['note'] == (
+      'colour converted to grey (the model takes 1 channel)')
   assert sorted(record['reason'] for record in manifest.values()
                 if record['status'] == batch_denoise.UNREADABLE) == sorted(reasons)
 
@@ -212,7 +216,7 @@ def test_a_bucket_is_denoised_into_a_bucket(tmp_path, invert_model):
   with gcs_emulator.running('bucket') as environment, gcs_emulator.applied(environment):
     for path, name in zip(paths, ['a.png', 'sub/b.png']):
       with FileSystems.create(f'gs://bucket/scans/{name}') as uploaded:
-        uploaded.write(open(path, 'rb').read())
+        uploaded.write(tf.io.gfile.GFile(path, 'rb').read())
     summary, _ = _run('gs://bucket/scans/**.png', 'gs://bucket/out', invert_model)
     assert (summary.written, summary.skipped, summary.unreadable) == (2, 0, 0)
     written = sorted(metadata.path for metadata in FileSystems.match(
