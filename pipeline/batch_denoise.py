@@ -23,8 +23,8 @@ output exists is not read again. Its manifest line is the one the run that
 wrote it recorded (kept from the previous manifest), its status 'skipped'; or,
 without one, a 'skipped' line with no height, width or seconds.
 
-On Dataflow the workers need this project's code: pass
-`--beam-arg=--setup_file=./setup.py` or a container image that holds it.
+On Dataflow the workers need this project's code: pass the pipeline's image
+as `--beam-arg=--sdk_container_image=IMAGE` (docs/serving.md).
 """
 
 import dataclasses
