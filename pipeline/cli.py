@@ -13,7 +13,7 @@ import time
 from typing import List, Optional
 
 from components.common import names
-from pipeline import kfp_local
+from pipeline.kubeflow import run_compiled
 import pipeline_config
 
 EXIT_FAILED = 1
@@ -227,17 +227,17 @@ def make_parser() -> argparse.ArgumentParser:
                               'the package the kfp client uploads)')
   _add_config_arguments(compile_parser)
   _add_kubeflow_arguments(compile_parser)
-  run_compiled = commands.add_parser(
+  run_compiled_parser = commands.add_parser(
       'run-compiled', help='run a compiled Kubeflow package here, task by task, '
       'the way open-source KFP v2 runs it (a pre-flight check before submitting)')
-  run_compiled.add_argument('package', help='the .json or .yaml that compile wrote')
-  run_compiled.add_argument('--pipeline-root', help="root of the run's artifacts "
+  run_compiled_parser.add_argument('package', help='the .json or .yaml that compile wrote')
+  run_compiled_parser.add_argument('--pipeline-root', help="root of the run's artifacts "
                             '(a path or gs://...); default: the package\'s')
-  _add_param_argument(run_compiled)
-  run_compiled.add_argument('--work-dir', default='build/run-compiled',
+  _add_param_argument(run_compiled_parser)
+  run_compiled_parser.add_argument('--work-dir', default='build/run-compiled',
                             help="where each task's log and executor output go")
-  run_compiled.add_argument('--parallelism', type=int,
-                            default=kfp_local.DEFAULT_PARALLELISM,
+  run_compiled_parser.add_argument('--parallelism', type=int,
+                            default=run_compiled.DEFAULT_PARALLELISM,
                             help='tasks run at once at most (each imports TensorFlow)')
   for name, help_text in (
       ('submit', 'compile, then start one run on Kubeflow Pipelines or Vertex AI'),
@@ -301,19 +301,19 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_follow_arguments(parser: argparse.ArgumentParser) -> None:
-  from pipeline import run_follow  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import follow  # pylint: disable=g-import-not-at-top
   parser.add_argument(
       '--wait', nargs='?', type=float, const=math.inf, default=None,
       metavar='SECONDS',
       help="follow the run: print each task's state as it changes, then the "
-      f'run\'s; exit {run_follow.EXIT_SUCCEEDED} when it succeeded, '
-      f'{run_follow.EXIT_FAILED} when it failed (naming the task and its logs), '
-      f'{run_follow.EXIT_WAIT_RAN_OUT} when SECONDS ran out (default: as long as '
+      f'run\'s; exit {follow.EXIT_SUCCEEDED} when it succeeded, '
+      f'{follow.EXIT_FAILED} when it failed (naming the task and its logs), '
+      f'{follow.EXIT_WAIT_RAN_OUT} when SECONDS ran out (default: as long as '
       'it takes); Ctrl-C stops following, not the run')
   parser.add_argument('--poll-interval', type=float,
-                      default=run_follow.DEFAULT_POLL_INTERVAL_S, metavar='SECONDS',
+                      default=follow.DEFAULT_POLL_INTERVAL_S, metavar='SECONDS',
                       help='seconds between looks at the run (default: '
-                      f'{run_follow.DEFAULT_POLL_INTERVAL_S:g})')
+                      f'{follow.DEFAULT_POLL_INTERVAL_S:g})')
 
 
 def _add_schedule_policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -434,36 +434,36 @@ def _add_kubeflow_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _kubeflow(args: argparse.Namespace, config: pipeline_config.PipelineConfig):
-  from pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
-  options = kubeflow_runner.KubeflowOptions(
+  from pipeline.kubeflow import compiler  # pylint: disable=g-import-not-at-top
+  options = compiler.KubeflowOptions(
       image=args.image, gpu_count=args.gpus, gpu_type=args.gpu_type,
       trainer_cpu=args.trainer_cpu, trainer_memory_gib=args.trainer_memory_gib)
   if args.beam_arg:
     config = dataclasses.replace(config, beam_pipeline_args=tuple(args.beam_arg))
-  for warning in kubeflow_runner.local_path_warnings(config):
+  for warning in compiler.local_path_warnings(config):
     print(f'dae-pipeline: warning: {warning}', file=sys.stderr)
-  return kubeflow_runner, options, config
+  return compiler, options, config
 
 
 def _compile(args, config) -> int:
   from pipeline import console  # pylint: disable=g-import-not-at-top
   console.configure(console.NORMAL)  # Before TFX's import: its warnings.
-  kubeflow_runner, options, config = _kubeflow(args, config)
-  kubeflow_runner.compile_pipeline(config, options, args.output)
+  compiler, options, config = _kubeflow(args, config)
+  compiler.compile_pipeline(config, options, args.output)
   print(f'wrote the Kubeflow pipeline to {args.output}')
   return 0
 
 
 def _sign_in(args):
-  from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import kfp_client  # pylint: disable=g-import-not-at-top
   return kfp_client.SignIn(namespace=args.namespace, token_file=args.token_file,
                            cookies_file=args.cookies_file, ca_cert=args.ca_cert)
 
 
 def _target_client(args, pipeline_root: Optional[str] = None):
   """The KubeflowClient (signed in, before any work) or VertexClient."""
-  from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
-  from pipeline import vertex_client  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import kfp_client  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import vertex_client  # pylint: disable=g-import-not-at-top
   if args.target == 'vertex':
     return vertex_client.VertexClient(
         args.project, args.region, pipeline_root,
@@ -493,25 +493,25 @@ def _status_command(args, run_id: str) -> str:
 def _follow(args, client, run_id: str) -> int:
   """Follows the run for --wait seconds (one look without it); its exit
   status. Ctrl-C stops following and says how to follow again."""
-  from pipeline import run_follow  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import follow  # pylint: disable=g-import-not-at-top
   wait_s = 0.0 if args.wait is None else args.wait
   again = _status_command(args, run_id)
   try:
-    view = run_follow.follow(lambda: client.run_view(run_id), wait_s,
+    view = follow.follow(lambda: client.run_view(run_id), wait_s,
                              args.poll_interval, lambda line: print(line, flush=True))
   except KeyboardInterrupt:
     print(f'dae-pipeline: stopped following run {run_id}; the run goes on. '
           f'Follow it again: {again}', file=sys.stderr)
-    return run_follow.EXIT_STOPPED_FOLLOWING
+    return follow.EXIT_STOPPED_FOLLOWING
   if view.finished:
-    print(run_follow.verdict(view), file=sys.stdout if view.state ==
-          run_follow.SUCCEEDED else sys.stderr)
+    print(follow.verdict(view), file=sys.stdout if view.state ==
+          follow.SUCCEEDED else sys.stderr)
   elif args.wait is None:
     print(f'run {run_id} is {view.state}; follow it: {again}')
   else:
     print(f'dae-pipeline: run {run_id} is still {view.state} after {wait_s:g} s; '
           f'follow it again: {again}', file=sys.stderr)
-  return run_follow.exit_code(view)
+  return follow.exit_code(view)
 
 
 def _refused(args, error) -> int:
@@ -521,7 +521,7 @@ def _refused(args, error) -> int:
 
 
 def _status(args) -> int:
-  from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import kfp_client  # pylint: disable=g-import-not-at-top
   try:
     return _follow(args, _target_client(args), args.run)
   except kfp_client.SignInRefused as error:
@@ -529,8 +529,8 @@ def _status(args) -> int:
 
 
 def _remote(args, config) -> int:
-  from pipeline import kfp_client  # pylint: disable=g-import-not-at-top
-  from pipeline import vertex_client  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import kfp_client  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import vertex_client  # pylint: disable=g-import-not-at-top
   policy = None
   if args.command == 'schedule':  # A bad cron or policy fails before any work.
     policy = kfp_client.SchedulePolicy(max_concurrency=args.max_concurrency,
@@ -556,8 +556,8 @@ def _compile_and_send(args, config, client, policy) -> int:
   import os  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
-  kubeflow_runner, options, config = _kubeflow(args, config)
-  parameters = kubeflow_runner.split_parameters(args.param)
+  compiler, options, config = _kubeflow(args, config)
+  parameters = compiler.split_parameters(args.param)
   schedule_name = (getattr(args, 'schedule_name', None)
                    or f'{config.pipeline_name}-recurring')
   stamp = time.strftime('%Y%m%d-%H%M%S')
@@ -565,7 +565,7 @@ def _compile_and_send(args, config, client, policy) -> int:
     # Vertex takes the PipelineJob (.json), the kfp client the PipelineSpec.
     package = os.path.join(
         package_dir, 'pipeline.json' if args.target == 'vertex' else 'pipeline.yaml')
-    kubeflow_runner.compile_pipeline(config, options, package)
+    compiler.compile_pipeline(config, options, package)
     if args.target == 'vertex':
       if args.command == 'schedule':
         name = client.schedule(package, schedule_name, args.cron, parameters,
@@ -628,20 +628,20 @@ def _tensorboard(args, config) -> int:
 
 
 def _run_compiled(args) -> int:
-  from pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import compiler  # pylint: disable=g-import-not-at-top
   try:
-    results = kfp_local.run_package(
+    results = run_compiled.run_package(
         args.package, pipeline_root=args.pipeline_root,
-        parameters=kubeflow_runner.split_parameters(args.param),
+        parameters=compiler.split_parameters(args.param),
         work_dir=args.work_dir, parallelism=args.parallelism)
-  except kfp_local.PackageRefused as error:
+  except run_compiled.PackageRefused as error:
     print(f'dae-pipeline: run-compiled refused {args.package}: {error}', file=sys.stderr)
     return EXIT_INVALID_CONFIG
-  except kfp_local.TaskFailed as error:
-    print(kfp_local.format_results(error.results))
+  except run_compiled.TaskFailed as error:
+    print(run_compiled.format_results(error.results))
     print(f'dae-pipeline: run-compiled failed: {error}', file=sys.stderr)
     return EXIT_FAILED
-  print(kfp_local.format_results(results))
+  print(run_compiled.format_results(results))
   print(f'dae-pipeline: run-compiled finished {args.package}')
   return 0
 

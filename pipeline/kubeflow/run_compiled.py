@@ -10,7 +10,7 @@ What it does as the OSS backend does (kubeflow/pipelines, backend 2.x):
 * Runs every task in its own process, in dependency order (independent
   tasks at once, up to `parallelism`), through the
   task's own container `command` and `args` (the project's entrypoint,
-  `pipeline.kfp_entrypoint`), `{{$}}` replaced by the ExecutorInput JSON.
+  `pipeline.kubeflow.entrypoint`), `{{$}}` replaced by the ExecutorInput JSON.
   The command's `python` is this interpreter (the image's is its own).
   The working directory is the project root, as /pipeline is the image's.
 * Builds each ExecutorInput as the driver does (`backend/src/v2/driver`):
