@@ -43,6 +43,8 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+import pipeline_config
+
 EXECUTOR_INPUT_PLACEHOLDER = '{{$}}'
 OUTPUT_METADATA_FILENAME = 'output_metadata.json'
 DEFAULT_PARALLELISM = 2
@@ -308,7 +310,7 @@ class _Run:
 
 
 def _project_root() -> str:
-  return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return pipeline_config.repository_root()
 
 
 def run_package(path: str, pipeline_root: Optional[str] = None,
