@@ -122,6 +122,18 @@ def add_location_arguments(parser: argparse.ArgumentParser,
                         'metadata.sqlite in the pipeline root)')
 
 
+def add_follow_up_parser(commands, name: str, help_text: str,
+                         func) -> argparse.ArgumentParser:
+  """A follow-up command's subparser (FOLLOW_UP_COMMANDS), run by `func`: it
+  locates the serving dir (SERVING_DIR_COMMANDS) or else a run's root."""
+  parser = commands.add_parser(name, help=help_text)
+  serving = name in SERVING_DIR_COMMANDS
+  add_location_arguments(parser, serving_dir=serving, follow_up=True,
+                         pipeline_root=not serving)
+  parser.set_defaults(func=func)
+  return parser
+
+
 def add_set_argument(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--set', action='append', default=[],
                       metavar='SECTION.FIELD=VALUE',

@@ -10,31 +10,28 @@ import pipeline_config
 
 def add_parsers(commands) -> None:
   """Adds `sample`, `report` and `tensorboard` to the subcommands."""
-  sample_parser = commands.add_parser(
-      'sample', help='write noisy test images of the latest run to a .npy file '
-      '(input for saved_model_cli run), and their clean versions beside it')
-  common.add_location_arguments(sample_parser, serving_dir=False, follow_up=True)
+  sample_parser = common.add_follow_up_parser(
+      commands, 'sample', 'write noisy test images of the latest run to a '
+      '.npy file (input for saved_model_cli run), and their clean versions '
+      'beside it', _sample)
   sample_parser.add_argument('--count', type=int, default=1,
                              help='number of test images (default: 1)')
   sample_parser.add_argument('--output', default='build/noisy.npy',
                              help='.npy file of float32 [count, height, width, '
                              'channels] (default: build/noisy.npy; the clean '
                              'images go to build/noisy.clean.npy)')
-  sample_parser.set_defaults(func=_sample)
-  report_parser = commands.add_parser(
-      'report', help="write the latest run's metrics, its comparison with the "
-      'last blessed model and its pictures to one HTML page (opens offline)')
-  common.add_location_arguments(report_parser, serving_dir=False, follow_up=True)
+  report_parser = common.add_follow_up_parser(
+      commands, 'report', "write the latest run's metrics, its comparison "
+      'with the last blessed model and its pictures to one HTML page (opens '
+      'offline)', _report)
   report_parser.add_argument('--output', help='the HTML file to write (default: '
                              'report.html beside the pipeline root: '
                              'build/report.html for the full profile, '
                              'build/smoke/report.html for smoke)')
-  report_parser.set_defaults(func=_report)
-  tensorboard_parser = commands.add_parser(
-      'tensorboard', help="open TensorBoard on the newest run's training logs "
-      '(losses per epoch, a few denoised held-out images per epoch under Images)')
-  common.add_location_arguments(tensorboard_parser, serving_dir=False,
-                                follow_up=True)
+  tensorboard_parser = common.add_follow_up_parser(
+      commands, 'tensorboard', "open TensorBoard on the newest run's training "
+      'logs (losses per epoch, a few denoised held-out images per epoch under '
+      'Images)', _tensorboard)
   tensorboard_parser.add_argument('--port', type=int, default=6006,
                                   help='port to serve on (default: 6006)')
   tensorboard_parser.add_argument('--host', default='localhost',
@@ -42,7 +39,6 @@ def add_parsers(commands) -> None:
                                   'localhost; 0.0.0.0: all)')
   tensorboard_parser.add_argument('--print-logdir', action='store_true',
                                   help='print the log directory and exit')
-  tensorboard_parser.set_defaults(func=_tensorboard)
 
 
 def _sample(args, config) -> int:

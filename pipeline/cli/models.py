@@ -7,11 +7,9 @@ from pipeline.cli import common
 
 def add_parsers(commands) -> None:
   """Adds `denoise`, `models` and `rollback` to the subcommands."""
-  denoise_parser = commands.add_parser(
-      'denoise', help='denoise PNG/JPEG/.npy images with the newest served '
-      'model (or --model DIR) into PNGs')
-  common.add_location_arguments(denoise_parser, follow_up=True,
-                                pipeline_root=False)
+  denoise_parser = common.add_follow_up_parser(
+      commands, 'denoise', 'denoise PNG/JPEG/.npy images with the newest '
+      'served model (or --model DIR) into PNGs', _denoise)
   denoise_parser.add_argument(
       'images', nargs='+', metavar='IMAGE',
       help='PNG, JPEG or .npy ([H, W], [H, W, C] or [N, H, W, C]; floats in '
@@ -25,24 +23,18 @@ def add_parsers(commands) -> None:
   denoise_parser.add_argument('--reference', nargs='+', metavar='CLEAN',
                               help='clean images, one per IMAGE in its order: '
                               'print PSNR and SSIM of input and output')
-  denoise_parser.set_defaults(func=_denoise)
-  models_parser = commands.add_parser(
-      'models', help='list the versions of the serving dir, newest first: '
-      'push time, PSNR/SSIM, worst class, the version each beat, its run; '
-      'the one served now marked')
-  common.add_location_arguments(models_parser, follow_up=True,
-                                pipeline_root=False)
-  models_parser.set_defaults(func=_models)
-  rollback_parser = commands.add_parser(
-      'rollback', help='serve an earlier version again, as a copy published '
-      'as the new highest version (with a record saying what it rolls back to)')
-  common.add_location_arguments(rollback_parser, follow_up=True,
-                                pipeline_root=False)
+  common.add_follow_up_parser(
+      commands, 'models', 'list the versions of the serving dir, newest '
+      'first: push time, PSNR/SSIM, worst class, the version each beat, its '
+      'run; the one served now marked', _models)
+  rollback_parser = common.add_follow_up_parser(
+      commands, 'rollback', 'serve an earlier version again, as a copy '
+      'published as the new highest version (with a record saying what it '
+      'rolls back to)', _rollback)
   rollback_parser.add_argument(
       'version', nargs='?', metavar='VERSION',
       help='the version to serve again (default: the one before the served '
       'one; after a rollback to N, the one before N)')
-  rollback_parser.set_defaults(func=_rollback)
 
 
 def _denoise(args, config) -> int:
