@@ -122,11 +122,19 @@ def add_location_arguments(parser: argparse.ArgumentParser,
                         'metadata.sqlite in the pipeline root)')
 
 
-def add_follow_up_parser(commands, name: str, help_text: str,
+def add_follow_up_parser(commands, name: str, help_text: str, description: str,
                          func) -> argparse.ArgumentParser:
   """A follow-up command's subparser (FOLLOW_UP_COMMANDS), run by `func`: it
-  locates the serving dir (SERVING_DIR_COMMANDS) or else a run's root."""
-  parser = commands.add_parser(name, help=help_text)
+  locates the serving dir (SERVING_DIR_COMMANDS) or else a run's root.
+
+  Args:
+    commands: The subparsers to add it to.
+    name: The command.
+    help_text: Its line in `dae-pipeline --help`.
+    description: What its own --help says it does.
+    func: What runs it, given the arguments and the resolved configuration.
+  """
+  parser = commands.add_parser(name, help=help_text, description=description)
   serving = name in SERVING_DIR_COMMANDS
   add_location_arguments(parser, serving_dir=serving, follow_up=True,
                          pipeline_root=not serving)

@@ -11,9 +11,9 @@ import pipeline_config
 def add_parsers(commands) -> None:
   """Adds `sample`, `report` and `tensorboard` to the subcommands."""
   sample_parser = common.add_follow_up_parser(
-      commands, 'sample', 'write noisy test images of the latest run to a '
-      '.npy file (input for saved_model_cli run), and their clean versions '
-      'beside it', _sample)
+      commands, 'sample', 'save noisy test images of the latest run (.npy)',
+      'Write noisy test images of the latest run to a .npy file (input for '
+      'saved_model_cli run), and their clean versions beside it.', _sample)
   sample_parser.add_argument('--count', type=int, default=1,
                              help='number of test images (default: 1)')
   sample_parser.add_argument('--output', default='build/noisy.npy',
@@ -21,17 +21,17 @@ def add_parsers(commands) -> None:
                              'channels] (default: build/noisy.npy; the clean '
                              'images go to build/noisy.clean.npy)')
   report_parser = common.add_follow_up_parser(
-      commands, 'report', "write the latest run's metrics, its comparison "
-      'with the last blessed model and its pictures to one HTML page (opens '
-      'offline)', _report)
+      commands, 'report', "write the latest run's report as one HTML page",
+      "Write the latest run's metrics, its comparison with the last blessed "
+      'model and its pictures to one HTML page (opens offline).', _report)
   report_parser.add_argument('--output', help='the HTML file to write (default: '
                              'report.html beside the pipeline root: '
                              'build/report.html for the full profile, '
                              'build/smoke/report.html for smoke)')
   tensorboard_parser = common.add_follow_up_parser(
-      commands, 'tensorboard', "open TensorBoard on the newest run's training "
-      'logs (losses per epoch, a few denoised held-out images per epoch under '
-      'Images)', _tensorboard)
+      commands, 'tensorboard', "open TensorBoard on the newest run's training logs",
+      "Open TensorBoard on the newest run's training logs (losses per epoch, a "
+      'few denoised held-out images per epoch under Images).', _tensorboard)
   tensorboard_parser.add_argument('--port', type=int, default=6006,
                                   help='port to serve on (default: 6006)')
   tensorboard_parser.add_argument('--host', default='localhost',

@@ -8,8 +8,9 @@ from pipeline.cli import common
 def add_parsers(commands) -> None:
   """Adds `denoise`, `models` and `rollback` to the subcommands."""
   denoise_parser = common.add_follow_up_parser(
-      commands, 'denoise', 'denoise PNG/JPEG/.npy images with the newest '
-      'served model (or --model DIR) into PNGs', _denoise)
+      commands, 'denoise', 'denoise images with the newest served model',
+      'Denoise PNG/JPEG/.npy images with the newest served model (or --model '
+      'DIR) into PNGs.', _denoise)
   denoise_parser.add_argument(
       'images', nargs='+', metavar='IMAGE',
       help='PNG, JPEG or .npy ([H, W], [H, W, C] or [N, H, W, C]; floats in '
@@ -24,13 +25,14 @@ def add_parsers(commands) -> None:
                               help='clean images, one per IMAGE in its order: '
                               'print PSNR and SSIM of input and output')
   common.add_follow_up_parser(
-      commands, 'models', 'list the versions of the serving dir, newest '
-      'first: push time, PSNR/SSIM, worst class, the version each beat, its '
-      'run; the one served now marked', _models)
+      commands, 'models', "list the serving dir's versions, newest first",
+      'List the versions of the serving dir, newest first: push time, '
+      'PSNR/SSIM, worst class, the version each beat, its run; the one served '
+      'now marked.', _models)
   rollback_parser = common.add_follow_up_parser(
-      commands, 'rollback', 'serve an earlier version again, as a copy '
-      'published as the new highest version (with a record saying what it '
-      'rolls back to)', _rollback)
+      commands, 'rollback', 'serve an earlier version again',
+      'Serve an earlier version again, as a copy published as the new highest '
+      'version (with a record saying what it rolls back to).', _rollback)
   rollback_parser.add_argument(
       'version', nargs='?', metavar='VERSION',
       help='the version to serve again (default: the one before the served '

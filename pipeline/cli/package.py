@@ -16,8 +16,9 @@ import pipeline_config
 def add_parsers(commands) -> None:
   """Adds `compile` and `run-compiled` to the subcommands."""
   compile_parser = commands.add_parser(
-      'compile', help='compile the pipeline for an orchestrator (Kubeflow '
-      'Pipelines v2); runs nothing')
+      'compile', help='compile the pipeline for Kubeflow Pipelines v2',
+      description='Compile the pipeline for an orchestrator (Kubeflow '
+      'Pipelines v2); runs nothing.')
   compile_parser.add_argument('--target', choices=['kubeflow'], default='kubeflow',
                               help='the orchestrator: kubeflow (Kubeflow Pipelines v2 '
                               'and Vertex AI Pipelines take the same package)')
@@ -28,8 +29,9 @@ def add_parsers(commands) -> None:
   add_kubeflow_arguments(compile_parser)
   compile_parser.set_defaults(func=_compile)
   run_compiled_parser = commands.add_parser(
-      'run-compiled', help='run a compiled Kubeflow package here, task by task, '
-      'the way open-source KFP v2 runs it (a pre-flight check before submitting)')
+      'run-compiled', help='run a compiled Kubeflow package here, task by task',
+      description='Run a compiled Kubeflow package here, task by task, the '
+      'way open-source KFP v2 runs it (a pre-flight check before submitting).')
   run_compiled_parser.add_argument('package',
                                    help='the .json or .yaml that compile wrote')
   run_compiled_parser.add_argument('--pipeline-root', help="root of the run's "

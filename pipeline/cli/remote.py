@@ -21,11 +21,13 @@ import pipeline_config
 
 def add_parsers(commands) -> None:
   """Adds `submit`, `schedule` and `status` to the subcommands."""
-  for name, help_text in (
-      ('submit', 'compile, then start one run on Kubeflow Pipelines or Vertex AI'),
-      ('schedule', 'compile, then create a recurring run on Kubeflow Pipelines '
-       '(as a new pipeline version) or a schedule on Vertex AI')):
-    remote = commands.add_parser(name, help=help_text)
+  for name, help_text, description in (
+      ('submit', 'compile, then start one run on Kubeflow or Vertex AI',
+       'Compile, then start one run on Kubeflow Pipelines or Vertex AI.'),
+      ('schedule', 'compile, then schedule runs on Kubeflow or Vertex AI',
+       'Compile, then create a recurring run on Kubeflow Pipelines (as a new '
+       'pipeline version) or a schedule on Vertex AI.')):
+    remote = commands.add_parser(name, help=help_text, description=description)
     common.add_config_arguments(remote)
     package.add_kubeflow_arguments(remote)
     _add_target_arguments(remote)
@@ -49,8 +51,9 @@ def add_parsers(commands) -> None:
       _add_schedule_policy_arguments(remote)
     remote.set_defaults(func=_remote)
   status = commands.add_parser(
-      'status', help="show a remote run's state and its tasks' (--wait: follow "
-      'it to its end)')
+      'status', help="show a remote run's state (--wait: follow it)",
+      description="Show a remote run's state and its tasks' (--wait: follow "
+      'it to its end).')
   status.add_argument('run', metavar='RUN', help='the run id (Kubeflow) or '
                       'PipelineJob resource name (Vertex AI) that submit printed')
   _add_target_arguments(status)

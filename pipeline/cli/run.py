@@ -36,9 +36,10 @@ def add_parsers(commands) -> None:
   common.add_config_arguments(config_parser)
   config_parser.set_defaults(func=_print_config)
   schema_parser = commands.add_parser(
-      'schema', help="infer the schema from the configured dataset's train "
+      'schema', help="infer the dataset's schema and write it for curation",
+      description="Infer the schema from the configured dataset's train "
       'split (TFX SchemaGen) and write it to a file for curation; runs '
-      'import it from there')
+      'import it from there.')
   common.add_location_arguments(schema_parser, serving_dir=False,
                                 pipeline_root=False)
   common.add_set_argument(schema_parser)
