@@ -10,11 +10,18 @@ def add_parsers(commands) -> None:
   denoise_parser = common.add_follow_up_parser(
       commands, 'denoise', 'denoise images with the newest served model',
       'Denoise PNG/JPEG/.npy images with the newest served model (or --model '
-      'DIR) into PNGs.', _denoise)
+      'DIR) into PNGs. One quoted pattern (\'gs://bucket/scans/**.png\') or '
+      'folder runs a Beam job instead (RunInference; --beam-arg for Dataflow) '
+      'that writes each output under its relative path, a manifest.jsonl and '
+      'unreadable.txt, and skips what an earlier run wrote.', _denoise)
   denoise_parser.add_argument(
       'images', nargs='+', metavar='IMAGE',
       help='PNG, JPEG or .npy ([H, W], [H, W, C] or [N, H, W, C]; floats in '
-      '[0, 1] or uint8) of the size the model takes')
+      '[0, 1] or uint8) of the size the model takes; or one pattern or folder')
+  denoise_parser.add_argument(
+      '--beam-arg', action='append', default=[], metavar='ARG',
+      help='a Beam pipeline option of the batch job (repeatable), e.g. '
+      '--beam-arg=--runner=DataflowRunner (default: DirectRunner here)')
   denoise_parser.add_argument('--output', required=True, metavar='DIR',
                               help='directory (or bucket) of the denoised '
                               '<stem>.png (<stem>-<i>.png for an .npy stack)')
@@ -40,10 +47,24 @@ def add_parsers(commands) -> None:
 
 
 def _denoise(args, config) -> int:
+  from pipeline import batch_denoise  # pylint: disable=g-import-not-at-top
   from pipeline import denoise  # pylint: disable=g-import-not-at-top
   try:
-    denoise.denoise_command(args.images, args.output, args.model,
-                            config.serving_dir, args.reference)
+    pattern = batch_denoise.batch_pattern(args.images)
+    if pattern is None and args.beam_arg:
+      if len(args.images) != 1:
+        raise denoise.DenoiseError('--beam-arg runs a Beam job over one pattern '
+                                   f'or folder, not {len(args.images)} files')
+      pattern = args.images[0]
+    if pattern is None:
+      denoise.denoise_command(args.images, args.output, args.model,
+                              config.serving_dir, args.reference)
+      return 0
+    if args.reference:
+      raise denoise.DenoiseError('--reference takes files, not a pattern or '
+                                 'folder')
+    model_dir, _ = denoise.model_directory(args.model, config.serving_dir)
+    batch_denoise.denoise_batch(pattern, args.output, model_dir, args.beam_arg)
   except denoise.DenoiseError as error:
     print(f'dae-pipeline: denoise: {error}', file=sys.stderr)
     return common.EXIT_INVALID_CONFIG
