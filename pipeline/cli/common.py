@@ -150,8 +150,10 @@ def add_set_argument(parser: argparse.ArgumentParser) -> None:
                       'lists them)')
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-  """The location arguments and every setting of a run."""
+def add_config_arguments(parser: argparse.ArgumentParser,
+                         runs: bool = True) -> None:
+  """The location arguments and every setting of a run (and --no-cache where
+  the command `runs` or compiles a pipeline)."""
   add_location_arguments(parser)
   parser.add_argument('--source', help='vendored (offline IDX files) or tfds '
                       '(the stock TFDS download)')
@@ -159,8 +161,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                       "IDX files of the vendored source (data.source_dir; "
                       "default: the dataset's data/<dataset>)")
   add_set_argument(parser)
-  parser.add_argument('--no-cache', action='store_true',
-                      help='re-run every component even when cached')
+  if runs:
+    parser.add_argument('--no-cache', action='store_true',
+                        help='re-run every component even when cached')
 
 
 def shown(path: str) -> str:

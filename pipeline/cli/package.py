@@ -24,7 +24,8 @@ def add_parsers(commands) -> None:
                               'and Vertex AI Pipelines take the same package)')
   compile_parser.add_argument('--output', default='build/pipeline.json',
                               help='.json (PipelineJob) or .yaml (PipelineSpec, '
-                              'the package the kfp client uploads)')
+                              'the package the kfp client uploads; default: '
+                              '%(default)s)')
   common.add_config_arguments(compile_parser)
   add_kubeflow_arguments(compile_parser)
   compile_parser.set_defaults(func=_compile)
@@ -60,7 +61,8 @@ def add_param_argument(parser: argparse.ArgumentParser) -> None:
 def add_kubeflow_arguments(parser: argparse.ArgumentParser) -> None:
   """The image and the Trainer's resources of every task, Beam's arguments."""
   parser.add_argument('--image', default='mnist-dae-pipeline:latest',
-                      help='container image of every task (make image)')
+                      help='container image of every task (make image; '
+                      'default: %(default)s)')
   parser.add_argument('--gpus', type=int, default=1,
                       help="GPUs the Trainer's task requests (0: none)")
   parser.add_argument('--gpu-type', default='nvidia.com/gpu',

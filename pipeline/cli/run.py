@@ -33,7 +33,7 @@ def add_parsers(commands) -> None:
   run_parser.set_defaults(func=_run)
   config_parser = commands.add_parser(
       'config', help='print the resolved configuration as JSON, run nothing')
-  common.add_config_arguments(config_parser)
+  common.add_config_arguments(config_parser, runs=False)
   config_parser.set_defaults(func=_print_config)
   schema_parser = commands.add_parser(
       'schema', help="infer the dataset's schema and write it for curation",
