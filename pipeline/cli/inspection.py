@@ -1,6 +1,7 @@
 """`sample`, `report` and `tensorboard`: what a run left, read back."""
 
 import os
+import sys
 from typing import Optional
 
 from components.common import names
@@ -103,6 +104,12 @@ def _tensorboard(args, config) -> int:
   console.configure(console.NORMAL)  # Before TensorBoard imports TensorFlow.
   from tensorboard import default  # pylint: disable=g-import-not-at-top
   from tensorboard import program  # pylint: disable=g-import-not-at-top
+  # TensorBoard writes this advisory block to stderr whenever its fast
+  # loader starts (tensorboard/program.py, load_fast=auto): an experiment
+  # note, not something a user of this command acts on. Set on the module
+  # itself: `program` here is TensorBoard's lazy proxy of it.
+  setattr(sys.modules[program.TensorBoard.__module__],
+          '_DATA_SERVER_ADVISORY_MESSAGE', '')
   # What `python -m tensorboard.main` runs, here, after the console's filters.
   server = program.TensorBoard(plugins=default.get_plugins())
   server.configure(argv=[None, '--logdir', log_dir, '--port', str(args.port),
