@@ -12,15 +12,17 @@ import pipeline_config
 def add_parsers(commands) -> None:
   """Adds `sample`, `report` and `tensorboard` to the subcommands."""
   sample_parser = common.add_follow_up_parser(
-      commands, 'sample', 'save noisy test images of the latest run (.npy)',
+      commands, 'sample', 'save noisy test images of the latest run (.npy, PNG)',
       'Write noisy test images of the latest run to a .npy file (input for '
-      'saved_model_cli run), and their clean versions beside it.', _sample)
+      'saved_model_cli run) and as PNGs, and their clean versions beside '
+      'them.', _sample)
   sample_parser.add_argument('--count', type=int, default=1,
                              help='number of test images (default: 1)')
   sample_parser.add_argument('--output', default='build/noisy.npy',
                              help='.npy file of float32 [count, height, width, '
                              'channels] (default: build/noisy.npy; the clean '
-                             'images go to build/noisy.clean.npy)')
+                             'images go to build/noisy.clean.npy, each image '
+                             'also to build/noisy[-i][.clean].png)')
   report_parser = common.add_follow_up_parser(
       commands, 'report', "write the latest run's report as one HTML page",
       "Write the latest run's metrics, its comparison with the last blessed "
@@ -44,19 +46,16 @@ def add_parsers(commands) -> None:
 
 def _sample(args, config) -> int:
   """Writes noisy test images of the run to --output, clean ones beside it."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   from pipeline import console  # pylint: disable=g-import-not-at-top
   console.configure(console.NORMAL)  # Before TensorFlow's import: its noise.
   from pipeline import samples  # pylint: disable=g-import-not-at-top
-  output = args.output
   noisy, clean = samples.read_test_images(config.resolved_metadata_path, args.count)
-  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-  np.save(output, noisy)
-  clean_output = output[:-len('.npy')] + '.clean.npy' if output.endswith(
-      '.npy') else output + '.clean.npy'
-  np.save(clean_output, clean)
-  print(f'wrote {len(noisy)} noisy test image(s) to {output}, clean ones to '
-        f'{clean_output}')
+  written = samples.write_samples(args.output, noisy, clean)
+  clean_output = next(path for path in written if path.endswith('.clean.npy'))
+  pngs = [path for path in written if path.endswith('.png')]
+  shown = ', '.join(pngs) if len(pngs) <= 2 else f'{pngs[0]} .. {pngs[-1]}'
+  print(f'wrote {len(noisy)} noisy test image(s) to {args.output}, clean ones to '
+        f'{clean_output}; as PNGs: {shown}')
   return 0
 
 
