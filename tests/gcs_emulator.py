@@ -372,14 +372,38 @@ def running(bucket: str, front: Optional[Callable[[int], int]] = None
       emulator.stop()
 
 
+def _forget_beam_credentials() -> None:
+  """Drops the credentials Beam keeps for the whole process
+  (apache_beam/internal/gcp/auth.py, `_Credentials`), so that each block
+  takes its own emulator's."""
+  from apache_beam.internal.gcp import auth  # pylint: disable=g-import-not-at-top
+  with auth._Credentials._credentials_lock:  # pylint: disable=protected-access
+    auth._Credentials._credentials_init = False  # pylint: disable=protected-access
+    auth._Credentials._credentials = None  # pylint: disable=protected-access
+
+
 @contextlib.contextmanager
 def applied(environment: Dict[str, str]) -> Iterator[None]:
-  """Sets `environment` in this process for the block."""
+  """Sets `environment` in this process for the block.
+
+  google-auth reads GCE_METADATA_HOST once, when it is first imported
+  (google/auth/compute_engine/_metadata.py), and Beam keeps the credentials
+  it got for the whole process: an earlier block's fake metadata server,
+  stopped by now, would answer for this one. Both are pointed at this
+  block's server, and back after it.
+  """
+  from google.auth.compute_engine import _metadata  # pylint: disable=g-import-not-at-top
   saved = {name: os.environ.get(name) for name in environment}
+  saved_host = _metadata._GCE_METADATA_HOST  # pylint: disable=protected-access
   os.environ.update(environment)
+  _metadata._GCE_METADATA_HOST = environment.get(  # pylint: disable=protected-access
+      'GCE_METADATA_HOST', saved_host)
+  _forget_beam_credentials()
   try:
     yield
   finally:
+    _forget_beam_credentials()
+    _metadata._GCE_METADATA_HOST = saved_host  # pylint: disable=protected-access
     for name, value in saved.items():
       if value is None:
         os.environ.pop(name, None)

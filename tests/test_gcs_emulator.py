@@ -47,3 +47,21 @@ def test_writes_without_preconditions_are_unconditional(bucket):
   bucket.blob('plain').upload_from_string(b'two')
   bucket.blob('plain').delete()
   assert bucket.get_blob('plain') is None
+
+
+def test_each_block_takes_its_own_metadata_server_whatever_came_before():
+  # Tests share processes: a block after another one (whose fake metadata
+  # server is stopped) must still get credentials, for Beam's gcsio and for
+  # google-cloud-storage alike.
+  from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
+  from google.cloud import storage  # pylint: disable=g-import-not-at-top
+  for round_ in range(2):
+    with gcs_emulator.running('bucket') as environment, gcs_emulator.applied(environment):
+      if round_ == 0:
+        # The first import of google-auth's metadata module, in this block.
+        from google.auth.compute_engine import _metadata  # pylint: disable=g-import-not-at-top,unused-import
+        storage.Client().bucket('bucket').blob('first').upload_from_string(b'x')
+        continue
+      with FileSystems.create('gs://bucket/second') as second:
+        second.write(b'y')
+      assert storage.Client().bucket('bucket').blob('second').download_as_bytes() == b'y'
