@@ -326,7 +326,8 @@ def _speckle(clean, keys, levels, parameters):
 
 @pytest.fixture(name='speckle')
 def _registered_speckle(monkeypatch):
-  monkeypatch.setattr(kinds, 'KINDS', dict(kinds.KINDS))  # Undone after the test.
+  monkeypatch.setattr(kinds.REGISTRY, 'entries',  # Undone after the test.
+                      dict(kinds.REGISTRY.entries))
   return kinds.register(kinds.NoiseKind(
       'speckle', ('stddev',), kinds.constant_level('stddev'), _speckle))
 

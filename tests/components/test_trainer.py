@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from components.common import dataset_info
 from components.common import noise as noise_lib
+from components.trainer import architectures
 from components.trainer import data
 from components.common import saved_model
 from components.trainer import model as model_lib
@@ -43,7 +44,7 @@ def _pairs(count, seed=0, image_shape=MNIST_SHAPE):
 
 
 @pytest.mark.parametrize('loss', model_lib.LOSSES)
-@pytest.mark.parametrize('architecture', model_lib.ARCHITECTURES)
+@pytest.mark.parametrize('architecture', architectures.names())
 def test_models_map_images_to_images_in_unit_range(architecture, loss):
   model = model_lib.build_model(architecture, loss, MNIST_SHAPE)
   noisy, _ = _pairs(4)
@@ -355,6 +356,38 @@ def test_run_fn_trains_logs_and_exports(tmp_path):
   assert saved_model.EXAMPLES_SIGNATURE in loaded.signatures
   logs = [name for _, _, names in os.walk(fn_args.model_run_dir) for name in names]
   assert any(name.startswith('events.out.tfevents') for name in logs)
+
+
+def _one_conv(loss, image_shape):
+  """An architecture of one 3x3 convolution: the smallest a registry takes."""
+  noisy_images = keras.Input(shape=tuple(image_shape), name='noisy_images')
+  clean_images = keras.layers.Conv2D(
+      image_shape[-1], 3, padding='same', dtype='float32',
+      activation='sigmoid' if loss == 'bce' else None)(noisy_images)
+  return keras.Model(noisy_images, clean_images, name='one_conv_dae')
+
+
+@pytest.fixture(name='one_conv')
+def _registered_one_conv(monkeypatch):
+  monkeypatch.setattr(architectures.REGISTRY, 'entries',  # Undone after the test.
+                      dict(architectures.REGISTRY.entries))
+  architectures.register('one_conv', _one_conv, 'one 3x3 convolution')
+  return 'one_conv'
+
+
+def test_an_architecture_registered_alone_is_a_setting_and_trains_through_run_fn(
+    tmp_path, one_conv):
+  with pytest.raises(pipeline_config.ConfigError,
+                     match="'vit' is not one of article, unet, unet_large, one_conv$"):
+    pipeline_config.with_overrides(pipeline_config.load_profile('smoke'),
+                                   {'training.architecture': 'vit'})
+  _write_noisy_examples(str(tmp_path / 'data.gz'))
+  fn_args = _FnArgs(tmp_path, str(tmp_path / '*.gz'),
+                    _custom_config(**{'training.architecture': one_conv}))
+  run_fn_lib.run_fn(fn_args)
+  assert _settings(fn_args)['architecture'] == 'one_conv_dae'
+  loaded = tf.saved_model.load(fn_args.serving_model_dir)
+  assert len(loaded.trainable_variables) == 2  # The convolution's kernel and bias.
 
 
 def test_run_fn_fails_clearly_without_input_files(tmp_path):
