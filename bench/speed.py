@@ -312,7 +312,7 @@ def noise_throughput(examples_uri: str, config, repeats: int) -> Dict[str, objec
       [name[len('Split-'):] for name in splits])
   count = sum(run_summary.count_records(examples_uri, name[len('Split-'):])
               for name in splits)
-  spec = config.noise.spec()
+  spec = config.noise
   properties = executor.exec_properties_from_spec(spec)
   # As the pipeline passes them (no sdist of TFX built inside the timing).
   no_staging = pipeline_module.DIRECT_RUNNER_NO_STAGING

@@ -349,7 +349,7 @@ def test_a_kind_registered_alone_is_a_setting_and_noises_through_the_executor(
   images, labels = _images(60)
   images[:, :392] = 0  # The top half black: speckle leaves it black.
   output = _run(_write_examples(tmp_path / 'in', images, labels), tmp_path / 'out',
-                **dataclasses.asdict(config.noise.spec()))
+                **dataclasses.asdict(config.noise))
   clean, noisy, levels = [], [], []
   for record in _records(output, 'train'):
     feature = tf.train.Example.FromString(record).features.feature

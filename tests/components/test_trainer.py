@@ -512,7 +512,7 @@ def test_run_fn_reads_the_pipeline_s_training_spec_whole_and_checks_it():
   settings = run_fn_lib.read_custom_config(dict(
       _custom_config(train_examples=512, eval_examples=128, info=PETS),
       **pipeline_given))
-  assert settings.training == config.training.spec()
+  assert settings.training == config.training
   assert (settings.train_examples, settings.eval_examples) == (512, 128)
   assert settings.dataset == PETS
   broken = dict(_custom_config(), **{run_fn_lib.TRAINING_KEY: '{"batch_size": 0}'})
