@@ -50,13 +50,6 @@ class Registry(Generic[Value]):
     """{name: description}, in order of registration."""
     return {name: entry.description for name, entry in self.entries.items()}
 
-  def unknown(self, name: str) -> str:
-    """Why `name` is refused: "'x' is not one of a, b"."""
-    return f'{name!r} is not one of {", ".join(self.names())}'
-
-  def __contains__(self, name: object) -> bool:
-    return name in self.entries
-
   def __getitem__(self, name: str) -> Value:
     """The value of a registered option.
 
@@ -64,5 +57,6 @@ class Registry(Generic[Value]):
       ValueError: `name` is not registered (the message names the options).
     """
     if name not in self.entries:
-      raise ValueError(f'unknown {self.what}: {self.unknown(name)}')
+      raise ValueError(f'unknown {self.what}: {name!r} is not one of '
+                       f'{", ".join(self.names())}')
     return self.entries[name].value

@@ -33,11 +33,6 @@ def register(name: str, builder: Builder, description: str) -> Builder:
   return REGISTRY.register(name, builder, description)
 
 
-def names():
-  """The registered architectures' names, in order of registration."""
-  return REGISTRY.names()
-
-
 def _article(loss: str, image_shape: Sequence[int]):
   from components.trainer import model  # pylint: disable=g-import-not-at-top
   return model.build_article(loss=loss, image_shape=image_shape)

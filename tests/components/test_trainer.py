@@ -44,7 +44,7 @@ def _pairs(count, seed=0, image_shape=MNIST_SHAPE):
 
 
 @pytest.mark.parametrize('loss', model_lib.LOSSES)
-@pytest.mark.parametrize('architecture', architectures.names())
+@pytest.mark.parametrize('architecture', architectures.REGISTRY.names())
 def test_models_map_images_to_images_in_unit_range(architecture, loss):
   model = model_lib.build_model(architecture, loss, MNIST_SHAPE)
   noisy, _ = _pairs(4)

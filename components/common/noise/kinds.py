@@ -97,10 +97,10 @@ def _uniform_stddev(keys: np.ndarray, parameters: Parameters) -> np.ndarray:
 GAUSSIAN = register(NoiseKind(
     'gaussian', ('stddev',), constant_level('stddev'), additive_gaussian,
     'additive Gaussian noise of `stddev`'))
-SALT_AND_PEPPER = register(NoiseKind(
+register(NoiseKind(
     'salt_and_pepper', ('amount',), constant_level('amount'), _salt_and_pepper,
     'a fraction `amount` of the pixels set to 0 or 1'))
-RANDOM_GAUSSIAN = register(NoiseKind(
+register(NoiseKind(
     'random_gaussian', ('min_stddev', 'max_stddev'), _uniform_stddev,
     additive_gaussian, 'additive Gaussian noise whose stddev each example '
     'draws uniformly from [`min_stddev`, `max_stddev`], for a blind denoiser'))
