@@ -2,8 +2,8 @@
 and description.
 
 `training.architecture` accepts exactly the registered names (TrainingSpec),
-docs/configuration.md lists them with their descriptions, and
-model.build_model builds through the registry, so a new architecture is one
+docs/configuration.md lists them with their descriptions, and `build_model`
+builds through the registry, so a new architecture is one
 `register(name, builder, description)`.
 
 A builder is (loss, image_shape) -> an uncompiled keras.Model mapping
@@ -31,6 +31,18 @@ def register(name: str, builder: Builder, description: str) -> Builder:
     ValueError: an architecture of that name is registered already.
   """
   return REGISTRY.register(name, builder, description)
+
+
+def build_model(architecture: str, loss: str, image_shape: Sequence[int]):
+  """The registered architecture with the output head of `loss`
+  (model.output_head), uncompiled, for images of `image_shape` (height,
+  width, channels).
+
+  Raises:
+    ValueError: `architecture` is not registered (the message names those
+      that are).
+  """
+  return REGISTRY[architecture](loss, image_shape)
 
 
 def _article(loss: str, image_shape: Sequence[int]):

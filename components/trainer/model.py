@@ -1,7 +1,7 @@
 """The denoising autoencoders (Keras 3, Functional API): noisy in, clean out.
 
-The architectures are registered by name in architectures.py, which builds
-them with the functions here:
+The architectures are registered by name in architectures.py (whose
+build_model builds them), built by the functions here:
 
 * ``unet``: a small fully convolutional U-Net. Two stride-2 levels with skip
   connections keep stroke positions exact, which a bottleneck-only
@@ -30,7 +30,6 @@ from typing import Optional, Sequence, Tuple
 import keras
 
 from components.common import names
-from components.trainer import architectures
 
 LOSSES = names.LOSSES
 LR_SCHEDULES = names.LR_SCHEDULES
@@ -230,18 +229,6 @@ def build_article(latent_units: int = 128, filters: int = 32, *,
   clean_images = _clean_images(_cropped(tensor, image_shape), 3, loss,
                                image_shape[-1])
   return keras.Model(noisy_images, clean_images, name='article_dae')
-
-
-def build_model(architecture: str, loss: str,
-                image_shape: Sequence[int]) -> keras.Model:
-  """The registered architecture (architectures.py) with the output head of
-  `loss`, uncompiled, for images of `image_shape` (height, width, channels).
-
-  Raises:
-    ValueError: `architecture` is not registered (the message names those
-      that are).
-  """
-  return architectures.REGISTRY[architecture](loss, image_shape)
 
 
 def make_loss(name: str) -> keras.losses.Loss:
