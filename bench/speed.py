@@ -33,7 +33,6 @@ the smoke profile and fewer steps, to speed.quick.json, docs untouched).
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -49,11 +48,6 @@ import pipeline_config
 EAGER_BATCH = 32
 # Timed repetitions of each training loop; the median is reported.
 REPEATS = 3
-
-
-def _children_peak_rss_mib() -> float:
-  """Peak RSS of the largest child process waited for so far (MiB)."""
-  return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
 
 
 def _timed_child(command: List[str]) -> Dict[str, object]:

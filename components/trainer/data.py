@@ -13,6 +13,7 @@ import tensorflow as tf
 from components.common import dataset_info as dataset_info_lib
 from components.common import examples as examples_lib
 from components.common import noise
+from components.trainer import memory
 
 DatasetInfo = dataset_info_lib.DatasetInfo
 
@@ -88,7 +89,8 @@ def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
 
 def make_dataset(file_patterns: Iterable[str], batch_size: int,
                  info: DatasetInfo, shuffle_seed: Optional[int] = None, repeat: bool = False,
-                 cache: bool = True, shuffle_buffer: int = 10_000,
+                 cache: bool = True,
+                 shuffle_buffer: int = memory.SHUFFLE_BUFFER,
                  fresh_noise: Optional[noise.NoiseSpec] = None
                  ) -> tf.data.Dataset:
   """Batches of (noisy, clean) float32 [batch, height, width, channels].

@@ -36,6 +36,7 @@ from components.trainer import architectures
 from components.trainer import callbacks as callbacks_lib
 from components.trainer import data
 from components.common import saved_model
+from components.trainer import memory
 from components.trainer import model as model_lib
 from components.trainer import multi_worker as multi_worker_lib
 from components.trainer import plan as plan_lib
@@ -55,9 +56,6 @@ REQUIRED_KEYS = (TRAINING_KEY, TRAIN_EXAMPLES_KEY, EVAL_EXAMPLES_KEY,
 # the pipeline: JSON of the noise settings NoiseTransform recorded on the
 # examples, which TrainingSpec.fresh_noise redraws.
 NOISE_SPEC_KEY = 'noise_spec'
-# Optional, not a pipeline setting: cache parsed images in memory (tests of
-# several worker processes turn it off).
-CACHE_KEY = 'cache'
 
 # Held-out images shown denoised in TensorBoard after every epoch.
 TENSORBOARD_IMAGES = 8
@@ -78,14 +76,12 @@ class Settings:
     dataset: The images' shape and classes.
     fresh_noise: The noise to redraw every pass; None: train on the records'
       noisy copy (training.fresh_noise off).
-    cache: Cache parsed images in memory.
   """
   training: settings_lib.TrainingSpec
   train_examples: int
   eval_examples: int
   dataset: dataset_info_lib.DatasetInfo
   fresh_noise: Optional[noise.NoiseSpec]
-  cache: bool
 
 
 def read_custom_config(custom_config: Mapping[str, Any]) -> Settings:
@@ -107,8 +103,7 @@ def read_custom_config(custom_config: Mapping[str, Any]) -> Settings:
                   eval_examples=int(custom_config[EVAL_EXAMPLES_KEY]),
                   dataset=dataset_info_lib.DatasetInfo.from_json(
                       custom_config[DATASET_INFO_KEY]),
-                  fresh_noise=_fresh_noise_spec(training, custom_config),
-                  cache=bool(custom_config.get(CACHE_KEY, True)))
+                  fresh_noise=_fresh_noise_spec(training, custom_config))
 
 
 def _fresh_noise_spec(training: settings_lib.TrainingSpec,
@@ -172,7 +167,10 @@ def _train_and_export(fn_args) -> None:
         f'{keras.mixed_precision.global_policy().name}; {plan.epochs} epoch(s) '
         f'of {plan.steps_per_epoch} steps at a global batch of {global_batch}',
         flush=True)
-  cache = settings.cache
+  input_plan = memory.plan_input(settings.train_examples, settings.eval_examples,
+                                 settings.dataset, settings.fresh_noise is not None,
+                                 training.cache_budget_mb)
+  print(f'Trainer: {input_plan.describe()}', flush=True)
   loss_name = training.loss
   dataset = settings.dataset
 
@@ -198,7 +196,9 @@ def _train_and_export(fn_args) -> None:
                             tf.distribute.MultiWorkerMirroredStrategy)
   if plan.total_steps > 0:
     train_dataset = data.make_dataset(fn_args.train_files, global_batch, dataset,
-                                      shuffle_seed=seed, repeat=True, cache=cache,
+                                      shuffle_seed=seed, repeat=True,
+                                      cache=input_plan.cache,
+                                      shuffle_buffer=input_plan.shuffle_buffer,
                                       fresh_noise=settings.fresh_noise)
   fit_start = time.monotonic()
   if plan.total_steps > 0 and multi_worker:
@@ -209,7 +209,7 @@ def _train_and_export(fn_args) -> None:
                  plan.total_steps, loss)
   elif plan.total_steps > 0:
     eval_dataset = data.make_dataset(fn_args.eval_files, global_batch, dataset,
-                                     repeat=True, cache=cache)
+                                     repeat=True, cache=input_plan.cache)
     model.fit(
         train_dataset,
         epochs=plan.epochs,
@@ -246,6 +246,8 @@ def _train_and_export(fn_args) -> None:
         'jit_compile': bool(model.jit_compile),
         'seed': seed,
         'fresh_noise': training.fresh_noise,
+        'input_cached': input_plan.cache,
+        'shuffle_buffer': input_plan.shuffle_buffer,
         'epochs': plan.epochs,
         'steps_per_epoch': plan.steps_per_epoch,
         'steps_run': int(model.optimizer.iterations.numpy()),

@@ -51,6 +51,12 @@ class TrainingSpec(setting_specs.JsonSpec):
       first pass: NoiseTransform's own noisy images); False trains every epoch
       on NoiseTransform's one noisy copy. For models large enough to memorise
       that copy ('unet_large'); the default 'unet' gained nothing from it.
+    cache_budget_mb: Memory, in MiB, the parsed train and eval examples may
+      take to be kept in memory after the first pass; examples that need
+      more are read from the records every pass through a shuffle buffer
+      within the same budget (0: always stream). None: half the memory the
+      Trainer finds (the machine's available memory, or its container's
+      limit). The Trainer's log says which it chose.
   """
   architecture: str = setting_specs.option('unet', architectures.REGISTRY)
   loss: str = setting_specs.option('mse', names.LOSSES)
@@ -63,6 +69,7 @@ class TrainingSpec(setting_specs.JsonSpec):
   xla: bool = False
   mixed_precision: bool = True
   fresh_noise: bool = False
+  cache_budget_mb: Optional[int] = None
 
   def __post_init__(self):
     setting_specs.check_options(self, InvalidTrainingSpec)
@@ -75,3 +82,6 @@ class TrainingSpec(setting_specs.JsonSpec):
     InvalidTrainingSpec.require(
         self.max_train_steps is None or self.max_train_steps >= 0,
         'max_train_steps', f'must be >= 0 or None, got {self.max_train_steps}')
+    InvalidTrainingSpec.require(
+        self.cache_budget_mb is None or self.cache_budget_mb >= 0,
+        'cache_budget_mb', f'must be >= 0 or None, got {self.cache_budget_mb}')

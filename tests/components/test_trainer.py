@@ -328,7 +328,7 @@ def test_plan_training(examples, batch, epochs, cap, expected):
 
 
 def _pipeline_custom_config(**changes):
-  """What the pipeline gives the Trainer, from a TrainingConfig with `changes`."""
+  """What the pipeline gives the Trainer, from a TrainingSpec with `changes`."""
   config = pipeline_config.with_overrides(
       pipeline_config.load_profile('smoke'),
       {'training.batch_size': 16, 'training.epochs': 2,

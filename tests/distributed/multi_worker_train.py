@@ -28,11 +28,10 @@ class _FnArgs:
     self.custom_config = {
         run_fn_lib.TRAINING_KEY: settings.TrainingSpec(
             architecture='unet', loss='bce', batch_size=8, learning_rate=1e-3,
-            epochs=1).to_json(),
+            epochs=1, cache_budget_mb=0).to_json(),
         run_fn_lib.TRAIN_EXAMPLES_KEY: 64, run_fn_lib.EVAL_EXAMPLES_KEY: 64,
         run_fn_lib.DATASET_INFO_KEY: dataset_info.DatasetInfo(
-            'mnist', (28, 28, 1), [str(digit) for digit in range(10)]).to_json(),
-        run_fn_lib.CACHE_KEY: False}
+            'mnist', (28, 28, 1), [str(digit) for digit in range(10)]).to_json()}
 
 
 def main(files: str, out_dir: str) -> None:

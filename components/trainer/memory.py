@@ -1,0 +1,123 @@
+"""Whether the Trainer keeps its examples in memory or streams them.
+
+tf.data's `cache()` holds every parsed example in memory after the first
+pass: fast for MNIST, but 100,000 RGB images of 128x128 parse to ~39 GB of
+float32 noisy and clean pixels, beyond most training pods. The Trainer
+caches only what fits a budget (a setting, or half the memory it finds) and
+otherwise reads the records anew every pass through a shuffle buffer sized
+within the same budget, so its memory stays bounded as the data grows.
+"""
+
+import dataclasses
+import pathlib
+from typing import Optional
+
+import psutil
+
+from components.common import dataset_info as dataset_info_lib
+
+MIB = 2**20
+# The shuffle buffer's size when the budget allows it, and its least when
+# streaming on a small budget (fewer barely shuffles), in examples.
+SHUFFLE_BUFFER = 10_000
+MIN_SHUFFLE_BUFFER = 1_000
+# Of the memory found, the share the cache may take: the model, its
+# gradients, tf.data's prefetching and TensorFlow itself need the rest.
+FOUND_MEMORY_SHARE = 0.5
+# cgroup files holding a container's memory limit (v2, then v1): a pod's
+# limit, which the machine's free memory does not show.
+CGROUP_LIMIT_FILES = ('/sys/fs/cgroup/memory.max',
+                      '/sys/fs/cgroup/memory/memory.limit_in_bytes')
+# Bytes of a parsed key of fresh noise (an int64 per example).
+KEY_BYTES = 8
+FLOAT32_BYTES = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class InputPlan:
+  """How the Trainer reads its examples.
+
+  Attributes:
+    cache: Keep the parsed examples in memory after the first pass.
+    shuffle_buffer: Examples held by the shuffle buffer.
+    needed_bytes: Memory the parsed train and eval examples take.
+    budget_bytes: Memory they may take.
+    budget_source: Where the budget comes from, in words.
+  """
+  cache: bool
+  shuffle_buffer: int
+  needed_bytes: int
+  budget_bytes: int
+  budget_source: str
+
+  def describe(self) -> str:
+    """One line saying which the Trainer chose, and why."""
+    sizes = (f'{self.needed_bytes / MIB:,.0f} MiB of parsed examples, budget '
+             f'{self.budget_bytes / MIB:,.0f} MiB ({self.budget_source})')
+    if self.cache:
+      return f'examples cached in memory ({sizes})'
+    return (f'examples streamed from the records through a shuffle buffer of '
+            f'{self.shuffle_buffer:,} ({sizes})')
+
+
+def example_bytes(info: dataset_info_lib.DatasetInfo, fresh_noise: bool) -> int:
+  """Memory one parsed example takes: float32 noisy and clean images, or
+  (fresh noise) the clean image and its noise key."""
+  pixels = 1
+  for size in info.image_shape:
+    pixels *= size
+  if fresh_noise:
+    return pixels * FLOAT32_BYTES + KEY_BYTES
+  return 2 * pixels * FLOAT32_BYTES
+
+
+def _cgroup_limit_bytes() -> Optional[int]:
+  """The container's memory limit; None where there is none (or no cgroup)."""
+  for name in CGROUP_LIMIT_FILES:
+    try:
+      text = pathlib.Path(name).read_text().strip()
+    except OSError:
+      continue
+    if text.isdigit():
+      return int(text)
+    return None  # 'max': no limit.
+  return None
+
+
+def found_memory_bytes() -> int:
+  """Memory available to this process: the machine's available memory, or
+  the container's limit where that is lower."""
+  available = psutil.virtual_memory().available
+  limit = _cgroup_limit_bytes()
+  return min(available, limit) if limit else available
+
+
+def plan_input(train_examples: int, eval_examples: int,
+               info: dataset_info_lib.DatasetInfo, fresh_noise: bool,
+               budget_mb: Optional[int]) -> InputPlan:
+  """Caches the examples when they fit the budget; streams them otherwise.
+
+  Args:
+    train_examples: Examples of the train split.
+    eval_examples: Examples of the eval split.
+    info: The dataset's description (the shape of its images).
+    fresh_noise: Whether the Trainer draws fresh noise (it then caches clean
+      images and keys, not noisy and clean images).
+    budget_mb: The training setting `cache_budget_mb`; None: a share of the
+      memory found.
+  """
+  if budget_mb is None:
+    budget_bytes = int(found_memory_bytes() * FOUND_MEMORY_SHARE)
+    source = f'{FOUND_MEMORY_SHARE:.0%} of the memory found'
+  else:
+    budget_bytes = budget_mb * MIB
+    source = 'training.cache_budget_mb'
+  per_example = example_bytes(info, fresh_noise)
+  needed = (train_examples + eval_examples) * per_example
+  cache = needed <= budget_bytes
+  # Streaming keeps only the shuffle buffer: within the budget where it can.
+  shuffle_buffer = SHUFFLE_BUFFER if cache else max(
+      MIN_SHUFFLE_BUFFER, min(SHUFFLE_BUFFER, budget_bytes // per_example))
+  return InputPlan(cache=cache, shuffle_buffer=shuffle_buffer,
+                   needed_bytes=needed, budget_bytes=budget_bytes,
+                   budget_source=source)
