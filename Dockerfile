@@ -1,7 +1,7 @@
 # The pipeline's container image: every Kubeflow task's image, and the
 # Dataflow workers' image (--sdk_container_image) when the Beam steps run there.
 # Same pinned stack as local runs, the project installed at /pipeline
-# (kubeflow_runner.IMAGE_ROOT) with the vendored MNIST files.
+# (pipeline/kubeflow/compiler.py, IMAGE_ROOT) with the vendored MNIST files.
 #
 #   make image     IMAGE=registry.example.com/mnist-dae-pipeline:TAG      (CPU)
 #   make image-gpu IMAGE=registry.example.com/mnist-dae-pipeline:TAG-gpu  (CUDA)
@@ -50,6 +50,6 @@ RUN uv pip install --system --no-deps -e . && dae-pipeline --help > /dev/null
 
 # Kubeflow tasks name their command in the compiled spec: the project's
 # entrypoint (TFX's, made to work with the open-source KFP v2 driver:
-# pipeline/kfp_entrypoint.py, `python -m pipeline.kfp_entrypoint`). The image's
-# own ENTRYPOINT is Beam's worker boot, for Dataflow.
+# pipeline/kubeflow/entrypoint.py, `python -m pipeline.kubeflow.entrypoint`).
+# The image's own ENTRYPOINT is Beam's worker boot, for Dataflow.
 ENTRYPOINT ["/opt/apache/beam/boot"]

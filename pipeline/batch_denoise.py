@@ -111,6 +111,19 @@ class Denoised:
   seconds: float
 
 
+def batch_pattern(images: Sequence[str]) -> Optional[str]:
+  """The pattern `dae-pipeline denoise` runs as a Beam job: its one argument
+  when that has a wildcard, every file under it when it is a folder (or a
+  bucket prefix); None: the files are denoised one by one in this process."""
+  if len(images) != 1:
+    return None
+  if _WILDCARD.search(images[0]):
+    return images[0]
+  if tf.io.gfile.isdir(images[0]):
+    return FileSystems.join(images[0].rstrip('/'), '**')
+  return None
+
+
 def pattern_folder(pattern: str) -> str:
   """The pattern's fixed folder: up to the last '/' before its first wildcard
   ('' when none), to which outputs keep their inputs' relative paths."""
@@ -433,14 +446,15 @@ def denoise_batch(pattern: str, output_dir: str, model_dir: str,
     DenoiseError: The model or the pattern is unusable (one line naming it).
   """
   stream = stream or sys.stdout
+  output_dir = output_dir.rstrip('/')
+  # The cheap checks first: loading the model takes seconds.
+  _check_pattern(pattern)
+  _check_output_apart(pattern, output_dir)
   denoise.check_model_directory(model_dir)
   image_shape = denoise.load_model(model_dir).image_shape
   height, width, channels = image_shape
   print(f'model: {model_dir} (takes {height}x{width}x{channels} images, HxWxC)',
         file=stream)
-  output_dir = output_dir.rstrip('/')
-  _check_pattern(pattern)
-  _check_output_apart(pattern, output_dir)
   earlier = FileSystems.join(output_dir, MANIFEST_NAME)
   parts_prefix = FileSystems.join(output_dir, _PARTS_PREFIX + uuid.uuid4().hex)
   # A bar on a terminal only: a log gets the summary line alone.

@@ -40,6 +40,9 @@ _HARMLESS_WARNINGS = (
     'not supported - ZetaSQL dependency removed',
     "Couldn't find python-snappy so the implementation of "
     '_TFRecordUtil._masked_crc32c is not as fast as it could be.')
+# TFX's launcher logs this bare line (tfx/orchestration/portable/launcher.py)
+# before it re-raises the executor's error, which the CLI then prints whole.
+_REPORTED_ELSEWHERE = ('Execution %d failed.',)
 # The logger of Beam's python-snappy warning (it is not absl's).
 _BEAM_TFRECORD_LOGGER = 'apache_beam.io.tfrecordio'
 # INFO lines of TFX's components that read like a fault but are not: optional
@@ -118,7 +121,8 @@ class ExecutorLines(logging.Filter):
 
 
 def _not_harmless(record: logging.LogRecord) -> bool:
-  return record.getMessage() not in _HARMLESS_WARNINGS
+  return (record.getMessage() not in _HARMLESS_WARNINGS
+          and record.msg not in _REPORTED_ELSEWHERE)
 
 
 def import_tensorflow() -> None:

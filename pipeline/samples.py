@@ -1,6 +1,8 @@
-"""Noisy test images of the latest run, as .npy files for saved_model_cli."""
+"""Noisy test images of the latest run: .npy files for saved_model_cli, and
+PNGs to look at."""
 
-from typing import Tuple
+import os
+from typing import List, Tuple
 
 import numpy as np
 
@@ -41,3 +43,29 @@ def read_test_images(metadata_path: str, count: int) -> Tuple[np.ndarray, np.nda
   noisy, clean, _ = examples_lib.read_arrays([f'{examples.uri}/Split-test/*'],
                                      dataset_info.recorded(examples), limit=count)
   return noisy, clean
+
+
+def _stem(output: str) -> str:
+  return output[:-len('.npy')] if output.endswith('.npy') else output
+
+
+def write_samples(output: str, noisy: np.ndarray, clean: np.ndarray) -> List[str]:
+  """Writes the images: `output` (.npy, float32 [N, H, W, C]) and
+  `<stem>.clean.npy`, and each image as a PNG beside them (`<stem>.png` and
+  `<stem>.clean.png`; `<stem>-<i>...` for several). Returns the paths.
+  """
+  from pipeline import denoise  # pylint: disable=g-import-not-at-top
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  stem = _stem(output)
+  written = []
+  for images, suffix in ((noisy, ''), (clean, '.clean')):
+    array_path = output if not suffix else f'{stem}{suffix}.npy'
+    np.save(array_path, images)
+    written.append(array_path)
+    for index, image in enumerate(images):
+      numbered = stem if len(images) == 1 else f'{stem}-{index}'
+      png_path = f'{numbered}{suffix}.png'
+      with open(png_path, 'wb') as png:
+        png.write(denoise.encode_png(image))
+      written.append(png_path)
+  return written

@@ -78,6 +78,23 @@ def test_every_flag_of_every_command_has_a_help_line():
   assert not missing
 
 
+def test_a_flag_with_a_default_says_it_in_help():
+  commands = _subcommands()
+  assert 'default: build/pipeline.json' in ' '.join(
+      commands['compile'].format_help().split())
+  for command in ('compile', 'submit', 'schedule'):
+    assert 'default: mnist-dae-pipeline:latest' in ' '.join(
+        commands[command].format_help().split()), command
+
+
+def test_only_commands_that_run_a_pipeline_take_no_cache():
+  flags = {name: {flag for action in subparser._actions  # pylint: disable=protected-access
+                  for flag in action.option_strings}
+           for name, subparser in _subcommands().items()}
+  assert {name for name, flags in flags.items() if '--no-cache' in flags} == {
+      'run', 'compile', 'submit', 'schedule'}
+
+
 @pytest.mark.parametrize('command', cli.FOLLOW_UP_COMMANDS)
 def test_follow_up_commands_list_only_their_own_flags(command):
   flags = {flag for action in _subcommands()[command]._actions  # pylint: disable=protected-access

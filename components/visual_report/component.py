@@ -43,8 +43,8 @@ class HtmlReport(types.Artifact):
   # MetricsVisualizations.tsx, `filterLinkedArtifactsByType('system.HTML')`)
   # and Vertex AI render. TFX's compiler titles a custom type by its TYPE_NAME
   # (tfx/orchestration/kubeflow/v2/compiler_utils.py, get_artifact_schema);
-  # pipeline/kubeflow_runner.py makes it KFP's schemaTitle and
-  # pipeline/kfp_entrypoint.py maps it back to this class.
+  # pipeline/kubeflow/compiler.py makes it KFP's schemaTitle and
+  # pipeline/kubeflow/entrypoint.py maps it back to this class.
   TYPE_NAME = 'system.HTML'
 
 

@@ -15,8 +15,8 @@ import subprocess
 import sys
 from typing import Callable, Dict, List
 
-from pipeline import kfp_local
-from pipeline import kubeflow_runner
+from pipeline.kubeflow import run_compiled
+from pipeline.kubeflow import compiler
 import pipeline_config
 from tests import idx_files
 
@@ -38,8 +38,8 @@ def compile_package(tmp_path, name, storage, **overrides):
       'data.source_dir': tiny.directory, **SPLITS,
       'training.epochs': 32, 'training.max_train_steps': 64, **overrides})
   package = str(tmp_path / f'{name}.json')
-  kubeflow_runner.compile_pipeline(
-      config, kubeflow_runner.KubeflowOptions(gpu_count=0), package)
+  compiler.compile_pipeline(
+      config, compiler.KubeflowOptions(gpu_count=0), package)
   return config, package
 
 
@@ -113,8 +113,8 @@ def run(package: str, run_id: str, work_dir: str):
   """run_package's results, or (on a failed task) the results so far and the
   error, which names the task."""
   try:
-    return kfp_local.run_package(package, run_id=run_id, work_dir=work_dir), None
-  except kfp_local.TaskFailed as error:
+    return run_compiled.run_package(package, run_id=run_id, work_dir=work_dir), None
+  except run_compiled.TaskFailed as error:
     return error.results, error
 
 

@@ -225,3 +225,24 @@ def test_a_bucket_is_denoised_into_a_bucket(tmp_path, invert_model):
                        'gs://bucket/out/sub/b.png', 'gs://bucket/out/unreadable.txt']
     summary, _ = _run('gs://bucket/scans/**.png', 'gs://bucket/out', invert_model)
     assert (summary.written, summary.skipped) == (0, 2)
+
+
+def test_the_cli_runs_a_folder_or_a_pattern_as_the_batch_job(tmp_path, invert_model,
+                                                            capsys):
+  from pipeline import cli  # pylint: disable=g-import-not-at-top
+  scans = tmp_path / 'scans'
+  _scans(scans, ['a.png', 'sub/b.png'])
+  assert cli.main(['denoise', str(scans), '--output', str(tmp_path / 'out'),
+                   '--model', invert_model]) == 0
+  assert sorted(_manifest(tmp_path / 'out')) == [str(scans / 'a.png'),
+                                                 str(scans / 'sub' / 'b.png')]
+  assert (tmp_path / 'out' / 'sub' / 'b.png').is_file()
+  assert cli.main(['denoise', f'{scans}/*.png', '--output', str(tmp_path / 'top'),
+                   '--model', invert_model, '--beam-arg=--runner=DirectRunner']) == 0
+  assert sorted(os.listdir(tmp_path / 'top')) == [
+      'a.png', batch_denoise.MANIFEST_NAME, batch_denoise.UNREADABLE_NAME]
+  capsys.readouterr()
+  assert cli.main(['denoise', f'{scans}/*.png', '--output', str(tmp_path / 'x'),
+                   '--model', invert_model, '--reference', 'a.png']) == 2
+  assert capsys.readouterr().err.strip() == (
+      'dae-pipeline: denoise: --reference takes files, not a pattern or folder')

@@ -39,6 +39,10 @@ PROJECT_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     (_record('ArtifactQuery.property_predicate is not supported.',
              level=logging.WARNING), False),
     (_record('debug detail', level=logging.DEBUG, path=PROJECT_FILE), False),
+    # The launcher's bare line before the error the CLI prints whole.
+    (logging.LogRecord('absl', logging.ERROR, '/x/launcher.py', 1,
+                       'Execution %d failed.', (2,), None), False),
+    (_record('Execution of the probe failed: disk full', level=logging.ERROR), True),
 ])
 def test_normal_verbosity_shows_executor_lines_and_warnings(record, shown):
   assert console.ExecutorLines().filter(record) is shown

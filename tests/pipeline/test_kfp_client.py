@@ -16,14 +16,14 @@ import types
 from unittest import mock
 
 # Imported now, not inside the first call's deadline where the client imports
-# it (pipeline/kfp_client.py): a cold import on a loaded machine can take
+# it (pipeline/kubeflow/kfp_client.py): a cold import on a loaded machine can take
 # longer than the short deadlines below.
 import kfp  # pylint: disable=unused-import
 import pytest
 
 from pipeline import cli
-from pipeline import kfp_client
-from pipeline.kfp_client import KfpError
+from pipeline.kubeflow import kfp_client
+from pipeline.kubeflow.kfp_client import KfpError
 
 
 def _stand_in(existing_pipeline_id=None, existing_recurring=()):

@@ -8,13 +8,13 @@ import logging
 import os
 
 # Imported now, not inside the first call's deadline where the client imports
-# it (pipeline/kfp_client.py), which a cold import on a loaded machine can pass.
+# it (pipeline/kubeflow/kfp_client.py), which a cold import on a loaded machine can pass.
 import kfp  # pylint: disable=unused-import
 import pytest
 
 from pipeline import cli
-from pipeline import kfp_client
-from pipeline.kfp_client import KfpError, SignIn, SignInRefused
+from pipeline.kubeflow import kfp_client
+from pipeline.kubeflow.kfp_client import KfpError, SignIn, SignInRefused
 from tests import kfp_api_server
 from tests.kfp_api_server import API, KfpApiServer
 

@@ -61,3 +61,22 @@ def test_sample_of_examples_without_a_dataset_info_says_so(tmp_path):
   _record_noise_output(metadata, examples.uri, {})
   with pytest.raises(dataset_info.MissingDatasetInfo, match="'dataset_info'"):
     samples.read_test_images(str(metadata), 1)
+
+
+@pytest.mark.parametrize('count', [1, 3])
+def test_samples_are_written_as_arrays_and_as_pngs_to_look_at(tmp_path, count):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  clean = rng.random((count, 12, 10, 3)).astype(np.float32)
+  noisy = clean + rng.normal(0, 0.3, clean.shape).astype(np.float32)
+  output = str(tmp_path / 'build' / 'noisy.npy')
+  written = samples.write_samples(output, noisy, clean)
+  np.testing.assert_array_equal(np.load(output), noisy)
+  np.testing.assert_array_equal(np.load(tmp_path / 'build' / 'noisy.clean.npy'), clean)
+  numbered = [''] if count == 1 else [f'-{index}' for index in range(count)]
+  for images, suffix in ((noisy, ''), (clean, '.clean')):
+    for index, number in enumerate(numbered):
+      path = tmp_path / 'build' / f'noisy{number}{suffix}.png'
+      assert str(path) in written
+      expected = np.rint(np.clip(images[index], 0, 1) * 255).astype(np.uint8)
+      np.testing.assert_array_equal(np.asarray(Image.open(path)), expected)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from pipeline import kfp_entrypoint
+from pipeline.kubeflow import entrypoint
 from tests import fault_proxy
 from tests import gcs_emulator
 
@@ -75,7 +75,7 @@ def test_directory_markers_are_deleted_through_503s_and_429s():
       client.bucket(BUCKET).blob(name).upload_from_string(b'' if name.endswith('/') else b'data')
     # About half of the calls fail at first: without retries some delete fails.
     policy.rates.update({'503': 0.25, '429': 0.25})
-    removed = kfp_entrypoint.remove_directory_markers(['gs://bucket/root/Task/out'], client)
+    removed = entrypoint.remove_directory_markers(['gs://bucket/root/Task/out'], client)
     policy.enabled = False
     left = sorted(blob.name for blob in client.list_blobs(BUCKET))
   assert sorted(removed) == sorted(f'gs://bucket/{name}' for name in names[:-1])

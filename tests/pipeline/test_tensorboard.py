@@ -122,3 +122,4 @@ def test_tensorboard_serves_the_trainer_logs_of_the_latest_run(tmp_path):
   # Quiet: no TensorFlow C++ errors or warnings, no Python warnings.
   assert not re.search(r'^\S+ \S+: [EW] ', output, re.MULTILINE), output
   assert 'Warning:' not in output, output
+  assert 'experimental fast data loading' not in output, output

@@ -11,10 +11,10 @@ from google.cloud.aiplatform.compat.types import pipeline_state as gca_pipeline_
 import pytest
 
 from pipeline import cli
-from pipeline import kfp_client
-from pipeline import run_follow
-from pipeline import vertex_client
-from pipeline.vertex_client import VertexError
+from pipeline.kubeflow import kfp_client
+from pipeline.kubeflow import follow
+from pipeline.kubeflow import vertex_client
+from pipeline.kubeflow.vertex_client import VertexError
 
 ROOT = 'gs://bucket/mnist-dae/root'
 
@@ -118,10 +118,10 @@ def test_following_a_vertex_run_to_success():
   _job_looks(stand_in, [('PENDING', []), ('RUNNING', [_task('trainer', 'RUNNING')]),
                         ('SUCCEEDED', [_task('trainer', 'SUCCEEDED')])])
   client, lines = _client(stand_in), []
-  view = run_follow.follow(lambda: client.run_view(RUN), 60, 0, lines.append)
+  view = follow.follow(lambda: client.run_view(RUN), 60, 0, lines.append)
   assert lines == ['run: PENDING', '  trainer: RUNNING', 'run: RUNNING', '  trainer: SUCCEEDED',
                    'run: SUCCEEDED']
-  assert run_follow.exit_code(view) == 0
+  assert follow.exit_code(view) == 0
   stand_in.PipelineJob.get.assert_called_with(RUN, project='p', location='europe-west4')
 
 
@@ -132,9 +132,9 @@ def test_a_failed_vertex_run_names_its_task_job_and_console_page():
             'The replica workerpool0-0 exited with a non-zero status of 1.'),
       _task('pusher', 'CANCELLED')])])
   view = _client(stand_in).run_view(RUN)
-  assert run_follow.exit_code(view) == 1
+  assert follow.exit_code(view) == 1
   assert [task.state for task in view.tasks] == ['FAILED', 'CANCELED']
-  assert run_follow.verdict(view) == (
+  assert follow.verdict(view) == (
       f'run {RUN} failed: task trainer failed (CustomJob projects/p/locations/europe-west4/'
       'customJobs/7): The replica workerpool0-0 exited with a non-zero status of 1.; '
       'logs: https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/'
@@ -145,9 +145,9 @@ def test_a_vertex_run_still_going_when_the_wait_runs_out_is_124():
   stand_in = _aiplatform()
   _job_looks(stand_in, [('RUNNING', [])] * 50)
   clock = iter(range(1000)).__next__
-  view = run_follow.follow(lambda: _client(stand_in).run_view(RUN), 3, 1, lambda line: None,
+  view = follow.follow(lambda: _client(stand_in).run_view(RUN), 3, 1, lambda line: None,
                            clock=clock, sleep=lambda seconds: None)
-  assert run_follow.exit_code(view) == 124 and view.state == 'RUNNING'
+  assert follow.exit_code(view) == 124 and view.state == 'RUNNING'
 
 
 def test_schedule_refuses_an_existing_name_and_replaces_it_when_told():

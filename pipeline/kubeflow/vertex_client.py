@@ -19,7 +19,7 @@ aiplatform uses them: no flags.
 
 from typing import Any, Dict, Optional
 
-from pipeline import kfp_client
+from pipeline.kubeflow import kfp_client
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -171,7 +171,7 @@ class VertexClient:
     """One look at a run (`PipelineJob.get`, under the deadline) as a
     RunView: `.state` and `.task_details` (PipelineTaskDetail: task_name,
     state, error, the CustomJob of its container in executor_detail)."""
-    from pipeline import run_follow  # pylint: disable=g-import-not-at-top
+    from pipeline.kubeflow import follow  # pylint: disable=g-import-not-at-top
     what = f'get run (Vertex AI, {self._project}/{self._region})'
 
     def look():
@@ -185,10 +185,10 @@ class VertexClient:
       state, details = kfp_client.with_deadline(look, self._timeout_s, what)
     except kfp_client.KfpError as error:
       raise VertexError(str(error)) from error.__cause__
-    tasks = tuple(run_follow.TaskView(
-        name=task.task_name, state=run_follow.state_name(task.state),
+    tasks = tuple(follow.TaskView(
+        name=task.task_name, state=follow.state_name(task.state),
         ran_in=_custom_job(task),
         error=task.error.message or None) for task in details or [])
-    return run_follow.RunView(
-        run_id=resource_name, state=run_follow.state_name(state),
+    return follow.RunView(
+        run_id=resource_name, state=follow.state_name(state),
         tasks=tasks, logs=self.run_url(resource_name))

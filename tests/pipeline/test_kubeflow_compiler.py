@@ -12,8 +12,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import cli
 from pipeline import code_fingerprint
-from pipeline import kfp_local
-from pipeline import kubeflow_runner
+from pipeline.kubeflow import run_compiled
+from pipeline.kubeflow import compiler
 from pipeline import pipeline as pipeline_module
 import pipeline_config
 
@@ -31,9 +31,9 @@ def _config():
 @pytest.fixture(scope='module')
 def compiled(tmp_path_factory):
   output = str(tmp_path_factory.mktemp('kubeflow') / 'pipeline.json')
-  options = kubeflow_runner.KubeflowOptions(image=IMAGE, gpu_count=2,
+  options = compiler.KubeflowOptions(image=IMAGE, gpu_count=2,
                                             gpu_type='nvidia.com/gpu')
-  job = kubeflow_runner.compile_pipeline(_config(), options, output)
+  job = compiler.compile_pipeline(_config(), options, output)
   with open(output) as package:
     written = json.load(package)
   spec = json_format.ParseDict(written['pipelineSpec'],
@@ -134,7 +134,7 @@ def test_only_the_pusher_is_never_cached_and_project_code_keys_the_cache(compile
 def test_yaml_package_is_the_bare_pipeline_spec(compiled, tmp_path):
   job, _, _ = compiled
   output = str(tmp_path / 'pipeline.yaml')
-  kubeflow_runner.write_package(job, output)
+  compiler.write_package(job, output)
   with open(output) as package:
     spec = yaml.safe_load(package)
   json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
@@ -152,7 +152,7 @@ def test_compile_command_writes_the_package(tmp_path):
 
 def test_bad_kubeflow_options_name_their_field():
   with pytest.raises(pipeline_config.ConfigError, match='gpu_count'):
-    kubeflow_runner.KubeflowOptions(gpu_count=-1)
+    compiler.KubeflowOptions(gpu_count=-1)
 
 
 def test_dockerfile_builds_from_the_lock_file_into_the_image_root():
@@ -160,7 +160,7 @@ def test_dockerfile_builds_from_the_lock_file_into_the_image_root():
   with open(os.path.join(root, 'Dockerfile')) as dockerfile:
     text = dockerfile.read()
   assert 'requirements.lock' in text and '--require-hashes' in text
-  assert f'WORKDIR {kubeflow_runner.IMAGE_ROOT}' in text
+  assert f'WORKDIR {compiler.IMAGE_ROOT}' in text
   for source in re.findall(r'^COPY (?!--from)(.+) \S+$', text, flags=re.MULTILINE):
     for path in source.split():
       assert os.path.exists(os.path.join(root, path)), path
@@ -210,11 +210,11 @@ def _data_spec(written):
 def test_no_task_is_one_the_oss_backend_refuses_and_all_use_the_entrypoint(compiled):
   _, written, _ = compiled
   spec = written['pipelineSpec']
-  assert kfp_local.oss_refusals(spec) == []
+  assert run_compiled.oss_refusals(spec) == []
   executors = spec['deploymentSpec']['executors']
   assert {next(iter(executor)) for executor in executors.values()} == {'container'}
   assert {tuple(executor['container']['command']) for executor in executors.values()} == {
-      ('python', '-m', 'pipeline.kfp_entrypoint')}
+      ('python', '-m', 'pipeline.kubeflow.entrypoint')}
   # The baseline is a plain task, never cached (it reads the serving dir).
   tasks = spec['root']['dag']['tasks']
   assert tasks['Evaluator']['inputs']['artifacts']['baseline_model'] == {
@@ -223,7 +223,7 @@ def test_no_task_is_one_the_oss_backend_refuses_and_all_use_the_entrypoint(compi
 
 def test_the_html_report_is_kfps_html_type_and_runs_as_the_projects_class(compiled):
   from components.visual_report import component as report_component  # pylint: disable=g-import-not-at-top
-  from pipeline import kfp_entrypoint  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import entrypoint  # pylint: disable=g-import-not-at-top
   _, written, _ = compiled
   spec = written['pipelineSpec']
   name = spec['root']['dag']['tasks']['VisualReport']['componentRef']['name']
@@ -231,13 +231,13 @@ def test_the_html_report_is_kfps_html_type_and_runs_as_the_projects_class(compil
   # As the kfp SDK compiles kfp.dsl.HTML: the type the KFP and Vertex UIs render.
   assert outputs['html_report']['artifactType'] == {
       'schemaTitle': 'system.HTML', 'schemaVersion': '0.0.1'}
-  assert kfp_entrypoint.schema_title(outputs['report']['artifactType']) == (
+  assert entrypoint.schema_title(outputs['report']['artifactType']) == (
       'mnist_dae.DenoisingReport')
   # At run time the entrypoint hands TFX the project's class for that type.
   executor_input = {'outputs': {'artifacts': {'html_report': {'artifacts': [{
       'name': 'html_report', 'uri': 'gs://bucket/html_report',
       'type': outputs['html_report']['artifactType']}]}}}}
-  kfp_entrypoint.normalize_executor_input(executor_input, None)
+  entrypoint.normalize_executor_input(executor_input, None)
   title = executor_input['outputs']['artifacts']['html_report']['artifacts'][0]['type']
   assert title == {'schemaTitle': 'components.visual_report.component.HtmlReport'}
   assert report_component.HtmlReport.TYPE_NAME == 'system.HTML'
@@ -260,7 +260,7 @@ def test_local_paths_are_compiled_absolute(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   config = pipeline_config.with_overrides(pipeline_config.load_profile('smoke'), {
       'pipeline_root': 'root', 'serving_dir': 'serving'})
-  job = kubeflow_runner.compile_pipeline(config, kubeflow_runner.KubeflowOptions(gpu_count=0))
+  job = compiler.compile_pipeline(config, compiler.KubeflowOptions(gpu_count=0))
   assert job['runtimeConfig']['gcsOutputDirectory'] == str(tmp_path / 'root')
   assert str(tmp_path / 'serving') in json.dumps(job)
 
@@ -269,7 +269,7 @@ def test_a_local_image_folder_is_warned_about_a_bucket_one_is_not():
   config = pipeline_config.with_overrides(pipeline_config.load_profile('smoke'), {
       'pipeline_root': 'gs://b/root', 'serving_dir': 'gs://b/serving',
       'data.image_dir': '/home/me/photos'})
-  [warning] = kubeflow_runner.local_path_warnings(config)
+  [warning] = compiler.local_path_warnings(config)
   assert warning.startswith("data.image_dir '/home/me/photos' is a local path")
   bucket = pipeline_config.with_overrides(config, {'data.image_dir': 'gs://b/photos'})
-  assert kubeflow_runner.local_path_warnings(bucket) == []
+  assert compiler.local_path_warnings(bucket) == []

@@ -10,7 +10,7 @@ What it does as the OSS backend does (kubeflow/pipelines, backend 2.x):
 * Runs every task in its own process, in dependency order (independent
   tasks at once, up to `parallelism`), through the
   task's own container `command` and `args` (the project's entrypoint,
-  `pipeline.kfp_entrypoint`), `{{$}}` replaced by the ExecutorInput JSON.
+  `pipeline.kubeflow.entrypoint`), `{{$}}` replaced by the ExecutorInput JSON.
   The command's `python` is this interpreter (the image's is its own).
   The working directory is the project root, as /pipeline is the image's.
 * Builds each ExecutorInput as the driver does (`backend/src/v2/driver`):
@@ -42,6 +42,8 @@ import subprocess
 import sys
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional
+
+import pipeline_config
 
 EXECUTOR_INPUT_PLACEHOLDER = '{{$}}'
 OUTPUT_METADATA_FILENAME = 'output_metadata.json'
@@ -308,7 +310,7 @@ class _Run:
 
 
 def _project_root() -> str:
-  return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return pipeline_config.repository_root()
 
 
 def run_package(path: str, pipeline_root: Optional[str] = None,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pipeline import kfp_entrypoint
+from pipeline.kubeflow import entrypoint
 from tests import gcs_emulator
 
 EXAMPLES_SCHEMA = 'title: tfx.Examples\ntype: object\n'
@@ -40,7 +40,7 @@ def test_system_titles_map_to_tfx_types_by_their_metadata_keys():
       'model': _input({'schemaTitle': 'system.Model'}),
       'pushed': _input({'schemaTitle': 'system.Model'}, pushed=1.0),
       'blessing': _input({'schemaTitle': 'system.Artifact'}, blessed=1.0)}}}
-  kfp_entrypoint.normalize_executor_input(executor_input, None)
+  entrypoint.normalize_executor_input(executor_input, None)
   assert _titles(executor_input) == {
       'examples': {'schemaTitle': 'tfx.Examples'}, 'model': {'schemaTitle': 'tfx.Model'},
       'pushed': {'schemaTitle': 'tfx.PushedModel'},
@@ -51,7 +51,7 @@ def test_an_empty_or_missing_instance_schema_takes_the_components_declared_type(
   executor_input = {'inputs': {'artifacts': {
       'examples': _input({'instanceSchema': ''}, split_names='["test"]'),
       'model': _input(None)}}}
-  changes = kfp_entrypoint.normalize_executor_input(
+  changes = entrypoint.normalize_executor_input(
       executor_input, _spec(examples=EXAMPLES_SCHEMA, model=MODEL_SCHEMA))
   assert _titles(executor_input) == {'examples': {'schemaTitle': 'tfx.Examples'},
                                      'model': {'schemaTitle': 'tfx.Model'}}
@@ -63,7 +63,7 @@ def test_the_declared_type_wins_over_a_generic_system_title():
   # A ModelBlessing recorded as system.Artifact without its keys (a new run).
   executor_input = {'inputs': {'artifacts': {
       'model_blessing': _input({'schemaTitle': 'system.Artifact'})}}}
-  kfp_entrypoint.normalize_executor_input(
+  entrypoint.normalize_executor_input(
       executor_input, _spec(model_blessing=BLESSING_SCHEMA))
   assert _titles(executor_input) == {'model_blessing': {'schemaTitle': 'tfx.ModelBlessing'}}
 
@@ -72,7 +72,7 @@ def test_tfx_types_are_kept_as_vertex_passes_them():
   executor_input = {'inputs': {'artifacts': {
       'model': _input({'instanceSchema': MODEL_SCHEMA})}},
       'outputs': {'artifacts': {'blessing': _input({'instanceSchema': BLESSING_SCHEMA})}}}
-  assert kfp_entrypoint.normalize_executor_input(executor_input, None) == []
+  assert entrypoint.normalize_executor_input(executor_input, None) == []
   assert _titles(executor_input) == {'model': {'schemaTitle': 'tfx.Model'}}
   assert _titles(executor_input, 'outputs') == {'blessing': {'schemaTitle': 'tfx.ModelBlessing'}}
 
@@ -81,20 +81,20 @@ def test_the_projects_own_types_map_to_their_class():
   import importlib  # pylint: disable=g-import-not-at-top
   schema = 'title: mnist_dae.DenoisingReport\ntype: object\n'
   executor_input = {'outputs': {'artifacts': {'report': _input({'instanceSchema': schema})}}}
-  kfp_entrypoint.normalize_executor_input(executor_input, None)
+  entrypoint.normalize_executor_input(executor_input, None)
   path = _titles(executor_input, 'outputs')['report']['schemaTitle']
   module, _, name = path.rpartition('.')
   artifact_class = getattr(importlib.import_module(module), name)
   assert artifact_class.TYPE_NAME == 'mnist_dae.DenoisingReport'
-  for title, class_path in kfp_entrypoint.PROJECT_ARTIFACT_TYPES.items():
+  for title, class_path in entrypoint.PROJECT_ARTIFACT_TYPES.items():
     module, _, name = class_path.rpartition('.')
     assert getattr(importlib.import_module(module), name).TYPE_NAME == title
 
 
 def test_an_untellable_type_is_an_error_naming_the_artifact():
   executor_input = {'inputs': {'artifacts': {'mystery': _input({'schemaTitle': 'system.Artifact'})}}}
-  with pytest.raises(kfp_entrypoint.ArtifactTypeError, match="'inputs.mystery'"):
-    kfp_entrypoint.normalize_executor_input(executor_input, None)
+  with pytest.raises(entrypoint.ArtifactTypeError, match="'inputs.mystery'"):
+    entrypoint.normalize_executor_input(executor_input, None)
 
 
 def test_directory_markers_below_the_outputs_are_deleted_and_files_kept():
@@ -108,7 +108,7 @@ def test_directory_markers_below_the_outputs_are_deleted_and_files_kept():
                        ('root/Trainer/model/Format-Serving/empty.txt', b''),
                        ('root/Other/out/', b'')):
       bucket.blob(name).upload_from_string(data)
-    removed = kfp_entrypoint.remove_directory_markers(
+    removed = entrypoint.remove_directory_markers(
         ['gs://bucket/root/Trainer/model', '/local/path/ignored'], client)
     assert sorted(removed) == ['gs://bucket/root/Trainer/model/',
                                'gs://bucket/root/Trainer/model/Format-Serving/']
@@ -145,7 +145,7 @@ def test_the_entrypoint_runs_a_component_on_inputs_shaped_as_the_oss_driver(tmp_
                  'parameters': {'push_destination': {'parameterType': 'STRING'},
                                 'custom_config': {'parameterType': 'STRING'}}}
   process = subprocess.run(
-      [sys.executable, '-m', kfp_entrypoint.MODULE,
+      [sys.executable, '-m', entrypoint.MODULE,
        '--executor_class_path', 'components.pusher.executor.Executor',
        '--json_serialized_invocation_args', json.dumps(executor_input),
        '--json_serialized_inputs_spec_args', json.dumps(inputs_spec)],

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeline import kfp_local
+from pipeline.kubeflow import run_compiled
 
 
 def _spec(tasks, executors, parameters=None):
@@ -28,7 +28,7 @@ def test_resolver_custom_job_and_conditional_importer_are_refused_naming_the_tas
        'ok': {}},
       {'latest_model': {'resolver': {}}, 'train': {'customJob': {}},
        'load': {'importer': {'artifactUri': {'constant': 'gs://b/x'}}}, 'ok': CONTAINER})
-  refusals = kfp_local.oss_refusals(spec)
+  refusals = run_compiled.oss_refusals(spec)
   assert len(refusals) == 3
   assert "task 'latest_model': resolver executors not implemented" in refusals[0]
   assert "task 'load'" in refusals[1] and 'importer' in refusals[1]
@@ -38,7 +38,7 @@ def test_resolver_custom_job_and_conditional_importer_are_refused_naming_the_tas
 def test_placeholders_other_than_the_whole_executor_input_are_refused():
   container = {'container': {'image': 'i', 'command': ['python'],
                              'args': ["{{$.inputs.parameters['x']}}"]}}
-  assert kfp_local.oss_refusals(_spec({'t': {}}, {'t': container})) == [
+  assert run_compiled.oss_refusals(_spec({'t': {}}, {'t': container})) == [
       "task 't': placeholder \"{{$.inputs.parameters['x']}}\" is not run here "
       '(only {{$}}, the whole ExecutorInput)']
 
@@ -47,8 +47,8 @@ def test_a_refused_package_runs_nothing(tmp_path):
   package = tmp_path / 'p.json'
   package.write_text(json.dumps({'pipelineSpec': _spec({'r': {}}, {'r': {'resolver': {}}}),
                                  'runtimeConfig': {'gcsOutputDirectory': str(tmp_path)}}))
-  with pytest.raises(kfp_local.PackageRefused, match="task 'r': resolver"):
-    kfp_local.run_package(str(package), work_dir=str(tmp_path / 'work'))
+  with pytest.raises(run_compiled.PackageRefused, match="task 'r': resolver"):
+    run_compiled.run_package(str(package), work_dir=str(tmp_path / 'work'))
   assert not (tmp_path / 'work').exists()
 
 
@@ -57,18 +57,18 @@ def test_tasks_run_after_their_producers_and_cycles_are_refused():
            'b': {'inputs': {'artifacts': {'x': {'taskOutputArtifact': {
                'producerTask': 'a', 'outputArtifactKey': 'o'}}}}},
            'a': {}, 'z': {}}
-  assert kfp_local.dependency_order(tasks) == ['a', 'z', 'b', 'c']
-  with pytest.raises(kfp_local.PackageRefused, match='depend on each other'):
-    kfp_local.dependency_order({'a': {'dependentTasks': ['b']}, 'b': {'dependentTasks': ['a']}})
+  assert run_compiled.dependency_order(tasks) == ['a', 'z', 'b', 'c']
+  with pytest.raises(run_compiled.PackageRefused, match='depend on each other'):
+    run_compiled.dependency_order({'a': {'dependentTasks': ['b']}, 'b': {'dependentTasks': ['a']}})
 
 
 def test_parameters_default_then_job_values_then_overrides_and_unknown_ones_refused():
   spec = _spec({}, {}, {'noise_stddev': {'defaultValue': 0.2}, 'noise_seed': {'defaultValue': 42}})
-  values = kfp_local.root_parameters(spec, {'parameterValues': {'noise_seed': 7}},
+  values = run_compiled.root_parameters(spec, {'parameterValues': {'noise_seed': 7}},
                                      {'noise_stddev': 0.5})
   assert values == {'noise_stddev': 0.5, 'noise_seed': 7}
-  with pytest.raises(kfp_local.PackageRefused, match='noise_sttdev'):
-    kfp_local.root_parameters(spec, {}, {'noise_sttdev': 0.5})
+  with pytest.raises(run_compiled.PackageRefused, match='noise_sttdev'):
+    run_compiled.root_parameters(spec, {}, {'noise_sttdev': 0.5})
 
 
 def _blessing_input(blessed):
@@ -79,10 +79,10 @@ def _blessing_input(blessed):
 def test_tfx_conditions_evaluate_as_cel_over_the_executor_input():
   condition = ("(inputs.artifacts['_Evaluator.blessing'].artifacts[0]"
                ".metadata['blessed'] == 1.0)")
-  assert kfp_local.condition_holds(condition, _blessing_input(1.0)) is True
-  assert kfp_local.condition_holds(condition, _blessing_input(0.0)) is False
-  with pytest.raises(kfp_local.PackageRefused, match='not a bool'):
-    kfp_local.condition_holds("inputs.artifacts['_Evaluator.blessing'].artifacts[0].uri",
+  assert run_compiled.condition_holds(condition, _blessing_input(1.0)) is True
+  assert run_compiled.condition_holds(condition, _blessing_input(0.0)) is False
+  with pytest.raises(run_compiled.PackageRefused, match='not a bool'):
+    run_compiled.condition_holds("inputs.artifacts['_Evaluator.blessing'].artifacts[0].uri",
                               _blessing_input(1.0))
 
 
@@ -92,7 +92,7 @@ def test_a_condition_on_an_input_the_task_lacks_is_refused():
       'artifacts': {'model_blessing': {'taskOutputArtifact': {
           'producerTask': 'Evaluator', 'outputArtifactKey': 'blessing'}}}}}},
                {'Pusher': CONTAINER})
-  assert kfp_local.oss_refusals(spec) == [
+  assert run_compiled.oss_refusals(spec) == [
       "task 'Pusher': its condition reads the input artifact(s) ['_Evaluator.blessing'], "
       'which the task does not have (the driver would fail evaluating it)']
 
@@ -157,7 +157,7 @@ def test_tasks_run_as_processes_hand_on_metadata_and_independent_ones_overlap(
             'triggerPolicy': {'condition': "inputs.artifacts['x'].artifacts[0].metadata['n'] > 5.0"}},
       'e': {'inputs': {'artifacts': {'x': _from('d')}}}})
   monkeypatch.chdir(tmp_path)  # Relative work dir and root: from here, not the tasks' cwd.
-  results = kfp_local.run_package(package, run_id='r', work_dir='work',
+  results = run_compiled.run_package(package, run_id='r', work_dir='work',
                                   pipeline_root='root', parallelism=2, log=lambda line: None)
   assert {name: result.state for name, result in results.items()} == {
       'a': 'COMPLETE', 'b': 'COMPLETE', 'c': 'COMPLETE', 'd': 'SKIPPED', 'e': 'SKIPPED'}
@@ -173,6 +173,6 @@ def test_tasks_run_as_processes_hand_on_metadata_and_independent_ones_overlap(
 def test_a_failed_task_stops_the_run_naming_the_task_and_its_log(tmp_path):
   package, trace = _process_package(tmp_path, {
       'broken': {}, 'after': {'inputs': {'artifacts': {'x': _from('broken')}}}})
-  with pytest.raises(kfp_local.TaskFailed, match=r"task 'broken' failed \(exit status 7\)"):
-    kfp_local.run_package(package, work_dir=str(tmp_path / 'work'), log=lambda line: None)
+  with pytest.raises(run_compiled.TaskFailed, match=r"task 'broken' failed \(exit status 7\)"):
+    run_compiled.run_package(package, work_dir=str(tmp_path / 'work'), log=lambda line: None)
   assert 'after' not in trace.read_text()

@@ -551,18 +551,18 @@ class KubeflowClient:
     """One look at a run (`get_run`, under the deadline) as a RunView: its
     state and each task's (V2beta1Run.run_details.task_details; a task's pod
     is its pod_name or, in older servers, its child tasks')."""
-    from pipeline import run_follow  # pylint: disable=g-import-not-at-top
+    from pipeline.kubeflow import follow  # pylint: disable=g-import-not-at-top
     run = self._call(lambda: self._client.get_run(run_id), 'get run')
     details = getattr(run.run_details, 'task_details', None) or []
     tasks = []
     for task in details:
       pod = task.pod_name or next((child.pod_name for child in task.child_tasks or []
                                    if child.pod_name), None)
-      tasks.append(run_follow.TaskView(
+      tasks.append(follow.TaskView(
           name=task.display_name or task.task_id or '?',
-          state=run_follow.state_name(task.state),
+          state=follow.state_name(task.state),
           ran_in=f'pod {pod}' if pod else None,
           error=getattr(task.error, 'message', None) or None))
-    return run_follow.RunView(
-        run_id=run_id, state=run_follow.state_name(run.state), tasks=tuple(tasks),
+    return follow.RunView(
+        run_id=run_id, state=follow.state_name(run.state), tasks=tuple(tasks),
         logs=self.run_url(run_id), error=getattr(run.error, 'message', None) or None)

@@ -12,7 +12,7 @@ import os
 from typing import Any, Dict, Optional
 
 from components.common import names
-from pipeline import kfp_local
+from pipeline.kubeflow import run_compiled
 import pipeline_config
 
 IMAGE_ROOT = '/pipeline'  # WORKDIR of the Dockerfile: the project's copy.
@@ -164,7 +164,7 @@ def _condition_inputs_by_name(job: Dict[str, Any]) -> None:
       name = own_names.get((producer, key), match.group(1))
       return f"inputs.artifacts['{name}']"
 
-    task['triggerPolicy']['condition'] = kfp_local.CONDITION_INPUT.sub(own_name, condition)
+    task['triggerPolicy']['condition'] = run_compiled.CONDITION_INPUT.sub(own_name, condition)
 
 
 def _kfp_system_types(job: Dict[str, Any]) -> None:
@@ -175,24 +175,24 @@ def _kfp_system_types(job: Dict[str, Any]) -> None:
   compiler_utils.py, get_artifact_schema); the kfp SDK writes its own types
   as `schemaTitle` and `schemaVersion`, the form the UIs look up.
   """
-  from pipeline import kfp_entrypoint  # pylint: disable=g-import-not-at-top
+  from pipeline.kubeflow import entrypoint  # pylint: disable=g-import-not-at-top
   for component in job['pipelineSpec']['components'].values():
     outputs = component.get('outputDefinitions', {}).get('artifacts', {})
     for definition in outputs.values():
-      title = kfp_entrypoint.schema_title(definition.get('artifactType'))
+      title = entrypoint.schema_title(definition.get('artifactType'))
       if title in KFP_SYSTEM_TYPES:
         definition['artifactType'] = {'schemaTitle': title,
                                       'schemaVersion': KFP_SYSTEM_TYPES[title]}
 
 
 def _use_entrypoint(job: Dict[str, Any]) -> None:
-  """Every container task runs the project's entrypoint (pipeline/
-  kfp_entrypoint.py: TFX's, made to work with the OSS KFP v2 driver), with
-  TFX's arguments."""
-  from pipeline import kfp_entrypoint  # pylint: disable=g-import-not-at-top
+  """Every container task runs the project's entrypoint
+  (pipeline/kubeflow/entrypoint.py: TFX's, made to work with the OSS KFP v2
+  driver), with TFX's arguments."""
+  from pipeline.kubeflow import entrypoint  # pylint: disable=g-import-not-at-top
   for executor in job['pipelineSpec']['deploymentSpec']['executors'].values():
     if 'container' in executor:
-      executor['container']['command'] = ['python', '-m', kfp_entrypoint.MODULE]
+      executor['container']['command'] = ['python', '-m', entrypoint.MODULE]
 
 
 def compile_pipeline(config: pipeline_config.PipelineConfig,
@@ -236,7 +236,7 @@ def compile_pipeline(config: pipeline_config.PipelineConfig,
   _use_entrypoint(job)
   _kfp_system_types(job)
   _condition_inputs_by_name(job)
-  refusals = kfp_local.oss_refusals(job['pipelineSpec'])
+  refusals = run_compiled.oss_refusals(job['pipelineSpec'])
   if refusals:  # A bug here, never the user's: fail before anyone submits it.
     raise RuntimeError('compiled a package that open-source KFP v2 refuses: '
                        + '; '.join(refusals))

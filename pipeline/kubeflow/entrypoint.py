@@ -1,7 +1,7 @@
 """The container entrypoint of every Kubeflow task: TFX's, made to work with
 the open-source KFP v2 driver and launcher.
 
-The compiled spec runs ``python -m pipeline.kfp_entrypoint`` with the flags of
+The compiled spec runs ``python -m pipeline.kubeflow.entrypoint`` with the flags of
 TFX's ``kubeflow_v2_run_executor`` (written for Vertex AI Pipelines). Before
 handing the ExecutorInput to TFX, this normalises the artifact types that the
 OSS driver produces; after the executor, it deletes GCS directory markers.
@@ -30,7 +30,7 @@ What the OSS backend does differently (read in kubeflow/pipelines, backend
    class path (`kubeflow_v2_entrypoint_utils._retrieve_class_path`): the
    title is mapped to the class (PROJECT_ARTIFACT_TYPES), on both backends.
    So is `system.HTML`, KFP's own type that VisualReport's HtmlReport is
-   compiled as (pipeline/kubeflow_runner.py) so that the UIs render it.
+   compiled as (pipeline/kubeflow/compiler.py) so that the UIs render it.
 5. TF's GCS filesystem writes zero-byte ``dir/`` marker objects; the OSS
    launcher downloads input artifacts to local paths and fails on them
    (``mkdir .../model: not a directory``, kubeflow/pipelines#13476), which
@@ -48,9 +48,8 @@ from absl import app
 from absl import logging
 import yaml
 
-MODULE = 'pipeline.kfp_entrypoint'
+MODULE = 'pipeline.kubeflow.entrypoint'
 TFX_TITLE_PREFIX = 'tfx.'
-SYSTEM_TITLE_PREFIX = 'system.'
 # The project's artifact types: schema title (TYPE_NAME) -> class path.
 PROJECT_ARTIFACT_TYPES = {
     'mnist_dae.DenoisingReport': 'components.visual_report.component.DenoisingReport',
