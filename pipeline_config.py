@@ -17,21 +17,23 @@ Overrides (CLI ``--set section.field=value``) go through :func:`with_overrides`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import math
 import os
 import tempfile
 import typing
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
-# The settings types live with the components that take them (no TF import).
+# The sections are the settings types of the components that take them
+# (no TF import), each kept with its component; the data helpers are
+# re-exported for the runners, the benchmarks and the tests.
 from components.common.setting_specs import InvalidSetting
+from components.common.noise.spec import NoiseSpec
+from components.evaluator.settings import ThresholdSpec
 from components.tfds_example_gen.settings import DataSpec
 from components.tfds_example_gen.settings import default_source_dir
-from components.tfds_example_gen.settings import vendored_source_dir
-from components.tfds_example_gen.settings import SOURCE_TFDS
 from components.tfds_example_gen.settings import SOURCE_VENDORED
-from components.common.noise.spec import NoiseSpec
+from components.tfds_example_gen.settings import vendored_source_dir
 from components.trainer.settings import TrainingSpec
 
 PROFILES = ('full', 'smoke')
@@ -57,102 +59,25 @@ def schema_file_name(dataset: str) -> str:
   return dataset.partition(':')[0].replace('/', '-') + '.pbtxt'
 
 
-class ConfigError(ValueError):
-  """A configuration value is invalid; the message names the field."""
+class ConfigError(InvalidSetting):
+  """A configuration value is invalid; the message names the field (a
+  section's as `<section>.<field>`)."""
 
   def __init__(self, field: str, message: str):
-    super().__init__(f'config field {field!r}: {message}')
+    ValueError.__init__(self, f'config field {field!r}: {message}')
     self.field = field
+    self.reason = message
 
 
-def _require(condition: bool, field: str, message: str) -> None:
-  if not condition:
-    raise ConfigError(field, message)
-
-
-def _as_config_error(section: str, check) -> None:
-  """Runs a component spec's `check`; its refusal names `<section>.<field>`."""
+@contextlib.contextmanager
+def _naming_section(section: str) -> Iterator[None]:
+  """Turns a section's refusal (its spec's InvalidSetting) into a ConfigError
+  naming `<section>.<field>`: the one place a component's error becomes the
+  configuration's."""
   try:
-    check()
+    yield
   except InvalidSetting as error:
     raise ConfigError(f'{section}.{error.field}', error.reason) from None
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig(DataSpec):
-  """Which images are ingested and how they are split: the ExampleGen's
-  DataSpec whole (its fields, units, defaults and checks: components/
-  tfds_example_gen/settings.py), with errors naming the field `data.<field>`."""
-
-  def __post_init__(self):
-    _as_config_error('data', super().__post_init__)
-
-  def spec(self) -> DataSpec:
-    """The settings as the ExampleGen takes them (a plain DataSpec)."""
-    return DataSpec(**dataclasses.asdict(self))
-
-
-@dataclasses.dataclass(frozen=True)
-class NoiseConfig(NoiseSpec):
-  """The corruption applied to clean images: the components' NoiseSpec whole
-  (its fields, units, defaults and checks: components/common/noise/spec.py),
-  with errors naming the field `noise.<field>`."""
-
-  def __post_init__(self):
-    _as_config_error('noise', super().__post_init__)
-
-  def spec(self) -> NoiseSpec:
-    """The settings as the components take them (a plain NoiseSpec)."""
-    return NoiseSpec(**dataclasses.asdict(self))
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingConfig(TrainingSpec):
-  """How the denoising autoencoder is trained: the Trainer's TrainingSpec
-  whole (its fields, units, defaults and checks: components/trainer/
-  settings.py), with errors naming the field `training.<field>`."""
-
-  def __post_init__(self):
-    _as_config_error('training', super().__post_init__)
-
-  def spec(self) -> TrainingSpec:
-    """The settings as the Trainer takes them (a plain TrainingSpec)."""
-    return TrainingSpec(**dataclasses.asdict(self))
-
-
-@dataclasses.dataclass(frozen=True)
-class ThresholdConfig:
-  """Gates of the push: a candidate below them is not blessed.
-
-  Attributes:
-    min_psnr_db: Lowest acceptable test-set PSNR, in dB, from the mean MSE.
-    max_mse: Highest acceptable test-set mean squared error (pixels in [0, 1]).
-    max_psnr_drop_db: Largest PSNR drop, in dB, tolerated against the latest
-      blessed model (0: the candidate must not be worse).
-    max_class_psnr_drop_db: Largest PSNR drop, in dB, tolerated on any one
-      class (the test images of that label; MNIST's classes are its digits)
-      against the latest blessed model's PSNR on that class; None turns the
-      per-class gate off (a dataset without labels has none). A candidate
-      better overall but much worse on one class is not blessed.
-  """
-  min_psnr_db: float = 24.0
-  max_mse: float = 0.004
-  max_psnr_drop_db: float = 0.0
-  max_class_psnr_drop_db: Optional[float] = 0.5
-
-  def __post_init__(self):
-    _require(math.isfinite(self.min_psnr_db), 'thresholds.min_psnr_db',
-             f'must be a finite number of dB, got {self.min_psnr_db}')
-    _require(math.isfinite(self.max_mse) and self.max_mse > 0,
-             'thresholds.max_mse', f'must be positive, got {self.max_mse}')
-    _require(math.isfinite(self.max_psnr_drop_db) and self.max_psnr_drop_db >= 0,
-             'thresholds.max_psnr_drop_db',
-             f'must be >= 0 dB, got {self.max_psnr_drop_db}')
-    _require(self.max_class_psnr_drop_db is None or (
-        math.isfinite(self.max_class_psnr_drop_db)
-        and self.max_class_psnr_drop_db >= 0),
-             'thresholds.max_class_psnr_drop_db',
-             f'must be >= 0 dB or None, got {self.max_class_psnr_drop_db}')
 
 
 # Fields that were renamed: {old dotted name: new one}, so that an old
@@ -180,10 +105,14 @@ class PipelineConfig:
     schemas_dir: Directory of the curated schemas of TFDS datasets, one
       `<dataset>.pbtxt` each ('/' of a config name as '-', no version).
     beam_pipeline_args: Arguments of every Beam pipeline the components run.
-    data: See DataConfig.
-    noise: See NoiseConfig.
-    training: See TrainingConfig.
-    thresholds: See ThresholdConfig.
+    data: Which images are ingested and how they are split: the
+      ExampleGen's DataSpec (components/tfds_example_gen/settings.py).
+    noise: The corruption applied to clean images: NoiseSpec
+      (components/common/noise/spec.py).
+    training: How the model is trained: the Trainer's TrainingSpec
+      (components/trainer/settings.py).
+    thresholds: The push gate: the Evaluator's ThresholdSpec
+      (components/evaluator/settings.py).
   """
   profile: str = 'full'
   pipeline_name: str = 'mnist-dae'
@@ -195,21 +124,21 @@ class PipelineConfig:
   schemas_dir: str = dataclasses.field(default_factory=default_schemas_dir)
   beam_pipeline_args: Tuple[str, ...] = ('--direct_running_mode=in_memory',
                                          '--direct_num_workers=1')
-  data: DataConfig = dataclasses.field(default_factory=DataConfig)
-  noise: NoiseConfig = dataclasses.field(default_factory=NoiseConfig)
-  training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
-  thresholds: ThresholdConfig = dataclasses.field(
-      default_factory=ThresholdConfig)
+  data: DataSpec = dataclasses.field(default_factory=DataSpec)
+  noise: NoiseSpec = dataclasses.field(default_factory=NoiseSpec)
+  training: TrainingSpec = dataclasses.field(default_factory=TrainingSpec)
+  thresholds: ThresholdSpec = dataclasses.field(default_factory=ThresholdSpec)
 
   def __post_init__(self):
-    _require(self.profile in PROFILES, 'profile',
-             f'unknown profile {self.profile!r}; one of {", ".join(PROFILES)}')
-    _require(bool(self.pipeline_name.strip()), 'pipeline_name',
-             'must not be empty')
+    ConfigError.require(
+        self.profile in PROFILES, 'profile',
+        f'unknown profile {self.profile!r}; one of {", ".join(PROFILES)}')
+    ConfigError.require(bool(self.pipeline_name.strip()), 'pipeline_name',
+                        'must not be empty')
     for name in ('pipeline_root', 'serving_dir', 'schemas_dir'):
-      _require(bool(getattr(self, name)), name, 'must not be empty')
-    _require(isinstance(self.beam_pipeline_args, tuple), 'beam_pipeline_args',
-             'must be a tuple of strings')
+      ConfigError.require(bool(getattr(self, name)), name, 'must not be empty')
+    ConfigError.require(isinstance(self.beam_pipeline_args, tuple),
+                        'beam_pipeline_args', 'must be a tuple of strings')
 
   @property
   def beam_runner(self) -> str:
@@ -231,12 +160,12 @@ def _smoke() -> PipelineConfig:
       pipeline_name='mnist-dae-smoke',
       pipeline_root='build/smoke/pipeline_root',
       serving_dir='build/smoke/serving',
-      data=DataConfig(train_examples=512, eval_examples=128, test_examples=256),
-      training=TrainingConfig(epochs=4, batch_size=64, max_train_steps=32),
-      # 32 steps cannot reach the full profile's quality (~23 dB here), but
-      # they leave far behind the untrained model (~10 dB: its clipped
-      # outputs are ~0, a black image) and the noisy input itself (14 dB).
-      thresholds=ThresholdConfig(min_psnr_db=16.0, max_mse=0.025),
+      data=DataSpec(train_examples=512, eval_examples=128, test_examples=256),
+      training=TrainingSpec(epochs=4, batch_size=64, max_train_steps=32),
+      # 32 steps cannot reach the full profile's quality, but the gate still
+      # refuses the untrained model (a black image) and one no better than
+      # the noisy input itself.
+      thresholds=ThresholdSpec(min_psnr_db=16.0, max_mse=0.025),
   )
 
 
@@ -296,7 +225,8 @@ def with_overrides(config: PipelineConfig,
         raise ConfigError(dotted, f'cannot parse {value!r}: {error}') from None
     (nested.setdefault(section, {}) if section else top)[name] = value
   for section, values in nested.items():
-    top[section] = dataclasses.replace(getattr(config, section), **values)
+    with _naming_section(section):
+      top[section] = dataclasses.replace(getattr(config, section), **values)
   return dataclasses.replace(config, **top)
 
 

@@ -144,7 +144,7 @@ def split_sizes(data, source_dir: Optional[str] = None) -> Dict[str, int]:
 
 
 def noisy_copy(images: np.ndarray, labels: np.ndarray,
-               noise_config: pipeline_config.NoiseConfig
+               noise_config: pipeline_config.NoiseSpec
                ) -> Tuple[np.ndarray, np.ndarray]:
   """(clean, noisy) float32 [N, 28, 28, 1]: the pipeline's own noise.
 
@@ -156,7 +156,7 @@ def noisy_copy(images: np.ndarray, labels: np.ndarray,
   flat = images.reshape(len(images), -1)
   clean = flat.astype(np.float32) / 255.0
   noisy, _ = noise.add_noise(clean, noise.example_keys(flat, labels),
-                             noise_config.spec())
+                             noise_config)
   shape = (-1,) + mnist_info().image_shape
   return clean.reshape(shape), noisy.reshape(shape)
 

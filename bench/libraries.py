@@ -153,7 +153,7 @@ def measure(commit: str, work_dir: str) -> Dict[str, object]:
   images, labels = mnist_like(RECORDS)
   clean = images.astype(np.float32) / 255.0
   noisy, levels = noise.add_noise(clean, noise.example_keys(images, labels),
-                                  pipeline_config.NoiseConfig().spec())
+                                  pipeline_config.NoiseSpec())
   slices = _batches(RECORDS)
 
   def noise_records(hand):
@@ -197,7 +197,7 @@ def measure(commit: str, work_dir: str) -> Dict[str, object]:
                               'GZIP') as writer:
       for record_index in part:
         writer.write(image_records_all[record_index])
-  spec = pipeline_config.NoiseConfig().spec()
+  spec = pipeline_config.NoiseSpec()
   pattern = os.path.join(input_dir, '*.gz')
   print('step', flush=True)
   results['noise_transform_step'] = interleaved({

@@ -28,6 +28,7 @@ def main(argv=None) -> int:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from bench import common  # pylint: disable=g-import-not-at-top
   from components.common import metrics  # pylint: disable=g-import-not-at-top
+  from components.trainer import architectures  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import plan as trainer_plan  # pylint: disable=g-import-not-at-top
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
@@ -61,8 +62,8 @@ def main(argv=None) -> int:
                                     training.epochs, training.max_train_steps)
   epochs, per_epoch = plan.epochs, plan.steps_per_epoch
   model = model_lib.compile_model(
-      model_lib.build_model(training.architecture, training.loss,
-                            common.mnist_info().image_shape), training.loss,
+      architectures.build_model(training.architecture, training.loss,
+                                common.mnist_info().image_shape), training.loss,
       training.learning_rate, schedule=training.lr_schedule,
       total_steps=epochs * per_epoch)
   dataset = (tf.data.Dataset.from_tensor_slices((train_noisy, train_clean))

@@ -99,7 +99,7 @@ def _metrics(clean: np.ndarray, denoised: np.ndarray) -> Dict[str, float]:
           for name, value in values.items()}
 
 
-def evaluate_setting(name: str, spec: pipeline_config.NoiseConfig,
+def evaluate_setting(name: str, spec: pipeline_config.NoiseSpec,
                      test, tuning, denoisers, subset: int) -> Dict[str, object]:
   """Every method's metrics for one noise setting."""
   clean, noisy = common.noisy_copy(*test, spec)

@@ -54,7 +54,7 @@ from components.trainer import plan as plan_lib
 import pipeline_config
 
 NAME = 'recipes'
-HEADLINE_NOISE = pipeline_config.NoiseConfig(kind='gaussian', stddev=0.2)
+HEADLINE_NOISE = pipeline_config.NoiseSpec(kind='gaussian', stddev=0.2)
 
 
 # The sweep's baseline differs from today's pipeline default in these two:
@@ -75,10 +75,10 @@ class Recipe:
     change: What differs from the baseline, in words.
     architecture: 'unet' or 'unet_large' (components/trainer/model.py).
     unet: Overrides of the architecture's UNetSpec fields.
-    loss, learning_rate, epochs, batch_size, seed: as in TrainingConfig.
+    loss, learning_rate, epochs, batch_size, seed: as in TrainingSpec.
     warmup_fraction: Fraction of the steps the rate warms up over.
     weight_decay: AdamW's decoupled weight decay (0: Adam).
-    fresh_noise: New noise every epoch (as TrainingConfig.fresh_noise: epoch
+    fresh_noise: New noise every epoch (as TrainingSpec.fresh_noise: epoch
       0 the fixed copy's, then noise.redraw_keys), instead of one fixed copy.
   """
   name: str
@@ -86,13 +86,13 @@ class Recipe:
   architecture: str = 'unet'
   unet: Dict[str, object] = dataclasses.field(default_factory=dict)
   loss: str = BASELINE_LOSS
-  learning_rate: float = pipeline_config.TrainingConfig.learning_rate
-  epochs: int = pipeline_config.TrainingConfig.epochs
+  learning_rate: float = pipeline_config.TrainingSpec.learning_rate
+  epochs: int = pipeline_config.TrainingSpec.epochs
   batch_size: int = BASELINE_BATCH_SIZE
-  seed: int = pipeline_config.TrainingConfig.seed
+  seed: int = pipeline_config.TrainingSpec.seed
   warmup_fraction: float = 0.0
   weight_decay: float = 0.0
-  fresh_noise: bool = pipeline_config.TrainingConfig.fresh_noise
+  fresh_noise: bool = pipeline_config.TrainingSpec.fresh_noise
 
 
 # `--train` starts them costliest first (`by_cost`), so that the deadline
@@ -238,7 +238,7 @@ def training_images(order_path: Optional[str]):
   if order_path:
     order = np.load(order_path)
     images, labels = images[order], labels[order]
-  count = common.split_sizes(pipeline_config.DataConfig())['train']
+  count = common.split_sizes(pipeline_config.DataSpec())['train']
   return images[:count], labels[:count]
 
 
@@ -382,7 +382,7 @@ def train_one(recipe: Recipe, out_dir: str, order_path: Optional[str],
   keras.utils.set_random_seed(recipe.seed)
   if recipe.fresh_noise:
     # Threads: numpy releases the GIL in the noise's array operations.
-    inputs = (FreshNoiseBatches(*training_images(order_path), HEADLINE_NOISE.spec(),
+    inputs = (FreshNoiseBatches(*training_images(order_path), HEADLINE_NOISE,
                                 recipe.batch_size, recipe.seed, workers=8),)
     steps_per_epoch = len(inputs[0])
     batching = {}
@@ -469,7 +469,7 @@ def evaluate(out_dir: str,
   """
   from components.common import metrics  # pylint: disable=g-import-not-at-top
   test_noisy, test_clean = test_data()
-  train_examples = common.split_sizes(pipeline_config.DataConfig())['train']
+  train_examples = common.split_sizes(pipeline_config.DataSpec())['train']
   provenance = common.provenance()
   rows = {}
   for recipe in RECIPES:

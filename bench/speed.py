@@ -176,6 +176,7 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
   images / 4 in eager steps, each after a warm-up)."""
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components.trainer import architectures  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
   training = config.training
@@ -186,8 +187,8 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
   placement = strategy.choose_placement(
       allow_mixed_precision=training.mixed_precision)
   policy = keras.mixed_precision.global_policy().name
-  model = model_lib.compile_model(model_lib.build_model(architecture, training.loss,
-                                                      image_shape),
+  model = model_lib.compile_model(architectures.build_model(architecture, training.loss,
+                                                          image_shape),
                                   training.loss,
                                   training.learning_rate, schedule=training.lr_schedule,
                                   total_steps=10 * steps)
@@ -203,7 +204,7 @@ def training_throughput(config, architecture: str, steps: int, noisy, clean
 
   # The article's loop: eager GradientTape, batch 32, float32.
   keras.mixed_precision.set_global_policy('float32')
-  model = model_lib.build_model(architecture, training.loss, image_shape)
+  model = architectures.build_model(architecture, training.loss, image_shape)
   loss_fn = model_lib.make_loss(training.loss)
   optimizer = keras.optimizers.Adam(training.learning_rate)
   eager_steps = max(10, steps * training.batch_size // EAGER_BATCH // 4)
@@ -241,6 +242,7 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components.common import examples as examples_lib  # pylint: disable=g-import-not-at-top
+  from components.trainer import architectures  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
   training = config.training
@@ -250,9 +252,9 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   files = [os.path.join(noisy_examples_uri, 'Split-train', '*')]
   noisy, clean, _ = examples_lib.read_arrays(files, common.mnist_info())
   warm_up_steps = max(5, steps // 4)
-  model = model_lib.compile_model(model_lib.build_model(training.architecture,
-                                                      training.loss,
-                                                      image_shape),
+  model = model_lib.compile_model(architectures.build_model(training.architecture,
+                                                          training.loss,
+                                                          image_shape),
                                   training.loss, training.learning_rate,
                                   schedule=training.lr_schedule,
                                   total_steps=2 * (warm_up_steps + repeats * steps))
@@ -306,7 +308,7 @@ def noise_throughput(examples_uri: str, config, repeats: int) -> Dict[str, objec
       [name[len('Split-'):] for name in splits])
   count = sum(run_summary.count_records(examples_uri, name[len('Split-'):])
               for name in splits)
-  spec = config.noise.spec()
+  spec = config.noise
   properties = executor.exec_properties_from_spec(spec)
   # As the pipeline passes them (no sdist of TFX built inside the timing).
   no_staging = pipeline_module.DIRECT_RUNNER_NO_STAGING

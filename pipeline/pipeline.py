@@ -97,7 +97,7 @@ def trainer_custom_config(config: pipeline_config.PipelineConfig
                           ) -> Dict[str, Any]:
   """The settings `run_fn` reads from the config; the rest (split sizes, the
   dataset's description, the noise) its executor adds from the examples."""
-  return {trainer_run_fn.TRAINING_KEY: config.training.spec().to_json()}
+  return {trainer_run_fn.TRAINING_KEY: config.training.to_json()}
 
 
 def create_pipeline(config: pipeline_config.PipelineConfig,
@@ -131,7 +131,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
                      f'{RUNTIME_PARAMETER_FIELDS}')
 
   # Ingest the dataset through TFDS into train / eval / test tf.Examples.
-  example_gen = TfdsExampleGen(data=data.spec())
+  example_gen = TfdsExampleGen(data=data)
 
   # Compute TFDV statistics of every split.
   statistics_gen = StatisticsGen(
@@ -164,7 +164,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
 
   # Add seeded noise to every split with Beam: (noisy, clean) pairs.
   noise_transform = NoiseTransform(
-      examples=example_gen.outputs['examples'], spec=config.noise.spec(),
+      examples=example_gen.outputs['examples'], spec=config.noise,
       per_run={field.partition('.')[2]: parameter
                for field, parameter in (runtime_parameters or {}).items()}
   ).with_id(names.NOISE_TRANSFORM_NODE)

@@ -22,6 +22,8 @@ if __package__ in (None, ''):  # Run as a script: the repository's modules.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # pylint: disable=g-import-not-at-top
+from components.common import registry  # pylint: disable=g-import-not-at-top
+from components.common import setting_specs  # pylint: disable=g-import-not-at-top
 import pipeline_config  # pylint: disable=g-import-not-at-top
 
 SECTION = 'config-fields'
@@ -56,6 +58,17 @@ def _own_attribute_docs(owner: type) -> Dict[str, str]:
     elif name and line.startswith('    '):
       docs[name] += ' ' + line.strip()
   return docs
+
+
+def meaning(field: dataclasses.Field, doc: str) -> str:
+  """A field's docstring; for a field whose values are a registry's names
+  (setting_specs.option), followed by each registered name's description."""
+  options = field.metadata.get(setting_specs.OPTIONS)
+  if not isinstance(options, registry.Registry):
+    return doc
+  return doc + ' Registered: ' + '; '.join(
+      f'`{name}`: {description}'
+      for name, description in options.descriptions().items()) + '.'
 
 
 def type_text(hint: object) -> str:
@@ -109,7 +122,7 @@ def field_rows() -> List[Sequence[str]]:
       rows.append((f"`{section + '.' if section else ''}{field.name}`",
                    type_text(hints[field.name]), value_text(full_value),
                    '' if smoke_value == full_value else value_text(smoke_value),
-                   docs.get(field.name, '').replace('|', '\\|')))
+                   meaning(field, docs.get(field.name, '')).replace('|', '\\|')))
   return rows
 
 

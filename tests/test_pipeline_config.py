@@ -48,27 +48,35 @@ def test_unknown_profile_is_rejected():
     pipeline_config.load_profile('huge')
 
 
+def _section(section, **values):
+  """The default config with fields of one section changed (a section's own
+  settings type refuses a value; the configuration names its field)."""
+  return pipeline_config.with_overrides(
+      pipeline_config.PipelineConfig(),
+      {f'{section}.{name}': value for name, value in values.items()})
+
+
 @pytest.mark.parametrize('build, field', [
-    (lambda: pipeline_config.DataConfig(train_examples=-1), 'data.train_examples'),
-    (lambda: pipeline_config.DataConfig(eval_examples=0), 'data.eval_examples'),
-    (lambda: pipeline_config.DataConfig(test_examples=0), 'data.test_examples'),
-    (lambda: pipeline_config.DataConfig(eval_percent=100), 'data.eval_percent'),
-    (lambda: pipeline_config.DataConfig(dataset='fashion_mnist', source_dir=None,
-                                        source='vendored', image_size='8x8'),
+    (lambda: _section('data', train_examples=-1), 'data.train_examples'),
+    (lambda: _section('data', eval_examples=0), 'data.eval_examples'),
+    (lambda: _section('data', test_examples=0), 'data.test_examples'),
+    (lambda: _section('data', eval_percent=100), 'data.eval_percent'),
+    (lambda: _section('data', dataset='fashion_mnist', source_dir=None,
+                      source='vendored', image_size='8x8'),
      'data.image_size'),
-    (lambda: pipeline_config.DataConfig(dataset='cifar10'), 'data.source'),
-    (lambda: pipeline_config.DataConfig(source='ftp'), 'data.source'),
-    (lambda: pipeline_config.NoiseConfig(stddev=1.5), 'noise.stddev'),
-    (lambda: pipeline_config.NoiseConfig(stddev=-0.1), 'noise.stddev'),
-    (lambda: pipeline_config.NoiseConfig(stddev=float('nan')), 'noise.stddev'),
-    (lambda: pipeline_config.NoiseConfig(amount=1.2), 'noise.amount'),
-    (lambda: pipeline_config.NoiseConfig(kind='speckle'), 'noise.kind'),
-    (lambda: pipeline_config.NoiseConfig(min_stddev=0.4, max_stddev=0.3),
+    (lambda: _section('data', dataset='cifar10'), 'data.source'),
+    (lambda: _section('data', source='ftp'), 'data.source'),
+    (lambda: _section('noise', stddev=1.5), 'noise.stddev'),
+    (lambda: _section('noise', stddev=-0.1), 'noise.stddev'),
+    (lambda: _section('noise', stddev=float('nan')), 'noise.stddev'),
+    (lambda: _section('noise', amount=1.2), 'noise.amount'),
+    (lambda: _section('noise', kind='speckle'), 'noise.kind'),
+    (lambda: _section('noise', min_stddev=0.4, max_stddev=0.3),
      'noise.min_stddev'),
-    (lambda: pipeline_config.TrainingConfig(batch_size=0), 'training.batch_size'),
-    (lambda: pipeline_config.TrainingConfig(architecture='vit'),
+    (lambda: _section('training', batch_size=0), 'training.batch_size'),
+    (lambda: _section('training', architecture='vit'),
      'training.architecture'),
-    (lambda: pipeline_config.ThresholdConfig(max_mse=0), 'thresholds.max_mse'),
+    (lambda: _section('thresholds', max_mse=0), 'thresholds.max_mse'),
     (lambda: pipeline_config.PipelineConfig(pipeline_name=' '), 'pipeline_name'),
 ])
 def test_invalid_values_name_their_field(build, field):
@@ -143,7 +151,7 @@ def test_check_paths_rejects_read_only_directory(tmp_path):
 def test_check_paths_rejects_missing_source_dir(tmp_path):
   config = pipeline_config.PipelineConfig(
       pipeline_root=str(tmp_path / 'root'),
-      data=pipeline_config.DataConfig(source_dir=str(tmp_path / 'nowhere')))
+      data=pipeline_config.DataSpec(source_dir=str(tmp_path / 'nowhere')))
   with pytest.raises(ConfigError) as raised:
     pipeline_config.check_paths(config)
   assert raised.value.field == 'data.source_dir'

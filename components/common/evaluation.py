@@ -7,6 +7,7 @@ and `dae-pipeline report` read it through this module.
 from typing import List, Optional
 
 from components.common import dataset_info as dataset_info_lib
+from components.common import gates
 from components.common import names
 
 # Model names TFMA gives the compared models (no name without a baseline).
@@ -44,24 +45,6 @@ def read_evaluation(evaluation_uri: str) -> dict:
   return {'overall': overall, 'by_class': by_class}
 
 
-# Which config field each gate of `make_eval_config` comes from, by (metric,
-# per-slice or overall, value or change threshold): what a failure names.
-_GATE_FIELDS = {
-    ('psnr', False, 'value'): 'thresholds.min_psnr_db',
-    ('psnr', False, 'change'): 'thresholds.max_psnr_drop_db',
-    ('psnr', True, 'change'): 'thresholds.max_class_psnr_drop_db',
-    ('mse', False, 'value'): 'thresholds.max_mse',
-}
-_UNITS = {'psnr': ' dB'}
-
-
-def _bound(value_threshold) -> str:
-  """'>= 24.0' or '<= 0.004': the side of a value threshold that is set."""
-  if value_threshold.HasField('lower_bound'):
-    return f'>= {value_threshold.lower_bound.value:g}'
-  return f'<= {value_threshold.upper_bound.value:g}'
-
-
 def _slice_name(slice_key,
                 info: Optional[dataset_info_lib.DatasetInfo]) -> str:
   """'' for the whole split, 'class 3: ' or 'class T-shirt/top: ' for a
@@ -93,17 +76,7 @@ def describe_failures(validation_result,
   for per_slice in validation_result.metric_validations_per_slice:
     where = _slice_name(per_slice.slice_key, info)
     for failure in per_slice.failures:
-      name = failure.metric_key.name
-      unit = _UNITS.get(name, '')
-      value = failure.metric_value.double_value.value
-      threshold = failure.metric_threshold
-      kind = 'change' if failure.metric_key.is_diff else 'value'
-      field = _GATE_FIELDS.get((name, bool(where), kind), 'a threshold')
-      if kind == 'change':
-        allowed = -threshold.change_threshold.absolute.value
-        lines.append(f'{where}{name} {value:+.2f}{unit} against the last blessed '
-                     f'model, more than the {allowed:g}{unit} drop allowed ({field})')
-      else:
-        lines.append(f'{where}{name} {value:.4g}{unit}, needs '
-                     f'{_bound(threshold.value_threshold)}{unit} ({field})')
+      lines.append(gates.describe_failure(
+          where, failure.metric_key.name, failure.metric_key.is_diff,
+          failure.metric_value.double_value.value, failure.metric_threshold))
   return lines

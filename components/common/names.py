@@ -24,8 +24,8 @@ SPLIT_SIZES_PROPERTY = 'split_sizes'
 # draw fresh noise of the same kind every pass (training.fresh_noise).
 NOISE_SPEC_PROPERTY = 'noise_spec'
 
-# Option names of the components' settings.
-ARCHITECTURES = ('article', 'unet', 'unet_large')
+# Option names of the training settings (architectures are a registry:
+# components/trainer/architectures.py).
 LOSSES = ('bce', 'mse', 'l1')
 LR_SCHEDULES = ('cosine', 'constant')
 

@@ -1,21 +1,24 @@
 """The TFMA EvalConfig: reconstruction metrics, slices and push thresholds.
 
-`make_eval_config` builds it from the thresholds when the pipeline is built;
+`make_eval_config` builds it from the thresholds when the pipeline is built,
+one TFMA threshold per row of the gate table (components/common/gates.py);
 `for_dataset` completes it for the examples when the Evaluator runs (their
 image shape, and whether they have classes to slice by), since only the
 examples' DatasetInfo knows those.
 """
 
 import json
-from typing import Any
+from typing import Dict, List
 
 from tensorflow_model_analysis.proto import config_pb2
 
 from components.common import dataset_info as dataset_info_lib
 from components.common import evaluation
+from components.common import gates as gates_lib
 from components.common import names
 from components.common import metrics
 from components.common import saved_model
+from components.evaluator import settings
 
 LABEL_KEY = names.CLEAN  # The clean image: what the model must reconstruct.
 
@@ -25,69 +28,67 @@ OVERALL = config_pb2.SlicingSpec()
 PER_CLASS = config_pb2.SlicingSpec(feature_keys=[evaluation.SLICE_FEATURE])
 
 
-def _gated(slicing_spec: config_pb2.SlicingSpec,
-           **threshold) -> config_pb2.PerSliceMetricThreshold:
-  """A threshold on the slices of one spec only.
+# The metrics computed, in the config's order (gated as gates.GATES says).
+METRICS = ('PSNR', 'MSE', 'MeanImagePSNR', 'SSIM')
+
+
+def _threshold(gate: gates_lib.Gate, bound: float, threshold) -> None:
+  """Sets the TFMA form of one gate with its `bound` in a MetricThreshold."""
+  if gate.kind == gates_lib.AT_LEAST:
+    threshold.value_threshold.lower_bound.value = bound
+  elif gate.kind == gates_lib.AT_MOST:
+    threshold.value_threshold.upper_bound.value = bound
+  else:  # MAX_DROP: no more than `bound` below the baseline.
+    threshold.change_threshold.direction = (
+        config_pb2.MetricDirection.HIGHER_IS_BETTER)
+    threshold.change_threshold.absolute.value = -bound
+
+
+def _gates_by_slice(class_name: str, thresholds: settings.ThresholdSpec
+                    ) -> List[config_pb2.PerSliceMetricThreshold]:
+  """The metric's gates that are on, one PerSliceMetricThreshold per slicing
+  spec (its value and change bounds together).
 
   TFMA (0.52, `evaluators/metrics_validator.py`) applies a MetricConfig's
   plain `threshold` to *every* slice computed, the per-class ones included;
   per-slice thresholds say which slices each bound is for.
   """
-  return config_pb2.PerSliceMetricThreshold(
-      slicing_specs=[slicing_spec], threshold=config_pb2.MetricThreshold(**threshold))
+  by_slice: Dict[bool, config_pb2.PerSliceMetricThreshold] = {}
+  for gate in gates_lib.GATES:
+    bound = getattr(thresholds, gate.field)
+    if gate.metric_class != class_name or bound is None:
+      continue
+    if gate.per_class not in by_slice:
+      by_slice[gate.per_class] = config_pb2.PerSliceMetricThreshold(
+          slicing_specs=[PER_CLASS if gate.per_class else OVERALL])
+    _threshold(gate, bound, by_slice[gate.per_class].threshold)
+  return list(by_slice.values())
 
 
-def _metric(class_name: str,
-            *gates: config_pb2.PerSliceMetricThreshold) -> config_pb2.MetricConfig:
-  """A metric of `metrics` with its gates (its image shape: for_dataset)."""
-  return config_pb2.MetricConfig(
-      class_name=class_name, module=metrics.METRICS_MODULE,
-      per_slice_thresholds=gates)
-
-
-def _no_drop_below_baseline(max_drop_db: float) -> config_pb2.GenericChangeThreshold:
-  return config_pb2.GenericChangeThreshold(
-      direction=config_pb2.MetricDirection.HIGHER_IS_BETTER,
-      absolute={'value': -max_drop_db})
-
-
-def make_eval_config(thresholds: Any) -> config_pb2.EvalConfig:
+def make_eval_config(thresholds: settings.ThresholdSpec) -> config_pb2.EvalConfig:
   """Overall and per-class MSE, PSNR, mean-image PSNR and SSIM, and the gate.
 
-  The candidate is blessed only if, over the whole test split, its PSNR and
-  MSE pass the value thresholds and its PSNR is not below the baseline's (the
-  served model's) by more than `max_psnr_drop_db`; and, unless
-  `max_class_psnr_drop_db` is None, no class's PSNR is below that class's
-  under the baseline by more than that many dB.
+  The candidate is blessed only if it passes every gate of gates.GATES that
+  `thresholds` turns on: over the whole test split, its PSNR and MSE within
+  their bounds and its PSNR not below the baseline's (the served model's) by
+  more than `max_psnr_drop_db`; and, unless `max_class_psnr_drop_db` is
+  None, no class's PSNR below that class's under the baseline by more than
+  that many dB.
 
-  `thresholds` is duck-typed: any object with the fields of
-  pipeline_config.ThresholdConfig (not imported: VisualReport imports this
-  module, and its code fingerprint must not follow the CLI's configuration).
   Without a baseline (the first run) TFX's Evaluator skips change
   thresholds: the values alone gate. The Evaluator completes the config for
   its examples' dataset (for_dataset).
   """
-  psnr_gates = [_gated(
-      OVERALL,
-      value_threshold=config_pb2.GenericValueThreshold(
-          lower_bound={'value': thresholds.min_psnr_db}),
-      change_threshold=_no_drop_below_baseline(thresholds.max_psnr_drop_db))]
-  if thresholds.max_class_psnr_drop_db is not None:
-    psnr_gates.append(_gated(PER_CLASS, change_threshold=_no_drop_below_baseline(
-        thresholds.max_class_psnr_drop_db)))
-  mse_gate = _gated(OVERALL, value_threshold=config_pb2.GenericValueThreshold(
-      upper_bound={'value': thresholds.max_mse}))
   return config_pb2.EvalConfig(
       model_specs=[config_pb2.ModelSpec(signature_name=saved_model.EXAMPLES_SIGNATURE,
                                   label_key=LABEL_KEY,
                                   prediction_key=saved_model.OUTPUT_KEY)],
       slicing_specs=[OVERALL, PER_CLASS],
       metrics_specs=[config_pb2.MetricsSpec(metrics=[
-          _metric('PSNR', *psnr_gates),
-          _metric('MSE', mse_gate),
-          _metric('MeanImagePSNR'),
-          _metric('SSIM'),
-      ])],
+          config_pb2.MetricConfig(
+              class_name=class_name, module=metrics.METRICS_MODULE,
+              per_slice_thresholds=_gates_by_slice(class_name, thresholds))
+          for class_name in METRICS])],
       options=config_pb2.Options(include_default_metrics={'value': False}))
 
 

@@ -1,8 +1,8 @@
 """The data settings: their one definition (fields, units, defaults, checks).
 
-The ExampleGen's own value type (no TensorFlow import), reused whole by the
-CLI's configuration: `pipeline_config.DataConfig` is a DataSpec whose errors
-name the field `data.<field>`. The pipeline passes it to the ExampleGen as one
+The ExampleGen's own value type (no TensorFlow import), which the CLI's
+configuration takes whole as its `data` section (naming a refused field
+`data.<field>`). The pipeline passes it to the ExampleGen as one
 JSON execution property. Split sizes are checked against the dataset itself
 when it is read (the executor's split plan): only the dataset knows them.
 """
@@ -54,9 +54,7 @@ class InvalidDataSpec(setting_specs.InvalidSetting):
   KIND = 'data'
 
 
-def _require(condition: bool, field: str, reason: str) -> None:
-  if not condition:
-    raise InvalidDataSpec(field, reason)
+_require = InvalidDataSpec.require
 
 
 def parse_image_size(text: str) -> Tuple[int, int]:
@@ -146,11 +144,6 @@ class DataSpec(setting_specs.JsonSpec):
     _require(self.eval_percent + self.test_percent < 100, 'test_percent',
              f'eval_percent + test_percent = '
              f'{self.eval_percent + self.test_percent} leaves no train images')
-
-  @property
-  def image_height_width(self) -> Optional[Tuple[int, int]]:
-    """`image_size` as (height, width); None when not set."""
-    return None if self.image_size is None else parse_image_size(self.image_size)
 
 
 def default_source_dir(dataset: str = 'mnist') -> str:

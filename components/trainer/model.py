@@ -1,11 +1,13 @@
 """The denoising autoencoders (Keras 3, Functional API): noisy in, clean out.
 
-* ``unet`` (default): a small fully convolutional U-Net. Two stride-2 levels
-  with skip connections keep stroke positions exact, which a bottleneck-only
+The architectures are registered by name in architectures.py (whose
+build_model builds them), built by the functions here:
+
+* ``unet``: a small fully convolutional U-Net. Two stride-2 levels with skip
+  connections keep stroke positions exact, which a bottleneck-only
   autoencoder blurs.
-* ``unet_large``: the same U-Net with 64/128/256 channels and three
-  batch-normalised convolutions per block (~6.6x the multiply-adds), for
-  training on an accelerator.
+* ``unet_large``: the same U-Net, wider and batch-normalised, for training on
+  an accelerator.
 * ``article``: the article's design with its bugs fixed: two conv + pool
   blocks, *flatten* before the 128-unit latent Dense layer (the article applied
   Dense to a 4-D feature map), a mirrored decoder and an output head.
@@ -14,13 +16,12 @@ All map ``[N, H, W, C]`` float images in [0, 1] scale to the same shape,
 in float32 also under mixed precision, for any image size: an input whose
 sides are not multiples of the two pooling levels' 4 is zero-padded to the
 next multiple and the output cropped back (no layers are added where no
-padding is needed: MNIST's 28x28 models are exactly as before). The output head follows the loss
-(`output_head`): a sigmoid for binary cross-entropy; for the regression losses
-(MSE, L1) a linear output clipped to [0, 1] with a straight-through gradient
-(`StraightThroughClip`). A sigmoid trained on MSE or L1 collapses here: within
-the first 100 steps (50 at a rate of 2e-3, 100 at 5e-4) it outputs 0.0
-everywhere (a black image, MSE 0.112 on MNIST), where its gradient, scaled by
-the sigmoid's slope, vanishes; cross-entropy's gradient has no such factor.
+padding is needed). The output head follows the loss (`output_head`): a
+sigmoid for binary cross-entropy; for the regression losses (MSE, L1) a
+linear output clipped to [0, 1] with a straight-through gradient
+(`StraightThroughClip`). A sigmoid trained on MSE or L1 collapses to a black
+image: its gradient is scaled by the sigmoid's slope, which vanishes there;
+cross-entropy's gradient has no such factor.
 """
 
 import dataclasses
@@ -30,7 +31,6 @@ import keras
 
 from components.common import names
 
-ARCHITECTURES = names.ARCHITECTURES
 LOSSES = names.LOSSES
 LR_SCHEDULES = names.LR_SCHEDULES
 UPSAMPLINGS = ('transpose', 'bilinear')
@@ -57,12 +57,10 @@ class UNetSpec:
   upsampling: str = 'transpose'
 
 
-# The default: 32/64/64 channels, 0.30 M parameters, ~68 M multiply-adds per
-# image; sized for a CPU budget of minutes.
+# The default, sized for training on CPUs.
 UNET = UNetSpec()
-# Meant for accelerators (GPU training on Kubeflow): 2-4x the channels and
-# three batch-normalised convolutions per block; 2.8 M parameters, ~447 M
-# multiply-adds per image (~6.6x the default; bench/recipes.py counts them).
+# For accelerators: 2-4x the channels and three batch-normalised convolutions
+# per block (bench/recipes.py counts their arithmetic).
 UNET_LARGE = UNetSpec(widths=(64, 128, 256), convs_per_block=3, batch_norm=True)
 UNET_SPECS = {'unet': UNET, 'unet_large': UNET_LARGE}
 # Both architectures pool twice by 2: their inputs' sides are padded to a
@@ -231,19 +229,6 @@ def build_article(latent_units: int = 128, filters: int = 32, *,
   clean_images = _clean_images(_cropped(tensor, image_shape), 3, loss,
                                image_shape[-1])
   return keras.Model(noisy_images, clean_images, name='article_dae')
-
-
-def build_model(architecture: str, loss: str,
-                image_shape: Sequence[int]) -> keras.Model:
-  """The named architecture with the output head of `loss`, uncompiled, for
-  images of `image_shape` (height, width, channels)."""
-  if architecture in UNET_SPECS:
-    return build_unet(UNET_SPECS[architecture],
-                      'unet_dae' if architecture == 'unet' else f'{architecture}_dae',
-                      loss=loss, image_shape=image_shape)
-  if architecture == 'article':
-    return build_article(loss=loss, image_shape=image_shape)
-  raise ValueError(f'unknown architecture {architecture!r}; one of {ARCHITECTURES}')
 
 
 def make_loss(name: str) -> keras.losses.Loss:

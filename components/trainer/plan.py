@@ -44,7 +44,7 @@ def plan_training(train_examples: int, global_batch: int, epochs: int,
   Args:
     train_examples: Images in the train split.
     global_batch: Images per step over all replicas.
-    epochs: Passes over the train split.
+    epochs: Passes over the train split (positive: TrainingSpec checks it).
     max_steps: Cap on the total steps (None: no cap). Under the cap the plan
       runs as many steps as it can in whole epochs of equal length, never
       more than the cap: ceil(cap / pass) epochs of floor(cap / epochs) steps.
@@ -52,8 +52,6 @@ def plan_training(train_examples: int, global_batch: int, epochs: int,
   Returns:
     The plan; `total_steps` is exactly what `fit` will run.
   """
-  if epochs <= 0:
-    raise ValueError(f'epochs must be positive, got {epochs}')
   per_pass = steps_per_pass(train_examples, global_batch)
   if max_steps is None or max_steps >= epochs * per_pass:
     return TrainingPlan(epochs, per_pass)

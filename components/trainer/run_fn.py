@@ -32,6 +32,7 @@ from components.common import dataset_info as dataset_info_lib
 from components.common import names
 from components.common import progress
 from components.common import noise
+from components.trainer import architectures
 from components.trainer import callbacks as callbacks_lib
 from components.trainer import data
 from components.common import saved_model
@@ -175,8 +176,8 @@ def _train_and_export(fn_args) -> None:
 
   with placement.strategy.scope():
     model = model_lib.compile_model(
-        model_lib.build_model(training.architecture, loss_name,
-                              dataset.image_shape),
+        architectures.build_model(training.architecture, loss_name,
+                                  dataset.image_shape),
         loss=loss_name,
         learning_rate=training.learning_rate,
         jit_compile=training.xla,

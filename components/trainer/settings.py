@@ -1,18 +1,19 @@
 """The training settings: their one definition (fields, units, defaults, checks).
 
 The Trainer's own value type, so that its code (and cache fingerprint) does
-not depend on the CLI's configuration module, which reuses it whole:
-`pipeline_config.TrainingConfig` is a TrainingSpec whose errors name the field
-`training.<field>`. The pipeline passes it to the Trainer as one JSON value of
-its custom_config, which run_fn reads back (run_fn.read_custom_config).
+not depend on the CLI's configuration module, which takes it whole as its
+`training` section (naming a refused field `training.<field>`). The pipeline
+passes it to the Trainer as one JSON value of its custom_config, which run_fn
+reads back (run_fn.read_custom_config).
 """
 
 import dataclasses
 import math
 from typing import Optional
 
-from components.common import setting_specs
 from components.common import names
+from components.common import setting_specs
+from components.trainer import architectures
 
 
 class InvalidTrainingSpec(setting_specs.InvalidSetting):
@@ -21,30 +22,20 @@ class InvalidTrainingSpec(setting_specs.InvalidSetting):
   KIND = 'training'
 
 
-def _require(condition: bool, field: str, reason: str) -> None:
-  if not condition:
-    raise InvalidTrainingSpec(field, reason)
-
-
 @dataclasses.dataclass(frozen=True)
 class TrainingSpec(setting_specs.JsonSpec):
   """How the denoising autoencoder is trained.
 
   Attributes:
-    architecture: 'unet' (default, fully convolutional with skips, sized for
-      a CPU budget of minutes), 'unet_large' (the same U-Net with 64/128/256
-      channels, three batch-normalised convolutions per block: ~6.6x the
-      arithmetic, meant for GPU training with fresh_noise, loss 'bce',
-      batch_size 128 and 30 epochs: see docs/benchmarks.md) or 'article'
-      (the article's design, corrected).
+    architecture: A model architecture registered in
+      components/trainer/architectures.py.
     loss: 'mse' (mean squared error), 'bce' (binary cross-entropy) or 'l1'
       (mean absolute error) on pixels in [0, 1]. It picks the model's output
       head: a linear output clipped to [0, 1] for 'mse' and 'l1', a sigmoid
       for 'bce' (see components/trainer/model.py).
     epochs: Passes over the `train` split.
-    batch_size: Images per training step (on each replica). The default's 32
-      with 'mse' scored ~0.2 dB above 128 with 'bce' on full MNIST, in ~1.1x
-      the CPU time (docs/benchmarks.md).
+    batch_size: Images per training step (on each replica); docs/benchmarks.md
+      compares batch sizes and losses.
     learning_rate: Adam's (peak) learning rate.
     lr_schedule: 'cosine' (decays the rate to 2% of `learning_rate` over all
       training steps) or 'constant'.
@@ -67,12 +58,12 @@ class TrainingSpec(setting_specs.JsonSpec):
       Trainer finds (the machine's available memory, or its container's
       limit). The Trainer's log says which it chose.
   """
-  architecture: str = 'unet'
-  loss: str = 'mse'
+  architecture: str = setting_specs.option('unet', architectures.REGISTRY)
+  loss: str = setting_specs.option('mse', names.LOSSES)
   epochs: int = 8
   batch_size: int = 32
   learning_rate: float = 2e-3
-  lr_schedule: str = 'cosine'
+  lr_schedule: str = setting_specs.option('cosine', names.LR_SCHEDULES)
   max_train_steps: Optional[int] = None
   seed: int = 42
   xla: bool = False
@@ -81,17 +72,16 @@ class TrainingSpec(setting_specs.JsonSpec):
   cache_budget_mb: Optional[int] = None
 
   def __post_init__(self):
-    for name, options in (('architecture', names.ARCHITECTURES),
-                          ('loss', names.LOSSES),
-                          ('lr_schedule', names.LR_SCHEDULES)):
-      _require(getattr(self, name) in options, name,
-               f'{getattr(self, name)!r} is not one of {", ".join(options)}')
+    setting_specs.check_options(self, InvalidTrainingSpec)
     for name in ('epochs', 'batch_size'):
-      _require(getattr(self, name) > 0, name,
-               f'must be positive, got {getattr(self, name)}')
-    _require(math.isfinite(self.learning_rate) and self.learning_rate > 0,
-             'learning_rate', f'must be a positive number, got {self.learning_rate}')
-    _require(self.max_train_steps is None or self.max_train_steps >= 0,
-             'max_train_steps', f'must be >= 0 or None, got {self.max_train_steps}')
-    _require(self.cache_budget_mb is None or self.cache_budget_mb >= 0,
-             'cache_budget_mb', f'must be >= 0 or None, got {self.cache_budget_mb}')
+      InvalidTrainingSpec.require(getattr(self, name) > 0, name,
+                                  f'must be positive, got {getattr(self, name)}')
+    InvalidTrainingSpec.require(
+        math.isfinite(self.learning_rate) and self.learning_rate > 0,
+        'learning_rate', f'must be a positive number, got {self.learning_rate}')
+    InvalidTrainingSpec.require(
+        self.max_train_steps is None or self.max_train_steps >= 0,
+        'max_train_steps', f'must be >= 0 or None, got {self.max_train_steps}')
+    InvalidTrainingSpec.require(
+        self.cache_budget_mb is None or self.cache_budget_mb >= 0,
+        'cache_budget_mb', f'must be >= 0 or None, got {self.cache_budget_mb}')

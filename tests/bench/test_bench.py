@@ -185,7 +185,7 @@ def _recipe_training(recipe):
 
 
 def test_recipe_defaults_are_the_sweeps_baseline_and_every_recipe_builds():
-  training = pipeline_config.TrainingConfig()
+  training = pipeline_config.TrainingSpec()
   # The baseline: the pipeline's defaults but for the two the sweep changed.
   baseline = recipes.RECIPES_BY_NAME['baseline']
   assert _recipe_training(baseline) == _recipe_training(dataclasses.replace(
@@ -239,7 +239,7 @@ def test_fresh_noise_recipe_batches_redraw_the_fixed_copy_every_epoch(tmp_path):
   tiny = idx_files.make_tiny_mnist(str(tmp_path))
   images, labels = recipes.read_idx(tiny.directory, 'train')
   clean, fixed = common.noisy_copy(images, labels, recipes.HEADLINE_NOISE)
-  batches = recipes.FreshNoiseBatches(images, labels, recipes.HEADLINE_NOISE.spec(),
+  batches = recipes.FreshNoiseBatches(images, labels, recipes.HEADLINE_NOISE,
                                       batch_size=50, seed=1)
   assert len(batches) == 3  # 120 images: 50 + 50 + 20.
 

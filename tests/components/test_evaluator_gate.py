@@ -30,6 +30,7 @@ from components.common import names
 from components.common import progress
 from components.evaluator import executor as evaluator_executor
 from components.evaluator import eval_config as eval_config_lib
+from components.evaluator import settings as evaluator_settings
 from components.common import evaluation as evaluation_lib
 from components.common import saved_model
 import pipeline_config
@@ -128,7 +129,7 @@ def _run_evaluator(tmp_path, candidate_shifts, baseline_shifts, split_sizes,
   evaluation.uri = str(tmp_path / 'evaluation')
   blessing = standard_artifacts.ModelBlessing()
   blessing.uri = str(tmp_path / 'blessing')
-  thresholds = pipeline_config.ThresholdConfig(
+  thresholds = evaluator_settings.ThresholdSpec(
       **{'min_psnr_db': 0.0, 'max_mse': 1.0, **threshold_values})
   evaluator_executor.Executor().Do(
       {standard_component_specs.EXAMPLES_KEY: [examples],
@@ -244,7 +245,7 @@ def test_each_failed_gate_is_described_with_its_numbers_and_config_field(tmp_pat
 
 def _evaluate_with_default_thresholds(tmp_path, candidate_shifts, baseline_shifts):
   """As _evaluate, with every threshold at pipeline_config's default."""
-  defaults = pipeline_config.ThresholdConfig()
+  defaults = evaluator_settings.ThresholdSpec()
   return _evaluate(tmp_path, candidate_shifts, baseline_shifts,
                    **dataclasses.asdict(defaults))
 
@@ -304,7 +305,7 @@ def test_unlabelled_examples_have_no_class_slices_and_the_values_still_gate(tmp_
   # A model bad on the "marked" images (none are marked here) would fail a
   # per-class gate; without labels there is none, and the default thresholds
   # still bless (~40 dB) or refuse (the 24 dB floor).
-  defaults = dataclasses.asdict(pipeline_config.ThresholdConfig())
+  defaults = dataclasses.asdict(evaluator_settings.ThresholdSpec())
   blessed, failures = _evaluate(tmp_path / 'good', (-OFFSET + 0.01, 0.2), (0.0, 0.0),
                                 info=UNLABELLED, **defaults)
   assert (blessed, failures) == (1, set())
@@ -315,7 +316,7 @@ def test_unlabelled_examples_have_no_class_slices_and_the_values_still_gate(tmp_
 
 
 def test_the_eval_config_is_completed_for_the_examples_dataset():
-  config = eval_config_lib.make_eval_config(pipeline_config.ThresholdConfig())
+  config = eval_config_lib.make_eval_config(evaluator_settings.ThresholdSpec())
   pets = eval_config_lib.for_dataset(config, PETS)
   assert {json.loads(metric.config)['image_shape'] == [12, 14, 3]
           for metric in pets.metrics_specs[0].metrics} == {True}

@@ -326,7 +326,8 @@ def _speckle(clean, keys, levels, parameters):
 
 @pytest.fixture(name='speckle')
 def _registered_speckle(monkeypatch):
-  monkeypatch.setattr(kinds, 'KINDS', dict(kinds.KINDS))  # Undone after the test.
+  monkeypatch.setattr(kinds.REGISTRY, 'entries',  # Undone after the test.
+                      dict(kinds.REGISTRY.entries))
   return kinds.register(kinds.NoiseKind(
       'speckle', ('stddev',), kinds.constant_level('stddev'), _speckle))
 
@@ -348,7 +349,7 @@ def test_a_kind_registered_alone_is_a_setting_and_noises_through_the_executor(
   images, labels = _images(60)
   images[:, :392] = 0  # The top half black: speckle leaves it black.
   output = _run(_write_examples(tmp_path / 'in', images, labels), tmp_path / 'out',
-                **dataclasses.asdict(config.noise.spec()))
+                **dataclasses.asdict(config.noise))
   clean, noisy, levels = [], [], []
   for record in _records(output, 'train'):
     feature = tf.train.Example.FromString(record).features.feature

@@ -1,5 +1,6 @@
 """The DAE models, their export signatures and the Trainer's run_fn."""
 
+import hashlib
 import json
 import os
 
@@ -10,6 +11,7 @@ import tensorflow as tf
 
 from components.common import dataset_info
 from components.common import noise as noise_lib
+from components.trainer import architectures
 from components.trainer import data
 from components.common import saved_model
 from components.trainer import model as model_lib
@@ -43,9 +45,9 @@ def _pairs(count, seed=0, image_shape=MNIST_SHAPE):
 
 
 @pytest.mark.parametrize('loss', model_lib.LOSSES)
-@pytest.mark.parametrize('architecture', model_lib.ARCHITECTURES)
+@pytest.mark.parametrize('architecture', architectures.REGISTRY.names())
 def test_models_map_images_to_images_in_unit_range(architecture, loss):
-  model = model_lib.build_model(architecture, loss, MNIST_SHAPE)
+  model = architectures.build_model(architecture, loss, MNIST_SHAPE)
   noisy, _ = _pairs(4)
   output = model.predict(noisy * 50.0, verbose=0)  # Far outside [0, 1] first.
   assert model.input_shape == (None, 28, 28, 1)
@@ -53,24 +55,44 @@ def test_models_map_images_to_images_in_unit_range(architecture, loss):
   assert output.min() >= 0.0 and output.max() <= 1.0
 
 
+# The layer configuration of each architecture (keras's JSON, without the
+# keras version), as build_model's if-chain built them before the registry.
+ARCHITECTURE_DIGESTS = {
+    'article': {'bce': 'e2e8cf505e94e3ee', 'mse': '0b5cc27435f5d431'},
+    'unet': {'bce': 'fd388d1b8351dfee', 'mse': '1ec58e77cc01be88'},
+    'unet_large': {'bce': 'f483de27952dc6e9', 'mse': '198aef17f32eade0'},
+}
+
+
+@pytest.mark.parametrize('architecture', sorted(ARCHITECTURE_DIGESTS))
+def test_the_registry_builds_each_architecture_as_before(architecture):
+  for loss, expected in ARCHITECTURE_DIGESTS[architecture].items():
+    built = json.loads(architectures.build_model(architecture, loss,
+                                                 MNIST_SHAPE).to_json())
+    built.pop('keras_version', None)
+    built.pop('backend', None)
+    digest = hashlib.sha256(json.dumps(built, sort_keys=True).encode())
+    assert digest.hexdigest()[:16] == expected, (architecture, loss)
+
+
 def test_the_output_head_follows_the_loss():
   assert model_lib.output_head('bce') == model_lib.SIGMOID_HEAD
   for loss in ('mse', 'l1'):
     assert model_lib.output_head(loss) == model_lib.CLIP_HEAD
-    model = model_lib.build_model('unet', loss, MNIST_SHAPE)
+    model = architectures.build_model('unet', loss, MNIST_SHAPE)
     assert model.get_layer('clean_images').activation is keras.activations.linear
     assert isinstance(model.layers[-1], model_lib.StraightThroughClip)
-  sigmoid = model_lib.build_model('unet', 'bce', MNIST_SHAPE)
+  sigmoid = architectures.build_model('unet', 'bce', MNIST_SHAPE)
   assert sigmoid.get_layer('clean_images').activation is keras.activations.sigmoid
   with pytest.raises(ValueError, match='loss'):
-    model_lib.build_model('unet', 'hinge', MNIST_SHAPE)
+    architectures.build_model('unet', 'hinge', MNIST_SHAPE)
 
 
 @pytest.mark.parametrize('built_for, compiled_with', [('bce', 'mse'), ('mse', 'bce'),
                                                       ('l1', 'bce')])
 def test_a_model_compiled_with_another_loss_than_its_head_is_refused(
     built_for, compiled_with):
-  model = model_lib.build_model('unet', built_for, MNIST_SHAPE)
+  model = architectures.build_model('unet', built_for, MNIST_SHAPE)
   with pytest.raises(ValueError, match=f"loss '{compiled_with}' trains the"):
     model_lib.compile_model(model, compiled_with, 1e-3)
   model_lib.compile_model(model, built_for, 1e-3)  # Its own loss is fine.
@@ -100,7 +122,7 @@ def test_article_model_flattens_before_its_128_unit_latent():
 
 def test_unknown_architecture_and_loss_are_rejected():
   with pytest.raises(ValueError, match='architecture'):
-    model_lib.build_model('vit', 'bce', MNIST_SHAPE)
+    architectures.build_model('vit', 'bce', MNIST_SHAPE)
   with pytest.raises(ValueError, match='loss'):
     model_lib.make_loss('hinge')
 
@@ -133,9 +155,9 @@ def test_unet_spec_shapes_the_network():
 
 
 def test_the_accelerator_unet_is_the_default_scaled_up():
-  large = model_lib.build_model('unet_large', 'bce', MNIST_SHAPE)
+  large = architectures.build_model('unet_large', 'bce', MNIST_SHAPE)
   assert large.name == 'unet_large_dae'
-  assert large.count_params() > 8 * model_lib.build_model(
+  assert large.count_params() > 8 * architectures.build_model(
       'unet', 'bce', MNIST_SHAPE).count_params()
   assert _layers_of(large, keras.layers.BatchNormalization)
   assert large.get_layer('bottleneck_conv3').filters == 256
@@ -306,7 +328,7 @@ def test_plan_training(examples, batch, epochs, cap, expected):
 
 
 def _pipeline_custom_config(**changes):
-  """What the pipeline gives the Trainer, from a TrainingConfig with `changes`."""
+  """What the pipeline gives the Trainer, from a TrainingSpec with `changes`."""
   config = pipeline_config.with_overrides(
       pipeline_config.load_profile('smoke'),
       {'training.batch_size': 16, 'training.epochs': 2,
@@ -355,6 +377,38 @@ def test_run_fn_trains_logs_and_exports(tmp_path):
   assert saved_model.EXAMPLES_SIGNATURE in loaded.signatures
   logs = [name for _, _, names in os.walk(fn_args.model_run_dir) for name in names]
   assert any(name.startswith('events.out.tfevents') for name in logs)
+
+
+def _one_conv(loss, image_shape):
+  """An architecture of one 3x3 convolution: the smallest a registry takes."""
+  noisy_images = keras.Input(shape=tuple(image_shape), name='noisy_images')
+  clean_images = keras.layers.Conv2D(
+      image_shape[-1], 3, padding='same', dtype='float32',
+      activation='sigmoid' if loss == 'bce' else None)(noisy_images)
+  return keras.Model(noisy_images, clean_images, name='one_conv_dae')
+
+
+@pytest.fixture(name='one_conv')
+def _registered_one_conv(monkeypatch):
+  monkeypatch.setattr(architectures.REGISTRY, 'entries',  # Undone after the test.
+                      dict(architectures.REGISTRY.entries))
+  architectures.register('one_conv', _one_conv, 'one 3x3 convolution')
+  return 'one_conv'
+
+
+def test_an_architecture_registered_alone_is_a_setting_and_trains_through_run_fn(
+    tmp_path, one_conv):
+  with pytest.raises(pipeline_config.ConfigError,
+                     match="'vit' is not one of article, unet, unet_large, one_conv$"):
+    pipeline_config.with_overrides(pipeline_config.load_profile('smoke'),
+                                   {'training.architecture': 'vit'})
+  _write_noisy_examples(str(tmp_path / 'data.gz'))
+  fn_args = _FnArgs(tmp_path, str(tmp_path / '*.gz'),
+                    _custom_config(**{'training.architecture': one_conv}))
+  run_fn_lib.run_fn(fn_args)
+  assert _settings(fn_args)['architecture'] == 'one_conv_dae'
+  loaded = tf.saved_model.load(fn_args.serving_model_dir)
+  assert len(loaded.trainable_variables) == 2  # The convolution's kernel and bias.
 
 
 def test_run_fn_fails_clearly_without_input_files(tmp_path):
@@ -479,7 +533,7 @@ def test_run_fn_reads_the_pipeline_s_training_spec_whole_and_checks_it():
   settings = run_fn_lib.read_custom_config(dict(
       _custom_config(train_examples=512, eval_examples=128, info=PETS),
       **pipeline_given))
-  assert settings.training == config.training.spec()
+  assert settings.training == config.training
   assert (settings.train_examples, settings.eval_examples) == (512, 128)
   assert settings.dataset == PETS
   broken = dict(_custom_config(), **{run_fn_lib.TRAINING_KEY: '{"batch_size": 0}'})
@@ -669,7 +723,7 @@ def test_fresh_noise_without_the_examples_settings_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize('image_shape', [(32, 32, 3), (30, 26, 3), (21, 23, 1)])
 def test_models_take_any_image_size_and_channel_count(architecture, image_shape):
   # Sides that are not multiples of the pooling are padded and cropped back.
-  model = model_lib.build_model(architecture, 'mse', image_shape)
+  model = architectures.build_model(architecture, 'mse', image_shape)
   noisy = np.random.default_rng(0).uniform(size=(2,) + image_shape).astype(np.float32)
   assert model.predict(noisy, verbose=0).shape == (2,) + image_shape
   padded = any(side % model_lib.POOLING_FACTOR for side in image_shape[:2])
@@ -679,14 +733,14 @@ def test_models_take_any_image_size_and_channel_count(architecture, image_shape)
 
 def test_mnist_models_have_no_padding_layers():
   # 28 is a multiple of the pooling: the default model is exactly as before.
-  model = model_lib.build_model('unet', 'mse', MNIST_SHAPE)
+  model = architectures.build_model('unet', 'mse', MNIST_SHAPE)
   assert not {'pad_to_pooling', 'crop_padding'} & {layer.name for layer in model.layers}
   assert model.count_params() == 301985  # As the smoke run logs it.
 
 
 def test_export_takes_the_shape_of_the_model(tmp_path):
   image_shape = (30, 26, 3)
-  model = model_lib.build_model('unet', 'mse', image_shape)
+  model = architectures.build_model('unet', 'mse', image_shape)
   saved_model.export_saved_model(model, str(tmp_path / 'model'))
   loaded = tf.saved_model.load(str(tmp_path / 'model'))
   noisy = np.random.default_rng(1).uniform(size=(2,) + image_shape).astype(np.float32)

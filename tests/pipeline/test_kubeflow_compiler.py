@@ -101,7 +101,7 @@ def test_noise_settings_are_runtime_parameters_with_defaults(compiled):
       for name in ('stddev', 'amount', 'seed')}
   # Every other noise setting is in the one spec, applied under the per-run ones.
   assert noise_inputs['noise_spec'] == {
-      'runtimeValue': {'constant': _config().noise.spec().to_json()}}
+      'runtimeValue': {'constant': _config().noise.to_json()}}
 
 
 def test_beam_args_and_image_paths_reach_the_tasks(compiled):

@@ -42,7 +42,7 @@ def recorded_spec_json(examples) -> Optional[str]:
 
 def _parameters(spec: NoiseSpec) -> Dict[str, float]:
   """The settings of the spec's kind (kinds.NoiseKind.parameters)."""
-  return {name: getattr(spec, name) for name in kinds.KINDS[spec.kind].parameters}
+  return {name: getattr(spec, name) for name in kinds.REGISTRY[spec.kind].parameters}
 
 
 def spec_key(spec: NoiseSpec) -> np.uint64:
@@ -100,7 +100,7 @@ def noise_levels(keys: np.ndarray, spec: NoiseSpec) -> np.ndarray:
     keys: uint64 [batch], the examples' keys combined with spec_key.
     spec: The noise.
   """
-  return kinds.KINDS[spec.kind].levels(keys, _parameters(spec))
+  return kinds.REGISTRY[spec.kind].levels(keys, _parameters(spec))
 
 
 def add_noise(clean: np.ndarray, keys: np.ndarray, spec: NoiseSpec):
@@ -117,7 +117,7 @@ def add_noise(clean: np.ndarray, keys: np.ndarray, spec: NoiseSpec):
   keys = spec_key(spec) ^ np.asarray(keys, dtype=np.uint64)
   clean = np.asarray(clean, dtype=np.float64)
   levels = noise_levels(keys, spec)
-  noisy = kinds.KINDS[spec.kind].corrupt(clean, keys, levels, _parameters(spec))
+  noisy = kinds.REGISTRY[spec.kind].corrupt(clean, keys, levels, _parameters(spec))
   if spec.clip:
     noisy = np.clip(noisy, 0.0, 1.0)
   return noisy.astype(np.float32), levels.astype(np.float32)

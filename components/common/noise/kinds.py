@@ -1,9 +1,10 @@
 """The registry of noise kinds: each kind defined once, by name, settings and draws.
 
 A kind is a `NoiseKind` registered here: the NoiseSpec settings it reads
-(their defaults, units and bounds: components/common/noise/spec.py) and
-its two functions. NoiseSpec accepts exactly the registered names, and
-noise.py's key and dispatch go through the registry, so a new kind is one
+(their defaults, units and bounds: components/common/noise/spec.py), its two
+functions and a one-line description. NoiseSpec accepts exactly the
+registered names, docs/configuration.md lists them with their descriptions,
+and noise.py's key and dispatch go through the registry, so a new kind is one
 `register(NoiseKind(...))` (and a NoiseSpec field for a new setting).
 
 Beam workers in other processes import this module, not the caller's code: a
@@ -11,10 +12,11 @@ kind a pipeline uses must be registered here (or in a module this one imports).
 """
 
 import dataclasses
-from typing import Callable, Dict, Mapping, Tuple
+from typing import Callable, Mapping, Tuple
 
 import numpy as np
 
+from components.common import registry as registry_lib
 from components.common.noise import draws
 
 # A kind's settings: {NoiseSpec field: value}, only the fields it declares.
@@ -35,14 +37,16 @@ class NoiseKind:
     corrupt: (clean float64 [batch, pixels] in [0, 1], keys, levels,
       parameters) -> float64 [batch, pixels]: the noisy images, unclipped.
       Each random quantity comes from its own stream of `draws`.
+    description: One line for docs/configuration.md: what the noise is.
   """
   name: str
   parameters: Tuple[str, ...]
   levels: Callable[[np.ndarray, Parameters], np.ndarray]
   corrupt: Callable[[np.ndarray, np.ndarray, np.ndarray, Parameters], np.ndarray]
+  description: str = ''
 
 
-KINDS: Dict[str, NoiseKind] = {}
+REGISTRY: registry_lib.Registry[NoiseKind] = registry_lib.Registry('noise kind')
 
 
 def register(kind: NoiseKind) -> NoiseKind:
@@ -51,15 +55,12 @@ def register(kind: NoiseKind) -> NoiseKind:
   Raises:
     ValueError: a kind of that name is registered already.
   """
-  if kind.name in KINDS:
-    raise ValueError(f'noise kind {kind.name!r} is registered already')
-  KINDS[kind.name] = kind
-  return kind
+  return REGISTRY.register(kind.name, kind, kind.description)
 
 
 def names() -> Tuple[str, ...]:
   """The registered kinds' names, in order of registration."""
-  return tuple(KINDS)
+  return REGISTRY.names()
 
 
 def constant_level(parameter: str) -> Callable[[np.ndarray, Parameters], np.ndarray]:
@@ -94,9 +95,12 @@ def _uniform_stddev(keys: np.ndarray, parameters: Parameters) -> np.ndarray:
 
 
 GAUSSIAN = register(NoiseKind(
-    'gaussian', ('stddev',), constant_level('stddev'), additive_gaussian))
-SALT_AND_PEPPER = register(NoiseKind(
-    'salt_and_pepper', ('amount',), constant_level('amount'), _salt_and_pepper))
-RANDOM_GAUSSIAN = register(NoiseKind(
+    'gaussian', ('stddev',), constant_level('stddev'), additive_gaussian,
+    'additive Gaussian noise of `stddev`'))
+register(NoiseKind(
+    'salt_and_pepper', ('amount',), constant_level('amount'), _salt_and_pepper,
+    'a fraction `amount` of the pixels set to 0 or 1'))
+register(NoiseKind(
     'random_gaussian', ('min_stddev', 'max_stddev'), _uniform_stddev,
-    additive_gaussian))
+    additive_gaussian, 'additive Gaussian noise whose stddev each example '
+    'draws uniformly from [`min_stddev`, `max_stddev`], for a blind denoiser'))

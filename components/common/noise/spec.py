@@ -2,8 +2,8 @@
 
 A validated value type of the components' own, so that their code (and its
 cache fingerprint) does not depend on the CLI's configuration module, which
-reuses it whole: `pipeline_config.NoiseConfig` is a NoiseSpec whose errors
-name the field `noise.<field>`. NoiseTransform takes it as one JSON property
+takes it whole as its `noise` section (naming a refused field
+`noise.<field>`). NoiseTransform takes it as one JSON property
 and records it on its output, where the Trainer reads it back.
 """
 
@@ -39,11 +39,7 @@ class NoiseSpec(setting_specs.JsonSpec):
   """The corruption applied to clean images (pixels scaled to [0, 1]).
 
   Attributes:
-    kind: A kind of the registry (components/common/noise/kinds.py; one
-      of `kinds.KINDS`): built in, 'gaussian' (additive, `stddev`),
-      'salt_and_pepper' (`amount`) and 'random_gaussian' (per-example stddev
-      drawn uniformly from [`min_stddev`, `max_stddev`], for a blind
-      denoiser).
+    kind: A kind of noise registered in components/common/noise/kinds.py.
     stddev: Standard deviation of Gaussian noise, in pixel units of [0, 1].
     min_stddev: Lower bound of the per-example stddev (random_gaussian).
     max_stddev: Upper bound of the per-example stddev (random_gaussian).
@@ -51,7 +47,7 @@ class NoiseSpec(setting_specs.JsonSpec):
     clip: Clip noisy pixels to [0, 1]; False keeps the article's unclipped noise.
     seed: Seed of the noise; with the example's identity it fixes its noise.
   """
-  kind: str = kinds.GAUSSIAN.name
+  kind: str = setting_specs.option(kinds.GAUSSIAN.name, kinds.REGISTRY)
   stddev: float = _setting(0.2, _STDDEV, 0.0, 1.0)
   min_stddev: float = _setting(0.0, _STDDEV, 0.0, 1.0)
   max_stddev: float = _setting(0.5, _STDDEV, 0.0, 1.0)
@@ -64,12 +60,10 @@ class NoiseSpec(setting_specs.JsonSpec):
       object.__setattr__(self, field.name, _typed(field, getattr(self, field.name)))
       if _BOUNDS in field.metadata:
         _check_bounds(field, getattr(self, field.name))
-    if self.kind not in kinds.KINDS:
-      raise InvalidNoiseSpec(
-          'kind', f'{self.kind!r} is not one of {", ".join(kinds.names())}')
-    if self.min_stddev > self.max_stddev:
-      raise InvalidNoiseSpec(
-          'min_stddev', f'{self.min_stddev} is above noise.max_stddev {self.max_stddev}')
+    setting_specs.check_options(self, InvalidNoiseSpec)
+    InvalidNoiseSpec.require(
+        self.min_stddev <= self.max_stddev, 'min_stddev',
+        f'{self.min_stddev} is above noise.max_stddev {self.max_stddev}')
 
 
 def _typed(field: dataclasses.Field, value):
@@ -77,20 +71,21 @@ def _typed(field: dataclasses.Field, value):
   int for a float; the noise's key (noise.spec_key) must not see the
   difference."""
   if field.type is bool:
-    if value not in (0, 1):
-      raise InvalidNoiseSpec(field.name, f'must be true or false, got {value!r}')
+    InvalidNoiseSpec.require(value in (0, 1), field.name,
+                             f'must be true or false, got {value!r}')
     return bool(value)
   if field.type in (int, float):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
-        field.type is int and not float(value).is_integer()):
-      raise InvalidNoiseSpec(field.name, f'must be a {field.type.__name__}, got {value!r}')
+    InvalidNoiseSpec.require(
+        not isinstance(value, bool) and isinstance(value, numbers.Real) and (
+            field.type is float or float(value).is_integer()),
+        field.name, f'must be a {field.type.__name__}, got {value!r}')
     return field.type(value)
-  if not isinstance(value, field.type):
-    raise InvalidNoiseSpec(field.name, f'must be a {field.type.__name__}, got {value!r}')
+  InvalidNoiseSpec.require(isinstance(value, field.type), field.name,
+                           f'must be a {field.type.__name__}, got {value!r}')
   return value
 
 
 def _check_bounds(field: dataclasses.Field, value) -> None:
   low, high = field.metadata[_BOUNDS]
-  if not (math.isfinite(value) and low <= value <= high):
-    raise InvalidNoiseSpec(field.name, f'must be {field.metadata[_UNIT]}, got {value}')
+  InvalidNoiseSpec.require(math.isfinite(value) and low <= value <= high,
+                           field.name, f'must be {field.metadata[_UNIT]}, got {value}')
