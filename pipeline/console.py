@@ -60,11 +60,14 @@ _TF_CPP_MIN_LOG_LEVEL = {QUIET: '2', NORMAL: '2', VERBOSE: '0'}
 # whatever TF_CPP_MIN_LOG_LEVEL says: two of its libraries each carry XLA's
 # CUDA runtime stub, which says it found no driver (xla/tsl/cuda/cudart_stub.cc),
 # each after absl's notice that it logs before absl::InitializeLog. A CPU run
-# needs no driver; a GPU node's CPU image is named by the Trainer itself.
+# needs no driver; a GPU node's CPU image is named by the Trainer itself. On a
+# CPU whose instructions oneDNN's custom operations use (AVX-512 and others),
+# its INFO line that they are on (tsl/platform/default/port.cc) comes the same
+# way: a fact of the machine, not of the run.
 _TF_IMPORT_NOISE = re.compile(
     rb'cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will '
     rb'not be used\.|^WARNING: All log messages before absl::InitializeLog\(\) is '
-    rb'called are written to STDERR')
+    rb'called are written to STDERR|port\.cc:\d+\] oneDNN custom operations are on\.')
 # What its first look for GPUs writes at ERROR level where the machine has no
 # NVIDIA driver at all (xla/stream_executor/cuda/cuda_platform.cc): noise
 # there, and kept where a driver is loaded (a GPU node's failing cuInit).

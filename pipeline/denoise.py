@@ -16,7 +16,7 @@ import io
 import os
 import posixpath
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -68,9 +68,7 @@ def model_directory(model_dir: Optional[str], base_directory: str) -> Tuple[str,
     base_directory: The serving directory (config.serving_dir).
   """
   if model_dir:
-    if not serving_dir.is_complete(model_dir):
-      raise DenoiseError(f'{model_dir} is not a SavedModel directory (no '
-                         f'{serving_dir.SAVED_MODEL_FILENAME})')
+    check_model_directory(model_dir)
     return model_dir, model_dir
   version = serving_dir.newest_complete_version(base_directory)
   if version is None:
@@ -79,6 +77,13 @@ def model_directory(model_dir: Optional[str], base_directory: str) -> Tuple[str,
                        'pass --model DIR)')
   return (serving_dir.version_path(base_directory, version),
           f'version {version} of {base_directory}')
+
+
+def check_model_directory(model_dir: str) -> None:
+  """DenoiseError unless `model_dir` holds a complete SavedModel."""
+  if not serving_dir.is_complete(model_dir):
+    raise DenoiseError(f'{model_dir} is not a SavedModel directory (no '
+                       f'{serving_dir.SAVED_MODEL_FILENAME})')
 
 
 def load_model(model_dir: str) -> saved_model.Denoiser:
@@ -127,6 +132,11 @@ def _decode_numpy(path: str, contents: bytes) -> Tuple[np.ndarray, bool]:
                      '[H, W], [H, W, C] (C 1 or 3) or [N, H, W, C]')
 
 
+def picture_file(path: str, contents: bytes) -> ImageFile:
+  """A PNG/JPEG file's image from its bytes; DenoiseError naming it if bad."""
+  return ImageFile(path, _decode_picture(path, contents)[None], False)
+
+
 def read_image_file(path: str) -> ImageFile:
   """The images of a PNG, JPEG or .npy file; DenoiseError naming it if bad."""
   extension = posixpath.splitext(path)[1].lower()
@@ -137,14 +147,15 @@ def read_image_file(path: str) -> ImageFile:
   if extension == NUMPY_EXTENSION:
     images, stacked = _decode_numpy(path, contents)
     return ImageFile(path, images, stacked)
-  return ImageFile(path, _decode_picture(path, contents)[None], False)
+  return picture_file(path, contents)
 
 
-def fit_to_model(image_file: ImageFile, image_shape: Sequence[int]) -> ImageFile:
+def fit_to_model(image_file: ImageFile, image_shape: Sequence[int],
+                 say: Callable[[str], None] = print) -> ImageFile:
   """The file's images in the model's channels; DenoiseError if of another size.
 
   Grey becomes RGB for a 3-channel model and colour grey for a 1-channel one
-  (printed); an alpha channel is dropped.
+  (told to `say`, printed by default); an alpha channel is dropped.
   """
   height, width, channels = image_shape
   images = image_file.images
@@ -156,20 +167,30 @@ def fit_to_model(image_file: ImageFile, image_shape: Sequence[int]) -> ImageFile
     images = images[..., :-1]
   if images.shape[-1] == 3 and channels == 1:
     images = tf.image.rgb_to_grayscale(images).numpy()
-    print(f'{image_file.path}: colour converted to grey (the model takes 1 channel)')
+    say(f'{image_file.path}: colour converted to grey (the model takes 1 channel)')
   elif images.shape[-1] == 1 and channels == 3:
     images = tf.image.grayscale_to_rgb(tf.constant(images)).numpy()
-    print(f'{image_file.path}: grey converted to RGB (the model takes 3 channels)')
+    say(f'{image_file.path}: grey converted to RGB (the model takes 3 channels)')
   if images.shape[-1] != channels:
     raise DenoiseError(f'{image_file.path} has {images.shape[-1]} channels; the '
                        f'model takes {channels}')
   return dataclasses.replace(image_file, images=images)
 
 
-def _model_error_reason(error: tf.errors.OpError) -> str:
-  """The message of an in-graph check (saved_model.py), else the error's first line."""
+# Lines of TensorFlow's frame around an error raised in a graph, not its reason.
+_GRAPH_ERROR_FRAME = re.compile(
+    r'Graph execution error|Detected at node|<stack traces|\[\[')
+
+
+def model_error_reason(error: tf.errors.OpError) -> str:
+  """The message of an in-graph check (saved_model.py), else the error's first
+  line that is not TensorFlow's frame (e.g. a shape check's message)."""
   found = re.search(r'assertion failed: \[(.*?)\] \[', error.message)
-  return found.group(1) if found else error.message.strip().splitlines()[0]
+  if found:
+    return found.group(1)
+  lines = [line.strip() for line in error.message.strip().splitlines()]
+  reasons = [line for line in lines if line and not _GRAPH_ERROR_FRAME.match(line)]
+  return (reasons or lines)[0]
 
 
 def denoise_file(denoiser: saved_model.Denoiser, image_file: ImageFile) -> np.ndarray:
@@ -178,7 +199,7 @@ def denoise_file(denoiser: saved_model.Denoiser, image_file: ImageFile) -> np.nd
     return denoiser(image_file.images)
   except tf.errors.InvalidArgumentError as error:
     raise DenoiseError(f'{image_file.path}: the model refused it: '
-                       f'{_model_error_reason(error)}') from None
+                       f'{model_error_reason(error)}') from None
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -109,6 +109,8 @@ class _Terminal(io.StringIO):
 # "E0000 00:00:1796614588.433021   24962 file.cc:12] text".
 _TF_CPP_LINE = re.compile(r'^([IWEF])\d{4} [\d:.]+\s+\d+ (\S+)\] (.*)$')
 _IMPORT_NOISE = 'Could not find cuda drivers on your machine'
+# Written only on CPUs whose instructions oneDNN's custom operations use.
+_ONEDNN_NOTICE = 'oneDNN custom operations are on.'
 _ABSL_NOTICE = 'WARNING: All log messages before absl::InitializeLog() is called'
 
 
@@ -157,7 +159,8 @@ def test_tensorflow_s_import_writes_no_errors_or_warnings_at_the_normal_verbosit
   # ... and only they are dropped: every other line comes through.
   assert _ABSL_NOTICE not in stderr['normal'], stderr['normal']
   assert _tf_cpp_lines(stderr['normal, all C++ lines']) == [
-      line for line in everything if _IMPORT_NOISE not in line[2]]
+      line for line in everything
+      if _IMPORT_NOISE not in line[2] and _ONEDNN_NOTICE not in line[2]]
 
 
 @pytest.mark.slow
