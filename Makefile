@@ -11,7 +11,7 @@ PYTEST_PARALLEL ?= -n auto --dist loadfile --no-loadscope-reorder
 BENCH_ARGS  ?=
 IMAGE       ?= mnist-dae-pipeline:latest
 
-.PHONY: setup run smoke tensorboard test test-fast lock lock-gpu image image-gpu compile report bench-quality bench-speed bench-recipes clean help
+.PHONY: setup run smoke tensorboard test test-fast lock lock-gpu image image-gpu compile report bench-quality bench-speed bench-scale bench-recipes clean help
 
 help:
 	@echo "make run     set up if needed, run the pipeline on full MNIST (PROFILE=smoke for a quick one)"
@@ -20,7 +20,7 @@ help:
 	@echo "make lock    re-resolve requirements.lock from requirements.in with uv"
 	@echo "make tensorboard  TensorBoard on the newest run's training logs and denoised images"
 	@echo "make report  write the newest run's HTML report beside its pipeline root (build/smoke/report.html for smoke)"
-	@echo "make bench-quality / bench-speed   the benchmarks (BENCH_ARGS=--quick for a few minutes)"
+	@echo "make bench-quality / bench-speed / bench-scale   the benchmarks (BENCH_ARGS=--quick for a few minutes)"
 	@echo "make bench-recipes RECIPES_DIR=D   score recipes trained into D (bench/README.md, Recipes)"
 	@echo "make compile compile the Kubeflow pipeline to build/pipeline.json (IMAGE=...)"
 	@echo "make image   docker build the pipeline image (IMAGE=...); make image-gpu: with CUDA TensorFlow"
@@ -51,6 +51,9 @@ bench-quality: setup
 
 bench-speed: setup
 	$(VENV)/bin/python -m bench.speed $(BENCH_ARGS)
+
+bench-scale: setup
+	$(VENV)/bin/python -m bench.scale $(BENCH_ARGS)
 
 # Training: `python -m bench.recipes --train DIR` on a machine with an accelerator
 # (any Keras 3 backend; see bench/README.md). This scores DIR here.

@@ -178,6 +178,28 @@ def run_pipeline(arguments: Sequence[str]) -> float:
   return elapsed
 
 
+def timed_child(command: List[str]) -> Dict[str, object]:
+  """Runs a child process alone; its wall seconds, peak RSS and stdout."""
+  # getrusage(RUSAGE_CHILDREN) keeps the maximum over all children, so each
+  # measured child runs in a fresh grandchild shell that reports its own.
+  wrapper = [sys.executable, '-c',
+             'import resource, subprocess, sys, time\n'
+             't = time.perf_counter()\n'
+             'p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n'
+             'sys.stdout.write(p.stdout)\n'
+             'print("\\n@@", time.perf_counter() - t, resource.getrusage('
+             'resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)\n', *command]
+  print('+ ' + ' '.join(command), flush=True)
+  output = subprocess.run(wrapper, stdout=subprocess.PIPE, text=True,
+                          cwd=pipeline_config.repository_root(), check=True).stdout
+  body, _, tail = output.rpartition('\n@@ ')
+  seconds, peak_kib, returncode = tail.split()
+  if int(returncode) != 0:
+    raise RuntimeError(f'{" ".join(command)} exited with {returncode}:\n{body[-3000:]}')
+  return {'seconds': round(float(seconds), 1),
+          'peak_rss_mib': round(int(peak_kib) / 1024.0), 'stdout': body}
+
+
 def latest_version_dir(serving_dir: str) -> str:
   """The newest pushed version of a serving directory."""
   versions = sorted((name for name in os.listdir(serving_dir) if name.isdigit()),

@@ -34,7 +34,6 @@ the smoke profile and fewer steps, to speed.quick.json, docs untouched).
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,28 +47,6 @@ import pipeline_config
 EAGER_BATCH = 32
 # Timed repetitions of each training loop; the median is reported.
 REPEATS = 3
-
-
-def _timed_child(command: List[str]) -> Dict[str, object]:
-  """Runs a child process alone; its wall seconds, peak RSS and stdout."""
-  # getrusage(RUSAGE_CHILDREN) keeps the maximum over all children, so each
-  # measured child runs in a fresh grandchild shell that reports its own.
-  wrapper = [sys.executable, '-c',
-             'import resource, subprocess, sys, time\n'
-             't = time.perf_counter()\n'
-             'p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n'
-             'sys.stdout.write(p.stdout)\n'
-             'print("\\n@@", time.perf_counter() - t, resource.getrusage('
-             'resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)\n', *command]
-  print('+ ' + ' '.join(command), flush=True)
-  output = subprocess.run(wrapper, stdout=subprocess.PIPE, text=True,
-                          cwd=pipeline_config.repository_root(), check=True).stdout
-  body, _, tail = output.rpartition('\n@@ ')
-  seconds, peak_kib, returncode = tail.split()
-  if int(returncode) != 0:
-    raise RuntimeError(f'{" ".join(command)} exited with {returncode}:\n{body[-3000:]}')
-  return {'seconds': round(float(seconds), 1),
-          'peak_rss_mib': round(int(peak_kib) / 1024.0), 'stdout': body}
 
 
 def component_seconds(metadata_path: str) -> Dict[str, float]:
@@ -92,7 +69,7 @@ def trainer_fit_seconds(metadata_path: str) -> float:
   """The newest run's Trainer `fit` seconds (its training_settings.json)."""
   from tfx.types import standard_component_specs  # pylint: disable=g-import-not-at-top
   from components.trainer import run_fn  # pylint: disable=g-import-not-at-top
-  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
+  from components.common import names  # pylint: disable=g-import-not-at-top
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   _, model_run = run_summary.latest_output(
       metadata_path, names.TRAINER_NODE, standard_component_specs.MODEL_RUN_KEY)
@@ -119,10 +96,10 @@ def end_to_end(profile: str, repeats: int, max_train_steps=None) -> Dict[str, ob
   colds, plains, pipeline_overheads, plain_overheads = [], [], [], []
   for _ in range(repeats):
     shutil.rmtree(root, ignore_errors=True)
-    cold = _timed_child([common.DAE_PIPELINE, 'run', *arguments])
+    cold = common.timed_child([common.DAE_PIPELINE, 'run', *arguments])
     components = component_seconds(metadata_path)
     pipeline_overheads.append(cold['seconds'] - trainer_fit_seconds(metadata_path))
-    plain = _timed_child([sys.executable, '-m', 'bench.plain_keras', '--profile',
+    plain = common.timed_child([sys.executable, '-m', 'bench.plain_keras', '--profile',
                           profile, *plain_cap])
     plain_result = json.loads(plain['stdout'].strip().splitlines()[-1])
     plain_overheads.append(plain['seconds'] - plain_result['phases']['train'])
@@ -133,8 +110,8 @@ def end_to_end(profile: str, repeats: int, max_train_steps=None) -> Dict[str, ob
   # A capped cold run may not be blessed: then nothing is served, and the
   # re-run is one more cached run (the table says which it measured).
   pushed_before_rerun = bool(serving_dir.complete_versions(serving))
-  rerun = _timed_child([common.DAE_PIPELINE, 'run', *arguments])
-  cached = _timed_child([common.DAE_PIPELINE, 'run', *arguments])
+  rerun = common.timed_child([common.DAE_PIPELINE, 'run', *arguments])
+  cached = common.timed_child([common.DAE_PIPELINE, 'run', *arguments])
   ratios = [cold['seconds'] / plain['seconds'] for cold, plain in zip(colds, plains)]
   return {
       'repeats': repeats,
@@ -243,6 +220,7 @@ def input_pipeline_ab(noisy_examples_uri: str, config, steps: int, repeats: int
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components.common import examples as examples_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import architectures  # pylint: disable=g-import-not-at-top
+  from components.trainer import data  # pylint: disable=g-import-not-at-top
   from components.trainer import model as model_lib  # pylint: disable=g-import-not-at-top
   from components.trainer import strategy  # pylint: disable=g-import-not-at-top
   training = config.training

@@ -128,6 +128,9 @@ def verdict_lines(outcome: RunOutcome, report_command: str) -> List[str]:
   test_size = outcome.split_sizes.get('test')
   lines.append(f'test set{f" ({test_size} images)" if test_size else ""}: '
                f'{_figures(outcome.candidate)}')
+  if outcome.skipped_images:
+    lines.append(f'  data: {outcome.skipped_images} bad image(s) of the folder '
+                 'skipped (data.max_bad_images; the log names each)')
   lines.append(f'  noisy input: {_figures(outcome.noisy_input)}; '
                f'last blessed model: {baseline}')
   lines.append(f'next: {report_command}   (this run\'s metrics and pictures '

@@ -19,6 +19,9 @@ NOISE_LEVEL = 'noise_level'  # float [1]: the stddev, or salt-and-pepper amount.
 # Custom property of the Examples artifacts of TfdsExampleGen and
 # NoiseTransform: JSON {split: number of examples}, for progress totals.
 SPLIT_SIZES_PROPERTY = 'split_sizes'
+# Custom property of TfdsExampleGen's Examples of an image folder: how many
+# bad images it skipped (data.max_bad_images).
+SKIPPED_IMAGES_PROPERTY = 'skipped_images'
 # Custom property of NoiseTransform's Examples: JSON of the noise settings that
 # made them (components/common/noise/__init__.py), which the Trainer reads to
 # draw fresh noise of the same kind every pass (training.fresh_noise).

@@ -221,6 +221,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       progress.record_split_sizes(noisy_examples, sizes)
     noise.record_spec(noisy_examples, spec)
     dataset_info_lib.copy(examples, noisy_examples)
+    if examples.has_custom_property(names.SKIPPED_IMAGES_PROPERTY):
+      noisy_examples.set_int_custom_property(
+          names.SKIPPED_IMAGES_PROPERTY,
+          examples.get_int_custom_property(names.SKIPPED_IMAGES_PROPERTY))
     examples_utils.set_payload_format(
         noisy_examples, examples_utils.get_payload_format(examples))
     examples_utils.set_file_format(noisy_examples, 'tfrecords_gzip')

@@ -1,7 +1,6 @@
 """Executor of TfdsExampleGen: a TFDS-prepared dataset to tf.Examples with Beam."""
 
 import hashlib
-import json
 import os
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
@@ -28,6 +28,7 @@ from components.common import example_bytes
 from components.common import names
 from components.common import progress
 from components.common import tfrecord_sink
+from components.tfds_example_gen import image_folder
 from components.tfds_example_gen import settings
 from components.tfds_example_gen import sources
 
@@ -88,6 +89,9 @@ READ_BATCH_SIZE = 1024
 # What the stock ExampleGen names its files (`write_split.WriteSplit`):
 # <split dir>/data_tfrecord-SSSSS-of-NNNNN.gz.
 OUTPUT_FILE_PREFIX = write_split.DEFAULT_TF_RECORD_FILE_NAME
+# Where an image folder's job leaves its findings for the executor (inside
+# the output, so that any runner's workers can write it; removed after).
+FACTS_DIRNAME = '.ingest-facts'
 
 
 class _ReadTfdsBatches(beam.DoFn):
@@ -195,6 +199,26 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         or example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
+    examples.split_names = artifact_utils.encode_split_names(split_names)
+    if data.image_dir is not None:
+      info, sizes = self._ingest_folder(data, examples)
+    else:
+      info, sizes = self._ingest_tfds(data, exec_properties, examples,
+                                      split_names)
+    examples_utils.set_payload_format(
+        examples, exec_properties.get(
+            standard_component_specs.OUTPUT_DATA_FORMAT_KEY) or
+        example_gen_pb2.FORMAT_TF_EXAMPLE)
+    examples_utils.set_file_format(examples, file_format)
+    progress.record_split_sizes(examples, sizes)
+    dataset_info.record(examples, info)
+    logging.info('Examples generated: %s', info)
+
+  def _ingest_tfds(self, data: settings.DataSpec,
+                   exec_properties: Mapping[str, Any], examples: types.Artifact,
+                   split_names: Sequence[str]):
+    """Prepares a TFDS dataset, then writes each split's slice by Beam;
+    returns the dataset's description and the split sizes."""
     with tempfile.TemporaryDirectory(prefix='tfds-example-gen-') as work_dir:
       data_dir = self._data_dir(data, exec_properties, work_dir)
       builder = sources.make_builder(data, data_dir)
@@ -210,20 +234,49 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       plan = plan_splits(data, _split_lengths(builder), info.name)
       sizes = {split: plan[split].size for split in split_names}
       logging.info('Split plan: %s', plan)
-      examples.split_names = artifact_utils.encode_split_names(split_names)
       with self._make_beam_pipeline() as pipeline:
         for split in split_names:
           _ = pipeline | f'WriteSplit[{split}]' >> _WriteTfdsSplit(  # pylint: disable=no-value-for-parameter
               builder, info, plan[split].pattern,
               artifact_utils.get_split_uri([examples], split), sizes[split])
-    examples_utils.set_payload_format(
-        examples, exec_properties.get(
-            standard_component_specs.OUTPUT_DATA_FORMAT_KEY) or
-        example_gen_pb2.FORMAT_TF_EXAMPLE)
-    examples_utils.set_file_format(examples, file_format)
-    progress.record_split_sizes(examples, sizes)
-    dataset_info.record(examples, info)
-    logging.info('Examples generated: %s', info)
+    return info, sizes
+
+  def _ingest_folder(self, data: settings.DataSpec, examples: types.Artifact):
+    """Reads an image folder into each split by one Beam job (image_folder);
+    returns the dataset's description and the split sizes.
+
+    Raises:
+      ImageFolderError: more bad images than data.max_bad_images allows.
+      SourceError: the images are too small for the evaluation.
+    """
+    layout = image_folder.list_images(data.image_dir)
+    split_paths = image_folder.assign_splits(layout, data)
+    logging.info('Image folder %s: %d images, split %s', data.image_dir,
+                 len(layout.paths),
+                 {split: len(paths) for split, paths in split_paths.items()})
+    facts_dir = os.path.join(examples.uri, FACTS_DIRNAME)
+    facts_path = os.path.join(facts_dir, 'facts.json')
+    with self._make_beam_pipeline() as pipeline:
+      _ = pipeline | 'IngestFolder' >> image_folder.IngestFolder(  # pylint: disable=no-value-for-parameter
+          data.image_dir, layout, split_paths, data.image_size,
+          {split: artifact_utils.get_split_uri([examples], split)
+           for split in SPLITS}, OUTPUT_FILE_PREFIX, facts_path)
+    ingested = image_folder.read_facts(facts_path)
+    fileio.rmtree(facts_dir)
+    image_folder.check_bad_images(ingested, data.max_bad_images,
+                                  len(layout.paths))
+    for path, reason in ingested.bad:
+      logging.warning('Skipped a bad image: %s', reason)
+    if ingested.bad:
+      print(f'TfdsExampleGen: skipped {len(ingested.bad)} bad image(s) of '
+            f'{data.image_dir} (data.max_bad_images={data.max_bad_images}); '
+            f'the first: {ingested.bad[0][1]}', file=sys.stderr, flush=True)
+    examples.set_int_custom_property(names.SKIPPED_IMAGES_PROPERTY,
+                                     len(ingested.bad))
+    info = dataset_info.DatasetInfo(sources.dataset_name(data),
+                                    ingested.image_shape, layout.class_names)
+    sources.check_image_size(info)
+    return info, ingested.split_sizes
 
   @staticmethod
   def _data_dir(data: settings.DataSpec, exec_properties: Mapping[str, Any],
@@ -231,14 +284,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     """Where TFDS prepares the data; never reuses a preparation of other
     source bytes or other folder settings."""
     configured = data.tfds_data_dir
-    if data.image_dir is None and data.source == settings.SOURCE_TFDS:
+    if data.source == settings.SOURCE_TFDS:
       return configured  # None: TFDS's default; the stock builder checksums.
     if not configured:
       return os.path.join(work_dir, 'tfds')
     fingerprint = (exec_properties.get(example_gen_utils.FINGERPRINT_PROPERTY_NAME)
                    or sources.source_fingerprint(data))
-    # What else the preparation depends on: an image folder's size and split.
-    preparation = json.dumps([fingerprint, data.image_size, data.eval_percent,
-                              data.test_percent, data.split_seed])
     return os.path.join(configured,
-                        hashlib.sha256(preparation.encode()).hexdigest()[:16])
+                        hashlib.sha256(fingerprint.encode()).hexdigest()[:16])

@@ -1,35 +1,47 @@
-"""A folder of PNG/JPEG images as a TFDS dataset (the `data.image_dir` source).
+"""A folder of PNG/JPEG images as tf.Examples, in one Beam job (`data.image_dir`).
 
-TFDS's own ``ImageFolder`` wants split subfolders (``train/``, ``test/``) and
-images of any size; here the folder's layout is only its classes, so this is
-a small GeneratorBasedBuilder of the same kind:
+The folder's layout is only its classes:
 
-* class subfolders (``<dir>/<class>/**/<image>``): ``label`` is a
-  ``ClassLabel`` of the sorted folder names; a folder of images alone
-  (``<dir>/<image>``) has no ``label`` feature.
+* class subfolders (``<dir>/<class>/**/<image>``): ``label`` is the index of
+  the image's class folder among the sorted folder names; a folder of images
+  alone (``<dir>/<image>``) has no ``label``.
 * One image size for all: the first image's (sorted paths), or
-  ``image_size`` ('HxW') to which every other size is resized; without it a
-  differing image is refused by name. Channels: 1 when every image is grey,
-  else 3 (RGB; palette and alpha images converted).
+  ``image_size`` ('HxW') to which every image is resized; without it an
+  image of another size is a bad image naming both. Channels: 1 when every
+  image is grey, else 3 (RGB; palette and alpha images converted).
 * Splits ``train``/``eval``/``test``: each image by a hash of the split seed
   and its path in the folder against ``eval_percent``/``test_percent``, so
-  adding images moves none of the others.
+  adding images moves none of the others; a split's cap keeps the images of
+  the smallest such hashes.
 
-Files are read through ``tf.io.gfile`` (a folder may be a bucket).
+The listing (Beam's filesystems: one list call, with sizes and modification
+times) is all that is known before the job: it names the images, their
+classes and splits, and its digest keys the ExampleGen's cache. The job reads
+each image once, in parallel on any Beam runner: decode, convert, resize,
+then (once every image's mode and the first image's size are known, as side
+inputs) check the size, serialize and write each split. A bad image (not a
+readable 8-bit PNG/JPEG, or of another size) is named and counted;
+`data.max_bad_images` says how many are skipped before the run stops.
 """
 
 import dataclasses
 import hashlib
 import io
+import json
 import os
-import posixpath
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+import apache_beam as beam
+from apache_beam.io import filesystem
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystems import FileSystems
 import numpy as np
 from PIL import Image
-import tensorflow as tf
-import tensorflow_datasets as tfds
 
+from components.common import example_bytes
+from components.common import names
+from components.common import progress
+from components.common import tfrecord_sink
 from components.tfds_example_gen import settings
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
@@ -38,6 +50,10 @@ SPLITS = settings.SPLITS
 GREY_MODES = ('1', 'L', 'LA')
 # PIL modes of more than 8 bits a value, which converting to 8 bits would clip.
 DEEP_MODES = ('I', 'F')
+# Images serialized per call (example_bytes.serialize is vectorised).
+SERIALIZE_BATCH = 256
+# The Beam output tag of bad images: (path, reason).
+BAD = 'bad'
 
 
 class ImageFolderError(ValueError):
@@ -46,24 +62,30 @@ class ImageFolderError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-  """The images of a folder: relative paths (sorted) and class names."""
+  """The images of a folder: relative paths (sorted), class names, and what
+  the listing says of each (bytes, modification time) for the fingerprint."""
   paths: Tuple[str, ...]
   class_names: Tuple[str, ...]  # () for a folder of images alone.
+  sizes: Tuple[int, ...] = ()
+  modified: Tuple[float, ...] = ()
 
   def label(self, path: str) -> int:
     """The label of a labelled folder's image: its class folder's index."""
     return self.class_names.index(path.split('/', 1)[0])
 
 
-def _is_image(name: str) -> bool:
-  """PNG/JPEG by extension; hidden files (macOS's `._x.jpg`) are not images."""
-  return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith('.')
+def _is_listed_image(relative: str) -> bool:
+  """PNG/JPEG by extension, under no hidden file or folder (macOS's
+  `._x.jpg`, `.ipynb_checkpoints/`, `.git/`)."""
+  return (relative.lower().endswith(IMAGE_EXTENSIONS)
+          and not any(part.startswith('.') for part in relative.split('/')))
 
 
-def _is_hidden(relative_directory: str) -> bool:
-  """A folder under a hidden one (`.ipynb_checkpoints/`, `.git/`) is no class."""
-  return any(part.startswith('.') for part in relative_directory.split('/')
-             if part not in ('', '.'))
+def _folder_uri(image_dir: str) -> str:
+  """The folder as Beam's filesystems name it (a local one made absolute)."""
+  if FileSystems.get_scheme(image_dir) is None:
+    return os.path.abspath(image_dir)
+  return image_dir.rstrip('/')
 
 
 def list_images(image_dir: str) -> Layout:
@@ -73,17 +95,20 @@ def list_images(image_dir: str) -> Layout:
     ImageFolderError: the folder holds no PNG/JPEG image, or holds images both
       beside and inside subfolders.
   """
-  paths = []
-  for directory, _, files in tf.io.gfile.walk(image_dir):
-    relative = os.path.relpath(directory, image_dir).replace(os.sep, '/')
-    if _is_hidden(relative):
-      continue
-    paths.extend(name if relative == '.' else f'{relative}/{name}'
-                 for name in files if _is_image(name))
-  paths.sort()
-  if not paths:
+  folder = _folder_uri(image_dir)
+  prefix = folder + '/'
+  try:
+    listed = FileSystems.match([FileSystems.join(folder, '**')])[0].metadata_list
+  except (OSError, BeamIOError):
+    listed = []
+  entries = sorted((metadata.path[len(prefix):], metadata)
+                   for metadata in listed if metadata.path.startswith(prefix))
+  entries = [(path, metadata) for path, metadata in entries
+             if _is_listed_image(path)]
+  if not entries:
     raise ImageFolderError(f'data.image_dir {image_dir!r} holds no PNG or JPEG '
                            'image')
+  paths = tuple(path for path, _ in entries)
   nested = [path for path in paths if '/' in path]
   if nested and len(nested) != len(paths):
     loose = next(path for path in paths if '/' not in path)
@@ -91,26 +116,33 @@ def list_images(image_dir: str) -> Layout:
         f'data.image_dir {image_dir!r} holds images both in class subfolders '
         f'and beside them ({loose}); put every image in a class folder, or '
         'none')
-  class_names = tuple(sorted({path.split('/', 1)[0] for path in nested}))
-  return Layout(tuple(paths), class_names)
+  return Layout(
+      paths, tuple(sorted({path.split('/', 1)[0] for path in nested})),
+      tuple(metadata.size_in_bytes for _, metadata in entries),
+      tuple(metadata.last_updated_in_seconds for _, metadata in entries))
 
 
 def fingerprint(image_dir: str) -> str:
-  """The folder's images as relative paths and SHA-256 of their bytes: any
-  edited, added, removed or renamed image changes it."""
+  """The folder's listing: relative paths, sizes and modification times. An
+  image edited, added, removed or renamed changes it, and it reads no image
+  (an object store's listing carries both)."""
+  layout = list_images(image_dir)
   digest = hashlib.sha256()
-  for path in list_images(image_dir).paths:
-    with tf.io.gfile.GFile(posixpath.join(image_dir, path), 'rb') as image_file:
-      digest.update(f'{path}\0{hashlib.sha256(image_file.read()).hexdigest()}\n'
-                    .encode())
-  return f'image_dir:sha256={digest.hexdigest()}'
+  for path, size, modified in zip(layout.paths, layout.sizes, layout.modified):
+    digest.update(f'{path}\0{size}\0{modified!r}\n'.encode())
+  return f'image_dir:listing-sha256={digest.hexdigest()}'
+
+
+def _position(path: str, split_seed: int) -> float:
+  """Where an image falls in [0, 100): a hash of the seed and its path."""
+  digest = hashlib.sha256(f'{split_seed}\0{path}'.encode()).digest()
+  return int.from_bytes(digest[:8], 'big') / 2**64 * 100
 
 
 def split_of(path: str, split_seed: int, eval_percent: float,
              test_percent: float) -> str:
   """The split of one image, from a hash of the seed and its path alone."""
-  digest = hashlib.sha256(f'{split_seed}\0{path}'.encode()).digest()
-  position = int.from_bytes(digest[:8], 'big') / 2**64 * 100  # [0, 100)
+  position = _position(path, split_seed)
   if position < test_percent:
     return 'test'
   if position < test_percent + eval_percent:
@@ -118,129 +150,235 @@ def split_of(path: str, split_seed: int, eval_percent: float,
   return 'train'
 
 
-def _open(image_dir: str, path: str, header_only: bool = False) -> Image.Image:
-  """One image of the folder (its pixels read unless `header_only`).
+def assign_splits(layout: Layout, data: settings.DataSpec) -> Dict[str, List[str]]:
+  """Each split's images (sorted), at most `<split>_examples` of them.
 
   Raises:
-    ImageFolderError: the file is not a readable 8-bit PNG/JPEG (named).
+    ImageFolderError: a split would be empty.
   """
-  with tf.io.gfile.GFile(posixpath.join(image_dir, path), 'rb') as image_file:
-    data = image_file.read()
+  split_paths = {split: [] for split in SPLITS}
+  for path in layout.paths:
+    split_paths[split_of(path, data.split_seed, data.eval_percent,
+                         data.test_percent)].append(path)
+  for split, paths in split_paths.items():
+    if not paths:
+      raise ImageFolderError(
+          f'data.image_dir: its {len(layout.paths)} images leave the '
+          f'{split!r} split empty (data.eval_percent={data.eval_percent}, '
+          f'data.test_percent={data.test_percent}, data.split_seed='
+          f'{data.split_seed}); add images or change those settings')
+    cap = getattr(data, f'{split}_examples')
+    if cap is not None and cap < len(paths):
+      kept = sorted(paths, key=lambda path: _position(path, data.split_seed))[:cap]
+      split_paths[split] = sorted(kept)
+  return split_paths
+
+
+def _reason(error: BaseException) -> str:
+  """Why PIL could not read an image, in words (no object reprs)."""
+  if isinstance(error, Image.UnidentifiedImageError):
+    return 'not a PNG or JPEG image'
+  text = str(error).split('\n')[0]
+  return text or type(error).__name__
+
+
+def decode(path: str, contents: bytes,
+           size: Optional[Tuple[int, int]]) -> np.ndarray:
+  """One image's pixels, uint8 [height, width, 1 (grey) or 3], resized to
+  `size` (height, width) when given.
+
+  Raises:
+    ImageFolderError: not a readable 8-bit PNG/JPEG (named), a body cut off
+      included (PIL's `load` refuses it rather than fill it in).
+  """
   try:
-    image = Image.open(io.BytesIO(data))
-    if not header_only:
-      image.load()
-  except (OSError, ValueError, Image.DecompressionBombError) as error:
+    image = Image.open(io.BytesIO(contents))
+    image.load()
+  except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
     raise ImageFolderError(f'data.image_dir: {path} is not a readable PNG or '
-                           f'JPEG image ({error})') from None
+                           f'JPEG image ({_reason(error)})') from None
   if image.mode.split(';')[0] in DEEP_MODES:
     raise ImageFolderError(
         f'data.image_dir: {path} has more than 8 bits per value (mode '
         f'{image.mode}); only 8-bit grey or colour images are read')
-  return image
+  grey = image.mode in GREY_MODES
+  # Resizing a grey image then repeating its channel gives what resizing its
+  # RGB conversion gives: the filter works on each channel alone.
+  image = image.convert('L' if grey else 'RGB')
+  if size is not None and image.size != (size[1], size[0]):
+    image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+  pixels = np.asarray(image, dtype=np.uint8)
+  return pixels[:, :, np.newaxis] if grey else pixels
 
 
-def image_shape(image_dir: str, paths: Sequence[str],
-                image_size: Optional[str]) -> Tuple[int, int, int]:
-  """(height, width, channels) of the folder's images once ingested.
+@dataclasses.dataclass(frozen=True)
+class _Decoded:
+  """An image read and decoded by the job."""
+  path: str
+  split: str
+  label: Optional[int]
+  pixels: np.ndarray
+
+
+class _ReadImage(beam.DoFn):
+  """Reads and decodes one image (through Beam's filesystems); a bad one
+  goes to the `BAD` output with its reason."""
+
+  def __init__(self, folder: str, size: Optional[Tuple[int, int]]):
+    self._folder = folder
+    self._size = size
+
+  def process(self, element: Tuple[str, str, Optional[int]]) -> Iterable:
+    path, split, label = element
+    try:
+      with FileSystems.open(FileSystems.join(self._folder, path),
+                            compression_type=filesystem.CompressionTypes.UNCOMPRESSED
+                            ) as image_file:
+        contents = image_file.read()
+      yield _Decoded(path, split, label, decode(path, contents, self._size))
+    except ImageFolderError as error:
+      yield beam.pvalue.TaggedOutput(BAD, (path, str(error)))
+    except (OSError, BeamIOError) as error:
+      yield beam.pvalue.TaggedOutput(
+          BAD, (path, f'data.image_dir: {path} cannot be read ({_reason(error)})'))
+
+
+def _first(paths_and_sizes):
+  """The (path, (height, width)) of the first path; None for none (Beam
+  combines partial results too, an empty bundle's None among them). Not
+  annotated: Beam would take the hints as the combine's element types."""
+  return min((entry for entry in paths_and_sizes if entry is not None),
+             default=None)
+
+
+class _Finish(beam.DoFn):
+  """Gives an image the dataset's channels and checks its size against the
+  first image's (without `image_size`); one of another size is bad."""
+
+  def process(self, image: _Decoded, all_grey: bool,
+              first: Optional[Tuple[str, Tuple[int, int]]]) -> Iterable:
+    first_path, first_size = first
+    size = image.pixels.shape[:2]
+    if tuple(size) != tuple(first_size):
+      yield beam.pvalue.TaggedOutput(BAD, (image.path, (
+          f'data.image_dir: {image.path} is {size[0]}x{size[1]} (HxW) but '
+          f'{first_path} is {first_size[0]}x{first_size[1]}; set '
+          'data.image_size=HxW to resize them to one size')))
+      return
+    pixels = image.pixels
+    if not all_grey and pixels.shape[2] == 1:
+      pixels = np.repeat(pixels, 3, axis=2)
+    yield dataclasses.replace(image, pixels=pixels)
+
+
+def serialize(images: Sequence[_Decoded], labeled: bool) -> List[bytes]:
+  """The tf.Examples of a batch of images: `image` flattened (row-major,
+  channels last), as int64; `label` when the folder has classes."""
+  columns = {names.IMAGE: np.stack([image.pixels.reshape(-1) for image in images])}
+  if labeled:
+    columns[names.LABEL] = np.array([image.label for image in images])
+  return example_bytes.serialize(columns)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ingested:
+  """What the job found: the images' shape (None: no image was read), each
+  split's count, and the bad images."""
+  image_shape: Optional[Tuple[int, int, int]]
+  split_sizes: Dict[str, int]
+  bad: Tuple[Tuple[str, str], ...]  # (path, reason), sorted by path.
+
+
+def _facts(counts: Mapping[str, int], all_grey: bool,
+           first: Optional[Tuple[str, Tuple[int, int]]],
+           bad: Sequence[Tuple[str, str]]) -> str:
+  """The job's findings as one JSON line (read back by `read_facts`)."""
+  shape = None if first is None else [*first[1], 1 if all_grey else 3]
+  return json.dumps({'image_shape': shape, 'split_sizes': dict(counts),
+                     'bad': sorted(bad)})
+
+
+@beam.ptransform_fn
+def IngestFolder(  # pylint: disable=invalid-name
+    pipeline: beam.Pipeline, image_dir: str, layout: Layout,
+    split_paths: Mapping[str, Sequence[str]], image_size: Optional[str],
+    split_uris: Mapping[str, str], file_prefix: str,
+    facts_path: str) -> beam.pvalue.PDone:
+  """The job: every listed image read once, each split written as gzipped
+  TFRecords under its URI, and the findings (`Ingested`) as one JSON file at
+  `facts_path`."""
+  folder = _folder_uri(image_dir)
+  size = settings.parse_image_size(image_size) if image_size else None
+  labeled = bool(layout.class_names)
+  work = [(path, split, layout.label(path) if labeled else None)
+          for split in SPLITS for path in split_paths[split]]
+  read = (pipeline
+          | 'List' >> beam.Create(work)
+          # Breaks fusion, so that a runner reads the images in parallel.
+          | 'Spread' >> beam.Reshuffle()
+          | 'Read' >> beam.ParDo(_ReadImage(folder, size)).with_outputs(
+              BAD, main='images'))
+  decoded = read.images
+  all_grey = (decoded
+              | 'IsGrey' >> beam.Map(lambda image: image.pixels.shape[2] == 1)
+              | 'AllGrey' >> beam.CombineGlobally(all))
+  first = (decoded
+           | 'PathAndSize' >> beam.Map(
+               lambda image: (image.path, tuple(image.pixels.shape[:2])))
+           | 'First' >> beam.CombineGlobally(_first))
+  finished = decoded | 'Finish' >> beam.ParDo(
+      _Finish(), beam.pvalue.AsSingleton(all_grey),
+      beam.pvalue.AsSingleton(first)).with_outputs(BAD, main='images')
+  by_split = finished.images | 'BySplit' >> beam.Partition(
+      lambda image, _: SPLITS.index(image.split), len(SPLITS))
+  counts = []
+  for split, images in zip(SPLITS, by_split):
+    _ = (images
+         | f'Batch[{split}]' >> beam.BatchElements(
+             min_batch_size=1, max_batch_size=SERIALIZE_BATCH)
+         | f'Serialize[{split}]' >> beam.Map(serialize, labeled)
+         | f'Progress[{split}]' >> beam.ParDo(progress.CountProgress(
+             f'ingest {split}', len(split_paths[split]), count=len))
+         | f'Frame[{split}]' >> beam.Map(tfrecord_sink.frame_records)
+         | f'Write[{split}]' >> tfrecord_sink.WriteFramedTFRecords(
+             FileSystems.join(split_uris[split], file_prefix)))
+    counts.append(images | f'Count[{split}]' >> beam.combiners.Count.Globally()
+                  | f'Key[{split}]' >> beam.Map(
+                      lambda count, split=split: (split, count)))
+  bad = ((read[BAD], finished[BAD]) | 'AllBad' >> beam.Flatten()
+         | 'BadList' >> beam.combiners.ToList())
+  return (tuple(counts) | 'Counts' >> beam.Flatten()
+          | 'CountDict' >> beam.combiners.ToDict()
+          | 'Facts' >> beam.Map(_facts, beam.pvalue.AsSingleton(all_grey),
+                                beam.pvalue.AsSingleton(first),
+                                beam.pvalue.AsSingleton(bad))
+          | 'WriteFacts' >> beam.io.WriteToText(
+              facts_path, num_shards=1, shard_name_template=''))
+
+
+def read_facts(facts_path: str) -> Ingested:
+  """The findings IngestFolder wrote."""
+  with FileSystems.open(facts_path,
+                        compression_type=filesystem.CompressionTypes.UNCOMPRESSED
+                        ) as facts_file:
+    facts = json.loads(facts_file.read().decode())
+  shape = facts['image_shape']
+  return Ingested(tuple(shape) if shape else None,
+                  {split: facts['split_sizes'].get(split, 0) for split in SPLITS},
+                  tuple(tuple(entry) for entry in facts['bad']))
+
+
+def check_bad_images(ingested: Ingested, max_bad_images: int,
+                     listed: int) -> None:
+  """Stops the run when more images are bad than the setting allows.
 
   Raises:
-    ImageFolderError: without `image_size`, an image's size differs from the
-      first's (both named).
+    ImageFolderError: the first bad image's reason, and how many there are.
   """
-  first_size, grey = None, True
-  for path in paths:
-    image = _open(image_dir, path, header_only=True)
-    size, mode = image.size, image.mode
-    grey = grey and mode in GREY_MODES
-    if first_size is None:
-      first_size = size
-    elif size != first_size and image_size is None:
-      raise ImageFolderError(
-          f'data.image_dir: {path} is {size[1]}x{size[0]} (HxW) but '
-          f'{paths[0]} is {first_size[1]}x{first_size[0]}; set '
-          'data.image_size=HxW to resize them to one size')
-  height, width = (settings.parse_image_size(image_size) if image_size
-                   else (first_size[1], first_size[0]))
-  return height, width, 1 if grey else 3
-
-
-def read_image(image_dir: str, path: str,
-               shape: Tuple[int, int, int]) -> np.ndarray:
-  """One image as uint8 [height, width, channels], resized to `shape`."""
-  image = _open(image_dir, path)
-  image = image.convert('L' if shape[2] == 1 else 'RGB')
-  if image.size != (shape[1], shape[0]):
-    image = image.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
-  return np.asarray(image, dtype=np.uint8).reshape(shape)
-
-
-class ImageFolderBuilder(tfds.core.GeneratorBasedBuilder):
-  """A folder of images as a TFDS dataset with train/eval/test splits."""
-
-  VERSION = tfds.core.Version('1.0.0')
-
-  def __init__(self, *, image_dir: str, image_size: Optional[str] = None,
-               eval_percent: float = 10.0, test_percent: float = 10.0,
-               split_seed: int = 0, **kwargs):
-    """Lists and sizes the images (TFDS asks for the features in __init__).
-
-    Args:
-      image_dir: The folder (see module docstring).
-      image_size: 'HxW' to resize every image to; None: one size for all.
-      eval_percent: Percent of the images in `eval`.
-      test_percent: Percent of the images in `test`.
-      split_seed: Seed of each image's split.
-      **kwargs: Passed to ``tfds.core.DatasetBuilder`` (``data_dir``, ...).
-
-    Raises:
-      ImageFolderError: see `list_images`, `image_shape`; or a split would
-        be empty.
-    """
-    self._image_dir = image_dir
-    self._layout = list_images(image_dir)
-    self._shape = image_shape(image_dir, self._layout.paths, image_size)
-    self._split_paths = self._assign_splits(split_seed, eval_percent,
-                                            test_percent)
-    super().__init__(**kwargs)
-    # DatasetBuilder pickles itself (for Beam workers) as its __init__
-    # arguments: keep this builder's among them.
-    self._original_state.update(
-        image_dir=image_dir, image_size=image_size, eval_percent=eval_percent,
-        test_percent=test_percent, split_seed=split_seed)
-
-  def _assign_splits(self, split_seed: int, eval_percent: float,
-                     test_percent: float) -> Dict[str, List[str]]:
-    split_paths = {split: [] for split in SPLITS}
-    for path in self._layout.paths:
-      split_paths[split_of(path, split_seed, eval_percent,
-                           test_percent)].append(path)
-    for split, paths in split_paths.items():
-      if not paths:
-        raise ImageFolderError(
-            f'data.image_dir: its {len(self._layout.paths)} images leave the '
-            f'{split!r} split empty (data.eval_percent={eval_percent}, '
-            f'data.test_percent={test_percent}, data.split_seed={split_seed}); '
-            'add images or change those settings')
-    return split_paths
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    features = {'image': tfds.features.Image(shape=self._shape)}
-    if self._layout.class_names:
-      features['label'] = tfds.features.ClassLabel(
-          names=self._layout.class_names)
-    return tfds.core.DatasetInfo(
-        builder=self, description=f'The images of {self._image_dir}.',
-        features=tfds.features.FeaturesDict(features))
-
-  def _split_generators(self, dl_manager):
-    del dl_manager  # Nothing to download.
-    return {split: self._generate_examples(paths)
-            for split, paths in self._split_paths.items()}
-
-  def _generate_examples(self, paths):
-    for path in paths:
-      example = {'image': read_image(self._image_dir, path, self._shape)}
-      if self._layout.class_names:
-        example['label'] = self._layout.label(path)
-      yield path, example
+  bad = ingested.bad
+  if len(bad) > max_bad_images:
+    more = (f' ({len(bad)} of the {listed} images are bad; '
+            f'data.max_bad_images={max_bad_images})' if len(bad) > 1 else '')
+    raise ImageFolderError(bad[0][1] + more)
+  if ingested.image_shape is None:
+    raise ImageFolderError('data.image_dir: none of its images could be read')

@@ -102,6 +102,11 @@ class DataSpec(setting_specs.JsonSpec):
     test_percent: Percent of an image folder's images in the `test` split.
     split_seed: Seed of an image folder's split. Each image's split is a hash
       of the seed and its path in the folder, so adding images moves none.
+    max_bad_images: Images of `image_dir` that may be bad (not a readable
+      8-bit PNG/JPEG, or of another size than the first without
+      `image_size`) and are skipped, each named in the log and their count
+      in the report; one more stops the run naming the first. 0: the first
+      bad image stops it.
   """
   dataset: str = 'mnist'
   source: str = SOURCE_VENDORED
@@ -115,6 +120,7 @@ class DataSpec(setting_specs.JsonSpec):
   eval_percent: float = 10.0
   test_percent: float = 10.0
   split_seed: int = 0
+  max_bad_images: int = 0
 
   def __post_init__(self):
     if self.image_dir is None:
@@ -137,6 +143,8 @@ class DataSpec(setting_specs.JsonSpec):
       value = getattr(self, name)
       _require(value is None or value > 0, name,
                f'must be a positive number of images or None, got {value}')
+    _require(self.max_bad_images >= 0, 'max_bad_images',
+             f'must be >= 0, got {self.max_bad_images}')
     for name in ('eval_percent', 'test_percent'):
       value = getattr(self, name)
       _require(math.isfinite(value) and 0 < value < 100, name,
@@ -177,8 +185,8 @@ def plan_splits(data: DataSpec, lengths: Mapping[str, int],
   A TFDS dataset: `train` is the head of its train split (`train_examples`,
   None: all but `eval`), `eval` its tail (`eval_examples`, None:
   `eval_percent` of it), `test` the head of its test split (`test_examples`,
-  None: all). An image folder (whose builder splits it into train, eval and
-  test): the head of each, at most `<split>_examples` (None: all).
+  None: all). (An image folder's splits are its images' path hashes:
+  image_folder.assign_splits.)
 
   Args:
     data: The data settings.
@@ -189,8 +197,6 @@ def plan_splits(data: DataSpec, lengths: Mapping[str, int],
     SplitPlanError: the settings ask for more images than the dataset has
       (naming the settings and the dataset's sizes), or it lacks a split.
   """
-  if data.image_dir is not None:
-    return _folder_plan(data, lengths)
   for split in ('train', 'test'):
     if split not in lengths:
       raise SplitPlanError(f'dataset {name!r} has no {split!r} split (its '
@@ -222,15 +228,3 @@ def plan_splits(data: DataSpec, lengths: Mapping[str, int],
       'test': SplitSlice('test' if data.test_examples is None
                          else f'test[:{test}]', test),
   }
-
-
-def _folder_plan(data: DataSpec,
-                 lengths: Mapping[str, int]) -> Dict[str, SplitSlice]:
-  """An image folder's splits, each capped by `<split>_examples`."""
-  plan = {}
-  for split in SPLITS:
-    cap = getattr(data, f'{split}_examples')
-    size = lengths[split] if cap is None else min(cap, lengths[split])
-    plan[split] = SplitSlice(
-        split if size == lengths[split] else f'{split}[:{size}]', size)
-  return plan

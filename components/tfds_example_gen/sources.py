@@ -11,8 +11,8 @@
   ``SHA256SUMS`` file, the SHA-256 of every decompressed file.
 * ``tfds``: ``tfds.builder(name)`` of any TFDS image dataset, with its own
   download and checksums (or what is prepared in ``tfds_data_dir``).
-* ``image_dir``: a folder of PNG/JPEG images (components/tfds_example_gen/
-  image_folder.py).
+An image folder (``image_dir``) has no builder: the ExampleGen reads it by
+Beam (components/tfds_example_gen/image_folder.py); its fingerprint is here.
 
 `dataset_info` describes what a builder's images are (shape, class names);
 `source_fingerprint` is what the ExampleGen's cache is keyed on.
@@ -37,7 +37,6 @@ from tensorflow_datasets.core.download import extractor
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
 from components.common import dataset_info as dataset_info_lib
-from components.common import names
 from components.tfds_example_gen import image_folder
 from components.tfds_example_gen import settings
 
@@ -372,10 +371,8 @@ def make_builder(data: settings.DataSpec,
   """Returns the TFDS builder of a data setting (see module docstring)."""
   with _scratch_temporary_files():
     if data.image_dir is not None:
-      return image_folder.ImageFolderBuilder(
-          image_dir=data.image_dir, image_size=data.image_size,
-          eval_percent=data.eval_percent, test_percent=data.test_percent,
-          split_seed=data.split_seed, data_dir=data_dir)
+      raise SourceError('an image folder has no TFDS builder: the ExampleGen '
+                        'reads it by Beam (image_folder.IngestFolder)')
     if data.source == settings.SOURCE_VENDORED:
       return VENDORED_BUILDERS[data.dataset](
           source_dir=settings.vendored_source_dir(data), data_dir=data_dir)
@@ -410,15 +407,26 @@ def dataset_info(builder: tfds.core.DatasetBuilder,
     raise SourceError(
         f'dataset {name!r} has no "image" feature of a fixed (height, width, '
         f'1 or 3) shape (image: {shape}), which this pipeline ingests')
-  if min(shape[:2]) < dataset_info_lib.MIN_SIDE:
-    raise SourceError(
-        f'dataset {name!r} has images of {shape[0]}x{shape[1]} (HxW); the '
-        f'evaluation (SSIM) needs at least {dataset_info_lib.MIN_SIDE} pixels a '
-        'side: set data.image_size=HxW to resize them')
   label = builder_features['label'] if 'label' in builder_features else None
   class_names = (tuple(label.names)
                  if isinstance(label, tfds.features.ClassLabel) else ())
-  return dataset_info_lib.DatasetInfo(name, shape, class_names)
+  info = dataset_info_lib.DatasetInfo(name, shape, class_names)
+  check_image_size(info)
+  return info
+
+
+def check_image_size(info: dataset_info_lib.DatasetInfo) -> None:
+  """Refuses images too small for the evaluation (SSIM's window).
+
+  Raises:
+    SourceError: a side shorter than dataset_info.MIN_SIDE.
+  """
+  height, width = info.image_shape[:2]
+  if min(height, width) < dataset_info_lib.MIN_SIDE:
+    raise SourceError(
+        f'dataset {info.name!r} has images of {height}x{width} (HxW); the '
+        f'evaluation (SSIM) needs at least {dataset_info_lib.MIN_SIDE} pixels a '
+        'side: set data.image_size=HxW to resize them')
 
 
 def prepare(builder: tfds.core.DatasetBuilder, download_dir: str) -> None:

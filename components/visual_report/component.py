@@ -98,6 +98,9 @@ def VisualReport(  # pylint: disable=invalid-name
       report_lib.FAILURES: evaluation_lib.describe_failures(
           tfma.load_validation_result(evaluation.uri), info),
       report_lib.SPLIT_SIZES: progress.split_sizes(examples),
+      report_lib.SKIPPED_IMAGES: (
+          examples.get_int_custom_property(names.SKIPPED_IMAGES_PROPERTY)
+          if examples.has_custom_property(names.SKIPPED_IMAGES_PROPERTY) else 0),
       report_lib.BASELINE_IS_CANDIDATE: bool(same_model),
   }
   paths = report_lib.write_report(report.uri, rows, clean, noisy,

@@ -55,6 +55,8 @@ class ReportFacts:
     baseline_is_candidate: The baseline is the candidate itself (a re-run
       that trained nothing new).
     split_sizes: {split: examples} of the run's data.
+    skipped_images: Bad images of an image folder that the ExampleGen
+      skipped (data.max_bad_images).
   """
   report_uri: str
   blessed: bool
@@ -64,6 +66,7 @@ class ReportFacts:
   noisy_input: Optional[Dict[str, float]]
   baseline_is_candidate: bool
   split_sizes: Dict[str, int]
+  skipped_images: int = 0
 
 
 def read_facts(report_uri: str) -> ReportFacts:
@@ -78,7 +81,8 @@ def read_facts(report_uri: str) -> ReportFacts:
       baseline=overall.get(evaluation_lib.BASELINE),
       noisy_input=metrics.get(report_lib.NOISY_INPUT),
       baseline_is_candidate=bool(metrics.get(report_lib.BASELINE_IS_CANDIDATE)),
-      split_sizes=dict(metrics.get(report_lib.SPLIT_SIZES, {})))
+      split_sizes=dict(metrics.get(report_lib.SPLIT_SIZES, {})),
+      skipped_images=int(metrics.get(report_lib.SKIPPED_IMAGES, 0)))
 
 
 _TEMPLATE = jinja2.Template('''<!DOCTYPE html>
@@ -155,13 +159,16 @@ def _baseline_note(facts: ReportFacts) -> str:
   return 'baseline: the last blessed model'
 
 
-def _splits(split_sizes: Dict[str, int]) -> str:
-  """'train 80, eval 30, test 20 examples' (the splits the run recorded)."""
+def _splits(split_sizes: Dict[str, int], skipped_images: int = 0) -> str:
+  """'train 80, eval 30, test 20 examples' (the splits the run recorded),
+  and how many bad images were skipped, if any."""
   names = [name for name in SPLIT_ORDER if name in split_sizes]
   names += sorted(set(split_sizes) - set(SPLIT_ORDER))
   if not names:
     return 'sizes not recorded'
-  return ', '.join(f'{name} {split_sizes[name]}' for name in names) + ' examples'
+  sizes = ', '.join(f'{name} {split_sizes[name]}' for name in names) + ' examples'
+  return sizes + (f'; {skipped_images} bad image(s) skipped (data.max_bad_images)'
+                  if skipped_images else '')
 
 
 def _dataset(info: Optional[report_lib.DatasetInfo]) -> str:
@@ -220,7 +227,7 @@ def render_html(facts: ReportFacts, push: str, run_id: str = '',
       dataset=_dataset(info),
       blessed=facts.blessed, failures=facts.failures,
       push=push, run_id=run_id,
-      profile=profile, splits=_splits(facts.split_sizes),
+      profile=profile, splits=_splits(facts.split_sizes, facts.skipped_images),
       baseline_note=_baseline_note(facts), compare=compare,
       overall=_metric_rows(facts),
       classes=[info.class_name(label) if info else str(label) for label in labels],

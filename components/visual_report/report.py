@@ -30,6 +30,8 @@ METRICS_FILENAME = 'metrics.json'
 NOISY_INPUT = 'noisy_input'  # {metric: value} of the noisy input vs clean.
 FAILURES = 'failures'  # One line per failed gate (empty when blessed).
 SPLIT_SIZES = 'split_sizes'  # {split: examples}.
+# Bad images of an image folder that the ExampleGen skipped.
+SKIPPED_IMAGES = 'skipped_images'
 BASELINE_IS_CANDIDATE = 'baseline_is_candidate'  # The same model compared.
 DATASET = 'dataset'  # The dataset's DatasetInfo, as a JSON object.
 # Rows of the grid of a dataset without labels (it has no classes to draw by).

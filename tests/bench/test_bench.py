@@ -87,14 +87,16 @@ def test_replace_section_rewrites_only_between_its_markers(tmp_path):
     common.replace_section('quality', 'x', str(readme))
 
 
-@pytest.mark.parametrize('name', ['quality', 'speed', 'recipes', 'stacks'])
+@pytest.mark.parametrize('name', ['quality', 'speed', 'recipes', 'stacks', 'scale'])
 def test_the_results_page_shows_what_the_results_files_hold(name):
   # What `python -m bench.NAME --render` would write: a results file updated
   # without its table (or a table edited by hand) fails here.
+  from bench import scale  # pylint: disable=g-import-not-at-top
   from bench import speed  # pylint: disable=g-import-not-at-top
   from bench import stacks  # pylint: disable=g-import-not-at-top
   render = {'quality': quality.render_tables, 'speed': speed.render_table,
-            'recipes': recipes.render_table, 'stacks': stacks.render_table}[name]
+            'recipes': recipes.render_table, 'stacks': stacks.render_table,
+            'scale': scale.render}[name]
   expected = render(common.read_recorded(name)).rstrip('\n') + '\n'
   with open(common.RESULTS_PAGE) as page:
     content = page.read()

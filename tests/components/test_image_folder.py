@@ -1,20 +1,20 @@
-"""Image folders (data.image_dir) through TFDS and TfdsExampleGen, on tiny
+"""Image folders (data.image_dir) through TfdsExampleGen's Beam job, on tiny
 PNG/JPEG folders the tests write."""
 
 import glob
+import hashlib
 import io
 import os
-import pickle
 
 import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
-import tensorflow_datasets as tfds
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
 from components.common import dataset_info
+from components.common import names
 from components.common import progress
 from components.tfds_example_gen import component
 from components.tfds_example_gen import executor
@@ -80,18 +80,11 @@ def _records(examples, split):
           for record in tf.data.TFRecordDataset(files, compression_type='GZIP')]
 
 
-def _prepared(directory, tmp_path, name='tfds', **kwargs):
-  builder = image_folder.ImageFolderBuilder(
-      image_dir=str(directory), data_dir=str(tmp_path / name), **kwargs)
-  sources.prepare(builder, str(tmp_path / f'{name}-downloads'))
-  return builder
-
-
-def _split_of_images(builder):
-  """{image bytes: split} of a prepared folder dataset."""
-  return {record['image'].tobytes(): split
+def _split_of_images(examples):
+  """{image values as bytes: split} of ingested examples."""
+  return {np.array(record['image'], np.uint8).tobytes(): split
           for split in image_folder.SPLITS
-          for record in tfds.as_numpy(builder.as_dataset(split=split))}
+          for record in _records(examples, split)}
 
 
 def test_rgb_class_folders_become_labelled_colour_examples(tmp_path):
@@ -130,8 +123,8 @@ def test_a_flat_grey_folder_has_no_labels(tmp_path):
 
 def test_caps_limit_each_split(tmp_path):
   write_class_folders(str(tmp_path / 'pets'))
-  full = _prepared(tmp_path / 'pets', tmp_path)
-  lengths = {split: info.num_examples for split, info in full.info.splits.items()}
+  lengths = progress.split_sizes(_run(tmp_path / 'full',
+                                     image_dir=str(tmp_path / 'pets')))
   examples = _run(tmp_path / 'out', image_dir=str(tmp_path / 'pets'),
                   train_examples=5, eval_examples=2, test_examples=10_000)
   assert progress.split_sizes(examples) == {
@@ -146,56 +139,55 @@ def test_images_of_another_size_are_refused_naming_the_first(tmp_path):
   with pytest.raises(ImageFolderError,
                      match=r'dog/dog010.png is 14x10 \(HxW\) but cat/cat000.png '
                      r'is 12x11; set data.image_size'):
-    image_folder.ImageFolderBuilder(image_dir=str(directory),
-                                    data_dir=str(tmp_path / 'tfds'))
+    _run(tmp_path / 'out', image_dir=str(directory))
 
 
 def test_image_size_resizes_every_image_to_it(tmp_path):
   directory = tmp_path / 'pets'
   write_class_folders(str(directory), per_class=20)
   _write(str(directory / 'dog' / 'dog010.png'), _image(99, 30, 25, 3))
-  builder = _prepared(directory, tmp_path, image_size='6x5')
-  assert builder.info.features['image'].shape == (6, 5, 3)
+  examples = _run(tmp_path / 'out', image_dir=str(directory), image_size='13x12')
+  assert dataset_info.recorded(examples).image_shape == (13, 12, 3)
   records = [record for split in image_folder.SPLITS
-             for record in tfds.as_numpy(builder.as_dataset(split=split))]
+             for record in _records(examples, split)]
   assert len(records) == 40
-  assert all(record['image'].shape == (6, 5, 3) for record in records)
+  assert all(len(record['image']) == 13 * 12 * 3 for record in records)
 
 
 def test_jpeg_images_of_any_extension_case_are_read(tmp_path):
   directory = tmp_path / 'photos'
   pixels = {}
   for index in range(30):
-    pixels[index] = np.full((8, 8, 3), index * 8, np.uint8)  # Flat: JPEG-exact.
+    pixels[index] = np.full((12, 12, 3), index * 8, np.uint8)  # Flat: JPEG-exact.
     _write(str(directory / f'p{index:02d}.JPG' if index % 2 else
                directory / f'p{index:02d}.jpeg'), pixels[index], 'JPEG')
   (directory / 'notes.txt').write_text('not an image')
-  builder = _prepared(directory, tmp_path)
-  read = _split_of_images(builder)
+  read = _split_of_images(_run(tmp_path / 'out', image_dir=str(directory)))
   assert len(read) == 30
   assert sorted(read) == sorted(image.tobytes() for image in pixels.values())
 
 
 def test_palette_and_alpha_images_make_a_colour_dataset(tmp_path):
   directory = tmp_path / 'mixed'
-  write_flat_folder(str(directory), count=30, height=4, width=4)
-  assert image_folder.image_shape(
-      str(directory), image_folder.list_images(str(directory)).paths, None) == (4, 4, 1)
-  _write(str(directory / 'rgba.png'), _image(1, 4, 4, 3), mode='RGBA')
-  _write(str(directory / 'palette.png'), _image(2, 4, 4, 3), mode='P')
-  builder = _prepared(directory, tmp_path)
-  assert builder.info.features['image'].shape == (4, 4, 3)
-  assert len(_split_of_images(builder)) == 32
+  grey = write_flat_folder(str(directory), count=30, height=12, width=11)
+  _write(str(directory / 'rgba.png'), _image(1, 12, 11, 3), mode='RGBA')
+  _write(str(directory / 'palette.png'), _image(2, 12, 11, 3), mode='P')
+  examples = _run(tmp_path / 'out', image_dir=str(directory))
+  assert dataset_info.recorded(examples).image_shape == (12, 11, 3)
+  read = _split_of_images(examples)
+  assert len(read) == 32
+  # A grey image of a colour dataset: its value in each channel.
+  assert np.repeat(grey['img003.png'], 3, axis=2).tobytes() in read
 
 
 def test_adding_images_moves_no_other_image_between_splits(tmp_path):
   directory = tmp_path / 'pets'
   write_class_folders(str(directory))
-  before = _split_of_images(_prepared(directory, tmp_path, name='before'))
+  before = _split_of_images(_run(tmp_path / 'before', image_dir=str(directory)))
   for index in range(30):  # New images, a new class among them.
     _write(str(directory / ('dog', 'cat', 'eel')[index % 3] / f'new{index:02d}.png'),
            _image(1000 + index, 12, 11, 3))
-  after = _split_of_images(_prepared(directory, tmp_path, name='after'))
+  after = _split_of_images(_run(tmp_path / 'after', image_dir=str(directory)))
   assert len(before) == 60 and len(after) == 90
   assert {pixels: after[pixels] for pixels in before} == before
 
@@ -204,8 +196,7 @@ def test_a_split_left_empty_is_refused(tmp_path):
   write_flat_folder(str(tmp_path / 'few'), count=2)  # Three splits: one is empty.
   with pytest.raises(ImageFolderError, match=r"2 images leave the '(train|eval|test)' "
                      r'split empty \(data.eval_percent=10.0'):
-    image_folder.ImageFolderBuilder(image_dir=str(tmp_path / 'few'),
-                                    data_dir=str(tmp_path / 'tfds'))
+    _run(tmp_path / 'out', image_dir=str(tmp_path / 'few'))
 
 
 def test_a_folder_without_images_is_refused(tmp_path):
@@ -239,8 +230,7 @@ def test_an_unreadable_image_is_refused_naming_it(tmp_path, content):
   (tmp_path / 'flat' / 'broken.png').write_bytes(content)
   with pytest.raises(ImageFolderError, match=r'broken.png is not a readable PNG '
                      r'or JPEG image'):
-    image_folder.ImageFolderBuilder(image_dir=str(tmp_path / 'flat'),
-                                    data_dir=str(tmp_path / 'tfds'))
+    _run(tmp_path / 'out', image_dir=str(tmp_path / 'flat'))
 
 
 def _cut_in_its_pixels(pixels):
@@ -262,11 +252,9 @@ def test_an_image_with_a_good_header_and_a_cut_off_body_is_refused_naming_it(tmp
   (tmp_path / 'flat' / 'img007.png').write_bytes(cut)
   header = Image.open(io.BytesIO(cut))
   assert (header.format, header.size, header.mode) == ('PNG', (11, 12), 'L')
-  builder = image_folder.ImageFolderBuilder(image_dir=str(tmp_path / 'flat'),
-                                            data_dir=str(tmp_path / 'tfds'))
   with pytest.raises(ImageFolderError, match=r'img007.png is not a readable PNG '
                      r'or JPEG image'):
-    sources.prepare(builder, str(tmp_path / 'downloads'))
+    _run(tmp_path / 'out', image_dir=str(tmp_path / 'flat'))
 
 
 def test_a_16_bit_image_is_refused_not_clipped(tmp_path):
@@ -274,11 +262,10 @@ def test_a_16_bit_image_is_refused_not_clipped(tmp_path):
   Image.fromarray(np.full((9, 7), 40000, np.uint16)).save(
       str(tmp_path / 'flat' / 'deep.png'))
   with pytest.raises(ImageFolderError, match=r'deep.png has more than 8 bits'):
-    image_folder.ImageFolderBuilder(image_dir=str(tmp_path / 'flat'),
-                                    data_dir=str(tmp_path / 'tfds'))
+    _run(tmp_path / 'out', image_dir=str(tmp_path / 'flat'))
 
 
-def test_the_fingerprint_follows_names_and_bytes(tmp_path):
+def test_the_fingerprint_follows_the_listing_and_reads_no_image(tmp_path):
   directory = tmp_path / 'pets'
   write_class_folders(str(directory), per_class=3)
   before = sources.source_fingerprint(settings.DataSpec(image_dir=str(directory)))
@@ -287,15 +274,20 @@ def test_the_fingerprint_follows_names_and_bytes(tmp_path):
   edited = image_folder.fingerprint(str(directory))
   os.rename(directory / 'cat' / 'cat002.png', directory / 'cat' / 'cat009.png')
   renamed = image_folder.fingerprint(str(directory))
-  assert len({before, edited, renamed}) == 3
-
-
-def test_the_builder_survives_pickling_for_beam_workers(tmp_path):
-  write_class_folders(str(tmp_path / 'pets'))
-  builder = _prepared(tmp_path / 'pets', tmp_path, image_size='6x5', split_seed=3)
-  clone = pickle.loads(pickle.dumps(builder))
-  assert clone.info.features['image'].shape == (6, 5, 3)
-  assert _split_of_images(clone) == _split_of_images(builder)
+  # The same bytes written again: the listing's modification time moves.
+  stat = os.stat(directory / 'dog' / 'dog000.png')
+  os.utime(directory / 'dog' / 'dog000.png',
+           ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+  touched = image_folder.fingerprint(str(directory))
+  assert len({before, edited, renamed, touched}) == 4
+  # Unreadable images fingerprint all the same: nothing is read.
+  for path in directory.glob('*/*.png'):
+    path.chmod(0)
+  try:
+    assert image_folder.fingerprint(str(directory)) == touched
+  finally:
+    for path in directory.glob('*/*.png'):
+      path.chmod(0o644)
 
 
 def test_images_too_small_for_the_evaluation_are_refused_before_training(tmp_path):
@@ -303,3 +295,72 @@ def test_images_too_small_for_the_evaluation_are_refused_before_training(tmp_pat
   with pytest.raises(sources.SourceError, match=r'9x7 \(HxW\); the evaluation '
                      r'\(SSIM\) needs at least 11 pixels a side'):
     _run(str(tmp_path / 'out'), image_dir=str(tmp_path / 'icons'))
+
+
+# The examples the TFDS ImageFolderBuilder wrote for write_class_folders'
+# default folder (pets) and write_flat_folder(count=40) (scans) before the
+# Beam job replaced it: per split, the number of examples and the SHA-256 of
+# their deterministic serializations' SHA-256s, sorted.
+TFDS_PATH_EXAMPLES = {
+    'pets': {
+        'train': (46, '74dc06012cd8893bde73d8b3631e900ea51cbb2c855bb7fa6b21cddf7595fcb2'),
+        'eval': (12, 'e609c2b3253cc987677bfd89a83f8ed9aa7cafab6a71070ccd7678bb9ac2826d'),
+        'test': (2, '49a5553e1b995a0aba0093d800f0f2948b4c986f27b7c8f87b805644f27733d4'),
+    },
+    'scans': {
+        'train': (33, 'c58aec3fcad5702f5d13e194dc49849eeecb6ac5edd1ad4cbf9e49e9e20aacad'),
+        'eval': (4, 'cfac68ceae2aa0290e999baaa86a64f252ff541394177eeb9f2831e8739385fb'),
+        'test': (3, '4a1ccc1e3567d877baa4f6b52ebff84366231843d2ac145d2e51f9e90c8d4ee6'),
+    },
+}
+
+
+def split_digests(examples):
+  """Per split: (count, digest of the examples) as TFDS_PATH_EXAMPLES has them."""
+  digests = {}
+  for split in image_folder.SPLITS:
+    files = glob.glob(os.path.join(
+        artifact_utils.get_split_uri([examples], split), '*.gz'))
+    records = sorted(
+        tf.train.Example.FromString(record.numpy()).SerializeToString(
+            deterministic=True)
+        for record in tf.data.TFRecordDataset(files, compression_type='GZIP'))
+    digests[split] = (len(records), hashlib.sha256(b''.join(
+        hashlib.sha256(record).digest() for record in records)).hexdigest())
+  return digests
+
+
+def test_the_beam_job_writes_the_examples_the_tfds_path_wrote(tmp_path):
+  write_class_folders(str(tmp_path / 'pets'))
+  write_flat_folder(str(tmp_path / 'scans'), count=40)
+  for name in ('pets', 'scans'):
+    examples = _run(tmp_path / f'out-{name}', image_dir=str(tmp_path / name))
+    assert split_digests(examples) == TFDS_PATH_EXAMPLES[name], name
+
+
+def test_bad_images_up_to_the_setting_are_skipped_named_and_counted(
+    tmp_path, caplog):
+  directory = tmp_path / 'flat'
+  write_flat_folder(str(directory), count=30)
+  (directory / 'broken.png').write_bytes(b'not an image at all')
+  (directory / 'img007.png').write_bytes(_cut_in_its_pixels(_image(99, 12, 11, 1)))
+  _write(str(directory / 'wide.png'), _image(98, 12, 30, 1))
+  examples = _run(tmp_path / 'out', image_dir=str(directory), max_bad_images=3)
+  assert examples.get_int_custom_property(names.SKIPPED_IMAGES_PROPERTY) == 3
+  # 32 images listed, 3 bad: broken.png, img007.png (cut off), wide.png.
+  assert sum(progress.split_sizes(examples).values()) == 29
+  assert len(_split_of_images(examples)) == 29
+  for reason in ('broken.png is not a readable PNG or JPEG image (not a PNG or '
+                 'JPEG image)', 'img007.png is not a readable PNG or JPEG image',
+                 'wide.png is 12x30 (HxW) but img000.png is 12x11'):
+    assert reason in caplog.text
+  with pytest.raises(ImageFolderError, match=r'broken.png is not a readable PNG '
+                     r'or JPEG image .*\(3 of the 32 images are bad; '
+                     r'data.max_bad_images=2\)'):
+    _run(tmp_path / 'out2', image_dir=str(directory), max_bad_images=2)
+
+
+def test_a_good_folder_records_no_skipped_image(tmp_path):
+  write_flat_folder(str(tmp_path / 'flat'), count=30)
+  examples = _run(tmp_path / 'out', image_dir=str(tmp_path / 'flat'))
+  assert examples.get_int_custom_property(names.SKIPPED_IMAGES_PROPERTY) == 0

@@ -16,6 +16,7 @@ from components.noise_transform import component
 from components.common.noise import draws
 from components.noise_transform import executor
 from components.common.noise import kinds
+from components.common import names
 from components.common import noise
 import pipeline_config
 
@@ -295,6 +296,15 @@ def test_executor_records_its_noise_settings_on_its_output(tmp_path):
   assert noise.NoiseSpec.from_json(noise.recorded_spec_json(output)) == _spec(
       kind='random_gaussian', min_stddev=0.1, max_stddev=0.3, clip=True, seed=7)
   assert noise.recorded_spec_json(examples) is None
+  assert not output.has_custom_property(names.SKIPPED_IMAGES_PROPERTY)
+
+
+def test_executor_carries_the_bad_images_the_example_gen_skipped(tmp_path):
+  images, labels = _images(10)
+  examples = _write_examples(tmp_path / 'in', images, labels)
+  examples.set_int_custom_property(names.SKIPPED_IMAGES_PROPERTY, 4)
+  output = _run(examples, tmp_path / 'out')
+  assert output.get_int_custom_property(names.SKIPPED_IMAGES_PROPERTY) == 4
 
 
 def test_exec_properties_round_trip_every_noise_setting():

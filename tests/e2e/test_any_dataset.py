@@ -125,10 +125,14 @@ def test_a_flat_grey_folder_pushes_without_classes(zygote, tmp_path):
   rng = np.random.default_rng(1)
   for index, image in enumerate(_blobs(rng, 50, 16, 16, 1)):
     _write_png(tmp_path / 'flat' / f'{index:03d}.png', image)
-  root, serving, _ = _run(
+  (tmp_path / 'flat' / 'broken.png').write_bytes(b'not an image')
+  root, serving, stdout = _run(
       zygote, tmp_path, f'data.image_dir={tmp_path / "flat"}', 'data.eval_percent=20',
-      'data.test_percent=20')
+      'data.test_percent=20', 'data.max_bad_images=1')
   assert _pushed_input_shape(serving) == (None, 16, 16, 1)
   metrics = _report_metrics(root)
+  # The bad image is skipped, and the report and the verdict say so.
+  assert metrics['skipped_images'] == 1
+  assert '1 bad image(s) of the folder skipped' in stdout
   assert metrics['dataset']['class_names'] == []
   assert not any(metrics['by_class'].values())  # No per-class slices.

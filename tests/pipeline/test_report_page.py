@@ -49,7 +49,7 @@ window.addEventListener('load', () => {
 
 
 def _outcome(tmp_path, blessed=True, baseline=BASELINE, same=False,
-             failures=(), pushed=None, info=MNIST):
+             failures=(), pushed=None, info=MNIST, skipped=0):
   """A real VisualReport written on small arrays, read back as the run's
   outcome from its records (with a Pusher's PushedModel properties)."""
   rng = np.random.default_rng(0)
@@ -68,7 +68,8 @@ def _outcome(tmp_path, blessed=True, baseline=BASELINE, same=False,
   context = {report_lib.NOISY_INPUT: NOISY_INPUT,
              report_lib.FAILURES: list(failures),
              report_lib.SPLIT_SIZES: SPLIT_SIZES,
-             report_lib.BASELINE_IS_CANDIDATE: same}
+             report_lib.BASELINE_IS_CANDIDATE: same,
+             report_lib.SKIPPED_IMAGES: skipped}
   report_dir = str(tmp_path / 'report')
   labels = (np.arange(10) % len(info.class_names) if info.labeled
             else report_lib.unlabelled_rows(10, 1))
@@ -120,6 +121,12 @@ def test_a_pushed_run_shows_units_the_noisy_input_and_the_last_blessed_model(tmp
   assert len(embedded) == 2
   for data in embedded:  # Whole PNGs: Chromium draws a truncated one too.
     Image.open(io.BytesIO(base64.b64decode(data, validate=True))).load()
+
+
+def test_the_bad_images_an_image_folder_skipped_are_counted_on_the_page(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, skipped=2))
+  assert ['data', 'train 80, eval 30, test 20 examples; 2 bad image(s) skipped '
+          '(data.max_bad_images)'] in _cells(page, 'run')
 
 
 def test_a_rerun_says_its_baseline_is_the_same_model_not_a_column_of_zeros(tmp_path):

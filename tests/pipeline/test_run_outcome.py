@@ -12,7 +12,8 @@ BASELINE = {'psnr': 21.1, 'ssim': 0.8, 'mse': 0.0078}
 NOISY = {'psnr': 13.98, 'ssim': 0.2987, 'mse': 0.04}
 
 
-def _report(tmp_path, blessed=True, baseline=None, failures=(), same=False):
+def _report(tmp_path, blessed=True, baseline=None, failures=(), same=False,
+            skipped=None):
   overall = {evaluation_lib.CANDIDATE: CANDIDATE}
   if baseline:
     overall[evaluation_lib.BASELINE] = baseline
@@ -20,6 +21,8 @@ def _report(tmp_path, blessed=True, baseline=None, failures=(), same=False):
              report_lib.NOISY_INPUT: NOISY, report_lib.FAILURES: list(failures),
              report_lib.SPLIT_SIZES: {'train': 80, 'eval': 30, 'test': 20},
              report_lib.BASELINE_IS_CANDIDATE: same}
+  if skipped is not None:
+    metrics[report_lib.SKIPPED_IMAGES] = skipped
   directory = tmp_path / 'report'
   directory.mkdir()
   (directory / report_lib.METRICS_FILENAME).write_text(json.dumps(metrics))
@@ -100,3 +103,10 @@ def test_a_run_whose_serving_dir_changed_before_its_push_says_why(tmp_path):
 def test_a_run_that_stopped_before_its_report_has_no_outcome():
   assert run_outcome.from_records(
       [ExecutionRecord('Trainer', 'FAILED', {'model': '/m'})]) is None
+
+
+def test_bad_images_skipped_by_the_example_gen_are_counted_in_the_verdict(tmp_path):
+  outcome = run_outcome.from_records([_report(tmp_path, skipped=3)])
+  assert outcome.skipped_images == 3
+  assert ('  data: 3 bad image(s) of the folder skipped (data.max_bad_images; '
+          'the log names each)') in run_outcome.verdict_lines(outcome, 'x')
