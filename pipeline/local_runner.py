@@ -236,7 +236,6 @@ def inferred_schema_text(config: pipeline_config.PipelineConfig,
   """
   from tfx.components.schema_gen import executor as schema_gen_executor  # pylint: disable=g-import-not-at-top
   from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
-  from pipeline import pipeline as pipeline_module  # pylint: disable=g-import-not-at-top
   records = run(config, wait_s, to_node=names.SCHEMA_GEN_NODE,
                 infer_schema=True)
   [uri] = [record.output_uris['schema'] for record in records

@@ -17,7 +17,6 @@ from tfx.proto import pusher_pb2
 
 from components.common import dataset_info
 from components.common import names
-from components.common import serving_dir
 from components.pusher import executor as pusher_executor
 from components.serving_check import executor
 from components.serving_check import probe

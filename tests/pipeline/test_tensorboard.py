@@ -15,7 +15,6 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.common import names
-from pipeline import cli
 from pipeline import run_summary
 from tests.gcs_emulator import free_port
 
