@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import os
 import tempfile
 import typing
@@ -179,6 +180,10 @@ def load_profile(profile: str = 'full') -> PipelineConfig:
                     f'unknown profile {profile!r}; one of {", ".join(PROFILES)}')
 
 
+# How a value that does not parse as a field's number type is described.
+_NUMBER_WORDS = {int: 'a whole number', float: 'a number'}
+
+
 def _parse_value(field: dataclasses.Field, owner: type, text: str) -> Any:
   """Converts a CLI string to the type of a dataclass field."""
   hint = typing.get_type_hints(owner)[field.name]
@@ -194,8 +199,32 @@ def _parse_value(field: dataclasses.Field, owner: type, text: str) -> Any:
       return True
     if text.lower() in ('false', '0', 'no', 'off'):
       return False
-    raise ValueError(f'{text!r} is not a boolean')
+    raise ValueError(f'{text!r} is not a boolean (true or false)')
+  if hint in _NUMBER_WORDS:
+    try:
+      return hint(text)
+    except ValueError:
+      raise ValueError(f'{text!r} is not {_NUMBER_WORDS[hint]}') from None
   return hint(text)
+
+
+def _dotted_fields(config: 'PipelineConfig') -> list:
+  """Every field `--set` takes: 'section.field', or 'field' at the top."""
+  dotted = []
+  for field in dataclasses.fields(config):
+    value = getattr(config, field.name)
+    if dataclasses.is_dataclass(value):
+      dotted += [f'{field.name}.{inner.name}' for inner in dataclasses.fields(value)]
+    else:
+      dotted.append(field.name)
+  return dotted
+
+
+def _unknown(config: 'PipelineConfig', dotted: str, what: str) -> 'ConfigError':
+  """The error of an unknown field, naming the nearest known one, if any."""
+  near = difflib.get_close_matches(dotted, _dotted_fields(config), n=1, cutoff=0.75)
+  return ConfigError(dotted, f'unknown configuration {what}' + (
+      f'; did you mean {near[0]!r}?' if near else ''))
 
 
 def with_overrides(config: PipelineConfig,
@@ -213,16 +242,16 @@ def with_overrides(config: PipelineConfig,
     section, _, name = dotted.rpartition('.')
     owner = type(getattr(config, section, None)) if section else PipelineConfig
     if section and not dataclasses.is_dataclass(owner):
-      raise ConfigError(dotted, 'unknown configuration section')
+      raise _unknown(config, dotted, 'section')
     fields = {f.name: f for f in dataclasses.fields(owner)}
     if name not in fields or (not section and
                               dataclasses.is_dataclass(getattr(config, name))):
-      raise ConfigError(dotted, 'unknown configuration field')
+      raise _unknown(config, dotted, 'field')
     if isinstance(value, str):
       try:
         value = _parse_value(fields[name], owner, value)
       except ValueError as error:
-        raise ConfigError(dotted, f'cannot parse {value!r}: {error}') from None
+        raise ConfigError(dotted, str(error)) from None
     (nested.setdefault(section, {}) if section else top)[name] = value
   for section, values in nested.items():
     with _naming_section(section):

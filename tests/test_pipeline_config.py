@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 
 import pytest
 
@@ -209,3 +210,29 @@ def test_check_paths_refuses_a_schema_path_that_is_no_file(tmp_path):
     pipeline_config.check_paths(config)
   pipeline_config.check_paths(dataclasses.replace(config, schema_path=None))
 
+
+
+@pytest.mark.parametrize('assignment, message', [
+    ('noise.stdev', "config field 'noise.stdev': unknown configuration field; "
+     "did you mean 'noise.stddev'?"),
+    ('traning.epochs', "config field 'traning.epochs': unknown configuration "
+     "section; did you mean 'training.epochs'?"),
+    ('noise.colour', "config field 'noise.colour': unknown configuration field$"),
+])
+def test_an_unknown_field_names_the_nearest_known_one(assignment, message):
+  with pytest.raises(pipeline_config.ConfigError, match=message.replace('.', r'\.')
+                     .replace('?', r'\?').replace('(', r'\(').replace(')', r'\)')):
+    pipeline_config.with_overrides(pipeline_config.load_profile('smoke'),
+                                   {assignment: '1'})
+
+
+@pytest.mark.parametrize('assignment, text, message', [
+    ('training.epochs', '2.5', "'2.5' is not a whole number"),
+    ('training.learning_rate', 'fast', "'fast' is not a number"),
+    ('training.xla', 'maybe', r"'maybe' is not a boolean \(true or false\)"),
+])
+def test_a_value_of_the_wrong_type_is_refused_in_words(assignment, text, message):
+  with pytest.raises(pipeline_config.ConfigError) as raised:
+    pipeline_config.with_overrides(pipeline_config.load_profile('smoke'),
+                                   {assignment: text})
+  assert re.fullmatch(f"config field '{assignment}': {message}", str(raised.value))
