@@ -107,7 +107,7 @@ def _decode_picture(path: str, contents: bytes) -> np.ndarray:
     pixels = tf.io.decode_image(contents, expand_animations=False).numpy()
   except tf.errors.InvalidArgumentError as error:
     raise DenoiseError(f'{path}: cannot be decoded as an image '
-                       f'({error.message.splitlines()[0]})') from None
+                       f'({op_error_text(error)})') from None
   return pixels.astype(np.float32) / 255.0  # decode_image gives 8 bits.
 
 
@@ -180,6 +180,17 @@ def fit_to_model(image_file: ImageFile, image_shape: Sequence[int],
 # Lines of TensorFlow's frame around an error raised in a graph, not its reason.
 _GRAPH_ERROR_FRAME = re.compile(
     r'Graph execution error|Detected at node|<stack traces|\[\[')
+
+
+# TensorFlow's wrapping of an eager op's message: the function node before
+# it ('{{function_node __wrapped__DecodeImage_device_/job:localhost/...}}')
+# and the op's name after it (' [Op:DecodeImage] name: ').
+_OP_ERROR_WRAPPING = re.compile(r'^\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\].*$')
+
+
+def op_error_text(error: tf.errors.OpError) -> str:
+  """An eager op's message in words: its first line, TensorFlow's wrapping cut."""
+  return _OP_ERROR_WRAPPING.sub('', error.message.strip().splitlines()[0]).strip()
 
 
 def model_error_reason(error: tf.errors.OpError) -> str:
@@ -300,10 +311,11 @@ def denoise_command(images: Sequence[str], output_dir: str,
     DenoiseError: A bad file or model, named in one line; nothing written.
   """
   directory, description = model_directory(model_dir, base_directory)
+  # The files first: loading the model takes seconds.
+  image_files = [read_image_file(path) for path in images]
   denoiser = load_model(directory)
   height, width, channels = denoiser.image_shape
   print(f'model: {description} (takes {height}x{width}x{channels} images, HxWxC)')
-  image_files = [read_image_file(path) for path in images]
   image_files = [fit_to_model(image_file, denoiser.image_shape)
                  for image_file in image_files]
   clean_files = (read_references(references, image_files, denoiser.image_shape)

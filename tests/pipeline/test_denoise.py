@@ -1,6 +1,7 @@
 """`dae-pipeline denoise`: real SavedModels, files the tests write, the CLI."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -166,6 +167,19 @@ def test_a_bad_file_is_a_one_line_error_naming_it(
                           clip_model, '--output', tmp_path / 'out')
   _assert_one_line_error(code, err, f'{path}: {fragment}')
   assert not (tmp_path / 'out').exists()
+  # In words: none of TensorFlow's or Python's internals.
+  assert not re.search(r'function_node|\[Op:|object at 0x', err), err
+
+
+def test_a_missing_input_is_refused_before_the_model_loads(tmp_path, capsys,
+                                                           monkeypatch, clip_model):
+  from pipeline import denoise  # pylint: disable=g-import-not-at-top
+  loaded = []
+  monkeypatch.setattr(denoise, 'load_model', loaded.append)
+  code, _, err = _denoise(capsys, tmp_path / 'missing.png', '--model',
+                          clip_model, '--output', tmp_path / 'out')
+  assert code == 2 and 'missing.png: no such file' in err, err
+  assert not loaded
 
 
 def test_0_to_255_floats_are_refused_by_the_model_naming_the_scale(
