@@ -23,7 +23,7 @@ import difflib
 import os
 import tempfile
 import typing
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 # The sections are the settings types of the components that take them
 # (no TF import), each kept with its component; the data helpers are
@@ -257,6 +257,31 @@ def with_overrides(config: PipelineConfig,
     with _naming_section(section):
       top[section] = dataclasses.replace(getattr(config, section), **values)
   return dataclasses.replace(config, **top)
+
+
+def ineffective_settings(config: PipelineConfig,
+                         assigned: Iterable[str]) -> List[str]:
+  """What of the fields a user set the rest of `config` makes ineffective, a
+  line each: so far, epochs beyond training.max_train_steps (known when the
+  train split's size is set; one replica).
+
+  Args:
+    config: The configuration, the user's values applied.
+    assigned: The dotted fields the user set (`--set`).
+  """
+  from components.trainer import plan as plan_lib  # pylint: disable=g-import-not-at-top
+  training, train_examples = config.training, config.data.train_examples
+  if ('training.epochs' not in assigned or training.max_train_steps is None
+      or train_examples is None):
+    return []
+  plan = plan_lib.plan_training(train_examples, training.batch_size,
+                                training.epochs, training.max_train_steps)
+  if plan.epochs >= training.epochs:
+    return []
+  return [f'training.epochs={training.epochs} has no effect beyond {plan.epochs}: '
+          f'training.max_train_steps={training.max_train_steps} stops training '
+          f'after {plan.epochs} epoch(s) of {plan.steps_per_epoch} steps (set '
+          'training.max_train_steps=none to train every epoch)']
 
 
 def parse_assignments(items, usage: str) -> Dict[str, str]:

@@ -254,3 +254,13 @@ def test_a_run_without_a_curated_schema_says_so_in_one_line(tmp_path, capsys):
   # A curated schema is imported as before: nothing more is said.
   (tmp_path / 'fashion_mnist.pbtxt').write_text('')
   assert _busy_run_output(tmp_path, capsys, 'data.dataset=fashion_mnist') == []
+
+
+def test_a_set_value_the_profile_makes_ineffective_is_a_warning_line(capsys):
+  assert cli.main(['config', '--profile', 'smoke', '--set',
+                   'training.epochs=8']) == 0
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err == ['dae-pipeline: warning: training.epochs=8 has no effect beyond '
+                 '4: training.max_train_steps=32 stops training after 4 '
+                 'epoch(s) of 8 steps (set training.max_train_steps=none to '
+                 'train every epoch)']

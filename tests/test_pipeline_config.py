@@ -236,3 +236,19 @@ def test_a_value_of_the_wrong_type_is_refused_in_words(assignment, text, message
     pipeline_config.with_overrides(pipeline_config.load_profile('smoke'),
                                    {assignment: text})
   assert re.fullmatch(f"config field '{assignment}': {message}", str(raised.value))
+
+
+def test_epochs_beyond_the_profile_s_step_cap_are_named():
+  smoke = pipeline_config.load_profile('smoke')  # 512 images, batch 64, 32 steps.
+  more = pipeline_config.with_overrides(smoke, {'training.epochs': '8'})
+  assert pipeline_config.ineffective_settings(more, ['training.epochs']) == [
+      'training.epochs=8 has no effect beyond 4: training.max_train_steps=32 '
+      'stops training after 4 epoch(s) of 8 steps (set '
+      'training.max_train_steps=none to train every epoch)']
+  # Within the cap, not set by the user, or no cap: nothing to say.
+  fewer = pipeline_config.with_overrides(smoke, {'training.epochs': '3'})
+  assert pipeline_config.ineffective_settings(fewer, ['training.epochs']) == []
+  assert pipeline_config.ineffective_settings(more, ['training.seed']) == []
+  uncapped = pipeline_config.with_overrides(
+      more, {'training.max_train_steps': 'none'})
+  assert pipeline_config.ineffective_settings(uncapped, ['training.epochs']) == []

@@ -89,11 +89,15 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
   }
   overrides = {name: value for name, value in overrides.items()
                if value is not None}
-  overrides.update(pipeline_config.parse_assignments(
-      getattr(args, 'set', []), '--set section.field=value'))
+  assigned = pipeline_config.parse_assignments(
+      getattr(args, 'set', []), '--set section.field=value')
+  overrides.update(assigned)
   if getattr(args, 'no_cache', False):
     overrides['enable_cache'] = False
-  return pipeline_config.with_overrides(config, overrides)
+  config = pipeline_config.with_overrides(config, overrides)
+  for line in pipeline_config.ineffective_settings(config, assigned):
+    print(f'dae-pipeline: warning: {line}', file=sys.stderr, flush=True)
+  return config
 
 
 def add_location_arguments(parser: argparse.ArgumentParser,
