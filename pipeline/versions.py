@@ -30,9 +30,8 @@ from components.common import serving_lock
 SERVED_MARK = '*'
 SHORT_FINGERPRINT = 8  # Hex digits of a fingerprint a listing shows.
 # The columns of `models` and their widths (the last is unpadded).
-COLUMNS = (('', 1), ('VERSION', 10), ('PUSHED AT (UTC)', 19), ('PSNR', 6),
-           ('SSIM', 6), ('WORST CLASS', 14), ('BEAT', 24), ('RUN', 24),
-           ('DATA/CODE', 0))
+COLUMNS = ('', 'VERSION', 'PUSHED AT (UTC)', 'PSNR', 'SSIM', 'WORST CLASS',
+           'BEAT', 'RUN', 'DATA/CODE')
 
 
 class RollbackRefused(ValueError):
@@ -117,18 +116,23 @@ def _cells(entry: VersionEntry) -> Tuple[str, ...]:
           _beat(record), _run(record), _fingerprints(record))
 
 
-def _line(cells: Tuple[str, ...]) -> str:
+def _line(cells: Tuple[str, ...], widths: List[int]) -> str:
   padded = [cell.ljust(width) if index < len(cells) - 1 else cell
-            for index, (cell, (_, width)) in enumerate(zip(cells, COLUMNS))]
+            for index, (cell, width) in enumerate(zip(cells, widths))]
   return '  '.join(padded).rstrip()
 
 
 def format_versions(base_directory: str, entries: List[VersionEntry]) -> str:
-  """The `models` listing: one row per version, newest first."""
+  """The `models` listing: one row per version, newest first, each column
+  as wide as its widest cell (a row with a note instead of figures runs on in
+  its last cell)."""
   if not entries:
     return f'no versions in {base_directory}'
-  lines = [_line(tuple(name for name, _ in COLUMNS))]
-  lines += [_line(_cells(entry)) for entry in entries]
+  rows = [_cells(entry) for entry in entries]
+  widths = [max(len(row[index]) for row in [COLUMNS] + rows
+                if len(row) == len(COLUMNS) or index < len(row) - 1)
+            for index in range(len(COLUMNS))]
+  lines = [_line(COLUMNS, widths)] + [_line(row, widths) for row in rows]
   lines.append(f'{SERVED_MARK} served now: the highest complete version (TF '
                "Serving's default version policy); PSNR in dB, DATA/CODE: "
                'fingerprints of the data source and the training code')

@@ -267,6 +267,20 @@ def test_models_lists_every_version_newest_first_and_marks_the_served_one(tmp_pa
   assert 'first push' in rows[first][1]
 
 
+def test_models_keeps_its_columns_aligned_whatever_their_widths(tmp_path, serving, capsys):
+  root = str(tmp_path)
+  _push(root, serving, b'first', 'a', psnr=20.0, run_id='run-a')
+  _push(root, serving, b'second', 'b', psnr=22.0,
+        run_id='a-run-id-far-longer-than-any-column-was-sized-for-0123456789')
+  _, out, _ = _cli(capsys, 'models', '--serving-dir', serving)
+  header, *rows = [line for line in out.splitlines()
+                   if line.strip() and not line.startswith('* served now')]
+  starts = [header.index(name) for name in ('PSNR', 'RUN', 'DATA/CODE')]
+  for row in rows:
+    for start in starts:  # Every cell begins under its header.
+      assert row[start - 2:start] == '  ' and row[start] != ' ', (row, start)
+
+
 def test_models_of_an_empty_serving_dir_says_so(tmp_path, capsys):
   status, out, _ = _cli(capsys, 'models', '--serving-dir', str(tmp_path / 'none'))
   assert status == 0 and out.strip() == f'no versions in {tmp_path / "none"}'
