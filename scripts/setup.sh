@@ -76,15 +76,20 @@ find_python() {
 # TF/TFX/Beam sources it imports (docs/benchmarks.md has the import times).
 install_venv() {
   local venv=$1 python=$2
+  # uv lists every package it installs (a line each, hundreds): only with
+  # SETUP_VERBOSE=1; its errors and warnings show either way.
+  local quiet=--quiet
+  [ -n "${SETUP_VERBOSE:-}" ] && quiet=
   if [ -x "$venv/bin/python" ] && ! is_wanted_python "$venv/bin/python"; then
     echo "setup: $venv is not Python $PYTHON_VERSION; recreating it" >&2
     # Its contents: inside the Debian root the folder is a mount point.
     find "$venv" -mindepth 1 -delete
   fi
   # --seed: pip inside, since TFX packages module files with `python -m pip`.
-  [ -x "$venv/bin/python" ] || uv venv --seed --python "$python" "$venv" >&2
-  uv pip sync --python "$venv/bin/python" --compile-bytecode "$LOCK" >&2
-  uv pip install --python "$venv/bin/python" --no-deps -e . >&2
+  [ -x "$venv/bin/python" ] || uv venv $quiet --seed --python "$python" "$venv" >&2
+  uv pip sync $quiet --python "$venv/bin/python" --compile-bytecode "$LOCK" >&2
+  uv pip install $quiet --python "$venv/bin/python" --no-deps -e . >&2
+  echo "setup: $venv holds the locked packages ($(grep -c '^[a-z0-9]' "$LOCK") of $LOCK) and this project" >&2
   "$venv/bin/python" -m pip --version >/dev/null || die "pip is missing from $venv"
   "$venv/bin/dae-pipeline" --help >/dev/null || die "the dae-pipeline command does not start"
 }
