@@ -9,6 +9,7 @@ report` shows them on its page. No TensorFlow or TFX import: both stay quick.
 """
 
 import dataclasses
+import datetime
 from typing import Dict, List, Optional
 
 from components.common import names
@@ -98,6 +99,19 @@ def _figures(metrics: Optional[Dict[str, float]]) -> str:
   return ', '.join(parts) or 'no figures'
 
 
+# Versions from this on are Unix seconds (TFX's Pusher names a version by its
+# push time): from 2001 on, beyond any hand-numbered version.
+_UNIX_SECONDS_FROM = 10**9
+
+
+def _version_and_time(version: Optional[str]) -> str:
+  """'1796605000 (2026-12-07 00:56 UTC)': a version with the time it names."""
+  if not (version or '').isdigit() or int(version) < _UNIX_SECONDS_FROM:
+    return str(version)
+  pushed = datetime.datetime.fromtimestamp(int(version), datetime.timezone.utc)
+  return f'{version} ({pushed:%Y-%m-%d %H:%M} UTC)'
+
+
 def push_line(outcome: RunOutcome) -> str:
   """What the Pusher did, in words (the verdict's and the report page's)."""
   if not outcome.blessed:
@@ -105,7 +119,8 @@ def push_line(outcome: RunOutcome) -> str:
   if outcome.serving_failure:
     return f'NOT pushed: the serving check failed: {outcome.serving_failure}'
   if outcome.pushed_path:
-    return f'pushed as version {outcome.pushed_version} to {outcome.pushed_path}'
+    return (f'pushed as version {_version_and_time(outcome.pushed_version)} to '
+            f'{outcome.pushed_path}')
   if outcome.not_pushed_reason:
     return f'not pushed: {outcome.not_pushed_reason}'
   if outcome.already_served_version:

@@ -110,3 +110,12 @@ def test_bad_images_skipped_by_the_example_gen_are_counted_in_the_verdict(tmp_pa
   assert outcome.skipped_images == 3
   assert ('  data: 3 bad image(s) of the folder skipped (data.max_bad_images; '
           'the log names each)') in run_outcome.verdict_lines(outcome, 'x')
+
+
+def test_a_version_of_unix_seconds_is_shown_with_its_time(tmp_path):
+  outcome = run_outcome.from_records([
+      _report(tmp_path),
+      _pusher(pushed=1, pushed_destination='/s/1796605000',
+              pushed_version='1796605000')])
+  assert run_outcome.push_line(outcome) == (
+      'pushed as version 1796605000 (2026-12-07 00:56 UTC) to /s/1796605000')
