@@ -1,7 +1,7 @@
 """Noisy test images of the latest run: .npy files for saved_model_cli, and
 PNGs to look at."""
 
-import os
+import posixpath
 from typing import List, Tuple
 
 import numpy as np
@@ -54,18 +54,22 @@ def write_samples(output: str, noisy: np.ndarray, clean: np.ndarray) -> List[str
   `<stem>.clean.npy`, and each image as a PNG beside them (`<stem>.png` and
   `<stem>.clean.png`; `<stem>-<i>...` for several). Returns the paths.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from pipeline import denoise  # pylint: disable=g-import-not-at-top
-  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  directory = posixpath.dirname(output)
+  if directory:
+    tf.io.gfile.makedirs(directory)  # A path or a bucket.
   stem = _stem(output)
   written = []
   for images, suffix in ((noisy, ''), (clean, '.clean')):
     array_path = output if not suffix else f'{stem}{suffix}.npy'
-    np.save(array_path, images)
+    with tf.io.gfile.GFile(array_path, 'wb') as array_file:
+      np.save(array_file, images)
     written.append(array_path)
     for index, image in enumerate(images):
       numbered = stem if len(images) == 1 else f'{stem}-{index}'
       png_path = f'{numbered}{suffix}.png'
-      with open(png_path, 'wb') as png:
+      with tf.io.gfile.GFile(png_path, 'wb') as png:
         png.write(denoise.encode_png(image))
       written.append(png_path)
   return written
