@@ -155,11 +155,14 @@ def _cli(capsys, *argv):
 
 
 def _rows(listing):
-  """{version: (served mark, rest of the row)} of a `models` listing."""
+  """{version: (served mark, rest of the row)} of a `models` listing, its
+  columns found under the header's names (they are as wide as their cells)."""
+  header, *lines = listing.splitlines()[:-1]
+  start, end = header.index('VERSION'), header.index('PUSHED AT')
   rows = {}
-  for line in listing.splitlines()[1:-1]:
-    mark, version = line[:1].strip(), line[3:13].strip()
-    rows[version] = (mark, line[13:])
+  for line in lines:
+    mark, version = line[:1].strip(), line[start:end].strip()
+    rows[version] = (mark, line[end:])
   return rows
 
 
