@@ -63,12 +63,9 @@ class InputPlan:
 def example_bytes(info: dataset_info_lib.DatasetInfo, fresh_noise: bool) -> int:
   """Memory one parsed example takes: float32 noisy and clean images, or
   (fresh noise) the clean image and its noise key."""
-  pixels = 1
-  for size in info.image_shape:
-    pixels *= size
   if fresh_noise:
-    return pixels * FLOAT32_BYTES + KEY_BYTES
-  return 2 * pixels * FLOAT32_BYTES
+    return info.pixels * FLOAT32_BYTES + KEY_BYTES
+  return 2 * info.pixels * FLOAT32_BYTES
 
 
 def _cgroup_limit_bytes() -> Optional[int]:
