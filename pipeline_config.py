@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import difflib
 import os
+import re
 import tempfile
 import typing
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
@@ -38,6 +39,14 @@ from components.tfds_example_gen.settings import vendored_source_dir
 from components.trainer.settings import TrainingSpec
 
 PROFILES = ('full', 'smoke')
+
+# A dataset other than the default one keeps its runs and models apart:
+# `<base>/datasets/<dataset>/<pipeline_root or serving>` beside the profile's
+# own (see dataset_locations).
+DATASETS_DIRNAME = 'datasets'
+# The fields that locate a run and its models, and take a dataset's own
+# defaults.
+LOCATION_FIELDS = ('pipeline_root', 'serving_dir')
 
 # Names of Beam's local runner (Beam runs inside the calling process's host).
 DIRECT_RUNNERS = ('DirectRunner', 'direct')
@@ -180,6 +189,44 @@ def load_profile(profile: str = 'full') -> PipelineConfig:
                     f'unknown profile {profile!r}; one of {", ".join(PROFILES)}')
 
 
+def dataset_slug(data: DataSpec) -> Optional[str]:
+  """The folder name of a dataset's own default locations: the image folder's
+  name, or the TFDS name without its version ('emnist/letters' ->
+  'emnist-letters'); None for the default dataset, whose locations are the
+  profile's."""
+  if data.image_dir is None:
+    if data.dataset == DataSpec().dataset:
+      return None
+    name = schema_file_name(data.dataset)[:-len('.pbtxt')]
+  else:
+    name = data.image_dir.rstrip('/').rpartition('/')[2]
+  return re.sub(r'[^A-Za-z0-9_.-]+', '-', name).strip('-.') or 'images'
+
+
+def dataset_location(path: str, slug: str) -> str:
+  """A profile's default location moved into a dataset's own folder:
+  'build/smoke/serving' -> 'build/smoke/datasets/<slug>/serving'."""
+  head, tail = os.path.split(path.rstrip('/'))
+  return os.path.join(head, DATASETS_DIRNAME, slug, tail)
+
+
+def with_dataset_locations(config: PipelineConfig,
+                           explicit: Iterable[str] = ()) -> PipelineConfig:
+  """`config` with its dataset's own default locations: a pipeline root or
+  serving dir that is still its profile's default (and not in `explicit`,
+  the fields the user named) moves to `dataset_location`, so that a model
+  of one dataset is never the baseline of, or pushed over, another's; the
+  default dataset keeps the profile's."""
+  slug = dataset_slug(config.data)
+  if slug is None:
+    return config
+  profile = load_profile(config.profile)
+  moved = {name: dataset_location(getattr(config, name), slug)
+           for name in LOCATION_FIELDS
+           if name not in explicit and getattr(config, name) == getattr(profile, name)}
+  return dataclasses.replace(config, **moved)
+
+
 # How a value that does not parse as a field's number type is described.
 _NUMBER_WORDS = {int: 'a whole number', float: 'a number'}
 
@@ -256,7 +303,8 @@ def with_overrides(config: PipelineConfig,
   for section, values in nested.items():
     with _naming_section(section):
       top[section] = dataclasses.replace(getattr(config, section), **values)
-  return dataclasses.replace(config, **top)
+  return with_dataset_locations(dataclasses.replace(config, **top),
+                                explicit=overrides)
 
 
 def ineffective_settings(config: PipelineConfig,

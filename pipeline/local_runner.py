@@ -179,7 +179,8 @@ def run(config: pipeline_config.PipelineConfig,
     The executions of this run, read back from MLMD.
 
   Raises:
-    pipeline_config.ConfigError: a path is unusable (before anything runs).
+    pipeline_config.ConfigError: a path is unusable, or the served model
+      takes images of another shape than the data's (before anything runs).
     run_lock.PipelineRootBusy: another run holds the root (before anything).
     RuntimeError: a component failed; its error says which and why.
     RunInterrupted: SIGINT or SIGTERM arrived while a signal handler of
@@ -201,7 +202,10 @@ def run(config: pipeline_config.PipelineConfig,
       logging.warning('Execution %d of %s was interrupted by a killed run: '
                       'marked CANCELED, removed %s', closed.execution_id,
                       closed.node_id, closed.removed or 'no outputs')
+    from pipeline import preflight  # pylint: disable=g-import-not-at-top
     serving_dir.remove_interrupted_pushes(config.serving_dir)
+    if to_node is None:  # A part of the DAG pushes nothing.
+      preflight.check_served_model_fits(config)
     metadata = tfx_metadata.sqlite_metadata_connection_config(
         config.resolved_metadata_path)
     served = serving_dir.served_fingerprint(config.serving_dir)

@@ -155,6 +155,15 @@ def test_follow_up_commands_read_the_newest_run_of_any_profile(tmp_path, monkeyp
   time.sleep(0.01)
   _store_with_a_run(tmp_path / 'build' / 'pipeline_root' / 'metadata.sqlite', 'c')
   assert cli.build_config(cli.make_parser().parse_args(['sample'])).profile == 'full'
+  # A dataset's own locations (another dataset's run) are found too.
+  time.sleep(0.01)
+  _store_with_a_run(tmp_path / 'build' / 'smoke' / 'datasets' / 'photos' / 'pipeline_root'
+                    / 'metadata.sqlite', 'd')
+  config = cli.build_config(cli.make_parser().parse_args(['sample']))
+  assert (config.profile, config.pipeline_root, config.serving_dir) == (
+      'smoke', 'build/smoke/datasets/photos/pipeline_root',
+      'build/smoke/datasets/photos/serving')
+  assert cli.default_report_path(config) == 'build/smoke/datasets/photos/report.html'
   # Named, they win; and `run` never guesses.
   assert cli.build_config(cli.make_parser().parse_args(
       ['report', '--profile', 'smoke'])).profile == 'smoke'

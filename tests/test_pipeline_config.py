@@ -252,3 +252,28 @@ def test_epochs_beyond_the_profile_s_step_cap_are_named():
   uncapped = pipeline_config.with_overrides(
       more, {'training.max_train_steps': 'none'})
   assert pipeline_config.ineffective_settings(uncapped, ['training.epochs']) == []
+
+
+@pytest.mark.parametrize('profile, assignment, root, serving', [
+    ('smoke', 'data.image_dir=/data/my photos/', 'build/smoke/datasets/my-photos/pipeline_root',
+     'build/smoke/datasets/my-photos/serving'),
+    ('full', 'data.dataset=emnist/letters', 'build/datasets/emnist-letters/pipeline_root',
+     'build/datasets/emnist-letters/serving'),
+    ('full', 'data.dataset=mnist', 'build/pipeline_root', 'build/serving'),
+])
+def test_a_dataset_other_than_the_default_gets_locations_of_its_own(
+    profile, assignment, root, serving):
+  name, _, value = assignment.partition('=')
+  overrides = {name: value}
+  if name == 'data.dataset':
+    overrides['data.source'] = 'tfds'
+  config = pipeline_config.with_overrides(pipeline_config.load_profile(profile), overrides)
+  assert (config.pipeline_root, config.serving_dir) == (root, serving)
+  assert config.resolved_metadata_path == os.path.join(root, 'metadata.sqlite')
+
+
+def test_locations_the_user_names_stay_where_they_are():
+  config = pipeline_config.with_overrides(pipeline_config.load_profile('smoke'), {
+      'data.image_dir': 'photos', 'serving_dir': 'build/smoke/serving'})
+  assert config.serving_dir == 'build/smoke/serving'  # Named, even if the default.
+  assert config.pipeline_root == 'build/smoke/datasets/photos/pipeline_root'

@@ -78,6 +78,27 @@ class DatasetInfo:
                class_names=values.get('class_names', ()))
 
 
+def served_model_of_another_shape(version: str, served_shape,
+                                  dataset: str, dataset_shape) -> str:
+  """Why a served model cannot be the baseline of a dataset: the start of the
+  one message of the Evaluator's check and of the runners' pre-flight.
+
+  Args:
+    version: The served version.
+    served_shape: (height, width, channels) the served model takes.
+    dataset: The dataset's name.
+    dataset_shape: Its images' shape (anything whose str is HxWxC, or a
+      tuple).
+  """
+  def named(shape):
+    return 'x'.join(map(str, shape)) if isinstance(shape, (tuple, list)) else str(shape)
+  return (f'the served model (version {version}) takes {named(served_shape)} '
+          f'images but the {dataset} examples are {named(dataset_shape)}: give '
+          'this dataset a serving dir (and pipeline root) of its own, '
+          '--serving-dir and --pipeline-root, or leave both unset for its '
+          'default ones')
+
+
 def record(examples, info: DatasetInfo) -> None:
   """Records `info` on an Examples artifact."""
   examples.set_string_custom_property(PROPERTY, info.to_json())

@@ -90,11 +90,9 @@ def check_baseline_takes_the_examples(baseline: types.Artifact,
     version = baseline.get_string_custom_property(
         names.SERVED_VERSION_PROPERTY) or '?'
     raise BaselineOfAnotherDataset(
-        f'the served model (version {version}) takes '
-        f'{"x".join(map(str, served_shape))} images but the {info.name} examples '
-        f'are {"x".join(map(str, info.image_shape))}: give this dataset a '
-        'serving dir (and pipeline root) of its own, --serving-dir and '
-        '--pipeline-root; nothing was pushed')
+        dataset_info.served_model_of_another_shape(
+            version, served_shape, info.name, info.image_shape) +
+        '; nothing was pushed')
 
 
 def eval_config_for_examples(eval_config_json: str,

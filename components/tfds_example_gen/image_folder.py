@@ -81,7 +81,7 @@ def _is_listed_image(relative: str) -> bool:
           and not any(part.startswith('.') for part in relative.split('/')))
 
 
-def _folder_uri(image_dir: str) -> str:
+def folder_uri(image_dir: str) -> str:
   """The folder as Beam's filesystems name it (a local one made absolute)."""
   if FileSystems.get_scheme(image_dir) is None:
     return os.path.abspath(image_dir)
@@ -95,7 +95,7 @@ def list_images(image_dir: str) -> Layout:
     ImageFolderError: the folder holds no PNG/JPEG image, or holds images both
       beside and inside subfolders.
   """
-  folder = _folder_uri(image_dir)
+  folder = folder_uri(image_dir)
   prefix = folder + '/'
   try:
     listed = FileSystems.match([FileSystems.join(folder, '**')])[0].metadata_list
@@ -307,7 +307,7 @@ def IngestFolder(  # pylint: disable=invalid-name
   """The job: every listed image read once, each split written as gzipped
   TFRecords under its URI, and the findings (`Ingested`) as one JSON file at
   `facts_path`."""
-  folder = _folder_uri(image_dir)
+  folder = folder_uri(image_dir)
   size = settings.parse_image_size(image_size) if image_size else None
   labeled = bool(layout.class_names)
   work = [(path, split, layout.label(path) if labeled else None)

@@ -2,8 +2,10 @@
 the configuration they resolve, and how a path or the program is shown."""
 
 import argparse
+import dataclasses
 import os
 import sys
+from typing import List
 
 from components.common import names
 import pipeline_config
@@ -40,45 +42,73 @@ def _has_what_it_reads(command: str, config: pipeline_config.PipelineConfig) -> 
   return True
 
 
-def newest_run_profile(command: str) -> str:
-  """The profile whose newest pipeline run began last among those whose
-  default paths hold what `command` reads (a report, training logs, a served
-  model...); when none holds it, the newest run's, whose command then says
-  what is missing.
+def run_locations() -> List[pipeline_config.PipelineConfig]:
+  """Where local runs may be, without --profile or a path: each profile's
+  default locations, then those of each dataset that has its own folder
+  beside them (pipeline_config.dataset_location)."""
+  located = []
+  for profile in pipeline_config.PROFILES:
+    config = pipeline_config.load_profile(profile)
+    located.append(config)
+    datasets = os.path.join(os.path.dirname(config.pipeline_root),
+                            pipeline_config.DATASETS_DIRNAME)
+    slugs = sorted(os.listdir(datasets)) if os.path.isdir(datasets) else []
+    located += [dataclasses.replace(config, **{
+        name: pipeline_config.dataset_location(getattr(config, name), slug)
+        for name in pipeline_config.LOCATION_FIELDS}) for slug in slugs]
+  return located
+
+
+def newest_run_location(command: str) -> pipeline_config.PipelineConfig:
+  """The profile and locations (run_locations) whose newest pipeline run
+  began last among those that hold what `command` reads (a report, training
+  logs, a served model...); when none holds it, the newest run's, whose
+  command then says what is missing.
 
   Raises:
-    NoRunFound: no profile's store holds a run; the message says what to run.
+    NoRunFound: no location holds a run; the message says what to run.
   """
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
-  started = {}
-  for profile in pipeline_config.PROFILES:
-    path = pipeline_config.load_profile(profile).resolved_metadata_path
-    newest = run_summary.newest_run_start(path)
+  started = []
+  for config in run_locations():
+    newest = run_summary.newest_run_start(config.resolved_metadata_path)
     if newest is not None:
-      started[profile] = newest
+      started.append((newest, config))
   if not started:
     looked = ', '.join(pipeline_config.load_profile(profile).pipeline_root
                        for profile in pipeline_config.PROFILES)
     raise NoRunFound(f'no pipeline run found (looked in {looked}); run one '
                      'first: make run PROFILE=smoke (about a minute), or name '
                      'the run\'s --pipeline-root')
-  newest_first = sorted(started, key=started.get, reverse=True)
-  return next((profile for profile in newest_first if _has_what_it_reads(
-      command, pipeline_config.load_profile(profile))), newest_first[0])
+  newest_first = [config for _, config in sorted(
+      started, key=lambda pair: pair[0], reverse=True)]
+  return next((config for config in newest_first
+               if _has_what_it_reads(command, config)), newest_first[0])
+
+
+def newest_run_profile(command: str) -> str:
+  """The profile of newest_run_location(command)."""
+  return newest_run_location(command).profile
 
 
 def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
   """The profile's config with the command line's overrides applied.
 
   A follow-up command (FOLLOW_UP_COMMANDS) given neither --profile nor a
-  path of a run (nor denoise's --model) takes the profile of the newest run.
+  path of a run (nor denoise's --model) takes the profile and locations of
+  the newest run (newest_run_location).
   """
-  profile = args.profile
+  profile, found = args.profile, {}
   if profile is None:
     located = any(getattr(args, name, None) for name in (
         'pipeline_root', 'metadata_path', 'serving_dir', 'model'))
-    profile = ('full' if located or args.command not in FOLLOW_UP_COMMANDS
-               else newest_run_profile(args.command))
+    if located or args.command not in FOLLOW_UP_COMMANDS:
+      profile = 'full'
+    else:
+      newest = newest_run_location(args.command)
+      profile = newest.profile
+      found = {name: getattr(newest, name)
+               for name in pipeline_config.LOCATION_FIELDS}
   config = pipeline_config.load_profile(profile)
   overrides = {
       'pipeline_root': getattr(args, 'pipeline_root', None),
@@ -87,8 +117,8 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
       'data.source': getattr(args, 'source', None),
       'data.source_dir': getattr(args, 'source_dir', None),
   }
-  overrides = {name: value for name, value in overrides.items()
-               if value is not None}
+  overrides = {**found, **{name: value for name, value in overrides.items()
+                           if value is not None}}
   assigned = pipeline_config.parse_assignments(
       getattr(args, 'set', []), '--set section.field=value')
   overrides.update(assigned)

@@ -127,11 +127,13 @@ def _schema(args, config) -> int:
 
 def _follow_up_command(command: str, config: pipeline_config.PipelineConfig) -> str:
   """`dae-pipeline <command>` with the flags it needs to find this run: none
-  when it ran on its profile's default root (then it is that profile's newest
-  run). `config` has absolute paths."""
+  when it ran on its dataset's default root (then it is the newest run that
+  follow-up commands find). `config` has absolute paths."""
   from pipeline import local_runner  # pylint: disable=g-import-not-at-top
   words = [common.program(), command]
-  default = local_runner.absolute_paths(pipeline_config.load_profile(config.profile))
+  default = local_runner.absolute_paths(pipeline_config.with_dataset_locations(
+      dataclasses.replace(pipeline_config.load_profile(config.profile),
+                          data=config.data)))
   if config.pipeline_root != default.pipeline_root:
     words += ['--pipeline-root', config.pipeline_root]
   if config.resolved_metadata_path != os.path.join(config.pipeline_root,
