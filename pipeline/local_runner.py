@@ -205,7 +205,7 @@ def run(config: pipeline_config.PipelineConfig,
     from pipeline import preflight  # pylint: disable=g-import-not-at-top
     serving_dir.remove_interrupted_pushes(config.serving_dir)
     if to_node is None:  # A part of the DAG pushes nothing.
-      preflight.check_served_model_fits(config)
+      preflight.check(config)
     metadata = tfx_metadata.sqlite_metadata_connection_config(
         config.resolved_metadata_path)
     served = serving_dir.served_fingerprint(config.serving_dir)

@@ -2,6 +2,7 @@
 and a serving dir whose model takes another shape refused before anything
 runs."""
 
+import dataclasses
 import os
 import re
 import time
@@ -103,3 +104,22 @@ def test_data_of_the_served_shape_and_an_empty_serving_dir_pass(tmp_path, mnist_
   preflight.check_served_model_fits(_config(mnist_serving, image_dir=grey))
   photos = _write_pngs(tmp_path / 'photos', 2, 32, 32, 3)
   preflight.check_served_model_fits(_config(str(tmp_path / 'empty'), image_dir=photos))
+
+
+def test_a_curated_schema_of_another_image_size_is_refused_before_anything_runs(tmp_path):
+  mnist_schema = os.path.join(pipeline_config.default_schemas_dir(), 'mnist.pbtxt')
+  photos = _write_pngs(tmp_path / 'photos', 2, 16, 16, 3)
+  config = pipeline_config.PipelineConfig(
+      schema_path=mnist_schema, data=settings.DataSpec(image_dir=photos))
+  with pytest.raises(pipeline_config.ConfigError) as refused:
+    preflight.check_schema_fits(config)
+  assert str(refused.value).startswith(
+      f"config field 'schema_path': {mnist_schema}: its 'image' feature has 784 "
+      'values an image, but the photos images are 16x16x3 (768 values)')
+  # MNIST's own data, and grey-or-colour 28x28 images, fit it.
+  tiny = idx_files.make_tiny_mnist(str(tmp_path / 'mnist'))
+  preflight.check_schema_fits(pipeline_config.PipelineConfig(
+      data=settings.DataSpec(source_dir=tiny.directory)))
+  digits = _write_pngs(tmp_path / 'digits', 2, 28, 28, 1)
+  preflight.check_schema_fits(dataclasses.replace(
+      config, data=settings.DataSpec(image_dir=digits)))
