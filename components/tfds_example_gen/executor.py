@@ -260,7 +260,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       _ = pipeline | 'IngestFolder' >> image_folder.IngestFolder(  # pylint: disable=no-value-for-parameter
           data.image_dir, layout, split_paths, data.image_size,
           {split: artifact_utils.get_split_uri([examples], split)
-           for split in SPLITS}, OUTPUT_FILE_PREFIX, facts_path)
+           for split in SPLITS}, OUTPUT_FILE_PREFIX, facts_path,
+          settings.patches(data))
     ingested = image_folder.read_facts(facts_path)
     fileio.rmtree(facts_dir)
     image_folder.check_bad_images(ingested, data.max_bad_images,

@@ -7,7 +7,12 @@ The folder's layout is only its classes:
   alone (``<dir>/<image>``) has no ``label``.
 * One image size for all: the first image's (sorted paths), or
   ``image_size`` ('HxW') to which every image is resized; without it an
-  image of another size is a bad image naming both. Channels: 1 when every
+  image of another size is a bad image naming both. Or ``patch_size``: images
+  of any sizes, each cut into patches of that size (`patch_corners`). They
+  are cut here, at ingestion, so that every component downstream (statistics,
+  schema, noise, Trainer, TFMA, report) keeps examples of one shape; the
+  price is that a train image gives the same patches in every epoch
+  (``patches_per_image`` sets how many). Channels: 1 when every
   image is grey, else 3 (RGB; palette and alpha images converted).
 * Splits ``train``/``eval``/``test``: each image by a hash of the split seed
   and its path in the folder against ``eval_percent``/``test_percent``, so
@@ -251,24 +256,63 @@ def _first(paths_and_sizes):
              default=None)
 
 
+def patch_corners(path: str, split: str, size: Tuple[int, int],
+                  patches: settings.Patches) -> List[Tuple[int, int]]:
+  """The (top, left) of each patch of an image: seeded random ones (by the
+  seed and the image's path, whatever the runner or the order) of a train
+  image, the centre one of an eval or test image, so that the evaluation's
+  figures compare across runs."""
+  spare_rows, spare_columns = size[0] - patches.height, size[1] - patches.width
+  if split != 'train':
+    return [(spare_rows // 2, spare_columns // 2)]
+  seed = hashlib.sha256(f'{patches.seed}\0patch\0{path}'.encode()).digest()
+  rng = np.random.default_rng(int.from_bytes(seed[:8], 'big'))
+  return [(int(rng.integers(0, spare_rows + 1)), int(rng.integers(0, spare_columns + 1)))
+          for _ in range(patches.per_image)]
+
+
 class _Finish(beam.DoFn):
-  """Gives an image the dataset's channels and checks its size against the
-  first image's (without `image_size`); one of another size is bad."""
+  """Gives an image the dataset's channels and its one size: checks it
+  against the first image's (without `image_size`), or takes its patches
+  (`patch_size`); an image of another size, or smaller than the patch, is
+  bad."""
+
+  def __init__(self, patches: Optional[settings.Patches]):
+    self._patches = patches
+
+  def _size_problem(self, image: _Decoded,
+                    first: Tuple[str, Tuple[int, int]]) -> Optional[str]:
+    """Why the image's size does not do, or None."""
+    (height, width), patches = image.pixels.shape[:2], self._patches
+    if patches is not None:
+      if height < patches.height or width < patches.width:
+        return (f'data.image_dir: {image.path} is {height}x{width} (HxW), '
+                f'smaller than data.patch_size={patches.height}x{patches.width}')
+      return None
+    first_path, (first_height, first_width) = first
+    if (height, width) != (first_height, first_width):
+      return (f'data.image_dir: {image.path} is {height}x{width} (HxW) but '
+              f'{first_path} is {first_height}x{first_width}; set '
+              'data.image_size=HxW to resize them to one size, or '
+              'data.patch_size=HxW to train on patches of any size')
+    return None
 
   def process(self, image: _Decoded, all_grey: bool,
               first: Optional[Tuple[str, Tuple[int, int]]]) -> Iterable:
-    first_path, first_size = first
-    size = image.pixels.shape[:2]
-    if tuple(size) != tuple(first_size):
-      yield beam.pvalue.TaggedOutput(BAD, (image.path, (
-          f'data.image_dir: {image.path} is {size[0]}x{size[1]} (HxW) but '
-          f'{first_path} is {first_size[0]}x{first_size[1]}; set '
-          'data.image_size=HxW to resize them to one size')))
+    problem = self._size_problem(image, first)
+    if problem:
+      yield beam.pvalue.TaggedOutput(BAD, (image.path, problem))
       return
     pixels = image.pixels
     if not all_grey and pixels.shape[2] == 1:
       pixels = np.repeat(pixels, 3, axis=2)
-    yield dataclasses.replace(image, pixels=pixels)
+    if self._patches is None:
+      yield dataclasses.replace(image, pixels=pixels)
+      return
+    for top, left in patch_corners(image.path, image.split, pixels.shape[:2],
+                                   self._patches):
+      yield dataclasses.replace(image, pixels=pixels[
+          top:top + self._patches.height, left:left + self._patches.width])
 
 
 def serialize(images: Sequence[_Decoded], labeled: bool) -> List[bytes]:
@@ -291,9 +335,12 @@ class Ingested:
 
 def _facts(counts: Mapping[str, int], all_grey: bool,
            first: Optional[Tuple[str, Tuple[int, int]]],
-           bad: Sequence[Tuple[str, str]]) -> str:
+           bad: Sequence[Tuple[str, str]],
+           patches: Optional[settings.Patches]) -> str:
   """The job's findings as one JSON line (read back by `read_facts`)."""
-  shape = None if first is None else [*first[1], 1 if all_grey else 3]
+  size = first and (first[1] if patches is None else
+                    (patches.height, patches.width))
+  shape = None if first is None else [*size, 1 if all_grey else 3]
   return json.dumps({'image_shape': shape, 'split_sizes': dict(counts),
                      'bad': sorted(bad)})
 
@@ -303,10 +350,11 @@ def IngestFolder(  # pylint: disable=invalid-name
     pipeline: beam.Pipeline, image_dir: str, layout: Layout,
     split_paths: Mapping[str, Sequence[str]], image_size: Optional[str],
     split_uris: Mapping[str, str], file_prefix: str,
-    facts_path: str) -> beam.pvalue.PDone:
-  """The job: every listed image read once, each split written as gzipped
-  TFRecords under its URI, and the findings (`Ingested`) as one JSON file at
-  `facts_path`."""
+    facts_path: str, patches: Optional[settings.Patches] = None
+) -> beam.pvalue.PDone:
+  """The job: every listed image read once (and cut into `patches` when
+  given), each split written as gzipped TFRecords under its URI, and the
+  findings (`Ingested`) as one JSON file at `facts_path`."""
   folder = folder_uri(image_dir)
   size = settings.parse_image_size(image_size) if image_size else None
   labeled = bool(layout.class_names)
@@ -327,7 +375,7 @@ def IngestFolder(  # pylint: disable=invalid-name
                lambda image: (image.path, tuple(image.pixels.shape[:2])))
            | 'First' >> beam.CombineGlobally(_first))
   finished = decoded | 'Finish' >> beam.ParDo(
-      _Finish(), beam.pvalue.AsSingleton(all_grey),
+      _Finish(patches), beam.pvalue.AsSingleton(all_grey),
       beam.pvalue.AsSingleton(first)).with_outputs(BAD, main='images')
   by_split = finished.images | 'BySplit' >> beam.Partition(
       lambda image, _: SPLITS.index(image.split), len(SPLITS))
@@ -338,7 +386,9 @@ def IngestFolder(  # pylint: disable=invalid-name
              min_batch_size=1, max_batch_size=SERIALIZE_BATCH)
          | f'Serialize[{split}]' >> beam.Map(serialize, labeled)
          | f'Progress[{split}]' >> beam.ParDo(progress.CountProgress(
-             f'ingest {split}', len(split_paths[split]), count=len))
+             f'ingest {split}', len(split_paths[split]) * (
+                 patches.per_image if patches and split == 'train' else 1),
+             count=len))
          | f'Frame[{split}]' >> beam.Map(tfrecord_sink.frame_records)
          | f'Write[{split}]' >> tfrecord_sink.WriteFramedTFRecords(
              FileSystems.join(split_uris[split], file_prefix)))
@@ -351,7 +401,7 @@ def IngestFolder(  # pylint: disable=invalid-name
           | 'CountDict' >> beam.combiners.ToDict()
           | 'Facts' >> beam.Map(_facts, beam.pvalue.AsSingleton(all_grey),
                                 beam.pvalue.AsSingleton(first),
-                                beam.pvalue.AsSingleton(bad))
+                                beam.pvalue.AsSingleton(bad), patches)
           | 'WriteFacts' >> beam.io.WriteToText(
               facts_path, num_shards=1, shard_name_template=''))
 

@@ -54,8 +54,9 @@ def _tfds(data: settings.DataSpec) -> ShapePreview:
 
 
 def _folder(data: settings.DataSpec) -> ShapePreview:
-  """`data.image_size`, else the first image's size; its channels only when
-  it is in colour (one colour image makes the whole dataset RGB)."""
+  """`data.image_size` or `patch_size`, else the first image's size; its
+  channels only when it is in colour (one colour image makes the whole
+  dataset RGB)."""
   layout = image_folder.list_images(data.image_dir)
   path = FileSystems.join(image_folder.folder_uri(data.image_dir), layout.paths[0])
   with FileSystems.open(path, compression_type=(
@@ -63,8 +64,8 @@ def _folder(data: settings.DataSpec) -> ShapePreview:
     image = Image.open(image_file)  # Reads the header alone.
     width, height = image.size
     grey = image.mode in image_folder.GREY_MODES
-  if data.image_size is not None:
-    height, width = settings.parse_image_size(data.image_size)
+  if data.image_size or data.patch_size:
+    height, width = settings.parse_image_size(data.image_size or data.patch_size)
   return ShapePreview(height, width, None if grey else 3)
 
 

@@ -57,14 +57,14 @@ class InvalidDataSpec(setting_specs.InvalidSetting):
 _require = InvalidDataSpec.require
 
 
-def parse_image_size(text: str) -> Tuple[int, int]:
+def parse_image_size(text: str, field: str = 'image_size') -> Tuple[int, int]:
   """(height, width) of 'HxW', e.g. '32x32'.
 
   Raises:
-    InvalidDataSpec: not two positive integers joined by 'x'.
+    InvalidDataSpec: not two positive integers joined by 'x' (naming `field`).
   """
   match = _IMAGE_SIZE.match(text or '')
-  _require(bool(match) and min(int(match[1]), int(match[2])) > 0, 'image_size',
+  _require(bool(match) and min(int(match[1]), int(match[2])) > 0, field,
            f'{text!r} is not HxW with positive integers, e.g. 32x32')
   return int(match[1]), int(match[2])
 
@@ -88,7 +88,16 @@ class DataSpec(setting_specs.JsonSpec):
       dataset: its subfolders are the classes (labels, per-class slices); a
       folder of images alone has no labels.
     image_size: 'HxW': resize every image of `image_dir` to it. None: the
-      images must share one size (the first that differs is named).
+      images must share one size (the first that differs is named), unless
+      `patch_size` is set.
+    patch_size: 'HxW': take patches of this size from the images of
+      `image_dir`, which may then be of any sizes (none is resized, which
+      would change the very noise a denoiser learns): seeded random ones
+      from each train image, the centre one from each eval and test image.
+      An image smaller than the patch is a bad image (`max_bad_images`).
+      The model trains on patches and serves images of any size.
+    patches_per_image: Random patches taken from each train image with
+      `patch_size` (each a train example).
     train_examples: Images of the `train` split. A TFDS dataset: the head of
       its train split (None: all of it but `eval`). An image folder: at most
       this many of its train images (None: all).
@@ -114,6 +123,8 @@ class DataSpec(setting_specs.JsonSpec):
   tfds_data_dir: Optional[str] = None
   image_dir: Optional[str] = None
   image_size: Optional[str] = None
+  patch_size: Optional[str] = None
+  patches_per_image: int = 1
   train_examples: Optional[int] = None
   eval_examples: Optional[int] = None
   test_examples: Optional[int] = None
@@ -133,12 +144,20 @@ class DataSpec(setting_specs.JsonSpec):
                'source', f'the vendored source reads IDX files, which only '
                f'{", ".join(VENDORED_DATASETS)} have; use source=tfds for '
                f'{self.dataset!r}')
-      _require(self.image_size is None, 'image_size',
-               'resizes the images of image_dir; image_dir is not set')
+      for name in ('image_size', 'patch_size'):
+        _require(getattr(self, name) is None, name,
+                 'applies to the images of image_dir; image_dir is not set')
     else:
       _require(bool(self.image_dir.strip()), 'image_dir', 'must not be empty')
       if self.image_size is not None:
         parse_image_size(self.image_size)
+      if self.patch_size is not None:
+        _require(self.image_size is None, 'patch_size',
+                 'takes patches of images of any size; image_size resizes '
+                 'them to one: set one of the two')
+        parse_image_size(self.patch_size, 'patch_size')
+    _require(self.patches_per_image >= 1, 'patches_per_image',
+             f'must be >= 1, got {self.patches_per_image}')
     for name in ('train_examples', 'eval_examples', 'test_examples'):
       value = getattr(self, name)
       _require(value is None or value > 0, name,
@@ -152,6 +171,23 @@ class DataSpec(setting_specs.JsonSpec):
     _require(self.eval_percent + self.test_percent < 100, 'test_percent',
              f'eval_percent + test_percent = '
              f'{self.eval_percent + self.test_percent} leaves no train images')
+
+
+class Patches(NamedTuple):
+  """How patches are taken from an image folder's images (DataSpec's
+  patch_size, patches_per_image and split_seed)."""
+  height: int
+  width: int
+  per_image: int
+  seed: int
+
+
+def patches(data: 'DataSpec') -> Optional[Patches]:
+  """The patches of `data`; None: whole images."""
+  if data.patch_size is None:
+    return None
+  return Patches(*parse_image_size(data.patch_size, 'patch_size'),
+                 data.patches_per_image, data.split_seed)
 
 
 def default_source_dir(dataset: str = 'mnist') -> str:

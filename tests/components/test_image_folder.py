@@ -364,3 +364,62 @@ def test_a_good_folder_records_no_skipped_image(tmp_path):
   write_flat_folder(str(tmp_path / 'flat'), count=30)
   examples = _run(tmp_path / 'out', image_dir=str(tmp_path / 'flat'))
   assert examples.get_int_custom_property(names.SKIPPED_IMAGES_PROPERTY) == 0
+
+
+def _mixed_sizes(directory):
+  """Grey PNGs of five sizes, each at least 14x12; returns {path: pixels}."""
+  written = {}
+  sizes = [(14, 12), (20, 24), (31, 17), (14, 40), (25, 25)]
+  for index in range(40):
+    relative = f'img{index:03d}.png'
+    written[relative] = _image(index, *sizes[index % len(sizes)], 1)
+    _write(os.path.join(directory, relative), written[relative])
+  return written
+
+
+def test_patch_size_takes_patches_of_images_of_any_size(tmp_path):
+  written = _mixed_sizes(str(tmp_path / 'mixed'))
+  examples = _run(tmp_path / 'out', image_dir=str(tmp_path / 'mixed'),
+                  patch_size='14x12', patches_per_image=3)
+  assert dataset_info.recorded(examples).image_shape == (14, 12, 1)
+  layout = image_folder.list_images(str(tmp_path / 'mixed'))
+  split_paths = image_folder.assign_splits(layout, settings.DataSpec(
+      image_dir=str(tmp_path / 'mixed')))
+  sizes = progress.split_sizes(examples)
+  assert sizes['train'] == 3 * len(split_paths['train'])
+  assert (sizes['eval'], sizes['test']) == (len(split_paths['eval']),
+                                            len(split_paths['test']))
+  # Every patch is a window of its image: eval and test the centre one.
+  for split in image_folder.SPLITS:
+    for record in _records(examples, split):
+      assert len(record['image']) == 14 * 12
+  for path in split_paths['test']:
+    pixels = written[path]
+    top, left = (pixels.shape[0] - 14) // 2, (pixels.shape[1] - 12) // 2
+    centre = pixels[top:top + 14, left:left + 12].tobytes()
+    assert _split_of_images(examples)[centre] == 'test', path
+  train_path = split_paths['train'][0]
+  pixels = written[train_path]
+  corners = image_folder.patch_corners(train_path, 'train', pixels.shape[:2],
+                                       settings.patches(settings.DataSpec(
+                                           image_dir='x', patch_size='14x12',
+                                           patches_per_image=3)))
+  assert len(corners) == 3
+  for top, left in corners:
+    window = pixels[top:top + 14, left:left + 12].tobytes()
+    assert _split_of_images(examples)[window] == 'train'
+  # Seeded: the same patches again.
+  again = _run(tmp_path / 'again', image_dir=str(tmp_path / 'mixed'),
+               patch_size='14x12', patches_per_image=3)
+  assert split_digests(again) == split_digests(examples)
+
+
+def test_an_image_smaller_than_the_patch_is_a_bad_image(tmp_path):
+  _mixed_sizes(str(tmp_path / 'mixed'))
+  _write(str(tmp_path / 'mixed' / 'tiny.png'), _image(99, 13, 30, 1))
+  with pytest.raises(ImageFolderError, match=r'tiny.png is 13x30 \(HxW\), smaller '
+                     r'than data.patch_size=14x12'):
+    _run(tmp_path / 'out', image_dir=str(tmp_path / 'mixed'), patch_size='14x12')
+  examples = _run(tmp_path / 'out2', image_dir=str(tmp_path / 'mixed'),
+                  patch_size='14x12', max_bad_images=1)
+  assert examples.get_int_custom_property(names.SKIPPED_IMAGES_PROPERTY) == 1
