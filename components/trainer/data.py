@@ -25,6 +25,19 @@ def parse_batch(serialized: tf.Tensor, info: DatasetInfo):
           examples_lib.images(features[examples_lib.CLEAN_FEATURE], info))
 
 
+def _pack_clean(images: tf.Tensor) -> tf.Tensor:
+  """Clean images as the 8-bit values they are: NoiseTransform wrote
+  clean = pixels / 255 in float32, so rounding x 255 gives the pixels back
+  exactly, and the cache and shuffle buffer hold 1 byte a value, not 4."""
+  return tf.cast(tf.round(images * 255.0), tf.uint8)
+
+
+def _unpack_clean(pixels: tf.Tensor) -> tf.Tensor:
+  """The float32 clean images of `_pack_clean`, bit for bit (one correctly
+  rounded division, as NoiseTransform's)."""
+  return tf.cast(pixels, tf.float32) / 255.0
+
+
 def _read_records(file_patterns: Iterable[str]) -> tf.data.Dataset:
   """The serialized records of the files, read in parallel, in batches of 1,024."""
   return tf.data.TFRecordDataset(examples_lib.list_files(file_patterns),
@@ -55,7 +68,8 @@ def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
                         info: DatasetInfo,
                         batch_size: int, shuffle_seed: Optional[int],
                         shuffle_buffer: int) -> tf.data.Dataset:
-  """Endless passes over (clean, key) examples, each with new noise.
+  """Endless passes over (clean, key) examples (clean packed by
+  `_pack_clean`), each with new noise.
 
   Shuffled as the fixed-noise input is (same seed, reshuffled every pass);
   pass p corrupts every example with draw p of its noise (noise.redraw_keys):
@@ -74,6 +88,8 @@ def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
       lambda index, example: (example[0], example[1], index // count))
 
   def corrupt(clean, keys, pass_indices):
+    clean = _unpack_clean(clean)
+
     def draw(clean_batch, key_batch, pass_batch):
       noisy, _ = noise.add_noise(
           clean_batch,
@@ -115,10 +131,16 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
   """
   # Fresh noise needs the clean images and each example's noise key; the
   # records' noisy copy is not read.
-  parse = parse_batch if fresh_noise is None else _parse_clean_and_keys
+  if fresh_noise is None:
+    def parse(serialized):
+      noisy, clean = parse_batch(serialized, info)
+      return noisy, _pack_clean(clean)
+  else:
+    def parse(serialized):
+      clean, keys = _parse_clean_and_keys(serialized, info)
+      return _pack_clean(clean), keys
   dataset = (_read_records(file_patterns)
-             .map(lambda serialized: parse(serialized, info),
-                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+             .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
              .unbatch())
   if cache:
     dataset = dataset.cache()
@@ -130,7 +152,9 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
                               reshuffle_each_iteration=True)
   if repeat:
     dataset = dataset.repeat()
-  return _finish(dataset.batch(batch_size))
+  return _finish(dataset.batch(batch_size).map(
+      lambda noisy, clean: (noisy, _unpack_clean(clean)),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
 
 def _finish(dataset: tf.data.Dataset) -> tf.data.Dataset:

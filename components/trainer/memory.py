@@ -1,8 +1,9 @@
 """Whether the Trainer keeps its examples in memory or streams them.
 
 tf.data's `cache()` holds every parsed example in memory after the first
-pass: fast for MNIST, but 100,000 RGB images of 128x128 parse to ~39 GB of
-float32 noisy and clean pixels, beyond most training pods. The Trainer
+pass: fast for MNIST, but 100,000 RGB images of 128x128 parse to ~25 GB of
+float32 noisy and 8-bit clean pixels (data._pack_clean), beyond most
+training pods. The Trainer
 caches only what fits a budget (a setting, or half the memory it finds) and
 otherwise reads the records anew every pass through a shuffle buffer sized
 within the same budget, so its memory stays bounded as the data grows.
@@ -31,6 +32,7 @@ CGROUP_LIMIT_FILES = ('/sys/fs/cgroup/memory.max',
 # Bytes of a parsed key of fresh noise (an int64 per example).
 KEY_BYTES = 8
 FLOAT32_BYTES = 4
+UINT8_BYTES = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +63,12 @@ class InputPlan:
 
 
 def example_bytes(info: dataset_info_lib.DatasetInfo, fresh_noise: bool) -> int:
-  """Memory one parsed example takes: float32 noisy and clean images, or
-  (fresh noise) the clean image and its noise key."""
+  """Memory one parsed example takes: the float32 noisy image and the 8-bit
+  clean one (data._pack_clean), or (fresh noise) the 8-bit clean image and
+  its noise key."""
   if fresh_noise:
-    return info.pixels * FLOAT32_BYTES + KEY_BYTES
-  return 2 * info.pixels * FLOAT32_BYTES
+    return info.pixels * UINT8_BYTES + KEY_BYTES
+  return info.pixels * (FLOAT32_BYTES + UINT8_BYTES)
 
 
 def _cgroup_limit_bytes() -> Optional[int]:

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from components.common import dataset_info
+from components.common import examples as examples_lib
 from components.common import noise as noise_lib
 from components.trainer import architectures
 from components.trainer import data
@@ -830,3 +831,15 @@ def test_run_fn_restores_the_precision_policy_it_trained_under(tmp_path, monkeyp
   run_fn_lib.run_fn(fn_args)
   assert _settings(fn_args)['precision_policy'] == 'mixed_bfloat16'
   assert keras.mixed_precision.global_policy().name == 'float32'
+
+
+def test_the_clean_images_held_as_8_bits_come_back_bit_for_bit(noised):
+  files = _split_files(noised, 'train')
+  records = tf.data.TFRecordDataset(examples_lib.list_files(files),
+                                    compression_type='GZIP').batch(1000)
+  expected_noisy, expected_clean = data.parse_batch(next(iter(records)), MNIST)
+  for fresh_noise in (None, _recorded_spec(noised)):
+    [(noisy, clean)] = _batches(data.make_dataset(
+        files, FRESH_IMAGES, MNIST, fresh_noise=fresh_noise), 1)
+    np.testing.assert_array_equal(clean, expected_clean.numpy())
+    np.testing.assert_array_equal(noisy, expected_noisy.numpy())

@@ -18,31 +18,31 @@ RGB = dataset_info.DatasetInfo('photos', (128, 128, 3), ())
 MIB = memory.MIB
 
 
-def test_an_example_takes_float32_noisy_and_clean_or_clean_and_a_key():
+def test_an_example_takes_float32_noisy_and_8_bit_clean_or_clean_and_a_key():
   pixels = 128 * 128 * 3
-  assert memory.example_bytes(RGB, fresh_noise=False) == 8 * pixels
-  assert memory.example_bytes(RGB, fresh_noise=True) == 4 * pixels + 8
+  assert memory.example_bytes(RGB, fresh_noise=False) == 5 * pixels  # f32 + u8
+  assert memory.example_bytes(RGB, fresh_noise=True) == pixels + 8
 
 
 def test_examples_within_the_budget_are_cached():
-  # 1,000 + 200 examples of 393,216 bytes: 450 MiB.
-  plan = memory.plan_input(1_000, 200, RGB, fresh_noise=False, budget_mb=451)
+  # 1,000 + 200 examples of 245,760 bytes: 281.25 MiB.
+  plan = memory.plan_input(1_000, 200, RGB, fresh_noise=False, budget_mb=282)
   assert plan.cache
-  assert plan.needed_bytes == 1_200 * 8 * 128 * 128 * 3
+  assert plan.needed_bytes == 1_200 * 5 * 128 * 128 * 3
   assert plan.shuffle_buffer == memory.SHUFFLE_BUFFER
   assert 'cached in memory' in plan.describe()
   assert 'training.cache_budget_mb' in plan.describe()
 
 
 def test_examples_beyond_the_budget_stream_through_a_buffer_within_it():
-  # 100,000 RGB 128x128 images: ~37 GiB parsed, against a 2 GiB budget.
+  # 100,000 RGB 128x128 images: ~23 GiB parsed, against a 2 GiB budget.
   plan = memory.plan_input(90_000, 10_000, RGB, fresh_noise=False,
                            budget_mb=2_048)
   assert not plan.cache
   per_example = memory.example_bytes(RGB, fresh_noise=False)
   assert plan.shuffle_buffer == 2_048 * MIB // per_example
   assert plan.shuffle_buffer * per_example <= plan.budget_bytes
-  assert 'streamed from the records through a shuffle buffer of 5,461' in (
+  assert 'streamed from the records through a shuffle buffer of 8,738' in (
       plan.describe())
 
 
