@@ -67,7 +67,8 @@ def _parse_clean_and_keys(serialized: tf.Tensor, info: DatasetInfo):
 def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
                         info: DatasetInfo,
                         batch_size: int, shuffle_seed: Optional[int],
-                        shuffle_buffer: int) -> tf.data.Dataset:
+                        shuffle_buffer: int,
+                        count: Optional[int] = None) -> tf.data.Dataset:
   """Endless passes over (clean, key) examples (clean packed by
   `_pack_clean`), each with new noise.
 
@@ -77,8 +78,10 @@ def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
   new noise with the same settings.
   """
   # Which pass an element belongs to: its position in the repeated stream
-  # over the number of examples (counted once; the pass fills the cache).
-  count = int(examples.reduce(np.int64(0), lambda total, _: total + 1))
+  # over the number of examples (counted here when not given; that pass
+  # fills the cache, or reads the records once more when streaming).
+  if count is None:
+    count = int(examples.reduce(np.int64(0), lambda total, _: total + 1))
   if count == 0:
     raise ValueError('no training examples to draw fresh noise for')
   if shuffle_seed is not None:
@@ -107,8 +110,8 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
                  info: DatasetInfo, shuffle_seed: Optional[int] = None, repeat: bool = False,
                  cache: bool = True,
                  shuffle_buffer: int = memory.SHUFFLE_BUFFER,
-                 fresh_noise: Optional[noise.NoiseSpec] = None
-                 ) -> tf.data.Dataset:
+                 fresh_noise: Optional[noise.NoiseSpec] = None,
+                 examples_count: Optional[int] = None) -> tf.data.Dataset:
   """Batches of (noisy, clean) float32 [batch, height, width, channels].
 
   Reads files in parallel, parses whole batches at once (vectorised), caches
@@ -128,6 +131,9 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
       noise.recorded_spec_json): every pass then gets new noise of that kind
       drawn here (pass 0: the records' own), instead of the records' one
       noisy copy every pass. Implies `repeat`.
+    examples_count: The number of examples the files hold, when known (the
+      split size recorded on the examples): fresh noise needs it, and counts
+      them in one more read otherwise.
   """
   # Fresh noise needs the clean images and each example's noise key; the
   # records' noisy copy is not read.
@@ -146,7 +152,8 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
     dataset = dataset.cache()
   if fresh_noise is not None:
     return _finish(_fresh_noise_passes(dataset, fresh_noise, info, batch_size,
-                                       shuffle_seed, shuffle_buffer))
+                                       shuffle_seed, shuffle_buffer,
+                                       examples_count))
   if shuffle_seed is not None:
     dataset = dataset.shuffle(shuffle_buffer, seed=shuffle_seed,
                               reshuffle_each_iteration=True)

@@ -843,3 +843,19 @@ def test_the_clean_images_held_as_8_bits_come_back_bit_for_bit(noised):
         files, FRESH_IMAGES, MNIST, fresh_noise=fresh_noise), 1)
     np.testing.assert_array_equal(clean, expected_clean.numpy())
     np.testing.assert_array_equal(noisy, expected_noisy.numpy())
+
+
+def test_fresh_noise_takes_the_recorded_count_instead_of_counting(noised):
+  spec = _recorded_spec(noised)
+  files = _split_files(noised, 'train')
+  counted = _batches(data.make_dataset(files, FRESH_IMAGES, MNIST, fresh_noise=spec), 2)
+  given = _batches(data.make_dataset(files, FRESH_IMAGES, MNIST, fresh_noise=spec,
+                                     examples_count=FRESH_IMAGES), 2)
+  for (noisy, clean), (noisy_given, clean_given) in zip(counted, given):
+    np.testing.assert_array_equal(noisy, noisy_given)
+    np.testing.assert_array_equal(clean, clean_given)
+  # The count given is the one used: told twice as many, the second batch is
+  # still pass 0, the records' own noise.
+  doubled = _batches(data.make_dataset(files, FRESH_IMAGES, MNIST, fresh_noise=spec,
+                                       examples_count=2 * FRESH_IMAGES), 2)
+  np.testing.assert_array_equal(doubled[1][0], counted[0][0])
