@@ -58,12 +58,14 @@ def _examples(root):
 
 
 def _good_model(uri):
-  """The Trainer's export of a model that halves and brightens, in [0, 1]."""
-  inputs = keras.Input(SHAPE)
+  """The Trainer's export of a model that halves and brightens, in [0, 1]:
+  for images of any size, as a fully convolutional model is exported."""
+  inputs = keras.Input((None, None, SHAPE[-1]))
   outputs = keras.layers.Lambda(
       lambda images: keras.ops.clip(images * 0.5 + 0.25, 0.0, 1.0))(inputs)
   saved_model.export_saved_model(keras.Model(inputs, outputs),
-                            path_utils.serving_model_path(uri))
+                                 path_utils.serving_model_path(uri),
+                                 trained_shape=SHAPE)
   return uri
 
 
