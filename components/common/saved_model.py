@@ -1,14 +1,23 @@
 """Exports the trained model as a SavedModel with three serving signatures.
 
-* ``serving_default``: ``images`` float32 ``[N, H, W, C]`` (noisy, [0, 1]
-  scale) -> ``{'output': denoised [N, H, W, C]}``, in the shape the model was
-  built for (MNIST: 28x28x1).
+H x W x C is the shape the model was trained on (MNIST: 28x28x1), recorded in
+the SavedModel (`TRAINED_SHAPE_COLLECTION`; `saved_model_image_shape` reads
+it). A model that takes images of any height and width (a fully
+convolutional architecture, exported by the Trainer as
+architectures.any_size_model builds it: padding to its poolings' multiple
+happens in the graph) serves any size in the first and last signature; any
+other model serves H x W only.
+
+* ``serving_default``: ``images`` float32 ``[N, h, w, C]`` (noisy, [0, 1]
+  scale) -> ``{'output': denoised [N, h, w, C]}``; h x w is any size or H x W.
 * ``serving_examples``: ``examples`` string ``[N]`` of serialized tf.Examples
   with a ``noisy`` float feature of H*W*C values -> ``{'output': ...}``; what
-  TFMA calls.
+  TFMA calls, always at the trained shape.
 * ``serving_image_bytes``: ``image_bytes`` string ``[N]`` of PNG or JPEG
-  files (H x W, any colour: converted to C channels) -> ``{'denoised_bytes':
-  PNG files [N]}``, the images of ``serving_default`` rounded to 8 bits. Both
+  files (any colour: converted to C channels; each of any size, or H x W) ->
+  ``{'denoised_bytes': PNG files [N]}``, each the size of its input: the
+  images of ``serving_default`` rounded to 8 bits. Files of one size are
+  denoised as one batch, of mixed sizes one at a time. Both
   names end in ``_bytes`` because TF Serving's REST API carries a tensor whose
   name ends in ``_bytes`` as base64, ``{"b64": "..."}``, in requests and
   answers ("Output of binary values" and "Encoding binary values" in
