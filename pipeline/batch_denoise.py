@@ -451,16 +451,15 @@ def denoise_batch(pattern: str, output_dir: str, model_dir: str,
   _check_pattern(pattern)
   _check_output_apart(pattern, output_dir)
   denoise.check_model_directory(model_dir)
-  image_shape = denoise.load_model(model_dir).image_shape
-  height, width, channels = image_shape
-  print(f'model: {model_dir} (takes {height}x{width}x{channels} images, HxWxC)',
-        file=stream)
+  denoiser = denoise.load_model(model_dir)
+  print(denoise.model_line(model_dir, denoiser), file=stream)
   earlier = FileSystems.join(output_dir, MANIFEST_NAME)
   parts_prefix = FileSystems.join(output_dir, _PARTS_PREFIX + uuid.uuid4().hex)
   # A bar on a terminal only: a log gets the summary line alone.
   show_progress = progress.enabled() and sys.stderr.isatty()
   with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
-    build_pipeline(pipeline, pattern, output_dir, model_dir, image_shape,
+    build_pipeline(pipeline, pattern, output_dir, model_dir,
+                   denoiser.serving_shape,
                    earlier if FileSystems.exists(earlier) else None,
                    parts_prefix, show_progress)
   progress.close_shared(PROGRESS_DESCRIPTION)

@@ -2,7 +2,10 @@
 
 The model is the newest complete version of the serving directory (what a
 model server serves, see components/common/serving_dir.py) or a SavedModel named on
-the command line; the image shape it takes is read from its signature.
+the command line; the image shape it takes is read from its signature: a
+fully convolutional model takes images of any height and width and gives
+back the same size, another model only the size it was trained on (images
+are never resized).
 
 Everything is read and checked before anything is written: a bad file (missing,
 undecodable, of the wrong size) is refused with a one-line error naming it, and
@@ -156,10 +159,16 @@ def fit_to_model(image_file: ImageFile, image_shape: Sequence[int],
 
   Grey becomes RGB for a 3-channel model and colour grey for a 1-channel one
   (told to `say`, printed by default); an alpha channel is dropped.
+
+  Args:
+    image_file: The images.
+    image_shape: (height, width, channels) the model takes
+      (Denoiser.serving_shape): height and width None for any size.
+    say: Where the conversions are told.
   """
   height, width, channels = image_shape
   images = image_file.images
-  if images.shape[1:3] != (height, width):
+  if height is not None and images.shape[1:3] != (height, width):
     raise DenoiseError(
         f'{image_file.path} is {images.shape[1]}x{images.shape[2]} (HxW); the '
         f'model takes {height}x{width}')
@@ -254,8 +263,26 @@ def read_references(paths: Sequence[str], image_files: Sequence[ImageFile],
     if len(reference.images) != len(image_file.images):
       raise DenoiseError(f'{path} holds {len(reference.images)} images but '
                          f'{image_file.path} {len(image_file.images)}')
+    if reference.images.shape[1:3] != image_file.images.shape[1:3]:
+      raise DenoiseError(
+          f'{path} is {_size_name(reference.images)} (HxW) but '
+          f'{image_file.path} {_size_name(image_file.images)}')
     references.append(reference)
   return references
+
+
+def _size_name(images: np.ndarray) -> str:
+  """'28x28' for images [N, 28, 28, C]."""
+  return f'{images.shape[1]}x{images.shape[2]}'
+
+
+def model_line(description: str, denoiser: saved_model.Denoiser) -> str:
+  """The line that names the model and the images it takes."""
+  height, width, channels = denoiser.image_shape
+  if denoiser.any_size:
+    return (f'model: {description} (takes images of any size with {channels} '
+            f'channel(s); trained on {height}x{width}x{channels}, HxWxC)')
+  return f'model: {description} (takes {height}x{width}x{channels} images, HxWxC)'
 
 
 def quality_lines(image_file: ImageFile, denoised: np.ndarray,
@@ -314,11 +341,10 @@ def denoise_command(images: Sequence[str], output_dir: str,
   # The files first: loading the model takes seconds.
   image_files = [read_image_file(path) for path in images]
   denoiser = load_model(directory)
-  height, width, channels = denoiser.image_shape
-  print(f'model: {description} (takes {height}x{width}x{channels} images, HxWxC)')
-  image_files = [fit_to_model(image_file, denoiser.image_shape)
+  print(model_line(description, denoiser))
+  image_files = [fit_to_model(image_file, denoiser.serving_shape)
                  for image_file in image_files]
-  clean_files = (read_references(references, image_files, denoiser.image_shape)
+  clean_files = (read_references(references, image_files, denoiser.serving_shape)
                  if references else None)
   _check_output_names(image_files, output_dir,
                       list(images) + list(references or []))

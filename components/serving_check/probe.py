@@ -23,6 +23,12 @@ any other string input. Every output is checked: shape, dtype, finite,
 in [0, 1], and against the examples signature (what the Evaluator's TFMA
 called) on the same pixels: within `FLOAT_TOLERANCE`, PNG outputs within
 `PNG_TOLERANCE` (one grey level).
+
+A model whose images signature takes any height and width (a fully
+convolutional one) is also probed at two other sizes (`other_sizes`: the
+canaries tiled and cut, one smaller and one larger, sides not multiples of
+the poolings' 4), on every signature but the examples one (which takes the
+trained shape): the same checks, against the images signature at that size.
 """
 
 import argparse
@@ -57,6 +63,31 @@ SIGNATURES = 'signatures'
 FAILURES = 'failures'
 LATENCY_P50_MS = 'latency_p50_ms'
 LATENCY_P99_MS = 'latency_p99_ms'
+OTHER_SIZES = 'other_sizes'
+
+
+def other_sizes(height: int, width: int) -> List[Tuple[int, int]]:
+  """The (height, width) beside the canaries' at which a model serving any
+  size is probed: one smaller, one larger; odd sides, as images come."""
+  return [(max(1, height - 5), max(1, width - 3)),
+          (2 * height + 3, 2 * width + 1)]
+
+
+def _tiled(noisy: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+  """The canaries [N, H, W, C] repeated side by side and cut to `size`: an
+  image of another size with the canaries' noise and content."""
+  height, width = size
+  repeats = (1, -(-height // noisy.shape[1]), -(-width // noisy.shape[2]), 1)
+  return np.tile(noisy, repeats)[:, :height, :width, :]
+
+
+def takes_any_size(signatures) -> bool:
+  """Whether the model's images signature takes any height and width."""
+  if saved_model.IMAGES_SIGNATURE not in signatures:
+    return False
+  _, inputs = signatures[saved_model.IMAGES_SIGNATURE].structured_input_signature
+  return any(spec.shape.rank == 4 and spec.shape[1] is None
+             and spec.shape[2] is None for spec in inputs.values())
 
 
 class CheckFailed(Exception):
@@ -127,19 +158,21 @@ def _one_line(error: Exception) -> str:
 
 
 def _call(name: str, signature, builders: Dict[str, InputBuilder],
-          pixels: np.ndarray) -> Dict[str, np.ndarray]:
-  """The signature's outputs for `pixels`; CheckFailed when the call fails."""
+          pixels: np.ndarray, at: str = '') -> Dict[str, np.ndarray]:
+  """The signature's outputs for `pixels`; CheckFailed when the call fails
+  (`at`: where, told after 'canaries', e.g. ' at 23x25')."""
   try:
     outputs = signature(**{input_name: builder.build(pixels)
                            for input_name, builder in builders.items()})
   except Exception as error:  # pylint: disable=broad-except
-    raise CheckFailed(f'signature {name!r} failed on its canaries: '
+    raise CheckFailed(f'signature {name!r} failed on its canaries{at}: '
                       f'{_one_line(error)}') from error
   return {key: value.numpy() for key, value in outputs.items()}
 
 
 def _check_float_output(where: str, value: np.ndarray, expected_shape: Tuple,
-                        reference: np.ndarray) -> None:
+                        reference: np.ndarray,
+                        reference_name: str = REFERENCE_SIGNATURE) -> None:
   if value.shape != expected_shape:
     raise CheckFailed(f'{where} has shape {list(value.shape)}, not '
                       f'{list(expected_shape)}')
@@ -152,12 +185,13 @@ def _check_float_output(where: str, value: np.ndarray, expected_shape: Tuple,
                       f'{value.max():.4g}')
   difference = float(np.max(np.abs(value - reference)))
   if not difference <= FLOAT_TOLERANCE:  # NaN differences too.
-    raise CheckFailed(f'{where} differs from {REFERENCE_SIGNATURE!r} by '
+    raise CheckFailed(f'{where} differs from {reference_name!r} by '
                       f'{difference:.3g} (> {FLOAT_TOLERANCE:g})')
 
 
 def _check_png_output(where: str, value: np.ndarray, expected_shape: Tuple,
-                      reference: np.ndarray) -> None:
+                      reference: np.ndarray,
+                      reference_name: str = REFERENCE_SIGNATURE) -> None:
   if value.shape != expected_shape[:1]:
     raise CheckFailed(f'{where} has shape {list(value.shape)}, not '
                       f'[{expected_shape[0]}] (one PNG per image)')
@@ -171,18 +205,62 @@ def _check_png_output(where: str, value: np.ndarray, expected_shape: Tuple,
                       f'{list(expected_shape)}')
   difference = float(np.max(np.abs(images / 255.0 - reference)))
   if not difference <= PNG_TOLERANCE:
-    raise CheckFailed(f'{where} differs from {REFERENCE_SIGNATURE!r} by '
+    raise CheckFailed(f'{where} differs from {reference_name!r} by '
                       f'{difference * 255:.3g} grey levels (> 1)')
 
 
-def _reference_output(outputs: Dict[str, np.ndarray]) -> np.ndarray:
-  """The reference signature's images: its OUTPUT_KEY, or its sole output."""
+def _reference_output(outputs: Dict[str, np.ndarray],
+                      name: str = REFERENCE_SIGNATURE) -> np.ndarray:
+  """A reference signature's images: its OUTPUT_KEY, or its sole output."""
   if saved_model.OUTPUT_KEY in outputs:
     return outputs[saved_model.OUTPUT_KEY]
   if len(outputs) == 1:
     return next(iter(outputs.values()))
-  raise CheckFailed(f'signature {REFERENCE_SIGNATURE!r} has no '
+  raise CheckFailed(f'signature {name!r} has no '
                     f'{saved_model.OUTPUT_KEY!r} output (it has {sorted(outputs)})')
+
+
+def _check_outputs(name: str, outputs: Dict[str, np.ndarray], shape: Tuple,
+                   expected: np.ndarray, reference_name: str,
+                   at: str = '') -> None:
+  """Checks each output of a signature against the reference's images."""
+  for key, value in sorted(outputs.items()):
+    where = f'signature {name!r} output {key!r}{at}'
+    if value.dtype == object:  # tf.string.
+      _check_png_output(where, value, shape, expected, reference_name)
+    elif np.issubdtype(value.dtype, np.floating):
+      _check_float_output(where, value, shape, expected, reference_name)
+    else:
+      raise CheckFailed(f'{where} is {value.dtype}: neither images nor PNGs')
+
+
+def check_other_sizes(name: str, signature, images_signature,
+                      noisy: np.ndarray) -> List[List[int]]:
+  """Checks a signature of a model serving any size at `other_sizes` of the
+  canaries, against the images signature at that size; the sizes checked
+  ([] for a signature of examples, which take the trained shape).
+
+  Raises:
+    CheckFailed: naming the signature, the size and why.
+  """
+  builders = _builders(name, signature)
+  if any(builder.kind == 'examples' for builder in builders.values()):
+    return []
+  quantizes = any(builder.quantizes for builder in builders.values())
+  checked = []
+  for size in other_sizes(*noisy.shape[1:3]):
+    at = ' at {}x{}'.format(*size)
+    pixels = _tiled(noisy, size)
+    pixels = (_quantized(pixels) if quantizes else pixels).astype(np.float32)
+    outputs = _call(name, signature, builders, pixels, at)
+    expected = _reference_output(_call(
+        saved_model.IMAGES_SIGNATURE, images_signature,
+        _builders(saved_model.IMAGES_SIGNATURE, images_signature), pixels, at),
+                                 saved_model.IMAGES_SIGNATURE)
+    _check_outputs(name, outputs, pixels.shape, expected,
+                   saved_model.IMAGES_SIGNATURE, at)
+    checked.append(list(size))
+  return checked
 
 
 def _timed_ms(function: Callable[[], object]) -> float:
@@ -191,9 +269,12 @@ def _timed_ms(function: Callable[[], object]) -> float:
   return (time.perf_counter() - start) * 1000.0
 
 
-def check_signature(name: str, signature, reference, noisy: np.ndarray
+def check_signature(name: str, signature, reference, noisy: np.ndarray,
+                    any_size_reference=None
                     ) -> Tuple[dict, predict_pb2.PredictRequest, List[float]]:
-  """Checks one signature on the canaries `noisy` ([N, H, W, C]).
+  """Checks one signature on the canaries `noisy` ([N, H, W, C]), and with
+  `any_size_reference` (the images signature of a model serving any size)
+  at other sizes too (`check_other_sizes`).
 
   Returns:
     (its summary for the result, the warm-up request of its canaries, the
@@ -210,14 +291,9 @@ def check_signature(name: str, signature, reference, noisy: np.ndarray
   expected = _reference_output(_call(
       REFERENCE_SIGNATURE, reference, _builders(REFERENCE_SIGNATURE, reference),
       pixels))
-  for key, value in sorted(outputs.items()):
-    where = f'signature {name!r} output {key!r}'
-    if value.dtype == object:  # tf.string.
-      _check_png_output(where, value, pixels.shape, expected)
-    elif np.issubdtype(value.dtype, np.floating):
-      _check_float_output(where, value, pixels.shape, expected)
-    else:
-      raise CheckFailed(f'{where} is {value.dtype}: neither images nor PNGs')
+  _check_outputs(name, outputs, pixels.shape, expected, REFERENCE_SIGNATURE)
+  sizes = (check_other_sizes(name, signature, any_size_reference, noisy)
+           if any_size_reference is not None else [])
   latencies = []
   for index in range(len(pixels)):
     single = pixels[index:index + 1]
@@ -232,6 +308,7 @@ def check_signature(name: str, signature, reference, noisy: np.ndarray
   summary = {'inputs': {input_name: builder.kind
                         for input_name, builder in builders.items()},
              'outputs': sorted(outputs),
+             OTHER_SIZES: sizes,
              LATENCY_P50_MS: float(np.percentile(latencies, 50)),
              LATENCY_P99_MS: float(np.percentile(latencies, 99))}
   return summary, request, latencies
@@ -259,10 +336,13 @@ def probe(model_dir: str, noisy: np.ndarray, output_dir: str) -> dict:
         f'no {REFERENCE_SIGNATURE!r} signature, the one the Evaluator called '
         f'(it has {sorted(signatures)})')
   else:
+    any_size_reference = (signatures[saved_model.IMAGES_SIGNATURE]
+                          if takes_any_size(signatures) else None)
     for name in sorted(signatures):
       try:
         summary, request, timed = check_signature(
-            name, signatures[name], signatures[REFERENCE_SIGNATURE], noisy)
+            name, signatures[name], signatures[REFERENCE_SIGNATURE], noisy,
+            any_size_reference)
       except CheckFailed as failure:
         result[FAILURES].append(str(failure))
         continue

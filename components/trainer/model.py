@@ -16,7 +16,12 @@ All map ``[N, H, W, C]`` float images in [0, 1] scale to the same shape,
 in float32 also under mixed precision, for any image size: an input whose
 sides are not multiples of the two pooling levels' 4 is zero-padded to the
 next multiple and the output cropped back (no layers are added where no
-padding is needed). The output head follows the loss (`output_head`): a
+padding is needed). The U-Nets can also be built for images of any height
+and width (image_shape (None, None, C)): the padding then happens when the
+graph runs (`PadToPooling`, `CropToInput`), split as for a fixed size, so the
+same weights give the same output at the trained size; that is the model the
+Trainer exports (architectures.any_size_model). The article's Dense latent
+fixes its size. The output head follows the loss (`output_head`): a
 sigmoid for binary cross-entropy; for the regression losses (MSE, L1) a
 linear output clipped to [0, 1] with a straight-through gradient
 (`StraightThroughClip`). A sigmoid trained on MSE or L1 collapses to a black
@@ -28,6 +33,7 @@ import dataclasses
 from typing import Optional, Sequence, Tuple
 
 import keras
+import tensorflow as tf
 
 from components.common import names
 
@@ -102,9 +108,60 @@ def _padding(image_shape: Sequence[int]):
   return tuple((pad // 2, pad - pad // 2) for pad in extra)
 
 
+def _any_size(image_shape: Sequence[int]) -> bool:
+  """Whether a model is built for images of any height and width (a side is
+  None), rather than for one size."""
+  return any(side is None for side in image_shape[:2])
+
+
+def _dynamic_padding(height, width):
+  """`_padding` for sides known only when the graph runs: int32 [4, 2] (batch,
+  height, width, channels), as tf.pad takes it."""
+  extra = [(POOLING_FACTOR - side % POOLING_FACTOR) % POOLING_FACTOR
+           for side in (height, width)]
+  zero = tf.constant([0, 0])
+  return tf.stack([zero] + [tf.stack([pad // 2, pad - pad // 2])
+                            for pad in extra] + [zero])
+
+
+@keras.saving.register_keras_serializable(package='mnist_dae')
+class PadToPooling(keras.layers.Layer):
+  """Zero-pads the sides to multiples of POOLING_FACTOR, split as `_padding`
+  splits them, for sides known only when the graph runs (ZeroPadding2D's
+  padding is fixed when the model is built)."""
+
+  def call(self, inputs):
+    shape = tf.shape(inputs)
+    return tf.pad(inputs, _dynamic_padding(shape[1], shape[2]))
+
+  def compute_output_shape(self, input_shape):
+    return tuple(input_shape[:1]) + tuple(
+        None if side is None else side + (-side % POOLING_FACTOR)
+        for side in input_shape[1:3]) + tuple(input_shape[3:])
+
+
+@keras.saving.register_keras_serializable(package='mnist_dae')
+class CropToInput(keras.layers.Layer):
+  """Crops the padding of PadToPooling off: [padded, original] -> padded
+  cropped to the original's height and width."""
+
+  def call(self, inputs):
+    padded, original = inputs
+    shape = tf.shape(original)
+    padding = _dynamic_padding(shape[1], shape[2])
+    return padded[:, padding[1, 0]:padding[1, 0] + shape[1],
+                  padding[2, 0]:padding[2, 0] + shape[2], :]
+
+  def compute_output_shape(self, input_shape):
+    padded, original = input_shape
+    return tuple(original[:3]) + tuple(padded[3:])
+
+
 def _input_and_padded(image_shape: Sequence[int]):
   """(the model's input, that input padded as `_padding` says)."""
   noisy_images = keras.Input(shape=tuple(image_shape), name='noisy_images')
+  if _any_size(image_shape):
+    return noisy_images, PadToPooling(name='pad_to_pooling')(noisy_images)
   padding = _padding(image_shape)
   if padding is None:
     return noisy_images, noisy_images
@@ -112,8 +169,10 @@ def _input_and_padded(image_shape: Sequence[int]):
       padding, name='pad_to_pooling')(noisy_images)
 
 
-def _cropped(tensor, image_shape: Sequence[int]):
+def _cropped(tensor, noisy_images, image_shape: Sequence[int]):
   """`tensor` with the padding of `_input_and_padded` cropped off."""
+  if _any_size(image_shape):
+    return CropToInput(name='crop_padding')([tensor, noisy_images])
   padding = _padding(image_shape)
   if padding is None:
     return tensor
@@ -196,15 +255,24 @@ def build_unet(spec: UNetSpec = UNET, name: str = 'unet_dae', *,
   decoded1 = _conv_block(
       keras.layers.Concatenate(name='decoder1_skip')([up1, level1]),
       width1, 'decoder1', spec)
-  clean_images = _clean_images(_cropped(decoded1, image_shape), 1, loss,
-                               image_shape[-1])
+  clean_images = _clean_images(_cropped(decoded1, noisy_images, image_shape),
+                               1, loss, image_shape[-1])
   return keras.Model(noisy_images, clean_images, name=name)
 
 
 def build_article(latent_units: int = 128, filters: int = 32, *,
                   loss: str, image_shape: Sequence[int]) -> keras.Model:
   """The article's autoencoder, corrected (see module docstring), with the
-  output head of `loss` (see `output_head`), for images of `image_shape`."""
+  output head of `loss` (see `output_head`), for images of `image_shape`.
+
+  Raises:
+    ValueError: a side of `image_shape` is None: the latent Dense layer's
+      size follows the image's, so this model takes one size only.
+  """
+  if _any_size(image_shape):
+    raise ValueError('the article architecture is not fully convolutional (its '
+                     'latent Dense layer fixes the image size): it cannot be '
+                     f'built for images of any size, {tuple(image_shape)}')
   noisy_images, padded = _input_and_padded(image_shape)
   # The padded sides after two poolings: MNIST's 7x7.
   rows, columns = (int(padded.shape[axis]) // POOLING_FACTOR for axis in (1, 2))
@@ -226,7 +294,7 @@ def build_article(latent_units: int = 128, filters: int = 32, *,
                                         activation='relu', name='decoder2_up')(tensor)
   tensor = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding='same',
                                         activation='relu', name='decoder1_up')(tensor)
-  clean_images = _clean_images(_cropped(tensor, image_shape), 3, loss,
+  clean_images = _clean_images(_cropped(tensor, noisy_images, image_shape), 3, loss,
                                image_shape[-1])
   return keras.Model(noisy_images, clean_images, name='article_dae')
 

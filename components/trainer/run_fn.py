@@ -232,7 +232,11 @@ def _train_and_export(fn_args) -> None:
   else:
     logging.warning('No training steps planned: exporting the untrained model')
   fit_seconds = time.monotonic() - fit_start
-  saved_model.export_saved_model(model, export_dir)
+  # A fully convolutional model is served for images of any size; the
+  # examples signature and the recorded shape stay those of training.
+  saved_model.export_saved_model(
+      architectures.any_size_model(model, training.architecture, loss_name),
+      export_dir, trained_shape=model.input_shape[1:])
   if chief:
     logging.info('Exported the SavedModel to %s', export_dir)
     _write_settings(fn_args.model_run_dir, {

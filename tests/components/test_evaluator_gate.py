@@ -82,15 +82,17 @@ def _write_examples(uri, info=MNIST, marked=MARKED_CLASS):
 
 def _model(uri, normal_shift, marked_shift, image_shape=MNIST.image_shape):
   """A SavedModel adding `normal_shift` to each image, `marked_shift` to the
-  marked class's images."""
+  marked class's images; for images of any size, trained on `image_shape`,
+  as the Trainer exports a fully convolutional model."""
 
   def shift(images):
     marked = keras.ops.greater(images[:, :1, :1, :1], 0.99)
     return keras.ops.where(marked, images + marked_shift, images + normal_shift)
 
-  inputs = keras.Input(image_shape)
+  inputs = keras.Input((None, None, image_shape[-1]))
   model = keras.Model(inputs, keras.layers.Lambda(shift)(inputs))
-  saved_model.export_saved_model(model, path_utils.serving_model_path(uri))
+  saved_model.export_saved_model(model, path_utils.serving_model_path(uri),
+                                 trained_shape=image_shape)
   artifact = standard_artifacts.Model()
   artifact.uri = uri
   return artifact

@@ -58,12 +58,14 @@ def _examples(root):
 
 
 def _good_model(uri):
-  """The Trainer's export of a model that halves and brightens, in [0, 1]."""
-  inputs = keras.Input(SHAPE)
+  """The Trainer's export of a model that halves and brightens, in [0, 1]:
+  for images of any size, as a fully convolutional model is exported."""
+  inputs = keras.Input((None, None, SHAPE[-1]))
   outputs = keras.layers.Lambda(
       lambda images: keras.ops.clip(images * 0.5 + 0.25, 0.0, 1.0))(inputs)
   saved_model.export_saved_model(keras.Model(inputs, outputs),
-                            path_utils.serving_model_path(uri))
+                                 path_utils.serving_model_path(uri),
+                                 trained_shape=SHAPE)
   return uri
 
 
@@ -367,3 +369,54 @@ def test_the_infra_blessing_is_named_as_tfx_s_infra_validator_and_pusher_name_it
   assert executor.HAS_MODEL_PROPERTY == tfx_pusher._INFRA_BLESSING_MODEL_FLAG_KEY == (
       names.INFRA_HAS_MODEL_PROPERTY)
   assert path_utils.warmup_file_path('/m') == f'/m/{executor.WARMUP_RELATIVE_PATH}'
+
+
+# A model serving any size: probed at two other sizes as well.
+
+def test_a_model_serving_any_size_is_probed_at_two_other_sizes(good):
+  _, _, blessing = good
+  with open(os.path.join(blessing.uri, probe.RESULT_FILENAME)) as result_file:
+    signatures = json.load(result_file)[probe.SIGNATURES]
+  # 12x12 canaries: 7x9 and 27x25.
+  assert probe.other_sizes(*SHAPE[:2]) == [(7, 9), (27, 25)]
+  for name in (saved_model.IMAGES_SIGNATURE, saved_model.IMAGE_BYTES_SIGNATURE):
+    assert signatures[name][probe.OTHER_SIZES] == [[7, 9], [27, 25]], name
+  assert signatures[saved_model.EXAMPLES_SIGNATURE][probe.OTHER_SIZES] == []
+
+
+class _TrainedSizeOnly(tf.Module):
+  """Declares images of any size but answers only the trained one."""
+
+  @tf.function(input_signature=[tf.TensorSpec((None, None, None, SHAPE[2]),
+                                              tf.float32, name='images')])
+  def images(self, images):
+    with tf.control_dependencies([tf.debugging.assert_equal(
+        tf.shape(images)[1:3], SHAPE[:2], message='trained size only')]):
+      return {saved_model.OUTPUT_KEY: _denoise(images)}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                              name='examples')])
+  def examples(self, examples):
+    return {saved_model.OUTPUT_KEY: _denoise(_parse(examples))}
+
+
+def test_a_model_that_declares_any_size_but_refuses_it_is_a_failure(tmp_path):
+  module = _TrainedSizeOnly()
+  model_dir = str(tmp_path / 'model')
+  tf.saved_model.save(module, model_dir, signatures={
+      saved_model.IMAGES_SIGNATURE: module.images,
+      saved_model.EXAMPLES_SIGNATURE: module.examples})
+  result = probe.probe(model_dir, _noisy(3)[0], str(tmp_path))
+  assert len(result[probe.FAILURES]) == 1
+  assert result[probe.FAILURES][0].startswith(
+      "signature 'serving_default' failed on its canaries at 7x9: "
+      'InvalidArgumentError: ')
+  assert 'trained size only' in result[probe.FAILURES][0]
+
+
+def test_a_model_of_one_size_is_probed_at_that_size_only(tmp_path):
+  result = _probed(tmp_path)
+  assert {name: summary[probe.OTHER_SIZES]
+          for name, summary in result[probe.SIGNATURES].items()} == {
+              saved_model.IMAGES_SIGNATURE: [], saved_model.EXAMPLES_SIGNATURE: [],
+              saved_model.IMAGE_BYTES_SIGNATURE: []}

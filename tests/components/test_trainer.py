@@ -376,6 +376,11 @@ def test_run_fn_trains_logs_and_exports(tmp_path):
   assert os.path.isfile(os.path.join(fn_args.serving_model_dir, 'saved_model.pb'))
   loaded = tf.saved_model.load(fn_args.serving_model_dir)
   assert saved_model.EXAMPLES_SIGNATURE in loaded.signatures
+  # The U-Net is served for any size; the model records the size it trained on.
+  output = loaded.signatures[saved_model.IMAGES_SIGNATURE](
+      images=tf.zeros((1, 20, 36, 1)))['output']
+  assert output.shape == (1, 20, 36, 1)
+  assert saved_model.saved_model_image_shape(fn_args.serving_model_dir) == MNIST_SHAPE
   logs = [name for _, _, names in os.walk(fn_args.model_run_dir) for name in names]
   assert any(name.startswith('events.out.tfevents') for name in logs)
 
@@ -730,6 +735,20 @@ def test_models_take_any_image_size_and_channel_count(architecture, image_shape)
   padded = any(side % model_lib.POOLING_FACTOR for side in image_shape[:2])
   names = {layer.name for layer in model.layers}
   assert ({'pad_to_pooling', 'crop_padding'} <= names) == padded
+
+
+@pytest.mark.parametrize('architecture', ['unet', 'unet_large'])
+def test_fully_convolutional_models_build_for_any_size_with_the_same_weights(
+    architecture):
+  model = architectures.build_model(architecture, 'mse', (30, 26, 3))
+  any_size = architectures.any_size_model(model, architecture, 'mse')
+  assert any_size.input_shape == (None, None, None, 3)
+  assert [weight.shape for weight in any_size.weights] == [
+      weight.shape for weight in model.weights]
+  noisy = np.random.default_rng(0).uniform(size=(2, 30, 26, 3)).astype(np.float32)
+  np.testing.assert_allclose(any_size.predict(noisy, verbose=0),
+                             model.predict(noisy, verbose=0), atol=1e-6)
+  assert any_size.predict(noisy[:, :21, :17], verbose=0).shape == (2, 21, 17, 3)
 
 
 def test_mnist_models_have_no_padding_layers():

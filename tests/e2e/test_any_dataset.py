@@ -1,8 +1,9 @@
 """The pipeline to a push on datasets that are not MNIST, each set by
 `--set data.*` alone: (a) a tiny IDX dataset named as TFDS's fashion_mnist,
 (b) RGB images of another size in class folders, (c) a flat folder of grey
-images without labels. Each pushed model's signature takes its dataset's
-shape, and the report shows its classes (or none)."""
+images without labels. Each pushed model records its dataset's shape and
+(a U-Net) serves images of any size, and the report shows its classes (or
+none)."""
 
 import glob
 import json
@@ -42,13 +43,17 @@ def _run(zygote, tmp_path, *settings):
 
 
 def _pushed_input_shape(serving):
-  """The image shape the one pushed model's serving signature takes."""
+  """The image shape the one pushed model was trained on, asserting that its
+  serving signature takes any height and width of those channels."""
   versions = sorted(glob.glob(str(serving / '*' / 'saved_model.pb')))
   assert len(versions) == 1, versions
-  signature = tf.saved_model.load(os.path.dirname(versions[0])).signatures[
+  model_dir = os.path.dirname(versions[0])
+  signature = tf.saved_model.load(model_dir).signatures[
       saved_model.IMAGES_SIGNATURE]
   (spec,) = signature.structured_input_signature[1].values()
-  return tuple(spec.shape)
+  trained = saved_model.saved_model_image_shape(model_dir)
+  assert tuple(spec.shape) == (None, None, None, trained[-1])
+  return (None,) + trained
 
 
 def _report_metrics(root):
@@ -119,6 +124,12 @@ def test_rgb_class_folders_of_another_size_push_a_model_of_that_shape(zygote, tm
   assert os.path.isfile(tmp_path / 'denoised' / 'mine.png'), denoised
   written = tf.io.decode_png(tf.io.read_file(str(tmp_path / 'denoised' / 'mine.png')))
   assert tuple(written.shape) == (12, 20, 3)
+  # And one of another size, at its size.
+  _write_png(tmp_path / 'bigger.png', _blobs(rng, 1, 17, 23, 3)[0])
+  _cli(zygote, tmp_path, 'denoise', 'bigger.png', '--serving-dir', str(serving),
+       '--output', 'denoised')
+  written = tf.io.decode_png(tf.io.read_file(str(tmp_path / 'denoised' / 'bigger.png')))
+  assert tuple(written.shape) == (17, 23, 3)
 
 
 def test_a_flat_grey_folder_pushes_without_classes(zygote, tmp_path):

@@ -14,6 +14,7 @@ from pipeline import denoise
 from tests.pipeline.test_denoise import _image
 from tests.pipeline.test_denoise import _write_png
 from tests.pipeline.test_denoise import invert_model  # pylint: disable=unused-import
+from tests.pipeline.test_denoise import unet_model  # pylint: disable=unused-import
 
 
 def _run(pattern, output, model):
@@ -246,3 +247,27 @@ def test_the_cli_runs_a_folder_or_a_pattern_as_the_batch_job(tmp_path, invert_mo
                    '--model', invert_model, '--reference', 'a.png']) == 2
   assert capsys.readouterr().err.strip() == (
       'dae-pipeline: denoise: --reference takes files, not a pattern or folder')
+
+
+def test_a_fully_convolutional_model_writes_each_image_at_its_own_size(
+    tmp_path, unet_model):
+  scans = tmp_path / 'scans'
+  sizes = {'a.png': (28, 28), 'b.png': (40, 40), 'c.png': (21, 34),
+           'd.png': (40, 40)}
+  scans.mkdir()
+  for seed, (name, size) in enumerate(sizes.items()):
+    _write_png(scans / name, _image(*size, seed=seed))
+  output = tmp_path / 'out'
+  summary, printed = _run(f'{scans}/*.png', output, unet_model)
+  assert (summary.written, summary.unreadable) == (4, 0), printed
+  assert 'takes images of any size with 1 channel(s)' in printed
+  manifest = _manifest(output)
+  single = tmp_path / 'single'
+  denoise.denoise_command([str(scans / name) for name in sizes], str(single),
+                          unet_model, base_directory='')
+  for name, size in sizes.items():
+    written = tf.io.decode_png((output / name).read_bytes()).numpy()
+    assert written.shape == size + (1,)
+    assert (manifest[str(scans / name)]['height'],
+            manifest[str(scans / name)]['width']) == size
+    assert (output / name).read_bytes() == (single / name).read_bytes(), name

@@ -49,6 +49,20 @@ def rgb_model(tmp_path_factory):
   return path
 
 
+@pytest.fixture(scope='module')
+def unet_model(tmp_path_factory):
+  """A U-Net built for 28x28x1 (untrained), exported as the Trainer exports
+  it: for images of any size."""
+  from components.trainer import architectures  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(0)
+  model = architectures.build_model('unet', 'bce', (28, 28, 1))
+  path = str(tmp_path_factory.mktemp('unet') / 'model')
+  saved_model.export_saved_model(
+      architectures.any_size_model(model, 'unet', 'bce'), path,
+      trained_shape=(28, 28, 1))
+  return path
+
+
 def _image(height=28, width=28, seed=0):
   """A bright bar on black with a little noise, float [H, W] in [0, 1]."""
   rng = np.random.default_rng(seed)
@@ -145,6 +159,35 @@ def test_an_image_of_another_size_refuses_the_command_before_any_write(
   _assert_one_line_error(code, err, f'{tmp_path}/big.png is 32x30 (HxW)',
                          'the model takes 28x28')
   assert not output.exists()
+
+
+def test_a_fully_convolutional_model_denoises_an_image_of_any_size_at_its_size(
+    tmp_path, capsys, unet_model):
+  pixels = _write_png(tmp_path / 'big.png', _image(40, 40))
+  _write_png(tmp_path / 'wide.png', _image(21, 34, seed=1))
+  output = tmp_path / 'out'
+  code, out, err = _denoise(capsys, tmp_path / 'big.png', tmp_path / 'wide.png',
+                            '--model', unet_model, '--output', output)
+  assert code == 0, err
+  assert (f'model: {unet_model} (takes images of any size with 1 channel(s); '
+          'trained on 28x28x1, HxWxC)') in out
+  denoised = _read_png(output / 'big.png')
+  assert denoised.shape == (40, 40, 1)
+  assert _read_png(output / 'wide.png').shape == (21, 34, 1)
+  expected = saved_model.Denoiser(unet_model)(pixels[None].astype(np.float32))[0]
+  np.testing.assert_allclose(denoised, expected, atol=0.5 / 255 + 1e-6)
+
+
+def test_a_reference_of_another_size_than_its_image_is_refused(
+    tmp_path, capsys, unet_model):
+  _write_png(tmp_path / 'big.png', _image(40, 40))
+  _write_png(tmp_path / 'clean.png', _image())
+  code, _, err = _denoise(capsys, tmp_path / 'big.png', '--reference',
+                          tmp_path / 'clean.png', '--model', unet_model,
+                          '--output', tmp_path / 'out')
+  _assert_one_line_error(code, err, f'{tmp_path}/clean.png is 28x28 (HxW) but '
+                         f'{tmp_path}/big.png 40x40')
+  assert not (tmp_path / 'out').exists()
 
 
 @pytest.mark.parametrize('name, contents, fragment', [
