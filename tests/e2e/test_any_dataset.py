@@ -1,9 +1,9 @@
 """The pipeline to a push on datasets that are not MNIST, each set by
 `--set data.*` alone: (a) a tiny IDX dataset named as TFDS's fashion_mnist,
 (b) RGB images of another size in class folders, (c) a flat folder of grey
-images without labels. Each pushed model records its dataset's shape and
-(a U-Net) serves images of any size, and the report shows its classes (or
-none)."""
+images without labels, (d) a folder of mixed sizes trained on patches. Each
+pushed model records its dataset's shape and (a U-Net) serves images of any
+size, and the report shows its classes (or none)."""
 
 import glob
 import json
@@ -147,3 +147,27 @@ def test_a_flat_grey_folder_pushes_without_classes(zygote, tmp_path):
   assert '1 bad image(s) of the folder skipped' in stdout
   assert metrics['dataset']['class_names'] == []
   assert not any(metrics['by_class'].values())  # No per-class slices.
+
+
+def test_a_folder_of_mixed_sizes_trains_on_patches_and_serves_other_sizes(zygote, tmp_path):
+  rng = np.random.default_rng(2)
+  sizes = [(20, 24), (31, 17), (25, 25), (16, 40)]
+  for index in range(48):
+    image = _blobs(rng, 1, *sizes[index % len(sizes)], 1)[0]
+    _write_png(tmp_path / 'mixed' / ('a' if index % 2 else 'b') / f'{index:03d}.png', image)
+  root, serving, _ = _run(
+      zygote, tmp_path, f'data.image_dir={tmp_path / "mixed"}', 'data.patch_size=16x16',
+      'data.patches_per_image=2', 'data.eval_percent=20', 'data.test_percent=20')
+  assert _pushed_input_shape(serving) == (None, 16, 16, 1)  # Trained on patches.
+  assert _report_metrics(root)['dataset']['image_shape'] == [16, 16, 1]
+  # Its signatures take two other sizes and give each back at its size.
+  [version] = glob.glob(str(serving / '*' / 'saved_model.pb'))
+  loaded = tf.saved_model.load(os.path.dirname(version))
+  for height, width in ((20, 36), (40, 40)):
+    images = tf.constant(rng.uniform(0, 1, (2, height, width, 1)), tf.float32)
+    output = loaded.signatures[saved_model.IMAGES_SIGNATURE](images=images)
+    assert tuple(output[saved_model.OUTPUT_KEY].shape) == (2, height, width, 1)
+    png = tf.io.encode_png(tf.cast(images[0] * 255, tf.uint8))
+    denoised = loaded.signatures[saved_model.IMAGE_BYTES_SIGNATURE](
+        image_bytes=tf.stack([png]))[saved_model.DENOISED_BYTES_KEY]
+    assert tuple(tf.io.decode_png(denoised[0]).shape) == (height, width, 1)
