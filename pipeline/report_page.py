@@ -43,10 +43,17 @@ def _history(serving_dir: Optional[str]) -> Optional[str]:
 
 def write_page(outcome: run_outcome.RunOutcome, profile: str,
                output: str, serving_dir: Optional[str] = None) -> None:
-  """Writes the report page of `outcome` to the local file `output`."""
+  """Writes the report page of `outcome` to the local file `output`.
+
+  The chart of versions is the serving dir's that the run itself used
+  (`outcome.serving_dir`); `serving_dir` (the profile's) stands in for a run
+  that recorded none. A run with its own serving dir (an image folder's,
+  given --serving-dir) is charted from that one, not from the profile's.
+  """
   page = page_lib.render_html(outcome, run_outcome.push_line(outcome),
                               run_id=outcome.run_id, profile=profile,
-                              history_svg=_history(serving_dir))
+                              history_svg=_history(outcome.serving_dir
+                                                   or serving_dir))
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, 'w', encoding='utf-8') as output_file:
     output_file.write(page)

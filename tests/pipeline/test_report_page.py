@@ -269,3 +269,74 @@ def test_chromium_renders_the_verdict_metrics_with_units_and_every_image(tmp_pat
   assert rendered['images'] == [
       {'alt': 'PSNR per class', 'decoded': True},
       {'alt': 'clean, noisy and denoised test images', 'decoded': True}]
+
+
+# --- the version chart of the run's own serving dir ----------------------------
+
+def _served(serving, count):
+  """`count` pushed versions in `serving` with their push records (what
+  versions.list_versions reads): complete version directories, PSNR rising."""
+  from components.common import push_records  # pylint: disable=g-import-not-at-top
+  for index in range(count):
+    version = str(1796600000 + 1000 * index)
+    (serving / version).mkdir(parents=True)
+    (serving / version / 'saved_model.pb').write_bytes(b'model')
+    push_records.write(str(serving), push_records.PushRecord(
+        version=version, pushed_at='2026-12-07T00:00:00',
+        metrics={'psnr': 22.0 + 0.3 * index}))
+
+
+def _recorded_run(tmp_path, report_dir, serving):
+  """An MLMD store where TFX's own execution recording (execution_lib, as
+  its launcher does) wrote a run: ServedModel with its serving_dir
+  parameter, and the VisualReport's output."""
+  from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration.portable.mlmd import execution_lib  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'metadata.sqlite')
+  with metadata.Metadata(metadata.sqlite_metadata_connection_config(path)) as handle:
+    def context(type_name, name):
+      type_id = handle.store.put_context_type(
+          metadata_store_pb2.ContextType(name=type_name))
+      [context_id] = handle.store.put_contexts(
+          [metadata_store_pb2.Context(type_id=type_id, name=name)])
+      return handle.store.get_contexts_by_id([context_id])[0]
+    run = [context('pipeline', 'photos'), context('pipeline_run', 'run-7')]
+    for node, exec_properties, outputs in (
+        ('ServedModel', {'serving_dir': str(serving)}, {}),
+        ('VisualReport', {'examples_per_class': 3}, {'report': report_dir})):
+      execution = execution_lib.prepare_execution(
+          handle, metadata_store_pb2.ExecutionType(name=node),
+          metadata_store_pb2.Execution.COMPLETE, exec_properties)
+      artifacts = {}
+      for key, uri in outputs.items():
+        artifact = standard_artifacts.Model()  # Any type: the URI is read.
+        artifact.uri = uri
+        artifacts[key] = [artifact]
+      execution_lib.put_execution(handle, execution,
+                                  run + [context('node', f'photos.{node}')],
+                                  output_artifacts=artifacts)
+  return path
+
+
+def test_the_page_charts_the_serving_dir_the_run_used_not_the_profile_s(tmp_path):
+  # An image folder's run, with its own --serving-dir: `report` is given
+  # the profile's serving dir, where nothing was pushed.
+  serving = tmp_path / 'photos' / 'serving'
+  _served(serving, 3)
+  report_dir = _outcome(tmp_path).report_uri
+  outcome = run_outcome.latest(_recorded_run(tmp_path, report_dir, serving))
+  assert outcome.serving_dir == str(serving)
+  output = tmp_path / 'report.html'
+  report_page.write_page(outcome, 'smoke', str(output),
+                         serving_dir=str(tmp_path / 'profile-serving'))
+  page = output.read_text()
+  assert 'PSNR by version' in page and page.count('<circle') == 3
+
+
+def test_the_serving_dir_of_a_run_without_served_model_is_its_push_s(tmp_path):
+  outcome = _outcome(tmp_path, pushed={'pushed': 1, 'pushed_version': '17',
+                                       'pushed_destination': '/srv/photos/17'})
+  assert outcome.serving_dir == '/srv/photos'
+  assert _outcome(tmp_path / 'unpushed').serving_dir is None
