@@ -66,6 +66,24 @@ def find(metric_key: str, per_class: bool, is_change: bool) -> Optional[Gate]:
   return None
 
 
+def setting(gate: Gate) -> str:
+  """The configuration field that sets the gate's bound: 'thresholds.max_mse'."""
+  return f'{SECTION}.{gate.field}'
+
+
+def describe_bound(gate: Gate, bound: float) -> str:
+  """What the gate asks, in words: 'psnr >= 24 dB', 'mse <= 0.004', 'psnr
+  at most 0.5 dB below the last blessed model's, on each class'."""
+  unit = UNITS.get(gate.metric_key, '')
+  if gate.kind == AT_LEAST:
+    return f'{gate.metric_key} >= {bound:g}{unit}'
+  if gate.kind == AT_MOST:
+    return f'{gate.metric_key} <= {bound:g}{unit}'
+  where = ', on each class' if gate.per_class else ''
+  return (f"{gate.metric_key} at most {bound:g}{unit} below the last blessed "
+          f"model's{where}")
+
+
 def describe_failure(where: str, metric_key: str, is_change: bool,
                      value: float, threshold) -> str:
   """The line of a failed threshold, naming the setting of its gate.
@@ -81,13 +99,13 @@ def describe_failure(where: str, metric_key: str, is_change: bool,
     e.g. 'psnr 15.21 dB, needs >= 16 dB (thresholds.min_psnr_db)'.
   """
   gate = find(metric_key, bool(where), is_change)
-  setting = f'{SECTION}.{gate.field}' if gate else 'a threshold'
+  field = setting(gate) if gate else 'a threshold'
   unit = UNITS.get(metric_key, '')
   if is_change:
     allowed = -threshold.change_threshold.absolute.value
     return (f'{where}{metric_key} {value:+.2f}{unit} against the last blessed '
-            f'model, more than the {allowed:g}{unit} drop allowed ({setting})')
+            f'model, more than the {allowed:g}{unit} drop allowed ({field})')
   bounds = threshold.value_threshold
   bound = (f'>= {bounds.lower_bound.value:g}' if bounds.HasField('lower_bound')
            else f'<= {bounds.upper_bound.value:g}')
-  return f'{where}{metric_key} {value:.4g}{unit}, needs {bound}{unit} ({setting})'
+  return f'{where}{metric_key} {value:.4g}{unit}, needs {bound}{unit} ({field})'

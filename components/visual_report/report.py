@@ -35,6 +35,12 @@ SPLIT_SIZES = 'split_sizes'  # {split: examples}.
 SKIPPED_IMAGES = 'skipped_images'
 BASELINE_IS_CANDIDATE = 'baseline_is_candidate'  # The same model compared.
 DATASET = 'dataset'  # The dataset's DatasetInfo, as a JSON object.
+# {ThresholdSpec field: bound} of the gates the Evaluator applied (its
+# EvalConfig read back: eval_config.gate_bounds).
+THRESHOLDS = 'thresholds'
+# The noise the examples were made with: NoiseTransform's NoiseSpec, as a
+# JSON object (absent: examples that recorded none).
+NOISE = 'noise'
 # Rows of the grid of a dataset without labels (it has no classes to draw by).
 UNLABELLED_ROWS = 3
 # Characters per line of a class name beside its grid row or under its bar:

@@ -15,6 +15,7 @@ import pytest
 
 from components.common import dataset_info
 from components.common import evaluation as evaluation_lib
+from components.common import noise as noise_lib
 from components.visual_report import page as page_lib
 from components.visual_report import report as report_lib
 from pipeline import report_page
@@ -26,6 +27,11 @@ BASELINE = {'psnr': 26.0, 'ssim': 0.96, 'mse': 0.0025}
 NOISY_INPUT = {'psnr': 13.98, 'ssim': 0.2987, 'mse': 0.04}
 SPLIT_SIZES = {'train': 80, 'eval': 30, 'test': 20}
 FAILURE = 'psnr 15.20 dB, needs >= 16 dB (thresholds.min_psnr_db)'
+# The bounds the Evaluator checked, as the VisualReport records them.
+THRESHOLDS = {'min_psnr_db': 16.0, 'max_mse': 0.025, 'max_psnr_drop_db': 0.0,
+              'max_class_psnr_drop_db': 0.5}
+NOISE = noise_lib.NoiseSpec(kind='gaussian', stddev=0.3)
+NOISE_ROW = ['noise', 'gaussian, stddev 0.3 (pixels in [0, 1]); unclipped; seed 42']
 MNIST = dataset_info.DatasetInfo('mnist', (28, 28, 1), [str(digit) for digit in range(10)])
 PETS = dataset_info.DatasetInfo('pets', (12, 10, 3), ('cat', 'dog'))
 UNLABELLED = dataset_info.DatasetInfo('flat_folder', (8, 8, 1))
@@ -49,7 +55,8 @@ window.addEventListener('load', () => {
 
 
 def _outcome(tmp_path, blessed=True, baseline=BASELINE, same=False,
-             failures=(), pushed=None, info=MNIST, skipped=0):
+             failures=(), pushed=None, info=MNIST, skipped=0,
+             thresholds=THRESHOLDS, noise=NOISE):
   """A real VisualReport written on small arrays, read back as the run's
   outcome from its records (with a Pusher's PushedModel properties)."""
   rng = np.random.default_rng(0)
@@ -70,6 +77,10 @@ def _outcome(tmp_path, blessed=True, baseline=BASELINE, same=False,
              report_lib.SPLIT_SIZES: SPLIT_SIZES,
              report_lib.BASELINE_IS_CANDIDATE: same,
              report_lib.SKIPPED_IMAGES: skipped}
+  if thresholds is not None:
+    context[report_lib.THRESHOLDS] = thresholds
+  if noise is not None:
+    context[report_lib.NOISE] = json.loads(noise.to_json())
   report_dir = str(tmp_path / 'report')
   labels = (np.arange(10) % len(info.class_names) if info.labeled
             else report_lib.unlabelled_rows(10, 1))
@@ -95,7 +106,7 @@ def _cells(page, table_id):
   table = re.search(rf'<table id="{table_id}">(.*?)</table>', page, re.S).group(1)
   return [[html.unescape(re.sub(r'<[^>]+>', '', cell)).strip()
            for cell in re.findall(r'<t[hd][^>]*>(.*?)</t[hd]>', row, re.S)]
-          for row in re.findall(r'<tr>(.*?)</tr>', table, re.S)]
+          for row in re.findall(r'<tr[^>]*>(.*?)</tr>', table, re.S)]
 
 
 def test_a_pushed_run_shows_units_the_noisy_input_and_the_last_blessed_model(tmp_path):
@@ -113,8 +124,10 @@ def test_a_pushed_run_shows_units_the_noisy_input_and_the_last_blessed_model(tmp
        '0.00250', '-0.00030']]
   assert _cells(page, 'run') == [['run', 'run-2024-7'], ['profile', 'smoke'],
                                  ['dataset', 'mnist, 28x28 (HxW) grey, 10 classes'],
+                                 NOISE_ROW,
                                  ['data', 'train 80, eval 30, test 20 examples']]
-  assert _cells(page, 'classes')[0] == ['class'] + [str(digit) for digit in range(10)]
+  assert [row[0] for row in _cells(page, 'classes')] == ['class'] + [
+      str(digit) for digit in range(10)]
   assert 'last blessed model (dB)' in page  # The per-class baseline row.
   assert 'http' not in page  # Opens offline: nothing to fetch.
   embedded = re.findall(r'data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
@@ -151,15 +164,17 @@ def test_a_first_run_says_there_was_no_baseline(tmp_path):
   page = _page(tmp_path, _outcome(tmp_path, baseline=None, pushed={
       'pushed': 1, 'pushed_destination': '/serving/1', 'pushed_version': '1'}))
   assert 'baseline: none (no blessed model to compare with yet)' in page
-  assert 'last blessed model' not in page
+  # No column of it (the gates against it say they were not checked).
+  for table in ('metrics', 'classes'):
+    assert not any('last blessed model' in cell for cell in _cells(page, table)[0])
 
 
 def test_classes_are_named_by_the_dataset_s_class_names(tmp_path):
   page = _page(tmp_path, _outcome(tmp_path, info=PETS))
   assert _cells(page, 'run')[2] == ['dataset', 'pets, 12x10 (HxW) colour, 2 classes']
-  assert _cells(page, 'classes') == [['class', 'cat', 'dog'],
-                                     ['this model (dB)', '25.00', '25.10'],
-                                     ['last blessed model (dB)', '24.00', '24.00']]
+  assert _cells(page, 'classes') == [
+      ['class', 'this model (dB)', 'last blessed model (dB)', 'change (dB)'],
+      ['cat', '25.00', '24.00', '+1.00'], ['dog', '25.10', '24.00', '+1.10']]
 
 
 def test_a_dataset_without_labels_has_no_class_section(tmp_path):
@@ -167,6 +182,58 @@ def test_a_dataset_without_labels_has_no_class_section(tmp_path):
   assert _cells(page, 'run')[2] == ['dataset', 'flat_folder, 8x8 (HxW) grey, no labels']
   assert 'id="classes"' not in page and 'PSNR per class' not in page
   assert len(re.findall(r'data:image/png;base64,', page)) == 1  # The grid.
+
+
+def test_a_blessed_page_shows_each_threshold_it_passed_beside_the_metrics(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, pushed={
+      'pushed': 1, 'pushed_destination': '/serving/17', 'pushed_version': '17'}))
+  assert _cells(page, 'gates') == [
+      ['push gate: the model must have', 'set by', 'this model', 'result'],
+      ['psnr >= 16 dB', 'thresholds.min_psnr_db', '26.50 dB', 'passed'],
+      ["psnr at most 0 dB below the last blessed model's",
+       'thresholds.max_psnr_drop_db', '+0.50 dB', 'passed'],
+      ["psnr at most 0.5 dB below the last blessed model's, on each class",
+       'thresholds.max_class_psnr_drop_db', '+1.00 dB (worst: class 0)', 'passed'],
+      ['mse <= 0.025', 'thresholds.max_mse', '0.00220', 'passed']]
+  # Right after the metrics it gates.
+  assert page.index('<table id="gates">') - page.index('</table>', page.index(
+      '<table id="metrics">')) < 10
+
+
+def test_a_page_not_blessed_marks_the_gate_that_failed(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, blessed=False, failures=[FAILURE],
+                                  baseline=None))
+  rows = {row[1]: row for row in _cells(page, 'gates')[1:]}
+  assert rows['thresholds.min_psnr_db'][3] == 'failed'
+  assert rows['thresholds.max_mse'][3] == 'passed'
+  # Nothing served: the gates against it were not checked.
+  assert rows['thresholds.max_psnr_drop_db'][2:] == [
+      '-', 'not checked: no last blessed model to compare with']
+  assert '<tr class="failed">' in page
+
+
+def test_the_gates_shown_are_those_recorded_and_none_is_said_when_none_were(tmp_path):
+  page = _page(tmp_path, _outcome(tmp_path, info=UNLABELLED, thresholds={
+      'min_psnr_db': 24.0, 'max_mse': 0.004, 'max_psnr_drop_db': 0.25}))
+  assert [row[0] for row in _cells(page, 'gates')[1:]] == [
+      'psnr >= 24 dB', "psnr at most 0.25 dB below the last blessed model's",
+      'mse <= 0.004']
+  old = _page(tmp_path / 'old', _outcome(tmp_path / 'old', thresholds=None))
+  assert 'id="gates"' not in old
+  assert 'Push gate: this report did not record its thresholds.' in old
+
+
+@pytest.mark.parametrize('noise,shown', [
+    (noise_lib.NoiseSpec(), 'gaussian, stddev 0.2 (pixels in [0, 1]); unclipped; seed 42'),
+    (noise_lib.NoiseSpec(kind='salt_and_pepper', amount=0.05, clip=True, seed=7),
+     'salt_and_pepper, amount 0.05 (pixels in [0, 1]); clipped to [0, 1]; seed 7'),
+    (noise_lib.NoiseSpec(kind='random_gaussian', min_stddev=0.1, max_stddev=0.4),
+     'random_gaussian, min_stddev 0.1, max_stddev 0.4 (pixels in [0, 1]); '
+     'unclipped; seed 42'),
+    (None, 'not recorded')])
+def test_the_page_names_the_noise_kind_and_level(tmp_path, noise, shown):
+  page = _page(tmp_path, _outcome(tmp_path, noise=noise))
+  assert ['noise', shown] in _cells(page, 'run')
 
 
 class _Links(html_parser.HTMLParser):
