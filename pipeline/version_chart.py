@@ -25,6 +25,7 @@ FONT_SIZE = 11
 # (DejaVu Sans's digits: 0.636): an upper bound of a label's width.
 CHAR_WIDTH = 0.65
 LABEL_GAP = 12  # Pixels kept between two labels of the x axis.
+INSET = 8  # Pixels between the axis' ends and the first and last points.
 BLUE, RED, GREY = '#3b6ea8', '#b42318', '#999'
 
 
@@ -65,11 +66,12 @@ def y_ticks(values: Sequence[float]) -> List[float]:
 
 
 def x_positions(count: int) -> List[float]:
-  """The x of each of `count` points: spread over the axis, one centred."""
-  span = WIDTH - LEFT - RIGHT
+  """The x of each of `count` points: spread over the axis (clear of the y
+  axis and the right edge by INSET), one centred."""
+  span = WIDTH - LEFT - RIGHT - 2 * INSET
   if count == 1:
-    return [LEFT + span / 2]
-  return [LEFT + index * span / (count - 1) for index in range(count)]
+    return [LEFT + INSET + span / 2]
+  return [LEFT + INSET + index * span / (count - 1) for index in range(count)]
 
 
 def labelled(names: Sequence[str], xs: Sequence[float]

@@ -113,7 +113,6 @@ img { max-width: 100%; }
 /* A class name of any length shows whole: wrapped inside its cell. */
 td.class-name { max-width: 24em; overflow-wrap: anywhere; }
 #gates tr.failed td { color: #b42318; } #gates tr.passed td:last-child { color: #1a7f37; }
-#history svg { max-width: 100%; height: auto; }
 </style></head><body>
 <h1>{{ title }}</h1>
 <section id="verdict" class="verdict {{ 'blessed' if blessed else 'not-blessed' }}">

@@ -126,13 +126,17 @@ def grid_figure(rows: Dict[int, List[int]], clean: np.ndarray,
   per_row = max(len(indices) for indices in rows.values())
   columns = 3 * per_row
   images_width = max(columns * 0.9, 3.0)
-  figure = Figure(figsize=(images_width, len(rows) * 1.0 + 0.5))
+  wrapped = {label: wrap_label(name) for label, name in names.items()}
+  # A row as tall as its images, or as the longest name's lines of text.
+  lines = max((name.count('\n') + 1 for name in wrapped.values()), default=1)
+  row_height = max(1.0, lines * GRID_LABEL_FONTSIZE * 1.25 / 72 + 0.25)
+  figure = Figure(figsize=(images_width, len(rows) * row_height + 0.5))
   axes = figure.subplots(len(rows), columns, squeeze=False)
   for row, (label, indices) in enumerate(sorted(rows.items())):
     _draw_row(axes[row], indices, clean, noisy, denoised)
     if label in names:
       axes[row][0].set_axis_on()
-      axes[row][0].set_ylabel(wrap_label(names[label]), rotation=0,
+      axes[row][0].set_ylabel(wrapped[label], rotation=0,
                               fontsize=GRID_LABEL_FONTSIZE, labelpad=10,
                               ha='right', va='center')
   figure.suptitle('clean | noisy | denoised (PSNR of the denoised image)',

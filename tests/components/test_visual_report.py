@@ -185,7 +185,9 @@ def test_a_dataset_without_labels_gets_rows_of_images_and_no_class_chart(tmp_pat
 # --- labels whole, bars from 0 -------------------------------------------------
 
 LONG_NAMES = ('a', 'Ankle boot', 'pneumonoultramicroscopicsilicovolcanoconiosis',
-              'tropical rainforest canopy at dusk', 'dog')
+              'tropical rainforest canopy at dusk, photographed from the forest '
+              'floor looking up',
+              'dog')
 LONG = dataset_info.DatasetInfo('long_names', (12, 12, 1), LONG_NAMES)
 
 
@@ -211,6 +213,9 @@ def test_every_grid_row_label_shows_whole_inside_the_picture():
   for label, name in zip(labels, LONG_NAMES):
     assert _whole(label.get_text(), name), (label.get_text(), name)
     assert _inside(label.get_window_extent(renderer), figure.bbox), name
+  # Nor into the label above or below it.
+  boxes = [label.get_window_extent(renderer) for label in labels]
+  assert all(upper.y0 >= lower.y1 for upper, lower in zip(boxes, boxes[1:]))
   # Nor does a label run into the images of its row.
   first_images = min(axis.get_window_extent(renderer).x0 for axis in figure.axes)
   assert max(label.get_window_extent(renderer).x1 for label in labels) < first_images

@@ -1,10 +1,12 @@
 """The report page: one run's outcome and pictures, checked as Chromium renders it."""
 
 import base64
+import dataclasses
 import html
 from html import parser as html_parser
 import io
 import json
+import pathlib
 import re
 import shutil
 import subprocess
@@ -21,6 +23,7 @@ from components.visual_report import report as report_lib
 from pipeline import report_page
 from pipeline import run_outcome
 from pipeline.run_summary import ExecutionRecord
+import pipeline_config
 
 CANDIDATE = {'psnr': 26.5, 'ssim': 0.97, 'mse': 0.0022}
 BASELINE = {'psnr': 26.0, 'ssim': 0.96, 'mse': 0.0025}
@@ -407,3 +410,90 @@ def test_the_serving_dir_of_a_run_without_served_model_is_its_push_s(tmp_path):
                                        'pushed_destination': '/srv/photos/17'})
   assert outcome.serving_dir == '/srv/photos'
   assert _outcome(tmp_path / 'unpushed').serving_dir is None
+
+
+# --- as Chromium lays the page out: every label whole, the chart there --------
+
+# Where the screenshots go: CI keeps build/report-screenshots/ (.ci/run).
+SCREENSHOTS = pathlib.Path(pipeline_config.repository_root()) / 'build' / 'report-screenshots'
+WINDOW = (1100, 2600)  # Pixels: a laptop's width, tall enough for the page.
+LONG_NAMES = dataset_info.DatasetInfo('long_names', (12, 12, 1), (
+    'Ankle boot', 'pneumonoultramicroscopicsilicovolcanoconiosis',
+    'tropical rainforest canopy at dusk, photographed from the ground', 'dog',
+    # A folder's name nobody shortened: one word wider than the page.
+    'scanned_invoices_from_the_accounts_department_archive_' * 3))
+# Run once the page has loaded: every label, text cell and chart text as laid
+# out, whether it shows whole (nothing scrolled out of its box, nothing past
+# the chart's edges), written into the DOM for --dump-dom to show.
+LAYOUT_PROBE = '''<script>
+window.addEventListener('load', () => {
+  const cut = element => element.scrollWidth > element.clientWidth + 1;
+  const cells = Array.from(document.querySelectorAll('th, td, h1, h2, p, li'));
+  const svg = document.querySelector('#history svg');
+  const box = svg ? svg.getBoundingClientRect() : null;
+  const texts = svg ? Array.from(svg.querySelectorAll('text'), text => {
+    const bounds = text.getBoundingClientRect();
+    return {text: text.textContent,
+            inside: bounds.left >= box.left - 0.5 && bounds.right <= box.right + 0.5 &&
+                    bounds.top >= box.top - 0.5 && bounds.bottom <= box.bottom + 0.5};
+  }) : [];
+  const probe = document.createElement('pre');
+  probe.id = 'probe';
+  probe.textContent = JSON.stringify({
+    cut: cells.filter(cut).map(element => element.textContent),
+    overflow: document.documentElement.scrollWidth > window.innerWidth,
+    chart: svg ? {width: box.width, circles: svg.querySelectorAll('circle').length,
+                  texts: texts} : null,
+    classes: Array.from(document.querySelectorAll('td.class-name'), cell => cell.textContent),
+  });
+  document.body.appendChild(probe);
+});
+</script>'''
+
+
+def _chromium_run(tmp_path, page_file, *flags):
+  return subprocess.run(
+      [_chromium(), '--headless', '--disable-gpu', '--no-sandbox',
+       '--hide-scrollbars', f'--window-size={WINDOW[0]},{WINDOW[1]}',
+       f'--user-data-dir={tmp_path / "chromium-profile"}', *flags,
+       page_file.as_uri()],
+      capture_output=True, text=True, timeout=120, check=True)
+
+
+def _laid_out(tmp_path, page, screenshot):
+  """The layout probe's findings on `page` in headless Chromium; the page's
+  screenshot is written to SCREENSHOTS/`screenshot`."""
+  page_file = tmp_path / 'page.html'
+  page_file.write_text(page)
+  SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+  _chromium_run(tmp_path, page_file, f'--screenshot={SCREENSHOTS / screenshot}')
+  assert Image.open(SCREENSHOTS / screenshot).size == WINDOW
+  probed = tmp_path / 'probed.html'
+  probed.write_text(page.replace('</body>', LAYOUT_PROBE + '</body>'))
+  result = _chromium_run(tmp_path, probed, '--dump-dom')
+  probe = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.S)
+  assert probe, f'no probe in the rendered page: {result.stderr[-2000:]}'
+  return json.loads(html.unescape(probe.group(1)))
+
+
+@pytest.mark.skipif(_chromium() is None,
+                    reason='no chromium binary (apt-get install chromium; CI does)')
+@pytest.mark.parametrize('versions', [1, 2, 50])
+def test_chromium_shows_every_label_whole_and_the_version_chart(tmp_path, versions):
+  serving = tmp_path / 'serving'
+  _served(serving, versions)
+  outcome = dataclasses.replace(
+      _outcome(tmp_path, info=LONG_NAMES, pushed={
+          'pushed': 1, 'pushed_version': '1796600000',
+          'pushed_destination': f'{serving}/1796600000'}),
+      serving_dir=str(serving))
+  laid_out = _laid_out(tmp_path, _page(tmp_path, outcome),
+                       f'report-{versions}-version{"s" if versions > 1 else ""}.png')
+  assert laid_out['cut'] == [] and not laid_out['overflow']
+  assert laid_out['classes'] == list(LONG_NAMES.class_names)
+  chart = laid_out['chart']
+  assert chart and chart['circles'] == versions and chart['width'] > 300
+  assert [text['text'] for text in chart['texts'] if not text['inside']] == []
+  shown = [text['text'] for text in chart['texts']]
+  assert '1796600000' in shown and str(1796600000 + 1000 * (versions - 1)) in shown
+  assert 'PSNR (dB)' in shown
