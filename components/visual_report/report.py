@@ -10,6 +10,7 @@ labels has no per-class rows, PSNR chart or table.
 
 import io
 import json
+import math
 import os
 import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -46,6 +47,7 @@ UNLABELLED_ROWS = 3
 # Characters per line of a class name beside its grid row or under its bar:
 # a longer name is wrapped, never cut.
 LABEL_WRAP = 14
+LABEL_LINES = 5
 GRID_LABEL_FONTSIZE = 11
 
 DatasetInfo = dataset_info_lib.DatasetInfo
@@ -109,11 +111,13 @@ def _show(axis, image: np.ndarray) -> None:
                 interpolation='nearest')
 
 
-def wrap_label(name: str, width: int = LABEL_WRAP) -> str:
-  """A class name broken into lines of at most `width` characters (at spaces
-  where it has them, inside a word where it must), so that no name is wider
-  than the column kept for it."""
-  return '\n'.join(textwrap.wrap(name, width, break_on_hyphens=True)) or name
+def wrap_label(name: str) -> str:
+  """A class name broken into lines (at spaces where it has them, inside a
+  word where it must) of LABEL_WRAP characters, or as many more as keep it
+  to about LABEL_LINES lines, so that no name is wider than the room kept
+  for it, nor taller."""
+  width = max(LABEL_WRAP, math.ceil(len(name) / LABEL_LINES))
+  return '\n'.join(textwrap.wrap(name, width)) or name
 
 
 def grid_figure(rows: Dict[int, List[int]], clean: np.ndarray,
@@ -127,11 +131,13 @@ def grid_figure(rows: Dict[int, List[int]], clean: np.ndarray,
   columns = 3 * per_row
   images_width = max(columns * 0.9, 3.0)
   wrapped = {label: wrap_label(name) for label, name in names.items()}
-  # A row as tall as its images, or as the longest name's lines of text.
-  lines = max((name.count('\n') + 1 for name in wrapped.values()), default=1)
-  row_height = max(1.0, lines * GRID_LABEL_FONTSIZE * 1.25 / 72 + 0.25)
-  figure = Figure(figsize=(images_width, len(rows) * row_height + 0.5))
-  axes = figure.subplots(len(rows), columns, squeeze=False)
+  # Each row as tall as its images, or as its name's lines of text.
+  heights = [max(1.0, (wrapped.get(label, '').count('\n') + 1)
+                 * GRID_LABEL_FONTSIZE * 1.25 / 72 + 0.25)
+             for label in sorted(rows)]
+  figure = Figure(figsize=(images_width, sum(heights) + 0.5))
+  axes = figure.subplots(len(rows), columns, squeeze=False,
+                         gridspec_kw={'height_ratios': heights})
   for row, (label, indices) in enumerate(sorted(rows.items())):
     _draw_row(axes[row], indices, clean, noisy, denoised)
     if label in names:

@@ -416,7 +416,7 @@ def test_the_serving_dir_of_a_run_without_served_model_is_its_push_s(tmp_path):
 
 # Where the screenshots go: CI keeps build/report-screenshots/ (.ci/run).
 SCREENSHOTS = pathlib.Path(pipeline_config.repository_root()) / 'build' / 'report-screenshots'
-WINDOW = (1100, 2600)  # Pixels: a laptop's width, tall enough for the page.
+WINDOW = (1100, 3400)  # Pixels: a laptop's width, tall enough for the page.
 LONG_NAMES = dataset_info.DatasetInfo('long_names', (12, 12, 1), (
     'Ankle boot', 'pneumonoultramicroscopicsilicovolcanoconiosis',
     'tropical rainforest canopy at dusk, photographed from the ground', 'dog',
