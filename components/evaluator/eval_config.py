@@ -8,7 +8,7 @@ examples' DatasetInfo knows those.
 """
 
 import json
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 from tensorflow_model_analysis.proto import config_pb2
 
@@ -42,38 +42,6 @@ def _threshold(gate: gates_lib.Gate, bound: float, threshold) -> None:
     threshold.change_threshold.direction = (
         config_pb2.MetricDirection.HIGHER_IS_BETTER)
     threshold.change_threshold.absolute.value = -bound
-
-
-def _bounds_of(threshold) -> List[Tuple[str, float]]:
-  """[(gate kind, bound)] that a MetricThreshold holds (_threshold's inverse)."""
-  found = []
-  if threshold.HasField('value_threshold'):
-    bounds = threshold.value_threshold
-    if bounds.HasField('lower_bound'):
-      found.append((gates_lib.AT_LEAST, bounds.lower_bound.value))
-    if bounds.HasField('upper_bound'):
-      found.append((gates_lib.AT_MOST, bounds.upper_bound.value))
-  if threshold.HasField('change_threshold'):
-    found.append((gates_lib.MAX_DROP, -threshold.change_threshold.absolute.value))
-  return found
-
-
-def gate_bounds(eval_config: config_pb2.EvalConfig) -> Dict[str, float]:
-  """{ThresholdSpec field: bound} of every gate an EvalConfig applies: the
-  bounds the Evaluator checked (make_eval_config, then for_dataset, read
-  back), for the report to show; a gate that is off, or was dropped for a
-  dataset without labels, is not in it."""
-  bounds = {}
-  for metrics_spec in eval_config.metrics_specs:
-    for metric in metrics_spec.metrics:
-      for per_slice in metric.per_slice_thresholds:
-        per_class = PER_CLASS in per_slice.slicing_specs
-        for kind, bound in _bounds_of(per_slice.threshold):
-          for gate in gates_lib.GATES:
-            if (gate.metric_class, gate.kind, gate.per_class) == (
-                metric.class_name, kind, per_class):
-              bounds[gate.field] = bound + 0.0  # -0.0 (a drop of 0) as 0.0.
-  return bounds
 
 
 def _gates_by_slice(class_name: str, thresholds: settings.ThresholdSpec

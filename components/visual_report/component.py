@@ -70,7 +70,7 @@ def VisualReport(  # pylint: disable=invalid-name
   from components.common import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
   from components.common import metrics  # pylint: disable=g-import-not-at-top
   from components.common import noise as noise_lib  # pylint: disable=g-import-not-at-top
-  from components.evaluator import eval_config as eval_config_lib  # pylint: disable=g-import-not-at-top
+  from components.common import gates  # pylint: disable=g-import-not-at-top
   from components.visual_report import page as page_lib  # pylint: disable=g-import-not-at-top
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   from tensorflow_model_analysis.writers import eval_config_writer  # pylint: disable=g-import-not-at-top
@@ -111,7 +111,7 @@ def VisualReport(  # pylint: disable=invalid-name
   # the evaluation (read back through the gate table, not the settings).
   applied, _, _, _ = eval_config_writer.load_eval_run(evaluation.uri)
   if applied is not None:
-    context[report_lib.THRESHOLDS] = eval_config_lib.gate_bounds(applied)
+    context[report_lib.THRESHOLDS] = gates.applied_bounds(applied)
   noise_json = noise_lib.recorded_spec_json(examples)
   if noise_json:
     context[report_lib.NOISE] = json.loads(noise_json)

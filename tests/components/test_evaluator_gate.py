@@ -26,6 +26,7 @@ from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
 from components.common import dataset_info
+from components.common import gates
 from components.common import names
 from components.common import noise
 from components.common import progress
@@ -338,12 +339,12 @@ def test_the_gate_bounds_read_back_from_the_eval_config_are_the_settings(values)
   config = eval_config_lib.make_eval_config(thresholds)
   expected = {field: value for field, value in dataclasses.asdict(thresholds).items()
               if value is not None}
-  assert eval_config_lib.gate_bounds(config) == expected
-  assert eval_config_lib.gate_bounds(
+  assert gates.applied_bounds(config) == expected
+  assert gates.applied_bounds(
       eval_config_lib.for_dataset(config, PETS)) == expected
   # Without labels, no per-class gate was applied, so none is shown.
   expected.pop('max_class_psnr_drop_db', None)
-  assert eval_config_lib.gate_bounds(
+  assert gates.applied_bounds(
       eval_config_lib.for_dataset(config, UNLABELLED)) == expected
 
 
