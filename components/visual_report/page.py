@@ -221,8 +221,9 @@ def _metric_rows(facts: ReportFacts) -> List[dict]:
 
 
 def _noise(spec: Optional[Dict[str, Any]]) -> str:
-  """'gaussian, stddev 0.2 (pixels in [0, 1]); unclipped; seed 42': the
-  noise's kind and the settings of its level (kinds.NoiseKind.parameters)."""
+  """'gaussian, stddev 0.2; unclipped; seed 42': the noise's kind and the
+  settings of its level (kinds.NoiseKind.parameters; a stddev on the [0, 1]
+  pixel scale, an amount a fraction of the pixels)."""
   if not spec:
     return 'not recorded'
   kind = spec.get('kind', '?')
@@ -233,17 +234,22 @@ def _noise(spec: Optional[Dict[str, Any]]) -> str:
                    and isinstance(value, (int, float)) and not isinstance(value, bool))
   settings = ', '.join(f'{name} {spec[name]:g}' for name in levels if name in spec)
   clipped = 'clipped to [0, 1]' if spec.get('clip') else 'unclipped'
-  return (f'{kind}' + (f', {settings} (pixels in [0, 1])' if settings else '')
+  return (f'{kind}' + (f', {settings}' if settings else '')
           + f'; {clipped}; seed {spec.get("seed", "?")}')
+
+
+def _class_psnr(metrics: dict) -> Tuple[Dict[int, float], Dict[int, float]]:
+  """({label: PSNR} of the model, the same of the baseline) of a report."""
+  by_class = report_lib.json_class_keys(metrics['by_class'])
+  return tuple(by_class.get(model, {}).get('psnr', {}) for model in (
+      evaluation_lib.CANDIDATE, evaluation_lib.BASELINE))
 
 
 def _class_rows(metrics: dict, info: Optional[report_lib.DatasetInfo]
                 ) -> List[dict]:
   """One row per class: its name, its PSNR under the model, the last blessed
   model and the change."""
-  by_class = report_lib.json_class_keys(metrics['by_class'])
-  candidate = by_class.get(evaluation_lib.CANDIDATE, {}).get('psnr', {})
-  baseline = by_class.get(evaluation_lib.BASELINE, {}).get('psnr', {})
+  candidate, baseline = _class_psnr(metrics)
   rows = []
   for label in sorted(candidate):
     before = baseline.get(label)
@@ -260,9 +266,7 @@ def _worst_class_change(metrics: dict, info: Optional[report_lib.DatasetInfo]
                         ) -> Optional[Tuple[float, str]]:
   """(change, class name) of the class whose PSNR fell most against the
   baseline (None: no per-class figures of both models)."""
-  by_class = report_lib.json_class_keys(metrics['by_class'])
-  candidate = by_class.get(evaluation_lib.CANDIDATE, {}).get('psnr', {})
-  baseline = by_class.get(evaluation_lib.BASELINE, {}).get('psnr', {})
+  candidate, baseline = _class_psnr(metrics)
   changes = [(candidate[label] - baseline[label], label)
              for label in candidate if label in baseline]
   if not changes:

@@ -34,7 +34,7 @@ FAILURE = 'psnr 15.20 dB, needs >= 16 dB (thresholds.min_psnr_db)'
 THRESHOLDS = {'min_psnr_db': 16.0, 'max_mse': 0.025, 'max_psnr_drop_db': 0.0,
               'max_class_psnr_drop_db': 0.5}
 NOISE = noise_lib.NoiseSpec(kind='gaussian', stddev=0.3)
-NOISE_ROW = ['noise', 'gaussian, stddev 0.3 (pixels in [0, 1]); unclipped; seed 42']
+NOISE_ROW = ['noise', 'gaussian, stddev 0.3; unclipped; seed 42']
 MNIST = dataset_info.DatasetInfo('mnist', (28, 28, 1), [str(digit) for digit in range(10)])
 PETS = dataset_info.DatasetInfo('pets', (12, 10, 3), ('cat', 'dog'))
 UNLABELLED = dataset_info.DatasetInfo('flat_folder', (8, 8, 1))
@@ -227,12 +227,11 @@ def test_the_gates_shown_are_those_recorded_and_none_is_said_when_none_were(tmp_
 
 
 @pytest.mark.parametrize('noise,shown', [
-    (noise_lib.NoiseSpec(), 'gaussian, stddev 0.2 (pixels in [0, 1]); unclipped; seed 42'),
+    (noise_lib.NoiseSpec(), 'gaussian, stddev 0.2; unclipped; seed 42'),
     (noise_lib.NoiseSpec(kind='salt_and_pepper', amount=0.05, clip=True, seed=7),
-     'salt_and_pepper, amount 0.05 (pixels in [0, 1]); clipped to [0, 1]; seed 7'),
+     'salt_and_pepper, amount 0.05; clipped to [0, 1]; seed 7'),
     (noise_lib.NoiseSpec(kind='random_gaussian', min_stddev=0.1, max_stddev=0.4),
-     'random_gaussian, min_stddev 0.1, max_stddev 0.4 (pixels in [0, 1]); '
-     'unclipped; seed 42'),
+     'random_gaussian, min_stddev 0.1, max_stddev 0.4; unclipped; seed 42'),
     (None, 'not recorded')])
 def test_the_page_names_the_noise_kind_and_level(tmp_path, noise, shown):
   page = _page(tmp_path, _outcome(tmp_path, noise=noise))
