@@ -17,7 +17,7 @@ from pipeline import run_outcome
 
 
 def _history(serving_dir: Optional[str]) -> Optional[str]:
-  """The serving dir's chart of PSNR by version (pipeline/versions.py);
+  """The serving dir's chart of PSNR by version (pipeline/version_chart.py);
   None without a serving dir or push records."""
   if not serving_dir or ('://' not in serving_dir and not os.path.isdir(
       os.path.join(serving_dir, names.PUSH_RECORDS_DIRNAME))):
@@ -28,9 +28,10 @@ def _history(serving_dir: Optional[str]) -> Optional[str]:
   # its start-up noise is filtered as for the other follow-up commands.
   from pipeline import console  # pylint: disable=g-import-not-at-top
   console.configure(console.NORMAL)
+  from pipeline import version_chart  # pylint: disable=g-import-not-at-top
   from pipeline import versions  # pylint: disable=g-import-not-at-top
   try:
-    chart = versions.psnr_chart_svg(versions.list_versions(serving_dir))
+    chart = version_chart.psnr_chart_svg(versions.list_versions(serving_dir))
   except Exception as error:  # pylint: disable=broad-except
     # The chart is an extra: a serving dir that cannot be read (a bucket
     # without credentials) leaves it out, not the page.
@@ -42,10 +43,17 @@ def _history(serving_dir: Optional[str]) -> Optional[str]:
 
 def write_page(outcome: run_outcome.RunOutcome, profile: str,
                output: str, serving_dir: Optional[str] = None) -> None:
-  """Writes the report page of `outcome` to the local file `output`."""
+  """Writes the report page of `outcome` to the local file `output`.
+
+  The chart of versions is the serving dir's that the run itself used
+  (`outcome.serving_dir`); `serving_dir` (the profile's) stands in for a run
+  that recorded none. A run with its own serving dir (an image folder's,
+  given --serving-dir) is charted from that one, not from the profile's.
+  """
   page = page_lib.render_html(outcome, run_outcome.push_line(outcome),
                               run_id=outcome.run_id, profile=profile,
-                              history_svg=_history(serving_dir))
+                              history_svg=_history(outcome.serving_dir
+                                                   or serving_dir))
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, 'w', encoding='utf-8') as output_file:
     output_file.write(page)

@@ -32,6 +32,9 @@ class RunOutcome(page_lib.ReportFacts):
     pipeline_name: The pipeline the run belongs to ('' where unknown).
     serving_failure: Why the serving check refused the blessed model (None:
       it passed, or did not run).
+    serving_dir: The serving dir the run compared with and pushed to (its
+      ServedModel's parameter; else the parent of the Pusher's push); None
+      where the run recorded neither.
   """
   run_id: str = ''
   pushed_path: Optional[str] = None
@@ -40,6 +43,20 @@ class RunOutcome(page_lib.ReportFacts):
   not_pushed_reason: Optional[str] = None
   pipeline_name: str = ''
   serving_failure: Optional[str] = None
+  serving_dir: Optional[str] = None
+
+
+def _serving_dir(records: List[run_summary.ExecutionRecord],
+                 pushed_path: Optional[str]) -> Optional[str]:
+  """The run's serving dir: ServedModel's parameter (recorded whether or not
+  the run pushed), else the folder of the version the Pusher wrote."""
+  for record in records:
+    if record.node_id == names.SERVED_MODEL_NODE and record.exec_properties.get(
+        names.SERVING_DIR_PARAMETER):
+      return record.exec_properties[names.SERVING_DIR_PARAMETER]
+  if pushed_path:
+    return pushed_path.rstrip('/').rpartition('/')[0] or None
+  return None
 
 
 def from_records(records: List[run_summary.ExecutionRecord], run_id: str = ''
@@ -61,15 +78,18 @@ def from_records(records: List[run_summary.ExecutionRecord], run_id: str = ''
     serving_failure = (check_properties.get(names.SERVING_FAILURE_PROPERTY)
                        or 'no reason recorded')
   facts = page_lib.read_facts(report.output_uris[names.REPORT_KEY])
+  pushed_path = (properties.get(names.PUSHED_DESTINATION_PROPERTY)
+                 if was_pushed else None)
   return RunOutcome(
       **{field.name: getattr(facts, field.name)
          for field in dataclasses.fields(facts)},
       run_id=run_id,
-      pushed_path=properties.get(names.PUSHED_DESTINATION_PROPERTY) if was_pushed else None,
+      pushed_path=pushed_path,
       pushed_version=properties.get(names.PUSHED_VERSION_PROPERTY) if was_pushed else None,
       already_served_version=properties.get(names.ALREADY_SERVED_VERSION_PROPERTY) or None,
       not_pushed_reason=properties.get(names.NOT_PUSHED_REASON_PROPERTY) or None,
-      serving_failure=serving_failure)
+      serving_failure=serving_failure,
+      serving_dir=_serving_dir(records, pushed_path))
 
 
 def latest(metadata_path: str) -> RunOutcome:

@@ -25,6 +25,9 @@ class ExecutionRecord:
   # {output key: {custom property: value}} of the output artifacts.
   output_properties: Dict[str, Dict[str, Any]] = dataclasses.field(
       default_factory=dict)
+  # {parameter: value} of the execution (TFX records a node's execution
+  # properties, its parameters, on the execution).
+  exec_properties: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _property_value(value: metadata_store_pb2.Value) -> Any:
@@ -32,6 +35,16 @@ def _property_value(value: metadata_store_pb2.Value) -> Any:
   kind = value.WhichOneof('value')
   return getattr(value, kind) if kind in (
       'int_value', 'double_value', 'string_value') else None
+
+
+def _exec_properties(execution: metadata_store_pb2.Execution) -> Dict[str, Any]:
+  """{name: value} of an execution's parameters: TFX puts each in its
+  properties or, when the execution type has no such property, its custom
+  properties (tfx/orchestration/portable/mlmd/execution_lib.py,
+  prepare_execution)."""
+  return {name: _property_value(value) for properties in (
+      execution.custom_properties, execution.properties)
+          for name, value in properties.items()}
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -106,7 +119,8 @@ def run_executions(store: metadata_store.MetadataStore,
                   for name, value in artifact.custom_properties.items()}
             for key, artifact in keyed.items()},
         seconds=(execution.last_update_time_since_epoch -
-                 execution.create_time_since_epoch) / 1000.0))
+                 execution.create_time_since_epoch) / 1000.0,
+        exec_properties=_exec_properties(execution)))
   return records
 
 

@@ -20,7 +20,6 @@ server would need it changed, and the next push would be ignored.)
 """
 
 import dataclasses
-import html
 from typing import List, Optional, Tuple
 
 from components.common import push_records
@@ -204,47 +203,3 @@ def rollback(base_directory: str, version: Optional[str] = None
     published = push_records.publish_with_record(target_path, base_directory,
                                                  record)
   return published.rstrip('/').rpartition('/')[2], target
-
-
-def psnr_chart_svg(entries: List[VersionEntry], width: int = 480,
-                   height: int = 150) -> Optional[str]:
-  """A small inline SVG of PSNR by version, oldest on the left: rollbacks
-  in red, the served version ringed; None when fewer than one record has a
-  PSNR."""
-  points = [(entry, entry.record.metrics['psnr'])
-            for entry in reversed(entries)
-            if entry.complete and entry.record and 'psnr' in entry.record.metrics]
-  if not points:
-    return None
-  values = [value for _, value in points]
-  low, high = min(values) - 0.5, max(values) + 0.5
-  left, right, top, bottom = 44, 12, 12, 28
-  step = (width - left - right) / max(len(points) - 1, 1)
-
-  def position(index: int, value: float) -> Tuple[float, float]:
-    x = left + (index * step if len(points) > 1 else (width - left - right) / 2)
-    y = top + (high - value) / (high - low) * (height - top - bottom)
-    return round(x, 1), round(y, 1)
-
-  placed = [position(index, value) for index, (_, value) in enumerate(points)]
-  parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
-           f'height="{height}" role="img" aria-label="PSNR by version">',
-           f'<text x="4" y="{top + 4}" font-size="10">{high:.1f} dB</text>',
-           f'<text x="4" y="{height - bottom}" font-size="10">{low:.1f} dB</text>',
-           '<polyline fill="none" stroke="#3b6ea8" stroke-width="1.5" points="'
-           + ' '.join(f'{x},{y}' for x, y in placed) + '"/>']
-  for (entry, value), (x, y) in zip(points, placed):
-    rolled = entry.record.rollback_of
-    title = f'version {entry.version}: {value:.2f} dB' + (
-        f', rollback of {rolled}' if rolled else '') + (
-            ', served now' if entry.served else '')
-    ring = ' stroke="#222" stroke-width="2"' if entry.served else ''
-    parts.append(f'<circle class="{"rollback" if rolled else "push"}" cx="{x}" '
-                 f'cy="{y}" r="4" fill="{"#b42318" if rolled else "#3b6ea8"}"'
-                 f'{ring}><title>{html.escape(title)}</title></circle>')
-  for index in {0, len(points) - 1}:
-    x, _ = placed[index]
-    parts.append(f'<text x="{x}" y="{height - 8}" font-size="10" '
-                 f'text-anchor="middle">{points[index][0].version}</text>')
-  parts.append('</svg>')
-  return ''.join(parts)

@@ -73,6 +73,9 @@ INFRA_BLESSED_PROPERTY = 'blessed'
 # Pusher reads it as _INFRA_BLESSING_MODEL_FLAG_KEY).
 INFRA_HAS_MODEL_PROPERTY = 'has_model'
 SERVING_FAILURE_PROPERTY = 'failure'
+# ServedModel's parameter: the serving dir it reads (the run's, which
+# `dae-pipeline report` charts the history of).
+SERVING_DIR_PARAMETER = 'serving_dir'
 # Of ServedModel's Model: what the serving dir served when it ran.
 SERVED_VERSION_PROPERTY = 'served_version'
 SERVED_PATH_PROPERTY = 'served_path'

@@ -21,7 +21,7 @@ from components.common import names
 from components.common import serving_dir
 
 MODEL_KEY = 'model'
-SERVING_DIR_KEY = 'serving_dir'
+SERVING_DIR_KEY = names.SERVING_DIR_PARAMETER
 # What a runner found served when the run started (serving_dir.
 # served_fingerprint); absent: take what is served when the node runs.
 EXPECTED_FINGERPRINT_KEY = 'expected_fingerprint'

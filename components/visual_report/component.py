@@ -13,6 +13,7 @@ is the second output, an HtmlReport that the Kubeflow Pipelines and Vertex
 AI UIs show.
 """
 
+import json
 import os
 
 from absl import logging
@@ -68,8 +69,11 @@ def VisualReport(  # pylint: disable=invalid-name
   from components.common import serving_dir  # pylint: disable=g-import-not-at-top
   from components.common import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
   from components.common import metrics  # pylint: disable=g-import-not-at-top
+  from components.common import noise as noise_lib  # pylint: disable=g-import-not-at-top
+  from components.common import gates  # pylint: disable=g-import-not-at-top
   from components.visual_report import page as page_lib  # pylint: disable=g-import-not-at-top
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  from tensorflow_model_analysis.writers import eval_config_writer  # pylint: disable=g-import-not-at-top
   info = dataset_info.recorded(examples)
   split_uri = artifact_utils.get_split_uri([examples], split)
   noisy, clean, labels = examples_lib.read_arrays([os.path.join(split_uri, '*')], info)
@@ -103,6 +107,14 @@ def VisualReport(  # pylint: disable=invalid-name
           if examples.has_custom_property(names.SKIPPED_IMAGES_PROPERTY) else 0),
       report_lib.BASELINE_IS_CANDIDATE: bool(same_model),
   }
+  # The bounds the Evaluator checked: its EvalConfig, as TFMA wrote it beside
+  # the evaluation (read back through the gate table, not the settings).
+  applied, _, _, _ = eval_config_writer.load_eval_run(evaluation.uri)
+  if applied is not None:
+    context[report_lib.THRESHOLDS] = gates.applied_bounds(applied)
+  noise_json = noise_lib.recorded_spec_json(examples)
+  if noise_json:
+    context[report_lib.NOISE] = json.loads(noise_json)
   paths = report_lib.write_report(report.uri, rows, clean, noisy,
                                   denoise(noisy), evaluation_metrics, blessed,
                                   context, info)

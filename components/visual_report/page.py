@@ -17,12 +17,14 @@ what only MLMD and the serving dir know: the push, the run, the history.
 import base64
 import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import jinja2
 import markupsafe
 
 from components.common import evaluation as evaluation_lib
+from components.common import gates as gates_lib
+from components.common.noise import kinds as noise_kinds
 from components.visual_report import report as report_lib
 
 # What each figure is measured in, and which way is better.
@@ -57,6 +59,10 @@ class ReportFacts:
     split_sizes: {split: examples} of the run's data.
     skipped_images: Bad images of an image folder that the ExampleGen
       skipped (data.max_bad_images).
+    thresholds: {ThresholdSpec field: bound} of the gates the Evaluator
+      checked ({}: not recorded).
+    noise: The noise settings the examples were made with (a NoiseSpec as
+      a dict; None: not recorded).
   """
   report_uri: str
   blessed: bool
@@ -67,6 +73,8 @@ class ReportFacts:
   baseline_is_candidate: bool
   split_sizes: Dict[str, int]
   skipped_images: int = 0
+  thresholds: Dict[str, float] = dataclasses.field(default_factory=dict)
+  noise: Optional[Dict[str, Any]] = None
 
 
 def read_facts(report_uri: str) -> ReportFacts:
@@ -82,7 +90,9 @@ def read_facts(report_uri: str) -> ReportFacts:
       noisy_input=metrics.get(report_lib.NOISY_INPUT),
       baseline_is_candidate=bool(metrics.get(report_lib.BASELINE_IS_CANDIDATE)),
       split_sizes=dict(metrics.get(report_lib.SPLIT_SIZES, {})),
-      skipped_images=int(metrics.get(report_lib.SKIPPED_IMAGES, 0)))
+      skipped_images=int(metrics.get(report_lib.SKIPPED_IMAGES, 0)),
+      thresholds=dict(metrics.get(report_lib.THRESHOLDS, {})),
+      noise=metrics.get(report_lib.NOISE))
 
 
 _TEMPLATE = jinja2.Template('''<!DOCTYPE html>
@@ -100,6 +110,9 @@ th.unit, td.unit, #run td { text-align: left; } td.unit { color: #555; }
 .blessed h2 { color: #1a7f37; } .not-blessed h2 { color: #b42318; }
 .note { color: #555; }
 img { max-width: 100%; }
+/* A class name of any length shows whole: wrapped inside its cell. */
+td.class-name { max-width: 24em; overflow-wrap: anywhere; }
+#gates tr.failed td { color: #b42318; } #gates tr.passed td:last-child { color: #1a7f37; }
 </style></head><body>
 <h1>{{ title }}</h1>
 <section id="verdict" class="verdict {{ 'blessed' if blessed else 'not-blessed' }}">
@@ -112,6 +125,7 @@ img { max-width: 100%; }
 <table id="run">{% if run_id %}<tr><th>run</th><td><code>{{ run_id }}</code></td></tr>
 {% endif %}{% if profile %}<tr><th>profile</th><td>{{ profile }}</td></tr>
 {% endif %}<tr><th>dataset</th><td>{{ dataset }}</td></tr>
+<tr><th>noise</th><td>{{ noise }}</td></tr>
 <tr><th>data</th><td>{{ splits }}</td></tr></table>
 <h2>Test metrics</h2>
 <p class="note">{{ baseline_note }}</p>
@@ -122,16 +136,24 @@ img { max-width: 100%; }
 <td>{{ row.candidate }}</td><td>{{ row.noisy_input }}</td>
 {% if compare %}<td>{{ row.baseline }}</td><td>{{ row.change }}</td>{% endif %}</tr>
 {% endfor %}</table>
+{% if gates %}<table id="gates"><tr><th>push gate: the model must have</th>
+<th class="unit">set by</th><th>this model</th><th class="unit">result</th></tr>
+{% for row in gates %}<tr class="{{ row.result_class }}"><td>{{ row.gate }}</td>
+<td class="unit"><code>{{ row.setting }}</code></td><td>{{ row.value }}</td>
+<td class="unit">{{ row.result }}</td></tr>
+{% endfor %}</table>
+{% else %}<p class="note">Push gate: this report did not record its thresholds.</p>{% endif %}
 <p>The noisy input column scores the noisy test images against the clean
 ones: what the model starts from. PSNR is 10&middot;log10(1/MSE) from the
 mean MSE over all test pixels; mean_image_psnr averages per-image PSNR; SSIM
 is the mean of <code>tf.image.ssim</code> (defaults, max_val 1).</p>
 {% if chart %}<h2>PSNR per class</h2>
 <img alt="PSNR per class" src="data:image/png;base64,{{ chart }}">
-<table id="classes"><tr><th>class</th>{% for name in classes %}<th>{{ name }}</th>{% endfor %}</tr>
-<tr><td>this model (dB)</td>{% for value in class_candidate %}<td>{{ value }}</td>{% endfor %}</tr>
-{% if compare %}<tr><td>last blessed model (dB)</td>{% for value in class_baseline %}<td>{{ value }}</td>{% endfor %}</tr>{% endif %}
-</table>{% endif %}
+<table id="classes"><tr><th>class</th><th>this model (dB)</th>
+{% if compare %}<th>last blessed model (dB)</th><th>change (dB)</th>{% endif %}</tr>
+{% for row in classes %}<tr><td class="class-name">{{ row.name }}</td><td>{{ row.candidate }}</td>
+{% if compare %}<td>{{ row.baseline }}</td><td>{{ row.change }}</td>{% endif %}</tr>
+{% endfor %}</table>{% endif %}
 {% if history %}<h2>PSNR by version</h2>
 <p class="note">Test PSNR of each version of the serving dir, oldest first
 (red: a rollback; ringed: served now). <code>dae-pipeline models</code> lists them.</p>
@@ -198,6 +220,105 @@ def _metric_rows(facts: ReportFacts) -> List[dict]:
   return rows
 
 
+def _noise(spec: Optional[Dict[str, Any]]) -> str:
+  """'gaussian, stddev 0.2; unclipped; seed 42': the noise's kind and the
+  settings of its level (kinds.NoiseKind.parameters; a stddev on the [0, 1]
+  pixel scale, an amount a fraction of the pixels)."""
+  if not spec:
+    return 'not recorded'
+  kind = spec.get('kind', '?')
+  if kind in noise_kinds.REGISTRY.names():
+    levels = noise_kinds.REGISTRY[kind].parameters
+  else:  # A kind this code does not know: every numeric setting but the seed.
+    levels = tuple(name for name, value in sorted(spec.items()) if name != 'seed'
+                   and isinstance(value, (int, float)) and not isinstance(value, bool))
+  settings = ', '.join(f'{name} {spec[name]:g}' for name in levels if name in spec)
+  clipped = 'clipped to [0, 1]' if spec.get('clip') else 'unclipped'
+  return (f'{kind}' + (f', {settings}' if settings else '')
+          + f'; {clipped}; seed {spec.get("seed", "?")}')
+
+
+def _class_psnr(metrics: dict) -> Tuple[Dict[int, float], Dict[int, float]]:
+  """({label: PSNR} of the model, the same of the baseline) of a report."""
+  by_class = report_lib.json_class_keys(metrics['by_class'])
+  return tuple(by_class.get(model, {}).get('psnr', {}) for model in (
+      evaluation_lib.CANDIDATE, evaluation_lib.BASELINE))
+
+
+def _class_rows(metrics: dict, info: Optional[report_lib.DatasetInfo]
+                ) -> List[dict]:
+  """One row per class: its name, its PSNR under the model, the last blessed
+  model and the change."""
+  candidate, baseline = _class_psnr(metrics)
+  rows = []
+  for label in sorted(candidate):
+    before = baseline.get(label)
+    rows.append(dict(
+        name=info.class_name(label) if info else str(label),
+        candidate=_format('psnr', candidate[label]),
+        baseline=_format('psnr', before),
+        change=_format('psnr', None if before is None
+                       else candidate[label] - before, signed=True)))
+  return rows
+
+
+def _worst_class_change(metrics: dict, info: Optional[report_lib.DatasetInfo]
+                        ) -> Optional[Tuple[float, str]]:
+  """(change, class name) of the class whose PSNR fell most against the
+  baseline (None: no per-class figures of both models)."""
+  candidate, baseline = _class_psnr(metrics)
+  changes = [(candidate[label] - baseline[label], label)
+             for label in candidate if label in baseline]
+  if not changes:
+    return None
+  change, label = min(changes)
+  return change, info.class_name(label) if info else str(label)
+
+
+def _gate_value(gate: gates_lib.Gate, facts: ReportFacts,
+                worst_class: Optional[Tuple[float, str]]) -> Optional[str]:
+  """What the model scored on the gate's measure, in words (None: the gate
+  compares with a baseline the run did not have)."""
+  unit = gates_lib.UNITS.get(gate.metric_key, '')
+  if not gate.is_change:
+    return _format(gate.metric_key, facts.candidate.get(gate.metric_key)) + unit
+  if facts.baseline is None:
+    return None
+  if facts.baseline_is_candidate:  # Every change is 0 by construction.
+    return 'no change (the same model)'
+  if gate.per_class:
+    if worst_class is None:
+      return None
+    change, name = worst_class
+    return f'{_format(gate.metric_key, change, signed=True)}{unit} (worst: class {name})'
+  now, before = (facts.candidate.get(gate.metric_key),
+                 facts.baseline.get(gate.metric_key))
+  change = None if now is None or before is None else now - before
+  return _format(gate.metric_key, change, signed=True) + unit
+
+
+def _gate_rows(facts: ReportFacts, worst_class: Optional[Tuple[float, str]]
+               ) -> List[dict]:
+  """One row per gate the Evaluator checked (gates.GATES, as recorded):
+  what it asks, the setting, the model's figure and whether it passed."""
+  rows = []
+  for gate in gates_lib.GATES:
+    if gate.field not in facts.thresholds:
+      continue
+    setting = gates_lib.setting(gate)
+    value = _gate_value(gate, facts, worst_class)
+    if any(f'({setting})' in failure for failure in facts.failures):
+      result = 'failed'
+    elif value is None:
+      result = 'not checked: no last blessed model to compare with'
+    else:
+      result = 'passed'
+    rows.append(dict(gate=gates_lib.describe_bound(gate, facts.thresholds[gate.field]),
+                     setting=setting, value=value or '-', result=result,
+                     result_class=result.split(':')[0].replace(' ', '-')))
+  return rows
+
+
 def render_html(facts: ReportFacts, push: str, run_id: str = '',
                 profile: Optional[str] = None,
                 history_svg: Optional[str] = None) -> str:
@@ -217,22 +338,17 @@ def render_html(facts: ReportFacts, push: str, run_id: str = '',
   # A baseline that is the candidate itself would show a column of +0.00.
   compare = facts.baseline is not None and not facts.baseline_is_candidate
   info = report_lib.report_info(metrics)
-  by_class = report_lib.json_class_keys(metrics['by_class'])
-  class_psnr = by_class.get(evaluation_lib.CANDIDATE, {}).get('psnr', {})
-  baseline_psnr = by_class.get(evaluation_lib.BASELINE, {}).get('psnr', {})
-  labels = sorted(class_psnr)
   chart = images.get(report_lib.PSNR_CHART_FILENAME)
   return _TEMPLATE.render(
       title='Denoising autoencoder: run report',
-      dataset=_dataset(info),
+      dataset=_dataset(info), noise=_noise(facts.noise),
       blessed=facts.blessed, failures=facts.failures,
       push=push, run_id=run_id,
       profile=profile, splits=_splits(facts.split_sizes, facts.skipped_images),
       baseline_note=_baseline_note(facts), compare=compare,
       overall=_metric_rows(facts),
-      classes=[info.class_name(label) if info else str(label) for label in labels],
-      class_candidate=[_format('psnr', class_psnr[label]) for label in labels],
-      class_baseline=[_format('psnr', baseline_psnr.get(label)) for label in labels],
+      gates=_gate_rows(facts, _worst_class_change(metrics, info)),
+      classes=_class_rows(metrics, info),
       chart=base64.b64encode(chart).decode() if chart else None,
       grid=base64.b64encode(images[report_lib.GRID_FILENAME]).decode(),
       history=markupsafe.Markup(history_svg) if history_svg else None,

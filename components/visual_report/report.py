@@ -10,7 +10,9 @@ labels has no per-class rows, PSNR chart or table.
 
 import io
 import json
+import math
 import os
+import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -34,8 +36,19 @@ SPLIT_SIZES = 'split_sizes'  # {split: examples}.
 SKIPPED_IMAGES = 'skipped_images'
 BASELINE_IS_CANDIDATE = 'baseline_is_candidate'  # The same model compared.
 DATASET = 'dataset'  # The dataset's DatasetInfo, as a JSON object.
+# {ThresholdSpec field: bound} of the gates the Evaluator applied (its
+# EvalConfig read back: eval_config.gate_bounds).
+THRESHOLDS = 'thresholds'
+# The noise the examples were made with: NoiseTransform's NoiseSpec, as a
+# JSON object (absent: examples that recorded none).
+NOISE = 'noise'
 # Rows of the grid of a dataset without labels (it has no classes to draw by).
 UNLABELLED_ROWS = 3
+# Characters per line of a class name beside its grid row or under its bar:
+# a longer name is wrapped, never cut.
+LABEL_WRAP = 14
+LABEL_LINES = 5
+GRID_LABEL_FONTSIZE = 11
 
 DatasetInfo = dataset_info_lib.DatasetInfo
 
@@ -98,6 +111,82 @@ def _show(axis, image: np.ndarray) -> None:
                 interpolation='nearest')
 
 
+def wrap_label(name: str) -> str:
+  """A class name broken into lines (at spaces where it has them, inside a
+  word where it must) of LABEL_WRAP characters, or as many more as keep it
+  to about LABEL_LINES lines, so that no name is wider than the room kept
+  for it, nor taller."""
+  width = max(LABEL_WRAP, math.ceil(len(name) / LABEL_LINES))
+  return '\n'.join(textwrap.wrap(name, width)) or name
+
+
+def grid_figure(rows: Dict[int, List[int]], clean: np.ndarray,
+                noisy: np.ndarray, denoised: np.ndarray,
+                names: Optional[Dict[int, str]] = None):
+  """The figure of render_grid (see there): a matplotlib Figure whose row
+  labels, wrapped, fit in a left margin made as wide as the widest."""
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  names = {row: str(row) for row in rows} if names is None else names
+  per_row = max(len(indices) for indices in rows.values())
+  columns = 3 * per_row
+  images_width = max(columns * 0.9, 3.0)
+  wrapped = {label: wrap_label(name) for label, name in names.items()}
+  # Each row as tall as its images, or as its name's lines of text.
+  heights = [max(1.0, (wrapped.get(label, '').count('\n') + 1)
+                 * GRID_LABEL_FONTSIZE * 1.25 / 72 + 0.25)
+             for label in sorted(rows)]
+  figure = Figure(figsize=(images_width, sum(heights) + 0.5))
+  axes = figure.subplots(len(rows), columns, squeeze=False,
+                         gridspec_kw={'height_ratios': heights})
+  for row, (label, indices) in enumerate(sorted(rows.items())):
+    _draw_row(axes[row], indices, clean, noisy, denoised)
+    if label in names:
+      axes[row][0].set_axis_on()
+      axes[row][0].set_ylabel(wrapped[label], rotation=0,
+                              fontsize=GRID_LABEL_FONTSIZE, labelpad=10,
+                              ha='right', va='center')
+  figure.suptitle('clean | noisy | denoised (PSNR of the denoised image)',
+                  fontsize=10)
+  _fit_row_labels(figure, images_width)
+  return figure
+
+
+def _draw_row(axes, indices: List[int], clean: np.ndarray, noisy: np.ndarray,
+              denoised: np.ndarray) -> None:
+  """One row of the grid: a (clean, noisy, denoised) triplet per example,
+  empty cells after the last."""
+  for axis in axes:
+    axis.set_axis_off()
+  for example, index in enumerate(indices):
+    psnr = image_psnr(clean[index:index + 1], denoised[index:index + 1])[0]
+    panels = (('clean', clean[index]), ('noisy', noisy[index]),
+              (f'{psnr:.1f} dB', denoised[index]))
+    for offset, (title, image) in enumerate(panels):
+      axis = axes[3 * example + offset]
+      axis.set_axis_on()
+      _show(axis, image)
+      axis.set_xticks([])
+      axis.set_yticks([])
+      axis.set_title(title, fontsize=7, pad=2)
+
+
+def _fit_row_labels(figure, images_width: float) -> None:
+  """Widens the figure by a left margin as wide as its widest row label
+  (measured as drawn), so that every label shows whole beside its row."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  canvas = FigureCanvasAgg(figure)
+  renderer = canvas.get_renderer()
+  labels = [axis.yaxis.label for axis in figure.axes if axis.get_ylabel()]
+  widest = max((label.get_window_extent(renderer).width for label in labels),
+               default=0.0) / figure.dpi
+  # The label's pad (10 points) and a little air on the left edge.
+  margin = (widest + 10 / 72 + 0.1) if labels else 0.05
+  figure.set_size_inches(images_width + margin, figure.get_size_inches()[1])
+  width = figure.get_size_inches()[0]
+  figure.subplots_adjust(left=margin / width, right=1 - 0.02 / width,
+                         bottom=0.01, top=0.92, wspace=0.08, hspace=0.35)
+
+
 def render_grid(rows: Dict[int, List[int]], clean: np.ndarray,
                 noisy: np.ndarray, denoised: np.ndarray,
                 names: Optional[Dict[int, str]] = None) -> bytes:
@@ -109,37 +198,10 @@ def render_grid(rows: Dict[int, List[int]], clean: np.ndarray,
     clean, noisy, denoised: [N, H, W, C] images that the indices point
       into (C = 3: drawn in colour); noisy pixels are shown clipped to [0, 1].
     names: The label of each row (row_labels); None: its number; a row
-      missing from it has none (a dataset without labels).
+      missing from it has none (a dataset without labels). A long name is
+      wrapped (wrap_label), and the margin made as wide as the widest.
   """
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  names = {row: str(row) for row in rows} if names is None else names
-  per_row = max(len(indices) for indices in rows.values())
-  columns = 3 * per_row
-  figure = Figure(figsize=(max(columns * 0.9, 3.0), len(rows) * 1.0 + 0.5))
-  axes = figure.subplots(len(rows), columns, squeeze=False)
-  for row, (label, indices) in enumerate(sorted(rows.items())):
-    for column in range(columns):
-      axes[row][column].set_axis_off()
-    for example, index in enumerate(indices):
-      psnr = image_psnr(clean[index:index + 1], denoised[index:index + 1])[0]
-      panels = (('clean', clean[index]), ('noisy', noisy[index]),
-                (f'{psnr:.1f} dB', denoised[index]))
-      for offset, (title, image) in enumerate(panels):
-        axis = axes[row][3 * example + offset]
-        axis.set_axis_on()
-        _show(axis, image)
-        axis.set_xticks([])
-        axis.set_yticks([])
-        axis.set_title(title, fontsize=7, pad=2)
-    if label in names:
-      axes[row][0].set_axis_on()
-      axes[row][0].set_ylabel(names[label], rotation=0, fontsize=11,
-                              labelpad=10, ha='right', va='center')
-  figure.suptitle('clean | noisy | denoised (PSNR of the denoised image)',
-                  fontsize=10)
-  figure.subplots_adjust(left=0.04, right=0.995, bottom=0.01, top=0.92,
-                         wspace=0.08, hspace=0.35)
-  return _png(figure)
+  return _png(grid_figure(rows, clean, noisy, denoised, names))
 
 
 def psnr_chart_figure(candidate: Dict[int, float],
@@ -168,16 +230,34 @@ def psnr_chart_figure(candidate: Dict[int, float],
              width, label='last blessed model', color='#b0b0b0')
     figure.legend(loc='outside upper right', ncols=2, fontsize=8,
                   frameon=False)
-  floor = min(values + list((baseline or {}).values()))
-  axis.set_ylim(max(0.0, floor - 3.0), None)
-  axis.set_xticks(positions, [info.class_name(label) if info else str(label)
-                              for label in classes])
+  # From 0 dB: a bar's height is its value, so bars compare by their lengths
+  # (the table below the chart gives the figures to 0.01 dB).
+  axis.set_ylim(0.0, max(values + list((baseline or {}).values())) * 1.08)
+  _name_bars(axis, positions, [info.class_name(label) if info else str(label)
+                               for label in classes])
   axis.set_xlabel('class')
   axis.set_ylabel('PSNR (dB)')
   axis.set_title('Test PSNR per class (from the mean MSE of each class)',
                  fontsize=10, loc='left')
   axis.grid(axis='y', alpha=0.3)
   return figure
+
+
+def _name_bars(axis, positions: np.ndarray, names: List[str]) -> None:
+  """Names the bars, each name whole: wrapped (wrap_label), and turned
+  aslant when there are more than fit side by side (constrained layout then
+  makes room for them below the axes)."""
+  wrapped = [wrap_label(name) for name in names]
+  widest = max((len(line) for name in wrapped for line in name.split('\n')),
+               default=1)
+  # About 7 characters of 10-point text per inch, over the axes' ~6 inches.
+  aslant = widest * len(names) > 6.0 * 7
+  if aslant:  # Taller, so that the bars keep their height above the names.
+    axis.figure.set_size_inches(7.0, 3.4 + 0.15 * (max(
+        name.count('\n') for name in wrapped) + 1) + 0.05 * widest)
+  axis.set_xticks(positions, wrapped, rotation=30 if aslant else 0,
+                  ha='right' if aslant else 'center',
+                  rotation_mode='anchor' if aslant else 'default')
 
 
 def render_psnr_chart(candidate: Dict[int, float],

@@ -26,7 +26,9 @@ from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
 from components.common import dataset_info
+from components.common import gates
 from components.common import names
+from components.common import noise
 from components.common import progress
 from components.evaluator import executor as evaluator_executor
 from components.evaluator import eval_config as eval_config_lib
@@ -45,6 +47,7 @@ MNIST = dataset_info.DatasetInfo('mnist', (28, 28, 1), [str(digit) for digit in 
 PETS = dataset_info.DatasetInfo('pets', (12, 14, 3), ('cat', 'dog'))
 PETS_MARKED = 1  # 'dog'.
 UNLABELLED = dataset_info.DatasetInfo('flat_folder', (11, 11, 1))
+NOISE = noise.NoiseSpec(kind='salt_and_pepper', amount=0.2)
 
 
 def _write_examples(uri, info=MNIST, marked=MARKED_CLASS):
@@ -330,6 +333,23 @@ def test_the_eval_config_is_completed_for_the_examples_dataset():
   assert len(config.slicing_specs) == 2  # A copy: the config itself is as it was.
 
 
+@pytest.mark.parametrize('values', [
+    {}, {'min_psnr_db': 18.5, 'max_mse': 0.01, 'max_psnr_drop_db': 0.25,
+         'max_class_psnr_drop_db': None}])
+def test_the_gate_bounds_read_back_from_the_eval_config_are_the_settings(values):
+  thresholds = evaluator_settings.ThresholdSpec(**values)
+  config = eval_config_lib.make_eval_config(thresholds)
+  expected = {field: value for field, value in dataclasses.asdict(thresholds).items()
+              if value is not None}
+  assert gates.applied_bounds(config) == expected
+  assert gates.applied_bounds(
+      eval_config_lib.for_dataset(config, PETS)) == expected
+  # Without labels, no per-class gate was applied, so none is shown.
+  expected.pop('max_class_psnr_drop_db', None)
+  assert gates.applied_bounds(
+      eval_config_lib.for_dataset(config, UNLABELLED)) == expected
+
+
 def _visual_report(tmp_path, info, marked):
   """The VisualReport component's function run on a real evaluation of
   `info`'s examples (candidate bad on the marked class): its metrics.json,
@@ -338,6 +358,8 @@ def _visual_report(tmp_path, info, marked):
   from components.visual_report import report as report_lib  # pylint: disable=g-import-not-at-top
   artifacts = _run_evaluator(tmp_path, (-OFFSET + 0.01, 0.2), (0.0, 0.0), None,
                              info, marked)
+  # As NoiseTransform records the noise it added.
+  noise.record_spec(artifacts['examples'], NOISE)
   report = report_component.DenoisingReport()
   report.uri = str(tmp_path / 'report')
   html_report = report_component.HtmlReport()
@@ -356,6 +378,13 @@ def test_the_visual_report_names_the_classes_and_their_failures(tmp_path):
   failures = [line for line in metrics['failures'] if line.startswith('class ')]
   assert [line.split(':')[0] for line in failures] == ['class dog'], metrics['failures']
   assert set(images) == {'grid.png', 'psnr_by_class.png'}
+  # The bounds the Evaluator checked (_run_evaluator's), and the noise.
+  assert metrics['thresholds'] == {'min_psnr_db': 0.0, 'max_mse': 1.0,
+                                   'max_psnr_drop_db': 0.0,
+                                   'max_class_psnr_drop_db': 0.5}
+  assert metrics['noise'] == json.loads(NOISE.to_json())
+  assert '<table id="gates">' in page and 'thresholds.max_class_psnr_drop_db' in page
+  assert 'salt_and_pepper, amount 0.2' in page
   # The page the Kubeflow UIs show: the verdict, its failed gate, the metrics
   # table, and the two pictures inline (nothing it would fetch).
   assert 'Verdict: not blessed' in page and html.escape(failures[0]) in page
@@ -369,6 +398,7 @@ def test_the_visual_report_of_unlabelled_examples_has_no_classes(tmp_path):
   metrics, images, _ = _visual_report(tmp_path, UNLABELLED, None)
   assert metrics['dataset']['class_names'] == []
   assert metrics['by_class'] == {} and metrics['failures'] == []
+  assert 'max_class_psnr_drop_db' not in metrics['thresholds']  # Not applied.
   assert metrics['blessed'] is True
   assert set(images) == {'grid.png'}
 

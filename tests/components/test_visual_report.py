@@ -180,3 +180,77 @@ def test_a_dataset_without_labels_gets_rows_of_images_and_no_class_chart(tmp_pat
   metrics, images = report_lib.load_report(str(tmp_path))
   assert set(images) == {report_lib.GRID_FILENAME}
   assert report_lib.report_info(metrics) == UNLABELLED
+
+
+# --- labels whole, bars from 0 -------------------------------------------------
+
+LONG_NAMES = ('a', 'Ankle boot', 'pneumonoultramicroscopicsilicovolcanoconiosis',
+              'tropical rainforest canopy at dusk, photographed from the forest '
+              'floor looking up',
+              'dog')
+LONG = dataset_info.DatasetInfo('long_names', (12, 12, 1), LONG_NAMES)
+
+
+def _whole(drawn: str, name: str) -> bool:
+  """Whether a drawn label is all of `name` (wrapped onto lines at most)."""
+  return ''.join(drawn.split()) == ''.join(name.split())
+
+
+def _inside(box, figure_box) -> bool:
+  return (box.x0 >= figure_box.x0 - 0.5 and box.x1 <= figure_box.x1 + 0.5 and
+          box.y0 >= figure_box.y0 - 0.5 and box.y1 <= figure_box.y1 + 0.5)
+
+
+def test_every_grid_row_label_shows_whole_inside_the_picture():
+  clean, noisy, denoised = _images(10, image_shape=LONG.image_shape)
+  rows = report_lib.select_examples(np.arange(10) % len(LONG_NAMES), 2)
+  figure = report_lib.grid_figure(rows, clean, noisy, denoised,
+                                  report_lib.row_labels(rows, LONG))
+  renderer = _drawn(figure)
+  labels = [axis.yaxis.label for axis in figure.axes if axis.get_ylabel()]
+  assert [label.get_text().count('\n') > 0 for label in labels] == [
+      False, False, True, True, False]  # The long ones wrapped.
+  for label, name in zip(labels, LONG_NAMES):
+    assert _whole(label.get_text(), name), (label.get_text(), name)
+    assert _inside(label.get_window_extent(renderer), figure.bbox), name
+  # Nor into the label above or below it.
+  boxes = [label.get_window_extent(renderer) for label in labels]
+  assert all(upper.y0 >= lower.y1 for upper, lower in zip(boxes, boxes[1:]))
+  # Nor does a label run into the images of its row.
+  first_images = min(axis.get_window_extent(renderer).x0 for axis in figure.axes)
+  assert max(label.get_window_extent(renderer).x1 for label in labels) < first_images
+
+
+@pytest.mark.parametrize('names', [LONG_NAMES, tuple(f'class number {index}'
+                                                     for index in range(20))])
+def test_every_bar_name_shows_whole_and_apart_from_the_others(names):
+  info = dataset_info.DatasetInfo('named', (12, 12, 1), names)
+  figure = report_lib.psnr_chart_figure(
+      {label: 20.0 + label for label in range(len(names))},
+      {label: 19.0 for label in range(len(names))}, info)
+  renderer = _drawn(figure)
+  axis, = figure.axes
+  ticks = axis.get_xticklabels()
+  boxes = [tick.get_window_extent(renderer) for tick in ticks]
+  for tick, box, name in zip(ticks, boxes, names):
+    assert _whole(tick.get_text(), name)
+    assert _inside(box, figure.bbox), name
+  # Neighbours do not overlap (text boxes of aslant names are their bounds:
+  # compared along the baseline, by their right ends).
+  ends = [box.x1 for box in boxes]
+  assert ends == sorted(ends) and len(set(ends)) == len(ends)
+  if ticks[0].get_rotation() == 0:
+    assert all(left.x1 <= right.x0 for left, right in zip(boxes, boxes[1:]))
+
+
+def test_psnr_bars_start_at_0_db():
+  evaluation = _evaluation(with_baseline=True)['by_class']
+  figure = report_lib.psnr_chart_figure(evaluation['candidate']['psnr'],
+                                        evaluation['baseline']['psnr'])
+  _drawn(figure)
+  axis, = figure.axes
+  assert axis.get_ylim()[0] == 0.0
+  assert all(bar.get_y() == 0.0 for bar in axis.patches)
+  assert 0.0 in axis.get_yticks()
+  # The tallest bar is drawn whole.
+  assert axis.get_ylim()[1] > max(bar.get_height() for bar in axis.patches)

@@ -116,6 +116,8 @@ def test_rgb_class_folders_of_another_size_push_a_model_of_that_shape(zygote, tm
   assert metrics['dataset']['image_shape'] == [12, 20, 3]
   page = _report_page(zygote, tmp_path, root)
   assert 'cat' in page and 'dog' in page
+  # The chart of the run's own serving dir (not the profile's, empty here).
+  assert 'aria-label="PSNR by version"' in page
 
   # The pushed model denoises a colour image of that size.
   _write_png(tmp_path / 'mine.png', images[0])

@@ -26,6 +26,7 @@ from components.pusher import executor as pusher_executor
 from components.served_model import executor as served_model_executor
 from pipeline import cli
 from pipeline import report_page
+from pipeline import version_chart
 from pipeline import versions
 from tests import gcs_emulator
 
@@ -390,7 +391,7 @@ def test_the_chart_marks_rollbacks_and_the_served_version(tmp_path):
   _push(str(tmp_path), serving, b'first', 'a', psnr=20.0)
   _push(str(tmp_path), serving, b'second', 'b', psnr=22.0)
   versions.rollback(serving)
-  chart = versions.psnr_chart_svg(versions.list_versions(serving))
+  chart = version_chart.psnr_chart_svg(versions.list_versions(serving))
   assert chart.startswith('<svg') and chart.count('<circle') == 3
   assert chart.count('class="rollback"') == 1
   assert chart.count('stroke="#222"') == 1  # The served one, ringed.
