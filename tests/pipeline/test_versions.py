@@ -6,7 +6,9 @@ blessing naming ServedModel's real copy of the baseline); `models` and
 `rollback` run through the CLI; gs:// is tests/gcs_emulator.py's emulator.
 """
 
+import dataclasses
 import datetime
+import json
 import subprocess
 import sys
 
@@ -19,6 +21,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
+from components.common import dataset_info
+from components.common import noise
 from components.common import push_records
 from components.common import serving_dir
 from components.common import serving_lock
@@ -32,6 +36,7 @@ from tests import gcs_emulator
 BUCKET = 'history-bucket'
 DATA_FINGERPRINT = 'da7a' * 16
 CODE_FINGERPRINT = 'c0de' * 16
+MNIST = dataset_info.DatasetInfo('mnist', (28, 28, 1), tuple('0123456789'))
 
 
 @pytest.fixture(scope='module')
@@ -110,11 +115,23 @@ def _served_model(root, serving, name):
   return model
 
 
+def _examples(uri, info, spec):
+  """NoiseTransform's output as the Evaluator read it: the dataset's
+  description and the noise settings recorded on it."""
+  examples = standard_artifacts.Examples()
+  examples.uri = uri
+  dataset_info.record(examples, info)
+  noise.record_spec(examples, spec)
+  return examples
+
+
 def _push(root, serving, content, name, psnr, run_id='run-1', context=True,
-          pushed_uri=None, evaluation=True, artifact=False):
+          pushed_uri=None, evaluation=True, artifact=False, info=MNIST,
+          noise_spec=noise.NoiseSpec()):
   """One real Pusher execution of a blessed model, as a local run makes it:
   the blessing names ServedModel's copy of what is served as its baseline,
-  which the Pusher takes as baseline_model."""
+  which the Pusher takes as baseline_model; the examples the Evaluator ran
+  on are `info`'s with `noise_spec`'s noise."""
   baseline = _served_model(root, serving, name)
   blessing = standard_artifacts.ModelBlessing()
   blessing.uri = f'{root}/{name}/blessing'
@@ -125,7 +142,8 @@ def _push(root, serving, content, name, psnr, run_id='run-1', context=True,
   pushed = standard_artifacts.PushedModel()
   pushed.uri = pushed_uri or f'{root}/{name}/pushed'
   inputs = {'model': [_model(f'{root}/{name}/model', content)],
-            'model_blessing': [blessing], 'baseline_model': [baseline]}
+            'model_blessing': [blessing], 'baseline_model': [baseline],
+            'examples': [_examples(f'{root}/{name}/examples', info, noise_spec)]}
   if evaluation:
     inputs['evaluation'] = [_evaluation(
         f'{root}/{name}/evaluation', psnr,
@@ -186,12 +204,42 @@ def test_a_push_records_metrics_worst_class_baseline_run_and_fingerprints(tmp_pa
   assert (record.run_id, record.orchestrator) == ('run-b', push_records.LOCAL)
   assert (record.dataset_fingerprint, record.code_fingerprint) == (
       DATA_FINGERPRINT, CODE_FINGERPRINT)
+  assert (record.dataset, record.image_shape, record.noise) == (
+      'mnist', [28, 28, 1], 'gaussian stddev=0.2')
   assert record.rollback_of is None
   first_record = push_records.read(serving, first)
   assert (first_record.baseline_version, first_record.psnr_gain_db) == (None, None)
   # The baseline is the version served when it ran, not any older one.
   third = _push(root, serving, b'third', 'c', psnr=23.0, run_id='run-c')
   assert push_records.read(serving, third).baseline_version == second
+
+
+def test_a_record_round_trips_what_it_was_measured_on(tmp_path):
+  serving = str(tmp_path / 'serving')
+  record = push_records.for_push(
+      None, None, 'run-1', push_records.LOCAL, dataset='cifar10',
+      image_shape=(32, 32, 3), noise='salt_and_pepper amount=0.1')
+  push_records.write(serving, dataclasses.replace(record, version='5'))
+  read = push_records.read(serving, '5')
+  assert (read.dataset, read.image_shape, read.noise) == (
+      'cifar10', [32, 32, 3], 'salt_and_pepper amount=0.1')
+
+
+def test_an_older_record_without_them_still_reads_and_a_bad_one_is_skipped(tmp_path):
+  serving = str(tmp_path / 'serving')
+  fileio.makedirs(push_records.records_directory(serving))
+  records = {'5': {'version': '5', 'pushed_at': '2026-01-01T00:00:00+00:00',
+                   'metrics': {'psnr': 21.0}, 'run_id': 'old-run',
+                   'a_newer_field': 1},
+             '6': {'version': '6', 'pushed_at': '2026-01-01T00:00:00+00:00',
+                   'image_shape': '281'}}
+  for version, values in records.items():
+    _write(push_records.record_path(serving, version), json.dumps(values).encode())
+  old = push_records.read(serving, '5')
+  assert (old.run_id, old.metrics) == ('old-run', {'psnr': 21.0})
+  assert (old.dataset, old.image_shape, old.noise) == ('', [], '')
+  assert push_records.read(serving, '6') is None  # Logged, not a crash.
+  assert list(push_records.read_all(serving)) == ['5']
 
 
 def test_on_kubeflow_the_run_is_named_by_the_output_uri(tmp_path):
@@ -330,6 +378,10 @@ def test_two_pushes_and_a_rollback_serve_the_first_model_as_a_third_version(tmp_
   original = push_records.read(serving, first)
   assert (record.metrics, record.worst_class, record.run_id) == (
       original.metrics, original.worst_class, original.run_id)
+  # What its figures were measured on comes with them.
+  assert (record.dataset, record.image_shape, record.noise) == (
+      original.dataset, original.image_shape, original.noise) == (
+          'mnist', [28, 28, 1], 'gaussian stddev=0.2')
   assert record.pushed_at >= original.pushed_at
   # Done when: three versions listed, the rollback marked served.
   _, listing, _ = _cli(capsys, 'models', '--serving-dir', serving)
