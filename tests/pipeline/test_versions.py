@@ -172,10 +172,18 @@ def _cli(capsys, *argv):
   return status, captured.out, captured.err
 
 
+def _table(listing):
+  """The header and rows of a `models` listing: its lines up to the blank
+  one before the legend."""
+  lines = listing.splitlines()
+  assert '' in lines, listing
+  return lines[:lines.index('')]
+
+
 def _rows(listing):
   """{version: (served mark, rest of the row)} of a `models` listing, its
   columns found under the header's names (they are as wide as their cells)."""
-  header, *lines = listing.splitlines()[:-1]
+  header, *lines = _table(listing)
   start, end = header.index('VERSION'), header.index('PUSHED AT')
   rows = {}
   for line in lines:
@@ -311,25 +319,84 @@ def test_models_lists_every_version_newest_first_and_marks_the_served_one(tmp_pa
   assert 'incomplete' in rows[killed][1]
   assert 'no push record' in rows[by_hand][1]
   assert '22.00' in rows[second][1] and '0.7333' in rows[second][1]
+  assert 'mnist 28x28x1' in rows[second][1]
   assert '1 (20.00 dB)' in rows[second][1]
-  assert f'{first} +0.50 dB' in rows[second][1]
+  assert f'{first} +0.50 dB on gaussian stddev=0.2' in rows[second][1]
   assert 'local:run-b' in rows[second][1]
-  assert f'{DATA_FINGERPRINT[:8]}/{CODE_FINGERPRINT[:8]}' in rows[second][1]
+  assert f'{DATA_FINGERPRINT[:7]}/{CODE_FINGERPRINT[:7]}' in rows[second][1]
   assert 'first push' in rows[first][1]
 
 
-def test_models_keeps_its_columns_aligned_whatever_their_widths(tmp_path, serving, capsys):
+def _cells_under_headers(listing):
+  """{version: {column: cell}} of a listing's rows with a cell in every
+  column, each cell read from its header's start to the next one's, after
+  checking that every cell begins exactly under its header."""
+  header, *lines = _table(listing)
+  starts = [header.index(name) for name in versions.COLUMNS[1:]]
+  assert starts == sorted(starts), header
+  table = {}
+  for line in lines:
+    for start in starts:
+      assert line[start - 2:start] == '  ' and line[start] != ' ', (line, start)
+    cells = [line[start:end].strip()
+             for start, end in zip(starts, starts[1:] + [len(line)])]
+    table[cells[0]] = dict(zip(versions.COLUMNS[1:], cells))
+  return table
+
+
+def test_models_keeps_every_column_aligned_whatever_their_widths(tmp_path, capsys):
+  serving = str(tmp_path / 'serving')
   root = str(tmp_path)
   _push(root, serving, b'first', 'a', psnr=20.0, run_id='run-a')
   _push(root, serving, b'second', 'b', psnr=22.0,
-        run_id='a-run-id-far-longer-than-any-column-was-sized-for-0123456789')
+        run_id='a-run-id-far-longer-than-any-column-was-sized-for-0123456789',
+        info=dataset_info.DatasetInfo('a-dataset-with-a-long-name', (300, 200, 3)),
+        noise_spec=noise.NoiseSpec(kind='random_gaussian', min_stddev=0.05,
+                                   max_stddev=0.45, clip=True))
+  # An older record, of a version pushed before records said what they were
+  # measured on: its cells say '?', not nothing.
+  old = str(int(serving_dir.newest_complete_version(serving)) + 1)
+  _hand_push(serving, old, b'old')
+  push_records.write(serving, push_records.PushRecord(
+      old, '2026-01-01T00:00:00+00:00', metrics={'psnr': 19.0}))
   _, out, _ = _cli(capsys, 'models', '--serving-dir', serving)
-  header, *rows = [line for line in out.splitlines()
-                   if line.strip() and not line.startswith('* served now')]
-  starts = [header.index(name) for name in ('PSNR', 'RUN', 'DATA/CODE')]
-  for row in rows:
-    for start in starts:  # Every cell begins under its header.
-      assert row[start - 2:start] == '  ' and row[start] != ' ', (row, start)
+  table = _cells_under_headers(out)
+  assert len(table) == 3
+  assert table[old]['DATASET'] == table[old]['NOISE'] == '?'
+  newest = sorted(table, key=int)[1]
+  assert table[newest]['NOISE'] == 'random_gaussian min_stddev=0.05 max_stddev=0.45, clipped'
+  assert table[newest]['DATASET'] == 'a-dataset-with-a-long-name 300x200x3'
+  assert table[newest]['RUN'] == (
+      'local:a-run-id-far-longer-than-any-column-was-sized-for-0123456789')
+
+
+def test_models_compares_only_versions_measured_on_the_same_data_and_noise(tmp_path, capsys):
+  # The issue: a version at 22.53 dB "beat" one showing 23.77 by +0.69 dB,
+  # each figure on its own noise, which nothing showed.
+  serving, root = str(tmp_path / 'serving'), str(tmp_path)
+  salt = noise.NoiseSpec(kind='salt_and_pepper', amount=0.1)
+  gaussian = noise.NoiseSpec(kind='gaussian', stddev=0.5)
+  first = _push(root, serving, b'first', 'a', psnr=23.77, noise_spec=gaussian)
+  second = _push(root, serving, b'second', 'b', psnr=22.53, noise_spec=salt)
+  third = _push(root, serving, b'third', 'c', psnr=22.00, noise_spec=salt)
+  fourth = _push(root, serving, b'fourth', 'd', psnr=24.50, noise_spec=salt,
+                 info=dataset_info.DatasetInfo('fashion_mnist', (28, 28, 1)))
+  assert _cli(capsys, 'rollback', third, '--serving-dir', serving)[0] == 0
+  _, out, _ = _cli(capsys, 'models', '--serving-dir', serving)
+  table = _cells_under_headers(out)
+  rollback = serving_dir.newest_complete_version(serving)
+  assert (table[second]['NOISE'], table[first]['NOISE']) == (
+      'salt_and_pepper amount=0.1', 'gaussian stddev=0.5')
+  # BEAT says where the Evaluator measured the gain: on its own test data.
+  assert table[second]['BEAT'] == f'{first} +0.50 dB on salt_and_pepper amount=0.1'
+  # Served: the rollback to `third` (salt and pepper on mnist). Only the
+  # versions measured there compare with it.
+  assert table[rollback]['VS SERVED'] == '-'
+  assert table[third]['VS SERVED'] == '+0.00 dB'
+  assert table[second]['VS SERVED'] == '+0.53 dB'
+  assert table[first]['VS SERVED'] == 'not comparable'  # Other noise.
+  assert table[fourth]['VS SERVED'] == 'not comparable'  # Other dataset.
+  assert table[fourth]['DATASET'] == 'fashion_mnist 28x28x1'
 
 
 def test_models_of_an_empty_serving_dir_says_so(tmp_path, capsys):
