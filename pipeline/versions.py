@@ -275,12 +275,19 @@ def psnr_chart_svg(entries: List[VersionEntry], width: int = 480,
                    height: int = 150) -> Optional[str]:
   """A small inline SVG of PSNR by version, oldest on the left: rollbacks
   in red, the served version ringed; None when fewer than one record has a
-  PSNR."""
+  PSNR.
+
+  The line joins only the versions measured on the dataset and noise of the
+  reference (the served version, else the newest charted one): a version
+  measured elsewhere is a hollow point off the line, its title saying so
+  (its PSNR is on another scale)."""
   points = [(entry, entry.record.metrics['psnr'])
             for entry in reversed(entries)
             if entry.complete and entry.record and 'psnr' in entry.record.metrics]
   if not points:
     return None
+  served = [entry for entry, _ in points if entry.served]
+  reference = measured_on((served or [points[-1][0]])[0].record)
   values = [value for _, value in points]
   low, high = min(values) - 0.5, max(values) + 0.5
   left, right, top, bottom = 44, 12, 12, 28
@@ -292,20 +299,28 @@ def psnr_chart_svg(entries: List[VersionEntry], width: int = 480,
     return round(x, 1), round(y, 1)
 
   placed = [position(index, value) for index, (_, value) in enumerate(points)]
+  alike = [measured_on(entry.record) == reference for entry, _ in points]
   parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
            f'height="{height}" role="img" aria-label="PSNR by version">',
            f'<text x="4" y="{top + 4}" font-size="10">{high:.1f} dB</text>',
            f'<text x="4" y="{height - bottom}" font-size="10">{low:.1f} dB</text>',
            '<polyline fill="none" stroke="#3b6ea8" stroke-width="1.5" points="'
-           + ' '.join(f'{x},{y}' for x, y in placed) + '"/>']
-  for (entry, value), (x, y) in zip(points, placed):
+           + ' '.join(f'{x},{y}' for (x, y), on_line in zip(placed, alike)
+                      if on_line) + '"/>']
+  for (entry, value), (x, y), on_line in zip(points, placed, alike):
     rolled = entry.record.rollback_of
+    colour = '#b42318' if rolled else '#3b6ea8'
     title = f'version {entry.version}: {value:.2f} dB' + (
-        f', rollback of {rolled}' if rolled else '') + (
-            ', served now' if entry.served else '')
+        f' on {entry.record.noise}' if entry.record.noise else '') + (
+            f', rollback of {rolled}' if rolled else '') + (
+                ', served now' if entry.served else '') + (
+                    '' if on_line else ', not comparable (measured on '
+                    'another dataset or noise)')
     ring = ' stroke="#222" stroke-width="2"' if entry.served else ''
+    if not on_line:  # Hollow: its value is on another scale.
+      ring = f' stroke="{colour}" stroke-width="1.5"'
     parts.append(f'<circle class="{"rollback" if rolled else "push"}" cx="{x}" '
-                 f'cy="{y}" r="4" fill="{"#b42318" if rolled else "#3b6ea8"}"'
+                 f'cy="{y}" r="4" fill="{colour if on_line else "none"}"'
                  f'{ring}><title>{html.escape(title)}</title></circle>')
   for index in {0, len(points) - 1}:
     x, _ = placed[index]

@@ -521,6 +521,24 @@ def test_the_chart_marks_rollbacks_and_the_served_version(tmp_path):
   assert report_page._history(str(tmp_path / 'no-records')) is None  # pylint: disable=protected-access
 
 
+def test_the_chart_joins_only_versions_measured_on_the_served_one_s_noise(tmp_path):
+  serving = str(tmp_path / 'serving')
+  salt = noise.NoiseSpec(kind='salt_and_pepper', amount=0.1)
+  _push(str(tmp_path), serving, b'first', 'a', psnr=23.77)
+  _push(str(tmp_path), serving, b'second', 'b', psnr=22.53, noise_spec=salt)
+  _push(str(tmp_path), serving, b'third', 'c', psnr=22.80, noise_spec=salt)
+  chart = versions.psnr_chart_svg(versions.list_versions(serving))
+  line = chart.split('points="')[1].split('"')[0].split()
+  circles = chart.split('<circle')[1:]
+  centres = [f'{circle.split("cx=")[1].split(chr(34))[1]},'
+             f'{circle.split("cy=")[1].split(chr(34))[1]}' for circle in circles]
+  assert line == centres[1:]  # Not through the first, on Gaussian noise.
+  assert 'fill="none"' in circles[0] and 'not comparable' in circles[0]
+  assert 'on gaussian stddev=0.2' in circles[0]
+  assert all('fill="none"' not in circle and 'not comparable' not in circle
+             for circle in circles[1:])
+
+
 def test_a_serving_dir_that_cannot_be_read_leaves_the_chart_out_not_the_page(
     tmp_path, monkeypatch):
   serving = str(tmp_path / 'serving')
