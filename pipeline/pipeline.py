@@ -223,6 +223,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
         model_blessing=evaluator.outputs['blessing'],
         baseline_model=served_model.outputs['model'],
         evaluation=evaluator.outputs['evaluation'],
+        examples=noise_transform.outputs[names.NOISY_EXAMPLES_KEY],
         infra_blessing=serving_check.outputs['blessing'],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(

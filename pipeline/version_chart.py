@@ -31,19 +31,35 @@ BLUE, RED, GREY = '#3b6ea8', '#b42318', '#999'
 
 @dataclasses.dataclass(frozen=True)
 class Point:
-  """One version on the chart: its name, PSNR and how it is marked."""
+  """One version on the chart: its name, PSNR and how it is marked.
+
+  Attributes:
+    alike: Measured on the dataset and noise of the reference version (the
+      served one, else the newest charted): only those are joined by the
+      line; another's PSNR is on another scale, a hollow point off it.
+    noise: The noise its PSNR was measured on ('' when not recorded).
+  """
   version: str
   psnr: float
   rollback_of: Optional[str]
   served: bool
+  alike: bool = True
+  noise: str = ''
 
 
 def points(entries: List[versions.VersionEntry]) -> List[Point]:
   """The versions to chart, oldest first: complete ones with a PSNR."""
+  charted = [entry for entry in reversed(entries)
+             if entry.complete and entry.record and 'psnr' in entry.record.metrics]
+  if not charted:
+    return []
+  served = [entry for entry in charted if entry.served]
+  reference = versions.measured_on((served or charted[-1:])[0].record)
   return [Point(entry.version, entry.record.metrics['psnr'],
-                entry.record.rollback_of, entry.served)
-          for entry in reversed(entries)
-          if entry.complete and entry.record and 'psnr' in entry.record.metrics]
+                entry.record.rollback_of, entry.served,
+                versions.measured_on(entry.record) == reference,
+                entry.record.noise)
+          for entry in charted]
 
 
 def text_width(text: str, font_size: int = FONT_SIZE) -> float:
@@ -135,16 +151,23 @@ def _x_axis(chart: List[Point], xs: List[float]) -> List[str]:
 def _marks(chart: List[Point], placed: List[Tuple[float, float]]) -> List[str]:
   """The line through the versions and a titled point for each."""
   parts = [f'<polyline fill="none" stroke="{BLUE}" stroke-width="1.5" points="'
-           + ' '.join(f'{x:.1f},{y:.1f}' for x, y in placed) + '"/>']
+           + ' '.join(f'{x:.1f},{y:.1f}' for (x, y), point in zip(placed, chart)
+                      if point.alike) + '"/>']
   for point, (x, y) in zip(chart, placed):
     title = f'version {point.version}: {point.psnr:.2f} dB' + (
-        f', rollback of {point.rollback_of}' if point.rollback_of else '') + (
-            ', served now' if point.served else '')
+        f' on {point.noise}' if point.noise else '') + (
+            f', rollback of {point.rollback_of}' if point.rollback_of else '') + (
+                ', served now' if point.served else '') + (
+                    '' if point.alike else ', not comparable (measured on '
+                    'another dataset or noise)')
+    colour = RED if point.rollback_of else BLUE
     ring = ' stroke="#222" stroke-width="2"' if point.served else ''
+    if not point.alike:  # Hollow: its value is on another scale.
+      ring = f' stroke="{colour}" stroke-width="1.5"'
     parts.append(
         f'<circle class="{"rollback" if point.rollback_of else "push"}" '
         f'cx="{x:.1f}" cy="{y:.1f}" r="4" '
-        f'fill="{RED if point.rollback_of else BLUE}"{ring}>'
+        f'fill="{colour if point.alike else "none"}"{ring}>'
         f'<title>{html.escape(title)}</title></circle>')
   return parts
 

@@ -27,10 +27,24 @@ from components.common import serving_dir
 from components.common import serving_lock
 
 SERVED_MARK = '*'
-SHORT_FINGERPRINT = 8  # Hex digits of a fingerprint a listing shows.
-# The columns of `models` and their widths (the last is unpadded).
-COLUMNS = ('', 'VERSION', 'PUSHED AT (UTC)', 'PSNR', 'SSIM', 'WORST CLASS',
-           'BEAT', 'RUN', 'DATA/CODE')
+SHORT_FINGERPRINT = 7  # Hex digits of a fingerprint a listing shows.
+UNKNOWN = '?'  # A cell of what an older record does not say.
+NOT_COMPARABLE = 'not comparable'
+# What the columns of `models` mean, below the table.
+LEGEND = (
+    f"{SERVED_MARK} served now: the highest complete version (TF Serving's "
+    'default version policy).',
+    'PSNR (dB) and SSIM: on the test split of DATASET under NOISE; figures '
+    'on another dataset or noise do not compare.',
+    f'VS SERVED: PSNR minus the served version\'s; "{NOT_COMPARABLE}" when '
+    'measured on another dataset or noise.',
+    'BEAT: the version served when it was pushed, and the gain over it, both '
+    'measured on its own test data.',
+    'DATA/CODE: fingerprints of the data source and the training code. '
+    f'{UNKNOWN}: not recorded (an older push).')
+# The columns of `models`, each as wide as its widest cell (the last unpadded).
+COLUMNS = ('', 'VERSION', 'PUSHED AT (UTC)', 'DATASET', 'NOISE', 'PSNR', 'SSIM',
+           'VS SERVED', 'WORST CLASS', 'BEAT', 'RUN', 'DATA/CODE')
 
 
 class RollbackRefused(ValueError):
@@ -76,14 +90,59 @@ def _pushed_at(record: push_records.PushRecord) -> str:
 
 
 def _beat(record: push_records.PushRecord) -> str:
-  """What the version beat, or what it is a rollback of."""
+  """What the version beat and by how much, as the Evaluator measured it:
+  both models on this version's test data (its noise), which is not where
+  the baseline's own row was measured when their noises differ; or what it
+  is a rollback of."""
   if record.rollback_of:
     return f'rollback of {record.rollback_of}'
   if not record.baseline_version:
     return 'first push'
-  gain = ('' if record.psnr_gain_db is None
-          else f' {record.psnr_gain_db:+.2f} dB')
-  return f'{record.baseline_version}{gain}'
+  if record.psnr_gain_db is None:
+    return record.baseline_version
+  where = f' on {record.noise}' if record.noise else ''
+  return f'{record.baseline_version} {record.psnr_gain_db:+.2f} dB{where}'
+
+
+def measured_on(record: Optional[push_records.PushRecord]
+                ) -> Optional[Tuple[str, Tuple[int, ...], str]]:
+  """(dataset, image shape, noise) a record's figures were measured on;
+  None when it does not say (no record, or one older than these fields):
+  such figures compare with nothing."""
+  if record is None or not (record.dataset and record.image_shape and record.noise):
+    return None
+  return record.dataset, tuple(record.image_shape), record.noise
+
+
+def comparable(first: Optional[push_records.PushRecord],
+               second: Optional[push_records.PushRecord]) -> bool:
+  """Whether two versions' figures compare: measured on the same dataset
+  (name and image shape) under the same noise, both known. PSNR on
+  salt-and-pepper noise and on Gaussian noise are two scales."""
+  where = measured_on(first)
+  return where is not None and where == measured_on(second)
+
+
+def _dataset(record: push_records.PushRecord) -> str:
+  """'mnist 28x28x1'; UNKNOWN for an older record."""
+  if not record.dataset:
+    return UNKNOWN
+  shape = 'x'.join(str(side) for side in record.image_shape)
+  return f'{record.dataset} {shape}' if shape else record.dataset
+
+
+def _versus_served(record: push_records.PushRecord,
+                   served: Optional[push_records.PushRecord]) -> str:
+  """The version's PSNR minus the served version's, only between figures
+  measured on the same dataset and noise (NOT_COMPARABLE otherwise)."""
+  if served is None or record is served:
+    return '-'
+  if not comparable(record, served):
+    return NOT_COMPARABLE
+  psnr, served_psnr = record.metrics.get('psnr'), served.metrics.get('psnr')
+  if psnr is None or served_psnr is None:
+    return '-'
+  return f'{psnr - served_psnr:+.2f} dB'
 
 
 def _worst(record: push_records.PushRecord) -> str:
@@ -101,7 +160,11 @@ def _fingerprints(record: push_records.PushRecord) -> str:
       record.dataset_fingerprint, record.code_fingerprint))
 
 
-def _cells(entry: VersionEntry) -> Tuple[str, ...]:
+def _cells(entry: VersionEntry,
+           served: Optional[push_records.PushRecord]) -> Tuple[str, ...]:
+  """A row's cells; `served` is the served version's record (None: nothing
+  served, or it has none). An empty cell would leave a gap under its header:
+  every cell says something ('-' for nothing)."""
   mark = SERVED_MARK if entry.served else ''
   if not entry.complete:
     return (mark, entry.version, 'incomplete: a push in progress or '
@@ -109,9 +172,11 @@ def _cells(entry: VersionEntry) -> Tuple[str, ...]:
   record = entry.record
   if record is None:
     return (mark, entry.version, 'no push record (copied in by hand?)')
-  return (mark, entry.version, _pushed_at(record),
+  return (mark, entry.version, _pushed_at(record) or '-', _dataset(record),
+          record.noise or UNKNOWN,
           _number(record.metrics.get('psnr'), 2),
-          _number(record.metrics.get('ssim'), 4), _worst(record),
+          _number(record.metrics.get('ssim'), 4),
+          _versus_served(record, served), _worst(record),
           _beat(record), _run(record), _fingerprints(record))
 
 
@@ -124,17 +189,17 @@ def _line(cells: Tuple[str, ...], widths: List[int]) -> str:
 def format_versions(base_directory: str, entries: List[VersionEntry]) -> str:
   """The `models` listing: one row per version, newest first, each column
   as wide as its widest cell (a row with a note instead of figures runs on in
-  its last cell)."""
+  its last cell); then a blank line and the LEGEND."""
   if not entries:
     return f'no versions in {base_directory}'
-  rows = [_cells(entry) for entry in entries]
+  served = next((entry.record for entry in entries if entry.served), None)
+  rows = [_cells(entry, served) for entry in entries]
   widths = [max(len(row[index]) for row in [COLUMNS] + rows
                 if len(row) == len(COLUMNS) or index < len(row) - 1)
             for index in range(len(COLUMNS))]
   lines = [_line(COLUMNS, widths)] + [_line(row, widths) for row in rows]
-  lines.append(f'{SERVED_MARK} served now: the highest complete version (TF '
-               "Serving's default version policy); PSNR in dB, DATA/CODE: "
-               'fingerprints of the data source and the training code')
+  # After a blank line: a reader of the table stops at the first one.
+  lines += ['', *LEGEND]
   return '\n'.join(lines)
 
 

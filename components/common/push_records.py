@@ -3,8 +3,10 @@
 Every version the Pusher publishes (and every rollback) gets a small JSON
 file, ``<serving_dir>/.push-records/<version>.json``: when it was pushed, its
 headline test metrics, its worst class, the served version it beat and by
-how much, the run that produced it (and on which orchestrator), and
-fingerprints of its data and code. The records live in the serving dir, not
+how much, the run that produced it (and on which orchestrator),
+fingerprints of its data and code, and what its figures were measured on:
+the dataset, its image shape and the noise of its test split (figures on
+two noises or datasets do not compare). The records live in the serving dir, not
 in MLMD, so `dae-pipeline models` and `rollback` read them wherever the
 versions are (a disk or a bucket), also after a Kubeflow run whose MLMD is
 the cluster's. TF Serving ignores the directory: it loads numeric version
@@ -23,7 +25,7 @@ import datetime
 import hashlib
 import json
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 from tfx.dsl.io import fileio
@@ -66,6 +68,13 @@ class PushRecord:
     orchestrator: Where that run ran: LOCAL or KUBEFLOW.
     dataset_fingerprint: Fingerprint of the data source it was trained on.
     code_fingerprint: Fingerprint of the project code that trained it.
+    dataset: The name of the dataset its metrics were measured on (the
+      examples' DatasetInfo name); '' when unknown (an older record).
+    image_shape: [height, width, channels] of that dataset's images; []
+      when unknown.
+    noise: The noise of the test split its metrics (and its gain over the
+      baseline) were measured on, e.g. 'gaussian stddev=0.5'
+      (components.common.noise.describe); '' when unknown.
     rollback_of: For a rollback: the version this one is a copy of (its
       other fields are that version's); None for a push.
     rolled_back_from: For a rollback: the version served when it was made,
@@ -83,8 +92,17 @@ class PushRecord:
   orchestrator: str = ''
   dataset_fingerprint: str = ''
   code_fingerprint: str = ''
+  dataset: str = ''
+  image_shape: List[int] = dataclasses.field(default_factory=list)
+  noise: str = ''
   rollback_of: Optional[str] = None
   rolled_back_from: Optional[str] = None
+
+  def __post_init__(self):
+    # JSON gives a list, a caller may give DatasetInfo's tuple: one form.
+    if not isinstance(self.image_shape, (list, tuple)):
+      raise TypeError(f'image_shape {self.image_shape!r} is not a list of sides')
+    object.__setattr__(self, 'image_shape', [int(side) for side in self.image_shape])
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -245,7 +263,8 @@ def run_identity(pipeline_run_id: Optional[str], pushed_model_uri: str
 def for_push(evaluation: Optional[Dict[str, Any]], baseline: Optional[str],
              run_id: str, orchestrator: str,
              dataset_fingerprint: str = '', code_fingerprint: str = '',
-             pushed_at: Optional[str] = None) -> PushRecord:
+             dataset: str = '', image_shape: Sequence[int] = (),
+             noise: str = '', pushed_at: Optional[str] = None) -> PushRecord:
   """The record of a push (its version filled in by publish_with_record).
 
   Args:
@@ -255,6 +274,10 @@ def for_push(evaluation: Optional[Dict[str, Any]], baseline: Optional[str],
     orchestrator: See run_identity.
     dataset_fingerprint: Of the data source.
     code_fingerprint: Of the code that trained the model.
+    dataset: The name of the dataset the evaluation ran on.
+    image_shape: Its images' [height, width, channels].
+    noise: The noise of the test split the evaluation ran on (both the
+      candidate's and the baseline's figures are on it).
     pushed_at: The push time (default: now).
   """
   evaluation = evaluation or {}
@@ -268,15 +291,16 @@ def for_push(evaluation: Optional[Dict[str, Any]], baseline: Optional[str],
       worst_class=label, worst_class_psnr=label_psnr,
       baseline_version=baseline, psnr_gain_db=gain, run_id=run_id,
       orchestrator=orchestrator, dataset_fingerprint=dataset_fingerprint,
-      code_fingerprint=code_fingerprint)
+      code_fingerprint=code_fingerprint, dataset=dataset,
+      image_shape=list(image_shape), noise=noise)
 
 
 def for_rollback(original: Optional[PushRecord], rollback_of: str,
                  rolled_back_from: Optional[str] = None,
                  pushed_at: Optional[str] = None) -> PushRecord:
   """The record of a rollback to version `rollback_of` from the served
-  version `rolled_back_from`: its model, metrics, run and fingerprints
-  (`original`, its record; None: it has none), a new push time, and no
+  version `rolled_back_from`: its model, metrics, run, fingerprints and what
+  the metrics were measured on (`original`, its record; None: it has none), a new push time, and no
   baseline (it beat nothing)."""
   kept = original or PushRecord(version='', pushed_at='')
   return dataclasses.replace(kept, version='', pushed_at=pushed_at or utc_now(),

@@ -19,7 +19,15 @@ then.
 
 Each version pushed gets its push record (components/common/push_records.py),
 written before the version's files: the evaluation's headline metrics and
-worst class, the baseline it beat, the run, data and code fingerprints.
+worst class, the baseline it beat, the run, data and code fingerprints, and
+what the figures were measured on: the dataset, its image shape and the
+noise of the test split, read from the `examples` input (NoiseTransform's
+output, which the Evaluator ran on). They come from the artifact, not from an
+execution property set when the pipeline is built: on Kubeflow the noise
+settings are run-time parameters (pipeline.RUNTIME_PARAMETER_FIELDS), known
+only once NoiseTransform ran and recorded them on its output, and KFP hands
+an artifact's custom properties to the tasks downstream as any local run
+does.
 
 Compare-and-push: the Evaluator blessed the candidate against the model
 ServedModel copied when its task ran (the `baseline_model` input, recording
@@ -47,7 +55,9 @@ from tfx.types import standard_component_specs
 from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
+from components.common import dataset_info as dataset_info_lib
 from components.common import names
+from components.common import noise as noise_lib
 from components.common import push_records
 from components.common import serving_dir
 from components.common import serving_lock
@@ -58,6 +68,8 @@ ALREADY_SERVED_VERSION_KEY = names.ALREADY_SERVED_VERSION_PROPERTY
 EVALUATION_KEY = 'evaluation'
 # The ServedModel's output: what the candidate was evaluated against.
 BASELINE_MODEL_KEY = 'baseline_model'
+# The optional input with the examples the Evaluator ran on (NoiseTransform's).
+EXAMPLES_KEY = 'examples'
 # Recorded on the PushedModel when the served version changed since then.
 NOT_PUSHED_REASON_KEY = names.NOT_PUSHED_REASON_PROPERTY
 SERVED_CHANGED_TO_KEY = 'served_changed_to'
@@ -81,6 +93,31 @@ def _baseline_version(input_dict: Dict[str, List[types.Artifact]]
         f'the baseline model {baseline.uri} records no {key!r} (not an output '
         'of ServedModel?); nothing was pushed')
   return baseline.get_string_custom_property(key)
+
+
+def _measured_on(input_dict: Dict[str, List[types.Artifact]]
+                 ) -> Dict[str, Any]:
+  """{dataset, image_shape, noise} of the push record: what the examples the
+  Evaluator ran on recorded (empty values where the Pusher has no examples
+  or they recorded nothing: a record without them is still a record)."""
+  examples_list = input_dict.get(EXAMPLES_KEY) or []
+  if not examples_list:
+    return {}
+  examples = artifact_utils.get_single_instance(examples_list)
+  measured = {}
+  try:
+    info = dataset_info_lib.recorded(examples)
+    measured.update(dataset=info.name, image_shape=list(info.image_shape))
+  except dataset_info_lib.MissingDatasetInfo as error:
+    logging.warning('The push record names no dataset: %s', error)
+  spec_json = noise_lib.recorded_spec_json(examples)
+  if spec_json is None:
+    logging.warning('The push record names no noise: examples %s carry no %r '
+                    'property (not written by NoiseTransform?)', examples.uri,
+                    names.NOISE_SPEC_PROPERTY)
+  else:
+    measured['noise'] = noise_lib.describe(noise_lib.NoiseSpec.from_json(spec_json))
+  return measured
 
 
 class Executor(pusher_executor.Executor):
@@ -188,5 +225,6 @@ class Executor(pusher_executor.Executor):
         dataset_fingerprint=exec_properties.get(
             push_records.DATASET_FINGERPRINT_KEY, ''),
         code_fingerprint=exec_properties.get(
-            push_records.MODEL_CODE_FINGERPRINT_KEY, ''))
+            push_records.MODEL_CODE_FINGERPRINT_KEY, ''),
+        **_measured_on(input_dict))
 

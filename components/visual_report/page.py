@@ -156,7 +156,8 @@ is the mean of <code>tf.image.ssim</code> (defaults, max_val 1).</p>
 {% endfor %}</table>{% endif %}
 {% if history %}<h2>PSNR by version</h2>
 <p class="note">Test PSNR of each version of the serving dir, oldest first
-(red: a rollback; ringed: served now). <code>dae-pipeline models</code> lists them.</p>
+(red: a rollback; ringed: served now; hollow, off the line: measured on another
+dataset or noise than the served version). <code>dae-pipeline models</code> lists them.</p>
 <div id="history">{{ history }}</div>{% endif %}
 <h2>Test images: clean, noisy, denoised</h2>
 <img alt="clean, noisy and denoised test images" src="data:image/png;base64,{{ grid }}">

@@ -33,9 +33,10 @@ def add_parsers(commands) -> None:
                               'print PSNR and SSIM of input and output')
   common.add_follow_up_parser(
       commands, 'models', "list the serving dir's versions, newest first",
-      'List the versions of the serving dir, newest first: push time, '
-      'PSNR/SSIM, worst class, the version each beat, its run; the one served '
-      'now marked.', _models)
+      'List the versions of the serving dir, newest first: push time, the '
+      'dataset and noise its figures were measured on, PSNR/SSIM, PSNR versus '
+      'the served version (only on the same dataset and noise), worst class, '
+      'the version each beat, its run; the one served now marked.', _models)
   rollback_parser = common.add_follow_up_parser(
       commands, 'rollback', 'serve an earlier version again',
       'Serve an earlier version again, as a copy published as the new highest '

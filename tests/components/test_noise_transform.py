@@ -156,6 +156,20 @@ def test_bad_settings_are_rejected_by_the_spec(settings, field):
   assert raised.value.field == field
 
 
+@pytest.mark.parametrize('settings, described', [
+    ({'stddev': 0.5}, 'gaussian stddev=0.5'),
+    ({'kind': 'salt_and_pepper', 'amount': 0.1, 'stddev': 0.9},
+     'salt_and_pepper amount=0.1'),
+    ({'kind': 'random_gaussian', 'min_stddev': 0, 'max_stddev': 0.5, 'clip': True},
+     'random_gaussian min_stddev=0 max_stddev=0.5, clipped'),
+])
+def test_a_noise_is_described_by_its_kind_and_the_settings_that_shape_it(
+    settings, described):
+  # The seed changes the draws, not what the figures were measured on.
+  assert noise.describe(noise.NoiseSpec(seed=3, **settings)) == described
+  assert noise.describe(noise.NoiseSpec(seed=4, **settings)) == described
+
+
 def test_settings_take_their_field_s_type_so_the_noise_key_does_not_change():
   # Kubeflow and JSON may give 0 for 0.0: the key (and the noise) is the same.
   spec = noise.NoiseSpec(kind='random_gaussian', min_stddev=0, max_stddev=1, seed=7.0)

@@ -11,6 +11,8 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 from tfx.proto import pusher_pb2
 
+from components.common import dataset_info
+from components.common import noise
 from components.common import push_records
 from components.common import serving_dir
 from components.common import serving_lock
@@ -45,8 +47,20 @@ def _baseline(root, served_version):
   return baseline
 
 
+def _examples(root, info=None, spec=None):
+  """NoiseTransform's output as the Evaluator read it: its dataset
+  description and noise settings recorded (each left out when None)."""
+  examples = standard_artifacts.Examples()
+  examples.uri = str(root / 'examples')
+  if info is not None:
+    dataset_info.record(examples, info)
+  if spec is not None:
+    noise.record_spec(examples, spec)
+  return examples
+
+
 def _push(root, content=b'graph', blessed=True, name='push', serving=None,
-          baseline_version=None):
+          baseline_version=None, examples=None):
   model = standard_artifacts.Model()
   model.uri = str(_model_dir(root / name, content).parent)
   blessing = standard_artifacts.ModelBlessing()
@@ -60,6 +74,8 @@ def _push(root, content=b'graph', blessed=True, name='push', serving=None,
   inputs = {'model': [model], 'model_blessing': [blessing]}
   if baseline_version is not None:
     inputs[executor.BASELINE_MODEL_KEY] = [_baseline(root / name, baseline_version)]
+  if examples is not None:
+    inputs[executor.EXAMPLES_KEY] = [examples]
   executor.Executor().Do(
       inputs, {'pushed_model': [pushed]},
       {'push_destination': proto_utils.proto_to_json(destination)})
@@ -67,7 +83,9 @@ def _push(root, content=b'graph', blessed=True, name='push', serving=None,
 
 
 def test_blessed_model_lands_as_a_complete_numbered_version(tmp_path):
-  pushed = _push(tmp_path)
+  examples = _examples(tmp_path, dataset_info.DatasetInfo('fashion_mnist', (28, 28, 1)),
+                       noise.NoiseSpec(kind='salt_and_pepper', amount=0.25, seed=7))
+  pushed = _push(tmp_path, examples=examples)
   versions = _entries(tmp_path / 'serving')
   assert len(versions) == 1 and versions[0].isdigit()
   served = tmp_path / 'serving' / versions[0]
@@ -76,6 +94,19 @@ def test_blessed_model_lands_as_a_complete_numbered_version(tmp_path):
   assert pushed.get_int_custom_property('pushed') == 1
   assert pushed.get_string_custom_property('pushed_destination') == str(served)
   assert pushed.get_string_custom_property('pushed_version') == versions[0]
+  # Its record says what its figures were measured on: the examples' dataset
+  # and the noise NoiseTransform recorded on them.
+  record = push_records.read(str(tmp_path / 'serving'), versions[0])
+  assert (record.dataset, record.image_shape, record.noise) == (
+      'fashion_mnist', [28, 28, 1], 'salt_and_pepper amount=0.25')
+
+
+def test_examples_that_record_no_dataset_or_noise_leave_them_unnamed(tmp_path):
+  pushed = _push(tmp_path, examples=_examples(tmp_path))
+  assert pushed.get_int_custom_property('pushed') == 1
+  record = push_records.read(str(tmp_path / 'serving'),
+                             pushed.get_string_custom_property('pushed_version'))
+  assert (record.dataset, record.image_shape, record.noise) == ('', [], '')
 
 
 def test_unblessed_model_is_not_pushed(tmp_path):

@@ -180,6 +180,13 @@ def check_the_first_run(runs) -> None:
   # The push record names the Kubeflow run (no MLMD needed to read it).
   assert (runs['record'].run_id, runs['record'].orchestrator) == ('first', 'kubeflow')
   assert set(runs['record'].metrics) == {'psnr', 'ssim', 'mse'}
+  # And what its figures were measured on: the dataset and noise NoiseTransform
+  # recorded when it ran, handed to the Pusher in its examples' metadata.
+  from components.common import noise  # pylint: disable=g-import-not-at-top
+  info = json.loads(metadata(first, 'NoiseTransform', 'noisy_examples')['dataset_info'])
+  assert (runs['record'].dataset, runs['record'].image_shape) == (
+      info['name'], list(info['image_shape']))
+  assert runs['record'].noise == noise.describe(config.noise)
 
 
 def _log_tail(error, characters: int = 3000) -> str:

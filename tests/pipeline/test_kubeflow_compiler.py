@@ -72,6 +72,10 @@ def test_the_pusher_gets_the_served_baseline_it_compares_against(compiled):
   baseline = spec.root.dag.tasks['Pusher'].inputs.artifacts['baseline_model']
   assert baseline.task_output_artifact.producer_task == 'ServedModel'
   assert baseline.task_output_artifact.output_artifact_key == 'model'
+  # Its record's dataset and noise: what NoiseTransform recorded at run time
+  # on the examples the Evaluator ran on (the noise may be a run parameter).
+  examples = spec.root.dag.tasks['Pusher'].inputs.artifacts['examples']
+  assert examples.task_output_artifact.producer_task == 'NoiseTransform'
 
 
 def test_every_task_uses_the_image_and_only_the_trainer_requests_gpus(compiled):

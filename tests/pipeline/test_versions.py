@@ -6,7 +6,9 @@ blessing naming ServedModel's real copy of the baseline); `models` and
 `rollback` run through the CLI; gs:// is tests/gcs_emulator.py's emulator.
 """
 
+import dataclasses
 import datetime
+import json
 import subprocess
 import sys
 
@@ -19,6 +21,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
+from components.common import dataset_info
+from components.common import noise
 from components.common import push_records
 from components.common import serving_dir
 from components.common import serving_lock
@@ -33,6 +37,7 @@ from tests import gcs_emulator
 BUCKET = 'history-bucket'
 DATA_FINGERPRINT = 'da7a' * 16
 CODE_FINGERPRINT = 'c0de' * 16
+MNIST = dataset_info.DatasetInfo('mnist', (28, 28, 1), tuple('0123456789'))
 
 
 @pytest.fixture(scope='module')
@@ -111,11 +116,23 @@ def _served_model(root, serving, name):
   return model
 
 
+def _examples(uri, info, spec):
+  """NoiseTransform's output as the Evaluator read it: the dataset's
+  description and the noise settings recorded on it."""
+  examples = standard_artifacts.Examples()
+  examples.uri = uri
+  dataset_info.record(examples, info)
+  noise.record_spec(examples, spec)
+  return examples
+
+
 def _push(root, serving, content, name, psnr, run_id='run-1', context=True,
-          pushed_uri=None, evaluation=True, artifact=False):
+          pushed_uri=None, evaluation=True, artifact=False, info=MNIST,
+          noise_spec=noise.NoiseSpec()):
   """One real Pusher execution of a blessed model, as a local run makes it:
   the blessing names ServedModel's copy of what is served as its baseline,
-  which the Pusher takes as baseline_model."""
+  which the Pusher takes as baseline_model; the examples the Evaluator ran
+  on are `info`'s with `noise_spec`'s noise."""
   baseline = _served_model(root, serving, name)
   blessing = standard_artifacts.ModelBlessing()
   blessing.uri = f'{root}/{name}/blessing'
@@ -126,7 +143,8 @@ def _push(root, serving, content, name, psnr, run_id='run-1', context=True,
   pushed = standard_artifacts.PushedModel()
   pushed.uri = pushed_uri or f'{root}/{name}/pushed'
   inputs = {'model': [_model(f'{root}/{name}/model', content)],
-            'model_blessing': [blessing], 'baseline_model': [baseline]}
+            'model_blessing': [blessing], 'baseline_model': [baseline],
+            'examples': [_examples(f'{root}/{name}/examples', info, noise_spec)]}
   if evaluation:
     inputs['evaluation'] = [_evaluation(
         f'{root}/{name}/evaluation', psnr,
@@ -155,10 +173,18 @@ def _cli(capsys, *argv):
   return status, captured.out, captured.err
 
 
+def _table(listing):
+  """The header and rows of a `models` listing: its lines up to the blank
+  one before the legend."""
+  lines = listing.splitlines()
+  assert '' in lines, listing
+  return lines[:lines.index('')]
+
+
 def _rows(listing):
   """{version: (served mark, rest of the row)} of a `models` listing, its
   columns found under the header's names (they are as wide as their cells)."""
-  header, *lines = listing.splitlines()[:-1]
+  header, *lines = _table(listing)
   start, end = header.index('VERSION'), header.index('PUSHED AT')
   rows = {}
   for line in lines:
@@ -187,12 +213,42 @@ def test_a_push_records_metrics_worst_class_baseline_run_and_fingerprints(tmp_pa
   assert (record.run_id, record.orchestrator) == ('run-b', push_records.LOCAL)
   assert (record.dataset_fingerprint, record.code_fingerprint) == (
       DATA_FINGERPRINT, CODE_FINGERPRINT)
+  assert (record.dataset, record.image_shape, record.noise) == (
+      'mnist', [28, 28, 1], 'gaussian stddev=0.2')
   assert record.rollback_of is None
   first_record = push_records.read(serving, first)
   assert (first_record.baseline_version, first_record.psnr_gain_db) == (None, None)
   # The baseline is the version served when it ran, not any older one.
   third = _push(root, serving, b'third', 'c', psnr=23.0, run_id='run-c')
   assert push_records.read(serving, third).baseline_version == second
+
+
+def test_a_record_round_trips_what_it_was_measured_on(tmp_path):
+  serving = str(tmp_path / 'serving')
+  record = push_records.for_push(
+      None, None, 'run-1', push_records.LOCAL, dataset='cifar10',
+      image_shape=(32, 32, 3), noise='salt_and_pepper amount=0.1')
+  push_records.write(serving, dataclasses.replace(record, version='5'))
+  read = push_records.read(serving, '5')
+  assert (read.dataset, read.image_shape, read.noise) == (
+      'cifar10', [32, 32, 3], 'salt_and_pepper amount=0.1')
+
+
+def test_an_older_record_without_them_still_reads_and_a_bad_one_is_skipped(tmp_path):
+  serving = str(tmp_path / 'serving')
+  fileio.makedirs(push_records.records_directory(serving))
+  records = {'5': {'version': '5', 'pushed_at': '2026-01-01T00:00:00+00:00',
+                   'metrics': {'psnr': 21.0}, 'run_id': 'old-run',
+                   'a_newer_field': 1},
+             '6': {'version': '6', 'pushed_at': '2026-01-01T00:00:00+00:00',
+                   'image_shape': '281'}}
+  for version, values in records.items():
+    _write(push_records.record_path(serving, version), json.dumps(values).encode())
+  old = push_records.read(serving, '5')
+  assert (old.run_id, old.metrics) == ('old-run', {'psnr': 21.0})
+  assert (old.dataset, old.image_shape, old.noise) == ('', [], '')
+  assert push_records.read(serving, '6') is None  # Logged, not a crash.
+  assert list(push_records.read_all(serving)) == ['5']
 
 
 def test_on_kubeflow_the_run_is_named_by_the_output_uri(tmp_path):
@@ -264,25 +320,84 @@ def test_models_lists_every_version_newest_first_and_marks_the_served_one(tmp_pa
   assert 'incomplete' in rows[killed][1]
   assert 'no push record' in rows[by_hand][1]
   assert '22.00' in rows[second][1] and '0.7333' in rows[second][1]
+  assert 'mnist 28x28x1' in rows[second][1]
   assert '1 (20.00 dB)' in rows[second][1]
-  assert f'{first} +0.50 dB' in rows[second][1]
+  assert f'{first} +0.50 dB on gaussian stddev=0.2' in rows[second][1]
   assert 'local:run-b' in rows[second][1]
-  assert f'{DATA_FINGERPRINT[:8]}/{CODE_FINGERPRINT[:8]}' in rows[second][1]
+  assert f'{DATA_FINGERPRINT[:7]}/{CODE_FINGERPRINT[:7]}' in rows[second][1]
   assert 'first push' in rows[first][1]
 
 
-def test_models_keeps_its_columns_aligned_whatever_their_widths(tmp_path, serving, capsys):
+def _cells_under_headers(listing):
+  """{version: {column: cell}} of a listing's rows with a cell in every
+  column, each cell read from its header's start to the next one's, after
+  checking that every cell begins exactly under its header."""
+  header, *lines = _table(listing)
+  starts = [header.index(name) for name in versions.COLUMNS[1:]]
+  assert starts == sorted(starts), header
+  table = {}
+  for line in lines:
+    for start in starts:
+      assert line[start - 2:start] == '  ' and line[start] != ' ', (line, start)
+    cells = [line[start:end].strip()
+             for start, end in zip(starts, starts[1:] + [len(line)])]
+    table[cells[0]] = dict(zip(versions.COLUMNS[1:], cells))
+  return table
+
+
+def test_models_keeps_every_column_aligned_whatever_their_widths(tmp_path, capsys):
+  serving = str(tmp_path / 'serving')
   root = str(tmp_path)
   _push(root, serving, b'first', 'a', psnr=20.0, run_id='run-a')
   _push(root, serving, b'second', 'b', psnr=22.0,
-        run_id='a-run-id-far-longer-than-any-column-was-sized-for-0123456789')
+        run_id='a-run-id-far-longer-than-any-column-was-sized-for-0123456789',
+        info=dataset_info.DatasetInfo('a-dataset-with-a-long-name', (300, 200, 3)),
+        noise_spec=noise.NoiseSpec(kind='random_gaussian', min_stddev=0.05,
+                                   max_stddev=0.45, clip=True))
+  # An older record, of a version pushed before records said what they were
+  # measured on: its cells say '?', not nothing.
+  old = str(int(serving_dir.newest_complete_version(serving)) + 1)
+  _hand_push(serving, old, b'old')
+  push_records.write(serving, push_records.PushRecord(
+      old, '2026-01-01T00:00:00+00:00', metrics={'psnr': 19.0}))
   _, out, _ = _cli(capsys, 'models', '--serving-dir', serving)
-  header, *rows = [line for line in out.splitlines()
-                   if line.strip() and not line.startswith('* served now')]
-  starts = [header.index(name) for name in ('PSNR', 'RUN', 'DATA/CODE')]
-  for row in rows:
-    for start in starts:  # Every cell begins under its header.
-      assert row[start - 2:start] == '  ' and row[start] != ' ', (row, start)
+  table = _cells_under_headers(out)
+  assert len(table) == 3
+  assert table[old]['DATASET'] == table[old]['NOISE'] == '?'
+  newest = sorted(table, key=int)[1]
+  assert table[newest]['NOISE'] == 'random_gaussian min_stddev=0.05 max_stddev=0.45, clipped'
+  assert table[newest]['DATASET'] == 'a-dataset-with-a-long-name 300x200x3'
+  assert table[newest]['RUN'] == (
+      'local:a-run-id-far-longer-than-any-column-was-sized-for-0123456789')
+
+
+def test_models_compares_only_versions_measured_on_the_same_data_and_noise(tmp_path, capsys):
+  # The issue: a version at 22.53 dB "beat" one showing 23.77 by +0.69 dB,
+  # each figure on its own noise, which nothing showed.
+  serving, root = str(tmp_path / 'serving'), str(tmp_path)
+  salt = noise.NoiseSpec(kind='salt_and_pepper', amount=0.1)
+  gaussian = noise.NoiseSpec(kind='gaussian', stddev=0.5)
+  first = _push(root, serving, b'first', 'a', psnr=23.77, noise_spec=gaussian)
+  second = _push(root, serving, b'second', 'b', psnr=22.53, noise_spec=salt)
+  third = _push(root, serving, b'third', 'c', psnr=22.00, noise_spec=salt)
+  fourth = _push(root, serving, b'fourth', 'd', psnr=24.50, noise_spec=salt,
+                 info=dataset_info.DatasetInfo('fashion_mnist', (28, 28, 1)))
+  assert _cli(capsys, 'rollback', third, '--serving-dir', serving)[0] == 0
+  _, out, _ = _cli(capsys, 'models', '--serving-dir', serving)
+  table = _cells_under_headers(out)
+  rollback = serving_dir.newest_complete_version(serving)
+  assert (table[second]['NOISE'], table[first]['NOISE']) == (
+      'salt_and_pepper amount=0.1', 'gaussian stddev=0.5')
+  # BEAT says where the Evaluator measured the gain: on its own test data.
+  assert table[second]['BEAT'] == f'{first} +0.50 dB on salt_and_pepper amount=0.1'
+  # Served: the rollback to `third` (salt and pepper on mnist). Only the
+  # versions measured there compare with it.
+  assert table[rollback]['VS SERVED'] == '-'
+  assert table[third]['VS SERVED'] == '+0.00 dB'
+  assert table[second]['VS SERVED'] == '+0.53 dB'
+  assert table[first]['VS SERVED'] == 'not comparable'  # Other noise.
+  assert table[fourth]['VS SERVED'] == 'not comparable'  # Other dataset.
+  assert table[fourth]['DATASET'] == 'fashion_mnist 28x28x1'
 
 
 def test_models_of_an_empty_serving_dir_says_so(tmp_path, capsys):
@@ -331,6 +446,10 @@ def test_two_pushes_and_a_rollback_serve_the_first_model_as_a_third_version(tmp_
   original = push_records.read(serving, first)
   assert (record.metrics, record.worst_class, record.run_id) == (
       original.metrics, original.worst_class, original.run_id)
+  # What its figures were measured on comes with them.
+  assert (record.dataset, record.image_shape, record.noise) == (
+      original.dataset, original.image_shape, original.noise) == (
+          'mnist', [28, 28, 1], 'gaussian stddev=0.2')
   assert record.pushed_at >= original.pushed_at
   # Done when: three versions listed, the rollback marked served.
   _, listing, _ = _cli(capsys, 'models', '--serving-dir', serving)
@@ -401,6 +520,24 @@ def test_the_chart_marks_rollbacks_and_the_served_version(tmp_path):
   page_chart = report_page._history(serving)  # pylint: disable=protected-access
   assert str(page_chart) == chart
   assert report_page._history(str(tmp_path / 'no-records')) is None  # pylint: disable=protected-access
+
+
+def test_the_chart_joins_only_versions_measured_on_the_served_one_s_noise(tmp_path):
+  serving = str(tmp_path / 'serving')
+  salt = noise.NoiseSpec(kind='salt_and_pepper', amount=0.1)
+  _push(str(tmp_path), serving, b'first', 'a', psnr=23.77)
+  _push(str(tmp_path), serving, b'second', 'b', psnr=22.53, noise_spec=salt)
+  _push(str(tmp_path), serving, b'third', 'c', psnr=22.80, noise_spec=salt)
+  chart = version_chart.psnr_chart_svg(versions.list_versions(serving))
+  line = chart.split('points="')[1].split('"')[0].split()
+  circles = chart.split('<circle')[1:]
+  centres = [f'{circle.split("cx=")[1].split(chr(34))[1]},'
+             f'{circle.split("cy=")[1].split(chr(34))[1]}' for circle in circles]
+  assert line == centres[1:]  # Not through the first, on Gaussian noise.
+  assert 'fill="none"' in circles[0] and 'not comparable' in circles[0]
+  assert 'on gaussian stddev=0.2' in circles[0]
+  assert all('fill="none"' not in circle and 'not comparable' not in circle
+             for circle in circles[1:])
 
 
 def test_a_serving_dir_that_cannot_be_read_leaves_the_chart_out_not_the_page(

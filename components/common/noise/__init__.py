@@ -40,6 +40,17 @@ def recorded_spec_json(examples) -> Optional[str]:
   return examples.get_string_custom_property(names.NOISE_SPEC_PROPERTY)
 
 
+def describe(spec: NoiseSpec) -> str:
+  """A short human description of the noise: its kind and the settings that
+  shape it (kinds.NoiseKind.parameters), e.g. 'gaussian stddev=0.5' or
+  'salt_and_pepper amount=0.1, clipped'. The seed is left out: it changes
+  the draws, not the noise's distribution, so figures measured under two
+  seeds compare."""
+  settings = ' '.join(f'{name}={value:g}'
+                      for name, value in _parameters(spec).items())
+  return f'{spec.kind} {settings}'.strip() + (', clipped' if spec.clip else '')
+
+
 def _parameters(spec: NoiseSpec) -> Dict[str, float]:
   """The settings of the spec's kind (kinds.NoiseKind.parameters)."""
   return {name: getattr(spec, name) for name in kinds.REGISTRY[spec.kind].parameters}
