@@ -39,7 +39,7 @@ LEGEND = (
     f'VS SERVED: PSNR minus the served version\'s; "{NOT_COMPARABLE}" when '
     'measured on another dataset or noise.',
     'BEAT: the version served when it was pushed, and the gain over it, both '
-    'measured on its own test data.',
+    "measured on this row's DATASET and NOISE.",
     'DATA/CODE: fingerprints of the data source and the training code. '
     f'{UNKNOWN}: not recorded (an older push).')
 # The columns of `models`, each as wide as its widest cell (the last unpadded).
@@ -91,17 +91,16 @@ def _pushed_at(record: push_records.PushRecord) -> str:
 
 def _beat(record: push_records.PushRecord) -> str:
   """What the version beat and by how much, as the Evaluator measured it:
-  both models on this version's test data (its noise), which is not where
-  the baseline's own row was measured when their noises differ; or what it
-  is a rollback of."""
+  both models on this version's test data, its row's DATASET and NOISE
+  (not where the baseline's own row was measured when those differ); or
+  what it is a rollback of."""
   if record.rollback_of:
     return f'rollback of {record.rollback_of}'
   if not record.baseline_version:
     return 'first push'
   if record.psnr_gain_db is None:
     return record.baseline_version
-  where = f' on {record.noise}' if record.noise else ''
-  return f'{record.baseline_version} {record.psnr_gain_db:+.2f} dB{where}'
+  return f'{record.baseline_version} {record.psnr_gain_db:+.2f} dB'
 
 
 def measured_on(record: Optional[push_records.PushRecord]
