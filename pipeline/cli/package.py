@@ -4,6 +4,7 @@ take too."""
 
 import argparse
 import dataclasses
+import re
 import sys
 from typing import Tuple
 
@@ -41,13 +42,14 @@ def add_parsers(commands) -> None:
                                    "the package's")
   add_param_argument(run_compiled_parser)
   run_compiled_parser.add_argument('--work-dir', default='build/run-compiled',
-                                   help="where each task's log and executor "
-                                   'output go')
+                                   help="where each run's folder goes: each "
+                                   "task's log and executor output, the scratch "
+                                   'serving dir (default: %(default)s)')
   run_compiled_parser.add_argument('--parallelism', type=int,
                                    default=run_compiled.DEFAULT_PARALLELISM,
                                    help='tasks run at once at most (each '
                                    'imports TensorFlow)')
-  run_compiled_parser.add_argument('--run-id', help="the run's name in its "
+  run_compiled_parser.add_argument('--run-id', type=_run_id, help="the run's name in its "
                                    'artifact paths and its folder under '
                                    '--work-dir (default: run-<time>-<random>)')
   where = run_compiled_parser.add_mutually_exclusive_group()
@@ -62,6 +64,15 @@ def add_parsers(commands) -> None:
   # (a refused package, a failed task); anything else shows its traceback.
   run_compiled_parser.set_defaults(func=_run_compiled, reads_config=False,
                                    maps_errors=False)
+
+
+def _run_id(text: str) -> str:
+  """A --run-id: one folder's name (it names the run's folders)."""
+  if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._-]*', text):
+    raise argparse.ArgumentTypeError(
+        f'{text!r}: letters, digits, ".", "_" and "-" only, not starting with '
+        'a dot or dash (it names the run\'s folders)')
+  return text
 
 
 def add_param_argument(parser: argparse.ArgumentParser) -> None:

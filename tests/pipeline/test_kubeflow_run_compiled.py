@@ -317,3 +317,15 @@ def test_an_unreadable_package_serving_dir_leaves_the_scratch_one_empty_and_says
                           f"empty: could not read the package's {unreadable} (")
   assert _listing(scratch) == ['7/saved_model.pb']
   assert _pointed_at(trace)['Pusher'] == scratch
+
+
+@pytest.mark.parametrize('run_id', ['../x', 'a/b', '.', ''])
+def test_a_run_id_that_is_not_one_folder_name_is_refused_in_one_line(
+    run_id, tmp_path, capsys):
+  package, trace, _ = _serving_package(tmp_path)
+  with pytest.raises(SystemExit) as exited:
+    cli.main(['run-compiled', package, '--work-dir', str(tmp_path / 'work'),
+              '--run-id', run_id])
+  assert exited.value.code == 2
+  assert f"argument --run-id: {run_id!r}: letters, digits" in capsys.readouterr().err
+  assert not trace.exists() and not (tmp_path / 'work').exists()
