@@ -329,3 +329,18 @@ def test_a_run_id_that_is_not_one_folder_name_is_refused_in_one_line(
   assert exited.value.code == 2
   assert f"argument --run-id: {run_id!r}: letters, digits" in capsys.readouterr().err
   assert not trace.exists() and not (tmp_path / 'work').exists()
+
+
+def test_task_results_read_as_run_summary_records_keep_uris_and_metadata():
+  results = {
+      'Pusher': run_compiled.TaskResult('Pusher', 'COMPLETE', 2.5, outputs={
+          'pushed_model': [{'uri': '/r/Pusher/ab/pushed_model', 'metadata': {
+              'pushed': 1.0, 'pushed_version': '17'}}]}),
+      'ServingCheck': run_compiled.TaskResult('ServingCheck', 'SKIPPED',
+                                              reason='condition false')}
+  pusher, check = run_compiled.execution_records(results)
+  assert (pusher.node_id, pusher.state, pusher.seconds) == ('Pusher', 'COMPLETE', 2.5)
+  assert pusher.output_uris == {'pushed_model': '/r/Pusher/ab/pushed_model'}
+  assert pusher.output_properties == {'pushed_model': {'pushed': 1.0,
+                                                       'pushed_version': '17'}}
+  assert (check.node_id, check.state, check.output_uris) == ('ServingCheck', 'SKIPPED', {})
