@@ -4,10 +4,10 @@ project's entrypoint, conditions as CEL, artifacts handed on as the driver does.
 
 Here the smoke package on tiny data, with the pipeline root and serving dir on
 a local path, run as `dae-pipeline run-compiled PACKAGE` runs it (a pre-flight),
-pushes a loadable model to its scratch serving dir, not the package's. The same package on gs:// (a GCS
-emulator on 127.0.0.1, tests/gcs_emulator.py) with storage faults injected,
-and its second run against the first push, are in test_storage_faults.py
-(tests/kfp/compiled_runs.py holds what both share).
+pushes a loadable model to its scratch serving dir, not the package's. The
+same package on gs:// (a GCS emulator on 127.0.0.1, tests/gcs_emulator.py)
+with storage faults injected, and its second run against the first push, are
+in test_storage_faults.py (tests/kfp/compiled_runs.py holds what both share).
 """
 
 import json
