@@ -69,6 +69,7 @@ SERVING_DIR_PARAMETER = 'serving_dir'
 PUSH_DESTINATION_PARAMETER = 'push_destination'
 # The scratch serving dir's folder in the run's folder.
 SCRATCH_SERVING_DIRNAME = 'serving'
+TF_LOG_LEVEL_VARIABLE = 'TF_CPP_MIN_LOG_LEVEL'
 REFUSED_EXECUTORS = {
     'resolver': 'resolver executors not implemented',
     'customJob': 'customJob executors run on Google Cloud only',
@@ -265,10 +266,30 @@ def with_serving_dir(spec: Mapping[str, Any], serving_dir: str) -> Dict[str, Any
   return spec
 
 
+def _import_tensorflow_quietly() -> None:
+  """Imports TensorFlow (the serving dir's file I/O, buckets too) without its
+  import-time lines on the terminal, as the local run's console does.
+
+  Its C++ log level is read once, at import: it is set for the import only,
+  so the tasks' processes, which inherit this environment, log as on a
+  cluster.
+  """
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  saved = os.environ.get(TF_LOG_LEVEL_VARIABLE)
+  os.environ.setdefault(TF_LOG_LEVEL_VARIABLE, '2')  # Errors and up.
+  try:
+    console.import_tensorflow()
+  finally:
+    if saved is None:
+      os.environ.pop(TF_LOG_LEVEL_VARIABLE, None)
+    else:
+      os.environ[TF_LOG_LEVEL_VARIABLE] = saved
+
+
 def seed_scratch_serving_dir(source: str, scratch: str) -> Optional[str]:
   """Copies the newest complete version of `source` (and its push record)
   into `scratch`; returns that version, None when nothing is served."""
-  # Imported here: TensorFlow's file I/O (buckets too) is slow to import.
+  _import_tensorflow_quietly()
   from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
   from components.common import push_records  # pylint: disable=g-import-not-at-top
   from components.common import serving_dir as serving_dir_lib  # pylint: disable=g-import-not-at-top

@@ -3,6 +3,8 @@ conditions, where it pushes, and what it prints."""
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -137,6 +139,7 @@ base = parameters.get('serving_dir') or (parameters.get('push_destination') and
 if base:
   with open(sys.argv[3], 'a') as trace:
     trace.write(f'{name} serving_dir {base}\\n')
+    trace.write(f"{name} tf_log_level {os.environ.get('TF_CPP_MIN_LOG_LEVEL')}\\n")
 if base and 'push_destination' in parameters:
   os.makedirs(os.path.join(base, '7'))
   open(os.path.join(base, '7', 'saved_model.pb'), 'w').close()
@@ -344,3 +347,24 @@ def test_task_results_read_as_run_summary_records_keep_uris_and_metadata():
   assert pusher.output_properties == {'pushed_model': {'pushed': 1.0,
                                                        'pushed_version': '17'}}
   assert (check.node_id, check.state, check.output_uris) == ('ServingCheck', 'SKIPPED', {})
+
+
+def test_seeding_keeps_tensorflows_import_lines_off_the_terminal_and_out_of_the_tasks(
+    tmp_path):
+  # As a user runs it: a fresh process, TensorFlow's log level unset (the
+  # tests' conftest sets it), the package's serving dir read through TF.
+  package, trace, _ = _serving_package(tmp_path)
+  environment = {name: value for name, value in os.environ.items()
+                 if name != 'TF_CPP_MIN_LOG_LEVEL'}
+  process = subprocess.run(
+      [sys.executable, '-m', 'pipeline.cli', 'run-compiled', package,
+       '--work-dir', str(tmp_path / 'work')], capture_output=True, text=True,
+      env=environment, check=False)
+  assert process.returncode == 0, process.stderr[-2000:]
+  assert process.stdout.splitlines()[0].startswith(
+      'run-compiled: pushes to the scratch serving dir')
+  assert process.stderr == ''
+  # The tasks inherit the environment as it was: they log as on a cluster.
+  levels = {line.split()[0]: line.split()[2] for line in trace.read_text().splitlines()
+            if ' tf_log_level ' in line}
+  assert levels == {'ServedModel': 'None', 'Pusher': 'None'}
