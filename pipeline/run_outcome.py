@@ -171,3 +171,16 @@ def verdict_lines(outcome: RunOutcome, report_command: str) -> List[str]:
   lines.append(f'next: {report_command}   (this run\'s metrics and pictures '
                'as one HTML page)')
   return lines
+
+
+def closing_lines(records: List[run_summary.ExecutionRecord],
+                  report_command: str) -> List[str]:
+  """A finished run's verdict lines (verdict_lines), or the one line saying
+  why there is none."""
+  try:
+    outcome = from_records(records)
+  except FileNotFoundError as error:  # A cached report's files were deleted.
+    return [f'verdict: unavailable ({error})']
+  if outcome is None:
+    return ['verdict: none (the run stopped before its evaluation)']
+  return verdict_lines(outcome, report_command)

@@ -4,6 +4,7 @@ take too."""
 
 import argparse
 import dataclasses
+import re
 import sys
 from typing import Tuple
 
@@ -32,7 +33,8 @@ def add_parsers(commands) -> None:
   run_compiled_parser = commands.add_parser(
       'run-compiled', help='run a compiled Kubeflow package here, task by task',
       description='Run a compiled Kubeflow package here, task by task, the '
-      'way open-source KFP v2 runs it (a pre-flight check before submitting).')
+      'way open-source KFP v2 runs it (a pre-flight check before submitting): '
+      "it pushes to a scratch serving dir, not the package's, unless told.")
   run_compiled_parser.add_argument('package',
                                    help='the .json or .yaml that compile wrote')
   run_compiled_parser.add_argument('--pipeline-root', help="root of the run's "
@@ -40,16 +42,37 @@ def add_parsers(commands) -> None:
                                    "the package's")
   add_param_argument(run_compiled_parser)
   run_compiled_parser.add_argument('--work-dir', default='build/run-compiled',
-                                   help="where each task's log and executor "
-                                   'output go')
+                                   help="where each run's folder goes: each "
+                                   "task's log and executor output, the scratch "
+                                   'serving dir (default: %(default)s)')
   run_compiled_parser.add_argument('--parallelism', type=int,
                                    default=run_compiled.DEFAULT_PARALLELISM,
                                    help='tasks run at once at most (each '
                                    'imports TensorFlow)')
+  run_compiled_parser.add_argument('--run-id', type=_run_id, help="the run's name in its "
+                                   'artifact paths and its folder under '
+                                   '--work-dir (default: run-<time>-<random>)')
+  where = run_compiled_parser.add_mutually_exclusive_group()
+  where.add_argument('--serving-dir', metavar='DIR', help='the serving dir the '
+                     'ServedModel reads and the Pusher pushes to, instead of '
+                     "the package's (default: a scratch one, <work dir>/<run>/"
+                     "serving, holding a copy of the package's served model)")
+  where.add_argument('--push-for-real', action='store_true',
+                     help="push to the package's own serving dir (a real push "
+                     'that a model server may load)')
   # It reads the package, not a configuration, and reports its own failures
   # (a refused package, a failed task); anything else shows its traceback.
   run_compiled_parser.set_defaults(func=_run_compiled, reads_config=False,
                                    maps_errors=False)
+
+
+def _run_id(text: str) -> str:
+  """A --run-id: one folder's name (it names the run's folders)."""
+  if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._-]*', text):
+    raise argparse.ArgumentTypeError(
+        f'{text!r}: letters, digits, ".", "_" and "-" only, not starting with '
+        'a dot or dash (it names the run\'s folders)')
+  return text
 
 
 def add_param_argument(parser: argparse.ArgumentParser) -> None:
@@ -104,19 +127,40 @@ def _compile(args, config) -> int:
 
 
 def _run_compiled(args) -> int:
+  """Runs a package task by task; prints its table, verdict and logs' folder."""
+  run_id = args.run_id or run_compiled.new_run_id()
+  logs = (f'logs: {common.shown(run_compiled.run_folder(args.work_dir, run_id))}'
+          '/<task>/log.txt')
   try:
     results = run_compiled.run_package(
         args.package, pipeline_root=args.pipeline_root,
-        parameters=compiler.split_parameters(args.param),
-        work_dir=args.work_dir, parallelism=args.parallelism)
+        parameters=compiler.split_parameters(args.param), run_id=run_id,
+        work_dir=args.work_dir, parallelism=args.parallelism,
+        serving_dir=args.serving_dir, push_for_real=args.push_for_real)
   except run_compiled.PackageRefused as error:
     print(f'dae-pipeline: run-compiled refused {args.package}: {error}',
           file=sys.stderr)
     return common.EXIT_INVALID_CONFIG
   except run_compiled.TaskFailed as error:
     print(run_compiled.format_results(error.results))
+    print(logs)
     print(f'dae-pipeline: run-compiled failed: {error}', file=sys.stderr)
     return common.EXIT_FAILED
   print(run_compiled.format_results(results))
   print(f'dae-pipeline: run-compiled finished {args.package}')
+  from pipeline import run_outcome  # pylint: disable=g-import-not-at-top
+  print('\n'.join(run_outcome.closing_lines(
+      run_compiled.execution_records(results), _html_report(results))))
+  print(logs)
   return 0
+
+
+def _html_report(results) -> str:
+  """Where the run's HTML report is ('' when it drew none)."""
+  from components.common import names  # pylint: disable=g-import-not-at-top
+  report = results.get(names.VISUAL_REPORT_NODE)
+  artifacts = report.outputs.get(names.HTML_REPORT_KEY) if report else None
+  if not artifacts:
+    return ''
+  uri = artifacts[0]['uri']
+  return uri if '://' in uri else common.shown(uri)

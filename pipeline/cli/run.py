@@ -180,14 +180,6 @@ def _run(args, config) -> int:
   config = local_runner.absolute_paths(config)
   print(run_summary.format_run(records, time.monotonic() - args.started))
   print(f'artifacts: {config.pipeline_root}; MLMD: {config.resolved_metadata_path}')
-  try:
-    outcome = run_outcome.from_records(records)
-  except FileNotFoundError as error:  # A cached report's files were deleted.
-    print(f'verdict: unavailable ({error})')
-    return 0
-  if outcome is None:
-    print('verdict: none (the run stopped before its evaluation)')
-    return 0
-  print('\n'.join(run_outcome.verdict_lines(
-      outcome, _follow_up_command('report', config))))
+  print('\n'.join(run_outcome.closing_lines(
+      records, _follow_up_command('report', config))))
   return 0

@@ -29,6 +29,19 @@ What it does as the OSS backend does (kubeflow/pipelines, backend 2.x):
 What it does not do: KFP's cache (every task runs; this is a pre-flight), pods,
 resource requests, retries, nested DAGs, parameter outputs. Images are not
 pulled: the tasks run on this checkout's code and environment.
+
+Where it pushes: the serving dir is baked into the package (ServedModel's
+`serving_dir` and the Pusher's `push_destination` parameters), and a
+pre-flight must not put a model in front of the model server. By default
+both are rewritten to a scratch serving dir under the run's folder,
+`<work dir>/<run>/serving`, seeded with a copy of the newest complete version
+(and its push record) of the package's serving dir when that can be read
+from here: the ServedModel then hands the Evaluator the model the cluster
+would compare against, so the baseline gate and the Pusher's
+compare-and-push run as they will there (an empty scratch dir would always
+compare against nothing). When the package's serving dir cannot be read, it
+starts empty and a line says so. A serving dir can be named instead, or the
+package's own kept (`push_for_real`).
 """
 
 from concurrent import futures
@@ -41,7 +54,7 @@ import secrets
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import pipeline_config
 
@@ -50,6 +63,13 @@ OUTPUT_METADATA_FILENAME = 'output_metadata.json'
 DEFAULT_PARALLELISM = 2
 # How a condition names an input artifact of its task.
 CONDITION_INPUT = re.compile(r"inputs\.artifacts\['([^']+)'\]")
+# The task parameters that name the serving dir: ServedModel's
+# (components/served_model) and the Pusher's (TFX's PushDestination as JSON).
+SERVING_DIR_PARAMETER = 'serving_dir'
+PUSH_DESTINATION_PARAMETER = 'push_destination'
+# The scratch serving dir's folder in the run's folder.
+SCRATCH_SERVING_DIRNAME = 'serving'
+TF_LOG_LEVEL_VARIABLE = 'TF_CPP_MIN_LOG_LEVEL'
 REFUSED_EXECUTORS = {
     'resolver': 'resolver executors not implemented',
     'customJob': 'customJob executors run on Google Cloud only',
@@ -192,6 +212,147 @@ def root_parameters(spec: Mapping[str, Any], runtime_config: Mapping[str, Any],
   return values
 
 
+def _serving_dir_of(name: str, parameter: str, value: Mapping[str, Any]) -> str:
+  """The serving dir a task parameter names (a constant, as compiled)."""
+  constant = value.get('runtimeValue', {}).get('constant')
+  if not isinstance(constant, str):
+    raise PackageRefused(f'task {name!r}: parameter {parameter!r} is not a '
+                         'constant string; cannot tell or change where it pushes')
+  if parameter == SERVING_DIR_PARAMETER:
+    return constant
+  try:
+    return json.loads(constant)['filesystem']['base_directory']
+  except (ValueError, KeyError, TypeError):
+    raise PackageRefused(f'task {name!r}: parameter {parameter!r} names no '
+                         'filesystem base_directory') from None
+
+
+def _serving_dir_parameters(spec: Mapping[str, Any]) -> List[Tuple[str, str]]:
+  """(task, parameter) of each task parameter that names the serving dir."""
+  return [(name, parameter)
+          for name, task in sorted(spec['root']['dag']['tasks'].items())
+          for parameter in task.get('inputs', {}).get('parameters', {})
+          if parameter in (SERVING_DIR_PARAMETER, PUSH_DESTINATION_PARAMETER)]
+
+
+def package_serving_dir(spec: Mapping[str, Any]) -> Optional[str]:
+  """The serving dir baked into a spec (None: no task names one).
+
+  Raises:
+    PackageRefused: its tasks name different serving dirs, or one that is
+      not a constant.
+  """
+  tasks = spec['root']['dag']['tasks']
+  found = {f'{name}.{parameter}': _serving_dir_of(
+      name, parameter, tasks[name]['inputs']['parameters'][parameter])
+           for name, parameter in _serving_dir_parameters(spec)}
+  if len(set(found.values())) > 1:
+    raise PackageRefused(f'the tasks name different serving dirs: {found}')
+  return next(iter(found.values()), None)
+
+
+def with_serving_dir(spec: Mapping[str, Any], serving_dir: str) -> Dict[str, Any]:
+  """A copy of a spec whose ServedModel and Pusher use `serving_dir`."""
+  spec = json.loads(json.dumps(spec))
+  tasks = spec['root']['dag']['tasks']
+  for name, parameter in _serving_dir_parameters(spec):
+    value = tasks[name]['inputs']['parameters'][parameter]['runtimeValue']
+    if parameter == SERVING_DIR_PARAMETER:
+      value['constant'] = serving_dir
+    else:
+      destination = json.loads(value['constant'])
+      destination['filesystem']['base_directory'] = serving_dir
+      value['constant'] = json.dumps(destination, indent=2)
+  return spec
+
+
+def _import_tensorflow_quietly() -> None:
+  """Imports TensorFlow (the serving dir's file I/O, buckets too) without its
+  import-time lines on the terminal, as the local run's console does.
+
+  Its C++ log level is read once, at import: it is set for the import only,
+  so the tasks' processes, which inherit this environment, log as on a
+  cluster.
+  """
+  from pipeline import console  # pylint: disable=g-import-not-at-top
+  saved = os.environ.get(TF_LOG_LEVEL_VARIABLE)
+  os.environ.setdefault(TF_LOG_LEVEL_VARIABLE, '2')  # Errors and up.
+  try:
+    console.import_tensorflow()
+  finally:
+    if saved is None:
+      os.environ.pop(TF_LOG_LEVEL_VARIABLE, None)
+    else:
+      os.environ[TF_LOG_LEVEL_VARIABLE] = saved
+
+
+def seed_scratch_serving_dir(source: str, scratch: str) -> Optional[str]:
+  """Copies the newest complete version of `source` (and its push record)
+  into `scratch`; returns that version, None when nothing is served."""
+  _import_tensorflow_quietly()
+  from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
+  from components.common import push_records  # pylint: disable=g-import-not-at-top
+  from components.common import serving_dir as serving_dir_lib  # pylint: disable=g-import-not-at-top
+  fileio.makedirs(scratch)
+  version = serving_dir_lib.newest_complete_version(source)
+  if version is None:
+    return None
+  # saved_model.pb last, as a push does: the copy is complete once it is there.
+  serving_dir_lib.copy_tree(serving_dir_lib.version_path(source, version),
+                            serving_dir_lib.version_path(scratch, version),
+                            last=serving_dir_lib.SAVED_MODEL_FILENAME)
+  record = push_records.record_path(source, version)
+  if fileio.exists(record):
+    fileio.makedirs(push_records.records_directory(scratch))
+    fileio.copy(record, push_records.record_path(scratch, version), overwrite=True)
+  return version
+
+
+def _scratch_serving_dir(package_dir: str, scratch: str) -> str:
+  """Seeds the scratch serving dir; the start line saying where it pushes."""
+  try:
+    version = seed_scratch_serving_dir(package_dir, scratch)
+  except Exception as error:  # pylint: disable=broad-except
+    # Any read failure (no credentials for the bucket, ...) only costs the
+    # baseline: the line says so and the pre-flight goes on.
+    reason = ' '.join(f'{type(error).__name__}: {error}'.split())
+    return (f'run-compiled: pushes to the scratch serving dir {scratch}, empty: '
+            f'could not read the package\'s {package_dir} ({reason})')
+  seeded = (f'seeded with version {version} of the package\'s {package_dir}'
+            if version else f'empty, as the package\'s {package_dir} serves nothing')
+  return (f'run-compiled: pushes to the scratch serving dir {scratch} ({seeded}; '
+          '--push-for-real pushes to the package\'s)')
+
+
+def _where_it_pushes(spec: Mapping[str, Any], run_dir: str,
+                     serving_dir: Optional[str], push_for_real: bool):
+  """The spec pointed at the serving dir the run pushes to, and the line
+  saying which; seeds a scratch one (see the module doc)."""
+  package_dir = package_serving_dir(spec)
+  if package_dir is None:
+    if serving_dir:
+      raise PackageRefused('a serving dir was given, but no task of the '
+                           f'package has a {SERVING_DIR_PARAMETER!r} or '
+                           f'{PUSH_DESTINATION_PARAMETER!r} parameter')
+    return spec, 'run-compiled: pushes nowhere (no task names a serving dir)'
+  if push_for_real:
+    return spec, (f'run-compiled: pushes to the package\'s serving dir '
+                  f'{package_dir} (--push-for-real)')
+  if serving_dir:
+    if '://' not in serving_dir:  # Relative to where run-compiled is run.
+      serving_dir = os.path.abspath(serving_dir)
+    return with_serving_dir(spec, serving_dir), (
+        f'run-compiled: pushes to {serving_dir} (--serving-dir; the '
+        f'package\'s is {package_dir})')
+  scratch = os.path.join(run_dir, SCRATCH_SERVING_DIRNAME)
+  return with_serving_dir(spec, scratch), _scratch_serving_dir(package_dir, scratch)
+
+
+def new_run_id() -> str:
+  """A fresh run name: its time and a few random characters."""
+  return f'run-{time.strftime("%Y%m%d-%H%M%S")}-{secrets.token_hex(3)}'
+
+
 def condition_holds(condition: str, executor_input: Mapping[str, Any]) -> bool:
   """Evaluates a triggerPolicy condition (CEL) over an ExecutorInput (JSON form)."""
   import celpy  # pylint: disable=g-import-not-at-top
@@ -217,8 +378,7 @@ class _Run:
     self.spec = spec
     self.run_root = f'{pipeline_root.rstrip("/")}/{spec["pipelineInfo"]["name"]}/{run_id}'
     self.parameters = parameters
-    # Absolute: the tasks run in the project root, the caller maybe elsewhere.
-    self.work_dir = os.path.join(os.path.abspath(work_dir), run_id)
+    self.work_dir = run_folder(work_dir, run_id)
     self.log = log
     self.results: Dict[str, TaskResult] = {}
     self._ids = itertools.count(1)
@@ -309,6 +469,12 @@ class _Run:
     return outputs
 
 
+def run_folder(work_dir: str, run_id: str) -> str:
+  """The folder of a run's task logs and scratch serving dir."""
+  # Absolute: the tasks run in the project root, the caller maybe elsewhere.
+  return os.path.join(os.path.abspath(work_dir), run_id)
+
+
 def _project_root() -> str:
   return pipeline_config.repository_root()
 
@@ -317,7 +483,9 @@ def run_package(path: str, pipeline_root: Optional[str] = None,
                 parameters: Optional[Mapping[str, Any]] = None,
                 run_id: Optional[str] = None, work_dir: str = 'build/run-compiled',
                 parallelism: int = DEFAULT_PARALLELISM,
-                log: Callable[[str], None] = print) -> Dict[str, TaskResult]:
+                log: Callable[[str], None] = print,
+                serving_dir: Optional[str] = None,
+                push_for_real: bool = False) -> Dict[str, TaskResult]:
   """Runs a compiled package task by task; see the module doc.
 
   Args:
@@ -329,13 +497,18 @@ def run_package(path: str, pipeline_root: Optional[str] = None,
     work_dir: Local directory of each task's log and executor output file.
     parallelism: Tasks run at once at most (KFP runs every ready task at
       once; each task here is a process importing TensorFlow).
-    log: Where progress lines go.
+    log: Where progress lines go; the first says where the run pushes.
+    serving_dir: Where the ServedModel and Pusher read and push instead of
+      the package's serving dir; default a scratch one under the run's
+      folder (see the module doc).
+    push_for_real: Keep the package's own serving dir (a real push).
 
   Returns:
     Each task's result, in the order they finished.
 
   Raises:
-    PackageRefused: before anything runs, naming every refused task.
+    PackageRefused: before anything runs, naming every refused task (or
+      the serving dir parameters it cannot read or rewrite).
     TaskFailed: a task failed (the results so far are on the exception).
   """
   spec, runtime_config = load_package(path)
@@ -349,7 +522,12 @@ def run_package(path: str, pipeline_root: Optional[str] = None,
   if '://' not in pipeline_root:  # Relative to where run-compiled is run.
     pipeline_root = os.path.abspath(pipeline_root)
   values = root_parameters(spec, runtime_config, parameters)
-  run_id = run_id or f'run-{time.strftime("%Y%m%d-%H%M%S")}-{secrets.token_hex(3)}'
+  if serving_dir and push_for_real:
+    raise ValueError('serving_dir and push_for_real exclude each other')
+  run_id = run_id or new_run_id()
+  spec, pushes_to = _where_it_pushes(spec, run_folder(work_dir, run_id),
+                                     serving_dir, push_for_real)
+  log(pushes_to)
   run = _Run(spec, pipeline_root, values, run_id, work_dir, log)
   tasks = spec['root']['dag']['tasks']
   pending = dependency_order(tasks)
@@ -401,3 +579,17 @@ def format_results(results: Mapping[str, TaskResult]) -> str:
     lines.append(f'{result.name:<{width}}  {result.state:<8}  {result.seconds:7.1f}'
                  + (f'  {result.reason}' if result.state == 'SKIPPED' else ''))
   return '\n'.join(lines)
+
+
+def execution_records(results: Mapping[str, TaskResult]):
+  """The results as run_summary.ExecutionRecords (what run_outcome reads):
+  each task's first artifact per output key, its URI and its metadata, which
+  holds the artifact's custom properties as the launcher records them."""
+  from pipeline import run_summary  # pylint: disable=g-import-not-at-top
+  return [run_summary.ExecutionRecord(
+      node_id=result.name, state=result.state, seconds=result.seconds,
+      output_uris={key: artifacts[0]['uri']
+                   for key, artifacts in result.outputs.items() if artifacts},
+      output_properties={key: dict(artifacts[0].get('metadata') or {})
+                         for key, artifacts in result.outputs.items() if artifacts})
+          for result in results.values()]

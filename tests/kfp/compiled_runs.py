@@ -6,7 +6,16 @@ out of the way, is evaluated against the first push (the served model is its
 baseline), not blessed, and not pushed. tests/kfp/test_run_compiled.py runs
 them on a local root, tests/kfp/test_storage_faults.py on gs:// with storage
 faults injected (one run set per file: `make test` spreads files over cores).
+
+The first run pushes for real (to the package's serving dir), or, as
+`dae-pipeline run-compiled` does by default (through the CLI, its output
+kept), to a scratch serving dir in its run folder. The second run is a
+default pre-flight: its scratch serving dir holds a copy of what the
+package's serves, which is the baseline it is evaluated against.
 """
+
+import contextlib
+import io
 
 from html import parser as html_parser
 import json
@@ -15,6 +24,9 @@ import subprocess
 import sys
 from typing import Callable, Dict, List
 
+import pytest
+
+from pipeline import cli
 from pipeline.kubeflow import run_compiled
 from pipeline.kubeflow import compiler
 import pipeline_config
@@ -109,19 +121,45 @@ def load_model(directory: str) -> subprocess.CompletedProcess:
                         capture_output=True, text=True, check=False)
 
 
-def run(package: str, run_id: str, work_dir: str):
+def run(package: str, run_id: str, work_dir: str, **options):
   """run_package's results, or (on a failed task) the results so far and the
   error, which names the task."""
   try:
-    return run_compiled.run_package(package, run_id=run_id, work_dir=work_dir), None
+    return run_compiled.run_package(package, run_id=run_id, work_dir=work_dir,
+                                    **options), None
   except run_compiled.TaskFailed as error:
     return error.results, error
 
 
+def run_command(package: str, run_id: str, work_dir: str):
+  """`dae-pipeline run-compiled` as a user runs it (a default pre-flight):
+  (results, error or None, its exit status, its output). The results are
+  run_package's, as the command got them."""
+  got = {}
+
+  def recording(*args, **kwargs):
+    try:
+      got['results'] = original(*args, **kwargs)
+    except run_compiled.TaskFailed as error:
+      got['results'], got['error'] = error.results, error
+      raise
+    return got['results']
+
+  original = run_compiled.run_package
+  output = io.StringIO()
+  with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(output):
+    patch.setattr(run_compiled, 'run_package', recording)
+    status = cli.main(['run-compiled', package, '--run-id', run_id,
+                       '--work-dir', work_dir])
+  return got.get('results', {}), got.get('error'), status, output.getvalue()
+
+
 def run_both(tmp_path, storage: str, second: bool = True,
-             before_second: Callable[[], None] = lambda: None):
-  """The first run (pushes) and, if `second`, the untrained second run
-  (`before_second` called just before it)."""
+             before_second: Callable[[], None] = lambda: None,
+             push_for_real: bool = True):
+  """The first run (pushes: for real, else through the CLI to its scratch
+  serving dir) and, if `second`, the untrained second run (`before_second`
+  called just before it)."""
   # Fresh noise: the Trainer redraws noise with the settings NoiseTransform
   # records on its output, which must reach it through the artifact's metadata.
   config, good = compile_package(tmp_path, 'good', storage,
@@ -130,9 +168,17 @@ def run_both(tmp_path, storage: str, second: bool = True,
       'training.max_train_steps': 0, 'thresholds.min_psnr_db': 0.0,
       'thresholds.max_mse': 1.0})
   work_dir = str(tmp_path / 'work')
-  first, first_error = run(good, 'first', work_dir)
-  served_after_first = versions(config.serving_dir)
+  if push_for_real:
+    first, first_error = run(good, 'first', work_dir, push_for_real=True)
+    pushed_to, status, output = config.serving_dir, None, None
+  else:
+    first, first_error, status, output = run_command(good, 'first', work_dir)
+    pushed_to = os.path.join(run_compiled.run_folder(work_dir, 'first'),
+                             run_compiled.SCRATCH_SERVING_DIRNAME)
+  served_after_first = versions(pushed_to)
   outcome = dict(config=config, first=first, first_error=first_error, storage=storage,
+                 pushed_to=pushed_to, status=status, output=output, work_dir=work_dir,
+                 package_versions=versions(config.serving_dir),
                  served_after_first=served_after_first, second=None,
                  second_error=None, served_after_second=None)
   if second and first_error is None:
@@ -140,9 +186,9 @@ def run_both(tmp_path, storage: str, second: bool = True,
     outcome['second'], outcome['second_error'] = run(untrained, 'second', work_dir)
     outcome['served_after_second'] = versions(config.serving_dir)
   outcome['loadable'] = load_model(
-      f'{config.serving_dir}/{served_after_first[0]}') if served_after_first else None
+      f'{pushed_to}/{served_after_first[0]}') if served_after_first else None
   from components.common import push_records  # pylint: disable=g-import-not-at-top
-  outcome['record'] = push_records.read(config.serving_dir, served_after_first[0]) if (
+  outcome['record'] = push_records.read(pushed_to, served_after_first[0]) if (
       served_after_first) else None
   return outcome
 
@@ -156,7 +202,10 @@ def check_the_first_run(runs) -> None:
   assert metadata(first, 'ServedModel', 'model')['served_version'] == ''
   assert metadata(first, 'Evaluator', 'blessing')['blessed'] == 1.0
   assert len(runs['served_after_first']) == 1
-  version_dir = f"{config.serving_dir}/{runs['served_after_first'][0]}"
+  # Pushed where it was told: a pre-flight leaves the package's serving dir be.
+  assert runs['package_versions'] == (runs['served_after_first'] if (
+      runs['pushed_to'] == config.serving_dir) else [])
+  version_dir = f"{runs['pushed_to']}/{runs['served_after_first'][0]}"
   assert metadata(first, 'Pusher', 'pushed_model')['pushed_destination'] == version_dir
   # The pushed model loads (on gs:// through the emulator).
   assert runs['loadable'].returncode == 0, runs['loadable'].stderr[-2000:]

@@ -5,9 +5,10 @@ with its pipeline root and serving dir in a GCS emulator on 127.0.0.1, and
 tests/fault_proxy.py in front of the emulator for every client (TF's GCS
 filesystem, google-cloud-storage, Beam's gcsio): a seeded share of requests
 gets a 503 or a 429, an upload has its connection reset mid-body, an answer
-is delayed. The clients' retries absorb them: the first run still pushes a
-model that loads and is complete, no version is left loadable half-written,
-and the second run (faults off) completes against the first push. A task
+is delayed. The clients' retries absorb them: the first run (pushing for
+real) still pushes a model that loads and is complete, no version is left
+loadable half-written, and the second run (faults off, a default pre-flight)
+completes against its scratch copy of the first push. A task
 that does fail is named, with its log's end, by the first run's test.
 
 No request is spared: Beam's batch copy and delete (`GCSFileSystem.rename`,
@@ -16,6 +17,7 @@ when a Beam sink finalises its files) retry their batch requests since
 """
 
 import contextlib
+import os
 
 import pytest
 from tfx.utils import path_utils
@@ -92,6 +94,11 @@ def test_the_second_run_takes_the_first_push_as_baseline_and_does_not_push(runs)
   second = runs['second']
   served = compiled_runs.metadata(second, 'ServedModel', 'model')
   assert served['served_version'] == runs['served_after_first'][0]
+  # A default pre-flight: its baseline is the copy of the first push (read
+  # from the bucket) in its scratch serving dir.
+  scratch = os.path.join(compiled_runs.run_compiled.run_folder(runs['work_dir'], 'second'),
+                         compiled_runs.run_compiled.SCRATCH_SERVING_DIRNAME)
+  assert served['served_path'] == f"{scratch}/{runs['served_after_first'][0]}"
   blessing = compiled_runs.metadata(second, 'Evaluator', 'blessing')
   assert blessing['blessed'] == 0.0
   assert blessing['baseline_model'] == second['ServedModel'].outputs['model'][0]['uri']

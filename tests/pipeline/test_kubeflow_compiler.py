@@ -277,3 +277,15 @@ def test_a_local_image_folder_is_warned_about_a_bucket_one_is_not():
   assert warning.startswith("data.image_dir '/home/me/photos' is a local path")
   bucket = pipeline_config.with_overrides(config, {'data.image_dir': 'gs://b/photos'})
   assert compiler.local_path_warnings(bucket) == []
+
+
+def test_run_compiled_finds_the_serving_dir_and_replaces_every_mention(compiled):
+  # A pre-flight pushes to a scratch serving dir: run-compiled must find the
+  # package's (ServedModel's and Pusher's parameters) and leave no task
+  # reading or pushing to it.
+  _, written, _ = compiled
+  spec = written['pipelineSpec']
+  assert run_compiled.package_serving_dir(spec) == _config().serving_dir
+  rewritten = json.dumps(run_compiled.with_serving_dir(spec, '/scratch/serving'))
+  assert _config().serving_dir not in rewritten
+  assert rewritten.count('/scratch/serving') == 2

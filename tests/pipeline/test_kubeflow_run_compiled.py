@@ -1,9 +1,15 @@
-"""run-compiled's reading of a package: refusals, order, parameters, conditions."""
+"""run-compiled's reading of a package: refusals, order, parameters,
+conditions, where it pushes, and what it prints."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
+from components.common import names
+from pipeline import cli
 from pipeline.kubeflow import run_compiled
 
 
@@ -103,7 +109,7 @@ def test_a_condition_on_an_input_the_task_lacks_is_refused():
 # bounds a failure alone): run side by side they overlap however slowly the
 # machine starts them; run one after the other they do not.
 TASK_SCRIPT = """
-import json, sys, time
+import json, os, sys, time
 executor_input = json.loads(sys.argv[1])
 name = sys.argv[2]
 with open(sys.argv[3], 'a') as trace:
@@ -126,6 +132,17 @@ with open(executor_input['outputs']['outputFile'], 'w') as out:
   json.dump({'artifacts': outputs}, out)
 with open(sys.argv[3], 'a') as trace:
   trace.write(f'{name} end {time.time()}\\n')
+# Where the task reads or pushes; a push leaves a version's saved_model.pb.
+parameters = executor_input['inputs'].get('parameterValues', {})
+base = parameters.get('serving_dir') or (parameters.get('push_destination') and
+    json.loads(parameters['push_destination'])['filesystem']['base_directory'])
+if base:
+  with open(sys.argv[3], 'a') as trace:
+    trace.write(f'{name} serving_dir {base}\\n')
+    trace.write(f"{name} tf_log_level {os.environ.get('TF_CPP_MIN_LOG_LEVEL')}\\n")
+if base and 'push_destination' in parameters:
+  os.makedirs(os.path.join(base, '7'))
+  open(os.path.join(base, '7', 'saved_model.pb'), 'w').close()
 """
 
 
@@ -176,3 +193,178 @@ def test_a_failed_task_stops_the_run_naming_the_task_and_its_log(tmp_path):
   with pytest.raises(run_compiled.TaskFailed, match=r"task 'broken' failed \(exit status 7\)"):
     run_compiled.run_package(package, work_dir=str(tmp_path / 'work'), log=lambda line: None)
   assert 'after' not in trace.read_text()
+
+
+def _serving_parameters(serving_dir):
+  return {
+      'ServedModel': {'inputs': {'parameters': {'serving_dir': {
+          'runtimeValue': {'constant': serving_dir}}}}},
+      'Pusher': {'inputs': {'parameters': {'push_destination': {'runtimeValue': {
+          'constant': json.dumps({'filesystem': {'base_directory': serving_dir}})}}},
+                            'artifacts': {'x': _from('ServedModel')}}}}
+
+
+def test_the_serving_dir_is_read_from_both_tasks_and_rewritten_in_a_copy():
+  spec = _spec(_serving_parameters('gs://b/serving'),
+               {'ServedModel': CONTAINER, 'Pusher': CONTAINER})
+  assert run_compiled.package_serving_dir(spec) == 'gs://b/serving'
+  rewritten = run_compiled.with_serving_dir(spec, '/scratch')
+  assert run_compiled.package_serving_dir(rewritten) == '/scratch'
+  pusher = rewritten['root']['dag']['tasks']['Pusher']['inputs']['parameters']
+  assert json.loads(pusher['push_destination']['runtimeValue']['constant']) == {
+      'filesystem': {'base_directory': '/scratch'}}
+  assert run_compiled.package_serving_dir(spec) == 'gs://b/serving'  # A copy.
+  spec['root']['dag']['tasks']['ServedModel']['inputs']['parameters'][
+      'serving_dir']['runtimeValue']['constant'] = 'gs://b/other'
+  with pytest.raises(run_compiled.PackageRefused, match='different serving dirs'):
+    run_compiled.package_serving_dir(spec)
+
+
+def _version(base, version, complete=True, record=False):
+  os.makedirs(os.path.join(base, version, 'variables'))
+  with open(os.path.join(base, version, 'variables', 'v.data'), 'w') as data:
+    data.write(version)
+  if complete:
+    open(os.path.join(base, version, 'saved_model.pb'), 'w').close()
+  if record:
+    os.makedirs(os.path.join(base, names.PUSH_RECORDS_DIRNAME), exist_ok=True)
+    with open(os.path.join(base, names.PUSH_RECORDS_DIRNAME, f'{version}.json'), 'w') as out:
+      out.write(json.dumps({'version': version, 'pushed_at': 'then'}))
+
+
+def _listing(directory):
+  return sorted(os.path.relpath(os.path.join(root, name), directory)
+                for root, _, names in os.walk(directory) for name in names)
+
+
+def test_the_scratch_serving_dir_gets_the_newest_complete_version_and_its_record(tmp_path):
+  source = str(tmp_path / 'serving')
+  _version(source, '100')
+  _version(source, '200', record=True)
+  _version(source, '300', complete=False)  # A push under way: not served.
+  before = _listing(source)
+  assert run_compiled.seed_scratch_serving_dir(source, str(tmp_path / 'scratch')) == '200'
+  assert _listing(str(tmp_path / 'scratch')) == [
+      f'{names.PUSH_RECORDS_DIRNAME}/200.json', '200/saved_model.pb', '200/variables/v.data']
+  assert _listing(source) == before
+  assert run_compiled.seed_scratch_serving_dir(str(tmp_path / 'none'),
+                                               str(tmp_path / 'empty')) is None
+  assert os.listdir(tmp_path / 'empty') == []
+
+
+def _serving_package(tmp_path):
+  """A process package whose ServedModel and Pusher name the package's
+  serving dir (which serves version 5); returns (package, trace, serving dir)."""
+  serving = str(tmp_path / 'serving')
+  _version(serving, '5')
+  package, trace = _process_package(tmp_path, _serving_parameters(serving))
+  return package, trace, serving
+
+
+def _pointed_at(trace):
+  """{task: the serving dir it was given}."""
+  return {line.split()[0]: line.split(maxsplit=2)[2]
+          for line in trace.read_text().splitlines() if ' serving_dir ' in line}
+
+
+def test_by_default_it_pushes_to_a_scratch_copy_and_says_so_then_the_verdict_and_logs(
+    tmp_path, capsys):
+  package, trace, serving = _serving_package(tmp_path)
+  work = tmp_path / 'work'
+  assert cli.main(['run-compiled', package, '--work-dir', str(work),
+                   '--run-id', 'r']) == 0
+  scratch = str(work / 'r' / 'serving')
+  assert _pointed_at(trace) == {'ServedModel': scratch, 'Pusher': scratch}
+  assert _listing(serving) == ['5/saved_model.pb', '5/variables/v.data']
+  assert '7/saved_model.pb' in _listing(scratch) and '5/saved_model.pb' in _listing(scratch)
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[0] == (f'run-compiled: pushes to the scratch serving dir {scratch} '
+                      f"(seeded with version 5 of the package's {serving}; "
+                      "--push-for-real pushes to the package's)")
+  assert lines[-2:] == ['verdict: none (the run stopped before its evaluation)',
+                        f'logs: {work}/r/<task>/log.txt']
+  assert os.path.isfile(work / 'r' / 'Pusher' / 'log.txt')
+
+
+def test_serving_dir_and_push_for_real_push_where_told(tmp_path, capsys):
+  package, trace, serving = _serving_package(tmp_path)
+  elsewhere = str(tmp_path / 'elsewhere')
+  assert cli.main(['run-compiled', package, '--work-dir', str(tmp_path / 'work'),
+                   '--serving-dir', elsewhere]) == 0
+  assert _pointed_at(trace) == {'ServedModel': elsewhere, 'Pusher': elsewhere}
+  assert _listing(elsewhere) == ['7/saved_model.pb']  # Named: used as it is.
+  assert capsys.readouterr().out.splitlines()[0] == (
+      f"run-compiled: pushes to {elsewhere} (--serving-dir; the package's is {serving})")
+  trace.write_text('')
+  assert cli.main(['run-compiled', package, '--work-dir', str(tmp_path / 'work'),
+                   '--push-for-real']) == 0
+  assert _pointed_at(trace) == {'ServedModel': serving, 'Pusher': serving}
+  assert '7/saved_model.pb' in _listing(serving)
+  assert capsys.readouterr().out.splitlines()[0] == (
+      f"run-compiled: pushes to the package's serving dir {serving} (--push-for-real)")
+
+
+def test_an_unreadable_package_serving_dir_leaves_the_scratch_one_empty_and_says_why(
+    tmp_path, capsys):
+  package, trace, _ = _serving_package(tmp_path)
+  unreadable = 'nosuchscheme://b/serving'
+  spec = json.loads(open(package).read())
+  spec['pipelineSpec'] = run_compiled.with_serving_dir(spec['pipelineSpec'], unreadable)
+  with open(package, 'w') as out:
+    json.dump(spec, out)
+  assert cli.main(['run-compiled', package, '--work-dir', str(tmp_path / 'work'),
+                   '--run-id', 'r']) == 0
+  scratch = str(tmp_path / 'work' / 'r' / 'serving')
+  first = capsys.readouterr().out.splitlines()[0]
+  assert first.startswith(f'run-compiled: pushes to the scratch serving dir {scratch}, '
+                          f"empty: could not read the package's {unreadable} (")
+  assert _listing(scratch) == ['7/saved_model.pb']
+  assert _pointed_at(trace)['Pusher'] == scratch
+
+
+@pytest.mark.parametrize('run_id', ['../x', 'a/b', '.', ''])
+def test_a_run_id_that_is_not_one_folder_name_is_refused_in_one_line(
+    run_id, tmp_path, capsys):
+  package, trace, _ = _serving_package(tmp_path)
+  with pytest.raises(SystemExit) as exited:
+    cli.main(['run-compiled', package, '--work-dir', str(tmp_path / 'work'),
+              '--run-id', run_id])
+  assert exited.value.code == 2
+  assert f"argument --run-id: {run_id!r}: letters, digits" in capsys.readouterr().err
+  assert not trace.exists() and not (tmp_path / 'work').exists()
+
+
+def test_task_results_read_as_run_summary_records_keep_uris_and_metadata():
+  results = {
+      'Pusher': run_compiled.TaskResult('Pusher', 'COMPLETE', 2.5, outputs={
+          'pushed_model': [{'uri': '/r/Pusher/ab/pushed_model', 'metadata': {
+              'pushed': 1.0, 'pushed_version': '17'}}]}),
+      'ServingCheck': run_compiled.TaskResult('ServingCheck', 'SKIPPED',
+                                              reason='condition false')}
+  pusher, check = run_compiled.execution_records(results)
+  assert (pusher.node_id, pusher.state, pusher.seconds) == ('Pusher', 'COMPLETE', 2.5)
+  assert pusher.output_uris == {'pushed_model': '/r/Pusher/ab/pushed_model'}
+  assert pusher.output_properties == {'pushed_model': {'pushed': 1.0,
+                                                       'pushed_version': '17'}}
+  assert (check.node_id, check.state, check.output_uris) == ('ServingCheck', 'SKIPPED', {})
+
+
+def test_seeding_keeps_tensorflows_import_lines_off_the_terminal_and_out_of_the_tasks(
+    tmp_path):
+  # As a user runs it: a fresh process, TensorFlow's log level unset (the
+  # tests' conftest sets it), the package's serving dir read through TF.
+  package, trace, _ = _serving_package(tmp_path)
+  environment = {name: value for name, value in os.environ.items()
+                 if name != 'TF_CPP_MIN_LOG_LEVEL'}
+  process = subprocess.run(
+      [sys.executable, '-m', 'pipeline.cli', 'run-compiled', package,
+       '--work-dir', str(tmp_path / 'work')], capture_output=True, text=True,
+      env=environment, check=False)
+  assert process.returncode == 0, process.stderr[-2000:]
+  assert process.stdout.splitlines()[0].startswith(
+      'run-compiled: pushes to the scratch serving dir')
+  assert process.stderr == ''
+  # The tasks inherit the environment as it was: they log as on a cluster.
+  levels = {line.split()[0]: line.split()[2] for line in trace.read_text().splitlines()
+            if ' tf_log_level ' in line}
+  assert levels == {'ServedModel': 'None', 'Pusher': 'None'}

@@ -119,3 +119,16 @@ def test_a_version_of_unix_seconds_is_shown_with_its_time(tmp_path):
               pushed_version='1796605000')])
   assert run_outcome.push_line(outcome) == (
       'pushed as version 1796605000 (2026-12-07 00:56 UTC) to /s/1796605000')
+
+
+def test_closing_lines_say_why_there_is_no_verdict(tmp_path):
+  assert run_outcome.closing_lines(
+      [ExecutionRecord('Trainer', 'FAILED', {})], 'r') == [
+          'verdict: none (the run stopped before its evaluation)']
+  gone = ExecutionRecord('VisualReport', 'CACHED', {'report': str(tmp_path / 'gone')})
+  [line] = run_outcome.closing_lines([gone], 'r')
+  assert line.startswith('verdict: unavailable (') and 'gone' in line
+  records = [_report(tmp_path), _pusher(pushed=1, pushed_destination='/s/17',
+                                        pushed_version='17')]
+  assert run_outcome.closing_lines(records, 'r') == run_outcome.verdict_lines(
+      run_outcome.from_records(records), 'r')
