@@ -149,6 +149,12 @@ class PipelineConfig:
       ConfigError.require(bool(getattr(self, name)), name, 'must not be empty')
     ConfigError.require(isinstance(self.beam_pipeline_args, tuple),
                         'beam_pipeline_args', 'must be a tuple of strings')
+    # Fresh noise keys each example by its pixels; a whole train image is
+    # cropped after it is noised, so the two do not combine.
+    ConfigError.require(
+        not (self.data.patch_size and self.training.fresh_noise),
+        'training.fresh_noise', 'does not apply with data.patch_size (the '
+        'Trainer crops whole noised images anew every epoch); turn one off')
 
   @property
   def beam_runner(self) -> str:

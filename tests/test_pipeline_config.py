@@ -164,6 +164,17 @@ def test_unknown_learning_rate_schedule_is_refused_naming_the_field():
                                    {'training.lr_schedule': 'step'})
 
 
+def test_fresh_noise_with_patch_size_is_refused_naming_the_field():
+  full = pipeline_config.load_profile('full')
+  with pytest.raises(ConfigError, match=r"'training.fresh_noise': does not "
+                     r'apply with data.patch_size'):
+    pipeline_config.with_overrides(full, {
+        'data.image_dir': 'scans', 'data.patch_size': '16x16',
+        'training.fresh_noise': 'true'})
+  assert pipeline_config.with_overrides(full, {
+      'data.image_dir': 'scans', 'data.patch_size': '16x16'}).data.patch_size
+
+
 @pytest.mark.parametrize('dataset, file_name', [
     ('mnist', 'mnist.pbtxt'),
     ('mnist:3.0.1', 'mnist.pbtxt'),

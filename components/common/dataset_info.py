@@ -9,7 +9,7 @@ never from constants: the dataset is data.
 
 import dataclasses
 import json
-from typing import Tuple
+from typing import Optional, Tuple
 
 # Custom property of the Examples artifacts of the ExampleGen and
 # NoiseTransform: JSON of a DatasetInfo.
@@ -34,10 +34,17 @@ class DatasetInfo:
     class_names: The name of each label value, in order; () when the images
       have no labels (a flat image folder): no `label` feature, no per-class
       slices.
+    whole_train_values: None: every example of every split is an image of
+      `image_shape`. Otherwise the train split holds whole images of any
+      size (at least `image_shape`, with `height` and `width` features;
+      `data.patch_size`) totalling this many values, which the Trainer
+      crops to `image_shape` anew every epoch; eval and test hold images of
+      `image_shape` (centre patches).
   """
   name: str
   image_shape: Tuple[int, int, int]
   class_names: Tuple[str, ...] = ()
+  whole_train_values: Optional[int] = None
 
   def __post_init__(self):
     object.__setattr__(self, 'image_shape',
@@ -58,6 +65,12 @@ class DatasetInfo:
     return height * width * channels
 
   @property
+  def whole_train_images(self) -> bool:
+    """Whether the train split holds whole images of any size, each with
+    its `height` and `width` (`whole_train_values`)."""
+    return self.whole_train_values is not None
+
+  @property
   def labeled(self) -> bool:
     """Whether the examples carry a `label` feature (and per-class slices)."""
     return bool(self.class_names)
@@ -69,13 +82,18 @@ class DatasetInfo:
     return str(label)
 
   def to_json(self) -> str:
-    return json.dumps(dataclasses.asdict(self), sort_keys=True)
+    values = dataclasses.asdict(self)
+    if self.whole_train_values is None:
+      # Left out, so that a dataset of one shape is described as before.
+      del values['whole_train_values']
+    return json.dumps(values, sort_keys=True)
 
   @classmethod
   def from_json(cls, text: str) -> 'DatasetInfo':
     values = json.loads(text)
     return cls(name=values['name'], image_shape=values['image_shape'],
-               class_names=values.get('class_names', ()))
+               class_names=values.get('class_names', ()),
+               whole_train_values=values.get('whole_train_values'))
 
 
 def served_model_of_another_shape(version: str, served_shape,

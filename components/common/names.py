@@ -9,6 +9,10 @@ fingerprints.
 # Written by TfdsExampleGen (and the names of TFDS's MNIST features).
 # Shapes and class names are the dataset's (components/common/dataset_info.py).
 IMAGE = 'image'  # int64 [H*W*C]: raw pixels 0..255, row-major, channels last.
+# int64 [1] each, on every example of a patch_size dataset: the image's
+# size, so that a train split of whole images of any size can be reshaped.
+HEIGHT = 'height'
+WIDTH = 'width'
 LABEL = 'label'  # int64 [1]: the class; absent when the dataset has no labels.
 
 # Written by NoiseTransform.

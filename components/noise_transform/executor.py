@@ -1,4 +1,10 @@
-"""Executor of NoiseTransform: a Beam pipeline adding seeded noise to every split."""
+"""Executor of NoiseTransform: a Beam pipeline adding seeded noise to every split.
+
+A train split of whole images of any size (`data.patch_size`:
+DatasetInfo.whole_train_images) is noised image by image at its own size and
+written with each image's `height` and `width`, for the Trainer to crop; its
+noise is keyed by the whole image, as any example's is by its pixels.
+"""
 
 import dataclasses
 import os
@@ -35,6 +41,8 @@ LABEL_FEATURE = names.LABEL
 CLEAN_FEATURE = names.CLEAN
 NOISY_FEATURE = names.NOISY
 NOISE_LEVEL_FEATURE = names.NOISE_LEVEL
+HEIGHT_FEATURE = names.HEIGHT
+WIDTH_FEATURE = names.WIDTH
 
 OUTPUT_FILE_PREFIX = 'noisy_examples'
 # Records per batch that is parsed, noised and serialized at once.
@@ -120,21 +128,84 @@ def parse_batch(serialized: List[bytes], split: str,
   return pixels.astype(np.uint8), labels
 
 
-def serialize_examples(clean: np.ndarray, noisy: np.ndarray,
-                       labels: Optional[np.ndarray],
-                       levels: np.ndarray) -> List[bytes]:
+def parse_whole_batch(serialized: List[bytes], split: str,
+                      info: dataset_info_lib.DatasetInfo
+                      ) -> Tuple[List[np.ndarray], np.ndarray, Optional[np.ndarray]]:
+  """Reads a batch of whole images of any size (a train split of
+  `data.patch_size`): (pixels uint8 [height * width * channels] each,
+  sizes int64 [batch, 2] (height, width), labels int64 [batch] or None).
+
+  Raises:
+    BadExampleError: an example lacks its size, its pixels do not match it,
+      it is smaller than the dataset's patch, or its pixels are out of range.
+  """
+  spec = {IMAGE_FEATURE: tf.io.RaggedFeature(tf.int64),
+          HEIGHT_FEATURE: tf.io.FixedLenFeature([1], tf.int64),
+          WIDTH_FEATURE: tf.io.FixedLenFeature([1], tf.int64)}
+  if info.labeled:
+    spec[LABEL_FEATURE] = tf.io.FixedLenFeature([1], tf.int64)
+  try:
+    parsed = tf.io.parse_example(serialized, spec)
+  except tf.errors.InvalidArgumentError:
+    raise BadExampleError(
+        f'split {split!r}: an example lacks its {HEIGHT_FEATURE!r} and '
+        f'{WIDTH_FEATURE!r} (or its label); whole images of any size need '
+        f'them (dataset {info.name!r})') from None
+  sizes = np.concatenate([parsed[HEIGHT_FEATURE].numpy(),
+                          parsed[WIDTH_FEATURE].numpy()], axis=1)
+  channels = info.image_shape[2]
+  images = []
+  for flat, (height, width) in zip(parsed[IMAGE_FEATURE].numpy(), sizes):
+    if (flat.size != height * width * channels or height < info.image_shape[0]
+        or width < info.image_shape[1]):
+      raise BadExampleError(
+          f'split {split!r}: example of {flat.size} pixels for a '
+          f'{height}x{width}x{channels} image; expected that many, of at least '
+          f'{info.image_shape[0]}x{info.image_shape[1]} (dataset {info.name!r})')
+    _check_pixel_range(flat, split)
+    images.append(flat.astype(np.uint8))
+  labels = parsed[LABEL_FEATURE].numpy()[:, 0] if info.labeled else None
+  return images, sizes, labels
+
+
+def noise_whole_images(images: List[np.ndarray], labels: Optional[np.ndarray],
+                       spec: noise.NoiseSpec
+                       ) -> Tuple[List[np.ndarray], List[np.ndarray], np.ndarray]:
+  """(clean, noisy float32 each at its own length, levels float32 [batch])
+  of whole images of any size: each keyed and noised alone, exactly as a
+  batch of one (the noise of a pixel depends on its key and index only)."""
+  clean, noisy, levels = [], [], []
+  for index, pixels in enumerate(images):
+    label = None if labels is None else labels[index:index + 1]
+    image_clean = pixels[np.newaxis].astype(np.float32) / 255.0
+    image_noisy, level = noise.add_noise(
+        image_clean, noise.example_keys(pixels[np.newaxis], label), spec)
+    clean.append(image_clean[0])
+    noisy.append(image_noisy[0])
+    levels.append(level[0])
+  return clean, noisy, np.array(levels, dtype=np.float32)
+
+
+def serialize_examples(clean, noisy, labels: Optional[np.ndarray],
+                       levels: np.ndarray,
+                       sizes: Optional[np.ndarray] = None) -> List[bytes]:
   """The output tf.Examples of a batch (clean, noisy, label, noise level).
 
   Args:
-    clean, noisy: float32 [batch, pixels].
+    clean, noisy: float32 [batch, pixels], or (whole images of any size) a
+      list of each image's float32 pixels.
     labels: integers [batch]; None: the examples get no label feature (a
       dataset without labels).
     levels: float32 [batch].
+    sizes: int64 [batch, 2], each image's (height, width), written as its
+      `height` and `width`; None: none written (images of one shape).
   """
   columns = {CLEAN_FEATURE: clean, NOISY_FEATURE: noisy,
              NOISE_LEVEL_FEATURE: levels}
   if labels is not None:
     columns[LABEL_FEATURE] = labels
+  if sizes is not None:
+    columns[HEIGHT_FEATURE], columns[WIDTH_FEATURE] = sizes[:, 0], sizes[:, 1]
   return example_bytes.serialize(columns)
 
 
@@ -169,6 +240,12 @@ class _NoiseBatchDoFn(beam.DoFn):
 
   def process(self, batch: List[bytes]) -> Iterable[bytes]:
     """Yields the batch's noisy examples as one block of framed TFRecords."""
+    if self._split == 'train' and self._info.whole_train_images:
+      images, sizes, labels = parse_whole_batch(batch, self._split, self._info)
+      clean, noisy, levels = noise_whole_images(images, labels, self._spec)
+      yield tfrecord_sink.frame_records(
+          serialize_examples(clean, noisy, labels, levels, sizes))
+      return
     images, labels = parse_batch(batch, self._split, self._info)
     clean = images.astype(np.float32) / 255.0
     noisy, levels = noise.add_noise(clean, noise.example_keys(images, labels),

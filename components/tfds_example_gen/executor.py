@@ -275,7 +275,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     examples.set_int_custom_property(names.SKIPPED_IMAGES_PROPERTY,
                                      len(ingested.bad))
     info = dataset_info.DatasetInfo(sources.dataset_name(data),
-                                    ingested.image_shape, layout.class_names)
+                                    ingested.image_shape, layout.class_names,
+                                    ingested.whole_train_values)
     sources.check_image_size(info)
     return info, ingested.split_sizes
 

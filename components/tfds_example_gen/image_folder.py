@@ -8,12 +8,16 @@ The folder's layout is only its classes:
 * One image size for all: the first image's (sorted paths), or
   ``image_size`` ('HxW') to which every image is resized; without it an
   image of another size is a bad image naming both. Or ``patch_size``: images
-  of any sizes, each cut into patches of that size (`patch_corners`). They
-  are cut here, at ingestion, so that every component downstream (statistics,
-  schema, noise, Trainer, TFMA, report) keeps examples of one shape; the
-  price is that a train image gives the same patches in every epoch
-  (``patches_per_image`` sets how many). Channels: 1 when every
-  image is grey, else 3 (RGB; palette and alpha images converted).
+  of any sizes, none resized. A train image is kept whole (its pixels of
+  any length, with ``height`` and ``width``), so that the Trainer crops it
+  anew every epoch (components/trainer/data.py) rather than seeing the same
+  patches each time; an eval or test image is cut to its centre patch here
+  (`centre_corner`), so that everything that evaluates (TFMA, the report,
+  the serving check) keeps examples of one shape and figures that compare
+  across runs. Every example then carries ``height`` and ``width``, so that
+  the schema inferred from the train split finds them in every split.
+  Channels: 1 when every image is grey, else 3 (RGB; palette and alpha
+  images converted).
 * Splits ``train``/``eval``/``test``: each image by a hash of the split seed
   and its path in the folder against ``eval_percent``/``test_percent``, so
   adding images moves none of the others; a split's cap keeps the images of
@@ -256,26 +260,18 @@ def _first(paths_and_sizes):
              default=None)
 
 
-def patch_corners(path: str, split: str, size: Tuple[int, int],
-                  patches: settings.Patches) -> List[Tuple[int, int]]:
-  """The (top, left) of each patch of an image: seeded random ones (by the
-  seed and the image's path, whatever the runner or the order) of a train
-  image, the centre one of an eval or test image, so that the evaluation's
-  figures compare across runs."""
-  spare_rows, spare_columns = size[0] - patches.height, size[1] - patches.width
-  if split != 'train':
-    return [(spare_rows // 2, spare_columns // 2)]
-  seed = hashlib.sha256(f'{patches.seed}\0patch\0{path}'.encode()).digest()
-  rng = np.random.default_rng(int.from_bytes(seed[:8], 'big'))
-  return [(int(rng.integers(0, spare_rows + 1)), int(rng.integers(0, spare_columns + 1)))
-          for _ in range(patches.per_image)]
+def centre_corner(size: Tuple[int, int],
+                  patches: settings.Patches) -> Tuple[int, int]:
+  """The (top, left) of the centre patch of an image of `size` (height,
+  width): an eval or test image's one patch, the same every run."""
+  return (size[0] - patches.height) // 2, (size[1] - patches.width) // 2
 
 
 class _Finish(beam.DoFn):
-  """Gives an image the dataset's channels and its one size: checks it
-  against the first image's (without `image_size`), or takes its patches
-  (`patch_size`); an image of another size, or smaller than the patch, is
-  bad."""
+  """Gives an image the dataset's channels and its size: checks it against
+  the first image's (without `image_size`), or (`patch_size`) keeps a train
+  image whole and cuts an eval or test image to its centre patch; an image
+  of another size, or smaller than the patch, is bad."""
 
   def __init__(self, patches: Optional[settings.Patches]):
     self._patches = patches
@@ -306,43 +302,50 @@ class _Finish(beam.DoFn):
     pixels = image.pixels
     if not all_grey and pixels.shape[2] == 1:
       pixels = np.repeat(pixels, 3, axis=2)
-    if self._patches is None:
-      yield dataclasses.replace(image, pixels=pixels)
-      return
-    for top, left in patch_corners(image.path, image.split, pixels.shape[:2],
-                                   self._patches):
-      yield dataclasses.replace(image, pixels=pixels[
-          top:top + self._patches.height, left:left + self._patches.width])
+    if self._patches is not None and image.split != 'train':
+      top, left = centre_corner(pixels.shape[:2], self._patches)
+      pixels = pixels[top:top + self._patches.height,
+                      left:left + self._patches.width]
+    yield dataclasses.replace(image, pixels=pixels)
 
 
-def serialize(images: Sequence[_Decoded], labeled: bool) -> List[bytes]:
+def serialize(images: Sequence[_Decoded], labeled: bool,
+              sized: bool = False) -> List[bytes]:
   """The tf.Examples of a batch of images: `image` flattened (row-major,
-  channels last), as int64; `label` when the folder has classes."""
-  columns = {names.IMAGE: np.stack([image.pixels.reshape(-1) for image in images])}
+  channels last), as int64; `label` when the folder has classes; with
+  `sized`, each image's `height` and `width` (its pixels may then be of any
+  length)."""
+  columns = {names.IMAGE: [image.pixels.reshape(-1) for image in images]}
   if labeled:
     columns[names.LABEL] = np.array([image.label for image in images])
+  if sized:
+    columns[names.HEIGHT] = np.array([image.pixels.shape[0] for image in images])
+    columns[names.WIDTH] = np.array([image.pixels.shape[1] for image in images])
   return example_bytes.serialize(columns)
 
 
 @dataclasses.dataclass(frozen=True)
 class Ingested:
-  """What the job found: the images' shape (None: no image was read), each
-  split's count, and the bad images."""
+  """What the job found: the images' shape (None: no image was read; the
+  patch's with `patch_size`), each split's count, the bad images, and with
+  `patch_size` the values of the whole train images (None without)."""
   image_shape: Optional[Tuple[int, int, int]]
   split_sizes: Dict[str, int]
   bad: Tuple[Tuple[str, str], ...]  # (path, reason), sorted by path.
+  whole_train_values: Optional[int] = None
 
 
 def _facts(counts: Mapping[str, int], all_grey: bool,
            first: Optional[Tuple[str, Tuple[int, int]]],
            bad: Sequence[Tuple[str, str]],
-           patches: Optional[settings.Patches]) -> str:
+           patches: Optional[settings.Patches], train_values: int) -> str:
   """The job's findings as one JSON line (read back by `read_facts`)."""
   size = first and (first[1] if patches is None else
                     (patches.height, patches.width))
   shape = None if first is None else [*size, 1 if all_grey else 3]
   return json.dumps({'image_shape': shape, 'split_sizes': dict(counts),
-                     'bad': sorted(bad)})
+                     'bad': sorted(bad),
+                     'whole_train_values': train_values if patches else None})
 
 
 @beam.ptransform_fn
@@ -352,8 +355,8 @@ def IngestFolder(  # pylint: disable=invalid-name
     split_uris: Mapping[str, str], file_prefix: str,
     facts_path: str, patches: Optional[settings.Patches] = None
 ) -> beam.pvalue.PDone:
-  """The job: every listed image read once (and cut into `patches` when
-  given), each split written as gzipped TFRecords under its URI, and the
+  """The job: every listed image read once (with `patches`, train images
+  kept whole and the others cut to their centre patch), each split written as gzipped TFRecords under its URI, and the
   findings (`Ingested`) as one JSON file at `facts_path`."""
   folder = folder_uri(image_dir)
   size = settings.parse_image_size(image_size) if image_size else None
@@ -384,11 +387,10 @@ def IngestFolder(  # pylint: disable=invalid-name
     _ = (images
          | f'Batch[{split}]' >> beam.BatchElements(
              min_batch_size=1, max_batch_size=SERIALIZE_BATCH)
-         | f'Serialize[{split}]' >> beam.Map(serialize, labeled)
+         | f'Serialize[{split}]' >> beam.Map(serialize, labeled,
+                                             patches is not None)
          | f'Progress[{split}]' >> beam.ParDo(progress.CountProgress(
-             f'ingest {split}', len(split_paths[split]) * (
-                 patches.per_image if patches and split == 'train' else 1),
-             count=len))
+             f'ingest {split}', len(split_paths[split]), count=len))
          | f'Frame[{split}]' >> beam.Map(tfrecord_sink.frame_records)
          | f'Write[{split}]' >> tfrecord_sink.WriteFramedTFRecords(
              FileSystems.join(split_uris[split], file_prefix)))
@@ -397,11 +399,16 @@ def IngestFolder(  # pylint: disable=invalid-name
                       lambda count, split=split: (split, count)))
   bad = ((read[BAD], finished[BAD]) | 'AllBad' >> beam.Flatten()
          | 'BadList' >> beam.combiners.ToList())
+  # What the Trainer's memory plan counts for a train split of whole images.
+  train_values = (by_split[SPLITS.index('train')]
+                  | 'TrainValues' >> beam.Map(lambda image: image.pixels.size)
+                  | 'SumTrainValues' >> beam.CombineGlobally(sum))
   return (tuple(counts) | 'Counts' >> beam.Flatten()
           | 'CountDict' >> beam.combiners.ToDict()
           | 'Facts' >> beam.Map(_facts, beam.pvalue.AsSingleton(all_grey),
                                 beam.pvalue.AsSingleton(first),
-                                beam.pvalue.AsSingleton(bad), patches)
+                                beam.pvalue.AsSingleton(bad), patches,
+                                beam.pvalue.AsSingleton(train_values))
           | 'WriteFacts' >> beam.io.WriteToText(
               facts_path, num_shards=1, shard_name_template=''))
 
@@ -415,7 +422,8 @@ def read_facts(facts_path: str) -> Ingested:
   shape = facts['image_shape']
   return Ingested(tuple(shape) if shape else None,
                   {split: facts['split_sizes'].get(split, 0) for split in SPLITS},
-                  tuple(tuple(entry) for entry in facts['bad']))
+                  tuple(tuple(entry) for entry in facts['bad']),
+                  facts.get('whole_train_values'))
 
 
 def check_bad_images(ingested: Ingested, max_bad_images: int,

@@ -90,14 +90,14 @@ class DataSpec(setting_specs.JsonSpec):
     image_size: 'HxW': resize every image of `image_dir` to it. None: the
       images must share one size (the first that differs is named), unless
       `patch_size` is set.
-    patch_size: 'HxW': take patches of this size from the images of
-      `image_dir`, which may then be of any sizes (none is resized, which
-      would change the very noise a denoiser learns): seeded random ones
-      from each train image, the centre one from each eval and test image.
-      An image smaller than the patch is a bad image (`max_bad_images`).
-      The model trains on patches and serves images of any size.
-    patches_per_image: Random patches taken from each train image with
-      `patch_size` (each a train example).
+    patch_size: 'HxW': train on seeded random crops of this size from the
+      images of `image_dir`, which may then be of any sizes (none is
+      resized, which would change the very noise a denoiser learns): the
+      train split keeps each image whole with its size, and the Trainer
+      crops it anew every epoch; each eval and test image is cut to its
+      centre patch here, so the evaluation is the same every run. An image
+      smaller than the patch is a bad image (`max_bad_images`). The model
+      trains on patches and serves images of any size.
     train_examples: Images of the `train` split. A TFDS dataset: the head of
       its train split (None: all of it but `eval`). An image folder: at most
       this many of its train images (None: all).
@@ -124,7 +124,6 @@ class DataSpec(setting_specs.JsonSpec):
   image_dir: Optional[str] = None
   image_size: Optional[str] = None
   patch_size: Optional[str] = None
-  patches_per_image: int = 1
   train_examples: Optional[int] = None
   eval_examples: Optional[int] = None
   test_examples: Optional[int] = None
@@ -156,8 +155,6 @@ class DataSpec(setting_specs.JsonSpec):
                  'takes patches of images of any size; image_size resizes '
                  'them to one: set one of the two')
         parse_image_size(self.patch_size, 'patch_size')
-    _require(self.patches_per_image >= 1, 'patches_per_image',
-             f'must be >= 1, got {self.patches_per_image}')
     for name in ('train_examples', 'eval_examples', 'test_examples'):
       value = getattr(self, name)
       _require(value is None or value > 0, name,
@@ -174,20 +171,16 @@ class DataSpec(setting_specs.JsonSpec):
 
 
 class Patches(NamedTuple):
-  """How patches are taken from an image folder's images (DataSpec's
-  patch_size, patches_per_image and split_seed)."""
+  """The size of the patches of an image folder (DataSpec's patch_size)."""
   height: int
   width: int
-  per_image: int
-  seed: int
 
 
 def patches(data: 'DataSpec') -> Optional[Patches]:
-  """The patches of `data`; None: whole images."""
+  """The patches of `data`; None: images of one size."""
   if data.patch_size is None:
     return None
-  return Patches(*parse_image_size(data.patch_size, 'patch_size'),
-                 data.patches_per_image, data.split_seed)
+  return Patches(*parse_image_size(data.patch_size, 'patch_size'))
 
 
 def default_source_dir(dataset: str = 'mnist') -> str:

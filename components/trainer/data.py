@@ -3,6 +3,12 @@
 The images' shape, and whether the examples carry a label, are the
 dataset's: every function takes the DatasetInfo recorded on the examples
 (components/common/dataset_info.py).
+
+A train split of whole images of any size (`data.patch_size`) is cropped
+here, after the cache, so that every pass sees new crops of the patch size
+rather than the same ones (`_crop_passes`); the crops are seeded by the
+training seed and each element's position in the repeated stream, so the
+same run gives the same crops.
 """
 
 from typing import Iterable, Optional
@@ -12,6 +18,7 @@ import tensorflow as tf
 
 from components.common import dataset_info as dataset_info_lib
 from components.common import examples as examples_lib
+from components.common import names
 from components.common import noise
 from components.trainer import memory
 
@@ -106,12 +113,51 @@ def _fresh_noise_passes(examples: tf.data.Dataset, spec: noise.NoiseSpec,
       corrupt, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
+def _parse_whole_image(serialized: tf.Tensor, info: DatasetInfo):
+  """One example of a whole image of any size: (noisy float32, clean packed
+  by `_pack_clean`), each [its height, its width, channels]."""
+  whole = tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True)
+  size = tf.io.FixedLenFeature([], tf.int64)
+  parsed = tf.io.parse_single_example(serialized, {
+      examples_lib.NOISY_FEATURE: whole, examples_lib.CLEAN_FEATURE: whole,
+      names.HEIGHT: size, names.WIDTH: size})
+  shape = tf.stack([parsed[names.HEIGHT], parsed[names.WIDTH],
+                    tf.constant(info.image_shape[2], tf.int64)])
+  return (tf.reshape(parsed[examples_lib.NOISY_FEATURE], shape),
+          _pack_clean(tf.reshape(parsed[examples_lib.CLEAN_FEATURE], shape)))
+
+
+def _crop_passes(images: tf.data.Dataset, info: DatasetInfo,
+                 seed: int) -> tf.data.Dataset:
+  """One crop of `info.image_shape` of each (noisy, packed clean) whole
+  image, the same window of both.
+
+  The crop's seed is (`seed`, the element's position in the stream): with
+  the stream repeated, pass p's k-th element is at p x count + k, so every
+  pass crops anew, and a run with the same seed (and so the same shuffle)
+  crops the same.
+  """
+  crop_shape = (2,) + info.image_shape
+
+  def crop(position, noisy, clean):
+    pair = tf.stack([noisy, tf.cast(clean, tf.float32)])
+    window = tf.image.stateless_random_crop(
+        pair, crop_shape, seed=tf.stack([tf.constant(seed, tf.int64), position]))
+    # The clean values are whole numbers 0..255: back to 8 bits exactly.
+    return window[0], tf.cast(window[1], tf.uint8)
+
+  return images.enumerate().map(
+      lambda position, pair: crop(position, *pair),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def make_dataset(file_patterns: Iterable[str], batch_size: int,
                  info: DatasetInfo, shuffle_seed: Optional[int] = None, repeat: bool = False,
                  cache: bool = True,
                  shuffle_buffer: int = memory.SHUFFLE_BUFFER,
                  fresh_noise: Optional[noise.NoiseSpec] = None,
-                 examples_count: Optional[int] = None) -> tf.data.Dataset:
+                 examples_count: Optional[int] = None,
+                 whole_images: bool = False) -> tf.data.Dataset:
   """Batches of (noisy, clean) float32 [batch, height, width, channels].
 
   Reads files in parallel, parses whole batches at once (vectorised), caches
@@ -134,7 +180,17 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
     examples_count: The number of examples the files hold, when known (the
       split size recorded on the examples): fresh noise needs it, and counts
       them in one more read otherwise.
+    whole_images: The files hold whole images of any size with their
+      `height` and `width` (the train split of `data.patch_size`): each pass
+      takes a new seeded crop of `info.image_shape` of each (seed:
+      `shuffle_seed`, 0 when None). Not with `fresh_noise`.
   """
+  if whole_images:
+    if fresh_noise is not None:
+      raise ValueError('training.fresh_noise does not apply to a train split '
+                       'of whole images (data.patch_size)')
+    return _whole_image_dataset(file_patterns, batch_size, info, shuffle_seed,
+                                repeat, cache, shuffle_buffer)
   # Fresh noise needs the clean images and each example's noise key; the
   # records' noisy copy is not read.
   if fresh_noise is None:
@@ -162,6 +218,30 @@ def make_dataset(file_patterns: Iterable[str], batch_size: int,
   return _finish(dataset.batch(batch_size).map(
       lambda noisy, clean: (noisy, _unpack_clean(clean)),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
+
+
+def _whole_image_dataset(file_patterns: Iterable[str], batch_size: int,
+                         info: DatasetInfo, shuffle_seed: Optional[int],
+                         repeat: bool, cache: bool,
+                         shuffle_buffer: int) -> tf.data.Dataset:
+  """make_dataset's batches of crops of whole images: parsed one by one
+  (each of its own size), cached whole, shuffled, cropped anew every pass."""
+  dataset = tf.data.TFRecordDataset(
+      examples_lib.list_files(file_patterns), compression_type='GZIP',
+      num_parallel_reads=tf.data.AUTOTUNE).map(
+          lambda serialized: _parse_whole_image(serialized, info),
+          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  if cache:
+    dataset = dataset.cache()
+  if shuffle_seed is not None:
+    dataset = dataset.shuffle(shuffle_buffer, seed=shuffle_seed,
+                              reshuffle_each_iteration=True)
+  if repeat:
+    dataset = dataset.repeat()
+  return _finish(_crop_passes(dataset, info, shuffle_seed or 0)
+                 .batch(batch_size).map(
+                     lambda noisy, clean: (noisy, _unpack_clean(clean)),
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
 
 def _finish(dataset: tf.data.Dataset) -> tf.data.Dataset:

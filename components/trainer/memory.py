@@ -71,6 +71,17 @@ def example_bytes(info: dataset_info_lib.DatasetInfo, fresh_noise: bool) -> int:
   return info.pixels * (FLOAT32_BYTES + UINT8_BYTES)
 
 
+def train_bytes(train_examples: int, info: dataset_info_lib.DatasetInfo,
+                fresh_noise: bool) -> int:
+  """Memory the parsed train split takes: its examples of the dataset's
+  shape, or (a train split of whole images, `data.patch_size`) the values
+  the ExampleGen counted, float32 noisy and 8-bit clean (the Trainer crops
+  after the cache, so it holds whole images)."""
+  if info.whole_train_images:
+    return info.whole_train_values * (FLOAT32_BYTES + UINT8_BYTES)
+  return train_examples * example_bytes(info, fresh_noise)
+
+
 def _cgroup_limit_bytes() -> Optional[int]:
   """The container's memory limit; None where there is none (or no cgroup)."""
   for name in CGROUP_LIMIT_FILES:
@@ -112,9 +123,13 @@ def plan_input(train_examples: int, eval_examples: int,
   else:
     budget_bytes = budget_mb * MIB
     source = 'training.cache_budget_mb'
-  per_example = example_bytes(info, fresh_noise)
-  needed = (train_examples + eval_examples) * per_example
+  train = train_bytes(train_examples, info, fresh_noise)
+  needed = train + eval_examples * example_bytes(info, fresh_noise)
   cache = needed <= budget_bytes
+  per_example = example_bytes(info, fresh_noise)
+  if info.whole_train_images and train_examples:
+    # The shuffle buffer holds whole train images: their mean, rounded up.
+    per_example = max(1, -(-train // train_examples))
   # Streaming keeps only the shuffle buffer: within the budget where it can.
   shuffle_buffer = SHUFFLE_BUFFER if cache else max(
       MIN_SHUFFLE_BUFFER, min(SHUFFLE_BUFFER, budget_bytes // per_example))

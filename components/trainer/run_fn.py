@@ -200,7 +200,8 @@ def _train_and_export(fn_args) -> None:
                                       cache=input_plan.cache,
                                       shuffle_buffer=input_plan.shuffle_buffer,
                                       fresh_noise=settings.fresh_noise,
-                                      examples_count=settings.train_examples)
+                                      examples_count=settings.train_examples,
+                                      whole_images=dataset.whole_train_images)
   fit_start = time.monotonic()
   if plan.total_steps > 0 and multi_worker:
     loss = multi_worker_lib.train(model, placement.strategy, loss_name,

@@ -1,6 +1,7 @@
 """Image folders (data.image_dir) through TfdsExampleGen's Beam job, on tiny
 PNG/JPEG folders the tests write."""
 
+import dataclasses
 import glob
 import hashlib
 import io
@@ -377,41 +378,55 @@ def _mixed_sizes(directory):
   return written
 
 
-def test_patch_size_takes_patches_of_images_of_any_size(tmp_path):
+def test_patch_size_keeps_train_images_whole_and_cuts_eval_test_centres(tmp_path):
   written = _mixed_sizes(str(tmp_path / 'mixed'))
   examples = _run(tmp_path / 'out', image_dir=str(tmp_path / 'mixed'),
-                  patch_size='14x12', patches_per_image=3)
-  assert dataset_info.recorded(examples).image_shape == (14, 12, 1)
+                  patch_size='14x12')
   layout = image_folder.list_images(str(tmp_path / 'mixed'))
   split_paths = image_folder.assign_splits(layout, settings.DataSpec(
       image_dir=str(tmp_path / 'mixed')))
-  sizes = progress.split_sizes(examples)
-  assert sizes['train'] == 3 * len(split_paths['train'])
-  assert (sizes['eval'], sizes['test']) == (len(split_paths['eval']),
-                                            len(split_paths['test']))
-  # Every patch is a window of its image: eval and test the centre one.
-  for split in image_folder.SPLITS:
-    for record in _records(examples, split):
-      assert len(record['image']) == 14 * 12
-  for path in split_paths['test']:
-    pixels = written[path]
-    top, left = (pixels.shape[0] - 14) // 2, (pixels.shape[1] - 12) // 2
-    centre = pixels[top:top + 14, left:left + 12].tobytes()
-    assert _split_of_images(examples)[centre] == 'test', path
-  train_path = split_paths['train'][0]
-  pixels = written[train_path]
-  corners = image_folder.patch_corners(train_path, 'train', pixels.shape[:2],
-                                       settings.patches(settings.DataSpec(
-                                           image_dir='x', patch_size='14x12',
-                                           patches_per_image=3)))
-  assert len(corners) == 3
-  for top, left in corners:
-    window = pixels[top:top + 14, left:left + 12].tobytes()
-    assert _split_of_images(examples)[window] == 'train'
-  # Seeded: the same patches again.
+  info = dataset_info.recorded(examples)
+  assert info.image_shape == (14, 12, 1)  # The model's training shape.
+  assert info.whole_train_images
+  assert info.whole_train_values == sum(written[path].size
+                                        for path in split_paths['train'])
+  assert progress.split_sizes(examples) == {
+      split: len(paths) for split, paths in split_paths.items()}
+  # Train: each image whole, with its size.
+  train = {np.array(record['image'], np.uint8).tobytes():
+           (record['height'], record['width'])
+           for record in _records(examples, 'train')}
+  assert train == {written[path].tobytes(): ([written[path].shape[0]],
+                                             [written[path].shape[1]])
+                   for path in split_paths['train']}
+  assert len({shape for shape in map(str, train.values())}) > 1
+  # Eval and test: the centre patch, sized as one.
+  for split in ('eval', 'test'):
+    records = _records(examples, split)
+    assert all(record['height'] == [14] and record['width'] == [12]
+               for record in records)
+    centres = set()
+    for path in split_paths[split]:
+      pixels = written[path]
+      top, left = image_folder.centre_corner(pixels.shape[:2],
+                                             settings.Patches(14, 12))
+      assert (top, left) == ((pixels.shape[0] - 14) // 2,
+                             (pixels.shape[1] - 12) // 2)
+      centres.add(pixels[top:top + 14, left:left + 12].tobytes())
+    assert {np.array(record['image'], np.uint8).tobytes()
+            for record in records} == centres
+  # The same examples again.
   again = _run(tmp_path / 'again', image_dir=str(tmp_path / 'mixed'),
-               patch_size='14x12', patches_per_image=3)
+               patch_size='14x12')
   assert split_digests(again) == split_digests(examples)
+
+
+def test_without_patch_size_the_dataset_is_described_as_before():
+  info = dataset_info.DatasetInfo('pets', (12, 11, 3), ('cat', 'dog'))
+  assert not info.whole_train_images
+  assert 'whole_train_values' not in info.to_json()
+  whole = dataclasses.replace(info, whole_train_values=500)
+  assert dataset_info.DatasetInfo.from_json(whole.to_json()) == whole
 
 
 def test_an_image_smaller_than_the_patch_is_a_bad_image(tmp_path):

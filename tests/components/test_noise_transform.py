@@ -522,3 +522,89 @@ def test_executor_refuses_examples_without_a_dataset_info(tmp_path):
   del examples.mlmd_artifact.custom_properties[dataset_info.PROPERTY]
   with pytest.raises(dataset_info.MissingDatasetInfo, match='dataset_info'):
     _run(examples, tmp_path / 'out')
+
+
+# --- whole train images of any size (data.patch_size) -----------------------
+
+PATCHED = dataset_info.DatasetInfo('mixed', (6, 5, 1), ('a', 'b'),
+                                   whole_train_values=0)
+
+
+def _sized_example(image, label):
+  """An ExampleGen tf.Example of data.patch_size: pixels, size and label."""
+  example = _example(image, label)
+  for name, side in (('height', image.shape[0]), ('width', image.shape[1])):
+    example.features.feature[name].int64_list.value.append(side)
+  return example
+
+
+def _write_whole_train(root, train_images, labels, patches):
+  """ExampleGen's Examples of data.patch_size: whole train images of any
+  size, eval and test patches of PATCHED's shape (all with their sizes)."""
+  examples = standard_artifacts.Examples()
+  examples.uri = str(root)
+  examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+  dataset_info.record(examples, PATCHED)
+  for split in SPLITS:
+    split_dir = artifact_utils.get_split_uri([examples], split)
+    os.makedirs(split_dir)
+    images = train_images if split == 'train' else patches
+    with tf.io.TFRecordWriter(os.path.join(split_dir, 'part-0.gz'),
+                              options='GZIP') as writer:
+      for image, label in zip(images, labels):
+        writer.write(_sized_example(image, label).SerializeToString())
+  return examples
+
+
+def _mixed_images(count, seed=7):
+  rng = np.random.default_rng(seed)
+  sizes = [(6, 5), (9, 7), (6, 11), (13, 8)]
+  return [rng.integers(0, 256, size=(*sizes[index % 4], 1), dtype=np.uint8)
+          for index in range(count)]
+
+
+def test_executor_noises_whole_train_images_at_their_own_size(tmp_path):
+  train = _mixed_images(12)
+  patches = [image[:6, :5] for image in _mixed_images(12, seed=8)]
+  labels = np.arange(12) % 2
+  inputs = _write_whole_train(tmp_path / 'in', train, labels, patches)
+  output = _run(inputs, tmp_path / 'out')
+  written = _features(output, 'train')
+  assert len(written) == 12
+  by_clean = {}
+  for feature in written:
+    height, width = (feature['height'].int64_list.value[0],
+                     feature['width'].int64_list.value[0])
+    clean = np.array(feature['clean'].float_list.value, np.float32)
+    assert clean.size == height * width
+    by_clean[np.rint(clean * 255).astype(np.uint8).tobytes()] = (
+        (height, width), np.array(feature['noisy'].float_list.value))
+  for image, label in zip(train, labels):
+    size, noisy = by_clean[image.tobytes()]
+    assert size == image.shape[:2]
+    # The whole image's own noise, keyed by its pixels and label as any.
+    flat = image.reshape(1, -1)
+    expected, _ = noise.add_noise(flat.astype(np.float32) / 255.0,
+                                  noise.example_keys(flat, label[None]), _spec())
+    np.testing.assert_array_equal(noisy, expected[0])
+  # Eval and test: patches of the dataset's shape, as before.
+  for feature in _features(output, 'eval'):
+    assert len(feature['noisy'].float_list.value) == PATCHED.pixels
+    assert 'height' not in feature
+  assert _records(_run(inputs, tmp_path / 'again'), 'train') == _records(
+      output, 'train')
+
+
+def test_executor_rejects_a_whole_image_that_does_not_match_its_size(tmp_path):
+  train = _mixed_images(4)
+  example = _sized_example(train[1], 0)
+  example.features.feature['height'].int64_list.value[0] = 10  # Not 9.
+  inputs = _write_whole_train(tmp_path / 'in', train, [0, 1, 0, 1],
+                              [image[:6, :5] for image in train])
+  split_dir = artifact_utils.get_split_uri([inputs], 'train')
+  with tf.io.TFRecordWriter(os.path.join(split_dir, 'part-1.gz'),
+                            options='GZIP') as writer:
+    writer.write(example.SerializeToString())
+  with pytest.raises(Exception, match=r"split 'train': example of 63 pixels "
+                     r'for a 10x7x1 image'):
+    _run(inputs, tmp_path / 'out')

@@ -878,3 +878,81 @@ def test_fresh_noise_takes_the_recorded_count_instead_of_counting(noised):
   doubled = _batches(data.make_dataset(files, FRESH_IMAGES, MNIST, fresh_noise=spec,
                                        examples_count=2 * FRESH_IMAGES), 2)
   np.testing.assert_array_equal(doubled[1][0], counted[0][0])
+
+
+# --- whole train images of any size (data.patch_size) -----------------------
+
+PATCH = dataset_info.DatasetInfo('mixed', (6, 5, 1), (),
+                                 whole_train_values=0)
+WHOLE_IMAGES = 8
+
+
+def _write_whole_images(path, count=WHOLE_IMAGES, seed=3):
+  """NoiseTransform's train records of data.patch_size: whole images of
+  several sizes with their height and width; returns [(noisy, clean)]."""
+  rng = np.random.default_rng(seed)
+  sizes = [(6, 5), (12, 9), (9, 14), (16, 16)]
+  written = []
+  with tf.io.TFRecordWriter(str(path), options='GZIP') as writer:
+    for index in range(count):
+      height, width = sizes[index % len(sizes)]
+      clean = rng.integers(0, 256, (height, width, 1)).astype(np.float32) / 255
+      noisy = (clean + rng.normal(0, 0.3, clean.shape)).astype(np.float32)
+      written.append((noisy, clean))
+      writer.write(tf.train.Example(features=tf.train.Features(feature={
+          'noisy': tf.train.Feature(float_list=tf.train.FloatList(
+              value=noisy.reshape(-1))),
+          'clean': tf.train.Feature(float_list=tf.train.FloatList(
+              value=clean.reshape(-1))),
+          'height': tf.train.Feature(int64_list=tf.train.Int64List(value=[height])),
+          'width': tf.train.Feature(int64_list=tf.train.Int64List(value=[width])),
+      })).SerializeToString())
+  return written
+
+
+def _window_of(crop_noisy, crop_clean, written):
+  """The (image, top, left) whose window both crops are (the same window
+  of the noisy and the clean image); None when there is none."""
+  height, width = crop_clean.shape[:2]
+  for image, (noisy, clean) in enumerate(written):
+    for top in range(clean.shape[0] - height + 1):
+      for left in range(clean.shape[1] - width + 1):
+        if (np.array_equal(clean[top:top + height, left:left + width], crop_clean)
+            and np.array_equal(noisy[top:top + height, left:left + width],
+                               crop_noisy)):
+          return image, top, left
+  return None
+
+
+def _crop_passes(path, seed, passes=3):
+  dataset = data.make_dataset([str(path)], WHOLE_IMAGES, PATCH,
+                              shuffle_seed=seed, repeat=True,
+                              whole_images=True)
+  return _batches(dataset, passes)
+
+
+def test_whole_train_images_give_new_seeded_crops_of_the_patch_every_pass(tmp_path):
+  written = _write_whole_images(tmp_path / 'train.gz')
+  passes = _crop_passes(tmp_path / 'train.gz', seed=11)
+  windows = []
+  for noisy, clean in passes:
+    assert noisy.shape == clean.shape == (WHOLE_IMAGES, 6, 5, 1)
+    found = [_window_of(n, c, written) for n, c in zip(noisy, clean)]
+    assert None not in found  # Each crop is one window of noisy and clean.
+    assert sorted(image for image, _, _ in found) == list(range(WHOLE_IMAGES))
+    windows.append(sorted(found))
+  # New crops every pass; the same crops again for the same seed.
+  assert windows[0] != windows[1] != windows[2]
+  again = _crop_passes(tmp_path / 'train.gz', seed=11)
+  for (noisy, clean), (noisy_again, clean_again) in zip(passes, again):
+    np.testing.assert_array_equal(noisy, noisy_again)
+    np.testing.assert_array_equal(clean, clean_again)
+  other = _crop_passes(tmp_path / 'train.gz', seed=12, passes=1)
+  assert not np.array_equal(other[0][1], passes[0][1])
+
+
+def test_whole_train_images_refuse_fresh_noise(tmp_path):
+  _write_whole_images(tmp_path / 'train.gz')
+  with pytest.raises(ValueError, match='training.fresh_noise does not apply'):
+    data.make_dataset([str(tmp_path / 'train.gz')], 4, PATCH, shuffle_seed=1,
+                      fresh_noise=noise_lib.NoiseSpec(), whole_images=True)

@@ -120,3 +120,17 @@ def test_the_trainer_caches_what_fits_its_budget(tmp_path, monkeypatch, capsys):
   assert settings['input_cached'] is True
   assert 'Trainer: examples cached in memory (0 MiB of parsed examples, ' \
          'budget 1 MiB (training.cache_budget_mb))' in printed
+
+
+def test_whole_train_images_count_the_values_the_example_gen_recorded():
+  # 10,000 whole train images of 200,000,000 values in all (1,000,000,000
+  # bytes parsed), 200 eval patches.
+  whole = dataset_info.DatasetInfo('photos', (128, 128, 3), (),
+                                   whole_train_values=200_000_000)
+  plan = memory.plan_input(10_000, 200, whole, fresh_noise=False, budget_mb=500)
+  assert plan.needed_bytes == (200_000_000 * 5 +
+                               200 * memory.example_bytes(whole, False))
+  assert not plan.cache
+  # The buffer holds whole images of 100,000 bytes each on average.
+  assert plan.shuffle_buffer == 500 * MIB // 100_000
+  assert memory.plan_input(10_000, 200, whole, False, budget_mb=1_001).cache

@@ -159,9 +159,13 @@ def test_a_folder_of_mixed_sizes_trains_on_patches_and_serves_other_sizes(zygote
     _write_png(tmp_path / 'mixed' / ('a' if index % 2 else 'b') / f'{index:03d}.png', image)
   root, serving, _ = _run(
       zygote, tmp_path, f'data.image_dir={tmp_path / "mixed"}', 'data.patch_size=16x16',
-      'data.patches_per_image=2', 'data.eval_percent=20', 'data.test_percent=20')
+      'data.eval_percent=20', 'data.test_percent=20')
   assert _pushed_input_shape(serving) == (None, 16, 16, 1)  # Trained on patches.
-  assert _report_metrics(root)['dataset']['image_shape'] == [16, 16, 1]
+  dataset = _report_metrics(root)['dataset']
+  assert dataset['image_shape'] == [16, 16, 1]
+  # The train split held the whole images (the Trainer crops them every
+  # epoch): more values than ten 16x16 patches.
+  assert dataset['whole_train_values'] > 10 * 16 * 16
   # Its signatures take two other sizes and give each back at its size.
   [version] = glob.glob(str(serving / '*' / 'saved_model.pb'))
   loaded = tf.saved_model.load(os.path.dirname(version))
