@@ -207,16 +207,24 @@ def _example(image, label=None):
   return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
-def _write_examples(root, images, labels, files_per_split=1, info=MNIST):
-  """ExampleGen's Examples artifact of the images (labels None: unlabelled),
-  with `info` recorded on it."""
+def _examples_artifact(root, info):
+  """An Examples artifact at `root` with `info` recorded and an empty
+  directory per split."""
   examples = standard_artifacts.Examples()
   examples.uri = str(root)
   examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
   dataset_info.record(examples, info)
   for split in SPLITS:
+    os.makedirs(artifact_utils.get_split_uri([examples], split))
+  return examples
+
+
+def _write_examples(root, images, labels, files_per_split=1, info=MNIST):
+  """ExampleGen's Examples artifact of the images (labels None: unlabelled),
+  with `info` recorded on it."""
+  examples = _examples_artifact(root, info)
+  for split in SPLITS:
     split_dir = artifact_utils.get_split_uri([examples], split)
-    os.makedirs(split_dir)
     for part, indices in enumerate(np.array_split(np.arange(len(images)),
                                                   files_per_split)):
       with tf.io.TFRecordWriter(os.path.join(split_dir, f'part-{part}.gz'),
@@ -541,13 +549,9 @@ def _sized_example(image, label):
 def _write_whole_train(root, train_images, labels, patches):
   """ExampleGen's Examples of data.patch_size: whole train images of any
   size, eval and test patches of PATCHED's shape (all with their sizes)."""
-  examples = standard_artifacts.Examples()
-  examples.uri = str(root)
-  examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
-  dataset_info.record(examples, PATCHED)
+  examples = _examples_artifact(root, PATCHED)
   for split in SPLITS:
     split_dir = artifact_utils.get_split_uri([examples], split)
-    os.makedirs(split_dir)
     images = train_images if split == 'train' else patches
     with tf.io.TFRecordWriter(os.path.join(split_dir, 'part-0.gz'),
                               options='GZIP') as writer:
