@@ -75,6 +75,17 @@ class DatasetInfo:
     """Whether the examples carry a `label` feature (and per-class slices)."""
     return bool(self.class_names)
 
+  def describe(self) -> str:
+    """One line for people: 'mnist: 28x28x1 images, 10 classes (0, 1, ...)'."""
+    shape = 'x'.join(map(str, self.image_shape))
+    images = (f'{shape} patches of whole train images' if self.whole_train_images
+              else f'{shape} images')
+    names = ', '.join(self.class_names[:5]) + (', ...' if len(self.class_names) > 5
+                                               else '')
+    classes = (f'{len(self.class_names)} classes ({names})' if self.labeled
+               else 'no labels')
+    return f'{self.name}: {images}, {classes}'
+
   def class_name(self, label: int) -> str:
     """The name of a label value (its number when out of range)."""
     if 0 <= label < len(self.class_names):

@@ -74,13 +74,16 @@ def setting(gate: Gate) -> str:
 
 def describe_bound(gate: Gate, bound: float) -> str:
   """What the gate asks, in words: 'psnr >= 24 dB', 'mse <= 0.004', 'psnr
-  at most 0.5 dB below the last blessed model's, on each class'."""
+  at most 0.5 dB below the last blessed model's, on each class', 'psnr no
+  lower than the last blessed model's'."""
   unit = UNITS.get(gate.metric_key, '')
   if gate.kind == AT_LEAST:
     return f'{gate.metric_key} >= {bound:g}{unit}'
   if gate.kind == AT_MOST:
     return f'{gate.metric_key} <= {bound:g}{unit}'
   where = ', on each class' if gate.per_class else ''
+  if bound == 0:
+    return f"{gate.metric_key} no lower than the last blessed model's{where}"
   return (f"{gate.metric_key} at most {bound:g}{unit} below the last blessed "
           f"model's{where}")
 

@@ -212,7 +212,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     examples_utils.set_file_format(examples, file_format)
     progress.record_split_sizes(examples, sizes)
     dataset_info.record(examples, info)
-    logging.info('Examples generated: %s', info)
+    logging.info('Examples generated: %s', info.describe())
 
   def _ingest_tfds(self, data: settings.DataSpec,
                    exec_properties: Mapping[str, Any], examples: types.Artifact,
@@ -233,7 +233,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       info = sources.dataset_info(builder, name)
       plan = plan_splits(data, _split_lengths(builder), info.name)
       sizes = {split: plan[split].size for split in split_names}
-      logging.info('Split plan: %s', plan)
+      logging.info('Split plan: %s', ', '.join(
+          f'{split} {plan[split].size} ({plan[split].pattern})' for split in plan))
       with self._make_beam_pipeline() as pipeline:
         for split in split_names:
           _ = pipeline | f'WriteSplit[{split}]' >> _WriteTfdsSplit(  # pylint: disable=no-value-for-parameter

@@ -320,3 +320,15 @@ def test_any_tfds_image_dataset_is_ingested_with_its_shape_and_classes(tmp_path)
   assert sorted((int(image[0]), label[0]) for image, label in test) == [
       (index, index % 3) for index in range(50, 59)]
   assert all(image.shape == (396,) for image, _ in test)
+
+
+@pytest.mark.parametrize('info, line', [
+    (dataset_info.DatasetInfo('mnist', (28, 28, 1), tuple('0123456789')),
+     'mnist: 28x28x1 images, 10 classes (0, 1, 2, 3, 4, ...)'),
+    (dataset_info.DatasetInfo('photos', (32, 32, 3), ('cats', 'dogs')),
+     'photos: 32x32x3 images, 2 classes (cats, dogs)'),
+    (dataset_info.DatasetInfo('mixed', (16, 16, 3), (), whole_train_values=768),
+     'mixed: 16x16x3 patches of whole train images, no labels'),
+])
+def test_the_log_describes_a_dataset_in_words_not_reprs(info, line):
+  assert info.describe() == line
