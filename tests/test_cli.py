@@ -202,7 +202,7 @@ def test_a_run_s_profile_is_known_by_its_pipeline_name():
 
 
 def test_follow_up_commands_skip_a_newer_run_that_lacks_what_they_read(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch, capsys):
   # A full run stopped before its report began after the smoke run, which
   # drew one: `report` reads the smoke run, `sample` (neither has noisy
   # examples) the newest.
@@ -212,7 +212,12 @@ def test_follow_up_commands_skip_a_newer_run_that_lacks_what_they_read(
   time.sleep(0.01)
   _store_with_a_run(tmp_path / 'build' / 'pipeline_root' / 'metadata.sqlite', 'b')
   assert cli.newest_run_profile('report') == 'smoke'
+  # Said in one line: the newest run is not the one read.
+  assert capsys.readouterr().err.strip() == (
+      'dae-pipeline: report: note: the newest run (build/pipeline_root) has no '
+      'report; reading build/smoke/pipeline_root, of an older run')
   assert cli.newest_run_profile('sample') == 'full'
+  assert capsys.readouterr().err == ''
 
 
 def test_schema_command_lists_only_its_flags():

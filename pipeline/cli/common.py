@@ -20,6 +20,10 @@ FOLLOW_UP_COMMANDS = ('report', 'sample', 'tensorboard', 'denoise', 'models',
                       'rollback')
 # Follow-up commands that read the serving dir, not a run's artifacts.
 SERVING_DIR_COMMANDS = ('denoise', 'models', 'rollback')
+# What each follow-up command reads, in words.
+READS = {'report': 'report', 'tensorboard': 'training logs',
+         'sample': 'noisy examples', 'denoise': 'served model',
+         'models': 'served model', 'rollback': 'served model'}
 
 
 class NoRunFound(FileNotFoundError):
@@ -82,8 +86,20 @@ def newest_run_location(command: str) -> pipeline_config.PipelineConfig:
                      'the run\'s --pipeline-root')
   newest_first = [config for _, config in sorted(
       started, key=lambda pair: pair[0], reverse=True)]
-  return next((config for config in newest_first
-               if _has_what_it_reads(command, config)), newest_first[0])
+  chosen = next((config for config in newest_first
+                 if _has_what_it_reads(command, config)), newest_first[0])
+  if chosen is not newest_first[0]:
+    print(f'dae-pipeline: {command}: note: the newest run '
+          f'({_read_location(command, newest_first[0])}) has no '
+          f'{READS[command]}; reading {_read_location(command, chosen)}, of an '
+          'older run', file=sys.stderr, flush=True)
+  return chosen
+
+
+def _read_location(command: str, config: pipeline_config.PipelineConfig) -> str:
+  """Where `command` reads in `config`'s locations: its serving dir or root."""
+  return shown(config.serving_dir if command in SERVING_DIR_COMMANDS
+               else config.pipeline_root)
 
 
 def newest_run_profile(command: str) -> str:
