@@ -147,7 +147,8 @@ def _versus_served(record: push_records.PushRecord,
 def _worst(record: push_records.PushRecord) -> str:
   if record.worst_class is None:
     return '-'
-  return f'{record.worst_class} ({_number(record.worst_class_psnr, 2)} dB)'
+  name = record.worst_class_name or record.worst_class
+  return f'{name} ({_number(record.worst_class_psnr, 2)} dB)'
 
 
 def _run(record: push_records.PushRecord) -> str:

@@ -61,6 +61,7 @@ class PushRecord:
     worst_class: The label of the class with the lowest PSNR (None: no
       per-class metrics).
     worst_class_psnr: That class's PSNR in dB.
+    worst_class_name: That class's name in its dataset ('' when unknown).
     baseline_version: The served version the model was compared with and
       beat (None: nothing was served, or it is not known).
     psnr_gain_db: The model's PSNR minus the baseline's, in dB.
@@ -86,6 +87,7 @@ class PushRecord:
   metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
   worst_class: Optional[int] = None
   worst_class_psnr: Optional[float] = None
+  worst_class_name: str = ''
   baseline_version: Optional[str] = None
   psnr_gain_db: Optional[float] = None
   run_id: str = ''
@@ -264,7 +266,8 @@ def for_push(evaluation: Optional[Dict[str, Any]], baseline: Optional[str],
              run_id: str, orchestrator: str,
              dataset_fingerprint: str = '', code_fingerprint: str = '',
              dataset: str = '', image_shape: Sequence[int] = (),
-             noise: str = '', pushed_at: Optional[str] = None) -> PushRecord:
+             noise: str = '', class_names: Sequence[str] = (),
+             pushed_at: Optional[str] = None) -> PushRecord:
   """The record of a push (its version filled in by publish_with_record).
 
   Args:
@@ -278,6 +281,7 @@ def for_push(evaluation: Optional[Dict[str, Any]], baseline: Optional[str],
     image_shape: Its images' [height, width, channels].
     noise: The noise of the test split the evaluation ran on (both the
       candidate's and the baseline's figures are on it).
+    class_names: The dataset's class names, by label (names the worst class).
     pushed_at: The push time (default: now).
   """
   evaluation = evaluation or {}
@@ -289,6 +293,8 @@ def for_push(evaluation: Optional[Dict[str, Any]], baseline: Optional[str],
   return PushRecord(
       version='', pushed_at=pushed_at or utc_now(), metrics=metrics,
       worst_class=label, worst_class_psnr=label_psnr,
+      worst_class_name=(str(class_names[label]) if label is not None
+                        and 0 <= label < len(class_names) else ''),
       baseline_version=baseline, psnr_gain_db=gain, run_id=run_id,
       orchestrator=orchestrator, dataset_fingerprint=dataset_fingerprint,
       code_fingerprint=code_fingerprint, dataset=dataset,

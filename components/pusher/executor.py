@@ -97,9 +97,10 @@ def _baseline_version(input_dict: Dict[str, List[types.Artifact]]
 
 def _measured_on(input_dict: Dict[str, List[types.Artifact]]
                  ) -> Dict[str, Any]:
-  """{dataset, image_shape, noise} of the push record: what the examples the
-  Evaluator ran on recorded (empty values where the Pusher has no examples
-  or they recorded nothing: a record without them is still a record)."""
+  """{dataset, image_shape, noise, class_names} of the push record: what the
+  examples the Evaluator ran on recorded (empty values where the Pusher has
+  no examples or they recorded nothing: a record without them is still a
+  record)."""
   examples_list = input_dict.get(EXAMPLES_KEY) or []
   if not examples_list:
     return {}
@@ -107,7 +108,8 @@ def _measured_on(input_dict: Dict[str, List[types.Artifact]]
   measured = {}
   try:
     info = dataset_info_lib.recorded(examples)
-    measured.update(dataset=info.name, image_shape=list(info.image_shape))
+    measured.update(dataset=info.name, image_shape=list(info.image_shape),
+                    class_names=info.class_names)
   except dataset_info_lib.MissingDatasetInfo as error:
     logging.warning('The push record names no dataset: %s', error)
   spec_json = noise_lib.recorded_spec_json(examples)

@@ -620,3 +620,12 @@ def test_a_rollback_during_a_push_waits_then_says_who_pushes(tmp_path, capsys,
       f'dae-pipeline: rollback: serving dir {serving} is being pushed to by pid '
       f'{holder.pid}'), err
   assert len(serving_dir.versions(serving)) == 2
+
+
+def test_models_names_the_worst_class_by_its_dataset_s_name(tmp_path, capsys):
+  serving = str(tmp_path / 'serving')
+  pets = dataset_info.DatasetInfo('pets', (28, 28, 1), ('cats', 'dogs', 'fish'))
+  version = _push(str(tmp_path), serving, b'first', 'a', psnr=20.0, info=pets)
+  assert push_records.read(serving, version).worst_class_name == 'dogs'  # Label 1.
+  _, out, _ = _cli(capsys, 'models', '--serving-dir', serving)
+  assert _cells_under_headers(out)[version]['WORST CLASS'] == 'dogs (18.00 dB)'
