@@ -156,11 +156,13 @@ def _run_compiled(args) -> int:
 
 
 def _html_report(results) -> str:
-  """Where the run's HTML report is ('' when it drew none)."""
+  """What to do with the run's HTML report: open its file (a KFP HTML
+  artifact, a file named html_report without an extension) in a browser;
+  '' when it drew none."""
   from components.common import names  # pylint: disable=g-import-not-at-top
   report = results.get(names.VISUAL_REPORT_NODE)
   artifacts = report.outputs.get(names.HTML_REPORT_KEY) if report else None
   if not artifacts:
     return ''
   uri = artifacts[0]['uri']
-  return uri if '://' in uri else common.shown(uri)
+  return f'open {uri if "://" in uri else common.shown(uri)} in a browser'

@@ -52,7 +52,7 @@ def test_it_ends_with_the_verdict_of_run_and_where_the_logs_are(runs):
   assert verdict.startswith(f'verdict: blessed; pushed as version {version} (')
   assert verdict.endswith(f") to {runs['pushed_to']}/{version}")
   html_report = runs['first']['VisualReport'].outputs['html_report'][0]['uri']
-  assert lines[-2].startswith(f'next: {html_report}   (')
+  assert lines[-2].startswith(f'next: open {html_report} in a browser   (')
   logs = os.path.join(runs['work_dir'], 'first')
   assert lines[-1] == f'logs: {logs}/<task>/log.txt'
   assert os.path.isfile(os.path.join(logs, 'Trainer', 'log.txt'))
