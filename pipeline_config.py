@@ -104,9 +104,13 @@ class PipelineConfig:
   Attributes:
     profile: The profile these values started from ('full' or 'smoke').
     pipeline_name: Name of the pipeline in MLMD and on the orchestrator.
-    pipeline_root: Directory of all artifacts (and, by default, of MLMD).
+    pipeline_root: Directory of all artifacts (and, by default, of MLMD). A
+      dataset other than MNIST has its own by default:
+      `build/[smoke/]datasets/<name>/pipeline_root`.
     metadata_path: MLMD SQLite file; None for `<pipeline_root>/metadata.sqlite`.
     serving_dir: Where blessed models are pushed, one version directory each.
+      A dataset other than MNIST has its own by default:
+      `build/[smoke/]datasets/<name>/serving`.
     enable_cache: Reuse the outputs of executions whose inputs did not change.
     schema_path: A curated schema (text proto) to validate the data
       against. None: the dataset's `<schemas_dir>/<dataset>.pbtxt` when there
