@@ -50,6 +50,10 @@ _BEAM_TFRECORD_LOGGER = 'apache_beam.io.tfrecordio'
 _MISLEADING_INFO = ('tensorflow_text is not available.',
                     'tensorflow_recommenders is not available.',
                     'Excluding no splits because exclude_splits is not set.')
+# TFX's Evaluator names each model it loads, 'Using %s as %s model.', with
+# the model spec's name: '' for a run without a baseline, which leaves a
+# double space (tfx/components/evaluator/executor.py).
+_UNNAMED_MODEL_LINE = 'Using %s as %s model.'
 # Directories whose executors' INFO lines are shown at the normal verbosity.
 _EXECUTOR_DIRS = tuple(
     os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -116,6 +120,9 @@ class ExecutorLines(logging.Filter):
       return False
     if _COMPONENT_LINE.match(message):
       return True
+    if (record.msg == _UNNAMED_MODEL_LINE and isinstance(record.args, tuple)
+        and len(record.args) == 2 and not record.args[1]):
+      record.msg, record.args = 'Using %s as the model.', record.args[:1]
     path = record.pathname or ''
     return path.startswith(_EXECUTOR_DIRS) or _TFX_COMPONENTS_DIR in path
 

@@ -48,6 +48,18 @@ def test_normal_verbosity_shows_executor_lines_and_warnings(record, shown):
   assert console.ExecutorLines().filter(record) is shown
 
 
+def test_the_evaluator_s_line_of_an_unnamed_model_has_no_double_space():
+  evaluator = '/v/site-packages/tfx/components/evaluator/executor.py'
+  unnamed = logging.LogRecord('absl', logging.INFO, evaluator, 1,
+                              'Using %s as %s model.', ('/m/Format-Serving', ''), None)
+  assert console.ExecutorLines().filter(unnamed)
+  assert unnamed.getMessage() == 'Using /m/Format-Serving as the model.'
+  named = logging.LogRecord('absl', logging.INFO, evaluator, 1,
+                            'Using %s as %s model.', ('/m', 'candidate'), None)
+  assert console.ExecutorLines().filter(named)
+  assert named.getMessage() == 'Using /m as candidate model.'
+
+
 @pytest.fixture
 def restore_progress():
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
