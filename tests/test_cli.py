@@ -164,6 +164,16 @@ def test_follow_up_commands_read_the_newest_run_of_any_profile(tmp_path, monkeyp
       'smoke', 'build/smoke/datasets/photos/pipeline_root',
       'build/smoke/datasets/photos/serving')
   assert cli.default_report_path(config) == 'build/smoke/datasets/photos/report.html'
+  # --dataset picks a dataset's newest run (mnist: the profiles' own places).
+  config = cli.build_config(cli.make_parser().parse_args(['report', '--dataset', 'mnist']))
+  assert (config.profile, config.pipeline_root) == ('full', 'build/pipeline_root')
+  config = cli.build_config(cli.make_parser().parse_args(
+      ['models', '--dataset', 'mnist', '--profile', 'smoke']))
+  assert (config.profile, config.serving_dir) == ('smoke', 'build/smoke/serving')
+  config = cli.build_config(cli.make_parser().parse_args(['report', '--dataset', 'photos']))
+  assert config.pipeline_root == 'build/smoke/datasets/photos/pipeline_root'
+  with pytest.raises(cli.NoRunFound, match="no run of the dataset 'pets' found"):
+    cli.build_config(cli.make_parser().parse_args(['report', '--dataset', 'pets']))
   # Named, they win; and `run` never guesses.
   assert cli.build_config(cli.make_parser().parse_args(
       ['report', '--profile', 'smoke'])).profile == 'smoke'

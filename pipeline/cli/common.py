@@ -5,7 +5,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from typing import List
+from typing import List, Optional
 
 from components.common import names
 import pipeline_config
@@ -46,38 +46,54 @@ def _has_what_it_reads(command: str, config: pipeline_config.PipelineConfig) -> 
   return True
 
 
-def run_locations() -> List[pipeline_config.PipelineConfig]:
-  """Where local runs may be, without --profile or a path: each profile's
-  default locations, then those of each dataset that has its own folder
-  beside them (pipeline_config.dataset_location)."""
+def run_locations(dataset: Optional[str] = None,
+                  profile: Optional[str] = None
+                  ) -> List[pipeline_config.PipelineConfig]:
+  """Where local runs may be: each profile's default locations (MNIST's),
+  then those of each dataset that has its own folder beside them
+  (pipeline_config.dataset_location).
+
+  Args:
+    dataset: Only that dataset's (its folder's name; the default dataset's
+      name, 'mnist': the profiles' own locations).
+    profile: Only that profile's.
+  """
   located = []
-  for profile in pipeline_config.PROFILES:
-    config = pipeline_config.load_profile(profile)
-    located.append(config)
+  for name in pipeline_config.PROFILES if profile is None else (profile,):
+    config = pipeline_config.load_profile(name)
+    if dataset in (None, config.data.dataset):
+      located.append(config)
     datasets = os.path.join(os.path.dirname(config.pipeline_root),
                             pipeline_config.DATASETS_DIRNAME)
     slugs = sorted(os.listdir(datasets)) if os.path.isdir(datasets) else []
     located += [dataclasses.replace(config, **{
-        name: pipeline_config.dataset_location(getattr(config, name), slug)
-        for name in pipeline_config.LOCATION_FIELDS}) for slug in slugs]
+        field: pipeline_config.dataset_location(getattr(config, field), slug)
+        for field in pipeline_config.LOCATION_FIELDS})
+                for slug in slugs if dataset in (None, slug)]
   return located
 
 
-def newest_run_location(command: str) -> pipeline_config.PipelineConfig:
-  """The profile and locations (run_locations) whose newest pipeline run
-  began last among those that hold what `command` reads (a report, training
-  logs, a served model...); when none holds it, the newest run's, whose
-  command then says what is missing.
+def newest_run_location(command: str, dataset: Optional[str] = None,
+                        profile: Optional[str] = None
+                        ) -> pipeline_config.PipelineConfig:
+  """The profile and locations (run_locations of `dataset` and `profile`)
+  whose newest pipeline run began last among those that hold what `command`
+  reads (a report, training logs, a served model...); when none holds it,
+  the newest run's, whose command then says what is missing.
 
   Raises:
     NoRunFound: no location holds a run; the message says what to run.
   """
   from pipeline import run_summary  # pylint: disable=g-import-not-at-top
   started = []
-  for config in run_locations():
+  for config in run_locations(dataset, profile):
     newest = run_summary.newest_run_start(config.resolved_metadata_path)
     if newest is not None:
       started.append((newest, config))
+  if not started and dataset is not None:
+    raise NoRunFound(f'no run of the dataset {dataset!r} found (its runs are in '
+                     f'build/[smoke/]{pipeline_config.DATASETS_DIRNAME}/'
+                     f'{dataset}/; MNIST\'s: --dataset mnist)')
   if not started:
     looked = ', '.join(pipeline_config.load_profile(profile).pipeline_root
                        for profile in pipeline_config.PROFILES)
@@ -112,19 +128,21 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
 
   A follow-up command (FOLLOW_UP_COMMANDS) given neither --profile nor a
   path of a run (nor denoise's --model) takes the profile and locations of
-  the newest run (newest_run_location).
+  the newest run (newest_run_location); given --dataset, of that dataset's
+  newest run (of --profile's, when given).
   """
   profile, found = args.profile, {}
-  if profile is None:
-    located = any(getattr(args, name, None) for name in (
-        'pipeline_root', 'metadata_path', 'serving_dir', 'model'))
-    if located or args.command not in FOLLOW_UP_COMMANDS:
-      profile = 'full'
-    else:
-      newest = newest_run_location(args.command)
-      profile = newest.profile
-      found = {name: getattr(newest, name)
-               for name in pipeline_config.LOCATION_FIELDS}
+  dataset = getattr(args, 'dataset', None)
+  located = any(getattr(args, name, None) for name in (
+      'pipeline_root', 'metadata_path', 'serving_dir', 'model'))
+  if (profile is None or dataset) and not located and (
+      args.command in FOLLOW_UP_COMMANDS):
+    newest = newest_run_location(args.command, dataset, profile)
+    profile = newest.profile
+    found = {name: getattr(newest, name)
+             for name in pipeline_config.LOCATION_FIELDS}
+  profile = profile or 'full'
+
   config = pipeline_config.load_profile(profile)
   overrides = {
       'pipeline_root': getattr(args, 'pipeline_root', None),
@@ -154,6 +172,10 @@ def add_location_arguments(parser: argparse.ArgumentParser,
   if follow_up:
     profile_help = ('the profile whose run to read: full or smoke (default: '
                     'the profile of the newest run)')
+    parser.add_argument('--dataset', metavar='NAME',
+                        help="the newest run of this dataset: its own locations, "
+                        f'build/[smoke/]{pipeline_config.DATASETS_DIRNAME}/NAME/ '
+                        "(mnist: the profile's); default: of any dataset")
   else:
     profile_help = ('full (all of MNIST, default) or smoke (a few hundred '
                     'examples, a few steps: a few minutes on 2 cores)')
